@@ -1,0 +1,105 @@
+"""The assembled hub: database, secrets, rules and ledger, shared by CLI and service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DatabaseError
+
+from hub import admin
+from hub.config import HubConfig
+from hub.db import make_engine, writer
+from hub.ledger import Ledger
+from hub.rulestore import RulesCache
+from hub.secrets import HubSecrets
+from tapcard.errors import TapcardError
+
+log = logging.getLogger(__name__)
+
+
+def _alembic_config(conn: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("hub") / "migrations"))
+    config.attributes["connection"] = conn
+    return config
+
+
+def schema_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("hub") / "migrations"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (the latest by default)."""
+    with writer(engine).begin() as conn:
+        command.upgrade(_alembic_config(conn), revision)
+
+
+class Hub:
+    def __init__(self, config: HubConfig, make_secrets: bool = False) -> None:
+        self.config = config
+        if config.db_url.startswith("sqlite"):
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(config.db_url)
+        self.writer = writer(self.engine)
+        self.secrets = HubSecrets.load(config.data_dir, make=make_secrets)
+        self.rules = RulesCache(self.engine)
+        self.ledger = Ledger(self.writer, self.rules, self.secrets.voucher_secret)
+
+    @classmethod
+    def open(cls, config: HubConfig) -> Hub:
+        """Open an initialised hub; refuses a database that is behind or unreadable."""
+        hub = cls(config)
+        try:
+            current = schema_revision(hub.engine)
+        except DatabaseError as exc:
+            raise TapcardError(
+                f"the database cannot be read ({exc.orig}); restore it with "
+                "`tapcard hub restore BACKUP`"
+            ) from None
+        if current is None:
+            raise TapcardError("the database is empty: run `tapcard hub init` first")
+        if current != head_revision():
+            raise TapcardError(f"the schema is at {current}: run `tapcard hub migrate`")
+        return hub
+
+    @classmethod
+    def init(cls, config: HubConfig) -> Hub:
+        hub = cls(config, make_secrets=True)
+        migrate(hub.engine)
+        with hub.writer.begin() as conn:
+            admin.ensure_system_accounts(conn)
+        return hub
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.writer.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def table_counts(engine: Engine, tables: list[sa.Table]) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+            for t in tables
+        }

@@ -1,0 +1,314 @@
+"""The hub's schema (SQLAlchemy Core) and database connections.
+
+SQLite (WAL, synchronous=FULL) is the embedded default; PostgreSQL runs the same code,
+chosen by the database URL. The schema only changes through migrations
+(hub/migrations); `metadata` here is what the latest migration produces, and a test
+holds the two equal.
+
+Ledger invariants are enforced by the database as well as by the domain code: each
+leg has exactly one positive side (CHECK), legs are append-only (triggers), and on
+PostgreSQL a deferred constraint trigger checks that each transfer sums to zero per
+asset at commit. SQLite cannot defer triggers, so the hub runs the same check query
+before each commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITER_OPTION = "tapcard_writer"
+PG_POOL_SIZE = 5
+
+metadata = sa.MetaData()
+
+branches = sa.Table(
+    "branches",
+    metadata,
+    sa.Column("id", sa.String(48), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("chain", sa.String(100), nullable=False),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.String(48), primary_key=True),
+    sa.Column("branch_id", sa.String(48), sa.ForeignKey("branches.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # kiosk | terminal
+    sa.Column("public_key", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # active | revoked
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("online", sa.Boolean, nullable=False, default=False),
+    sa.Column("status_ms", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False, default=0),
+    sa.Column("health", sa.Text, nullable=False, default="{}"),
+    sa.Column("software_version", sa.String(64), nullable=False, default=""),
+    sa.Column("rules_version", sa.Integer, nullable=False, default=0),
+    sa.Column("denylist_version", sa.Integer, nullable=False, default=0),
+    sa.Column("seq_max", sa.BigInteger, nullable=False, default=0),
+)
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("phone", sa.String(32), nullable=False, index=True),
+    # The national ID number is never stored in full: a mask for display and a keyed
+    # hash (HMAC with the hub's secret) to find a member by it.
+    sa.Column("id_number_masked", sa.String(64), nullable=False, default=""),
+    sa.Column("id_number_hash", sa.String(64), nullable=False, default="", index=True),
+    sa.Column("address", sa.String(500), nullable=False, default=""),
+    sa.Column("birthday", sa.Date, nullable=True),
+    sa.Column("branch_id", sa.String(48), sa.ForeignKey("branches.id"), nullable=True),
+    sa.Column("tier", sa.String(32), nullable=False),
+    sa.Column("joined_on", sa.Date, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),  # current tier validity period
+    sa.Column("period_growth", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_activity_on", sa.Date, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # active | terminated
+)
+
+member_tags = sa.Table(
+    "member_tags",
+    metadata,
+    sa.Column("member_id", sa.Integer, sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("tag", sa.String(48), primary_key=True, index=True),
+)
+
+cards = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("member_id", sa.Integer, sa.ForeignKey("members.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("uid", sa.String(32), nullable=False, default=""),  # chip UID, hex
+    sa.Column("issued_on", sa.Date, nullable=False),
+    sa.Column("expires_on", sa.Date, nullable=False),
+    sa.Column("state_ms", sa.BigInteger, nullable=False, default=0),  # last state change
+    sa.Column("replaced_by", sa.String(32), nullable=True),
+    # Supplementary cards spend the primary's accounts within their own daily limits.
+    sa.Column("daily_cents_max", sa.BigInteger, nullable=True),
+    sa.Column("daily_points_max", sa.BigInteger, nullable=True),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("member_id", sa.Integer, sa.ForeignKey("members.id"), nullable=True, index=True),
+    # Materialised credit-minus-debit of all legs; `verify` re-sums the journal.
+    sa.Column("balance", sa.BigInteger, nullable=False, default=0),
+)
+
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    sa.Column("tx_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("device_id", sa.String(48), nullable=True),
+    sa.Column("seq", sa.BigInteger, nullable=True),
+    sa.Column("card_id", sa.String(32), nullable=True),
+    sa.Column("member_id", sa.Integer, nullable=True, index=True),
+    sa.Column("branch_id", sa.String(48), nullable=True),
+    sa.Column("rules_version", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),  # when it happened (device)
+    sa.Column("applied_ms", sa.BigInteger, nullable=False, index=True),  # when booked
+    sa.Column("offline", sa.Boolean, nullable=False, default=False),
+    sa.Column("actor", sa.String(64), nullable=False, default=""),  # staff or HQ user
+    sa.Column("reason", sa.String(500), nullable=False, default=""),
+    sa.Column("detail", sa.Text, nullable=False, default="{}"),  # quote, item, receipt
+)
+
+legs = sa.Table(
+    "legs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("tx_id", sa.String(36), sa.ForeignKey("transfers.tx_id"), nullable=False, index=True),
+    sa.Column("account", sa.String(64), sa.ForeignKey("accounts.code"), nullable=False, index=True),
+    sa.Column("asset", sa.String(16), nullable=False),
+    sa.Column("debit", sa.BigInteger, nullable=False),
+    sa.Column("credit", sa.BigInteger, nullable=False),
+    sa.CheckConstraint(
+        "(debit > 0 AND credit = 0) OR (debit = 0 AND credit > 0)", name="leg_one_side"
+    ),
+)
+
+results = sa.Table(
+    "results",
+    metadata,
+    sa.Column("tx_id", sa.String(36), primary_key=True),
+    sa.Column("device_id", sa.String(48), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),  # of the intent's body bytes
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the TxResult JSON, answered again as is
+    sa.Column("applied_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("device_id", "seq", name="results_device_seq"),
+)
+
+# One row per sale line: sales by category, and the receipt a member sees.
+sale_lines = sa.Table(
+    "sale_lines",
+    metadata,
+    sa.Column("tx_id", sa.String(36), sa.ForeignKey("transfers.tx_id"), nullable=False, index=True),
+    sa.Column("line_no", sa.Integer, nullable=False),
+    sa.Column("category", sa.String(64), nullable=False, index=True),
+    sa.Column("sku", sa.String(64), nullable=False, default=""),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("gross_cents", sa.BigInteger, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("branch_id", sa.String(48), nullable=True),
+)
+
+# Which campaigns a sale took part in: campaign effect reports.
+transfer_campaigns = sa.Table(
+    "transfer_campaigns",
+    metadata,
+    sa.Column("tx_id", sa.String(36), sa.ForeignKey("transfers.tx_id"), primary_key=True),
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("member_id", sa.Integer, nullable=False),
+    sa.Column("net_cents", sa.BigInteger, nullable=False),
+    sa.Column("campaign_discount_cents", sa.BigInteger, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False, index=True),
+)
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("receipt_no", sa.String(64), primary_key=True),
+    sa.Column("tx_id", sa.String(36), nullable=False),
+)
+
+vouchers = sa.Table(
+    "vouchers",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("tx_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("item", sa.String(64), nullable=False),
+    sa.Column("units", sa.Integer, nullable=False),
+    sa.Column("member_id", sa.Integer, nullable=False),
+    sa.Column("issued_ms", sa.BigInteger, nullable=False),
+    sa.Column("used_ms", sa.BigInteger, nullable=True),
+)
+
+stock = sa.Table(
+    "stock",
+    metadata,
+    sa.Column("item", sa.String(64), primary_key=True),
+    sa.Column("remaining", sa.Integer, nullable=False),
+    sa.CheckConstraint("remaining >= 0", name="stock_not_negative"),
+)
+
+rule_sets = sa.Table(
+    "rule_sets",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the RuleSet JSON
+    sa.Column("loaded_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False, default=""),
+)
+
+denylist = sa.Table(
+    "denylist",
+    metadata,
+    sa.Column("card_id", sa.String(32), primary_key=True),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("since_ms", sa.BigInteger, nullable=False),
+)
+
+exceptions = sa.Table(
+    "exceptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # offline_overdraw | offline_card_state
+    sa.Column("tx_id", sa.String(36), nullable=True, index=True),
+    sa.Column("device_id", sa.String(48), nullable=True),
+    sa.Column("card_id", sa.String(32), nullable=True),
+    sa.Column("member_id", sa.Integer, nullable=True),
+    sa.Column("asset", sa.String(16), nullable=False, default=""),
+    sa.Column("amount", sa.BigInteger, nullable=False, default=0),
+    sa.Column("detail", sa.String(500), nullable=False, default=""),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("acked_by", sa.String(64), nullable=True),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False, index=True),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False, default=""),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+)
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(96), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+# Same check as tapcard.domain.ledger.validate_legs, in SQL: the transfers (of one
+# batch) whose legs do not sum to zero per asset.
+UNBALANCED_SQL = """
+SELECT tx_id, asset, SUM(credit) - SUM(debit) AS total FROM legs
+WHERE tx_id IN ({placeholders})
+GROUP BY tx_id, asset HAVING SUM(credit) - SUM(debit) <> 0
+"""
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's begin() emit BEGIN IMMEDIATE itself (see _sqlite_on_begin), so
+    # the write lock is taken up front and two writers never deadlock on upgrade.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(WRITER_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine (and pool) for write transactions: on SQLite they take the write
+    lock at BEGIN, so two writers queue up instead of failing on lock upgrade."""
+    return engine.execution_options(**{WRITER_OPTION: True})
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a database URL (sqlite:///path or postgresql+psycopg://...)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url)
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return sa.create_engine(url, pool_size=PG_POOL_SIZE, pool_pre_ping=True)

@@ -1,0 +1,435 @@
+"""Deciding one intent: the domain rules applied to one member's current state.
+
+Pure apart from the state objects handed in (no database here), so that every rule
+path is testable directly and the ledger stays about reading and writing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from tapcard.domain import engine
+from tapcard.domain import ledger as legs_of
+from tapcard.domain.engine import MemberContext, SaleQuote
+from tapcard.domain.ledger import Leg, member_account
+from tapcard.domain.model import Asset, CardState, FeeKind, Payment, TxKind
+from tapcard.domain.rules import CatalogItem, RuleSet
+from tapcard.wire.codes import Reason
+from tapcard.wire.messages import (
+    Backfill,
+    Balances,
+    Fee,
+    Purchase,
+    Redeem,
+    Renewal,
+    Spend,
+    TopUp,
+    TxIntent,
+)
+
+_CARD_STATE_REASON = {
+    CardState.LOST.value: Reason.CARD_LOST,
+    CardState.REPLACED.value: Reason.CARD_REPLACED,
+    CardState.TERMINATED.value: Reason.CARD_TERMINATED,
+    CardState.EXPIRED.value: Reason.CARD_EXPIRED,
+}
+
+
+@dataclass(slots=True)
+class MemberState:
+    """A member and balances as read at the start of a batch, changed as it goes."""
+
+    id: int
+    tier: str
+    joined_on: dt.date
+    birthday: dt.date | None
+    period_growth: int
+    last_activity_on: dt.date
+    state: str
+    balances: dict[Asset, int] = field(default_factory=dict)
+    changed: bool = False
+
+    @classmethod
+    def from_row(cls, row: Any) -> MemberState:
+        return cls(
+            id=int(row.id),
+            tier=row.tier,
+            joined_on=row.joined_on,
+            birthday=row.birthday,
+            period_growth=int(row.period_growth),
+            last_activity_on=row.last_activity_on,
+            state=row.state,
+            balances={asset: 0 for asset in Asset},
+        )
+
+    def balance(self, asset: Asset) -> int:
+        return self.balances.get(asset, 0)
+
+    def apply(self, legs: list[Leg], decision: Decision) -> None:
+        for asset in Asset:
+            code = member_account(self.id, asset)
+            delta = sum(leg.delta for leg in legs if leg.account == code)
+            self.balances[asset] = self.balance(asset) + delta
+            if asset is Asset.GROWTH:
+                self.period_growth += delta
+        if decision.new_tier:
+            self.tier = decision.new_tier
+        self.last_activity_on = max(self.last_activity_on, decision.today)
+        self.changed = True
+
+    def balances_view(self) -> Balances:
+        return Balances(
+            points=self.balance(Asset.POINTS),
+            growth=self.balance(Asset.GROWTH),
+            stored_value_cents=self.balance(Asset.CENTS),
+        )
+
+    def account_rows(self) -> list[tuple[str, int]]:
+        return [(member_account(self.id, a), self.balance(a)) for a in Asset]
+
+
+@dataclass(slots=True)
+class CardInfo:
+    """A card as read at the start of a batch; renewal changes it in place."""
+
+    id: str
+    member_id: int
+    kind: str
+    state: str
+    expires_on: dt.date
+    state_ms: int
+    daily_cents_max: int | None
+    daily_points_max: int | None
+    spent_today_cents: int = 0
+    spent_today_points: int = 0
+    changed: bool = False
+
+    @classmethod
+    def from_row(cls, row: Any) -> CardInfo:
+        return cls(
+            id=row.id,
+            member_id=int(row.member_id),
+            kind=row.kind,
+            state=row.state,
+            expires_on=row.expires_on,
+            state_ms=int(row.state_ms),
+            daily_cents_max=row.daily_cents_max,
+            daily_points_max=row.daily_points_max,
+        )
+
+
+@dataclass(slots=True)
+class Decision:
+    reason: Reason
+    message: str
+    today: dt.date
+    kind: TxKind = TxKind.PURCHASE
+    legs: list[Leg] = field(default_factory=list)
+    detail_json: str = "{}"
+    net_cents: int = 0
+    discount_cents: int = 0
+    points_earned: int = 0
+    points_spent: int = 0
+    voucher: str = ""
+    item: str = ""
+    units: int = 0
+    receipt_no: str = ""
+    new_tier: str = ""
+    new_expiry: dt.date | None = None
+    lines: tuple[engine.SaleLine, ...] = ()  # a sale's lines, for sales by category
+    campaigns: tuple[str, ...] = ()
+    campaign_discount_cents: int = 0
+    # (kind, asset, amount, detail): applied although the offline decision was wrong
+    exceptions: list[tuple[str, Asset, int, str]] = field(default_factory=list)
+
+
+def refuse(reason: Reason, message: str, today: dt.date) -> Decision:
+    assert reason is not Reason.OK
+    return Decision(reason=reason, message=message, today=today)
+
+
+def decide(
+    *,
+    intent: TxIntent,
+    rules: RuleSet | None,
+    card: CardInfo | None,
+    member: MemberState | None,
+    stock: dict[str, int],
+    receipts: set[str],
+    voucher_secret: bytes,
+    today: dt.date,
+    now_ms: int,
+) -> Decision:
+    """Accept (with legs) or refuse (with a reason) one intent."""
+    if rules is None:
+        return refuse(
+            Reason.UNKNOWN_RULES_VERSION, f"rule set {intent.rules_version} is unknown", today
+        )
+    if card is None or member is None:
+        return refuse(Reason.UNKNOWN_CARD, f"card {intent.card_id} is not known", today)
+    exceptions: list[tuple[str, Asset, int, str]] = []
+    refused = _check_card(intent, card, member, today, exceptions)
+    if refused is not None:
+        return refused
+    ctx = _Ctx(intent, rules, member, today, exceptions, stock, receipts, voucher_secret, card)
+    decision = _decide_op(ctx)
+    if decision.reason is not Reason.OK:
+        return decision
+    over_limit = _card_limit_error(card, decision)
+    if over_limit:
+        item = rules.catalog_item(decision.item) if decision.item else None
+        if item is not None and item.stock is not None:
+            stock[item.code] += decision.units  # give back what _redeem took
+        return refuse(Reason.LIMIT_EXCEEDED, over_limit, today)
+    decision.exceptions = exceptions + decision.exceptions
+    assert not decision.legs or not legs_of.validate_legs(decision.legs)
+    card.spent_today_cents += _member_debit(decision, member, Asset.CENTS)
+    card.spent_today_points += _member_debit(decision, member, Asset.POINTS)
+    if decision.new_expiry is not None:
+        card.expires_on, card.state, card.state_ms = decision.new_expiry, "active", now_ms
+        card.changed = True
+    return decision
+
+
+def _member_debit(decision: Decision, member: MemberState, asset: Asset) -> int:
+    code = member_account(member.id, asset)
+    return sum(leg.debit for leg in decision.legs if leg.account == code)
+
+
+def _card_limit_error(card: CardInfo, decision: Decision) -> str:
+    """A supplementary card spends the shared accounts only within its own daily limits."""
+    member_id = card.member_id
+    spend_cents = sum(
+        leg.debit for leg in decision.legs if leg.account == member_account(member_id, Asset.CENTS)
+    )
+    spend_points = sum(
+        leg.debit for leg in decision.legs if leg.account == member_account(member_id, Asset.POINTS)
+    )
+    cents_max, points_max = card.daily_cents_max, card.daily_points_max
+    if cents_max is not None and spend_cents and card.spent_today_cents + spend_cents > cents_max:
+        return f"card {card.id} may spend {cents_max} cents a day"
+    if (
+        points_max is not None
+        and spend_points
+        and card.spent_today_points + spend_points > points_max
+    ):
+        return f"card {card.id} may redeem {points_max} points a day"
+    return ""
+
+
+def _check_card(
+    intent: TxIntent,
+    card: CardInfo,
+    member: MemberState,
+    today: dt.date,
+    exceptions: list[tuple[str, Asset, int, str]],
+) -> Decision | None:
+    state = card.state
+    if state == CardState.ACTIVE.value and card.expires_on < today:
+        state = CardState.EXPIRED.value
+    if member.state == "terminated":
+        state = CardState.TERMINATED.value
+    if state == CardState.ACTIVE.value:
+        return None
+    if state == CardState.EXPIRED.value and isinstance(intent.op, Renewal):
+        return None
+    if intent.offline:
+        # The device could not know; the goods were handed over. Book it and tell HQ.
+        exceptions.append(("offline_card_state", Asset.CENTS, 0, f"card was {state}"))
+        return None
+    return refuse(_CARD_STATE_REASON[state], f"card {intent.card_id} is {state}", today)
+
+
+@dataclass(slots=True)
+class _Ctx:
+    intent: TxIntent
+    rules: RuleSet
+    member: MemberState
+    today: dt.date
+    exceptions: list[tuple[str, Asset, int, str]]
+    stock: dict[str, int]
+    receipts: set[str]
+    voucher_secret: bytes
+    card: CardInfo
+
+    def ok(self, kind: TxKind, legs: list[Leg], message: str, **kw: Any) -> Decision:
+        return Decision(Reason.OK, message, self.today, kind=kind, legs=legs, **kw)
+
+    def refuse(self, reason: Reason, message: str) -> Decision:
+        return refuse(reason, message, self.today)
+
+    def covers(self, asset: Asset, amount: int, what: str) -> bool:
+        """Whether the balance covers `amount`; offline shortfalls become exceptions."""
+        shortfall = amount - self.member.balance(asset)
+        if shortfall <= 0:
+            return True
+        if self.intent.offline:
+            detail = f"offline {what} overdrew {asset.value} by {shortfall}"
+            self.exceptions.append(("offline_overdraw", asset, shortfall, detail))
+            return True
+        return False
+
+    def context(self) -> MemberContext:
+        tier = self.member.tier
+        if tier not in {t.name for t in self.rules.tiers}:
+            tier = self.rules.tiers[0].name
+        return MemberContext(
+            tier=tier, joined_on=self.member.joined_on, birthday=self.member.birthday
+        )
+
+
+def _decide_op(ctx: _Ctx) -> Decision:
+    op = ctx.intent.op
+    if isinstance(op, Purchase):
+        return _purchase(ctx, op)
+    if isinstance(op, TopUp):
+        legs = legs_of.topup_legs(ctx.member.id, op.amount_cents)
+        return ctx.ok(TxKind.TOPUP, legs, "topped up", net_cents=op.amount_cents)
+    if isinstance(op, Spend):
+        if not ctx.covers(Asset.CENTS, op.amount_cents, "spend"):
+            return ctx.refuse(Reason.INSUFFICIENT_FUNDS, "stored value does not cover it")
+        legs = legs_of.spend_legs(ctx.member.id, op.amount_cents)
+        return ctx.ok(TxKind.SPEND, legs, "paid from stored value", net_cents=op.amount_cents)
+    if isinstance(op, Redeem):
+        return _redeem(ctx, op)
+    if isinstance(op, Backfill):
+        return _backfill(ctx, op)
+    if isinstance(op, Fee):
+        return _fee(ctx, op.fee, op.payment, TxKind.FEE)
+    assert isinstance(op, Renewal)
+    return _fee(ctx, FeeKind.ANNUAL, op.payment, TxKind.RENEWAL)
+
+
+def _earned_tier(ctx: _Ctx, growth: int) -> str:
+    current = ctx.context().tier
+    reached = engine.tier_for_growth(ctx.rules, ctx.member.balance(Asset.GROWTH) + growth, current)
+    return reached.name if reached.name != ctx.member.tier else ""
+
+
+def _quote_detail(quote: SaleQuote, **extra: Any) -> str:
+    detail = {
+        "gross_cents": quote.gross_cents,
+        "discount_cents": quote.discount_cents,
+        "net_cents": quote.net_cents,
+        "excluded_cents": quote.excluded_cents,
+        "remainder_cents": quote.remainder_cents,
+        "points": quote.points,
+        "factor_pct": quote.factor_pct,
+        "campaigns": list(quote.campaigns),
+        "gifts": list(quote.gifts),
+        **extra,
+    }
+    return msgspec.json.encode(detail).decode()
+
+
+def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
+    errors = engine.validate_lines(op.lines)
+    if errors:
+        return ctx.refuse(Reason.INVALID_REQUEST, "; ".join(errors))
+    if op.receipt_no and op.receipt_no in ctx.receipts:
+        return ctx.refuse(Reason.RECEIPT_USED, f"receipt {op.receipt_no} is already booked")
+    quote = engine.quote_sale(ctx.rules, ctx.context(), op.lines, ctx.today)
+    if op.payment is Payment.STORED_VALUE and not ctx.covers(
+        Asset.CENTS, quote.net_cents, "purchase"
+    ):
+        return ctx.refuse(Reason.INSUFFICIENT_FUNDS, "stored value does not cover the sale")
+    legs = legs_of.sale_legs(ctx.member.id, quote, op.payment)
+    lines = [[line.category, line.sku, line.unit_price_cents, line.quantity] for line in op.lines]
+    return ctx.ok(
+        TxKind.PURCHASE,
+        legs,
+        "sale booked",
+        detail_json=_quote_detail(quote, payment=op.payment.value, lines=lines),
+        net_cents=quote.net_cents,
+        discount_cents=quote.discount_cents,
+        points_earned=quote.points,
+        receipt_no=op.receipt_no,
+        new_tier=_earned_tier(ctx, quote.growth),
+        lines=tuple(op.lines),
+        campaigns=quote.campaigns,
+        campaign_discount_cents=quote.campaign_discount_cents,
+    )
+
+
+def _redeem(ctx: _Ctx, op: Redeem) -> Decision:
+    item: CatalogItem | None = ctx.rules.catalog_item(op.item)
+    if item is None:
+        return ctx.refuse(Reason.UNKNOWN_ITEM, f"{op.item} is not in the catalog")
+    if op.units > item.units_max:
+        return ctx.refuse(Reason.INVALID_REQUEST, f"at most {item.units_max} units of {item.code}")
+    points = engine.redemption_points(item, op.units)
+    if item.stock is not None:
+        remaining = ctx.stock.get(item.code, 0)
+        if remaining < op.units:
+            return ctx.refuse(Reason.OUT_OF_STOCK, f"{item.name} is out of stock")
+        ctx.stock[item.code] = remaining - op.units
+    if not ctx.covers(Asset.POINTS, points, "redemption"):
+        if item.stock is not None:
+            ctx.stock[item.code] += op.units
+        return ctx.refuse(
+            Reason.INSUFFICIENT_POINTS,
+            f"{item.name} needs {points} points, the card has {ctx.member.balance(Asset.POINTS)}",
+        )
+    code = engine.voucher_code(ctx.voucher_secret, str(ctx.intent.tx_id))
+    detail = msgspec.json.encode({"item": item.code, "units": op.units, "points": points})
+    return ctx.ok(
+        TxKind.REDEEM,
+        legs_of.redeem_legs(ctx.member.id, points),
+        f"{item.name} x{op.units}",
+        detail_json=detail.decode(),
+        points_spent=points,
+        voucher=code,
+        item=item.code,
+        units=op.units,
+    )
+
+
+def _backfill(ctx: _Ctx, op: Backfill) -> Decision:
+    errors = engine.validate_lines(op.lines)
+    if errors:
+        return ctx.refuse(Reason.INVALID_REQUEST, "; ".join(errors))
+    why_not = engine.backfill_error(ctx.rules, op.receipt_on, ctx.today)
+    if why_not:
+        return ctx.refuse(Reason.BACKFILL_WINDOW, why_not)
+    if op.receipt_no in ctx.receipts:
+        return ctx.refuse(Reason.RECEIPT_USED, f"receipt {op.receipt_no} already earned points")
+    # Points as the rules stood on the day of the receipt (multipliers, birthday).
+    quote = engine.quote_sale(ctx.rules, ctx.context(), op.lines, op.receipt_on)
+    return ctx.ok(
+        TxKind.BACKFILL,
+        legs_of.earn_legs(ctx.member.id, quote.points, quote.growth),
+        f"backfilled receipt {op.receipt_no}",
+        detail_json=_quote_detail(quote, receipt_no=op.receipt_no),
+        points_earned=quote.points,
+        receipt_no=op.receipt_no,
+        new_tier=_earned_tier(ctx, quote.growth),
+    )
+
+
+def _fee(ctx: _Ctx, kind: FeeKind, payment: Payment, tx_kind: TxKind) -> Decision:
+    amount = engine.fee_cents(ctx.rules, kind)
+    if tx_kind is TxKind.FEE and amount == 0:
+        return ctx.refuse(Reason.INVALID_REQUEST, f"the rule set charges no {kind.value} fee")
+    if payment is Payment.STORED_VALUE and not ctx.covers(Asset.CENTS, amount, "fee"):
+        return ctx.refuse(Reason.INSUFFICIENT_FUNDS, "stored value does not cover the fee")
+    new_expiry = None
+    if tx_kind is TxKind.RENEWAL:
+        new_expiry = engine.renewed_expiry(ctx.rules, ctx.card.expires_on, ctx.today)
+    legs = legs_of.fee_legs(ctx.member.id, amount, payment)
+    if not legs:  # a free renewal still needs a transfer row: book nothing but the expiry
+        legs = []
+    detail = {"fee": kind.value, "payment": payment.value}
+    if new_expiry is not None:
+        detail["expires_on"] = new_expiry.isoformat()
+    return ctx.ok(
+        tx_kind,
+        legs,
+        f"{kind.value} fee" if tx_kind is TxKind.FEE else f"renewed until {new_expiry}",
+        detail_json=msgspec.json.encode(detail).decode(),
+        net_cents=amount,
+        new_expiry=new_expiry,
+    )

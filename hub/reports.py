@@ -1,0 +1,194 @@
+"""Reports over the journal: turnover, points, cards, categories, campaigns, gaps.
+
+Each returns plain rows (lists of dicts) that the CLI prints as a table or JSON and
+the dashboard charts. Days are UTC days of when the sale happened (device time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub import db
+from tapcard.domain.ledger import system_account
+from tapcard.domain.model import SystemAccount
+
+DAY_MS = 86_400_000
+GAPS_LISTED_MAX = 20
+
+
+def _day(day_number: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=int(day_number))).isoformat()
+
+
+def _window(column: Any, start: dt.date | None, end: dt.date | None) -> list[Any]:
+    conditions = []
+    epoch = dt.date(1970, 1, 1)
+    if start is not None:
+        conditions.append(column >= (start - epoch).days * DAY_MS)
+    if end is not None:
+        conditions.append(column < ((end - epoch).days + 1) * DAY_MS)
+    return conditions
+
+
+def turnover(
+    conn: Connection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    branch: str | None = None,
+) -> list[dict[str, Any]]:
+    """Net sales (gross minus discounts) by branch and day."""
+    t, legs = db.transfers, db.legs
+    day = (t.c.created_ms / DAY_MS).label("day")
+    sales, discounts = system_account(SystemAccount.SALES), system_account(SystemAccount.DISCOUNTS)
+    net = sa.func.sum(
+        sa.case((legs.c.account == sales, legs.c.credit), else_=0)
+        - sa.case((legs.c.account == discounts, legs.c.debit), else_=0)
+    )
+    conditions = [legs.c.account.in_([sales, discounts]), *_window(t.c.created_ms, start, end)]
+    if branch:
+        conditions.append(t.c.branch_id == branch)
+    query = (
+        sa.select(
+            t.c.branch_id, sa.cast(day, sa.BigInteger), net, sa.func.count(sa.distinct(t.c.tx_id))
+        )
+        .select_from(t.join(legs, legs.c.tx_id == t.c.tx_id))
+        .where(*conditions)
+        .group_by(t.c.branch_id, sa.cast(day, sa.BigInteger))
+        .order_by(sa.cast(day, sa.BigInteger), t.c.branch_id)
+    )
+    return [
+        {"branch": b or "hq", "day": _day(d), "net_cents": int(n), "orders": int(o)}
+        for b, d, n, o in conn.execute(query)
+    ]
+
+
+def points_flow(
+    conn: Connection, start: dt.date | None = None, end: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """Points issued (net of reversals) and redeemed, by day."""
+    t, legs = db.transfers, db.legs
+    day = sa.cast(t.c.created_ms / DAY_MS, sa.BigInteger)
+    issued, redeemed = (
+        system_account(SystemAccount.POINTS_ISSUED),
+        system_account(SystemAccount.POINTS_REDEEMED),
+    )
+    query = (
+        sa.select(
+            day,
+            sa.func.sum(sa.case((legs.c.account == issued, legs.c.debit - legs.c.credit), else_=0)),
+            sa.func.sum(
+                sa.case((legs.c.account == redeemed, legs.c.credit - legs.c.debit), else_=0)
+            ),
+        )
+        .select_from(t.join(legs, legs.c.tx_id == t.c.tx_id))
+        .where(legs.c.account.in_([issued, redeemed]), *_window(t.c.created_ms, start, end))
+        .group_by(day)
+        .order_by(day)
+    )
+    return [
+        {"day": _day(d), "issued": int(i), "redeemed": int(r)} for d, i, r in conn.execute(query)
+    ]
+
+
+def cards_by_tier_and_state(conn: Connection) -> list[dict[str, Any]]:
+    c, m = db.cards, db.members
+    query = (
+        sa.select(m.c.tier, c.c.state, sa.func.count())
+        .select_from(c.join(m, m.c.id == c.c.member_id))
+        .group_by(m.c.tier, c.c.state)
+        .order_by(m.c.tier, c.c.state)
+    )
+    return [
+        {"tier": tier, "state": state, "cards": int(n)} for tier, state, n in conn.execute(query)
+    ]
+
+
+def sales_by_category(
+    conn: Connection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    branch: str | None = None,
+) -> list[dict[str, Any]]:
+    s = db.sale_lines
+    conditions = _window(s.c.created_ms, start, end)
+    if branch:
+        conditions.append(s.c.branch_id == branch)
+    query = (
+        sa.select(s.c.category, sa.func.sum(s.c.quantity), sa.func.sum(s.c.gross_cents))
+        .where(*conditions)
+        .group_by(s.c.category)
+        .order_by(sa.func.sum(s.c.gross_cents).desc())
+    )
+    return [
+        {"category": cat, "quantity": int(q), "gross_cents": int(g)}
+        for cat, q, g in conn.execute(query)
+    ]
+
+
+def campaign_effect(
+    conn: Connection, start: dt.date | None = None, end: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """Per campaign: orders, members reached, turnover and what its discounts cost."""
+    tc = db.transfer_campaigns
+    query = (
+        sa.select(
+            tc.c.code,
+            sa.func.count(),
+            sa.func.count(sa.distinct(tc.c.member_id)),
+            sa.func.sum(tc.c.net_cents),
+            sa.func.sum(tc.c.campaign_discount_cents),
+        )
+        .where(*_window(tc.c.created_ms, start, end))
+        .group_by(tc.c.code)
+        .order_by(tc.c.code)
+    )
+    return [
+        {
+            "campaign": code,
+            "orders": int(o),
+            "members": int(mem),
+            "net_cents": int(n),
+            "cost_cents": int(c),
+        }
+        for code, o, mem, n, c in conn.execute(query)
+    ]
+
+
+def sequence_gaps(conn: Connection) -> list[dict[str, Any]]:
+    """Per device: sequence numbers below the highest seen that never arrived."""
+    r = db.results
+    rows = conn.execute(
+        sa.select(r.c.device_id, sa.func.max(r.c.seq), sa.func.count()).group_by(r.c.device_id)
+    ).all()
+    out = []
+    for device, seq_max, count in rows:
+        missing = int(seq_max) - int(count)
+        if missing <= 0:
+            continue
+        seen = set(conn.execute(sa.select(r.c.seq).where(r.c.device_id == device)).scalars())
+        listed = [s for s in range(1, int(seq_max) + 1) if s not in seen][:GAPS_LISTED_MAX]
+        out.append(
+            {"device": device, "seq_max": int(seq_max), "missing": missing, "first_missing": listed}
+        )
+    return out
+
+
+def open_exceptions(conn: Connection) -> list[dict[str, Any]]:
+    e = db.exceptions
+    query = sa.select(e).where(e.c.acked_by.is_(None)).order_by(e.c.id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+REPORTS = {
+    "turnover": turnover,
+    "points": points_flow,
+    "cards": cards_by_tier_and_state,
+    "categories": sales_by_category,
+    "campaigns": campaign_effect,
+    "gaps": sequence_gaps,
+    "exceptions": open_exceptions,
+}

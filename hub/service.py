@@ -1,0 +1,358 @@
+"""`tapcard hub serve`: MQTT ingest into the ledger, device presence, snapshots, config.
+
+paho's network thread only queues messages (bounded); one worker thread decides at its
+own pace, in batches: verify, apply in one database transaction, publish results, and
+only then acknowledge the messages (manual acks), so a hub killed at any moment loses
+nothing: the broker redelivers what was not acknowledged, devices resend what has no
+result, and the ledger answers duplicates from its stored results.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hub import admin, db
+from hub.app import Hub
+from hub.config import BrokerAddress
+from hub.ledger import Incoming, body_digest, rejection
+from hub.registry import DeviceRegistry
+from tapcard import __version__
+from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
+from tapcard.wire.envelope import HUB_SIGNER, BodyDecoder, WireError, open_envelope, seal, verify
+from tapcard.wire.topics import (
+    DENYLIST_TOPIC,
+    RULES_TOPIC,
+    Family,
+    device_filter,
+    device_topic,
+    parse_device_topic,
+    shared_filter,
+)
+
+log = logging.getLogger(__name__)
+
+INGEST_QUEUE_LEN_MAX = 20_000  # paho's thread blocks beyond this: TCP backpressure
+BATCH_WAIT_MS = 4  # after the first message, gather more for this long
+BATCH_MESSAGES_MAX = 500
+MQTT_KEEPALIVE_S = 10
+SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue while we restart
+CONFIG_CHECK_S = 0.5  # rule set and deny list changes reach devices this fast
+DB_RETRY_S_MAX = 5.0
+RECONNECT_DELAY_S_MAX = 5
+_NIL = "00000000-0000-0000-0000-000000000000"
+
+_loose_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    properties: Any
+
+
+class HubService:
+    def __init__(self, hub: Hub, broker: BrokerAddress, worker: str = "1", shared: bool = False):
+        self.hub = hub
+        self.broker = broker
+        self.shared = shared
+        self.registry = DeviceRegistry(hub.engine)
+        self.counters: Counter[str] = Counter()
+        self._queue: queue.Queue[_Message] = queue.Queue(maxsize=INGEST_QUEUE_LEN_MAX)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
+        self._published: dict[str, int] = {}
+        self._last_config_check = 0.0
+        self._decoders: dict[Family, BodyDecoder[Any]] = {
+            Family.TX: BodyDecoder(m.TxIntent),
+            Family.STATUS: BodyDecoder(m.Status),
+            Family.HEALTH: BodyDecoder(m.Health),
+            Family.QUERY: BodyDecoder(m.SnapshotQuery),
+        }
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"tapcard-hub-{worker}",
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        # paho scans its whole in-flight window on every PUBACK; unlimited skips that.
+        self.client.max_inflight_messages_set(0)
+        self.client.reconnect_delay_set(1, RECONNECT_DELAY_S_MAX)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect_async(
+            self.broker.host,
+            self.broker.port,
+            keepalive=MQTT_KEEPALIVE_S,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker.is_alive():
+            self._worker.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self.connected.wait(timeout_s)
+
+    # --- paho's thread: only queue ------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker %s refused the hub: %s", self.broker, reason)
+            return
+        wrap = shared_filter if self.shared else device_filter
+        client.subscribe(
+            [
+                (wrap(Family.TX), 1),
+                (wrap(Family.HEALTH), 1),
+                (wrap(Family.QUERY), 1),
+                (device_filter(Family.STATUS), 1),  # retained: never through $share
+            ]
+        )
+        self._published.clear()  # republish retained config after a broker restart
+        self.connected.set()
+        log.info("hub connected to %s", self.broker)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("hub lost the broker: %s; reconnecting", reason)
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, msg.properties))
+
+    # --- the worker ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take_batch()
+            try:
+                if batch:
+                    self._process(batch)
+                self._publish_config_if_changed()
+            except Exception:
+                # The database or broker is down: keep the messages unacknowledged and
+                # try again; the broker redelivers them if we die meanwhile.
+                log.exception("hub worker failed; retrying")
+                self._retry_later(batch)
+
+    def _retry_later(self, batch: list[_Message]) -> None:
+        delay_s = 0.2
+        while not self._stop.is_set():
+            time.sleep(delay_s)
+            try:
+                self._process(batch)
+                return
+            except Exception as exc:
+                log.warning("hub worker still failing: %s", exc)
+                delay_s = min(DB_RETRY_S_MAX, delay_s * 2)
+
+    def _take_batch(self) -> list[_Message]:
+        try:
+            first = self._queue.get(timeout=CONFIG_CHECK_S)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + BATCH_WAIT_MS / 1000
+        while len(batch) < BATCH_MESSAGES_MAX:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, remaining)))
+            except queue.Empty:
+                break
+        return batch
+
+    def _process(self, batch: list[_Message]) -> None:
+        intents: list[Incoming] = []
+        for msg in batch:
+            self._route(msg, intents)
+        if intents:
+            for result in self.hub.ledger.apply_batch(intents):
+                self._publish_result(result)
+        for msg in batch:
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _route(self, msg: _Message, intents: list[Incoming]) -> None:
+        parsed = parse_device_topic(msg.topic)
+        if parsed is None or not msg.payload:
+            return  # a cleared retained status, or not ours
+        device_id, family = parsed
+        try:
+            body, digest = self._unseal(device_id, family, msg.payload, msg.topic)
+            if family is Family.TX:
+                assert isinstance(body, m.TxIntent)
+                branch = self.registry.get(device_id).branch_id
+                intents.append(Incoming(device_id, body, digest, branch))
+            elif family is Family.STATUS:
+                assert isinstance(body, m.Status)
+                self._on_status(body)
+            elif family is Family.HEALTH:
+                assert isinstance(body, m.Health)
+                self._on_health(body)
+            elif family is Family.QUERY:
+                assert isinstance(body, m.SnapshotQuery)
+                self._answer_query(body, msg.properties)
+        except WireError as exc:
+            self._refuse(device_id, family, msg.payload, exc)
+
+    def _unseal(
+        self, device_id: str, family: Family, payload: bytes, topic: str
+    ) -> tuple[m.Body, str]:
+        decoder = self._decoders.get(family)
+        if decoder is None:
+            raise WireError(Reason.MALFORMED, f"devices do not publish on {family.value}")
+        envelope = open_envelope(payload)
+        if envelope.signer != device_id:
+            raise WireError(
+                Reason.DEVICE_MISMATCH, f"{envelope.signer!r} signed on {device_id}'s topic"
+            )
+        entry = self.registry.get(device_id)
+        body_bytes = verify(envelope, topic, entry.key)
+        body = decoder.decode(body_bytes)
+        if getattr(body, "device", device_id) != device_id:
+            raise WireError(Reason.DEVICE_MISMATCH, "the body names another device")
+        return body, body_digest(body_bytes)
+
+    def _refuse(self, device_id: str, family: Family, payload: bytes, exc: WireError) -> None:
+        self.counters[f"rejected.{exc.reason.name.lower()}"] += 1
+        log.warning("refused %s from %s: %s", family.value, device_id, exc)
+        if family is not Family.TX:
+            return
+        tx_id, seq = _best_effort_ids(payload)
+        intent_like = m.TxResult(
+            tx_id=tx_id,
+            device=device_id,
+            seq=seq,
+            accepted=False,
+            reason=exc.reason,
+            message=str(exc)[:500],
+        )
+        self._publish(device_topic(device_id, Family.RESULT), intent_like, qos=1)
+
+    def _publish_result(self, result: m.TxResult) -> None:
+        self._publish(device_topic(result.device, Family.RESULT), result, qos=1)
+
+    def _publish(
+        self, topic: str, body: m.Body, qos: int, retain: bool = False, properties: Any = None
+    ) -> None:
+        payload = seal(self.hub.secrets.hub_key, HUB_SIGNER, topic, body)
+        self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    # --- presence, health, snapshots ---------------------------------------------
+
+    def _on_status(self, status: m.Status) -> None:
+        with self.hub.writer.begin() as conn:
+            conn.execute(
+                db.devices.update()
+                .where(db.devices.c.id == status.device, db.devices.c.status_ms <= status.at_ms)
+                .values(
+                    online=status.online,
+                    status_ms=status.at_ms,
+                    last_seen_ms=sa.func.max(db.devices.c.last_seen_ms, status.at_ms)
+                    if self.hub.engine.dialect.name == "sqlite"
+                    else sa.func.greatest(db.devices.c.last_seen_ms, status.at_ms),
+                )
+            )
+
+    def _on_health(self, health: m.Health) -> None:
+        now_ms = int(time.time() * 1000)
+        with self.hub.writer.begin() as conn:
+            conn.execute(
+                db.devices.update()
+                .where(db.devices.c.id == health.device)
+                .values(
+                    last_seen_ms=now_ms,
+                    health=msgspec.json.encode(health).decode(),
+                    software_version=health.software_version,
+                    rules_version=health.rules_version,
+                    denylist_version=health.denylist_version,
+                )
+            )
+
+    def _answer_query(self, query: m.SnapshotQuery, properties: Any) -> None:
+        reply_topic = device_topic(query.device, Family.REPLY)
+        asked = getattr(properties, "ResponseTopic", None)
+        if asked not in (None, reply_topic):
+            raise WireError(Reason.DEVICE_MISMATCH, f"replies go to {reply_topic} only")
+        with self.hub.engine.connect() as conn:
+            rules_version = self.hub.rules.latest_version()
+            rules = self.hub.rules.get(rules_version) if rules_version else None
+            snapshot = admin.card_snapshot(conn, query.card_id, rules)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        correlation = getattr(properties, "CorrelationData", None)
+        if correlation is not None:
+            props.CorrelationData = correlation
+        self._publish(reply_topic, snapshot, qos=1, properties=props)
+
+    # --- retained configuration ------------------------------------------------------
+
+    def _publish_config_if_changed(self) -> None:
+        now = time.monotonic()
+        if now - self._last_config_check < CONFIG_CHECK_S or not self.connected.is_set():
+            return
+        self._last_config_check = now
+        now_ms = int(time.time() * 1000)
+        version = self.hub.rules.latest_version()
+        if version and self._published.get(RULES_TOPIC) != version:
+            rules = self.hub.rules.get(version)
+            assert rules is not None
+            doc = m.RulesDoc(version=version, published_ms=now_ms, rules=rules)
+            self._publish(RULES_TOPIC, doc, qos=1, retain=True)
+            self._published[RULES_TOPIC] = version
+            log.info("published rule set %d", version)
+        with self.hub.engine.connect() as conn:
+            deny_version, cards = admin.denylist_cards(conn)
+        if self._published.get(DENYLIST_TOPIC) != deny_version:
+            deny = m.DenyList(version=deny_version, published_ms=now_ms, cards=cards)
+            self._publish(DENYLIST_TOPIC, deny, qos=1, retain=True)
+            self._published[DENYLIST_TOPIC] = deny_version
+            log.info("published deny list %d (%d cards)", deny_version, len(cards))
+
+
+def _best_effort_ids(payload: bytes) -> tuple[Any, int]:
+    """The transaction id and seq of an intent that failed checks, when they can be read,
+    so the device can match the rejection to its outbox entry."""
+    import uuid
+
+    try:
+        outer = _loose_decoder.decode(payload)
+        inner = _loose_decoder.decode(str(outer.get("body", "")).encode())
+        tx_id = uuid.UUID(str(inner["tx_id"]))
+        seq = inner.get("seq")
+        return tx_id, seq if isinstance(seq, int) and 0 <= seq <= 2**62 else 0
+    except (msgspec.DecodeError, KeyError, ValueError, TypeError, AttributeError):
+        return uuid.UUID(_NIL), 0
+
+
+__all__ = ["HubService", "__version__", "rejection"]

@@ -1,0 +1,163 @@
+"""`tapcard hub verify`: re-sum the whole journal and prove the ledger's invariants.
+
+A validator in beancount's style: it returns the list of problems instead of raising,
+and it cannot be skipped by configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub import db
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    transfers: int = 0
+    legs: int = 0
+    accounts: int = 0
+    results: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def verify_ledger(conn: Connection) -> VerifyReport:
+    report = VerifyReport()
+    report.transfers = int(
+        conn.execute(sa.select(sa.func.count()).select_from(db.transfers)).scalar_one()
+    )
+    report.legs = int(conn.execute(sa.select(sa.func.count()).select_from(db.legs)).scalar_one())
+    report.results = int(
+        conn.execute(sa.select(sa.func.count()).select_from(db.results)).scalar_one()
+    )
+    report.accounts = int(
+        conn.execute(sa.select(sa.func.count()).select_from(db.accounts)).scalar_one()
+    )
+    _check_transfers_balance(conn, report)
+    _check_assets_sum_to_zero(conn, report)
+    _check_account_balances(conn, report)
+    _check_results_match_transfers(conn, report)
+    _check_one_sided_legs(conn, report)
+    _warn_negative_balances(conn, report)
+    return report
+
+
+def _check_transfers_balance(conn: Connection, report: VerifyReport) -> None:
+    legs = db.legs
+    rows = conn.execute(
+        sa.select(
+            legs.c.tx_id, legs.c.asset, sa.func.sum(legs.c.credit) - sa.func.sum(legs.c.debit)
+        )
+        .group_by(legs.c.tx_id, legs.c.asset)
+        .having(sa.func.sum(legs.c.credit) != sa.func.sum(legs.c.debit))
+    ).all()
+    report.errors += [
+        f"transfer {tx} does not balance in {asset}: {total}" for tx, asset, total in rows
+    ]
+
+
+def _check_assets_sum_to_zero(conn: Connection, report: VerifyReport) -> None:
+    legs = db.legs
+    rows = conn.execute(
+        sa.select(legs.c.asset, sa.func.sum(legs.c.credit) - sa.func.sum(legs.c.debit)).group_by(
+            legs.c.asset
+        )
+    ).all()
+    report.errors += [f"{asset} does not sum to zero: {total}" for asset, total in rows if total]
+
+
+def _check_account_balances(conn: Connection, report: VerifyReport) -> None:
+    legs, accounts = db.legs, db.accounts
+    sums = (
+        sa.select(
+            legs.c.account, (sa.func.sum(legs.c.credit) - sa.func.sum(legs.c.debit)).label("total")
+        )
+        .group_by(legs.c.account)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(accounts.c.code, accounts.c.balance, sa.func.coalesce(sums.c.total, 0))
+        .select_from(accounts.outerjoin(sums, sums.c.account == accounts.c.code))
+        .where(accounts.c.balance != sa.func.coalesce(sums.c.total, 0))
+    ).all()
+    report.errors += [
+        f"account {code} holds {balance} but its legs sum to {total}"
+        for code, balance, total in rows
+    ]
+    orphans = (
+        conn.execute(
+            sa.select(legs.c.account)
+            .where(legs.c.account.not_in(sa.select(accounts.c.code)))
+            .limit(10)
+        )
+        .scalars()
+        .all()
+    )
+    report.errors += [f"legs on unknown account {code}" for code in orphans]
+
+
+def _check_results_match_transfers(conn: Connection, report: VerifyReport) -> None:
+    r, t = db.results, db.transfers
+    missing = (
+        conn.execute(
+            sa.select(r.c.tx_id)
+            .where(r.c.accepted.is_(True), r.c.tx_id.not_in(sa.select(t.c.tx_id)))
+            .limit(10)
+        )
+        .scalars()
+        .all()
+    )
+    report.errors += [f"accepted result {tx} has no transfer" for tx in missing]
+    unanswered = (
+        conn.execute(
+            sa.select(t.c.tx_id)
+            .where(t.c.device_id.is_not(None), t.c.tx_id.not_in(sa.select(r.c.tx_id)))
+            .limit(10)
+        )
+        .scalars()
+        .all()
+    )
+    report.errors += [f"device transfer {tx} has no stored result" for tx in unanswered]
+
+
+def _check_one_sided_legs(conn: Connection, report: VerifyReport) -> None:
+    legs = db.legs
+    bad = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(legs)
+        .where(
+            sa.not_(
+                sa.or_(
+                    sa.and_(legs.c.debit > 0, legs.c.credit == 0),
+                    sa.and_(legs.c.debit == 0, legs.c.credit > 0),
+                )
+            )
+        )
+    ).scalar_one()
+    if bad:
+        report.errors.append(f"{bad} legs are not one-sided")
+
+
+def _warn_negative_balances(conn: Connection, report: VerifyReport) -> None:
+    accounts, exc = db.accounts, db.exceptions
+    rows = conn.execute(
+        sa.select(accounts.c.code, accounts.c.balance, accounts.c.member_id).where(
+            accounts.c.member_id.is_not(None), accounts.c.balance < 0
+        )
+    ).all()
+    for code, balance, member_id in rows:
+        recorded = conn.execute(
+            sa.select(sa.func.count()).select_from(exc).where(exc.c.member_id == member_id)
+        ).scalar_one()
+        message = f"account {code} is negative ({balance})"
+        if recorded:
+            report.warnings.append(message + f", explained by {recorded} offline exception(s)")
+        else:
+            report.errors.append(message + " with no offline exception recorded")

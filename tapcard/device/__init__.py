@@ -1,0 +1,1 @@
+"""What devices (kiosk and terminal) share: intents, and the runtime that sends them."""

@@ -1,0 +1,52 @@
+"""Making signed transaction intents: a UUID, the next per-device sequence number, a
+signature with the device key. The outbox stores exactly these bytes and resends them
+unchanged, so the hub sees the same digest on every delivery."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from nacl.signing import SigningKey
+
+from tapcard.wire import messages as m
+from tapcard.wire.envelope import seal
+from tapcard.wire.topics import Family, device_topic
+
+
+@dataclass(frozen=True, slots=True)
+class SealedIntent:
+    tx_id: uuid.UUID
+    seq: int
+    topic: str
+    payload: bytes
+    intent: m.TxIntent
+
+
+def seal_intent(
+    key: SigningKey,
+    device_id: str,
+    seq: int,
+    card_id: str,
+    op: m.AnyOp,
+    rules_version: int,
+    offline: bool = False,
+    staff: str = "",
+    created_ms: int | None = None,
+    tx_id: uuid.UUID | None = None,
+) -> SealedIntent:
+    assert seq >= 1
+    intent = m.TxIntent(
+        tx_id=tx_id or uuid.uuid4(),
+        device=device_id,
+        seq=seq,
+        created_ms=int(time.time() * 1000) if created_ms is None else created_ms,
+        card_id=card_id,
+        rules_version=rules_version,
+        offline=offline,
+        staff=staff,
+        op=op,
+    )
+    topic = device_topic(device_id, Family.TX)
+    return SealedIntent(intent.tx_id, seq, topic, seal(key, device_id, topic, intent), intent)

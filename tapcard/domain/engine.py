@@ -1,0 +1,296 @@
+"""Pure functions that apply a rule set: sale quotes, points, tiers, validity, backfill.
+
+Devices call them to show a quote (also offline); the hub calls them again with the
+rule version the device stamped on its intent and books the result. Same code, same
+numbers.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tapcard.domain.model import FeeKind
+from tapcard.domain.rules import (
+    BP_WHOLE,
+    Campaign,
+    CampaignKind,
+    CatalogItem,
+    RuleSet,
+    Tier,
+)
+
+SALE_LINES_MAX = 200
+SALE_LINE_QUANTITY_MAX = 10_000
+SALE_LINE_PRICE_CENTS_MAX = 100_000_000  # one million in currency units
+VOUCHER_CODE_LEN = 12
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@dataclass(frozen=True, slots=True)
+class SaleLine:
+    category: str
+    unit_price_cents: int  # retail price
+    quantity: int = 1
+    sku: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberContext:
+    """What the rules need to know about the member at the moment of the sale."""
+
+    tier: str
+    joined_on: dt.date
+    birthday: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SaleQuote:
+    gross_cents: int  # retail total
+    member_price_saving_cents: int  # retail minus member price list
+    tier_discount_cents: int
+    campaign_discount_cents: int
+    net_cents: int  # what the member pays
+    excluded_cents: int  # paid for excluded categories: earns nothing
+    earning_cents: int  # paid amount that earns points
+    remainder_cents: int  # the fraction of a point's worth that earns nothing
+    base_points: int  # before multipliers; also the growth points earned
+    points: int  # after the best multiplier
+    factor_pct: int
+    campaigns: tuple[str, ...]
+    gifts: tuple[str, ...]
+
+    @property
+    def growth(self) -> int:
+        return self.base_points
+
+    @property
+    def discount_cents(self) -> int:
+        saving, tier_off = self.member_price_saving_cents, self.tier_discount_cents
+        return saving + tier_off + self.campaign_discount_cents
+
+
+def validate_lines(lines: Sequence[SaleLine]) -> list[str]:
+    errors: list[str] = []
+    if not 1 <= len(lines) <= SALE_LINES_MAX:
+        errors.append(f"a sale has 1..{SALE_LINES_MAX} lines")
+    for i, line in enumerate(lines):
+        if not 1 <= line.quantity <= SALE_LINE_QUANTITY_MAX:
+            errors.append(f"line {i}: quantity must be within 1..{SALE_LINE_QUANTITY_MAX}")
+        if not 0 <= line.unit_price_cents <= SALE_LINE_PRICE_CENTS_MAX:
+            errors.append(f"line {i}: price must be within 0..{SALE_LINE_PRICE_CENTS_MAX}")
+        if not line.category:
+            errors.append(f"line {i}: category is required")
+    return errors
+
+
+def quote_sale(
+    rules: RuleSet, member: MemberContext, lines: Sequence[SaleLine], on: dt.date
+) -> SaleQuote:
+    """Price a sale: member prices, tier discount, campaigns, then points on what is paid.
+
+    Excluded categories (group-buy, special offers) get no tier discount, no campaign
+    and earn nothing. Campaign discounts come out of the eligible lines only.
+    """
+    assert not validate_lines(lines), validate_lines(lines)
+    tier = rules.tier(member.tier)
+    excluded = set(rules.earn.excluded_categories)
+    prices = rules.price_lists.get(tier.name, {})
+    gross = saving = tier_off = excluded_cents = eligible = 0
+    for line in lines:
+        retail = line.unit_price_cents * line.quantity
+        gross += retail
+        if line.category in excluded:
+            excluded_cents += retail
+            continue
+        if line.sku and line.sku in prices:
+            member_total = min(prices[line.sku], line.unit_price_cents) * line.quantity
+            saving += retail - member_total
+            eligible += member_total  # a member price already replaces the tier discount
+            continue
+        line_off = retail * tier.discount_bp // BP_WHOLE
+        tier_off += line_off
+        eligible += retail - line_off
+    campaign_off, codes, gifts = _apply_campaigns(rules.campaigns, member, eligible, on)
+    assert 0 <= campaign_off <= eligible
+    earning = eligible - campaign_off
+    base_points, remainder = divmod(earning, rules.earn.cents_per_point)
+    factor = points_factor_pct(rules, member, on)
+    quote = SaleQuote(
+        gross_cents=gross,
+        member_price_saving_cents=saving,
+        tier_discount_cents=tier_off,
+        campaign_discount_cents=campaign_off,
+        net_cents=earning + excluded_cents,
+        excluded_cents=excluded_cents,
+        earning_cents=earning,
+        remainder_cents=remainder,
+        base_points=base_points,
+        points=base_points * factor // 100,
+        factor_pct=factor,
+        campaigns=codes,
+        gifts=gifts,
+    )
+    assert quote.net_cents + quote.discount_cents == quote.gross_cents
+    return quote
+
+
+def points_factor_pct(rules: RuleSet, member: MemberContext, on: dt.date) -> int:
+    """The best active multiplier (they do not stack): campaign windows and birthday."""
+    factor = 100
+    for mult in rules.multipliers:
+        if mult.starts_on <= on <= mult.ends_on:
+            factor = max(factor, mult.factor_pct)
+    bonus, birthday = rules.birthday, member.birthday
+    if bonus is None or birthday is None:
+        return factor
+    if is_birthday(birthday, on, whole_month=bonus.whole_month):
+        factor = max(factor, bonus.factor_pct)
+    return factor
+
+
+def is_birthday(birthday: dt.date, on: dt.date, *, whole_month: bool) -> bool:
+    """The birthday itself (or its whole month). A 29 February birthday falls on
+    28 February in common years, so those members get their bonus every year."""
+    if birthday.month != on.month:
+        return False
+    if whole_month:
+        return True
+    return min(birthday.day, calendar.monthrange(on.year, on.month)[1]) == on.day
+
+
+def _apply_campaigns(
+    campaigns: Sequence[Campaign], member: MemberContext, eligible_cents: int, on: dt.date
+) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+    """All stackable campaigns plus the single best non-stackable one, capped at the sale."""
+    best_off, best_code = 0, ""
+    stacked_off, codes, gifts = 0, [], []
+    for campaign in campaigns:
+        if not campaign.starts_on <= on <= campaign.ends_on:
+            continue
+        if eligible_cents < campaign.min_spend_cents:
+            continue
+        if campaign.kind is CampaignKind.GIFT:
+            gifts.append(campaign.gift)
+            codes.append(campaign.code)
+            continue
+        off = _campaign_off_cents(campaign, member, eligible_cents, on)
+        if off <= 0:
+            continue
+        if campaign.stackable:
+            stacked_off += off
+            codes.append(campaign.code)
+        elif off > best_off:
+            best_off, best_code = off, campaign.code
+    if best_code:
+        codes.append(best_code)
+    return min(eligible_cents, best_off + stacked_off), tuple(codes), tuple(gifts)
+
+
+def _campaign_off_cents(
+    campaign: Campaign, member: MemberContext, eligible_cents: int, on: dt.date
+) -> int:
+    if campaign.kind is CampaignKind.SPEND_GET_OFF:
+        times = eligible_cents // campaign.min_spend_cents if campaign.repeat else 1
+        return campaign.off_cents * times
+    if campaign.kind is CampaignKind.PERCENT_OFF:
+        return eligible_cents * campaign.percent_bp // BP_WHOLE
+    if campaign.kind is CampaignKind.NEW_MEMBER:
+        if (on - member.joined_on).days > campaign.new_member_days:
+            return 0
+        return eligible_cents * campaign.percent_bp // BP_WHOLE
+    return 0
+
+
+def tier_for_growth(rules: RuleSet, growth_points: int, current: str) -> Tier:
+    """Upgrade at once when growth points reach a higher tier; never downgrade here."""
+    reached = rules.tiers[0]
+    for tier in rules.tiers:
+        if growth_points >= tier.growth_points_min:
+            reached = tier
+    current_tier = rules.tier(current)
+    return reached if reached.growth_points_min > current_tier.growth_points_min else current_tier
+
+
+def tier_at_period_end(rules: RuleSet, current: str, period_growth_points: int) -> Tier:
+    """At the end of the validity period: keep the tier if the period earned enough to,
+    else drop to the highest lower tier that the period's growth points keep."""
+    index = [t.name for t in rules.tiers].index(current)
+    for tier in reversed(rules.tiers[: index + 1]):
+        if period_growth_points >= tier.keep_growth_points_min:
+            return tier
+    return rules.tiers[0]
+
+
+def next_tier(rules: RuleSet, current: str) -> Tier | None:
+    names = [t.name for t in rules.tiers]
+    index = names.index(current)
+    return rules.tiers[index + 1] if index + 1 < len(rules.tiers) else None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Same day `months` later, clamped to the month's end (31 Jan + 1 -> 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def card_expires_on(rules: RuleSet, issued_on: dt.date) -> dt.date:
+    return add_months(issued_on, rules.card_validity_months)
+
+
+def renewed_expiry(rules: RuleSet, expires_on: dt.date, today: dt.date) -> dt.date:
+    """Renewal extends from the old expiry if still valid, else from today."""
+    return add_months(max(expires_on, today), rules.card_validity_months)
+
+
+def is_inactive(rules: RuleSet, last_activity_on: dt.date, today: dt.date) -> bool:
+    return add_months(last_activity_on, rules.inactivity_months) <= today
+
+
+def backfill_error(rules: RuleSet, receipt_on: dt.date, today: dt.date) -> str | None:
+    """Why a receipt cannot be backfilled today (None when it can)."""
+    if receipt_on > today:
+        return "the receipt is dated in the future"
+    age_days = (today - receipt_on).days
+    if age_days > rules.backfill_window_days:
+        return (
+            f"the receipt is {age_days} days old; backfill is allowed within "
+            f"{rules.backfill_window_days} days"
+        )
+    return None
+
+
+def fee_cents(rules: RuleSet, kind: FeeKind) -> int:
+    """What the rule set charges for a fee of this kind."""
+    fees = rules.fees
+    amounts = {
+        FeeKind.JOINING: fees.joining_cents,
+        FeeKind.ANNUAL: fees.annual_cents,
+        FeeKind.SUPPLEMENTARY: fees.supplementary_cents,
+        FeeKind.REPLACEMENT: fees.replacement_cents,
+    }
+    assert set(amounts) == set(FeeKind)
+    return amounts[kind]
+
+
+def redemption_points(item: CatalogItem, units: int) -> int:
+    assert 1 <= units <= item.units_max
+    return item.points * units
+
+
+def voucher_code(secret: bytes, tx_id: str) -> str:
+    """A short, unguessable voucher code bound to the transfer: the same intent
+    delivered twice yields the same code."""
+    digest = hmac.new(secret, tx_id.encode(), hashlib.sha256).digest()
+    number = int.from_bytes(digest[:8], "big")
+    chars = []
+    for _ in range(VOUCHER_CODE_LEN):
+        number, index = divmod(number, 32)
+        chars.append(_CROCKFORD[index])
+    code = "".join(chars)
+    return f"{code[:4]}-{code[4:8]}-{code[8:]}"

@@ -1,0 +1,169 @@
+"""Double-entry legs: the only way a balance ever changes.
+
+Invariant: every transfer's legs sum to zero per asset (total debits == total credits)
+and each leg has exactly one positive side. The hub's database enforces the same
+invariant again (check twice), and `tapcard hub verify` re-proves it over the journal.
+
+Balances are credit minus debit for every account. Member accounts are liabilities of
+the chain (points owed, stored value owed), so they normally have positive balances;
+the chain's cash account carries the mirror image as a negative number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tapcard.domain.engine import SaleQuote
+from tapcard.domain.model import Asset, Payment, SystemAccount
+
+LEGS_PER_TRANSFER_MAX = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account: str  # an account code, see member_account / system_account
+    asset: Asset
+    debit: int = 0
+    credit: int = 0
+
+    @property
+    def delta(self) -> int:
+        return self.credit - self.debit
+
+
+def member_account(member_id: int, asset: Asset) -> str:
+    return f"m:{member_id}:{asset.value}"
+
+
+def system_account(account: SystemAccount) -> str:
+    return f"s:{account.value}"
+
+
+def validate_legs(legs: Sequence[Leg]) -> list[str]:
+    """Reasons these legs cannot form a transfer (beancount style: a list, not a raise)."""
+    errors: list[str] = []
+    if not 1 <= len(legs) <= LEGS_PER_TRANSFER_MAX:
+        errors.append(f"a transfer has 1..{LEGS_PER_TRANSFER_MAX} legs")
+    totals: dict[Asset, int] = {}
+    for leg in legs:
+        if type(leg.debit) is not int or type(leg.credit) is not int:
+            errors.append(f"{leg.account}: amounts must be integers")
+            continue
+        if (leg.debit > 0) == (leg.credit > 0) or min(leg.debit, leg.credit) < 0:
+            errors.append(f"{leg.account}: exactly one of debit and credit must be positive")
+        totals[leg.asset] = totals.get(leg.asset, 0) + leg.delta
+    errors += [
+        f"{asset.value} legs sum to {total}, not 0" for asset, total in totals.items() if total
+    ]
+    return errors
+
+
+def _pair(debit_account: str, credit_account: str, asset: Asset, amount: int) -> list[Leg]:
+    """One debit and one credit of the same amount; nothing when the amount is zero."""
+    assert amount >= 0
+    if amount == 0:
+        return []
+    return [Leg(debit_account, asset, debit=amount), Leg(credit_account, asset, credit=amount)]
+
+
+def _payer(member_id: int, payment: Payment) -> str:
+    if payment is Payment.STORED_VALUE:
+        return member_account(member_id, Asset.CENTS)
+    return system_account(SystemAccount.CASH)
+
+
+def earn_legs(member_id: int, points: int, growth: int) -> list[Leg]:
+    return _pair(
+        system_account(SystemAccount.POINTS_ISSUED),
+        member_account(member_id, Asset.POINTS),
+        Asset.POINTS,
+        points,
+    ) + _pair(
+        system_account(SystemAccount.GROWTH_ISSUED),
+        member_account(member_id, Asset.GROWTH),
+        Asset.GROWTH,
+        growth,
+    )
+
+
+def sale_legs(member_id: int, quote: SaleQuote, payment: Payment) -> list[Leg]:
+    """Gross to sales; discounts given and the paid net on the other side; points earned."""
+    legs = [Leg(system_account(SystemAccount.SALES), Asset.CENTS, credit=quote.gross_cents)]
+    if quote.discount_cents:
+        legs.append(
+            Leg(system_account(SystemAccount.DISCOUNTS), Asset.CENTS, debit=quote.discount_cents)
+        )
+    if quote.net_cents:
+        legs.append(Leg(_payer(member_id, payment), Asset.CENTS, debit=quote.net_cents))
+    if quote.gross_cents == 0:
+        legs = []
+    return legs + earn_legs(member_id, quote.points, quote.growth)
+
+
+def topup_legs(member_id: int, amount_cents: int) -> list[Leg]:
+    return _pair(
+        system_account(SystemAccount.CASH),
+        member_account(member_id, Asset.CENTS),
+        Asset.CENTS,
+        amount_cents,
+    )
+
+
+def spend_legs(member_id: int, amount_cents: int) -> list[Leg]:
+    return _pair(
+        member_account(member_id, Asset.CENTS),
+        system_account(SystemAccount.SALES),
+        Asset.CENTS,
+        amount_cents,
+    )
+
+
+def redeem_legs(member_id: int, points: int) -> list[Leg]:
+    return _pair(
+        member_account(member_id, Asset.POINTS),
+        system_account(SystemAccount.POINTS_REDEEMED),
+        Asset.POINTS,
+        points,
+    )
+
+
+def fee_legs(member_id: int, amount_cents: int, payment: Payment) -> list[Leg]:
+    return _pair(
+        _payer(member_id, payment), system_account(SystemAccount.FEES), Asset.CENTS, amount_cents
+    )
+
+
+def reversal_legs(member_id: int, points: int, growth: int) -> list[Leg]:
+    """Take back points (and growth) obtained by fraud: the mirror of earn_legs."""
+    return _pair(
+        member_account(member_id, Asset.POINTS),
+        system_account(SystemAccount.POINTS_ISSUED),
+        Asset.POINTS,
+        points,
+    ) + _pair(
+        member_account(member_id, Asset.GROWTH),
+        system_account(SystemAccount.GROWTH_ISSUED),
+        Asset.GROWTH,
+        growth,
+    )
+
+
+def adjustment_legs(member_id: int, asset: Asset, delta: int) -> list[Leg]:
+    """A manual correction of a member balance against the adjustments account."""
+    if asset is Asset.GROWTH:
+        other = system_account(SystemAccount.GROWTH_ISSUED)
+    elif asset is Asset.POINTS:
+        other = system_account(SystemAccount.ADJUSTMENTS_POINTS)
+    else:
+        other = system_account(SystemAccount.ADJUSTMENTS_CENTS)
+    mine = member_account(member_id, asset)
+    return _pair(other, mine, asset, delta) if delta > 0 else _pair(mine, other, asset, -delta)
+
+
+def net_deltas(legs: Iterable[Leg]) -> dict[str, int]:
+    """Change of each account's balance (credit minus debit) caused by these legs."""
+    deltas: dict[str, int] = {}
+    for leg in legs:
+        deltas[leg.account] = deltas.get(leg.account, 0) + leg.delta
+    return deltas

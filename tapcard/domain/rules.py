@@ -1,0 +1,261 @@
+"""The rule set: membership policies as versioned data.
+
+A rule set is loaded at the hub (`tapcard hub rules load`), published retained on
+`tapcard/v1/rules` and applied by the same pure functions on devices and hub
+(`tapcard.domain.engine`). Every applied transfer is stamped with the version it used.
+Percentages are basis points (1 bp = 0.01 %), money is integer cents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import itertools
+from dataclasses import dataclass, field
+
+BP_WHOLE = 10_000  # basis points in 100 %
+RULES_TIERS_MAX = 16
+RULES_CATALOG_ITEMS_MAX = 500
+RULES_CAMPAIGNS_MAX = 200
+RULES_PRICE_LIST_ITEMS_MAX = 20_000
+
+
+class CampaignKind(enum.StrEnum):
+    SPEND_GET_OFF = "spend_get_off"  # spend X get Y off (optionally per each X)
+    PERCENT_OFF = "percent_off"  # percentage off the eligible subtotal
+    NEW_MEMBER = "new_member"  # percentage off for members who joined recently
+    GIFT = "gift"  # a gift handed over when the eligible subtotal reaches X
+
+
+class CatalogKind(enum.StrEnum):
+    PARKING = "parking"
+    CAR_WASH = "car_wash"
+    PRIZE = "prize"
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    name: str
+    growth_points_min: int  # reaching this many growth points upgrades at once
+    discount_bp: int = 0  # tier discount on eligible lines
+    # Growth points earned within the validity period needed to keep the tier at the
+    # period's end; below it the member drops to the highest tier the period supports.
+    keep_growth_points_min: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EarnRule:
+    cents_per_point: int = 100  # 1 point per currency unit; the remainder earns nothing
+    excluded_categories: tuple[str, ...] = ("group_buy", "special_offer")
+
+
+@dataclass(frozen=True, slots=True)
+class Multiplier:
+    """Campaign points multiplier on the days from starts_on to ends_on inclusive."""
+
+    name: str
+    factor_pct: int  # 200 = double points
+    starts_on: dt.date
+    ends_on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class BirthdayBonus:
+    factor_pct: int = 200
+    whole_month: bool = False  # False: on the birthday itself; True: the birthday month
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    joining_cents: int = 0
+    annual_cents: int = 0
+    supplementary_cents: int = 0
+    replacement_cents: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    code: str
+    kind: CampaignKind
+    starts_on: dt.date
+    ends_on: dt.date
+    min_spend_cents: int = 0  # eligible subtotal needed
+    off_cents: int = 0  # SPEND_GET_OFF: amount off
+    repeat: bool = False  # SPEND_GET_OFF: off_cents for each full min_spend_cents
+    percent_bp: int = 0  # PERCENT_OFF / NEW_MEMBER
+    new_member_days: int = 0  # NEW_MEMBER: days since joining
+    gift: str = ""  # GIFT: what is handed over
+    stackable: bool = False  # False: only the best non-stackable campaign applies
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    code: str
+    kind: CatalogKind
+    name: str
+    points: int  # per unit: per hour of parking, per wash, per prize
+    units_max: int = 1  # parking: most hours in one redemption
+    stock: int | None = None  # prizes: initial stock; None means unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class OfflinePolicy:
+    """What a device may decide alone while the hub is unreachable."""
+
+    cache_age_s_max: int = 24 * 3600  # refuse cards whose snapshot is older
+    card_daily_points_max: int = 2_000  # redemption per card per day while offline
+    card_daily_cents_max: int = 20_000  # stored-value spend per card per day offline
+    device_daily_cents_max: int = 200_000  # all stored-value spend of one device per day
+    outbox_len_max: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    version: int
+    name: str
+    currency: str = "CNY"
+    earn: EarnRule = field(default_factory=EarnRule)
+    multipliers: tuple[Multiplier, ...] = ()
+    birthday: BirthdayBonus | None = None
+    tiers: tuple[Tier, ...] = (Tier("regular", 0),)
+    card_validity_months: int = 24
+    inactivity_months: int = 24  # membership terminated after this long without activity
+    backfill_window_days: int = 30
+    fees: Fees = field(default_factory=Fees)
+    campaigns: tuple[Campaign, ...] = ()
+    # tier name -> sku -> member price in cents (vs the retail price on the line)
+    price_lists: dict[str, dict[str, int]] = field(default_factory=dict)
+    catalog: tuple[CatalogItem, ...] = ()
+    offline: OfflinePolicy = field(default_factory=OfflinePolicy)
+
+    def tier(self, name: str) -> Tier:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise KeyError(name)
+
+    def catalog_item(self, code: str) -> CatalogItem | None:
+        for item in self.catalog:
+            if item.code == code:
+                return item
+        return None
+
+
+def validate_rules(rules: RuleSet) -> list[str]:
+    """Every reason this rule set cannot be loaded; empty when it is sound."""
+    errors: list[str] = []
+    if rules.version < 1:
+        errors.append("version must be >= 1")
+    if not _is_currency_code(rules.currency):
+        errors.append("currency must be an ISO 4217 code such as CNY")
+    errors += _validate_tiers(rules.tiers)
+    if rules.earn.cents_per_point < 1:
+        errors.append("earn.cents_per_point must be >= 1")
+    for mult in rules.multipliers:
+        if mult.factor_pct < 100 or mult.ends_on < mult.starts_on:
+            errors.append(f"multiplier {mult.name}: factor_pct >= 100 and a valid window")
+    if rules.birthday is not None and rules.birthday.factor_pct < 100:
+        errors.append("birthday.factor_pct must be >= 100")
+    for name, value in _non_negative_ints(rules):
+        if value < 0:
+            errors.append(f"{name} must be >= 0")
+    if rules.offline.card_daily_cents_max > rules.offline.device_daily_cents_max:
+        errors.append("offline.card_daily_cents_max cannot exceed device_daily_cents_max")
+    errors += _validate_campaigns(rules.campaigns)
+    errors += _validate_catalog(rules.catalog)
+    for tier_name, prices in rules.price_lists.items():
+        if tier_name not in {t.name for t in rules.tiers}:
+            errors.append(f"price list for unknown tier {tier_name}")
+        if len(prices) > RULES_PRICE_LIST_ITEMS_MAX:
+            errors.append(f"price list {tier_name} is longer than {RULES_PRICE_LIST_ITEMS_MAX}")
+        errors += [f"price {tier_name}/{sku} must be >= 0" for sku, p in prices.items() if p < 0]
+    return errors
+
+
+def _is_currency_code(text: str) -> bool:
+    return len(text) == 3 and text.isascii() and text.isalpha() and text.isupper()
+
+
+def _non_negative_ints(rules: RuleSet) -> list[tuple[str, int]]:
+    fees, offline = rules.fees, rules.offline
+    return [
+        ("card_validity_months", rules.card_validity_months),
+        ("inactivity_months", rules.inactivity_months),
+        ("backfill_window_days", rules.backfill_window_days),
+        ("fees.joining_cents", fees.joining_cents),
+        ("fees.annual_cents", fees.annual_cents),
+        ("fees.supplementary_cents", fees.supplementary_cents),
+        ("fees.replacement_cents", fees.replacement_cents),
+        ("offline.cache_age_s_max", offline.cache_age_s_max),
+        ("offline.card_daily_points_max", offline.card_daily_points_max),
+        ("offline.card_daily_cents_max", offline.card_daily_cents_max),
+        ("offline.device_daily_cents_max", offline.device_daily_cents_max),
+        ("offline.outbox_len_max", offline.outbox_len_max),
+    ]
+
+
+def _validate_tiers(tiers: tuple[Tier, ...]) -> list[str]:
+    errors: list[str] = []
+    if not tiers or len(tiers) > RULES_TIERS_MAX:
+        return [f"between 1 and {RULES_TIERS_MAX} tiers are required"]
+    if tiers[0].growth_points_min != 0:
+        errors.append("the first tier must start at 0 growth points")
+    names = [t.name for t in tiers]
+    if len(set(names)) != len(names):
+        errors.append("tier names must be unique")
+    for lower, upper in itertools.pairwise(tiers):
+        if upper.growth_points_min <= lower.growth_points_min:
+            errors.append(f"tier {upper.name} must need more growth points than {lower.name}")
+        # A higher tier that is easier to keep would let a member keep it with growth that
+        # drops a lower-tier member: tier_at_period_end assumes this order.
+        if upper.keep_growth_points_min < lower.keep_growth_points_min:
+            errors.append(f"tier {upper.name} cannot be easier to keep than {lower.name}")
+    for tier in tiers:
+        if not 0 <= tier.discount_bp <= BP_WHOLE:
+            errors.append(f"tier {tier.name}: discount_bp must be within 0..{BP_WHOLE}")
+        if tier.keep_growth_points_min < 0:
+            errors.append(f"tier {tier.name}: keep_growth_points_min must be >= 0")
+    return errors
+
+
+_CAMPAIGN_KINDS_PERCENT = frozenset({CampaignKind.PERCENT_OFF, CampaignKind.NEW_MEMBER})
+
+
+def _validate_campaigns(campaigns: tuple[Campaign, ...]) -> list[str]:
+    errors: list[str] = []
+    if len(campaigns) > RULES_CAMPAIGNS_MAX:
+        errors.append(f"at most {RULES_CAMPAIGNS_MAX} campaigns")
+    codes = [c.code for c in campaigns]
+    if len(set(codes)) != len(codes):
+        errors.append("campaign codes must be unique")
+    for c in campaigns:
+        if c.ends_on < c.starts_on:
+            errors.append(f"campaign {c.code}: ends before it starts")
+        if min(c.min_spend_cents, c.off_cents, c.new_member_days) < 0:
+            errors.append(f"campaign {c.code}: amounts must be >= 0")
+        if not 0 <= c.percent_bp <= BP_WHOLE:
+            errors.append(f"campaign {c.code}: percent_bp must be within 0..{BP_WHOLE}")
+        if c.kind is CampaignKind.SPEND_GET_OFF and (c.min_spend_cents <= 0 or c.off_cents <= 0):
+            errors.append(f"campaign {c.code}: spend_get_off needs min_spend_cents and off_cents")
+        if c.kind is CampaignKind.SPEND_GET_OFF and c.off_cents > c.min_spend_cents:
+            errors.append(f"campaign {c.code}: off_cents cannot exceed min_spend_cents")
+        if c.kind in _CAMPAIGN_KINDS_PERCENT and c.percent_bp <= 0:
+            errors.append(f"campaign {c.code}: {c.kind.value} needs percent_bp > 0")
+        if c.kind is CampaignKind.GIFT and not c.gift:
+            errors.append(f"campaign {c.code}: a gift campaign names its gift")
+    return errors
+
+
+def _validate_catalog(catalog: tuple[CatalogItem, ...]) -> list[str]:
+    errors: list[str] = []
+    if len(catalog) > RULES_CATALOG_ITEMS_MAX:
+        errors.append(f"at most {RULES_CATALOG_ITEMS_MAX} catalog items")
+    codes = [item.code for item in catalog]
+    if len(set(codes)) != len(codes):
+        errors.append("catalog codes must be unique")
+    for item in catalog:
+        if item.points <= 0 or item.units_max < 1:
+            errors.append(f"catalog {item.code}: points > 0 and units_max >= 1")
+        if item.stock is not None and item.stock < 0:
+            errors.append(f"catalog {item.code}: stock must be >= 0")
+    return errors

@@ -1,0 +1,56 @@
+"""Reason codes of results. Values are part of the protocol: never renumber one."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Reason(enum.IntEnum):
+    OK = 0
+    # The message itself
+    MALFORMED = 1  # not JSON, or not an envelope
+    SCHEMA = 2  # valid JSON that violates the message's schema
+    OVERSIZE = 3
+    UNSUPPORTED_VERSION = 4
+    UNKNOWN_DEVICE = 5
+    DEVICE_REVOKED = 6
+    BAD_SIGNATURE = 7
+    DEVICE_MISMATCH = 8  # body names another device than the topic and signer
+    # Idempotency and order
+    TX_ID_REUSED = 10  # same transaction id, different content
+    SEQ_REUSED = 11  # sequence number already used by another transaction
+    # Cards
+    UNKNOWN_CARD = 20
+    CARD_LOST = 21
+    CARD_EXPIRED = 22
+    CARD_TERMINATED = 23
+    CARD_REPLACED = 24
+    CARD_NOT_ALLOWED = 25  # the card kind cannot do this (limits of a supplementary card)
+    # Balances and rules
+    INSUFFICIENT_POINTS = 30
+    INSUFFICIENT_FUNDS = 31
+    UNKNOWN_ITEM = 32
+    OUT_OF_STOCK = 33
+    BACKFILL_WINDOW = 34
+    RECEIPT_USED = 35
+    UNKNOWN_RULES_VERSION = 36
+    INVALID_REQUEST = 37  # well-formed but not sensible (zero amount, bad units)
+    LIMIT_EXCEEDED = 38  # a per-card limit
+    # The hub
+    INTERNAL_ERROR = 99
+
+
+# Rejections caused by the message's form: never stored against the transaction id,
+# because nothing in such a message can be trusted to identify it.
+FORM_REASONS = frozenset(
+    {
+        Reason.MALFORMED,
+        Reason.SCHEMA,
+        Reason.OVERSIZE,
+        Reason.UNSUPPORTED_VERSION,
+        Reason.UNKNOWN_DEVICE,
+        Reason.DEVICE_REVOKED,
+        Reason.BAD_SIGNATURE,
+        Reason.DEVICE_MISMATCH,
+    }
+)

@@ -1,0 +1,195 @@
+"""One schema per message type (msgspec), validated on receipt, sizes bounded.
+
+Bodies are signed inside an envelope (see `envelope`). Every body carries `v`, the
+protocol version; a receiver rejects versions it does not know.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Final
+
+import msgspec
+
+from tapcard.domain.engine import SALE_LINES_MAX, SaleLine
+from tapcard.domain.model import FeeKind, Payment
+from tapcard.domain.rules import RuleSet
+
+PAYLOAD_BYTES_MAX: Final = 64 * 1024  # an envelope; a rule set is the largest body
+RULES_PAYLOAD_BYTES_MAX: Final = 1024 * 1024
+DENYLIST_CARDS_MAX: Final = 100_000
+AMOUNT_CENTS_MAX: Final = 100_000_000
+
+DeviceId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
+CardId = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
+ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+AmountCents = Annotated[int, msgspec.Meta(ge=1, le=AMOUNT_CENTS_MAX)]
+UnixMs = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    v: int = 1
+
+
+# --- transaction intents (device -> hub, tapcard/v1/dev/{device}/tx) ---------------
+
+
+class Op(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"):
+    """What a transaction intent asks for; the tag is the `kind` field."""
+
+
+class Purchase(Op, frozen=True, tag="purchase"):
+    lines: Annotated[list[SaleLine], msgspec.Meta(min_length=1, max_length=SALE_LINES_MAX)]
+    payment: Payment
+    receipt_no: ShortText = ""
+
+
+class TopUp(Op, frozen=True, tag="topup"):
+    amount_cents: AmountCents
+
+
+class Spend(Op, frozen=True, tag="spend"):
+    amount_cents: AmountCents
+
+
+class Redeem(Op, frozen=True, tag="redeem"):
+    item: ShortText
+    units: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+
+
+class Backfill(Op, frozen=True, tag="backfill"):
+    receipt_no: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    receipt_on: dt.date
+    lines: Annotated[list[SaleLine], msgspec.Meta(min_length=1, max_length=SALE_LINES_MAX)]
+
+
+class Fee(Op, frozen=True, tag="fee"):
+    fee: FeeKind
+    payment: Payment
+
+
+class Renewal(Op, frozen=True, tag="renewal"):
+    payment: Payment
+
+
+AnyOp = Purchase | TopUp | Spend | Redeem | Backfill | Fee | Renewal
+
+
+class TxIntent(Body, frozen=True, kw_only=True):
+    tx_id: uuid.UUID  # made on the device; the idempotency key
+    device: DeviceId
+    seq: Seq  # per-device, gapless from 1
+    created_ms: UnixMs  # device clock
+    card_id: CardId
+    rules_version: Annotated[int, msgspec.Meta(ge=1)]
+    offline: bool = False  # decided by the device's offline policy
+    staff: ShortText = ""  # who rang it up at a terminal
+    op: AnyOp
+
+
+# --- results (hub -> device, tapcard/v1/dev/{device}/result) -----------------------
+
+
+class Balances(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    points: int
+    growth: int
+    stored_value_cents: int
+
+
+class TxResult(Body, frozen=True, kw_only=True):
+    # The nil UUID and seq 0 when the intent could not be read far enough to find them.
+    tx_id: uuid.UUID
+    device: DeviceId
+    seq: Count
+    accepted: bool
+    reason: int  # tapcard.wire.codes.Reason
+    message: Text = ""
+    rules_version: int = 0
+    card_id: str = ""
+    balances: Balances | None = None
+    tier: ShortText = ""
+    net_cents: int = 0
+    discount_cents: int = 0
+    points_earned: int = 0
+    points_spent: int = 0
+    voucher: ShortText = ""
+    offline_exception: bool = False  # applied although it overdrew: recorded for HQ
+    applied_ms: UnixMs = 0
+
+
+# --- presence and health ----------------------------------------------------------
+
+
+class Status(Body, frozen=True, kw_only=True):
+    device: DeviceId
+    online: bool
+    at_ms: UnixMs
+
+
+class Health(Body, frozen=True, kw_only=True):
+    device: DeviceId
+    at_ms: UnixMs
+    software_version: ShortText
+    rules_version: int = 0
+    denylist_version: int = 0
+    reader: ShortText = "ok"  # ok | no_reader | fault
+    reader_detail: Text = ""
+    outbox_depth: Count = 0
+    outbox_oldest_age_s: Count = 0
+    last_sync_ms: UnixMs = 0
+    disk_free_bytes: Count = 0
+    alarms: Annotated[list[ShortText], msgspec.Meta(max_length=32)] = []
+
+
+# --- snapshots (request/response) --------------------------------------------------
+
+
+class SnapshotQuery(Body, frozen=True, kw_only=True):
+    device: DeviceId
+    card_id: CardId
+
+
+class Snapshot(Body, frozen=True, kw_only=True):
+    card_id: str
+    found: bool
+    reason: int = 0
+    state: ShortText = ""
+    kind: ShortText = ""
+    member_name_masked: ShortText = ""
+    tier: ShortText = ""
+    next_tier: ShortText = ""
+    growth_to_next: int = 0
+    balances: Balances | None = None
+    expires_on: dt.date | None = None
+    as_of_ms: UnixMs = 0
+
+
+# --- retained configuration (hub -> devices) ----------------------------------------
+
+
+class RulesDoc(Body, frozen=True, kw_only=True):
+    version: int
+    published_ms: UnixMs
+    rules: RuleSet
+
+
+class DenyList(Body, frozen=True, kw_only=True):
+    version: int
+    published_ms: UnixMs
+    cards: Annotated[list[CardId], msgspec.Meta(max_length=DENYLIST_CARDS_MAX)]
+
+
+MESSAGE_TYPES: dict[str, type[Body]] = {
+    "TxIntent": TxIntent,
+    "TxResult": TxResult,
+    "Status": Status,
+    "Health": Health,
+    "SnapshotQuery": SnapshotQuery,
+    "Snapshot": Snapshot,
+    "RulesDoc": RulesDoc,
+    "DenyList": DenyList,
+}

@@ -1,0 +1,53 @@
+"""Topic names under the one versioned prefix."""
+
+from __future__ import annotations
+
+import enum
+import re
+
+PREFIX = "tapcard/v1"
+RULES_TOPIC = f"{PREFIX}/rules"
+DENYLIST_TOPIC = f"{PREFIX}/denylist"
+DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+# Several hub workers share the ingest subscription; each message goes to one of them.
+SHARED_GROUP = "tapcard-hub"
+
+
+class Family(enum.StrEnum):
+    TX = "tx"  # device -> hub: signed transaction intents, QoS 1
+    RESULT = "result"  # hub -> device: accepted / rejected per intent
+    STATUS = "status"  # device -> all, retained: online / offline (last will)
+    HEALTH = "health"  # device -> hub: heartbeat
+    QUERY = "query"  # device -> hub: card snapshot requests (MQTT 5 request/response)
+    REPLY = "reply"  # hub -> device: snapshot responses (the query's response topic)
+
+
+def device_topic(device_id: str, family: Family) -> str:
+    assert DEVICE_ID_RE.match(device_id), device_id
+    return f"{PREFIX}/dev/{device_id}/{family.value}"
+
+
+def device_filter(family: Family) -> str:
+    """Subscription filter for one family of every device."""
+    return f"{PREFIX}/dev/+/{family.value}"
+
+
+def shared_filter(family: Family) -> str:
+    return f"$share/{SHARED_GROUP}/{device_filter(family)}"
+
+
+def parse_device_topic(topic: str) -> tuple[str, Family] | None:
+    """(device id, family) of a device topic, or None when it is not one."""
+    parts = topic.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX or parts[2] != "dev":
+        return None
+    if not DEVICE_ID_RE.match(parts[3]):
+        return None
+    try:
+        return parts[3], Family(parts[4])
+    except ValueError:
+        return None
+
+
+def is_valid_device_id(device_id: str) -> bool:
+    return DEVICE_ID_RE.match(device_id) is not None

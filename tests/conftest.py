@@ -1,0 +1,185 @@
+"""Shared fixtures: a private mosquitto per session, throwaway PostgreSQL databases,
+hubs on SQLite and PostgreSQL, and guards that fail a test which logs an exception or
+leaves threads behind."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from nacl.signing import SigningKey
+
+from hub import admin
+from hub.app import Hub
+from hub.broker import PrivateBroker
+from hub.config import BrokerAddress, HubConfig
+from hub.rulestore import parse_rules, store_rules
+from tapcard.samples import sample_rules_bytes
+from tapcard.wire.keys import new_signing_key, verify_key_text
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+THREAD_GRACE_S = 3.0
+
+
+# --- guards -----------------------------------------------------------------------
+
+
+class _ExceptionCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info is not None:
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_log_exception(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Any exception logged during a test fails it (opt out with a marker)."""
+    collector = _ExceptionCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    yield
+    root.removeHandler(collector)
+    if request.node.get_closest_marker("no_fail_on_log_exception"):
+        return
+    if collector.records:
+        first = collector.records[0]
+        pytest.fail(f"an exception was logged: {first.getMessage()}\n{first.exc_text or ''}")
+
+
+@pytest.fixture(autouse=True)
+def verify_threads_cleaned_up() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE_S
+    while True:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not leaked, f"threads left behind: {[t.name for t in leaked]}"
+
+
+# --- broker -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
+    """One private mosquitto for the session; tests that kill it use `own_broker`."""
+    instance = PrivateBroker(tmp_path_factory.mktemp("broker"))
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    instance = PrivateBroker(tmp_path / "broker")
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+# --- databases --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[sa.Engine]:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server: sa.Engine) -> Iterator[str]:
+    """A throwaway database, dropped after the test."""
+    name = f"tapcard_test_{uuid.uuid4().hex[:12]}"
+    with pg_server.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with pg_server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+# --- hubs -------------------------------------------------------------------------
+
+
+@dataclass
+class Seeded:
+    """A hub with the sample rules, one branch, one kiosk and two members with cards."""
+
+    hub: Hub
+    device_id: str
+    device_key: SigningKey
+    cards: list[str]
+    members: list[int]
+
+    def add_device(self, device_id: str, kind: str = "kiosk") -> SigningKey:
+        key = new_signing_key()
+        with self.hub.transaction() as conn:
+            admin.add_device(
+                conn, device_id, "shop-1", kind, verify_key_text(key.verify_key), "test"
+            )
+        return key
+
+
+def seed_hub(config: HubConfig) -> Seeded:
+    hub = Hub.init(config)
+    with hub.transaction() as conn:
+        store_rules(conn, parse_rules(sample_rules_bytes()), "test")
+    rules = hub.rules.latest()
+    key = new_signing_key()
+    cards, members = [], []
+    with hub.transaction() as conn:
+        admin.add_branch(conn, "shop-1", "Shop one", "chain", "test")
+        admin.add_device(
+            conn, "kiosk-1", "shop-1", "kiosk", verify_key_text(key.verify_key), "test"
+        )
+        for name, phone in (("Li Wei", "13800000001"), ("Ana Silva", "13800000002")):
+            member_id = admin.add_member(
+                conn, admin.NewMember(name=name, phone=phone, branch_id="shop-1"), rules, "", "test"
+            )
+            members.append(member_id)
+            cards.append(admin.issue_card(conn, member_id, rules, "test"))
+    return Seeded(hub, "kiosk-1", key, cards, members)
+
+
+@pytest.fixture
+def seeded(db_url: str, tmp_path: Path) -> Iterator[Seeded]:
+    config = HubConfig(data_dir=tmp_path / "hub", db_url=db_url, broker=None)
+    result = seed_hub(config)
+    yield result
+    result.hub.close()
+
+
+@pytest.fixture
+def seeded_sqlite(tmp_path: Path) -> Iterator[Seeded]:
+    config = HubConfig(tmp_path / "hub", f"sqlite:///{tmp_path / 'hub.sqlite3'}", None)
+    result = seed_hub(config)
+    yield result
+    result.hub.close()
+
+
+def broker_address(broker: PrivateBroker) -> BrokerAddress:
+    return BrokerAddress(broker.host, broker.port)

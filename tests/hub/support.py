@@ -1,0 +1,64 @@
+"""Helpers to make signed intents as a device would and hand them to the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from hub.ledger import Incoming, body_digest
+from tapcard.device.intents import SealedIntent, seal_intent
+from tapcard.domain.engine import SaleLine
+from tapcard.domain.model import Payment
+from tapcard.wire import messages as m
+from tapcard.wire.envelope import open_envelope
+
+
+class Device:
+    """Makes intents with consecutive sequence numbers, like a device's outbox."""
+
+    def __init__(self, device_id: str, key: SigningKey, rules_version: int = 1) -> None:
+        self.device_id = device_id
+        self.key = key
+        self.rules_version = rules_version
+        self.seq = 0
+
+    def sealed(self, card_id: str, op: m.AnyOp, **kw: Any) -> SealedIntent:
+        self.seq += 1
+        kw.setdefault("rules_version", self.rules_version)
+        return seal_intent(self.key, self.device_id, self.seq, card_id, op, **kw)
+
+    def incoming(self, card_id: str, op: m.AnyOp, **kw: Any) -> Incoming:
+        return to_incoming(self.sealed(card_id, op, **kw))
+
+
+def to_incoming(sealed: SealedIntent, branch: str = "shop-1") -> Incoming:
+    envelope = open_envelope(sealed.payload)
+    return Incoming(
+        sealed.intent.device, sealed.intent, body_digest(envelope.body.encode()), branch
+    )
+
+
+def purchase(
+    *amounts_cents: int,
+    category: str = "grocery",
+    pay: Payment = Payment.CASH,
+    receipt_no: str = "",
+) -> m.Purchase:
+    lines = [SaleLine(category, amount) for amount in amounts_cents]
+    return m.Purchase(lines=lines, payment=pay, receipt_no=receipt_no)
+
+
+def ms_of(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_uuid() -> uuid.UUID:
+    return uuid.uuid4()
