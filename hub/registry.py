@@ -17,7 +17,8 @@ from tapcard.wire.envelope import WireError
 from tapcard.wire.keys import verify_key_from_text
 
 REGISTRY_REFRESH_S = 2.0
-UNKNOWN_REFRESH_S_MIN = 0.5  # an unknown id refreshes the cache at most this often
+UNKNOWN_RECHECK_S = 0.2  # an unknown id is looked up again at most this often
+UNKNOWN_REMEMBERED_MAX = 10_000  # bound on the negative cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class DeviceRegistry:
         self._engine = engine
         self._devices: dict[str, DeviceEntry] = {}
         self._loaded_at = 0.0
+        self._unknown: dict[str, float] = {}  # id -> when it was last looked up
         self._lock = threading.Lock()
 
     def _refresh(self) -> None:
@@ -55,13 +57,34 @@ class DeviceRegistry:
             self._devices = devices
             self._loaded_at = time.monotonic()
 
+    def _lookup_one(self, device_id: str) -> DeviceEntry | None:
+        """A device provisioned since the last refresh is served on its first message."""
+        now = time.monotonic()
+        if now - self._unknown.get(device_id, -UNKNOWN_RECHECK_S) < UNKNOWN_RECHECK_S:
+            return None
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    db.devices.c.branch_id, db.devices.c.public_key, db.devices.c.state
+                ).where(db.devices.c.id == device_id)
+            ).first()
+        if row is None:
+            if len(self._unknown) >= UNKNOWN_REMEMBERED_MAX:
+                self._unknown.clear()
+            self._unknown[device_id] = now
+            return None
+        entry = DeviceEntry(
+            device_id, row.branch_id, verify_key_from_text(row.public_key), row.state == "revoked"
+        )
+        with self._lock:
+            self._devices[device_id] = entry
+        return entry
+
     def get(self, device_id: str) -> DeviceEntry:
         """The active device, or WireError(UNKNOWN_DEVICE / DEVICE_REVOKED)."""
-        age = time.monotonic() - self._loaded_at
-        entry = self._devices.get(device_id)
-        if age > REGISTRY_REFRESH_S or (entry is None and age > UNKNOWN_REFRESH_S_MIN):
+        if time.monotonic() - self._loaded_at > REGISTRY_REFRESH_S:
             self._refresh()
-            entry = self._devices.get(device_id)
+        entry = self._devices.get(device_id) or self._lookup_one(device_id)
         if entry is None:
             raise WireError(Reason.UNKNOWN_DEVICE, f"device {device_id!r} is not registered")
         if entry.revoked:

@@ -1,0 +1,112 @@
+"""Hub processes for fault tests: started as `tapcard hub serve`, killed with -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from hub.broker import PrivateBroker
+from tapcard.device.intents import SealedIntent
+from tapcard.device.scripted import ScriptedDevice
+
+STOP_TIMEOUT_S = 10.0
+
+
+class HubProcess:
+    def __init__(
+        self,
+        data_dir: Path,
+        db_url: str,
+        broker: PrivateBroker,
+        worker: str = "1",
+        shared: bool = False,
+    ) -> None:
+        self.args = [
+            sys.executable,
+            "-m",
+            "tapcard.cli",
+            "hub",
+            "--data",
+            str(data_dir),
+            "--db",
+            db_url,
+            "--broker",
+            f"{broker.host}:{broker.port}",
+            "serve",
+            "--worker",
+            worker,
+            *(["--shared"] if shared else []),
+        ]
+        self.log_path = data_dir / f"hub-{worker}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            env = {**os.environ, "TAPCARD_LOG": "WARNING"}
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=env)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> int:
+        """SIGINT, then terminate after a timeout; returns the exit code."""
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            code = self.process.wait()
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class ResendingDevice:
+    """A scripted device that resends intents without a result, like an outbox does."""
+
+    def __init__(self, device: ScriptedDevice) -> None:
+        self.device = device
+        self.sent: dict[uuid.UUID, SealedIntent] = {}
+
+    def send_all(self, sealed: list[SealedIntent]) -> None:
+        for item in sealed:
+            self.sent[item.tx_id] = item
+            self.device.publish(item)
+
+    def pending(self) -> list[SealedIntent]:
+        return [s for tx, s in self.sent.items() if tx not in self.device.results]
+
+    def drain(self, timeout_s: float, resend_every_s: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            missing = self.pending()
+            if not missing:
+                return
+            try:
+                self.device.wait_all([m.tx_id for m in missing], timeout_s=resend_every_s)
+                return
+            except Exception:
+                for item in self.pending():
+                    self.device.publish(item)
+        raise AssertionError(f"{len(self.pending())} intents never got a result")
+
+
+def wait_until(predicate: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
