@@ -20,9 +20,9 @@ import msgspec
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
+from nacl.signing import SigningKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
-from nacl.signing import SigningKey
 from paho.mqtt.properties import Properties
 
 from hub import admin, db
