@@ -281,7 +281,10 @@ def cmd_rules_load(args: argparse.Namespace) -> int:
 
         data = sample_rules_bytes()
     elif args.file:
-        data = Path(args.file).read_bytes()
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"cannot read {args.file}: {exc.strerror}") from None
     else:
         raise ValidationError("give a rule set FILE or --sample")
     rules = parse_rules(data)

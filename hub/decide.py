@@ -70,12 +70,12 @@ class MemberState:
         return self.balances.get(asset, 0)
 
     def apply(self, legs: list[Leg], decision: Decision) -> None:
-        for asset in Asset:
-            code = member_account(self.id, asset)
-            delta = sum(leg.delta for leg in legs if leg.account == code)
-            self.balances[asset] = self.balance(asset) + delta
-            if asset is Asset.GROWTH:
-                self.period_growth += delta
+        prefix = f"m:{self.id}:"
+        for leg in legs:
+            if leg.account.startswith(prefix):
+                self.balances[leg.asset] = self.balance(leg.asset) + leg.delta
+                if leg.asset is Asset.GROWTH:
+                    self.period_growth += leg.delta
         if decision.new_tier:
             self.tier = decision.new_tier
         self.last_activity_on = max(self.last_activity_on, decision.today)
@@ -141,8 +141,7 @@ class Decision:
     new_tier: str = ""
     new_expiry: dt.date | None = None
     lines: tuple[engine.SaleLine, ...] = ()  # a sale's lines, for sales by category
-    campaigns: tuple[str, ...] = ()
-    campaign_discount_cents: int = 0
+    campaign_offs: tuple[tuple[str, int], ...] = ()  # (code, discount it gave)
     # (kind, asset, amount, detail): applied although the offline decision was wrong
     exceptions: list[tuple[str, Asset, int, str]] = field(default_factory=list)
 
@@ -186,9 +185,9 @@ def decide(
             stock[item.code] += decision.units  # give back what _redeem took
         return refuse(Reason.LIMIT_EXCEEDED, over_limit, today)
     decision.exceptions = exceptions + decision.exceptions
-    assert not decision.legs or not legs_of.validate_legs(decision.legs)
-    card.spent_today_cents += _member_debit(decision, member, Asset.CENTS)
-    card.spent_today_points += _member_debit(decision, member, Asset.POINTS)
+    if card.daily_cents_max is not None or card.daily_points_max is not None:
+        card.spent_today_cents += _member_debit(decision, member, Asset.CENTS)
+        card.spent_today_points += _member_debit(decision, member, Asset.POINTS)
     if decision.new_expiry is not None:
         card.expires_on, card.state, card.state_ms = decision.new_expiry, "active", now_ms
         card.changed = True
@@ -202,6 +201,8 @@ def _member_debit(decision: Decision, member: MemberState, asset: Asset) -> int:
 
 def _card_limit_error(card: CardInfo, decision: Decision) -> str:
     """A supplementary card spends the shared accounts only within its own daily limits."""
+    if card.daily_cents_max is None and card.daily_points_max is None:
+        return ""
     member_id = card.member_id
     spend_cents = sum(
         leg.debit for leg in decision.legs if leg.account == member_account(member_id, Asset.CENTS)
@@ -350,8 +351,7 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
         receipt_no=op.receipt_no,
         new_tier=_earned_tier(ctx, quote.growth),
         lines=tuple(op.lines),
-        campaigns=quote.campaigns,
-        campaign_discount_cents=quote.campaign_discount_cents,
+        campaign_offs=quote.campaign_offs,
     )
 
 

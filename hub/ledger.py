@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from hub import db
 from hub.decide import CardInfo, Decision, MemberState, decide
@@ -100,11 +100,14 @@ class Ledger:
         try:
             with self.engine.begin() as conn:
                 results, counts = self._apply(conn, batch)
-        except IntegrityError as exc:
-            # Another worker applied one of these meanwhile, or a sequence number was
-            # reused: retry one by one so that each intent gets its own answer.
+        except (IntegrityError, DataError) as exc:
+            # Another worker applied one of these meanwhile, a sequence number was reused,
+            # or one intent carries a value the database refuses: retry one by one so
+            # that each intent gets its own answer and one bad intent stalls nothing.
             if len(batch) > 1:
                 return [r for one in batch for r in self.apply_batch([one])]
+            if isinstance(exc, DataError):
+                return [self._refuse_data(batch[0], exc)]
             return [self._after_conflict(batch[0], exc)]
         self.counters.update(counts)
         return results
@@ -118,6 +121,14 @@ class Ledger:
         log.warning("intent %s conflicts: %s", incoming.intent.tx_id, exc.orig)
         self.counters["rejected.seq_reused"] += 1
         return rejection(incoming.intent, Reason.SEQ_REUSED, "sequence number already used")
+
+    def _refuse_data(self, incoming: Incoming, exc: DataError) -> TxResult:
+        log.warning("intent %s refused by the database: %s", incoming.intent.tx_id, exc.orig)
+        self.counters["rejected.invalid_request"] += 1
+        result = rejection(incoming.intent, Reason.INVALID_REQUEST, "a value is out of range")
+        with self.engine.begin() as conn:
+            db.bulk_insert(conn, db.results, [_result_row(incoming, result, self.clock_ms())])
+        return result
 
     def _apply(
         self, conn: Connection, batch: Sequence[Incoming]
@@ -196,18 +207,7 @@ class Ledger:
         else:
             assert member is not None
             result = self._book(incoming, decision, member, state, now_ms)
-        state.results.append(
-            {
-                "tx_id": tx,
-                "device_id": incoming.device_id,
-                "seq": intent.seq,
-                "digest": incoming.digest,
-                "accepted": result.accepted,
-                "reason": result.reason,
-                "body": _result_encoder.encode(result).decode(),
-                "applied_ms": now_ms,
-            }
-        )
+        state.results.append(_result_row(incoming, result, now_ms))
         state.seq_max[incoming.device_id] = max(
             state.seq_max.get(incoming.device_id, 0), intent.seq
         )
@@ -297,21 +297,17 @@ class Ledger:
     # --- writing ------------------------------------------------------------------
 
     def _write(self, conn: Connection, state: _Batch) -> None:
-        if state.transfers:
-            conn.execute(db.transfers.insert(), state.transfers)
-        if state.legs:
-            conn.execute(db.legs.insert(), state.legs)
-        if state.results:
-            conn.execute(db.results.insert(), state.results)
         for table, rows in (
+            (db.transfers, state.transfers),
+            (db.legs, state.legs),
+            (db.results, state.results),
             (db.receipts, state.receipt_rows),
             (db.vouchers, state.vouchers),
             (db.exceptions, state.exceptions),
             (db.sale_lines, state.sale_lines),
             (db.transfer_campaigns, state.campaign_rows),
         ):
-            if rows:
-                conn.execute(table.insert(), rows)
+            db.bulk_insert(conn, table, rows)
         write_members(conn, state.members.values())
         _write_cards(conn, state.cards.values())
         _write_stock(conn, state.stock)
@@ -371,6 +367,19 @@ def _replay(incoming: Incoming, previous: tuple[str, bytes], counters: Counter[s
     return _result_decoder.decode(body)
 
 
+def _result_row(incoming: Incoming, result: TxResult, now_ms: int) -> dict[str, object]:
+    return {
+        "tx_id": str(incoming.intent.tx_id),
+        "device_id": incoming.device_id,
+        "seq": incoming.intent.seq,
+        "digest": incoming.digest,
+        "accepted": result.accepted,
+        "reason": int(result.reason),
+        "body": _result_encoder.encode(result).decode(),
+        "applied_ms": now_ms,
+    }
+
+
 def _leg_row(tx: str, leg: Leg) -> dict[str, object]:
     return {
         "tx_id": tx,
@@ -417,14 +426,14 @@ def _side_effects(
                 "branch_id": branch_id or None,
             }
         )
-    for code in decision.campaigns:
+    for code, off_cents in decision.campaign_offs:
         state.campaign_rows.append(
             {
                 "tx_id": tx,
                 "code": code,
                 "member_id": member.id,
                 "net_cents": decision.net_cents,
-                "campaign_discount_cents": decision.campaign_discount_cents,
+                "campaign_discount_cents": off_cents,
                 "created_ms": intent.created_ms,
             }
         )
@@ -517,29 +526,19 @@ def write_members(conn: Connection, members: Iterable[MemberState]) -> None:
     changed = [m for m in members if m.changed]
     if not changed:
         return
-    conn.execute(
-        db.accounts.update()
-        .where(db.accounts.c.code == sa.bindparam("b_code"))
-        .values(balance=sa.bindparam("b_balance")),
-        [{"b_code": code, "b_balance": bal} for m in changed for code, bal in m.account_rows()],
+    db.bulk_update(
+        conn,
+        db.accounts,
+        "code",
+        ["balance"],
+        [(balance, code) for m in changed for code, balance in m.account_rows()],
     )
-    conn.execute(
-        db.members.update()
-        .where(db.members.c.id == sa.bindparam("b_id"))
-        .values(
-            tier=sa.bindparam("b_tier"),
-            period_growth=sa.bindparam("b_period_growth"),
-            last_activity_on=sa.bindparam("b_last_activity_on"),
-        ),
-        [
-            {
-                "b_id": m.id,
-                "b_tier": m.tier,
-                "b_period_growth": m.period_growth,
-                "b_last_activity_on": m.last_activity_on,
-            }
-            for m in changed
-        ],
+    db.bulk_update(
+        conn,
+        db.members,
+        "id",
+        ["tier", "period_growth", "last_activity_on"],
+        [(m.tier, m.period_growth, m.last_activity_on, m.id) for m in changed],
     )
 
 

@@ -27,6 +27,7 @@ from tapcard.domain.rules import (
 SALE_LINES_MAX = 200
 SALE_LINE_QUANTITY_MAX = 10_000
 SALE_LINE_PRICE_CENTS_MAX = 100_000_000  # one million in currency units
+SALE_LINE_TEXT_LEN_MAX = 64  # category and sku; the hub's columns hold this much
 VOUCHER_CODE_LEN = 12
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -62,6 +63,7 @@ class SaleQuote:
     points: int  # after the best multiplier
     factor_pct: int
     campaigns: tuple[str, ...]
+    campaign_offs: tuple[tuple[str, int], ...]  # (code, discount it gave), in order
     gifts: tuple[str, ...]
 
     @property
@@ -83,8 +85,10 @@ def validate_lines(lines: Sequence[SaleLine]) -> list[str]:
             errors.append(f"line {i}: quantity must be within 1..{SALE_LINE_QUANTITY_MAX}")
         if not 0 <= line.unit_price_cents <= SALE_LINE_PRICE_CENTS_MAX:
             errors.append(f"line {i}: price must be within 0..{SALE_LINE_PRICE_CENTS_MAX}")
-        if not line.category:
-            errors.append(f"line {i}: category is required")
+        if not 1 <= len(line.category) <= SALE_LINE_TEXT_LEN_MAX:
+            errors.append(f"line {i}: category is 1..{SALE_LINE_TEXT_LEN_MAX} characters")
+        if len(line.sku) > SALE_LINE_TEXT_LEN_MAX:
+            errors.append(f"line {i}: sku is at most {SALE_LINE_TEXT_LEN_MAX} characters")
     return errors
 
 
@@ -115,7 +119,8 @@ def quote_sale(
         line_off = retail * tier.discount_bp // BP_WHOLE
         tier_off += line_off
         eligible += retail - line_off
-    campaign_off, codes, gifts = _apply_campaigns(rules.campaigns, member, eligible, on)
+    campaign_offs, gifts = _apply_campaigns(rules.campaigns, member, eligible, on)
+    campaign_off = sum(off for _, off in campaign_offs)
     assert 0 <= campaign_off <= eligible
     earning = eligible - campaign_off
     base_points, remainder = divmod(earning, rules.earn.cents_per_point)
@@ -132,7 +137,8 @@ def quote_sale(
         base_points=base_points,
         points=base_points * factor // 100,
         factor_pct=factor,
-        campaigns=codes,
+        campaigns=tuple(code for code, _ in campaign_offs),
+        campaign_offs=campaign_offs,
         gifts=gifts,
     )
     assert quote.net_cents + quote.discount_cents == quote.gross_cents
@@ -165,10 +171,14 @@ def is_birthday(birthday: dt.date, on: dt.date, *, whole_month: bool) -> bool:
 
 def _apply_campaigns(
     campaigns: Sequence[Campaign], member: MemberContext, eligible_cents: int, on: dt.date
-) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
-    """All stackable campaigns plus the single best non-stackable one, capped at the sale."""
+) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
+    """All stackable campaigns plus the single best non-stackable one, capped at the sale.
+
+    Returns each applied campaign with the discount it gave (a gift gives 0) and the gifts.
+    """
     best_off, best_code = 0, ""
-    stacked_off, codes, gifts = 0, [], []
+    applied: list[tuple[str, int]] = []
+    gifts: list[str] = []
     for campaign in campaigns:
         if not campaign.starts_on <= on <= campaign.ends_on:
             continue
@@ -176,19 +186,29 @@ def _apply_campaigns(
             continue
         if campaign.kind is CampaignKind.GIFT:
             gifts.append(campaign.gift)
-            codes.append(campaign.code)
+            applied.append((campaign.code, 0))
             continue
         off = _campaign_off_cents(campaign, member, eligible_cents, on)
         if off <= 0:
             continue
         if campaign.stackable:
-            stacked_off += off
-            codes.append(campaign.code)
+            applied.append((campaign.code, off))
         elif off > best_off:
             best_off, best_code = off, campaign.code
     if best_code:
-        codes.append(best_code)
-    return min(eligible_cents, best_off + stacked_off), tuple(codes), tuple(gifts)
+        applied.append((best_code, best_off))
+    return _cap_discounts(applied, eligible_cents), tuple(gifts)
+
+
+def _cap_discounts(applied: list[tuple[str, int]], cap_cents: int) -> tuple[tuple[str, int], ...]:
+    """Trim discounts in order of application so that together they never exceed the cap."""
+    capped, room = [], cap_cents
+    for code, off in applied:
+        given = min(off, room)
+        room -= given
+        capped.append((code, given))
+    assert sum(off for _, off in capped) <= cap_cents
+    return tuple(capped)
 
 
 def _campaign_off_cents(
@@ -200,8 +220,8 @@ def _campaign_off_cents(
     if campaign.kind is CampaignKind.PERCENT_OFF:
         return eligible_cents * campaign.percent_bp // BP_WHOLE
     if campaign.kind is CampaignKind.NEW_MEMBER:
-        if (on - member.joined_on).days > campaign.new_member_days:
-            return 0
+        if not 0 <= (on - member.joined_on).days <= campaign.new_member_days:
+            return 0  # not a new member (or a sale dated before joining)
         return eligible_cents * campaign.percent_bp // BP_WHOLE
     return 0
 

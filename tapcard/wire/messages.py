@@ -21,8 +21,11 @@ RULES_PAYLOAD_BYTES_MAX: Final = 1024 * 1024
 DENYLIST_CARDS_MAX: Final = 100_000
 AMOUNT_CENTS_MAX: Final = 100_000_000
 
-DeviceId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
-CardId = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
+# (?!\n)$: Python's $ also matches before a final newline; JSON Schema's does not.
+DeviceId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}(?!\n)$")]
+CardId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+(?!\n)$")
+]
 ShortText = Annotated[str, msgspec.Meta(max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**62)]

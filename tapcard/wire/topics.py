@@ -8,7 +8,7 @@ import re
 PREFIX = "tapcard/v1"
 RULES_TOPIC = f"{PREFIX}/rules"
 DENYLIST_TOPIC = f"{PREFIX}/denylist"
-DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+DEVICE_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # always used with fullmatch
 # Several hub workers share the ingest subscription; each message goes to one of them.
 SHARED_GROUP = "tapcard-hub"
 
@@ -23,7 +23,7 @@ class Family(enum.StrEnum):
 
 
 def device_topic(device_id: str, family: Family) -> str:
-    assert DEVICE_ID_RE.match(device_id), device_id
+    assert DEVICE_ID_RE.fullmatch(device_id), device_id
     return f"{PREFIX}/dev/{device_id}/{family.value}"
 
 
@@ -41,7 +41,7 @@ def parse_device_topic(topic: str) -> tuple[str, Family] | None:
     parts = topic.split("/")
     if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX or parts[2] != "dev":
         return None
-    if not DEVICE_ID_RE.match(parts[3]):
+    if not DEVICE_ID_RE.fullmatch(parts[3]):
         return None
     try:
         return parts[3], Family(parts[4])
@@ -50,4 +50,4 @@ def parse_device_topic(topic: str) -> tuple[str, Family] | None:
 
 
 def is_valid_device_id(device_id: str) -> bool:
-    return DEVICE_ID_RE.match(device_id) is not None
+    return DEVICE_ID_RE.fullmatch(device_id) is not None

@@ -41,7 +41,9 @@ topics = st.sampled_from(
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -67,7 +69,7 @@ def test_routing_arbitrary_payloads_never_raises(
 ) -> None:
     service = _service(seeded_sqlite, broker)
     intents: list[Incoming] = []
-    service._route(_Message(topic, payload, 1, 1, None), intents)  # noqa: SLF001
+    service._route(_Message(topic, payload, 1, 1, None), intents)
     assert intents == []  # nothing unsigned gets through to the ledger
 
 
@@ -98,10 +100,17 @@ ops = st.one_of(
     st.builds(m.Purchase, lines=lines, payment=st.sampled_from(list(Payment))),
     st.builds(m.TopUp, amount_cents=st.integers(1, 100_000)),
     st.builds(m.Spend, amount_cents=st.integers(1, 100_000)),
-    st.builds(m.Redeem, item=st.sampled_from(["PARK-HOUR", "WASH-STANDARD", "PRIZE-MUG", "nope"]),
-              units=st.integers(1, 20)),
-    st.builds(m.Backfill, receipt_no=st.sampled_from(["R1", "R2", "R3"]),
-              receipt_on=st.dates(dt.date(2026, 1, 1), dt.date(2027, 1, 1)), lines=lines),
+    st.builds(
+        m.Redeem,
+        item=st.sampled_from(["PARK-HOUR", "WASH-STANDARD", "PRIZE-MUG", "nope"]),
+        units=st.integers(1, 20),
+    ),
+    st.builds(
+        m.Backfill,
+        receipt_no=st.sampled_from(["R1", "R2", "R3"]),
+        receipt_on=st.dates(dt.date(2026, 1, 1), dt.date(2027, 1, 1)),
+        lines=lines,
+    ),
     st.builds(m.Fee, fee=st.sampled_from(list(FeeKind)), payment=st.sampled_from(list(Payment))),
     st.builds(m.Renewal, payment=st.sampled_from(list(Payment))),
 )
@@ -110,8 +119,13 @@ ops = st.one_of(
 @FUZZ
 @given(
     steps=st.lists(
-        st.tuples(ops, st.sampled_from(["C100001", "C100002", "C999"]), st.booleans(),
-                  st.sampled_from([1, 1, 1, 7]), st.booleans()),
+        st.tuples(
+            ops,
+            st.sampled_from(["C100001", "C100002", "C999"]),
+            st.booleans(),
+            st.sampled_from([1, 1, 1, 7]),
+            st.booleans(),
+        ),
         min_size=1,
         max_size=12,
     )

@@ -1,0 +1,208 @@
+"""Hub ingest throughput: signed intents through mosquitto into the ledger.
+
+A device-like client publishes N pre-signed intents (QoS 1) to a private mosquitto; a
+`tapcard hub serve` process ingests them into SQLite, then PostgreSQL; the figure is
+the time from the first publish to the last result. The peer, measured in the same run
+with the same payload size: raw mosquitto QoS 1 throughput from one publisher to one
+subscriber. Latency is publish-to-result under that full load (it includes queueing).
+
+    python bench/hub_ingest.py [--quick] [--n N] [--no-postgres]
+
+The last line of output is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub import admin
+from hub.app import Hub
+from hub.broker import PrivateBroker
+from hub.config import HubConfig
+from hub.rulestore import parse_rules, store_rules
+from tapcard.device.scripted import ScriptedDevice
+from tapcard.domain.engine import SaleLine
+from tapcard.domain.model import Payment
+from tapcard.samples import sample_rules_bytes
+from tapcard.wire import messages as m
+from tapcard.wire.keys import new_signing_key, verify_key_text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.hub.processes import HubProcess, ResendingDevice
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+CARDS_N = 50
+N_FULL = 20_000
+N_QUICK = 4_000
+RUN_TIMEOUT_S = 300.0
+
+
+def seed(config: HubConfig) -> tuple[Hub, ScriptedDevice | None, list[str], object]:
+    hub = Hub.init(config)
+    with hub.transaction() as conn:
+        store_rules(conn, parse_rules(sample_rules_bytes()), "bench")
+    rules = hub.rules.latest()
+    key = new_signing_key()
+    cards = []
+    with hub.transaction() as conn:
+        admin.add_branch(conn, "shop-1", "Shop one", "bench", "bench")
+        admin.add_device(
+            conn, "kiosk-1", "shop-1", "kiosk", verify_key_text(key.verify_key), "bench"
+        )
+        for i in range(CARDS_N):
+            member = admin.add_member(
+                conn,
+                admin.NewMember(name=f"Member {i}", phone=f"1390000{i:04d}"),
+                rules,
+                "",
+                "bench",
+            )
+            cards.append(admin.issue_card(conn, member, rules, "bench"))
+    return hub, None, cards, key
+
+
+def run_hub(config: HubConfig, broker: PrivateBroker, n: int) -> dict[str, float]:
+    hub, _, cards, key = seed(config)
+    process = HubProcess(config.data_dir, config.db_url, broker, worker=uuid.uuid4().hex[:6])
+    process.start()
+    device = ScriptedDevice(
+        "kiosk-1", key, hub.secrets.hub_key.verify_key, broker.host, broker.port
+    )  # type: ignore[arg-type]
+    try:
+        sender = ResendingDevice(device)
+        warm = [device.make(cards[0], m.TopUp(amount_cents=1))]
+        sender.send_all(warm)
+        sender.drain(60, resend_every_s=0.5)
+        sealed = []
+        for i in range(n):
+            op: m.AnyOp = (
+                m.TopUp(amount_cents=500)
+                if i % 4 == 0
+                else m.Purchase(lines=[SaleLine("grocery", 1_000 + i % 97)], payment=Payment.CASH)
+            )
+            sealed.append(device.make(cards[i % len(cards)], op))
+        sent_at: dict[uuid.UUID, float] = {}
+        start = time.perf_counter()
+        for item in sealed:
+            sent_at[item.tx_id] = time.perf_counter()
+            device.publish(item)
+        sender.sent.update({s.tx_id: s for s in sealed})
+        sender.drain(RUN_TIMEOUT_S, resend_every_s=30)
+        end = max(device.result_times[s.tx_id] for s in sealed)
+        latencies_ms = sorted(
+            (device.result_times[s.tx_id] - sent_at[s.tx_id]) * 1000 for s in sealed
+        )
+        accepted = sum(1 for s in sealed if device.results[s.tx_id].accepted)
+        assert accepted == n, f"only {accepted} of {n} accepted"
+        payload_bytes = statistics.mean(len(s.payload) for s in sealed)
+    finally:
+        device.close()
+        process.stop()
+        hub.close()
+    return {
+        "tx_per_s": n / (end - start),
+        "p50_ms": latencies_ms[len(latencies_ms) // 2],
+        "p99_ms": latencies_ms[int(len(latencies_ms) * 0.99)],
+        "payload_bytes": payload_bytes,
+    }
+
+
+def run_mosquitto(broker: PrivateBroker, n: int, payload_bytes: int) -> float:
+    """Raw QoS 1 throughput, one publisher to one subscriber, same payload size."""
+    done = threading.Event()
+    received = [0]
+    topic = f"bench/{uuid.uuid4().hex}"
+
+    def on_message(*_: object) -> None:
+        received[0] += 1
+        if received[0] == n:
+            done.set()
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub.on_message = on_message
+    sub.connect(broker.host, broker.port)
+    sub.subscribe(topic, qos=1)
+    sub.loop_start()
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.max_inflight_messages_set(0)
+    pub.connect(broker.host, broker.port)
+    pub.loop_start()
+    time.sleep(0.3)
+    payload = b"x" * payload_bytes
+    start = time.perf_counter()
+    for _ in range(n):
+        pub.publish(topic, payload, qos=1)
+    finished = done.wait(RUN_TIMEOUT_S)
+    elapsed = time.perf_counter() - start
+    for client in (pub, sub):
+        client.disconnect()
+        client.loop_stop()
+    assert finished, f"mosquitto delivered {received[0]} of {n}"
+    return n / elapsed
+
+
+def postgres_url() -> tuple[str, sa.Engine, str]:
+    admin_engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"tapcard_bench_{uuid.uuid4().hex[:8]}"
+    with admin_engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", admin_engine, name
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    parser.add_argument("--n", type=int, help="intents per database")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    n = args.n or (N_QUICK if args.quick else N_FULL)
+    figures: dict[str, float] = {"n": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with PrivateBroker(folder / "broker") as broker:
+            sqlite = run_hub(
+                HubConfig(folder / "sq", f"sqlite:///{folder / 'hub.sqlite3'}", None), broker, n
+            )
+            print(
+                f"sqlite:     {sqlite['tx_per_s']:8.0f} tx/s  p50 {sqlite['p50_ms']:.1f} ms  "
+                f"p99 {sqlite['p99_ms']:.1f} ms  ({sqlite['payload_bytes']:.0f}-byte intents)"
+            )
+            figures |= {
+                "sqlite_tx_per_s": sqlite["tx_per_s"],
+                "p50_ms": sqlite["p50_ms"],
+                "p99_ms": sqlite["p99_ms"],
+                "payload_bytes": sqlite["payload_bytes"],
+            }
+            if not args.no_postgres:
+                url, admin_engine, name = postgres_url()
+                try:
+                    pg = run_hub(HubConfig(folder / "pg", url, None), broker, n)
+                finally:
+                    with admin_engine.connect() as conn:
+                        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                print(
+                    f"postgres:   {pg['tx_per_s']:8.0f} tx/s  p50 {pg['p50_ms']:.1f} ms  "
+                    f"p99 {pg['p99_ms']:.1f} ms"
+                )
+                figures |= {"postgres_tx_per_s": pg["tx_per_s"], "postgres_p99_ms": pg["p99_ms"]}
+            raw = run_mosquitto(broker, n, int(sqlite["payload_bytes"]))
+            print(f"mosquitto:  {raw:8.0f} msg/s raw QoS 1, same payload size (the peer)")
+            figures["mosquitto_msg_per_s"] = raw
+    print(json.dumps({k: round(v, 2) for k, v in figures.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
