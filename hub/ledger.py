@@ -38,6 +38,7 @@ IN_CLAUSE_ITEMS_MAX = 900  # SQLite allows 999 bound parameters per statement by
 assert BATCH_INTENTS_MAX <= IN_CLAUSE_ITEMS_MAX
 
 _result_encoder = msgspec.json.Encoder()
+_ASSET_TEXT = {asset: asset.value for asset in Asset}
 _result_decoder = msgspec.json.Decoder(TxResult)
 
 
@@ -49,6 +50,13 @@ class Incoming:
     intent: TxIntent
     digest: str  # sha256 hex of the signed body bytes
     branch_id: str = ""
+    tx: str = field(default="", compare=False)  # str(intent.tx_id), made once
+
+    def __post_init__(self) -> None:
+        if not self.tx:
+            object.__setattr__(self, "tx", str(self.intent.tx_id))
+        else:
+            assert self.tx == str(self.intent.tx_id)
 
 
 def body_digest(body_bytes: bytes) -> str:
@@ -138,7 +146,7 @@ class Ledger:
         out: list[TxResult] = []
         seen_in_batch: dict[str, Incoming] = {}
         for incoming in batch:
-            tx = str(incoming.intent.tx_id)
+            tx = incoming.tx
             if tx in state.answered:
                 out.append(_replay(incoming, state.answered[tx], state.counters))
                 continue
@@ -187,7 +195,7 @@ class Ledger:
             today=_date_of(min(intent.created_ms, now_ms)),
         )
         result = self._record(incoming, decision, member, state, now_ms)
-        state.used_seqs[key] = str(intent.tx_id)
+        state.used_seqs[key] = incoming.tx
         return result
 
     def _record(
@@ -199,7 +207,7 @@ class Ledger:
         now_ms: int,
     ) -> TxResult:
         intent = incoming.intent
-        tx = str(intent.tx_id)
+        tx = incoming.tx
         if decision.reason is not Reason.OK:
             state.counters[f"rejected.{decision.reason.name.lower()}"] += 1
             log.info("rejected %s from %s: %s", tx, incoming.device_id, decision.message)
@@ -222,7 +230,7 @@ class Ledger:
         now_ms: int,
     ) -> TxResult:
         intent = incoming.intent
-        tx = str(intent.tx_id)
+        tx = incoming.tx
         errors = validate_legs(decision.legs) if decision.legs else []
         assert not errors, errors
         member.apply(decision.legs, decision)
@@ -369,7 +377,7 @@ def _replay(incoming: Incoming, previous: tuple[str, bytes], counters: Counter[s
 
 def _result_row(incoming: Incoming, result: TxResult, now_ms: int) -> dict[str, object]:
     return {
-        "tx_id": str(incoming.intent.tx_id),
+        "tx_id": incoming.tx,
         "device_id": incoming.device_id,
         "seq": incoming.intent.seq,
         "digest": incoming.digest,
@@ -384,7 +392,7 @@ def _leg_row(tx: str, leg: Leg) -> dict[str, object]:
     return {
         "tx_id": tx,
         "account": leg.account,
-        "asset": leg.asset.value,
+        "asset": _ASSET_TEXT[leg.asset],
         "debit": leg.debit,
         "credit": leg.credit,
     }

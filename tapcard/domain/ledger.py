@@ -33,11 +33,14 @@ class Leg:
 
 
 def member_account(member_id: int, asset: Asset) -> str:
-    return f"m:{member_id}:{asset.value}"
+    return f"m:{member_id}:{asset}"  # a StrEnum formats as its value
+
+
+_SYSTEM_CODES = {account: f"s:{account}" for account in SystemAccount}
 
 
 def system_account(account: SystemAccount) -> str:
-    return f"s:{account.value}"
+    return _SYSTEM_CODES[account]
 
 
 def validate_legs(legs: Sequence[Leg]) -> list[str]:
@@ -59,6 +62,20 @@ def validate_legs(legs: Sequence[Leg]) -> list[str]:
     return errors
 
 
+# Enum member lookups through the class are slow on the hot path: bind them once.
+_CENTS, _POINTS, _GROWTH = Asset.CENTS, Asset.POINTS, Asset.GROWTH
+_STORED_VALUE = Payment.STORED_VALUE
+_S_CASH = system_account(SystemAccount.CASH)
+_S_SALES = system_account(SystemAccount.SALES)
+_S_DISCOUNTS = system_account(SystemAccount.DISCOUNTS)
+_S_FEES = system_account(SystemAccount.FEES)
+_S_POINTS_ISSUED = system_account(SystemAccount.POINTS_ISSUED)
+_S_POINTS_REDEEMED = system_account(SystemAccount.POINTS_REDEEMED)
+_S_GROWTH_ISSUED = system_account(SystemAccount.GROWTH_ISSUED)
+_S_ADJUSTMENTS_CENTS = system_account(SystemAccount.ADJUSTMENTS_CENTS)
+_S_ADJUSTMENTS_POINTS = system_account(SystemAccount.ADJUSTMENTS_POINTS)
+
+
 def _pair(debit_account: str, credit_account: str, asset: Asset, amount: int) -> list[Leg]:
     """One debit and one credit of the same amount; nothing when the amount is zero."""
     assert amount >= 0
@@ -68,34 +85,34 @@ def _pair(debit_account: str, credit_account: str, asset: Asset, amount: int) ->
 
 
 def _payer(member_id: int, payment: Payment) -> str:
-    if payment is Payment.STORED_VALUE:
-        return member_account(member_id, Asset.CENTS)
-    return system_account(SystemAccount.CASH)
+    if payment is _STORED_VALUE:
+        return member_account(member_id, _CENTS)
+    return _S_CASH
 
 
 def earn_legs(member_id: int, points: int, growth: int) -> list[Leg]:
     return _pair(
-        system_account(SystemAccount.POINTS_ISSUED),
-        member_account(member_id, Asset.POINTS),
-        Asset.POINTS,
+        _S_POINTS_ISSUED,
+        member_account(member_id, _POINTS),
+        _POINTS,
         points,
     ) + _pair(
-        system_account(SystemAccount.GROWTH_ISSUED),
-        member_account(member_id, Asset.GROWTH),
-        Asset.GROWTH,
+        _S_GROWTH_ISSUED,
+        member_account(member_id, _GROWTH),
+        _GROWTH,
         growth,
     )
 
 
 def sale_legs(member_id: int, quote: SaleQuote, payment: Payment) -> list[Leg]:
     """Gross to sales; discounts given and the paid net on the other side; points earned."""
-    legs = [Leg(system_account(SystemAccount.SALES), Asset.CENTS, credit=quote.gross_cents)]
+    legs = [Leg(_S_SALES, _CENTS, credit=quote.gross_cents)]
     if quote.discount_cents:
         legs.append(
-            Leg(system_account(SystemAccount.DISCOUNTS), Asset.CENTS, debit=quote.discount_cents)
+            Leg(_S_DISCOUNTS, _CENTS, debit=quote.discount_cents)
         )
     if quote.net_cents:
-        legs.append(Leg(_payer(member_id, payment), Asset.CENTS, debit=quote.net_cents))
+        legs.append(Leg(_payer(member_id, payment), _CENTS, debit=quote.net_cents))
     if quote.gross_cents == 0:
         legs = []
     return legs + earn_legs(member_id, quote.points, quote.growth)
@@ -103,60 +120,60 @@ def sale_legs(member_id: int, quote: SaleQuote, payment: Payment) -> list[Leg]:
 
 def topup_legs(member_id: int, amount_cents: int) -> list[Leg]:
     return _pair(
-        system_account(SystemAccount.CASH),
-        member_account(member_id, Asset.CENTS),
-        Asset.CENTS,
+        _S_CASH,
+        member_account(member_id, _CENTS),
+        _CENTS,
         amount_cents,
     )
 
 
 def spend_legs(member_id: int, amount_cents: int) -> list[Leg]:
     return _pair(
-        member_account(member_id, Asset.CENTS),
-        system_account(SystemAccount.SALES),
-        Asset.CENTS,
+        member_account(member_id, _CENTS),
+        _S_SALES,
+        _CENTS,
         amount_cents,
     )
 
 
 def redeem_legs(member_id: int, points: int) -> list[Leg]:
     return _pair(
-        member_account(member_id, Asset.POINTS),
-        system_account(SystemAccount.POINTS_REDEEMED),
-        Asset.POINTS,
+        member_account(member_id, _POINTS),
+        _S_POINTS_REDEEMED,
+        _POINTS,
         points,
     )
 
 
 def fee_legs(member_id: int, amount_cents: int, payment: Payment) -> list[Leg]:
     return _pair(
-        _payer(member_id, payment), system_account(SystemAccount.FEES), Asset.CENTS, amount_cents
+        _payer(member_id, payment), _S_FEES, _CENTS, amount_cents
     )
 
 
 def reversal_legs(member_id: int, points: int, growth: int) -> list[Leg]:
     """Take back points (and growth) obtained by fraud: the mirror of earn_legs."""
     return _pair(
-        member_account(member_id, Asset.POINTS),
-        system_account(SystemAccount.POINTS_ISSUED),
-        Asset.POINTS,
+        member_account(member_id, _POINTS),
+        _S_POINTS_ISSUED,
+        _POINTS,
         points,
     ) + _pair(
-        member_account(member_id, Asset.GROWTH),
-        system_account(SystemAccount.GROWTH_ISSUED),
-        Asset.GROWTH,
+        member_account(member_id, _GROWTH),
+        _S_GROWTH_ISSUED,
+        _GROWTH,
         growth,
     )
 
 
 def adjustment_legs(member_id: int, asset: Asset, delta: int) -> list[Leg]:
     """A manual correction of a member balance against the adjustments account."""
-    if asset is Asset.GROWTH:
-        other = system_account(SystemAccount.GROWTH_ISSUED)
-    elif asset is Asset.POINTS:
-        other = system_account(SystemAccount.ADJUSTMENTS_POINTS)
+    if asset is _GROWTH:
+        other = _S_GROWTH_ISSUED
+    elif asset is _POINTS:
+        other = _S_ADJUSTMENTS_POINTS
     else:
-        other = system_account(SystemAccount.ADJUSTMENTS_CENTS)
+        other = _S_ADJUSTMENTS_CENTS
     mine = member_account(member_id, asset)
     return _pair(other, mine, asset, delta) if delta > 0 else _pair(mine, other, asset, -delta)
 
