@@ -313,7 +313,8 @@ def _card(conn: Connection, card_id: str) -> Any:
     return row
 
 
-def _deny(conn: Connection, card_id: str, reason: str) -> int:
+def deny(conn: Connection, card_id: str, reason: str) -> int:
+    """Put a card on the deny list and bump its version; returns the new version."""
     conn.execute(db.denylist.insert().values(card_id=card_id, reason=reason, since_ms=now_ms()))
     version = int(get_setting(conn, DENYLIST_VERSION_KEY, "0")) + 1
     set_setting(conn, DENYLIST_VERSION_KEY, str(version))
@@ -331,7 +332,7 @@ def report_lost(conn: Connection, card_id: str, actor: str) -> int:
         .values(state=CardState.LOST.value, state_ms=now_ms())
     )
     audit(conn, actor, "card.lost", card_id)
-    return _deny(conn, card_id, CardState.LOST.value)
+    return deny(conn, card_id, CardState.LOST.value)
 
 
 def replace_card(
@@ -371,7 +372,7 @@ def replace_card(
         .values(state=CardState.REPLACED.value, replaced_by=new_id, state_ms=now_ms())
     )
     if old.state != CardState.LOST.value:
-        _deny(conn, old_card_id, CardState.REPLACED.value)
+        deny(conn, old_card_id, CardState.REPLACED.value)
     fee = rules.fees.replacement_cents
     legs = _fee_legs(int(old.member_id), fee, fee_paid_by)
     book_admin(

@@ -336,6 +336,24 @@ def cmd_reverse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from hub.maintenance import run_maintenance
+
+    hub = Hub.open(_config(args))
+    with hub.transaction() as conn:
+        report = run_maintenance(conn, hub.rules.latest(), args.today or dt.date.today())
+    _print(
+        args,
+        {
+            "downgraded": [{"member": m, "from": a, "to": b} for m, a, b in report.downgraded],
+            "kept": report.kept,
+            "terminated": report.terminated,
+            "expired_cards": report.expired_cards,
+        },
+    )
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     hub = Hub.open(_config(args))
     func = reports.REPORTS[args.name]
@@ -457,6 +475,14 @@ def _register_ledger(cmds: Any) -> None:
     )
     reverse.add_argument("tx_id")
     reverse.add_argument("--reason", required=True)
+    maintain = _add(
+        cmds,
+        "maintain",
+        cmd_maintain,
+        "daily job: tier review, termination after inactivity, card expiry",
+        read=True,
+    )
+    maintain.add_argument("--today", type=_date, help="run as of this day (default: today)")
     report = _add(cmds, "report", cmd_report, "reports", read=True)
     report.add_argument("name", choices=sorted(reports.REPORTS))
     report.add_argument("--from", dest="start", type=_date)

@@ -9,6 +9,7 @@ result, and the ledger answers duplicates from its stored results.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -78,6 +79,7 @@ class HubService:
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
         self._published: dict[str, int] = {}
+        self._maintained_on: dt.date | None = None
         self._last_config_check = 0.0
         self._decoders: dict[Family, BodyDecoder[Any]] = {
             Family.TX: BodyDecoder(m.TxIntent),
@@ -160,6 +162,7 @@ class HubService:
                 if batch:
                     self._process(batch)
                 self._publish_config_if_changed()
+                self._maintain_daily()
             except Exception:
                 # The database or broker is down: keep the messages unacknowledged and
                 # try again; the broker redelivers them if we die meanwhile.
@@ -314,6 +317,23 @@ class HubService:
         if correlation is not None:
             props.CorrelationData = correlation
         self._publish(reply_topic, snapshot, qos=1, properties=props)
+
+    def _maintain_daily(self) -> None:
+        """Tier review, termination and expiry once a day (idempotent, see maintenance)."""
+        from hub.maintenance import run_maintenance
+
+        today = dt.date.today()
+        if self._maintained_on == today or not self.hub.rules.latest_version():
+            return
+        with self.hub.writer.begin() as conn:
+            report = run_maintenance(conn, self.hub.rules.latest(), today)
+        self._maintained_on = today
+        log.info(
+            "maintenance: %d downgraded, %d terminated, %d cards expired",
+            len(report.downgraded),
+            len(report.terminated),
+            len(report.expired_cards),
+        )
 
     # --- retained configuration ------------------------------------------------------
 

@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub import cli as hub_cli
 
     hub_cli.register(sub)
+    from tapcard.device import cli as device_cli
+
+    device_cli.register(sub)
     demo = sub.add_parser("demo", help="run a hub, a broker and a scripted device, print balances")
     demo.add_argument("--data", help="data folder (default ./data/demo)")
     demo.set_defaults(program="demo")
@@ -36,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         from hub import cli as hub_cli
 
         return hub_cli.run(args)
+    if args.command == "device":
+        from tapcard.device import cli as device_cli
+
+        return device_cli.run(args)
     if args.command == "demo":
         from tapcard.demo import run_demo
 

@@ -1,0 +1,187 @@
+"""Deciding on the device whether to accept a transaction, online or offline.
+
+Online the device has just asked the hub for the card's snapshot and decides with it
+(the hub decides again, authoritatively). Offline it decides by the last rule set's
+`OfflinePolicy`: the card is not on the deny list, its cached snapshot is younger than
+`cache_age_s_max`, the cached balance covers the amount, and the day's offline
+redemption and spend stay within the per-card and per-device caps. Whatever an offline
+decision gets wrong (the same points spent at two offline kiosks) the hub books as a
+recorded exception; these caps are what bound it.
+
+Pure functions: no I/O, no clock (the caller passes `now_ms` and `today`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from tapcard.device.store import DayCounters
+from tapcard.domain import engine
+from tapcard.domain.engine import MemberContext
+from tapcard.domain.model import CardState, FeeKind, Payment
+from tapcard.domain.rules import RuleSet
+from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
+
+# A snapshot does not carry the join date; this one never qualifies for a new-member
+# discount, so a device quote is never lower than the hub's (caps stay conservative).
+JOINED_ON_UNKNOWN = dt.date(1970, 1, 1)
+
+_STATE_REASON = {
+    CardState.LOST.value: Reason.CARD_LOST,
+    CardState.REPLACED.value: Reason.CARD_REPLACED,
+    CardState.TERMINATED.value: Reason.CARD_TERMINATED,
+    CardState.EXPIRED.value: Reason.CARD_EXPIRED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What an operation takes off the member's accounts."""
+
+    points: int = 0
+    cents: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    accepted: bool
+    reason: Reason
+    message: str
+    offline: bool
+    cost: Cost
+
+
+def member_context(rules: RuleSet, snapshot: m.Snapshot) -> MemberContext:
+    tier = snapshot.tier if snapshot.tier in {t.name for t in rules.tiers} else rules.tiers[0].name
+    return MemberContext(tier=tier, joined_on=JOINED_ON_UNKNOWN)
+
+
+def op_cost(rules: RuleSet, snapshot: m.Snapshot, op: m.AnyOp, today: dt.date) -> Cost | Verdict:
+    """The points and stored value the operation spends, or a refusal."""
+    if isinstance(op, m.Spend):
+        return Cost(cents=op.amount_cents)
+    if isinstance(op, m.Purchase):
+        if op.payment is not Payment.STORED_VALUE:
+            return Cost()
+        if engine.validate_lines(op.lines):
+            return _refuse(Reason.INVALID_REQUEST, "; ".join(engine.validate_lines(op.lines)))
+        quote = engine.quote_sale(rules, member_context(rules, snapshot), op.lines, today)
+        return Cost(cents=quote.net_cents)
+    if isinstance(op, m.Redeem):
+        item = rules.catalog_item(op.item)
+        if item is None:
+            return _refuse(Reason.UNKNOWN_ITEM, f"{op.item} is not in the catalog")
+        if op.units > item.units_max:
+            return _refuse(Reason.INVALID_REQUEST, f"at most {item.units_max} of {item.code}")
+        return Cost(points=engine.redemption_points(item, op.units))
+    if isinstance(op, m.Fee | m.Renewal):
+        kind = op.fee if isinstance(op, m.Fee) else FeeKind.ANNUAL
+        paid = op.payment is Payment.STORED_VALUE
+        return Cost(cents=engine.fee_cents(rules, kind) if paid else 0)
+    assert isinstance(op, m.TopUp | m.Backfill)
+    return Cost()
+
+
+def decide(
+    *,
+    rules: RuleSet,
+    snapshot: m.Snapshot | None,
+    online: bool,
+    denied: Collection[str],
+    op: m.AnyOp,
+    card_id: str,
+    counters: DayCounters,
+    now_ms: int,
+    today: dt.date,
+) -> Verdict:
+    """Accept or refuse one operation on one card."""
+    offline = not online
+    if card_id in denied:
+        return _refuse(Reason.CARD_LOST, f"card {card_id} is on the deny list", offline)
+    if snapshot is None or not snapshot.found:
+        why = "no cached snapshot" if snapshot is None else "the hub does not know it"
+        return _refuse(Reason.UNKNOWN_CARD, f"card {card_id}: {why}", offline)
+    refused = _card_state(snapshot, op, today, offline)
+    if refused is not None:
+        return refused
+    cost = op_cost(rules, snapshot, op, today)
+    if isinstance(cost, Verdict):
+        return Verdict(False, cost.reason, cost.message, offline, Cost())
+    refused = _covers(snapshot, cost, offline)
+    if refused is not None:
+        return refused
+    if offline:
+        refused = _offline_limits(rules, snapshot, cost, counters, now_ms)
+        if refused is not None:
+            return refused
+    return Verdict(True, Reason.OK, "accepted offline" if offline else "accepted", offline, cost)
+
+
+def _refuse(reason: Reason, message: str, offline: bool = False) -> Verdict:
+    assert reason is not Reason.OK
+    return Verdict(False, reason, message, offline, Cost())
+
+
+def _card_state(snapshot: m.Snapshot, op: m.AnyOp, today: dt.date, offline: bool) -> Verdict | None:
+    state = snapshot.state
+    if state == CardState.ACTIVE.value and snapshot.expires_on and snapshot.expires_on < today:
+        state = CardState.EXPIRED.value
+    if state == CardState.ACTIVE.value:
+        return None
+    if state == CardState.EXPIRED.value and isinstance(op, m.Renewal):
+        return None
+    reason = _STATE_REASON.get(state, Reason.CARD_NOT_ALLOWED)
+    return _refuse(reason, f"card {snapshot.card_id} is {state or 'unusable'}", offline)
+
+
+def _covers(snapshot: m.Snapshot, cost: Cost, offline: bool) -> Verdict | None:
+    balances = snapshot.balances or m.Balances(points=0, growth=0, stored_value_cents=0)
+    if cost.points > balances.points:
+        return _refuse(
+            Reason.INSUFFICIENT_POINTS,
+            f"needs {cost.points} points, the card has {balances.points}",
+            offline,
+        )
+    if cost.cents > balances.stored_value_cents:
+        return _refuse(
+            Reason.INSUFFICIENT_FUNDS,
+            f"needs {cost.cents} cents, the card holds {balances.stored_value_cents}",
+            offline,
+        )
+    return None
+
+
+def _offline_limits(
+    rules: RuleSet, snapshot: m.Snapshot, cost: Cost, counters: DayCounters, now_ms: int
+) -> Verdict | None:
+    policy = rules.offline
+    age_s = (now_ms - snapshot.as_of_ms) // 1000
+    if age_s > policy.cache_age_s_max:
+        return _refuse(
+            Reason.LIMIT_EXCEEDED,
+            f"the card was last seen online {age_s} s ago (offline limit "
+            f"{policy.cache_age_s_max} s)",
+            True,
+        )
+    if cost.points and counters.card_points + cost.points > policy.card_daily_points_max:
+        return _refuse(
+            Reason.LIMIT_EXCEEDED,
+            f"offline a card may redeem {policy.card_daily_points_max} points a day",
+            True,
+        )
+    if cost.cents and counters.card_cents + cost.cents > policy.card_daily_cents_max:
+        return _refuse(
+            Reason.LIMIT_EXCEEDED,
+            f"offline a card may spend {policy.card_daily_cents_max} cents a day",
+            True,
+        )
+    if cost.cents and counters.device_cents + cost.cents > policy.device_daily_cents_max:
+        return _refuse(
+            Reason.LIMIT_EXCEEDED,
+            f"offline this device may take {policy.device_daily_cents_max} cents a day",
+            True,
+        )
+    return None

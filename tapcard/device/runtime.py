@@ -1,0 +1,493 @@
+"""The device runtime that kiosk and terminal UIs call, from a worker thread.
+
+`DeviceRuntime(bundle, data_dir, reader)` ties together the local store, the outbox,
+the MQTT link and the offline policy. A transaction call (`purchase`, `top_up`,
+`spend`, `redeem`, `backfill`, `renew`, `fee`) decides (online with a fresh snapshot
+from the hub, else offline from the cache and the policy), commits the signed intent to
+the outbox and returns a `LocalReceipt` at once; the hub's result arrives later through
+`on_result` or `wait_result`. No call blocks longer than its documented timeout:
+`snapshot` at most SNAPSHOT_TIMEOUT_S, `read_card` its `timeout_ms`, `wait_result` its
+`timeout_s`; the others only touch the local database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from tapcard import __version__
+from tapcard.cards.credential import CredentialError
+from tapcard.device import policy
+from tapcard.device.bundle import Bundle
+from tapcard.device.docstore import DocStore
+from tapcard.device.link import SNAPSHOT_TIMEOUT_S, Link, LinkHandlers, catch_log_exception
+from tapcard.device.outbox import ALARM_OUTBOX_FULL, OUTBOX_LEN_MAX, Outbox, Queued
+from tapcard.device.store import DeviceStore, Spent, StoreError
+from tapcard.domain import engine
+from tapcard.domain.engine import SaleLine, SaleQuote
+from tapcard.domain.model import FeeKind, Payment
+from tapcard.domain.rules import RuleSet
+from tapcard.errors import ValidationError
+from tapcard.readers import CardReader, HealthState, authenticate_tap
+from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
+
+log = logging.getLogger(__name__)
+
+RESULT_WAIT_S_MAX: Final = 120.0
+READ_CARD_TIMEOUT_MS_MAX: Final = 10_000
+STATUS_DOC: Final = "status"
+RULES_DOC: Final = "rules"
+DENYLIST_DOC: Final = "denylist"
+ALARM_STORE_ERROR: Final = "store_error"
+ALARM_NO_RULES: Final = "no_rules"
+ALARMS_MAX: Final = 32
+_CARD_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+assert SNAPSHOT_TIMEOUT_S < RESULT_WAIT_S_MAX
+
+ResultCallback = Callable[[m.TxResult], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalReceipt:
+    """What the device decided: accepted (committed to the outbox) or refused."""
+
+    accepted: bool
+    reason: Reason
+    message: str
+    offline: bool
+    tx_id: uuid.UUID | None = None
+    seq: int = 0
+    points: int = 0  # what it takes off the card, as the device reckons
+    cents: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    device_id: str
+    reader: str
+    reader_detail: str
+    link_connected: bool
+    outbox_depth: int
+    outbox_oldest_age_s: int
+    inflight: int
+    rules_version: int
+    denylist_version: int
+    last_sync_ms: int
+    software_version: str
+    alarms: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DeviceRuntime:
+    def __init__(
+        self,
+        bundle: Bundle,
+        data_dir: Path,
+        reader: CardReader | None = None,
+        on_result: ResultCallback | None = None,
+    ) -> None:
+        self.bundle = bundle
+        self.data_dir = data_dir
+        self.reader = reader
+        self.on_result = on_result
+        self.store = DeviceStore(data_dir)
+        self.docs = DocStore(data_dir)
+        self.outbox = Outbox(self.store, bundle.device_key, bundle.device_id)
+        self._rules: m.RulesDoc | None = _load_doc(self.docs, RULES_DOC, m.RulesDoc)
+        deny = _load_doc(self.docs, DENYLIST_DOC, m.DenyList)
+        self._deny_version = deny.version if deny else 0
+        self._denied: frozenset[str] = frozenset(deny.cards) if deny else frozenset()
+        self._submit_lock = threading.Lock()
+        self._results = threading.Condition()
+        self._alarms: set[str] = set()
+        handlers = LinkHandlers(
+            on_results=self._on_results,
+            on_rules=self._on_rules,
+            on_denylist=self._on_denylist,
+            health=self.health,
+            versions=lambda: (self.rules_version, self._deny_version),
+        )
+        self.link = Link(bundle, self.store, handlers)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.link.start()
+
+    def stop(self) -> None:
+        self.link.stop()
+        self.store.close()
+        self.docs.close()
+
+    def __enter__(self) -> DeviceRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def rules(self) -> RuleSet | None:
+        return self._rules.rules if self._rules else None
+
+    @property
+    def rules_version(self) -> int:
+        return self._rules.version if self._rules else 0
+
+    @property
+    def denylist_version(self) -> int:
+        return self._deny_version
+
+    # --- cards ------------------------------------------------------------------------
+
+    def read_card(self, timeout_ms: int) -> str | None:
+        """The verified card id of the card in the field, or None if none came.
+
+        Raises CredentialError (forged or copied card) or ReaderError (card pulled)."""
+        assert 0 <= timeout_ms <= READ_CARD_TIMEOUT_MS_MAX
+        if self.reader is None:
+            raise ValidationError("this device has no card reader")
+        tap = self.reader.wait_for_card(timeout_ms)
+        if tap is None:
+            return None
+        try:
+            card = authenticate_tap(tap, [self.bundle.issuer_key], timeout_ms)
+        except CredentialError:
+            log.warning("refused a card from %s", tap.reader_name)
+            raise
+        return card.card_id
+
+    def snapshot(self, card_id: str) -> tuple[m.Snapshot | None, bool]:
+        """(snapshot, online): the hub's when it answers within SNAPSHOT_TIMEOUT_S, else
+        the cached one (None when this device has never seen the card)."""
+        _check_card_id(card_id)
+        fresh = self.link.query_snapshot(card_id, SNAPSHOT_TIMEOUT_S)
+        if fresh is not None:
+            if fresh.found:
+                self._guard(lambda: self.store.put_snapshot(fresh))
+            return fresh, True
+        return self.store.snapshot(card_id), False
+
+    def quote_sale(
+        self, snapshot: m.Snapshot, lines: Sequence[SaleLine], on: dt.date | None = None
+    ) -> SaleQuote:
+        rules = self._require_rules()
+        errors = engine.validate_lines(lines)
+        if errors:
+            raise ValidationError("; ".join(errors))
+        context = policy.member_context(rules, snapshot)
+        return engine.quote_sale(rules, context, lines, on or _today())
+
+    # --- transactions -------------------------------------------------------------------
+
+    def purchase(
+        self,
+        card_id: str,
+        lines: Sequence[SaleLine],
+        payment: Payment = Payment.CASH,
+        receipt_no: str = "",
+        staff: str = "",
+        seen: tuple[m.Snapshot | None, bool] | None = None,
+    ) -> LocalReceipt:
+        op = m.Purchase(lines=list(lines), payment=payment, receipt_no=receipt_no)
+        return self.submit(card_id, op, staff, seen)
+
+    def top_up(
+        self, card_id: str, amount_cents: int, staff: str = "", seen: Any = None
+    ) -> LocalReceipt:
+        return self.submit(card_id, m.TopUp(amount_cents=amount_cents), staff, seen)
+
+    def spend(
+        self, card_id: str, amount_cents: int, staff: str = "", seen: Any = None
+    ) -> LocalReceipt:
+        return self.submit(card_id, m.Spend(amount_cents=amount_cents), staff, seen)
+
+    def redeem(
+        self, card_id: str, item: str, units: int = 1, staff: str = "", seen: Any = None
+    ) -> LocalReceipt:
+        return self.submit(card_id, m.Redeem(item=item, units=units), staff, seen)
+
+    def backfill(
+        self,
+        card_id: str,
+        receipt_no: str,
+        receipt_on: dt.date,
+        lines: Sequence[SaleLine],
+        staff: str = "",
+        seen: Any = None,
+    ) -> LocalReceipt:
+        op = m.Backfill(receipt_no=receipt_no, receipt_on=receipt_on, lines=list(lines))
+        return self.submit(card_id, op, staff, seen)
+
+    def renew(
+        self, card_id: str, payment: Payment = Payment.CASH, staff: str = "", seen: Any = None
+    ) -> LocalReceipt:
+        return self.submit(card_id, m.Renewal(payment=payment), staff, seen)
+
+    def fee(
+        self,
+        card_id: str,
+        kind: FeeKind,
+        payment: Payment = Payment.CASH,
+        staff: str = "",
+        seen: Any = None,
+    ) -> LocalReceipt:
+        return self.submit(card_id, m.Fee(fee=kind, payment=payment), staff, seen)
+
+    def submit(
+        self,
+        card_id: str,
+        op: m.AnyOp,
+        staff: str = "",
+        seen: tuple[m.Snapshot | None, bool] | None = None,
+    ) -> LocalReceipt:
+        """Decide and, when accepted, commit the signed intent before returning.
+
+        `seen` is the (snapshot, online) the caller got at the tap; without it the
+        runtime asks the hub now. Raises OutboxFullError or StoreError; a refusal is a
+        receipt with accepted=False."""
+        _check_card_id(card_id)
+        _check_op(op)
+        rules = self.rules
+        if rules is None:
+            self._alarms.add(ALARM_NO_RULES)
+            return LocalReceipt(False, Reason.UNKNOWN_RULES_VERSION, "no rule set yet", True)
+        snapshot, online = seen if seen is not None else self.snapshot(card_id)
+        with self._submit_lock:
+            return self._decide_and_queue(rules, card_id, op, staff, snapshot, online)
+
+    def check(
+        self,
+        card_id: str,
+        op: m.AnyOp,
+        seen: tuple[m.Snapshot | None, bool] | None = None,
+    ) -> policy.Verdict:
+        """What `submit` would decide now, without queueing anything (a UI's pre-check)."""
+        _check_card_id(card_id)
+        rules = self._require_rules()
+        snapshot, online = seen if seen is not None else self.snapshot(card_id)
+        return self._verdict(rules, card_id, op, snapshot, online, _now_ms())
+
+    def _verdict(
+        self,
+        rules: RuleSet,
+        card_id: str,
+        op: m.AnyOp,
+        snapshot: m.Snapshot | None,
+        online: bool,
+        now: int,
+    ) -> policy.Verdict:
+        day = _day_of(now)
+        return policy.decide(
+            rules=rules,
+            snapshot=snapshot,
+            online=online,
+            denied=self._denied,
+            op=op,
+            card_id=card_id,
+            counters=self.store.day_counters(day, card_id),
+            now_ms=now,
+            today=dt.date.fromisoformat(day),
+        )
+
+    def _decide_and_queue(
+        self,
+        rules: RuleSet,
+        card_id: str,
+        op: m.AnyOp,
+        staff: str,
+        snapshot: m.Snapshot | None,
+        online: bool,
+    ) -> LocalReceipt:
+        now = _now_ms()
+        day = _day_of(now)
+        verdict = self._verdict(rules, card_id, op, snapshot, online, now)
+        if not verdict.accepted:
+            return LocalReceipt(False, verdict.reason, verdict.message, verdict.offline)
+        cost = verdict.cost
+        spent = Spent(day, card_id, cost.points, cost.cents) if verdict.offline else None
+        len_max = rules.offline.outbox_len_max if verdict.offline else OUTBOX_LEN_MAX
+        queued: Queued = self._guard(
+            lambda: self.outbox.add(
+                card_id,
+                op,
+                rules.version,
+                offline=verdict.offline,
+                staff=staff,
+                spent=spent,
+                len_max=len_max,
+            )
+        )
+        if cost.points or cost.cents:
+            self._guard(lambda: self.store.adjust_snapshot(card_id, cost.points, cost.cents))
+        self.link.kick()
+        return LocalReceipt(
+            True,
+            Reason.OK,
+            verdict.message,
+            verdict.offline,
+            queued.tx_id,
+            queued.seq,
+            cost.points,
+            cost.cents,
+        )
+
+    def wait_result(self, tx_id: uuid.UUID, timeout_s: float) -> m.TxResult | None:
+        """The hub's result for a queued intent, or None if it did not come in time."""
+        assert 0 <= timeout_s <= RESULT_WAIT_S_MAX
+        deadline = time.monotonic() + timeout_s
+        with self._results:
+            while True:
+                text = self.store.result_of(str(tx_id))
+                if text is not None:
+                    return msgspec.json.decode(text, type=m.TxResult)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._results.wait(min(remaining, 0.5))
+
+    # --- what the link hands over (its worker thread) ------------------------------------
+
+    def _on_results(self, results: list[m.TxResult]) -> None:
+        for result in results:
+            self._cache_result(result)
+            if self.on_result is not None:
+                catch_log_exception(self.on_result)(result)
+        with self._results:
+            self._results.notify_all()
+
+    def _cache_result(self, result: m.TxResult) -> None:
+        if not result.accepted or result.balances is None:
+            return
+        cached = self.store.snapshot(result.card_id)
+        if cached is None or result.applied_ms < cached.as_of_ms:
+            return
+        fresh = msgspec.structs.replace(
+            cached,
+            balances=result.balances,
+            tier=result.tier or cached.tier,
+            as_of_ms=result.applied_ms,
+        )
+        self.store.put_snapshot(fresh)
+
+    def _on_rules(self, doc: m.RulesDoc) -> None:
+        self.docs.put(RULES_DOC, msgspec.to_builtins(doc))
+        self._rules = doc
+        self._alarms.discard(ALARM_NO_RULES)
+        log.info("device %s took rule set %d", self.bundle.device_id, doc.version)
+
+    def _on_denylist(self, doc: m.DenyList) -> None:
+        self.docs.put(DENYLIST_DOC, msgspec.to_builtins(doc))
+        self._denied = frozenset(doc.cards)
+        self._deny_version = doc.version
+        log.info("device %s took deny list %d", self.bundle.device_id, doc.version)
+
+    # --- status -------------------------------------------------------------------------
+
+    def alarms(self) -> list[str]:
+        alarms = set(self._alarms) | set(self.link.alarms)
+        if self.outbox.full_alarm:
+            alarms.add(ALARM_OUTBOX_FULL)
+        return sorted(alarms)[:ALARMS_MAX]
+
+    def status(self) -> DeviceStatus:
+        reader = self.reader.health() if self.reader is not None else None
+        oldest = self.store.oldest_pending_ms()
+        self.outbox.check_alarm()
+        return DeviceStatus(
+            device_id=self.bundle.device_id,
+            reader=reader.state.value if reader else HealthState.NO_READER.value,
+            reader_detail=reader.message if reader else "no reader configured",
+            link_connected=self.link.connected,
+            outbox_depth=self.store.depth(),
+            outbox_oldest_age_s=max(0, (_now_ms() - oldest) // 1000) if oldest else 0,
+            inflight=self.link.inflight(),
+            rules_version=self.rules_version,
+            denylist_version=self._deny_version,
+            last_sync_ms=self.link.last_sync_ms,
+            software_version=__version__,
+            alarms=self.alarms(),
+        )
+
+    def health(self) -> m.Health:
+        """The heartbeat body; also saved for `tapcard device status`."""
+        status = self.status()
+        self.docs.put(STATUS_DOC, {**status.to_dict(), "at_ms": _now_ms()})
+        return m.Health(
+            device=status.device_id,
+            at_ms=_now_ms(),
+            software_version=status.software_version,
+            rules_version=status.rules_version,
+            denylist_version=status.denylist_version,
+            reader=status.reader,
+            reader_detail=status.reader_detail[:500],
+            outbox_depth=status.outbox_depth,
+            outbox_oldest_age_s=status.outbox_oldest_age_s,
+            last_sync_ms=status.last_sync_ms,
+            disk_free_bytes=shutil.disk_usage(self.data_dir).free,
+            alarms=[a[:64] for a in status.alarms],
+        )
+
+    def _require_rules(self) -> RuleSet:
+        rules = self.rules
+        if rules is None:
+            raise ValidationError("no rule set has reached this device yet")
+        return rules
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except StoreError:
+            self._alarms.add(ALARM_STORE_ERROR)
+            raise
+
+
+def _load_doc(docs: DocStore, name: str, kind: type[Any]) -> Any:
+    raw = docs.get(name)
+    if raw is None:
+        return None
+    try:
+        return msgspec.convert(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        log.warning("stored %s document is unusable (%s); waiting for the hub's", name, exc)
+        return None
+
+
+def _check_card_id(card_id: str) -> None:
+    if not _CARD_ID.match(card_id):
+        raise ValidationError(f"{card_id!r} is not a card id")
+
+
+def _check_op(op: m.AnyOp) -> None:
+    """Validate the operation against its wire schema before anything is signed."""
+    try:
+        msgspec.json.decode(msgspec.json.encode(op), type=m.AnyOp)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(f"invalid request: {exc}") from None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _day_of(unix_ms: int) -> str:
+    """The day as the hub counts it (UTC), so device and hub caps agree."""
+    return dt.datetime.fromtimestamp(unix_ms / 1000, tz=dt.UTC).date().isoformat()
+
+
+def _today() -> dt.date:
+    return dt.date.fromisoformat(_day_of(_now_ms()))
