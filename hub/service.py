@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
+import socket
 import threading
 import time
 from collections import Counter
@@ -132,6 +133,9 @@ class HubService:
         if reason.is_failure:
             log.error("broker %s refused the hub: %s", self.broker, reason)
             return
+        sock = client.socket()
+        if isinstance(sock, socket.socket):  # small results must not wait for Nagle
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         wrap = shared_filter if self.shared else device_filter
         client.subscribe(
             [
@@ -200,8 +204,7 @@ class HubService:
         for msg in batch:
             self._route(msg, intents)
         if intents:
-            for result in self.hub.ledger.apply_batch(intents):
-                self._publish_result(result)
+            self._publish_results(self.hub.ledger.apply_batch(intents))
         for msg in batch:
             if msg.qos > 0:
                 self.client.ack(msg.mid, msg.qos)
@@ -253,7 +256,7 @@ class HubService:
         if family is not Family.TX:
             return
         tx_id, seq = _best_effort_ids(payload)
-        intent_like = m.TxResult(
+        refused = m.TxResult(
             tx_id=tx_id,
             device=device_id,
             seq=seq,
@@ -261,10 +264,19 @@ class HubService:
             reason=exc.reason,
             message=str(exc)[:500],
         )
-        self._publish(device_topic(device_id, Family.RESULT), intent_like, qos=1)
+        self._publish_results([refused])
 
-    def _publish_result(self, result: m.TxResult) -> None:
-        self._publish(device_topic(result.device, Family.RESULT), result, qos=1)
+    def _publish_results(self, results: list[m.TxResult]) -> None:
+        """One signed message per device per batch (at most RESULTS_PER_MESSAGE_MAX):
+        one signature, and one verification on the device, for many results."""
+        by_device: dict[str, list[m.TxResult]] = {}
+        for result in results:
+            by_device.setdefault(result.device, []).append(result)
+        step = m.RESULTS_PER_MESSAGE_MAX
+        for device, mine in by_device.items():
+            for start in range(0, len(mine), step):
+                body = m.TxResults(device=device, results=mine[start : start + step])
+                self._publish(device_topic(device, Family.RESULT), body, qos=1)
 
     def _publish(
         self, topic: str, body: m.Body, qos: int, retain: bool = False, properties: Any = None

@@ -391,17 +391,20 @@ class Link:
             log.warning("device %s refused a message on %s: %s", self.device_id, event.topic, exc)
 
     def _on_result(self, event: _Event, results: list[m.TxResult]) -> None:
-        _, result = unseal(event.payload, event.topic, self._hub_key, m.TxResult)
-        if result.device != self.device_id:
-            raise WireError(Reason.DEVICE_MISMATCH, "a result for another device")
-        if result.reason in FORM_REASONS:
-            # The hub could not read or trust the intent (unknown or revoked device):
-            # nothing was decided, so the entry stays and is sent again later.
-            self.alarms.add(ALARM_DEVICE_REFUSED)
-            log.warning("hub refused intent %s: %s", result.tx_id, result.message)
-            return
-        self._inflight.pop(str(result.tx_id), None)
-        results.append(result)
+        _, batch = unseal(event.payload, event.topic, self._hub_key, m.TxResults)
+        if batch.device != self.device_id:
+            raise WireError(Reason.DEVICE_MISMATCH, "results for another device")
+        for result in batch.results:
+            if result.device != self.device_id:
+                raise WireError(Reason.DEVICE_MISMATCH, "a result for another device")
+            if result.reason in FORM_REASONS:
+                # The hub could not read or trust the intent (unknown or revoked device):
+                # nothing was decided, so the entry stays and is sent again later.
+                self.alarms.add(ALARM_DEVICE_REFUSED)
+                log.warning("hub refused intent %s: %s", result.tx_id, result.message)
+                continue
+            self._inflight.pop(str(result.tx_id), None)
+            results.append(result)
 
     def _finish(self, results: list[m.TxResult]) -> None:
         rows = [(str(r.tx_id), _result_encoder.encode(r).decode()) for r in results]

@@ -66,13 +66,15 @@ class ScriptedDevice:
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            _, result = unseal(bytes(msg.payload), msg.topic, self._hub_key_for, m.TxResult)
+            _, batch = unseal(bytes(msg.payload), msg.topic, self._hub_key_for, m.TxResults)
         except WireError:
             self.bad_results += 1
             return
+        arrived = time.perf_counter()
         with self._cond:
-            self.results.setdefault(result.tx_id, result)
-            self.result_times.setdefault(result.tx_id, time.perf_counter())
+            for result in batch.results:
+                self.results.setdefault(result.tx_id, result)
+                self.result_times.setdefault(result.tx_id, arrived)
             self._cond.notify_all()
 
     def _hub_key_for(self, signer: str) -> VerifyKey:

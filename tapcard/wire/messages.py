@@ -23,9 +23,7 @@ AMOUNT_CENTS_MAX: Final = 100_000_000
 
 # (?!\n)$: Python's $ also matches before a final newline; JSON Schema's does not.
 DeviceId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}(?!\n)$")]
-CardId = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+(?!\n)$")
-]
+CardId = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+(?!\n)$")]
 ShortText = Annotated[str, msgspec.Meta(max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
@@ -124,6 +122,17 @@ class TxResult(Body, frozen=True, kw_only=True):
     applied_ms: UnixMs = 0
 
 
+class TxResults(Body, frozen=True, kw_only=True):
+    """What the result topic carries: the results of one hub batch for one device, so
+    that one signature covers many results."""
+
+    device: DeviceId
+    results: Annotated[list[TxResult], msgspec.Meta(min_length=1, max_length=64)]
+
+
+RESULTS_PER_MESSAGE_MAX: Final = 64  # ~64 x 600 bytes stays well inside PAYLOAD_BYTES_MAX
+
+
 # --- presence and health ----------------------------------------------------------
 
 
@@ -188,7 +197,7 @@ class DenyList(Body, frozen=True, kw_only=True):
 
 MESSAGE_TYPES: dict[str, type[Body]] = {
     "TxIntent": TxIntent,
-    "TxResult": TxResult,
+    "TxResults": TxResults,
     "Status": Status,
     "Health": Health,
     "SnapshotQuery": SnapshotQuery,

@@ -147,12 +147,13 @@ def test_malformed_payloads_are_refused(
     try:
         kiosk.publish_raw(Family.TX, payload)
         msg = listener.wait_for(lambda _msg: True)
-        _, result = unseal(
+        _, batch = unseal(
             msg.payload,
             msg.topic,
             lambda _s: seeded_sqlite.hub.secrets.hub_key.verify_key,
-            m.TxResult,
+            m.TxResults,
         )
+        [result] = batch.results
     finally:
         listener.close()
     assert not result.accepted and result.reason == reason

@@ -113,7 +113,13 @@ def _parameters() -> dict[str, Any]:
 # family -> (channel id, message, sender, retained, summary)
 DEVICE_CHANNELS: dict[Family, tuple[str, str, str, bool, str]] = {
     Family.TX: ("deviceTx", "TxIntent", "device", False, "signed transaction intents"),
-    Family.RESULT: ("deviceResult", "TxResult", "hub", False, "accepted / rejected per intent"),
+    Family.RESULT: (
+        "deviceResult",
+        "TxResults",
+        "hub",
+        False,
+        "accepted / rejected per intent, batched per device",
+    ),
     Family.STATUS: ("deviceStatus", "Status", "device", True, "online / offline (last will)"),
     Family.HEALTH: ("deviceHealth", "Health", "device", False, "heartbeat"),
     Family.QUERY: ("deviceQuery", "SnapshotQuery", "device", False, "card snapshot requests"),

@@ -135,22 +135,27 @@ BALANCES = m.Balances(points=180, growth=180, stored_value_cents=7_500)
 # One sample per message type (the golden fixtures), named as in MESSAGE_TYPES.
 SAMPLES: dict[str, Sample] = {
     "TxIntent": _device(Family.TX, intent(OPS["purchase"])),
-    "TxResult": _hub(
+    "TxResults": _hub(
         device_topic(DEVICE_ID, Family.RESULT),
-        m.TxResult(
-            tx_id=TX_ID,
+        m.TxResults(
             device=DEVICE_ID,
-            seq=42,
-            accepted=True,
-            reason=Reason.OK,
-            rules_version=3,
-            card_id=CARD_ID,
-            balances=BALANCES,
-            tier="regular",
-            net_cents=3_499,
-            discount_cents=0,
-            points_earned=25,
-            applied_ms=AT_MS + 150,
+            results=[
+                m.TxResult(
+                    tx_id=TX_ID,
+                    device=DEVICE_ID,
+                    seq=42,
+                    accepted=True,
+                    reason=Reason.OK,
+                    rules_version=3,
+                    card_id=CARD_ID,
+                    balances=BALANCES,
+                    tier="regular",
+                    net_cents=3_499,
+                    discount_cents=0,
+                    points_earned=25,
+                    applied_ms=AT_MS + 150,
+                )
+            ],
         ),
     ),
     "Status": _device(Family.STATUS, m.Status(device=DEVICE_ID, online=True, at_ms=AT_MS)),
