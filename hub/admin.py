@@ -581,7 +581,12 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Any:
 
     row = conn.execute(
         sa.select(
-            db.cards, db.members.c.name, db.members.c.tier, db.members.c.state.label("m_state")
+            db.cards,
+            db.members.c.name,
+            db.members.c.tier,
+            db.members.c.state.label("m_state"),
+            db.members.c.joined_on,
+            db.members.c.birthday,
         )
         .join(db.members, db.members.c.id == db.cards.c.member_id)
         .where(db.cards.c.id == card_id)
@@ -622,6 +627,8 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Any:
         ),
         expires_on=row.expires_on,
         as_of_ms=now_ms(),
+        joined_on=row.joined_on,
+        birthday_md=row.birthday.strftime("%m-%d") if row.birthday else "",
     )
 
 

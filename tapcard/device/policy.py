@@ -54,9 +54,18 @@ class Verdict:
     cost: Cost
 
 
+BIRTHDAY_YEAR = 2000  # a leap year, so that 29 February birthdays stay valid
+
+
 def member_context(rules: RuleSet, snapshot: m.Snapshot) -> MemberContext:
     tier = snapshot.tier if snapshot.tier in {t.name for t in rules.tiers} else rules.tiers[0].name
-    return MemberContext(tier=tier, joined_on=JOINED_ON_UNKNOWN)
+    birthday = None
+    if snapshot.birthday_md:
+        month, day = (int(part) for part in snapshot.birthday_md.split("-"))
+        birthday = dt.date(BIRTHDAY_YEAR, month, day)
+    return MemberContext(
+        tier=tier, joined_on=snapshot.joined_on or JOINED_ON_UNKNOWN, birthday=birthday
+    )
 
 
 def op_cost(rules: RuleSet, snapshot: m.Snapshot, op: m.AnyOp, today: dt.date) -> Cost | Verdict:

@@ -178,6 +178,10 @@ class Snapshot(Body, frozen=True, kw_only=True):
     balances: Balances | None = None
     expires_on: dt.date | None = None
     as_of_ms: UnixMs = 0
+    # What the rules need to quote like the hub (new-member discount, birthday bonus);
+    # the birthday travels as month and day only.
+    joined_on: dt.date | None = None
+    birthday_md: Annotated[str, msgspec.Meta(pattern=r"^(\d\d-\d\d)?$")] = ""
 
 
 # --- retained configuration (hub -> devices) ----------------------------------------
