@@ -53,6 +53,7 @@ BATCH_MESSAGES_MAX = 500
 MQTT_KEEPALIVE_S = 10
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue while we restart
 CONFIG_CHECK_S = 0.5  # rule set and deny list changes reach devices this fast
+COUNTERS_FLUSH_S = 5.0
 DB_RETRY_S_MAX = 5.0
 RECONNECT_DELAY_S_MAX = 5
 _NIL = "00000000-0000-0000-0000-000000000000"
@@ -81,6 +82,8 @@ class HubService:
         self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
         self._published: dict[str, int] = {}
         self._maintained_on: dt.date | None = None
+        self._counters_flushed: Counter[str] = Counter()
+        self._counters_flushed_at = 0.0
         self._last_config_check = 0.0
         self._decoders: dict[Family, BodyDecoder[Any]] = {
             Family.TX: BodyDecoder(m.TxIntent),
@@ -121,6 +124,8 @@ class HubService:
         self._stop.set()
         if self._worker.is_alive():
             self._worker.join(timeout=10)
+        self._counters_flushed_at = 0.0
+        self._flush_counters()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -167,6 +172,7 @@ class HubService:
                     self._process(batch)
                 self._publish_config_if_changed()
                 self._maintain_daily()
+                self._flush_counters()
             except Exception:
                 # The database or broker is down: keep the messages unacknowledged and
                 # try again; the broker redelivers them if we die meanwhile.
@@ -329,6 +335,29 @@ class HubService:
         if correlation is not None:
             props.CorrelationData = correlation
         self._publish(reply_topic, snapshot, qos=1, properties=props)
+
+    def _flush_counters(self) -> None:
+        """Add what was counted since the last flush to the `counters` table, so that
+        rejections by reason survive restarts and every worker's counts add up."""
+        now = time.monotonic()
+        if now - self._counters_flushed_at < COUNTERS_FLUSH_S:
+            return
+        self._counters_flushed_at = now
+        totals = self.counters + self.hub.ledger.counters
+        deltas = {k: v - self._counters_flushed.get(k, 0) for k, v in totals.items()}
+        deltas = {k: v for k, v in deltas.items() if v}
+        if not deltas:
+            return
+        with self.hub.writer.begin() as conn:
+            for name in sorted(deltas):
+                updated = conn.execute(
+                    db.counters.update()
+                    .where(db.counters.c.name == name)
+                    .values(value=db.counters.c.value + deltas[name])
+                ).rowcount
+                if not updated:
+                    conn.execute(db.counters.insert().values(name=name, value=deltas[name]))
+        self._counters_flushed = Counter(totals)
 
     def _maintain_daily(self) -> None:
         """Tier review, termination and expiry once a day (idempotent, see maintenance)."""

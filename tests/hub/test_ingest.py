@@ -320,3 +320,16 @@ def _check_retained(seeded_sqlite: Seeded, broker: PrivateBroker) -> None:
         assert time.monotonic() - started < 5.0
     finally:
         listener.close()
+
+
+def test_rejections_are_counted_in_the_database(
+    seeded_sqlite: Seeded, kiosk: ScriptedDevice, service: HubService
+) -> None:
+    kiosk.publish_raw(Family.TX, b"garbage")
+    refused = kiosk.send("C999999", purchase(100))
+    assert refused.reason == Reason.UNKNOWN_CARD
+    service.stop()  # stopping flushes what was counted
+    with seeded_sqlite.hub.engine.connect() as conn:
+        counts = dict(conn.execute(sa.select(db.counters.c.name, db.counters.c.value)).all())
+    assert counts["rejected.malformed"] == 1
+    assert counts["rejected.unknown_card"] == 1
