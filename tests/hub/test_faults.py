@@ -12,7 +12,7 @@ intent is applied exactly once, every result is the same for every delivery, and
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -84,13 +84,15 @@ def _device(seeded: Seeded, broker: PrivateBroker) -> ScriptedDevice:
     )
 
 
-def test_hub_killed_mid_load_loses_and_doubles_nothing(
-    hub_setup: tuple[Seeded, HubConfig], own_broker: PrivateBroker
+def _load_with_fault(
+    hub_setup: tuple[Seeded, HubConfig], broker: PrivateBroker, fault: Callable[[HubProcess], None]
 ) -> None:
+    """Send INTENTS_N intents, inject the fault when a quarter has results, resend what
+    has none, then prove every intent was applied exactly once."""
     seeded, config = hub_setup
-    hub_proc = HubProcess(config.data_dir, config.db_url, own_broker)
+    hub_proc = HubProcess(config.data_dir, config.db_url, broker)
     hub_proc.start()
-    device = _device(seeded, own_broker)
+    device = _device(seeded, broker)
     try:
         sender = ResendingDevice(device)
         sealed = _intents(device, seeded.cards, INTENTS_N)
@@ -98,39 +100,35 @@ def test_hub_killed_mid_load_loses_and_doubles_nothing(
         sender.drain(DRAIN_TIMEOUT_S, resend_every_s=0.5)  # the hub is up and subscribed
         sender.send_all(sealed[1:])
         wait_until(lambda: len(device.results) >= INTENTS_N // 4, 60, "a quarter of the results")
-        hub_proc.kill()
-        killed_at = len(device.results)
-        hub_proc.start()
+        at_fault = len(device.results)
+        fault(hub_proc)
         sender.drain(DRAIN_TIMEOUT_S)
-        assert 0 < killed_at < INTENTS_N
+        assert 0 < at_fault < INTENTS_N, "the fault must hit the middle of the load"
         _check_exactly_once(seeded.hub, sealed, device)
     finally:
         device.close()
         assert hub_proc.stop() == 0, hub_proc.log()
+
+
+def test_hub_killed_mid_load_loses_and_doubles_nothing(
+    hub_setup: tuple[Seeded, HubConfig], own_broker: PrivateBroker
+) -> None:
+    def kill_and_restart(hub_proc: HubProcess) -> None:
+        hub_proc.kill()
+        hub_proc.start()
+
+    _load_with_fault(hub_setup, own_broker, kill_and_restart)
 
 
 def test_broker_killed_mid_load_loses_and_doubles_nothing(
     hub_setup: tuple[Seeded, HubConfig], own_broker: PrivateBroker
 ) -> None:
-    seeded, config = hub_setup
-    hub_proc = HubProcess(config.data_dir, config.db_url, own_broker)
-    hub_proc.start()
-    device = _device(seeded, own_broker)
-    try:
-        sender = ResendingDevice(device)
-        sealed = _intents(device, seeded.cards, INTENTS_N)
-        sender.send_all(sealed[:1])
-        sender.drain(DRAIN_TIMEOUT_S, resend_every_s=0.5)  # the hub is up and subscribed
-        sender.send_all(sealed[1:])
-        wait_until(lambda: len(device.results) >= INTENTS_N // 4, 60, "a quarter of the results")
+    def kill_broker(_hub_proc: HubProcess) -> None:
         own_broker.stop(kill=True)
         time.sleep(1.0)
         own_broker.start()  # same port, same persistence folder
-        sender.drain(DRAIN_TIMEOUT_S)
-        _check_exactly_once(seeded.hub, sealed, device)
-    finally:
-        device.close()
-        assert hub_proc.stop() == 0, hub_proc.log()
+
+    _load_with_fault(hub_setup, own_broker, kill_broker)
 
 
 @pytest.mark.postgres
