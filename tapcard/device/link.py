@@ -21,7 +21,6 @@ import contextlib
 import functools
 import logging
 import queue
-import socket
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from paho.mqtt.properties import Properties
 
 from tapcard.device.bundle import Bundle
 from tapcard.device.store import PENDING_FETCH_MAX, DeviceStore
+from tapcard.mqtt import connect_persistent
 from tapcard.wire import messages as m
 from tapcard.wire.codes import FORM_REASONS, Reason
 from tapcard.wire.envelope import HUB_SIGNER, WireError, seal, unseal
@@ -169,21 +169,17 @@ class Link:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        client.on_socket_open = _no_delay
         return client
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
         self._on_pre_connect(self.client, None)
-        self.client.connect_async(
+        connect_persistent(
+            self.client,
             self.bundle.broker_host,
             self.bundle.broker_port,
-            keepalive=MQTT_KEEPALIVE_S,
-            clean_start=False,
-            properties=props,
+            MQTT_KEEPALIVE_S,
+            SESSION_EXPIRY_S,
         )
-        self.client.loop_start()
         self._worker.start()
 
     def stop(self) -> None:
@@ -475,12 +471,6 @@ class Link:
 
     def _count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
-
-
-def _no_delay(_client: Any, _userdata: Any, sock: Any) -> None:
-    # paho leaves Nagle on: a small query then waits for the delayed ACK (40 ms on Linux).
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _now_ms() -> int:
