@@ -485,16 +485,34 @@ def book_admin(
             for leg in legs
         ],
     )
-    members = load_members(conn, [member_id], lock=True)
-    member = members[member_id]
+    _move_balances(conn, kind, member_id, legs, card_id, tx_id, allow_negative)
+    check_balanced(conn, [tx_id])
+    return tx_id
+
+
+def _move_balances(
+    conn: Connection,
+    kind: TxKind,
+    member_id: int,
+    legs: Sequence[Leg],
+    card_id: str | None,
+    tx_id: str,
+    allow_negative: bool,
+) -> None:
+    """Apply the legs to the materialised balances; a balance these legs drive below
+    zero is refused, or (when allowed, as for a fraud reversal) recorded for HQ."""
+    member = load_members(conn, [member_id], lock=True)[member_id]
     system: Counter[str] = Counter()
+    lowered: set[Asset] = set()
     for leg in legs:
         if leg.account.startswith("s:"):
             system[leg.account] += leg.delta
-        else:
-            assert leg.account.startswith(f"m:{member_id}:"), leg.account
-            member.balances[leg.asset] = member.balance(leg.asset) + leg.delta
-    negative = {asset: b for asset, b in member.balances.items() if b < 0}
+            continue
+        assert leg.account.startswith(f"m:{member_id}:"), leg.account
+        member.balances[leg.asset] = member.balance(leg.asset) + leg.delta
+        if leg.delta < 0:
+            lowered.add(leg.asset)
+    negative = {a: member.balance(a) for a in lowered if member.balance(a) < 0}
     if negative and not allow_negative:
         raise ConflictError("the member's balance does not cover this")
     for asset, balance in negative.items():  # recorded for HQ, never silent
@@ -508,7 +526,7 @@ def book_admin(
                 asset=asset.value,
                 amount=-balance,
                 detail=f"{kind.value} left {asset.value} at {balance}",
-                created_ms=stamp,
+                created_ms=now_ms(),
             )
         )
     member.changed = True
@@ -519,8 +537,6 @@ def book_admin(
             .where(db.accounts.c.code == code)
             .values(balance=db.accounts.c.balance + system[code])
         )
-    check_balanced(conn, [tx_id])
-    return tx_id
 
 
 def reverse_points(conn: Connection, tx_id: str, actor: str, reason: str, rules: RuleSet) -> str:

@@ -406,3 +406,15 @@ def test_offline_sale_uses_the_day_it_happened(seeded: Seeded, device: Device) -
     )
     assert incoming.intent.offline
     assert result.accepted and result.points_earned == 2 * (9_000 // 100)
+
+
+def test_cash_fee_for_a_member_in_offline_overdraw(seeded: Seeded, device: Device) -> None:
+    """An earlier offline overdraw does not block an unrelated cash payment at HQ."""
+    card = seeded.cards[0]
+    seeded.hub.ledger.apply_batch([device.incoming(card, m.Spend(amount_cents=700), offline=True)])
+    with seeded.hub.transaction() as conn:
+        new_card = admin.replace_card(conn, card, seeded.hub.rules.latest(), "test")
+    with seeded.hub.engine.connect() as conn:
+        assert admin.member_view(conn, seeded.members[0])["balances"]["cents"] == -700
+        assert verify_ledger(conn).ok
+    assert new_card != card
