@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
-from hub.ledger import check_balanced, load_members, write_members
+from hub.ledger import add_to_daily, check_balanced, load_members, write_members
 from tapcard.domain import engine as rules_engine
 from tapcard.domain.ledger import Leg, member_account, system_account, validate_legs
 from tapcard.domain.model import (
@@ -486,6 +486,9 @@ def book_admin(
         ],
     )
     _move_balances(conn, kind, member_id, legs, card_id, tx_id, allow_negative)
+    daily: dict[tuple[int, str, str], tuple[int, int, int]] = {}
+    add_to_daily(daily, stamp, None, legs)
+    db.add_daily_totals(conn, daily)
     check_balanced(conn, [tx_id])
     return tx_id
 

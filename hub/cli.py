@@ -67,6 +67,18 @@ def _print(args: argparse.Namespace, data: Any, columns: list[str] | None = None
         console.print(str(data))
 
 
+def _progress(args: argparse.Namespace, what: str) -> Any:
+    """A spinner on stderr for long work, when a person is watching (not with --json)."""
+    import contextlib
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if args.json or not console.is_terminal:
+        return contextlib.nullcontext()
+    return console.status(f"{what}...")
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -95,6 +107,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hub.service import HubService
 
     config = _config(args)
+    if args.migrate:  # deploy: migrations on start (tapcard hub serve --migrate)
+        from hub.deploy.commands import migrate_before_serve
+
+        migrate_before_serve(config)
     hub = Hub.init(config) if args.init else Hub.open(config)
     broker = None
     address = config.broker
@@ -104,15 +120,71 @@ def cmd_serve(args: argparse.Namespace) -> int:
         address = BrokerAddress(broker.host, broker.port)
         print(f"started a private mosquitto on {address}", flush=True)
     service = HubService(hub, address, worker=args.worker, shared=args.shared)
+    if args.tls or os.environ.get("TAPCARD_BROKER_TLS") == "1":  # deploy: hub's client cert
+        from hub.deploy.commands import use_tls
+
+        use_tls(service, config)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     service.start()
     print(f"hub serving on {address}", flush=True)
+    web = _start_web(hub, args)
+    from tapcard import sdnotify  # deploy: Type=notify; the worker loop pings the watchdog
+
+    sdnotify.ready(f"hub worker {args.worker} serving on {address}")
     stop.wait()
+    sdnotify.stopping()
+    if web is not None:
+        web.stop()
     service.stop()
     if broker is not None:
         broker.stop()
+    return 0
+
+
+def _start_web(hub: Hub, args: argparse.Namespace) -> Any:
+    """The dashboard in this process; a port in use is reported and ingest goes on."""
+    if args.no_web:
+        return None
+    from hub.web.app import create_app
+    from hub.web.server import WebServer, parse_address
+    from hub.web.settings import WebSettings
+
+    address = parse_address(args.web or os.environ.get("TAPCARD_WEB") or "127.0.0.1:8080")
+    app = create_app(hub, WebSettings(cookie_secure=not args.web_insecure))
+    try:
+        server = WebServer(app, address.host, address.port)
+        server.start()
+    except TapcardError as exc:
+        log.warning("dashboard not started: %s", exc)
+        print(f"dashboard not started: {exc}", file=sys.stderr, flush=True)
+        return None
+    print(f"dashboard on {server.url}", flush=True)
+    return server
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from hub.web.auth import add_user
+
+    hub = Hub.open(_config(args))
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+    with hub.transaction() as conn:
+        add_user(conn, args.username, password, args.role, args.branch, _actor(args))
+    print(f"user {args.username} ({args.role}) added")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from hub.web.auth import list_users
+
+    hub = Hub.open(_config(args))
+    with hub.engine.connect() as conn:
+        rows = list_users(conn)
+    _print(args, rows)
     return 0
 
 
@@ -141,6 +213,11 @@ def cmd_device_add(args: argparse.Namespace) -> int:
         "issuer_public_key": verify_key_text(hub.secrets.issuer_key.verify_key),
         "broker": str(BrokerAddress.parse(broker)),
     }
+    from hub.deploy.provision import RELOAD_HINT, finish_bundle  # deploy: TLS cert, signature
+
+    bundle, acl = finish_bundle(bundle, hub.engine, hub.config.data_dir, hub.secrets.hub_key)
+    if acl is not None:
+        print(f"broker ACL {acl.acl} now admits {args.id}; {RELOAD_HINT}", file=sys.stderr)
     text = json.dumps(bundle, indent=2)
     if args.out:
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -184,6 +261,10 @@ def cmd_device_revoke(args: argparse.Namespace) -> int:
     with hub.transaction() as conn:
         admin.revoke_device(conn, args.id, _actor(args))
     print(f"device {args.id} revoked")
+    from hub.deploy.provision import RELOAD_HINT, refresh_broker  # deploy: ACL and CRL
+
+    if refresh_broker(hub.engine, hub.config.data_dir) is not None:
+        print(f"removed from the broker ACL and put on the CRL; {RELOAD_HINT}")
     return 0
 
 
@@ -288,6 +369,9 @@ def cmd_rules_load(args: argparse.Namespace) -> int:
     else:
         raise ValidationError("give a rule set FILE or --sample")
     rules = parse_rules(data)
+    from hub.deploy.compat import check_fleet_reads  # deploy: older devices must read it
+
+    check_fleet_reads(hub.engine, rules, data, force=args.force)
     with hub.transaction() as conn:
         store_rules(conn, rules, _actor(args))
         admin.audit(conn, _actor(args), "rules.load", str(rules.version), {"name": rules.name})
@@ -311,7 +395,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from hub.verify import verify_ledger
 
     hub = Hub.open(_config(args))
-    with hub.engine.connect() as conn:
+    with _progress(args, "re-summing the journal"), hub.engine.connect() as conn:
         report = verify_ledger(conn)
     data = {
         "ok": report.ok,
@@ -360,7 +444,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {}
     if args.name in ("turnover", "points", "categories", "campaigns"):
         kwargs = {"start": args.start, "end": args.end}
-    if args.name in ("turnover", "categories"):
+    if args.name in ("turnover", "points", "categories"):
         kwargs["branch"] = args.branch
     with hub.engine.connect() as conn:
         rows = func(conn, **kwargs)
@@ -392,10 +476,70 @@ def register(sub: Any) -> None:
     serve.add_argument("--worker", default="1", help="worker name when several share the load")
     serve.add_argument("--shared", action="store_true", help="use a shared subscription")
     serve.add_argument("--init", action="store_true", help="initialise the hub first if needed")
+    serve.add_argument("--migrate", action="store_true", help="migrate the schema first")
+    serve.add_argument("--tls", action="store_true", help="TLS to the broker (hub certificate)")
     serve.add_argument("--broker-port", type=int, help="port of the private broker")
+    serve.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        help="dashboard address (default $TAPCARD_WEB or 127.0.0.1:8080)",
+    )
+    serve.add_argument("--no-web", action="store_true", help="do not start the dashboard")
+    serve.add_argument(
+        "--web-insecure", action="store_true", help="session cookies without Secure (plain HTTP)"
+    )
+    user = cmds.add_parser("user", help="dashboard users").add_subparsers(
+        dest="user_cmd", required=True
+    )
+    user_add = _add(user, "add", cmd_user_add, "add a dashboard user")
+    user_add.add_argument("username")
+    user_add.add_argument("--role", choices=["admin", "manager", "auditor"], required=True)
+    user_add.add_argument("--branch", help="the branch a manager runs")
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    _add(user, "list", cmd_user_list, "list dashboard users", read=True)
     _register_registry(cmds)
     _register_members(cmds)
+    _register_staff(cmds)
     _register_ledger(cmds)
+    from hub.deploy.commands import register as register_deploy
+
+    register_deploy(cmds, _add, _config)  # broker-config, backup, restore
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    from hub.staff import add_staff
+
+    pin = sys.stdin.readline().strip() if args.pin_stdin else getpass.getpass("PIN: ")
+    hub = Hub.open(_config(args))
+    with hub.transaction() as conn:
+        add_staff(conn, args.id, args.name, args.branch, args.role, pin, _actor(args))
+    print(f"staff {args.id} ({args.role}) added at branch {args.branch}")
+    return 0
+
+
+def cmd_staff_list(args: argparse.Namespace) -> int:
+    from hub.staff import list_staff
+
+    hub = Hub.open(_config(args))
+    with hub.engine.connect() as conn:
+        rows = list_staff(conn)
+    _print(args, rows)
+    return 0
+
+
+def _register_staff(cmds: Any) -> None:
+    staff = cmds.add_parser("staff", help="staff who log in at terminals").add_subparsers(
+        dest="staff_cmd", required=True
+    )
+    add = _add(staff, "add", cmd_staff_add, "add a staff member with a PIN")
+    add.add_argument("id")
+    add.add_argument("--name", required=True)
+    add.add_argument("--branch", required=True)
+    add.add_argument("--role", choices=["cashier", "manager"], required=True)
+    add.add_argument("--pin-stdin", action="store_true", help="read the PIN from stdin")
+    _add(staff, "list", cmd_staff_list, "list staff", read=True)
 
 
 def _register_registry(cmds: Any) -> None:
@@ -467,6 +611,7 @@ def _register_ledger(cmds: Any) -> None:
     load = _add(rules, "load", cmd_rules_load, "load a new rule set version (JSON)")
     load.add_argument("file", nargs="?")
     load.add_argument("--sample", action="store_true", help="load the built-in sample rules")
+    load.add_argument("--force", action="store_true", help="load even if old devices can't read it")
     show = _add(rules, "show", cmd_rules_show, "print a rule set", read=True)
     show.add_argument("--version", type=int)
     _add(cmds, "verify", cmd_verify, "re-sum the journal and prove every balance", read=True)

@@ -154,6 +154,20 @@ results = sa.Table(
     sa.UniqueConstraint("device_id", "seq", name="results_device_seq"),
 )
 
+# Per day (UTC, of when it happened), branch and account: the sums of legs. Kept by the
+# ledger in the same transaction as the legs, so reports over a long journal read a few
+# rows per day instead of every leg; `verify` re-sums the journal against it.
+daily_totals = sa.Table(
+    "daily_totals",
+    metadata,
+    sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),  # days since 1970
+    sa.Column("branch_id", sa.String(48), primary_key=True),  # "" for HQ
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("debit", sa.BigInteger, nullable=False),
+    sa.Column("credit", sa.BigInteger, nullable=False),
+    sa.Column("legs", sa.BigInteger, nullable=False),  # on s:sales: one per sale
+)
+
 # One row per sale line: sales by category, and the receipt a member sees.
 sale_lines = sa.Table(
     "sale_lines",
@@ -331,6 +345,28 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
 
+DAY_MS = 86_400_000
+
+
+def add_daily_totals(
+    conn: Connection, rows: dict[tuple[int, str, str], tuple[int, int, int]]
+) -> None:
+    """Upsert (day, branch, account) -> (debit, credit, legs) increments, in key order
+    so that concurrent workers never deadlock on these rows."""
+    if not rows:
+        return
+    marks = ", ".join([_placeholder(conn)] * 6)  # only driver placeholders go in
+    sql = (
+        "INSERT INTO daily_totals (day, branch_id, account, debit, credit, legs) "  # noqa: S608
+        f"VALUES ({marks}) "
+        "ON CONFLICT (day, branch_id, account) DO UPDATE SET "
+        "debit = daily_totals.debit + excluded.debit, "
+        "credit = daily_totals.credit + excluded.credit, "
+        "legs = daily_totals.legs + excluded.legs"
+    )
+    conn.exec_driver_sql(sql, [(*key, *rows[key]) for key in sorted(rows)])
+
+
 def bulk_update(
     conn: Connection, table: sa.Table, key: str, columns: list[str], rows: list[tuple[Any, ...]]
 ) -> None:
@@ -341,3 +377,69 @@ def bulk_update(
     sets = ", ".join(f"{c} = {mark}" for c in columns)
     sql = f"UPDATE {table.name} SET {sets} WHERE {key} = {mark}"  # noqa: S608 (our names)
     conn.exec_driver_sql(sql, rows)
+
+
+# --- web dashboard (migration 0002) -----------------------------------------------
+
+# HQ and branch users of the dashboard. Passwords are argon2id hashes, never stored
+# in the clear; a branch manager sees and changes only `branch_id`.
+web_users = sa.Table(
+    "web_users",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # admin | manager | auditor
+    sa.Column("branch_id", sa.String(48), sa.ForeignKey("branches.id"), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+)
+
+# Server-side sessions: the cookie holds a random token, the table its SHA-256, so a
+# copy of the database opens no session; logging out deletes the row.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+)
+
+# Acknowledged alerts, by alert key (kind:subject). Alerts themselves are computed from
+# the live state; an ack lasts while its alert does, so a recurrence alerts again.
+alert_acks = sa.Table(
+    "alert_acks",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("acked_by", sa.String(64), nullable=False),
+    sa.Column("acked_ms", sa.BigInteger, nullable=False),
+)
+
+# Recent heartbeats per device, bounded (the dashboard prunes to a fixed count).
+device_health = sa.Table(
+    "device_health",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("device_id", sa.String(48), nullable=False, index=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("health", sa.Text, nullable=False),
+)
+
+
+# --- staff at counter terminals (migration 0003) -----------------------------------
+
+# Who may log in at a terminal. The PIN is kept as an scrypt hash with its own salt and
+# parameters ("scrypt$n$r$p$salt$hash"), never in the clear; every staff request the hub
+# answers is audited under the staff id.
+staff = sa.Table(
+    "staff",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("branch_id", sa.String(48), sa.ForeignKey("branches.id"), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # cashier | manager
+    sa.Column("pin_hash", sa.String(200), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)

@@ -82,6 +82,7 @@ class _Batch:
     sale_lines: list[dict[str, object]] = field(default_factory=list)
     campaign_rows: list[dict[str, object]] = field(default_factory=list)
     system_deltas: Counter[str] = field(default_factory=Counter)
+    daily: dict[tuple[int, str, str], tuple[int, int, int]] = field(default_factory=dict)
     seq_max: dict[str, int] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
 
@@ -256,6 +257,7 @@ class Ledger:
             }
         )
         state.legs += [_leg_row(tx, leg) for leg in decision.legs]
+        add_to_daily(state.daily, intent.created_ms, incoming.branch_id, decision.legs)
         _side_effects(tx, incoming.branch_id, intent, decision, member, state, now_ms)
         state.counters[f"accepted.{decision.kind.value}"] += 1
         return TxResult(
@@ -320,6 +322,7 @@ class Ledger:
         _write_cards(conn, state.cards.values())
         _write_stock(conn, state.stock)
         _write_seq_max(conn, state.seq_max)
+        db.add_daily_totals(conn, state.daily)
         if is_sqlite_conn(conn) and state.transfers:
             check_balanced(conn, [str(t["tx_id"]) for t in state.transfers])
         # System accounts last and in a fixed order: concurrent workers hold these
@@ -373,6 +376,19 @@ def _replay(incoming: Incoming, previous: tuple[str, bytes], counters: Counter[s
         return rejection(incoming.intent, Reason.TX_ID_REUSED, "transaction id reused")
     counters["duplicate"] += 1
     return _result_decoder.decode(body)
+
+
+def add_to_daily(
+    daily: dict[tuple[int, str, str], tuple[int, int, int]],
+    created_ms: int,
+    branch_id: str | None,
+    legs: Sequence[Leg],
+) -> None:
+    day = created_ms // db.DAY_MS
+    for leg in legs:
+        key = (day, branch_id or "", leg.account)
+        debit, credit, count = daily.get(key, (0, 0, 0))
+        daily[key] = (debit + leg.debit, credit + leg.credit, count + 1)
 
 
 def _result_row(incoming: Incoming, result: TxResult, now_ms: int) -> dict[str, object]:

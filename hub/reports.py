@@ -34,63 +34,71 @@ def _window(column: Any, start: dt.date | None, end: dt.date | None) -> list[Any
     return conditions
 
 
+def _day_window(column: Any, start: dt.date | None, end: dt.date | None) -> list[Any]:
+    epoch = dt.date(1970, 1, 1)
+    conditions = []
+    if start is not None:
+        conditions.append(column >= (start - epoch).days)
+    if end is not None:
+        conditions.append(column <= (end - epoch).days)
+    return conditions
+
+
 def turnover(
     conn: Connection,
     start: dt.date | None = None,
     end: dt.date | None = None,
     branch: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Net sales (gross minus discounts) by branch and day."""
-    t, legs = db.transfers, db.legs
-    day = (t.c.created_ms / DAY_MS).label("day")
+    """Net sales (gross minus discounts) and orders by branch and day."""
+    d = db.daily_totals
     sales, discounts = system_account(SystemAccount.SALES), system_account(SystemAccount.DISCOUNTS)
     net = sa.func.sum(
-        sa.case((legs.c.account == sales, legs.c.credit), else_=0)
-        - sa.case((legs.c.account == discounts, legs.c.debit), else_=0)
+        sa.case((d.c.account == sales, d.c.credit - d.c.debit), else_=0)
+        - sa.case((d.c.account == discounts, d.c.debit - d.c.credit), else_=0)
     )
-    conditions = [legs.c.account.in_([sales, discounts]), *_window(t.c.created_ms, start, end)]
+    orders = sa.func.sum(sa.case((d.c.account == sales, d.c.legs), else_=0))
+    conditions = [d.c.account.in_([sales, discounts]), *_day_window(d.c.day, start, end)]
     if branch:
-        conditions.append(t.c.branch_id == branch)
+        conditions.append(d.c.branch_id == branch)
     query = (
-        sa.select(
-            t.c.branch_id, sa.cast(day, sa.BigInteger), net, sa.func.count(sa.distinct(t.c.tx_id))
-        )
-        .select_from(t.join(legs, legs.c.tx_id == t.c.tx_id))
+        sa.select(d.c.branch_id, d.c.day, net, orders)
         .where(*conditions)
-        .group_by(t.c.branch_id, sa.cast(day, sa.BigInteger))
-        .order_by(sa.cast(day, sa.BigInteger), t.c.branch_id)
+        .group_by(d.c.branch_id, d.c.day)
+        .order_by(d.c.day, d.c.branch_id)
     )
     return [
-        {"branch": b or "hq", "day": _day(d), "net_cents": int(n), "orders": int(o)}
-        for b, d, n, o in conn.execute(query)
+        {"branch": b or "hq", "day": _day(day), "net_cents": int(n), "orders": int(o)}
+        for b, day, n, o in conn.execute(query)
     ]
 
 
 def points_flow(
-    conn: Connection, start: dt.date | None = None, end: dt.date | None = None
+    conn: Connection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    branch: str | None = None,
 ) -> list[dict[str, Any]]:
     """Points issued (net of reversals) and redeemed, by day."""
-    t, legs = db.transfers, db.legs
-    day = sa.cast(t.c.created_ms / DAY_MS, sa.BigInteger)
-    issued, redeemed = (
-        system_account(SystemAccount.POINTS_ISSUED),
-        system_account(SystemAccount.POINTS_REDEEMED),
-    )
+    d = db.daily_totals
+    issued = system_account(SystemAccount.POINTS_ISSUED)
+    redeemed = system_account(SystemAccount.POINTS_REDEEMED)
+    conditions = [d.c.account.in_([issued, redeemed]), *_day_window(d.c.day, start, end)]
+    if branch:
+        conditions.append(d.c.branch_id == branch)
     query = (
         sa.select(
-            day,
-            sa.func.sum(sa.case((legs.c.account == issued, legs.c.debit - legs.c.credit), else_=0)),
-            sa.func.sum(
-                sa.case((legs.c.account == redeemed, legs.c.credit - legs.c.debit), else_=0)
-            ),
+            d.c.day,
+            sa.func.sum(sa.case((d.c.account == issued, d.c.debit - d.c.credit), else_=0)),
+            sa.func.sum(sa.case((d.c.account == redeemed, d.c.credit - d.c.debit), else_=0)),
         )
-        .select_from(t.join(legs, legs.c.tx_id == t.c.tx_id))
-        .where(legs.c.account.in_([issued, redeemed]), *_window(t.c.created_ms, start, end))
-        .group_by(day)
-        .order_by(day)
+        .where(*conditions)
+        .group_by(d.c.day)
+        .order_by(d.c.day)
     )
     return [
-        {"day": _day(d), "issued": int(i), "redeemed": int(r)} for d, i, r in conn.execute(query)
+        {"day": _day(day), "issued": int(i), "redeemed": int(r)}
+        for day, i, r in conn.execute(query)
     ]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
-import socket
 import threading
 import time
 from collections import Counter
@@ -32,6 +31,8 @@ from hub.config import BrokerAddress
 from hub.ledger import Incoming, body_digest, rejection
 from hub.registry import DeviceRegistry
 from tapcard import __version__
+from tapcard.mqtt import connect_persistent
+from tapcard.sdnotify import Watchdog
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import HUB_SIGNER, BodyDecoder, WireError, open_envelope, seal, verify
@@ -90,8 +91,10 @@ class HubService:
             Family.STATUS: BodyDecoder(m.Status),
             Family.HEALTH: BodyDecoder(m.Health),
             Family.QUERY: BodyDecoder(m.SnapshotQuery),
+            Family.STAFF: BodyDecoder(m.StaffRequest),
         }
         self.connected = threading.Event()
+        self.watchdog = Watchdog()  # pinged by the worker loop: a stall stops the pings
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"tapcard-hub-{worker}",
@@ -107,17 +110,14 @@ class HubService:
 
     # --- lifecycle ----------------------------------------------------------------
 
+    def configure_tls(self, ca: str, cert: str, key: str) -> None:
+        """TLS to the broker with the hub's client certificate (before `start`)."""
+        self.client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
+
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        self.client.connect_async(
-            self.broker.host,
-            self.broker.port,
-            keepalive=MQTT_KEEPALIVE_S,
-            clean_start=False,
-            properties=props,
+        connect_persistent(
+            self.client, self.broker.host, self.broker.port, MQTT_KEEPALIVE_S, SESSION_EXPIRY_S
         )
-        self.client.loop_start()
         self._worker.start()
 
     def stop(self) -> None:
@@ -138,15 +138,13 @@ class HubService:
         if reason.is_failure:
             log.error("broker %s refused the hub: %s", self.broker, reason)
             return
-        sock = client.socket()
-        if isinstance(sock, socket.socket):  # small results must not wait for Nagle
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         wrap = shared_filter if self.shared else device_filter
         client.subscribe(
             [
                 (wrap(Family.TX), 1),
                 (wrap(Family.HEALTH), 1),
                 (wrap(Family.QUERY), 1),
+                (wrap(Family.STAFF), 1),
                 (device_filter(Family.STATUS), 1),  # retained: never through $share
             ]
         )
@@ -166,6 +164,7 @@ class HubService:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.watchdog.ping()
             batch = self._take_batch()
             try:
                 if batch:
@@ -182,6 +181,7 @@ class HubService:
     def _retry_later(self, batch: list[_Message]) -> None:
         delay_s = 0.2
         while not self._stop.is_set():
+            self.watchdog.ping()  # alive and retrying, not stalled
             time.sleep(delay_s)
             try:
                 self._process(batch)
@@ -235,6 +235,11 @@ class HubService:
             elif family is Family.QUERY:
                 assert isinstance(body, m.SnapshotQuery)
                 self._answer_query(body, msg.properties)
+            elif family is Family.STAFF:
+                from hub.staff import answer_staff
+
+                assert isinstance(body, m.StaffRequest)
+                answer_staff(self, body, msg.properties)
         except WireError as exc:
             self._refuse(device_id, family, msg.payload, exc)
 

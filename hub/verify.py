@@ -46,7 +46,42 @@ def verify_ledger(conn: Connection) -> VerifyReport:
     _check_results_match_transfers(conn, report)
     _check_one_sided_legs(conn, report)
     _warn_negative_balances(conn, report)
+    _check_daily_totals(conn, report)
     return report
+
+
+def _check_daily_totals(conn: Connection, report: VerifyReport) -> None:
+    """The per-day summary the reports read must equal the journal it summarises."""
+    legs, t, d = db.legs, db.transfers, db.daily_totals
+    day = sa.cast(t.c.created_ms / db.DAY_MS, sa.Integer)
+    branch = sa.func.coalesce(t.c.branch_id, "")
+    journal = {
+        (int(dd), b, a): (int(de), int(cr), int(n))
+        for dd, b, a, de, cr, n in conn.execute(
+            sa.select(
+                day,
+                branch,
+                legs.c.account,
+                sa.func.sum(legs.c.debit),
+                sa.func.sum(legs.c.credit),
+                sa.func.count(),
+            )
+            .select_from(legs.join(t, t.c.tx_id == legs.c.tx_id))
+            .group_by(day, branch, legs.c.account)
+        )
+    }
+    summary = {
+        (int(dd), b, a): (int(de), int(cr), int(n))
+        for dd, b, a, de, cr, n in conn.execute(
+            sa.select(d.c.day, d.c.branch_id, d.c.account, d.c.debit, d.c.credit, d.c.legs)
+        )
+    }
+    wrong = sorted(k for k in journal.keys() | summary.keys() if journal.get(k) != summary.get(k))
+    report.errors += [
+        f"daily totals for day {k[0]} branch {k[1] or 'hq'} {k[2]}: "
+        f"{summary.get(k)} but the journal sums to {journal.get(k)}"
+        for k in wrong[:10]
+    ]
 
 
 def _check_transfers_balance(conn: Connection, report: VerifyReport) -> None:

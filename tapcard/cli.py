@@ -21,13 +21,25 @@ def build_parser() -> argparse.ArgumentParser:
     from tapcard.device import cli as device_cli
 
     device_cli.register(sub)
-    demo = sub.add_parser("demo", help="run a hub, a broker and a scripted device, print balances")
+    for program, what in (("kiosk", "the member kiosk (Kivy)"), ("terminal", "the staff terminal")):
+        app = sub.add_parser(program, help=what, add_help=False)
+        app.add_argument("args", nargs=argparse.REMAINDER, help=f"see `tapcard {program} --help`")
+    demo = sub.add_parser(
+        "demo", help="a hub, a broker, a kiosk and a terminal on sim readers, seeded"
+    )
     demo.add_argument("--data", help="data folder (default ./data/demo)")
-    demo.set_defaults(program="demo")
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="no windows: a scripted device rings up sales and the balances are printed",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("kiosk", "terminal"):
+        return _run_app(argv[0], argv[1:])  # the app parses its own options
     args = build_parser().parse_args(argv)
     level = (
         logging.DEBUG
@@ -46,8 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from tapcard.demo import run_demo
 
-        return run_demo(args.data)
+        return run_demo(args.data, headless=args.headless)
     return 2
+
+
+def _run_app(program: str, argv: list[str]) -> int:
+    if program == "kiosk":
+        from kiosk.__main__ import main as kiosk_main
+
+        return kiosk_main(argv)
+    from terminal.__main__ import main as terminal_main
+
+    return terminal_main(argv)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def _script(device: ScriptedDevice, cards: list[str]) -> list[m.TxResult]:
     return [device.send(card, op) for card, op in steps]
 
 
-def run_demo(data: str | None) -> int:
+def run_demo(data: str | None, headless: bool = False) -> int:
     data_dir = Path(data or DEMO_DIR_DEFAULT)
     hub = Hub.init(
         HubConfig.from_env(data_dir=str(data_dir), db_url=f"sqlite:///{data_dir / 'hub.sqlite3'}")

@@ -44,6 +44,9 @@ def register(sub: Any) -> None:
     cmds = device.add_subparsers(dest="device_cmd", required=True)
     provision = _add(cmds, "provision", cmd_provision, "install a provisioning bundle")
     provision.add_argument("bundle", help="bundle JSON from `tapcard hub device add --out`")
+    provision.add_argument(
+        "--require-signed", action="store_true", help="refuse a bundle the hub did not sign"
+    )
     status = _add(cmds, "status", cmd_status, "reader, link, outbox depth, versions")
     status.add_argument("--json", action="store_true")
     tap = _add(cmds, "tap", cmd_tap, "tap a simulated card on a running device")
@@ -70,7 +73,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     from tapcard.device.bundle import install_bundle
 
     data_dir = _data_dir(args)
-    bundle = install_bundle(Path(args.bundle), data_dir)
+    bundle = install_bundle(Path(args.bundle), data_dir, require_signed=args.require_signed)
     print(
         f"device {bundle.device_id} ({bundle.kind}, branch {bundle.branch_id}) provisioned "
         f"in {data_dir}; broker {bundle.broker_host}:{bundle.broker_port}"
@@ -175,9 +178,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     runtime = DeviceRuntime(bundle, data_dir, reader)
     runtime.start()
     print(f"device {bundle.device_id} running (data {data_dir})", flush=True)
+    from tapcard import sdnotify
+
+    sdnotify.ready(f"device {bundle.device_id}")
     try:
         _tap_loop(runtime, stop)
     finally:
+        sdnotify.stopping()
         runtime.stop()
         if reader is not None:
             reader.close()
@@ -186,11 +193,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _tap_loop(runtime: Any, stop: threading.Event) -> None:
     """Show each tapped card's snapshot until asked to stop (a UI would do more)."""
+    from tapcard.sdnotify import Watchdog
+
+    watchdog = Watchdog()  # pinged from this loop, while the link's worker lives
     if runtime.reader is None:
-        stop.wait()
+        while not stop.wait(RUN_READ_TIMEOUT_MS / 1000):
+            if runtime.link._worker.is_alive():
+                watchdog.ping()
         return
     last = ""
     while not stop.is_set():
+        if runtime.link._worker.is_alive():
+            watchdog.ping()
         try:
             card_id = runtime.read_card(RUN_READ_TIMEOUT_MS)
         except TapcardError as exc:

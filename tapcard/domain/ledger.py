@@ -108,9 +108,7 @@ def sale_legs(member_id: int, quote: SaleQuote, payment: Payment) -> list[Leg]:
     """Gross to sales; discounts given and the paid net on the other side; points earned."""
     legs = [Leg(_S_SALES, _CENTS, credit=quote.gross_cents)]
     if quote.discount_cents:
-        legs.append(
-            Leg(_S_DISCOUNTS, _CENTS, debit=quote.discount_cents)
-        )
+        legs.append(Leg(_S_DISCOUNTS, _CENTS, debit=quote.discount_cents))
     if quote.net_cents:
         legs.append(Leg(_payer(member_id, payment), _CENTS, debit=quote.net_cents))
     if quote.gross_cents == 0:
@@ -146,9 +144,7 @@ def redeem_legs(member_id: int, points: int) -> list[Leg]:
 
 
 def fee_legs(member_id: int, amount_cents: int, payment: Payment) -> list[Leg]:
-    return _pair(
-        _payer(member_id, payment), _S_FEES, _CENTS, amount_cents
-    )
+    return _pair(_payer(member_id, payment), _S_FEES, _CENTS, amount_cents)
 
 
 def reversal_legs(member_id: int, points: int, growth: int) -> list[Leg]:

@@ -199,6 +199,87 @@ class DenyList(Body, frozen=True, kw_only=True):
     cards: Annotated[list[CardId], msgspec.Meta(max_length=DENYLIST_CARDS_MAX)]
 
 
+# --- staff requests (terminal -> hub, dev/{device}/staff; answers on staff-reply) -----
+
+StaffId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}(?!\n)$")]
+Pin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,12}(?!\n)$")]
+UidHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{2}){4,10}(?!\n)$")]
+CardKeyHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?(?!\n)$")]
+CREDENTIAL_HEX_CHARS_MAX: Final = 2 * 256
+STAFF_SEARCH_ROWS_MAX: Final = 20
+
+
+class StaffOp(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"
+):
+    """What a staff member asks the hub for at a terminal; the tag is `kind`."""
+
+
+class StaffLogin(StaffOp, frozen=True, tag="login"):
+    pin: Pin
+
+
+class MemberSearch(StaffOp, frozen=True, tag="search"):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class RegisterMember(StaffOp, frozen=True, tag="register"):
+    """A new member and a card for the blank chip `uid` on the terminal's reader."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    phone: Annotated[str, msgspec.Meta(min_length=5, max_length=24)]
+    uid: UidHex
+    card_key: CardKeyHex = ""  # the chip's own public key, when it has one
+    birthday: dt.date | None = None
+
+
+class ReportLost(StaffOp, frozen=True, tag="lost"):
+    card_id: CardId
+
+
+class ReplaceCard(StaffOp, frozen=True, tag="replace"):
+    """A new card for the blank chip `uid`, carrying the member's balances over."""
+
+    card_id: CardId
+    uid: UidHex
+    card_key: CardKeyHex = ""
+    payment: Payment = Payment.CASH
+
+
+AnyStaffOp = StaffLogin | MemberSearch | RegisterMember | ReportLost | ReplaceCard
+
+
+class StaffRequest(Body, frozen=True, kw_only=True):
+    device: DeviceId
+    staff: StaffId  # who asks: every change is audited under this id
+    op: AnyStaffOp
+
+
+class MemberRow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    member_id: int
+    name: Annotated[str, msgspec.Meta(max_length=200)]
+    phone: ShortText
+    tier: ShortText
+    state: ShortText
+    cards: Annotated[list[ShortText], msgspec.Meta(max_length=32)] = []
+
+
+class StaffReply(Body, frozen=True, kw_only=True):
+    """The hub's answer; `error` is "" on success, else bad_pin | unknown_staff |
+    not_allowed | not_found | conflict | invalid | internal."""
+
+    device: DeviceId
+    staff: StaffId
+    error: ShortText = ""
+    message: Text = ""
+    name: ShortText = ""  # login: the staff member's name
+    role: ShortText = ""  # login: cashier | manager
+    members: Annotated[list[MemberRow], msgspec.Meta(max_length=STAFF_SEARCH_ROWS_MAX)] = []
+    member_id: int = 0
+    card_id: ShortText = ""
+    credential: Annotated[str, msgspec.Meta(max_length=CREDENTIAL_HEX_CHARS_MAX)] = ""
+
+
 MESSAGE_TYPES: dict[str, type[Body]] = {
     "TxIntent": TxIntent,
     "TxResults": TxResults,
@@ -208,4 +289,6 @@ MESSAGE_TYPES: dict[str, type[Body]] = {
     "Snapshot": Snapshot,
     "RulesDoc": RulesDoc,
     "DenyList": DenyList,
+    "StaffRequest": StaffRequest,
+    "StaffReply": StaffReply,
 }

@@ -20,6 +20,8 @@ class Family(enum.StrEnum):
     HEALTH = "health"  # device -> hub: heartbeat
     QUERY = "query"  # device -> hub: card snapshot requests (MQTT 5 request/response)
     REPLY = "reply"  # hub -> device: snapshot responses (the query's response topic)
+    STAFF = "staff"  # terminal -> hub: staff requests (MQTT 5 request/response)
+    STAFF_REPLY = "staff-reply"  # hub -> terminal: answers to staff requests
 
 
 def device_topic(device_id: str, family: Family) -> str:

@@ -38,6 +38,7 @@ class HubProcess:
             "--broker",
             f"{broker.host}:{broker.port}",
             "serve",
+            "--no-web",  # fault tests run several hubs; the dashboard is tested on its own
             "--worker",
             worker,
             *(["--shared"] if shared else []),

@@ -124,6 +124,14 @@ DEVICE_CHANNELS: dict[Family, tuple[str, str, str, bool, str]] = {
     Family.HEALTH: ("deviceHealth", "Health", "device", False, "heartbeat"),
     Family.QUERY: ("deviceQuery", "SnapshotQuery", "device", False, "card snapshot requests"),
     Family.REPLY: ("deviceReply", "Snapshot", "hub", False, "card snapshot responses"),
+    Family.STAFF: ("deviceStaff", "StaffRequest", "device", False, "staff requests (terminals)"),
+    Family.STAFF_REPLY: (
+        "deviceStaffReply",
+        "StaffReply",
+        "hub",
+        False,
+        "answers to staff requests",
+    ),
 }
 CONFIG_CHANNELS: dict[str, tuple[str, str, str]] = {
     "rules": ("rules", "RulesDoc", "the active rule set, versioned"),

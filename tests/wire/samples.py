@@ -196,6 +196,24 @@ SAMPLES: dict[str, Sample] = {
     "DenyList": _hub(
         DENYLIST_TOPIC, m.DenyList(version=7, published_ms=AT_MS, cards=["C100002", "C100007"])
     ),
+    "StaffRequest": _device(
+        Family.STAFF,
+        m.StaffRequest(
+            device=DEVICE_ID,
+            staff="ann",
+            op=m.RegisterMember(name="Zhang San", phone="13900000009", uid="04aabbccddee01"),
+        ),
+    ),
+    "StaffReply": _hub(
+        device_topic(DEVICE_ID, Family.STAFF_REPLY),
+        m.StaffReply(
+            device=DEVICE_ID,
+            staff="ann",
+            member_id=3,
+            card_id="C100003",
+            credential="5443",
+        ),
+    ),
 }
 
 # Every op kind inside an intent, for the round trips.

@@ -103,6 +103,8 @@ def test_operations_are_from_the_hubs_point_of_view(doc: dict[str, Any]) -> None
         "deviceResult": ("send", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
         "deviceStatus": ("receive", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
         "deviceHealth": ("receive", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
+        "deviceStaff": ("receive", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
+        "deviceStaffReply": ("send", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
         "deviceQuery": ("receive", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
         "deviceReply": ("send", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
         "rules": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),

@@ -70,7 +70,16 @@ def test_form_reasons_are_the_message_level_codes() -> None:
 
 def test_topic_families_and_names() -> None:
     assert PREFIX == "tapcard/v1"
-    assert [f.value for f in Family] == ["tx", "result", "status", "health", "query", "reply"]
+    assert [f.value for f in Family] == [
+        "tx",
+        "result",
+        "status",
+        "health",
+        "query",
+        "reply",
+        "staff",
+        "staff-reply",
+    ]
     assert RULES_TOPIC == "tapcard/v1/rules"
     assert DENYLIST_TOPIC == "tapcard/v1/denylist"
     assert device_filter(Family.TX) == "tapcard/v1/dev/+/tx"

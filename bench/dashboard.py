@@ -1,0 +1,380 @@
+"""Dashboard response times over a large ledger, and how fast a dead device shows.
+
+Seeds a SQLite hub with 200 devices in 20 branches and 1,000,000 ledger legs
+(250,000 purchases of 4 legs each: cash/sales in cents, points issued/earned), plus one
+result and one sale line per purchase and 20,000 members with accounts. Rows go in with
+executemany straight on the driver (hub.db.bulk_insert) in a few transactions, spread
+over the last 90 days; every transfer balances per asset, so the reports are
+consistent. Then a real hub service (private mosquitto) and the dashboard (uvicorn)
+run; we time GET /fleet and GET /reports (turnover for the last 30 days, and points),
+and kill -9 a device-like process to time its death until the event stream shows it
+offline.
+
+    python bench/dashboard.py [--quick]
+
+The last line of output is one JSON object with `page_p99_ms` and `offline_shown_s`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hub import admin, db
+from hub.app import Hub
+from hub.broker import PrivateBroker
+from hub.config import BrokerAddress, HubConfig
+from hub.ledger import add_to_daily
+from hub.rulestore import parse_rules, store_rules
+from hub.service import HubService
+from hub.web import auth
+from hub.web.app import create_app
+from hub.web.server import WebServer
+from hub.web.settings import WebSettings
+from tapcard.domain.ledger import Leg
+from tapcard.domain.model import Asset
+from tapcard.samples import sample_rules_bytes
+from tapcard.wire.keys import new_signing_key, verify_key_text
+
+BRANCHES_N = 20
+DEVICES_N = 200
+LEGS_PER_TRANSFER = 4
+DAYS_SPREAD = 90
+CHUNK_ROWS = 50_000
+PASSWORD = "bench-password-1"
+DAY_MS = 86_400_000
+
+
+def _device_rows(live_key: Any, now: int) -> list[dict[str, Any]]:
+    rows = []
+    for d in range(DEVICES_N):
+        key = live_key if d == 0 else new_signing_key()
+        rows.append(
+            {
+                "id": f"kiosk-{d:04d}",
+                "branch_id": f"b{d % BRANCHES_N:02d}",
+                "kind": "kiosk",
+                "public_key": verify_key_text(key.verify_key),
+                "state": "active",
+                "created_ms": now,
+                "online": d % 7 != 0,
+                "status_ms": now,
+                "last_seen_ms": now - (d % 60) * 1000,
+                "health": json.dumps(
+                    {"reader": "ok", "outbox_depth": d % 9, "disk_free_bytes": 2**33}
+                ),
+                "software_version": "0.1.0",
+                "rules_version": 1,
+                "denylist_version": 0,
+                "seq_max": 0,
+            }
+        )
+    return rows
+
+
+def _seed_registry(hub: Hub, members_n: int) -> str:
+    """Branches, devices (kiosk-0000 gets a real key for the live device) and members."""
+    live_key = new_signing_key()
+    now = admin.now_ms()
+    with hub.transaction() as conn:
+        store_rules(conn, parse_rules(sample_rules_bytes()), "bench")
+        for b in range(BRANCHES_N):
+            admin.add_branch(conn, f"b{b:02d}", f"Branch {b}", "bench", "bench")
+        rows = _device_rows(live_key, now)
+        db.bulk_insert(conn, db.devices, rows)
+        today = dt.date.today()
+        db.bulk_insert(
+            conn,
+            db.members,
+            [
+                {
+                    "id": i,
+                    "name": f"Member {i}",
+                    "phone": f"1380{i:07d}",
+                    "id_number_masked": "",
+                    "id_number_hash": "",
+                    "address": "",
+                    "birthday": None,
+                    "branch_id": f"b{i % BRANCHES_N:02d}",
+                    "tier": "regular",
+                    "joined_on": today - dt.timedelta(days=i % DAYS_SPREAD),
+                    "period_start": today,
+                    "period_growth": 0,
+                    "last_activity_on": today,
+                    "state": "active",
+                }
+                for i in range(1, members_n + 1)
+            ],
+        )
+        db.bulk_insert(
+            conn,
+            db.accounts,
+            [
+                {
+                    "code": f"m:{i}:{asset}",
+                    "asset": asset,
+                    "member_id": i,
+                    "balance": (i * 37) % 5000,
+                }
+                for i in range(1, members_n + 1)
+                for asset in ("cents", "points", "growth")
+            ],
+        )
+        auth.add_user(conn, "bench", PASSWORD, "admin", None, "bench")
+    return live_key.encode().hex()
+
+
+def _transfer_rows(i: int, members_n: int, now_ms: int) -> tuple[dict[str, Any], ...]:
+    device = i % DEVICES_N
+    member = i % members_n + 1
+    tx_id = str(uuid.UUID(int=i + 1))
+    created = now_ms - (i * 7919) % (DAY_MS * DAYS_SPREAD)
+    cents, points = 1_000 + i % 9_000, 10 + i % 90
+    transfer = {
+        "tx_id": tx_id,
+        "kind": "purchase",
+        "device_id": f"kiosk-{device:04d}",
+        "seq": i // DEVICES_N + 1,
+        "card_id": None,
+        "member_id": member,
+        "branch_id": f"b{device % BRANCHES_N:02d}",
+        "rules_version": 1,
+        "created_ms": created,
+        "applied_ms": created,
+        "offline": False,
+        "actor": f"staff-{i % 50}",
+        "reason": "",
+        "detail": "{}",
+    }
+    legs = (
+        {"tx_id": tx_id, "account": "s:cash", "asset": "cents", "debit": cents, "credit": 0},
+        {"tx_id": tx_id, "account": "s:sales", "asset": "cents", "debit": 0, "credit": cents},
+        {
+            "tx_id": tx_id,
+            "account": "s:points_issued",
+            "asset": "points",
+            "debit": points,
+            "credit": 0,
+        },
+        {
+            "tx_id": tx_id,
+            "account": f"m:{member}:points",
+            "asset": "points",
+            "debit": 0,
+            "credit": points,
+        },
+    )
+    result = {
+        "tx_id": tx_id,
+        "device_id": transfer["device_id"],
+        "seq": transfer["seq"],
+        "digest": "0" * 64,
+        "accepted": True,
+        "reason": 0,
+        "body": "{}",
+        "applied_ms": created,
+    }
+    line = {
+        "tx_id": tx_id,
+        "line_no": 1,
+        "category": ("grocery", "fuel", "wash", "cafe")[i % 4],
+        "sku": "",
+        "quantity": 1,
+        "gross_cents": cents,
+        "created_ms": created,
+        "branch_id": transfer["branch_id"],
+    }
+    return transfer, legs, result, line
+
+
+def _seed_ledger(hub: Hub, transfers_n: int, members_n: int) -> None:
+    now_ms = admin.now_ms()
+    for start in range(0, transfers_n, CHUNK_ROWS // LEGS_PER_TRANSFER):
+        stop = min(transfers_n, start + CHUNK_ROWS // LEGS_PER_TRANSFER)
+        rows = [_transfer_rows(i, members_n, now_ms) for i in range(start, stop)]
+        with hub.transaction() as conn:
+            db.bulk_insert(conn, db.transfers, [r[0] for r in rows])
+            db.bulk_insert(conn, db.legs, [leg for r in rows for leg in r[1]])
+            db.bulk_insert(conn, db.results, [r[2] for r in rows])
+            db.bulk_insert(conn, db.sale_lines, [r[3] for r in rows])
+            daily: dict[tuple[int, str, str], tuple[int, int, int]] = {}
+            for transfer, legs, _result, _line in rows:
+                add_to_daily(
+                    daily,
+                    transfer["created_ms"],
+                    transfer["branch_id"],
+                    [
+                        Leg(leg["account"], Asset(leg["asset"]), leg["debit"], leg["credit"])
+                        for leg in legs
+                    ],
+                )
+            db.add_daily_totals(conn, daily)  # as the ledger keeps it
+
+
+def _p99_ms(client: httpx.Client, path: str, n: int) -> float:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = client.get(path)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    times.sort()
+    return times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def _log_in(client: httpx.Client) -> None:
+    page = client.get("/login").text
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": token})
+    assert client.cookies.get("tapcard_session"), "login failed"
+
+
+def _offline_shown_s(client: httpx.Client, broker: PrivateBroker, key_hex: str) -> float:
+    args = [
+        sys.executable,
+        __file__,
+        "--device",
+        broker.host,
+        str(broker.port),
+        "kiosk-0000",
+        key_hex,
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
+    try:
+        with client.stream("GET", "/api/events", timeout=30) as stream:
+            lines = stream.iter_lines()
+            _until(lines, "online")
+            killed = time.monotonic()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            _until(lines, "offline")
+            return time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def _until(lines: Any, presence: str) -> None:
+    for line in lines:
+        if line.startswith("data: "):
+            devices = json.loads(line[6:])["devices"]
+            if any(d["id"] == "kiosk-0000" and d["presence"] == presence for d in devices):
+                return
+    raise RuntimeError("event stream ended")
+
+
+def _device(host: str, port: str, device_id: str, key_hex: str) -> None:
+    """A device-like process: signed retained last will, online status, then waits."""
+    import paho.mqtt.client as mqtt
+    from nacl.signing import SigningKey
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from tapcard.wire import messages as m
+    from tapcard.wire.envelope import seal
+    from tapcard.wire.topics import Family, device_topic
+
+    key, topic, at_ms = (
+        SigningKey(bytes.fromhex(key_hex)),
+        device_topic(device_id, Family.STATUS),
+        admin.now_ms(),
+    )
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-{device_id}", protocol=mqtt.MQTTv5
+    )
+    will = m.Status(device=device_id, online=False, at_ms=at_ms)
+    client.will_set(topic, seal(key, device_id, topic, will), qos=1, retain=True)
+    client.connect(host, int(port), keepalive=5)
+    client.loop_start()
+    online = m.Status(device=device_id, online=True, at_ms=at_ms)
+    client.publish(topic, seal(key, device_id, topic, online), qos=1, retain=True).wait_for_publish(
+        10
+    )
+    print("up", flush=True)
+    time.sleep(120)
+
+
+def run(quick: bool) -> dict[str, Any]:
+    transfers_n = 25_000 if quick else 250_000
+    members_n = 2_000 if quick else 20_000
+    requests_n = 30 if quick else 100
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        hub = Hub.init(HubConfig(folder / "hub", f"sqlite:///{folder / 'hub.sqlite3'}", None))
+        started = time.perf_counter()
+        key_hex = _seed_registry(hub, members_n)
+        _seed_ledger(hub, transfers_n, members_n)
+        seed_s = time.perf_counter() - started
+        print(
+            f"seeded {transfers_n * LEGS_PER_TRANSFER:,} legs, {DEVICES_N} devices",
+            f"in {seed_s:.1f} s",
+            flush=True,
+        )
+        broker = PrivateBroker(folder / "broker")
+        broker.start()
+        service = HubService(hub, BrokerAddress(broker.host, broker.port), worker="bench")
+        service.start()
+        server = WebServer(create_app(hub, WebSettings(cookie_secure=False)), "127.0.0.1", 0)
+        server.start()
+        try:
+            assert service.wait_connected(10)
+            with httpx.Client(base_url=server.url, follow_redirects=True, timeout=30) as client:
+                _log_in(client)
+                since = (dt.date.today() - dt.timedelta(days=30)).isoformat()
+                figures = {
+                    "fleet_p99_ms": _p99_ms(client, "/fleet", requests_n),
+                    "report_turnover_30d_p99_ms": _p99_ms(
+                        client, f"/reports?name=turnover&start={since}", requests_n
+                    ),
+                    "report_points_30d_p99_ms": _p99_ms(
+                        client, f"/reports?name=points&start={since}", requests_n
+                    ),
+                    "offline_shown_s": max(
+                        _offline_shown_s(client, broker, key_hex) for _ in range(1 if quick else 3)
+                    ),
+                }
+        finally:
+            server.stop()
+            service.stop()
+            broker.stop()
+            hub.close()
+    pages = [v for k, v in figures.items() if k.endswith("_p99_ms")]
+    return {
+        "legs": transfers_n * LEGS_PER_TRANSFER,
+        "devices": DEVICES_N,
+        "requests_per_page": requests_n,
+        "seed_s": round(seed_s, 1),
+        **{k: round(v, 1) if k.endswith("ms") else round(v, 3) for k, v in figures.items()},
+        "page_p99_ms": round(max(pages), 1),
+    }
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--device":
+        _device(*sys.argv[2:6])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="25k transfers: ends within a minute")
+    args = parser.parse_args()
+    random.seed(1)
+    figures = run(args.quick)
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

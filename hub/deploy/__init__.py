@@ -1,0 +1,1 @@
+"""Field deployment: the broker's TLS and ACL, the hub's CA, backups and restores."""

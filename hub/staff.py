@@ -1,0 +1,237 @@
+"""Staff requests from counter terminals: login, member search, registration with card
+issue, lost card and replacement. Each is answered on the terminal's staff-reply topic
+(MQTT 5 request/response, correlation data echoed) and audited under the staff id.
+
+Authentication: the request is signed by the terminal's device key (the envelope), and
+the staff member proved the PIN at that terminal, online against the hash kept here
+(`StaffLogin`) or offline against the terminal's cache of an earlier online login. The
+hub also checks that the staff id is active and belongs to the terminal's branch, and
+that the role allows the operation (replacement is for managers).
+
+Credentials for new cards are signed here, because only the hub holds the issuer key:
+the terminal sends the blank chip's UID (and its public key, for smart cards) and
+writes the returned credential onto the chip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlalchemy as sa
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.engine import Connection
+
+from hub import admin, db
+from tapcard.cards.credential import issue_credential
+from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
+from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
+from tapcard.wire.envelope import WireError
+from tapcard.wire.topics import Family, device_topic
+
+if TYPE_CHECKING:
+    from hub.service import HubService
+
+log = logging.getLogger(__name__)
+
+ROLES: Final = ("cashier", "manager")
+MANAGER_ONLY: Final = frozenset({"replace"})
+SCRYPT_N: Final = 2**14  # ~16 MiB and ~50 ms per check: slow for guessing, fine at login
+SCRYPT_R: Final = 8
+SCRYPT_P: Final = 1
+PIN_SALT_BYTES: Final = 16
+PIN_HASH_BYTES: Final = 32
+PIN_DIGITS_MIN: Final = 4
+assert PIN_HASH_BYTES >= 32
+
+
+# --- PINs ---------------------------------------------------------------------------
+
+
+def hash_pin(pin: str, salt: bytes | None = None) -> str:
+    """The stored form of a PIN: scrypt$n$r$p$salt$hash (hex)."""
+    if not (pin.isdigit() and len(pin) >= PIN_DIGITS_MIN):
+        raise ValidationError(f"a PIN is at least {PIN_DIGITS_MIN} digits")
+    salt = salt or os.urandom(PIN_SALT_BYTES)
+    digest = hashlib.scrypt(
+        pin.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=PIN_HASH_BYTES
+    )
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def check_pin(pin: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(
+            pin.encode(),
+            salt=bytes.fromhex(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(digest) // 2,
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+# --- staff accounts (CLI) ----------------------------------------------------------------
+
+
+def add_staff(
+    conn: Connection, staff_id: str, name: str, branch_id: str, role: str, pin: str, actor: str
+) -> None:
+    if role not in ROLES:
+        raise ValidationError(f"role is one of {', '.join(ROLES)}")
+    if not 1 <= len(name) <= 64 or not 1 <= len(staff_id) <= 32:
+        raise ValidationError("staff id is 1-32 and name 1-64 characters")
+    if conn.execute(sa.select(db.staff.c.id).where(db.staff.c.id == staff_id)).first():
+        raise ConflictError(f"staff {staff_id} exists")
+    if not conn.execute(sa.select(db.branches.c.id).where(db.branches.c.id == branch_id)).first():
+        raise NotFoundError(f"branch {branch_id} does not exist")
+    conn.execute(
+        db.staff.insert().values(
+            id=staff_id,
+            name=name,
+            branch_id=branch_id,
+            role=role,
+            pin_hash=hash_pin(pin),
+            active=True,
+            created_ms=admin.now_ms(),
+        )
+    )
+    admin.audit(conn, actor, "staff.add", staff_id, {"branch": branch_id, "role": role})
+
+
+def list_staff(conn: Connection) -> list[dict[str, Any]]:
+    s = db.staff
+    query = sa.select(s.c.id, s.c.name, s.c.branch_id, s.c.role, s.c.active).order_by(s.c.id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+# --- requests from terminals ----------------------------------------------------------
+
+
+class StaffRefused(TapcardError):
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+def answer_staff(service: HubService, request: m.StaffRequest, properties: Any) -> None:
+    """Answer one staff request (on the hub's worker thread) on the staff-reply topic."""
+    reply_topic = device_topic(request.device, Family.STAFF_REPLY)
+    asked = getattr(properties, "ResponseTopic", None)
+    if asked not in (None, reply_topic):
+        raise WireError(Reason.DEVICE_MISMATCH, f"replies go to {reply_topic} only")
+    branch = service.registry.get(request.device).branch_id
+    started = time.monotonic()
+    reply = handle(service, request, branch)
+    log.info(
+        "staff %s %s at %s: %s (%.0f ms)",
+        request.staff,
+        type(request.op).__name__,
+        request.device,
+        reply.error or "ok",
+        (time.monotonic() - started) * 1000,
+    )
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    correlation = getattr(properties, "CorrelationData", None)
+    if correlation is not None:
+        props.CorrelationData = correlation
+    service._publish(reply_topic, reply, qos=1, properties=props)
+
+
+def handle(service: HubService, request: m.StaffRequest, branch: str) -> m.StaffReply:
+    hub = service.hub
+    base: dict[str, Any] = {"device": request.device, "staff": request.staff}
+    try:
+        with hub.writer.begin() as conn:
+            row = _staff_row(conn, request.staff, branch)
+            op = request.op
+            if op.__struct_config__.tag in MANAGER_ONLY and row.role != "manager":
+                raise StaffRefused("not_allowed", "a manager must do this")
+            fields = _dispatch(service, conn, row, op, request)
+        return m.StaffReply(**base, **fields)
+    except StaffRefused as exc:
+        return m.StaffReply(**base, error=exc.error, message=str(exc)[:500])
+    except NotFoundError as exc:
+        return m.StaffReply(**base, error="not_found", message=str(exc)[:500])
+    except ConflictError as exc:
+        return m.StaffReply(**base, error="conflict", message=str(exc)[:500])
+    except ValidationError as exc:
+        return m.StaffReply(**base, error="invalid", message=str(exc)[:500])
+
+
+def _staff_row(conn: Connection, staff_id: str, branch: str) -> Any:
+    row = conn.execute(sa.select(db.staff).where(db.staff.c.id == staff_id)).first()
+    if row is None or not row.active or row.branch_id != branch:
+        raise StaffRefused("unknown_staff", f"no active staff {staff_id} at branch {branch}")
+    return row
+
+
+def _dispatch(
+    service: HubService, conn: Connection, row: Any, op: m.AnyStaffOp, request: m.StaffRequest
+) -> dict[str, Any]:
+    actor = f"staff:{row.id}@{request.device}"
+    rules = service.hub.rules.latest()
+    if isinstance(op, m.StaffLogin):
+        if not check_pin(op.pin, row.pin_hash):
+            admin.audit(conn, actor, "staff.login_failed", row.id)
+            raise StaffRefused("bad_pin", "wrong PIN")
+        admin.audit(conn, actor, "staff.login", row.id)
+        return {"name": row.name, "role": row.role}
+    if isinstance(op, m.MemberSearch):
+        return {"members": _search(conn, op.text)}
+    if isinstance(op, m.RegisterMember):
+        new = admin.NewMember(
+            name=op.name, phone=op.phone, birthday=op.birthday, branch_id=row.branch_id
+        )
+        member_id = admin.add_member(conn, new, rules, "", actor)
+        card_id = admin.issue_card(conn, member_id, rules, actor, uid=op.uid)
+        credential = _credential(service, card_id, op.uid, op.card_key)
+        return {"member_id": member_id, "card_id": card_id, "credential": credential}
+    if isinstance(op, m.ReportLost):
+        admin.report_lost(conn, op.card_id, actor)
+        return {"card_id": op.card_id}
+    assert isinstance(op, m.ReplaceCard)
+    card_id = admin.replace_card(conn, op.card_id, rules, actor, op.uid, op.payment.value)
+    credential = _credential(service, card_id, op.uid, op.card_key)
+    return {"card_id": card_id, "credential": credential}
+
+
+def _credential(service: HubService, card_id: str, uid: str, card_key: str) -> str:
+    issuer = service.hub.secrets.issuer_key
+    key = bytes.fromhex(card_key) if card_key else None
+    return issue_credential(issuer, card_id, bytes.fromhex(uid), dt.date.today(), key).hex()
+
+
+def _search(conn: Connection, text: str) -> list[m.MemberRow]:
+    rows = admin.search_members(conn, text)[: m.STAFF_SEARCH_ROWS_MAX]
+    found = []
+    for row in rows:
+        cards = conn.execute(
+            sa.select(db.cards.c.id, db.cards.c.state)
+            .where(db.cards.c.member_id == row["id"])
+            .order_by(db.cards.c.id)
+        ).all()
+        found.append(
+            m.MemberRow(
+                member_id=int(row["id"]),
+                name=str(row["name"])[:200],
+                phone=str(row["phone"])[:64],
+                tier=str(row["tier"]),
+                state=str(row["state"]),
+                cards=[f"{card.id}:{card.state}"[:64] for card in cards][-32:],
+            )
+        )
+    return found

@@ -1,0 +1,204 @@
+"""Alerts, computed from the live state on each look; acknowledgements are stored.
+
+An alert's key is `kind:subject` (`offline:kiosk-7`, `exception:42`). An ack lasts as
+long as its alert: the watcher drops acks whose alert has cleared, so a device that
+goes offline again alerts again. Acking an offline double-spend exception also marks
+the exception row as handled. Every ack is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub import admin, db
+from hub.app import Hub
+from hub.web.auth import User
+from hub.web.settings import WebSettings
+from tapcard.errors import NotFoundError
+
+KINDS = ("offline", "reader", "outbox", "rules", "denylist", "gap", "exception", "disk")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    key: str
+    kind: str
+    branch: str | None
+    subject: str
+    message: str
+    since_ms: int
+    acked_by: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "branch": self.branch,
+            "subject": self.subject,
+            "message": self.message,
+            "since_ms": self.since_ms,
+            "acked_by": self.acked_by,
+        }
+
+
+def _device_alerts(
+    dev: dict[str, Any], cfg: WebSettings, now_ms: int, latest: tuple[int, int, int, int]
+) -> list[Alert]:
+    rules_version, rules_ms, deny_version, deny_ms = latest
+    name, branch, out = dev["id"], dev["branch"], []
+
+    def add(kind: str, message: str, since_ms: int) -> None:
+        out.append(Alert(f"{kind}:{name}", kind, branch, name, message, since_ms))
+
+    if dev["presence"] == "revoked":
+        return []
+    down_ms = now_ms - dev["last_seen_ms"]
+    if dev["presence"] in ("offline", "stale") and down_ms >= cfg.offline_alert_s * 1000:
+        add("offline", f"{name} is {dev['presence']} for {down_ms // 1000} s", dev["last_seen_ms"])
+    if dev["reader"] == "fault":
+        add(
+            "reader",
+            f"{name} reader fault: {dev['reader_detail'] or 'no detail'}",
+            dev["health_at_ms"],
+        )
+    if (
+        dev["outbox_depth"] >= cfg.outbox_depth_alert
+        or dev["outbox_oldest_age_s"] >= cfg.outbox_age_alert_s
+    ):
+        text = (
+            f"{name} outbox: {dev['outbox_depth']} waiting, oldest {dev['outbox_oldest_age_s']} s"
+        )
+        add("outbox", text, dev["health_at_ms"])
+    if 0 < dev["disk_free_bytes"] < cfg.disk_free_bytes_min:
+        add(
+            "disk",
+            f"{name} disk low: {dev['disk_free_bytes'] // 2**20} MiB free",
+            dev["health_at_ms"],
+        )
+    grace_ms = cfg.config_ack_grace_s * 1000
+    if dev["rules_version"] < rules_version and now_ms - rules_ms >= grace_ms:
+        add(
+            "rules",
+            f"{name} runs rules {dev['rules_version']}, latest is {rules_version}",
+            rules_ms,
+        )
+    if dev["denylist_version"] < deny_version and now_ms - deny_ms >= grace_ms:
+        text = f"{name} has deny list {dev['denylist_version']}, latest is {deny_version}"
+        add("denylist", text, deny_ms)
+    return out
+
+
+def _latest_config(conn: Connection) -> tuple[int, int, int, int]:
+    rules = conn.execute(
+        sa.select(db.rule_sets.c.version, db.rule_sets.c.loaded_ms)
+        .order_by(db.rule_sets.c.version.desc())
+        .limit(1)
+    ).first()
+    deny_version = int(admin.get_setting(conn, admin.DENYLIST_VERSION_KEY, "0"))
+    deny_ms = conn.execute(sa.select(sa.func.max(db.denylist.c.since_ms))).scalar() or 0
+    if rules is None:
+        return 0, 0, deny_version, int(deny_ms)
+    return int(rules.version), int(rules.loaded_ms), deny_version, int(deny_ms)
+
+
+def _exception_alerts(conn: Connection, device_branch: dict[str, str]) -> list[Alert]:
+    e = db.exceptions
+    rows = conn.execute(sa.select(e).where(e.c.acked_by.is_(None)).order_by(e.c.id))
+    out = []
+    for row in rows:
+        subject = row.device_id or f"member {row.member_id}"
+        text = f"{row.kind}: {row.detail or ''} ({row.amount} {row.asset}, card {row.card_id})"
+        branch = device_branch.get(row.device_id or "")
+        out.append(Alert(f"exception:{row.id}", "exception", branch, subject, text, row.created_ms))
+    return out
+
+
+def _gap_alerts(gaps: list[dict[str, Any]], device_branch: dict[str, str]) -> list[Alert]:
+    return [
+        Alert(
+            f"gap:{g['device']}",
+            "gap",
+            device_branch.get(g["device"]),
+            g["device"],
+            f"{g['device']} is missing {g['missing']} sequence numbers "
+            f"(first {', '.join(map(str, g['first_missing'][:5]))})",
+            0,
+        )
+        for g in gaps
+    ]
+
+
+def compute(
+    conn: Connection,
+    cfg: WebSettings,
+    devices: dict[str, dict[str, Any]],
+    gaps: list[dict[str, Any]],
+) -> list[Alert]:
+    """Every active alert, acked or not, over all branches."""
+    now_ms = int(time.time() * 1000)
+    latest = _latest_config(conn)
+    found: list[Alert] = []
+    for dev in devices.values():
+        found.extend(_device_alerts(dev, cfg, now_ms, latest))
+    device_branch = {d["id"]: d["branch"] for d in devices.values()}
+    found.extend(_exception_alerts(conn, device_branch))
+    found.extend(_gap_alerts(gaps, device_branch))
+    acks = dict(conn.execute(sa.select(db.alert_acks.c.key, db.alert_acks.c.acked_by)).all())
+    return [
+        Alert(a.key, a.kind, a.branch, a.subject, a.message, a.since_ms, acks.get(a.key))
+        for a in found
+    ]
+
+
+def for_user(alerts: list[Alert], user: User) -> list[Alert]:
+    return [a for a in alerts if user.branch_scope is None or a.branch == user.branch_scope]
+
+
+def counts(alerts: list[Alert]) -> dict[str, int]:
+    open_alerts = [a for a in alerts if a.acked_by is None]
+    by_kind = {kind: sum(1 for a in open_alerts if a.kind == kind) for kind in KINDS}
+    return {"open": len(open_alerts), "acked": len(alerts) - len(open_alerts), **by_kind}
+
+
+def acknowledge(conn: Connection, alert: Alert, user: User) -> None:
+    now_ms = int(time.time() * 1000)
+    exists = conn.execute(sa.select(db.alert_acks.c.key).where(db.alert_acks.c.key == alert.key))
+    if exists.first() is None:
+        conn.execute(
+            db.alert_acks.insert().values(key=alert.key, acked_by=user.username, acked_ms=now_ms)
+        )
+    if alert.kind == "exception":
+        exc_id = int(alert.key.split(":", 1)[1])
+        conn.execute(
+            db.exceptions.update()
+            .where(db.exceptions.c.id == exc_id)
+            .values(acked_by=user.username)
+        )
+    admin.audit(conn, user.actor, "alert.ack", alert.key, {"message": alert.message})
+
+
+def find(alerts: list[Alert], key: str) -> Alert:
+    for alert in alerts:
+        if alert.key == key:
+            return alert
+    raise NotFoundError(f"alert {key} is not active")
+
+
+def sweep_acks(
+    hub: Hub, cfg: WebSettings, devices: dict[str, dict[str, Any]], gaps: list[dict[str, Any]]
+) -> None:
+    """Forget acks of alerts that cleared, so a recurrence alerts again."""
+    with hub.engine.connect() as conn:
+        active = {a.key for a in compute(conn, cfg, devices, gaps)}
+        stale = [
+            k for k in conn.execute(sa.select(db.alert_acks.c.key)).scalars() if k not in active
+        ]
+    if not stale:
+        return
+    with hub.writer.begin() as conn:
+        conn.execute(db.alert_acks.delete().where(db.alert_acks.c.key.in_(stale)))

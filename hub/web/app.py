@@ -1,0 +1,146 @@
+"""The dashboard application: routes, templates, error pages, the watcher's lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.app import Hub
+from hub.web import api, pages_fleet, pages_members, pages_reports
+from hub.web.deps import LoginRequired, Web
+from hub.web.fleet import Watcher
+from hub.web.settings import WebSettings
+from tapcard import __version__
+from tapcard.errors import ConflictError, NotFoundError, TapcardError
+
+log = logging.getLogger(__name__)
+
+_STATUS_BY_ERROR: dict[type[Exception], int] = {NotFoundError: 404, ConflictError: 409}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _ms(value: Any) -> str:
+    if not value:
+        return "never"
+    stamp = dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _money(cents: Any) -> str:
+    value = int(cents or 0)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{abs(value) // 100:,}.{abs(value) % 100:02d}"
+
+
+def _templates() -> Jinja2Templates:
+    folder = str(resources.files("hub.web") / "templates")
+    templates = Jinja2Templates(directory=folder)
+    templates.env.filters["ms"] = _ms
+    templates.env.filters["money"] = _money
+    templates.env.filters["mib"] = lambda b: f"{int(b or 0) / 2**20:,.0f} MiB"
+    return templates
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
+        "accept", ""
+    )
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    web: Web = request.app.state.web
+    return web.templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "message": message, "user": None},
+        status_code=status,
+    )
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    async def login_required(request: Request, _exc: Exception) -> Response:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return _error(request, exc.status_code, str(exc.detail))
+
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _error(request, 422, f"the request is not valid: {problems}"[:500])
+
+    async def tapcard_error(request: Request, exc: Exception) -> Response:
+        return _error(request, _STATUS_BY_ERROR.get(type(exc), 400), str(exc))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("dashboard request %s failed", request.url.path, exc_info=exc)
+        return _error(request, 500, "something went wrong on the hub; it has been logged")
+
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, bad_request)
+    app.add_exception_handler(TapcardError, tapcard_error)
+    app.add_exception_handler(Exception, server_error)
+
+
+def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
+    """The dashboard for a hub; the watcher runs while the app's lifespan does."""
+    cfg = cfg or WebSettings()
+    watcher = Watcher(hub, cfg)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        watcher.start()
+        try:
+            yield
+        finally:
+            watcher.stop()
+
+    app = FastAPI(
+        title="tapcard HQ dashboard",
+        version=__version__,
+        description="Fleet, alerts, members and cards, reports and rules of a tapcard hub.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.web = Web(hub, cfg, watcher, _templates())
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    app.mount("/static", StaticFiles(packages=[("hub.web", "static")]), name="static")
+    _install_error_pages(app)
+    app.include_router(pages_fleet.router)
+    app.include_router(pages_members.router)
+    app.include_router(pages_reports.router)
+    app.include_router(api.router)
+    app.include_router(api.metrics_router)
+    return app

@@ -1,0 +1,184 @@
+"""Pages: login, fleet, device, alerts."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hub import admin, db
+from hub.web import alerts, auth
+from hub.web.deps import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    form_for_change,
+    page_user,
+    require_branch,
+    web,
+)
+from hub.web.fleet import fleet, health_history
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[auth.User, Depends(page_user)]
+
+
+def render(request: Request, template: str, user: auth.User | None, **context: Any) -> Response:
+    w = web(request)
+    counts: dict[str, int] = {}
+    if user is not None:
+        counts = alerts.counts(current_alerts(request, user))
+    return w.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "user": user,
+            "counts": counts,
+            "msg": request.query_params.get("msg", ""),
+            "error": request.query_params.get("error", ""),
+            **context,
+        },
+    )
+
+
+def done(url: str, msg: str = "", error: str = "") -> RedirectResponse:
+    """Post/redirect/get, with a one-line outcome shown on the next page."""
+    sep = "&" if "?" in url else "?"
+    if msg:
+        url += f"{sep}msg={quote(msg)}"
+    elif error:
+        url += f"{sep}error={quote(error)}"
+    return RedirectResponse(url, status_code=303)
+
+
+def current_alerts(request: Request, user: auth.User) -> list[alerts.Alert]:
+    w = web(request)
+    _, devices = w.watcher.snapshot()
+    with w.hub.engine.connect() as conn:
+        found = alerts.compute(conn, w.cfg, devices, w.watcher.gaps())
+    return alerts.for_user(found, user)
+
+
+def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        secure=web(request).cfg.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/fleet") -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", None, login_csrf=token, next=_safe_next(next))
+    _cookie(response, request, LOGIN_COOKIE, token, 600)
+    return response
+
+
+def _safe_next(url: str) -> str:
+    return url if url.startswith("/") and not url.startswith("//") else "/fleet"
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf: Annotated[str, Form(max_length=100)],
+    next: Annotated[str, Form(max_length=200)] = "/fleet",
+) -> Response:
+    if not auth.csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), csrf):
+        return done("/login", error="the login form expired: try again")
+    w = web(request)
+    with w.hub.writer.begin() as conn:
+        user = auth.check_password(conn, username, password)
+        if user is None:
+            admin.audit(conn, f"web:{username[:60]}", "user.login_failed", username[:128])
+            session = None
+        else:
+            session = auth.open_session(conn, user, w.cfg.session_ttl_s)
+    if session is None:
+        return done("/login", error="wrong username or password")
+    response = done(_safe_next(next))
+    _cookie(response, request, SESSION_COOKIE, session[0], int(w.cfg.session_ttl_s))
+    response.delete_cookie(LOGIN_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, user: User) -> Response:
+    await form_for_change_any_role(request, user)
+    with web(request).hub.writer.begin() as conn:
+        auth.close_session(conn, request.cookies.get(SESSION_COOKIE, ""))
+    response = done("/login", msg="logged out")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def form_for_change_any_role(request: Request, user: auth.User) -> None:
+    form = await request.form()
+    given = form.get("csrf")
+    if not auth.csrf_ok(user.csrf, given if isinstance(given, str) else None):
+        raise HTTPException(403, "the form has expired or did not come from this site: reload it")
+
+
+@router.get("/")
+def home(_user: User) -> Response:
+    return RedirectResponse("/fleet", status_code=303)
+
+
+@router.get("/fleet", response_class=HTMLResponse)
+def fleet_page(request: Request, user: User) -> Response:
+    w = web(request)
+    with w.hub.engine.connect() as conn:
+        devices = fleet(conn, w.cfg, user.branch_scope)
+    branches: dict[str, list[dict[str, Any]]] = {}
+    for dev in devices:
+        branches.setdefault(dev["branch"], []).append(dev)
+    summary = {
+        p: sum(1 for d in devices if d["presence"] == p) for p in ("online", "stale", "offline")
+    }
+    return render(
+        request, "fleet.html", user, branches=branches, summary=summary, total=len(devices)
+    )
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device_page(request: Request, device_id: str, user: User) -> Response:
+    w = web(request)
+    with w.hub.engine.connect() as conn:
+        views = [d for d in fleet(conn, w.cfg) if d["id"] == device_id]
+        if not views:
+            raise HTTPException(404, f"device {device_id} does not exist")
+        require_branch(user, views[0]["branch"])
+        history = health_history(conn, device_id)
+        seq_max = conn.execute(
+            sa.select(db.devices.c.seq_max).where(db.devices.c.id == device_id)
+        ).scalar_one()
+    return render(request, "device.html", user, dev=views[0], history=history, seq_max=seq_max)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, user: User) -> Response:
+    found = sorted(
+        current_alerts(request, user), key=lambda a: (a.acked_by is not None, a.kind, a.key)
+    )
+    return render(request, "alerts.html", user, alerts=found)
+
+
+@router.post("/alerts/ack")
+async def ack_alert(request: Request, user: User) -> Response:
+    form = await form_for_change(request, user)
+    key = str(form.get("key", ""))
+    alert = alerts.find(current_alerts(request, user), key)
+    require_branch(user, alert.branch)
+    with web(request).hub.writer.begin() as conn:
+        alerts.acknowledge(conn, alert, user)
+    return done("/alerts", msg=f"acknowledged {key}")

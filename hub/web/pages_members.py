@@ -1,0 +1,142 @@
+"""Pages: member search and profile, card lost / replace / renew, points reversal.
+
+Changes go through hub.admin, the same functions and rules as the CLI; the actor in the
+audit trail is `web:<username>`. A branch manager reaches only their branch's members.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.engine import Connection
+
+from hub import admin, db
+from hub.web import auth
+from hub.web.api import member_rows_in_scope
+from hub.web.deps import form_for_change, page_user, require_branch, web
+from hub.web.pages_fleet import done, render
+from tapcard.errors import NotFoundError, TapcardError
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[auth.User, Depends(page_user)]
+
+FEE_PAYERS = ("cash", "stored_value")
+
+
+def card_branch(conn: Connection, card_id: str) -> str | None:
+    row = conn.execute(
+        sa.select(db.members.c.branch_id)
+        .join(db.cards, db.cards.c.member_id == db.members.c.id)
+        .where(db.cards.c.id == card_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"card {card_id} does not exist")
+    return str(row.branch_id) if row.branch_id is not None else None
+
+
+def _card_member(conn: Connection, card_id: str) -> int:
+    member = conn.execute(sa.select(db.cards.c.member_id).where(db.cards.c.id == card_id)).scalar()
+    if member is None:
+        raise NotFoundError(f"card {card_id} does not exist")
+    return int(member)
+
+
+@router.get("/members", response_class=HTMLResponse)
+def members_page(
+    request: Request, user: User, q: Annotated[str, Query(max_length=100)] = ""
+) -> Response:
+    rows: list[dict[str, Any]] = []
+    if q.strip():
+        with web(request).hub.engine.connect() as conn:
+            rows = member_rows_in_scope(conn, admin.search_members(conn, q), user)
+    return render(request, "members.html", user, q=q, rows=rows)
+
+
+@router.get("/members/{member_id}", response_class=HTMLResponse)
+def member_page(request: Request, member_id: int, user: User) -> Response:
+    with web(request).hub.engine.connect() as conn:
+        view = admin.member_view(conn, member_id)
+        require_branch(user, view["branch_id"])
+        history = admin.member_history(conn, member_id)
+    return render(request, "member.html", user, m=view, history=history, fee_payers=FEE_PAYERS)
+
+
+async def _card_change(
+    request: Request, user: auth.User, card_id: str
+) -> tuple[dict[str, Any], int]:
+    form = await form_for_change(request, user)
+    with web(request).hub.engine.connect() as conn:
+        require_branch(user, card_branch(conn, card_id))
+        return form, _card_member(conn, card_id)
+
+
+def _fee_payer(form: dict[str, Any]) -> str:
+    payer = str(form.get("fee_paid_by", "cash"))
+    if payer not in FEE_PAYERS:
+        raise HTTPException(400, "a fee is paid by cash or stored_value")
+    return payer
+
+
+@router.post("/cards/{card_id}/lost")
+async def card_lost(request: Request, card_id: str, user: User) -> Response:
+    _, member_id = await _card_change(request, user, card_id)
+    try:
+        with web(request).hub.transaction() as conn:
+            version = admin.report_lost(conn, card_id, user.actor)
+    except TapcardError as exc:
+        return done(f"/members/{member_id}", error=str(exc))
+    return done(f"/members/{member_id}", msg=f"card {card_id} reported lost (deny list {version})")
+
+
+@router.post("/cards/{card_id}/replace")
+async def card_replace(request: Request, card_id: str, user: User) -> Response:
+    form, member_id = await _card_change(request, user, card_id)
+    hub = web(request).hub
+    try:
+        with hub.transaction() as conn:
+            new_id = admin.replace_card(
+                conn, card_id, hub.rules.latest(), user.actor, fee_paid_by=_fee_payer(form)
+            )
+    except TapcardError as exc:
+        return done(f"/members/{member_id}", error=str(exc))
+    return done(f"/members/{member_id}", msg=f"card {card_id} replaced by {new_id}")
+
+
+@router.post("/cards/{card_id}/renew")
+async def card_renew(request: Request, card_id: str, user: User) -> Response:
+    form, member_id = await _card_change(request, user, card_id)
+    hub = web(request).hub
+    try:
+        with hub.transaction() as conn:
+            expiry = admin.renew_card(
+                conn, card_id, hub.rules.latest(), user.actor, fee_paid_by=_fee_payer(form)
+            )
+    except TapcardError as exc:
+        return done(f"/members/{member_id}", error=str(exc))
+    return done(f"/members/{member_id}", msg=f"card {card_id} renewed until {expiry}")
+
+
+@router.post("/transfers/{tx_id}/reverse")
+async def reverse(request: Request, tx_id: str, user: User) -> Response:
+    """A supervisor takes back points gained by fraud, with a reason (audited)."""
+    form = await form_for_change(request, user)
+    hub = web(request).hub
+    with hub.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(db.transfers.c.member_id).where(db.transfers.c.tx_id == tx_id)
+        ).first()
+        if row is None or row.member_id is None:
+            raise HTTPException(404, f"transfer {tx_id} does not exist")
+        member = admin.member_view(conn, int(row.member_id))
+        require_branch(user, member["branch_id"])
+    try:
+        with hub.transaction() as conn:
+            reversal = admin.reverse_points(
+                conn, tx_id, user.actor, str(form.get("reason", "")), hub.rules.latest()
+            )
+    except TapcardError as exc:
+        return done(f"/members/{row.member_id}", error=str(exc))
+    return done(f"/members/{row.member_id}", msg=f"points of {tx_id} reversed by {reversal}")

@@ -1,0 +1,203 @@
+"""Pages: reports with charts and CSV, rules and their roll-out, users, audit trail."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.engine import Connection
+from starlette.datastructures import UploadFile
+
+from hub import admin, db
+from hub.rulestore import parse_rules, store_rules
+from hub.web import auth, reporting
+from hub.web.deps import (
+    form_for_change,
+    page_user,
+    parse_date,
+    require_admin,
+    scope,
+    web,
+)
+from hub.web.pages_fleet import done, render
+from tapcard.errors import TapcardError
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[auth.User, Depends(page_user)]
+
+RULES_BYTES_MAX = 512 * 1024
+AUDIT_LISTED_MAX = 200
+ShortQuery = Annotated[str, Query(max_length=48)]
+
+
+def _branches(conn: Connection, user: auth.User) -> list[str]:
+    query = sa.select(db.branches.c.id).order_by(db.branches.c.id)
+    if user.branch_scope is not None:
+        query = query.where(db.branches.c.id == user.branch_scope)
+    return list(conn.execute(query).scalars())
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_page(
+    request: Request,
+    user: User,
+    name: ShortQuery = "turnover",
+    start: ShortQuery = "",
+    end: ShortQuery = "",
+    branch: ShortQuery = "",
+) -> Response:
+    if name not in reporting.REPORTS:
+        raise HTTPException(404, f"no report {name}")
+    with web(request).hub.engine.connect() as conn:
+        rows = reporting.run(conn, name, parse_date(start), parse_date(end), scope(user, branch))
+        branches = _branches(conn, user)
+    kind, label, values, series = reporting.CHARTS[name]
+    chart = {"type": kind, "label": label, "values": values, "series": series, "rows": rows}
+    return render(
+        request,
+        "reports.html",
+        user,
+        name=name,
+        title=reporting.REPORTS[name][0],
+        reports=reporting.REPORTS,
+        rows=rows,
+        columns=list(rows[0]) if rows else [],
+        chart_json=json.dumps(chart),
+        start=start,
+        end=end,
+        branch=scope(user, branch) or "",
+        branches=branches,
+        query=str(request.url.query),
+    )
+
+
+@router.get("/reports.csv")
+def report_csv(
+    request: Request,
+    user: User,
+    name: ShortQuery = "turnover",
+    start: ShortQuery = "",
+    end: ShortQuery = "",
+    branch: ShortQuery = "",
+) -> Response:
+    if name not in reporting.REPORTS:
+        raise HTTPException(404, f"no report {name}")
+    with web(request).hub.engine.connect() as conn:
+        rows = reporting.run(conn, name, parse_date(start), parse_date(end), scope(user, branch))
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def rules_status(conn: Connection, user: auth.User) -> dict[str, Any]:
+    """The active rule set and which devices run it (devices.rules_version)."""
+    latest = conn.execute(
+        sa.select(db.rule_sets).order_by(db.rule_sets.c.version.desc()).limit(1)
+    ).first()
+    d = db.devices
+    query = sa.select(d.c.id, d.c.branch_id, d.c.rules_version, d.c.state).order_by(
+        d.c.branch_id, d.c.id
+    )
+    if user.branch_scope is not None:
+        query = query.where(d.c.branch_id == user.branch_scope)
+    devices = [dict(row._mapping) for row in conn.execute(query)]
+    version = int(latest.version) if latest is not None else 0
+    versions = conn.execute(
+        sa.select(
+            db.rule_sets.c.version,
+            db.rule_sets.c.name,
+            db.rule_sets.c.loaded_ms,
+            db.rule_sets.c.actor,
+        )
+        .order_by(db.rule_sets.c.version.desc())
+        .limit(20)
+    )
+    return {
+        "version": version,
+        "name": latest.name if latest is not None else "",
+        "loaded_ms": int(latest.loaded_ms) if latest is not None else 0,
+        "body": json.loads(latest.body) if latest is not None else None,
+        "acknowledged": sum(1 for x in devices if x["rules_version"] == version),
+        "devices": devices,
+        "versions": [dict(v._mapping) for v in versions],
+    }
+
+
+@router.get("/rules", response_class=HTMLResponse)
+def rules_page(request: Request, user: User) -> Response:
+    with web(request).hub.engine.connect() as conn:
+        status = rules_status(conn, user)
+    body = json.dumps(status["body"], indent=2, ensure_ascii=False) if status["body"] else ""
+    return render(request, "rules.html", user, s=status, body=body)
+
+
+@router.post("/rules")
+async def upload_rules(request: Request, user: User) -> Response:
+    form = await form_for_change(request, user)
+    require_admin(user)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        return done("/rules", error="choose a rule set file (JSON)")
+    data = await upload.read(RULES_BYTES_MAX + 1)
+    if len(data) > RULES_BYTES_MAX:
+        return done("/rules", error=f"a rule set is at most {RULES_BYTES_MAX // 1024} KiB")
+    try:
+        rules = parse_rules(data)
+        with web(request).hub.transaction() as conn:
+            store_rules(conn, rules, user.actor)
+            admin.audit(conn, user.actor, "rules.load", str(rules.version), {"name": rules.name})
+    except TapcardError as exc:
+        return done("/rules", error=str(exc))
+    return done(
+        "/rules", msg=f"rule set {rules.version} ({rules.name}) loaded; devices get it next"
+    )
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, user: User) -> Response:
+    require_admin(user)
+    with web(request).hub.engine.connect() as conn:
+        users = auth.list_users(conn)
+        branches = _branches(conn, user)
+    return render(request, "users.html", user, users=users, branches=branches, roles=auth.ROLES)
+
+
+@router.post("/users")
+async def add_user(request: Request, user: User) -> Response:
+    form = await form_for_change(request, user)
+    require_admin(user)
+    branch = str(form.get("branch_id") or "") or None
+    try:
+        with web(request).hub.transaction() as conn:
+            auth.add_user(
+                conn,
+                str(form.get("username", "")).strip(),
+                str(form.get("password", "")),
+                str(form.get("role", "")),
+                branch,
+                user.actor,
+            )
+    except TapcardError as exc:
+        return done("/users", error=str(exc))
+    return done("/users", msg="user added")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, user: User) -> Response:
+    if user.branch_scope is not None:
+        raise HTTPException(403, "the audit trail is for HQ admins and auditors")
+    with web(request).hub.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(db.audit).order_by(db.audit.c.id.desc()).limit(AUDIT_LISTED_MAX)
+        )
+        entries = [dict(r._mapping) for r in rows]
+    return render(request, "audit.html", user, entries=entries)

@@ -1,0 +1,37 @@
+"""Tunables of the dashboard, one frozen object so tests can shorten them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A device heartbeats every 10 s (tapcard.device.link.HEARTBEAT_S); three missed ones
+# mean the device is not really there even if no last will arrived (broker restarted,
+# half-open TCP), so it is shown stale, never online.
+STALE_AFTER_S = 35.0
+OFFLINE_ALERT_S = 120.0  # a restart or a short Wi-Fi drop should not page anyone
+OUTBOX_DEPTH_ALERT = 200  # intents waiting on a device
+OUTBOX_AGE_ALERT_S = 900  # oldest unsent intent
+DISK_FREE_BYTES_MIN = 500 * 1024 * 1024
+CONFIG_ACK_GRACE_S = 300.0  # devices get a new rule set / deny list within this
+POLL_INTERVAL_S = 0.4  # devices table polled this often: offline shown within 2 s
+SESSION_TTL_S = 12 * 3600
+HEALTH_HISTORY_PER_DEVICE_MAX = 360  # one hour of heartbeats at 10 s
+
+assert POLL_INTERVAL_S < 1.0, "offline must be shown within 2 s"
+assert STALE_AFTER_S > 3 * 10.0, "stale only after three missed heartbeats"
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    stale_after_s: float = STALE_AFTER_S
+    offline_alert_s: float = OFFLINE_ALERT_S
+    outbox_depth_alert: int = OUTBOX_DEPTH_ALERT
+    outbox_age_alert_s: int = OUTBOX_AGE_ALERT_S
+    disk_free_bytes_min: int = DISK_FREE_BYTES_MIN
+    config_ack_grace_s: float = CONFIG_ACK_GRACE_S
+    poll_interval_s: float = POLL_INTERVAL_S
+    session_ttl_s: float = SESSION_TTL_S
+    # Cookies carry the Secure flag unless the dashboard is served over plain HTTP on
+    # purpose (`--web-insecure`, a lab or a TLS-terminating proxy on the same host).
+    cookie_secure: bool = True
+    health_history_max: int = HEALTH_HISTORY_PER_DEVICE_MAX

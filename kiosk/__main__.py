@@ -1,0 +1,43 @@
+"""`python -m kiosk [--data DIR] [--lang zh|en]`: the kiosk on a provisioned device folder
+(`tapcard device provision`); the sim reader listens on DIR/sim.sock for
+`tapcard device tap`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__)
+    parser.add_argument("--data", default=os.environ.get("TAPCARD_DEVICE_DATA", "data/device"))
+    parser.add_argument("--lang", choices=["zh", "en"], default="zh")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    from tapcard.device.bundle import BUNDLE_FILE, Bundle
+    from tapcard.device.runtime import DeviceRuntime
+    from tapcard.readers import Backend, open_reader
+
+    data_dir = Path(args.data)
+    bundle = Bundle.load(data_dir / BUNDLE_FILE)
+    config = bundle.reader
+    if config.backend is Backend.SIM and not config.sim_socket_path:
+        config = replace(config, sim_socket_path=str(data_dir / "sim.sock"))
+    reader = open_reader(config)
+    runtime = DeviceRuntime(bundle, data_dir, reader)
+    runtime.start()
+    from kiosk.app import KioskApp
+
+    try:
+        KioskApp(runtime, reader, lang=args.lang).run()
+    finally:
+        runtime.stop()
+        reader.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

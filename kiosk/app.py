@@ -1,0 +1,250 @@
+"""The kiosk's Kivy app: screens, kv files and the glue to the presenter.
+
+Each screen's layout is in kv/<screen>.kv, loaded the first time the screen is shown.
+Screens only copy view-model fields into their Kivy properties. Reader I/O runs on the
+card watcher's thread and runtime calls on the presenter's worker; their results reach
+the UI thread through Clock.schedule_once. While idle nothing is scheduled but a status
+check every STATUS_CHECK_S, so the Pi's GPU and CPU rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.button import Button
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
+
+from kiosk.widgets import QrCode, register_cjk_font
+from tapcard.ui import kiosk as ui
+from tapcard.ui.i18n import LANGUAGE_DEFAULT
+from tapcard.ui.worker import CardWatcher
+
+KV_DIR: Final = Path(__file__).parent / "kv"
+STATUS_CHECK_S: Final = 3.0
+_loaded: set[str] = set()  # kv rules load once per process, or widgets double up
+
+
+def load_kv(name: str) -> None:
+    if name not in _loaded:
+        Builder.load_file(str(KV_DIR / f"{name}.kv"))
+        _loaded.add(name)
+
+
+__all__ = ["KioskApp", "QrCode"]
+
+
+class IdleScreen(Screen):  # type: ignore[misc]
+    branch = StringProperty("")
+    badge = StringProperty("")
+    prompt = StringProperty("")
+    hint = StringProperty("")
+
+    def show(self, view: ui.IdleView) -> None:
+        self.branch, self.badge, self.prompt, self.hint = (
+            view.branch,
+            view.badge,
+            view.prompt,
+            view.hint,
+        )
+
+
+class BusyScreen(Screen):  # type: ignore[misc]
+    message = StringProperty("")
+
+    def show(self, view: str) -> None:
+        self.message = view
+
+
+class MemberScreen(Screen):  # type: ignore[misc]
+    name_ = StringProperty("")
+    tier = StringProperty("")
+    points = StringProperty("")
+    growth = StringProperty("")
+    growth_pct = NumericProperty(0)
+    stored_value = StringProperty("")
+    expiry = StringProperty("")
+    reminder = StringProperty("")
+    as_of = StringProperty("")
+    note = StringProperty("")
+
+    def show(self, view: ui.MemberView) -> None:
+        self.name_ = view.name
+        self.tier, self.points, self.growth = view.tier, view.points, view.growth
+        self.growth_pct, self.stored_value, self.expiry = (
+            view.growth_pct,
+            view.stored_value,
+            view.expiry,
+        )
+        self.reminder, self.as_of, self.note = view.reminder, view.as_of, view.note
+        box = self.ids.rewards
+        box.clear_widgets()
+        app = App.get_running_app()
+        for row in view.rewards:
+            button = Button(
+                text=f"{row.title}\n{row.cost}" + (f"  ({row.stock})" if row.stock else ""),
+                halign="center",
+                font_size="21sp",
+                background_normal="",
+                background_color=(0.10, 0.55, 0.85, 1) if row.affordable else (0.3, 0.33, 0.4, 1),
+            )
+            button.code = row.code
+            button.bind(on_release=lambda b: app.presenter.choose(b.code))
+            box.add_widget(button)
+
+
+class ConfirmScreen(Screen):  # type: ignore[misc]
+    title = StringProperty("")
+    units_text = StringProperty("")
+    can_more = BooleanProperty(False)
+    can_less = BooleanProperty(False)
+    cost = StringProperty("")
+    after = StringProperty("")
+
+    def show(self, view: ui.ConfirmView) -> None:
+        self.title, self.units_text, self.cost, self.after = (
+            view.title,
+            view.units_text,
+            view.cost,
+            view.after,
+        )
+        self.can_more, self.can_less = view.can_more, view.can_less
+
+
+class ResultScreen(Screen):  # type: ignore[misc]
+    title = StringProperty("")
+    voucher = StringProperty("")
+    summary = StringProperty("")
+    matrix = ListProperty([])
+
+    def show(self, view: ui.ResultView) -> None:
+        self.title, self.voucher = view.title, view.voucher
+        self.summary = "\n".join(view.lines)
+        self.matrix = ui.qr_matrix(view.qr_data)
+
+
+class RefusalScreen(Screen):  # type: ignore[misc]
+    title = StringProperty("")
+    detail = StringProperty("")
+
+    def show(self, view: ui.RefusalView) -> None:
+        self.title, self.detail = view.title, view.detail
+
+
+SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
+    ui.IDLE: IdleScreen,
+    ui.BUSY: BusyScreen,
+    ui.MEMBER: MemberScreen,
+    ui.CONFIRM: ConfirmScreen,
+    ui.RESULT: ResultScreen,
+    ui.REFUSAL: RefusalScreen,
+}
+
+
+class KioskApp(App):  # type: ignore[misc]
+    lang = StringProperty(LANGUAGE_DEFAULT)
+    presenter = ObjectProperty(None, allownone=True)
+
+    def __init__(
+        self,
+        runtime: Any,
+        reader: Any = None,
+        branch_name: str = "",
+        lang: str = LANGUAGE_DEFAULT,
+        on_view: Callable[[str, Any], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.title = "tapcard kiosk"
+        self.runtime = runtime
+        self.reader = reader
+        self.branch_name = branch_name
+        self.lang = lang
+        self.watcher: CardWatcher | None = None
+        self.manager: ScreenManager | None = None
+        self._timeout: Any = None
+        self._status: Any = None
+        self._extra_on_view = on_view
+
+    # --- building ----------------------------------------------------------------------
+
+    def build(self) -> ScreenManager:
+        register_cjk_font()
+        load_kv("theme")
+        self.manager = ScreenManager(transition=NoTransition())
+        self.presenter = ui.KioskPresenter(
+            self.runtime, self.post, self._on_view, self.branch_name, self.lang
+        )
+        if self.reader is not None:
+            self.watcher = CardWatcher(
+                self.reader,
+                [self.runtime.bundle.issuer_key],
+                self.presenter.on_tap,
+                self.presenter.on_removed,
+                self.post,
+            )
+        self._status = Clock.schedule_interval(
+            lambda _dt: self.presenter.refresh_status(), STATUS_CHECK_S
+        )
+        return self.manager
+
+    def screen(self, name: str) -> Any:
+        """The screen `name`, loading its kv file the first time."""
+        assert self.manager is not None
+        if not self.manager.has_screen(name):
+            load_kv(name)
+            self.manager.add_widget(SCREEN_CLASSES[name]())
+        return self.manager.get_screen(name)
+
+    def on_stop(self) -> None:
+        for event in (self._timeout, self._status):
+            if event is not None:
+                event.cancel()
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if self.presenter is not None:
+            self.presenter.stop()
+
+    # --- presenter glue -------------------------------------------------------------------
+
+    @staticmethod
+    def post(fn: Callable[[], None]) -> None:
+        Clock.schedule_once(lambda _dt: fn(), 0)
+
+    def _on_view(self, name: str, view: Any) -> None:
+        self.lang = self.presenter.t.lang if self.presenter is not None else self.lang
+        screen = self.screen(name)
+        screen.show(view)
+        assert self.manager is not None
+        self.manager.current = name
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+        timeout_s = ui.TIMEOUTS_S.get(name)
+        if timeout_s is not None:
+            self._timeout = Clock.schedule_once(lambda _dt: self.presenter.on_timeout(), timeout_s)
+        if self._extra_on_view is not None:
+            self._extra_on_view(name, view)
+
+    def t(self, msgid: str, _lang: str = "") -> str:
+        """Texts in kv files: `app.t('Done', app.lang)` re-evaluates on a language switch."""
+        if self.presenter is None:
+            return msgid
+        text: str = self.presenter.t(msgid)
+        return text
+
+    def toggle_language(self) -> None:
+        self.presenter.toggle_language()
+        self.lang = self.presenter.t.lang

@@ -1,0 +1,149 @@
+"""Background threads for the screens: reader polling and slow calls never on the UI thread.
+
+`Worker` runs submitted jobs one at a time (bounded queue) and hands each result to a
+callback through `post`, which the Kivy app sets to a Clock.schedule_once wrapper and
+tests set to a direct call. `CardWatcher` polls the reader and reports taps (verified,
+blank, or refused) and removals the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from nacl.signing import VerifyKey
+
+from tapcard.cards.credential import CredentialError
+from tapcard.errors import TapcardError
+from tapcard.readers import CardReader, CardTap, ReaderError, authenticate_tap
+
+log = logging.getLogger(__name__)
+
+JOBS_QUEUED_MAX: Final = 16
+READ_POLL_MS: Final = 200  # how soon the watcher notices a stop or a removal
+STOP_TIMEOUT_S: Final = 5.0
+READER_FAULT_RETRY_S: Final = 1.0
+assert READ_POLL_MS / 1000 < STOP_TIMEOUT_S
+
+Post = Callable[[Callable[[], None]], None]
+
+
+def direct(fn: Callable[[], None]) -> None:
+    fn()
+
+
+class Worker:
+    def __init__(self, name: str, post: Post) -> None:
+        self._post = post
+        self._jobs: queue.Queue[tuple[Callable[[], Any], Callable[[Any], None]] | None] = (
+            queue.Queue(maxsize=JOBS_QUEUED_MAX)
+        )
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], Any], done: Callable[[Any], None]) -> bool:
+        """Run `job` off the UI thread, then `done(result or exception)` on it."""
+        try:
+            self._jobs.put_nowait((job, done))
+        except queue.Full:
+            log.warning("worker busy: a job was dropped")
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            job, done = item
+            try:
+                result: Any = job()
+            except TapcardError as exc:
+                result = exc
+            except Exception as exc:  # a traceback never reaches a member's screen
+                log.exception("background job failed")
+                result = exc
+            self._post(functools.partial(done, result))
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(STOP_TIMEOUT_S)
+        assert not self._thread.is_alive(), "worker did not stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    """A card on the reader: verified (card_id), blank, or refused (error)."""
+
+    raw: CardTap | None
+    card_id: str = ""
+    blank: bool = False
+    error: TapcardError | None = None
+
+
+class CardWatcher:
+    """Polls the reader on its own thread; reports each tap and each removal once."""
+
+    def __init__(
+        self,
+        reader: CardReader,
+        issuer_keys: list[VerifyKey],
+        on_tap: Callable[[Tap], None],
+        on_removed: Callable[[], None],
+        post: Post,
+    ) -> None:
+        self.reader = reader
+        self._keys = issuer_keys
+        self._on_tap = on_tap
+        self._on_removed = on_removed
+        self._post = post
+        self._stop = threading.Event()
+        self.paused = threading.Event()  # set while a terminal writes a card
+        self._thread = threading.Thread(target=self._run, name="card-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(STOP_TIMEOUT_S)
+        assert not self._thread.is_alive(), "card watcher did not stop"
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.paused.is_set():
+                self._stop.wait(READ_POLL_MS / 1000)
+                continue
+            try:
+                raw = self.reader.wait_for_card(READ_POLL_MS)
+            except ReaderError as exc:
+                self._post(functools.partial(self._on_tap, Tap(None, error=exc)))
+                self._stop.wait(READER_FAULT_RETRY_S)
+                continue
+            if raw is None:
+                continue
+            tap = self._identify(raw)
+            self._post(functools.partial(self._on_tap, tap))
+            self._wait_removal()
+
+    def _identify(self, raw: CardTap) -> Tap:
+        if raw.is_blank:
+            return Tap(raw, blank=True)
+        try:
+            card = authenticate_tap(raw, self._keys, 1000)
+        except (CredentialError, ReaderError) as exc:
+            return Tap(raw, error=exc)
+        return Tap(raw, card_id=card.card_id)
+
+    def _wait_removal(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.reader.wait_for_removal(READ_POLL_MS):
+                    self._post(self._on_removed)
+                    return
+            except ReaderError:
+                self._post(self._on_removed)
+                return

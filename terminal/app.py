@@ -1,0 +1,196 @@
+"""The terminal's Kivy app: one kv file per screen, loaded on first use; screens copy
+view-model fields into Kivy properties and forward touches to the presenter. Reader I/O
+runs on the card watcher's thread, hub and runtime calls on the presenter's worker, and
+results reach the UI thread through Clock.schedule_once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
+
+from tapcard.domain.model import Payment
+from tapcard.ui import terminal as ui
+from tapcard.ui.i18n import LANGUAGE_DEFAULT, cjk_font_path
+from tapcard.ui.worker import CardWatcher
+
+KV_DIR: Final = Path(__file__).parent / "kv"
+TICK_S: Final = 2.0  # auto-lock check and queue count
+_loaded: set[str] = set()
+
+
+def load_kv(name: str) -> None:
+    if name not in _loaded:
+        Builder.load_file(str(KV_DIR / f"{name}.kv"))
+        _loaded.add(name)
+
+
+def register_cjk_font() -> None:
+    path = cjk_font_path()
+    if path is not None and "font" not in _loaded:
+        LabelBase.register(DEFAULT_FONT, path, path, path, path)
+        _loaded.add("font")
+
+
+class LoginScreen(Screen):  # type: ignore[misc]
+    title = StringProperty("")
+    message = StringProperty("")
+
+    def show(self, view: ui.LoginView) -> None:
+        self.title, self.message = view.title, view.message
+
+
+class HomeScreen(Screen):  # type: ignore[misc]
+    member = StringProperty("")
+    manager = BooleanProperty(False)
+
+    def show(self, view: ui.HomeView) -> None:
+        self.member, self.manager = view.member, view.manager
+
+
+class SaleScreen(Screen):  # type: ignore[misc]
+    lines = StringProperty("")
+    totals = StringProperty("")
+    can_pay = BooleanProperty(False)
+
+    def show(self, view: ui.SaleView) -> None:
+        self.lines = "\n".join(view.lines)
+        self.totals = "\n".join(view.totals)
+        self.can_pay = view.can_pay
+
+
+class ReceiptScreen(Screen):  # type: ignore[misc]
+    title = StringProperty("")
+    body = StringProperty("")
+
+    def show(self, view: Any) -> None:
+        if isinstance(view, ui.MessageView):
+            self.title, self.body = view.title, view.detail
+        elif isinstance(view, ui.MembersView):
+            self.title, self.body = "", "\n".join(view.rows)
+        else:
+            self.title, self.body = view.title, "\n".join(view.lines)
+
+
+class ShiftScreen(ReceiptScreen):
+    pass
+
+
+class MessageScreen(ReceiptScreen):
+    pass
+
+
+class MembersScreen(ReceiptScreen):
+    pass
+
+
+SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
+    ui.LOGIN: LoginScreen,
+    ui.HOME: HomeScreen,
+    ui.SALE: SaleScreen,
+    ui.RECEIPT: ReceiptScreen,
+    ui.SHIFT: ShiftScreen,
+    ui.MESSAGE: MessageScreen,
+    ui.MEMBERS: MembersScreen,
+}
+
+
+class TerminalApp(App):  # type: ignore[misc]
+    lang = StringProperty(LANGUAGE_DEFAULT)
+    presenter = ObjectProperty(None, allownone=True)
+    header_staff = StringProperty("")
+    header_card = StringProperty("")
+    header_queue = StringProperty("")
+    header_online = BooleanProperty(False)
+    categories = ListProperty(list(ui.CATEGORIES))
+
+    def __init__(
+        self,
+        runtime: Any,
+        staff_link: Any,
+        reader: Any = None,
+        lang: str = LANGUAGE_DEFAULT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.title = "tapcard terminal"
+        self.runtime, self.staff_link, self.reader = runtime, staff_link, reader
+        self.lang = lang
+        self.watcher: CardWatcher | None = None
+        self.manager: ScreenManager | None = None
+        self._tick: Any = None
+
+    def build(self) -> ScreenManager:
+        register_cjk_font()
+        load_kv("theme")
+        load_kv("home")  # the Header rule is shared by every screen after login
+        self.manager = ScreenManager(transition=NoTransition())
+        self.presenter = ui.TerminalPresenter(
+            self.runtime, self.staff_link, self.post, self._on_view, self.lang
+        )
+        if self.reader is not None:
+            self.watcher = CardWatcher(
+                self.reader,
+                [self.runtime.bundle.issuer_key],
+                self.presenter.on_tap,
+                self.presenter.on_removed,
+                self.post,
+            )
+        self._tick = Clock.schedule_interval(lambda _dt: self.presenter.tick(), TICK_S)
+        return self.manager
+
+    def screen(self, name: str) -> Any:
+        assert self.manager is not None
+        if not self.manager.has_screen(name):
+            load_kv(name)
+            self.manager.add_widget(SCREEN_CLASSES[name]())
+        return self.manager.get_screen(name)
+
+    def on_stop(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if self.presenter is not None:
+            self.presenter.stop()
+
+    @staticmethod
+    def post(fn: Callable[[], None]) -> None:
+        Clock.schedule_once(lambda _dt: fn(), 0)
+
+    def _on_view(self, name: str, view: Any) -> None:
+        header = getattr(view, "header", None)
+        if header is not None:
+            self.header_staff, self.header_card = header.staff, header.card
+            self.header_queue, self.header_online = header.queue, header.online
+        if self.presenter is not None:
+            self.lang = self.presenter.t.lang
+        self.screen(name).show(view)
+        assert self.manager is not None
+        self.manager.current = name
+
+    def t(self, msgid: str, _lang: str = "") -> str:
+        if self.presenter is None:
+            return msgid
+        text: str = self.presenter.t(msgid)
+        return text
+
+    def toggle_language(self) -> None:
+        self.presenter.toggle_language()
+        self.lang = self.presenter.t.lang
+
+    def pay(self, payment: str) -> None:
+        self.presenter.pay(Payment(payment))
+
+    def register(self, text: str) -> None:
+        """ "Name phone" from the one entry field: the last word is the phone."""
+        name, _, phone = text.strip().rpartition(" ")
+        self.presenter.register(name, phone)

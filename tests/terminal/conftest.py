@@ -1,0 +1,102 @@
+"""Terminal fixtures: a real hub and mosquitto (the device tests' rig), a terminal runtime
+with the sim reader, its staff link, and staff accounts at the hub."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from hub.staff import add_staff
+from tapcard.readers.sim import SimCard, SimReader, make_sim_card
+from tapcard.ui.terminal import TerminalPresenter
+from tapcard.ui.worker import READ_POLL_MS, CardWatcher, direct
+from tests import kivy_env  # noqa: F401  (sets Kivy's environment before any import)
+from tests.device.conftest import Rig, fast_link, rig, wait_until  # noqa: F401
+
+MASTER = b"\x33" * 32
+PIN = "2468"
+
+
+@dataclass
+class Till:
+    rig: Rig
+    presenter: TerminalPresenter
+    reader: SimReader
+    runtime: Any
+    link: Any
+    views: list[tuple[str, Any]] = field(default_factory=list)
+
+    def tap(self, card_id: str, uid: bytes = b"\x04\x01\x02\x03\x04\x05\x06") -> None:
+        issuer = self.rig.seeded.hub.secrets.issuer_key
+        self.swap()
+        self.reader.tap(make_sim_card(issuer, MASTER, card_id, uid, dt.date.today()))
+
+    def swap(self) -> None:
+        """Take the card off and let the watcher notice before the next one comes."""
+        self.presenter.card = None
+        self.reader.remove()
+        time.sleep(2 * READ_POLL_MS / 1000)
+
+    def tap_blank(self, uid: bytes) -> None:
+        self.swap()
+        key = make_sim_card(
+            self.rig.seeded.hub.secrets.issuer_key, MASTER, "x", uid, dt.date.today()
+        )
+        self.reader.tap(SimCard(uid, b"", key.card_seed))
+
+    def wait(self, screen: str, what: str = "") -> Any:
+        wait_until(lambda: self.presenter.screen == screen, what=what or screen)
+        return self.presenter.view
+
+    def card_ready(self) -> None:
+        wait_until(
+            lambda: (
+                self.presenter.card is not None
+                and (
+                    self.presenter.card.snapshot is not None
+                    or self.presenter.card.tap.blank
+                    or self.presenter.card.tap.error is not None
+                )
+            ),
+            what="card read",
+        )
+
+
+def make_till(rig: Rig, device_id: str = "till-1", post: Any = direct) -> Till:  # noqa: F811
+    from terminal.staff_link import StaffLink
+
+    with rig.seeded.hub.transaction() as conn:
+        add_staff(conn, "ann", "Ann Lee", "shop-1", "manager", PIN, "test")
+        add_staff(conn, "bob", "Bob Wu", "shop-1", "cashier", PIN, "test")
+    reader = SimReader()
+    runtime = rig.device(device_id, reader=reader)
+    link = StaffLink(runtime.bundle)
+    link.start()
+    assert link.connected.wait(10)
+    views: list[tuple[str, Any]] = []
+    presenter = TerminalPresenter(runtime, link, post, lambda s, v: views.append((s, v)), "en")
+    watcher = CardWatcher(
+        reader, [runtime.bundle.issuer_key], presenter.on_tap, presenter.on_removed, post
+    )
+    till = Till(rig, presenter, reader, runtime, link, views)
+    till.watcher = watcher  # type: ignore[attr-defined]
+    return till
+
+
+def close_till(till: Till) -> None:
+    till.watcher.stop()  # type: ignore[attr-defined]
+    till.presenter.stop()
+    till.link.stop()
+    till.reader.close()
+
+
+@pytest.fixture
+def till(rig: Rig) -> Iterator[Till]:  # noqa: F811
+    instance = make_till(rig)
+    yield instance
+    close_till(instance)
