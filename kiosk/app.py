@@ -29,7 +29,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kiosk.widgets import QrCode, register_cjk_font
 from tapcard.ui import kiosk as ui
 from tapcard.ui.i18n import LANGUAGE_DEFAULT
-from tapcard.ui.worker import CardWatcher
+from tapcard.ui.worker import AppLiveness, CardWatcher
 
 KV_DIR: Final = Path(__file__).parent / "kv"
 STATUS_CHECK_S: Final = 3.0
@@ -172,6 +172,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.branch_name = branch_name
         self.lang = lang
         self.watcher: CardWatcher | None = None
+        self.liveness = AppLiveness()
         self.manager: ScreenManager | None = None
         self._timeout: Any = None
         self._status: Any = None
@@ -194,9 +195,7 @@ class KioskApp(App):  # type: ignore[misc]
                 self.presenter.on_removed,
                 self.post,
             )
-        self._status = Clock.schedule_interval(
-            lambda _dt: self.presenter.refresh_status(), STATUS_CHECK_S
-        )
+        self._status = Clock.schedule_interval(self._on_status_tick, STATUS_CHECK_S)
         return self.manager
 
     def screen(self, name: str) -> Any:
@@ -207,7 +206,13 @@ class KioskApp(App):  # type: ignore[misc]
             self.manager.add_widget(SCREEN_CLASSES[name]())
         return self.manager.get_screen(name)
 
+    def _on_status_tick(self, _dt: float) -> None:
+        assert self.presenter is not None
+        self.presenter.refresh_status()
+        self.liveness.tick(self.watcher)
+
     def on_stop(self) -> None:
+        self.liveness.stopping()
         for event in (self._timeout, self._status):
             if event is not None:
                 event.cancel()

@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no windows: a scripted device rings up sales and the balances are printed",
     )
+    demo.add_argument(
+        "--windows", action="store_true", help="open the kiosk and terminal windows anyway"
+    )
     return parser
 
 
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from tapcard.demo import run_demo
 
-        return run_demo(args.data, headless=args.headless)
+        return run_demo(args.data, headless=args.headless, windows=args.windows)
     return 2
 
 

@@ -1,8 +1,12 @@
-"""`tapcard demo`: a hub, a private broker and a scripted device on embedded defaults.
+"""`tapcard demo`: the whole system on embedded defaults, in one command.
 
-Seeds a branch, a kiosk, two members with cards and the sample rules, then the device
-rings up a few purchases, a parking redemption and a top-up through MQTT, and the
-balances the hub booked are printed. Run it again: it goes on from where it stopped.
+Seeds the sample rules, a branch, two members with cards and a manager (PIN 1234), then
+starts a private mosquitto, the hub, and a kiosk and a staff terminal in their own
+windows on sim readers; a card is tapped from the command line
+(`tapcard device tap ...`, printed at start). Without a display (or with
+`--headless`) a scripted device rings up purchases, a top-up and a parking redemption
+instead and the balances the hub booked are printed. Run it again: it goes on from
+where it stopped.
 """
 
 from __future__ import annotations
@@ -89,8 +93,19 @@ def _script(device: ScriptedDevice, cards: list[str]) -> list[m.TxResult]:
     return [device.send(card, op) for card, op in steps]
 
 
-def run_demo(data: str | None, headless: bool = False) -> int:
+def run_demo(data: str | None, headless: bool = False, windows: bool = False) -> int:
     data_dir = Path(data or DEMO_DIR_DEFAULT)
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if windows or (has_display and not headless):
+        from tapcard.demo_windows import run_windows
+
+        return run_windows(data_dir)
+    if not headless:
+        print("no display: running the headless demo (a scripted device; see --help)")
+    return _run_headless(data_dir)
+
+
+def _run_headless(data_dir: Path) -> int:
     hub = Hub.init(
         HubConfig.from_env(data_dir=str(data_dir), db_url=f"sqlite:///{data_dir / 'hub.sqlite3'}")
     )

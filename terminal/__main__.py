@@ -17,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
     args = parser.parse_args(argv)
     os.environ.setdefault("KIVY_NO_ARGS", "1")
+    # Kivy probes clipboard tools (xclip, xsel) and prints their absence as tracebacks;
+    # a touch kiosk has no clipboard. Its log still goes to the file under KIVY_HOME.
+    os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
+    if os.environ.get("TAPCARD_LOG", "").upper() != "DEBUG":
+        os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     from tapcard.device.bundle import BUNDLE_FILE, Bundle
     from tapcard.device.runtime import DeviceRuntime
     from tapcard.readers import Backend, open_reader

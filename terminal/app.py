@@ -19,7 +19,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from tapcard.domain.model import Payment
 from tapcard.ui import terminal as ui
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, cjk_font_path
-from tapcard.ui.worker import CardWatcher
+from tapcard.ui.worker import AppLiveness, CardWatcher
 
 KV_DIR: Final = Path(__file__).parent / "kv"
 TICK_S: Final = 2.0  # auto-lock check and queue count
@@ -126,6 +126,7 @@ class TerminalApp(App):  # type: ignore[misc]
         self.watcher: CardWatcher | None = None
         self.manager: ScreenManager | None = None
         self._tick: Any = None
+        self.liveness = AppLiveness()
 
     def build(self) -> ScreenManager:
         register_cjk_font()
@@ -143,7 +144,7 @@ class TerminalApp(App):  # type: ignore[misc]
                 self.presenter.on_removed,
                 self.post,
             )
-        self._tick = Clock.schedule_interval(lambda _dt: self.presenter.tick(), TICK_S)
+        self._tick = Clock.schedule_interval(self._on_tick, TICK_S)
         return self.manager
 
     def screen(self, name: str) -> Any:
@@ -153,7 +154,13 @@ class TerminalApp(App):  # type: ignore[misc]
             self.manager.add_widget(SCREEN_CLASSES[name]())
         return self.manager.get_screen(name)
 
+    def _on_tick(self, _dt: float) -> None:
+        assert self.presenter is not None
+        self.presenter.tick()
+        self.liveness.tick(self.watcher)
+
     def on_stop(self) -> None:
+        self.liveness.stopping()
         if self._tick is not None:
             self._tick.cancel()
         if self.watcher is not None:

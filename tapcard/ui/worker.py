@@ -12,12 +12,14 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from nacl.signing import VerifyKey
 
+from tapcard import sdnotify
 from tapcard.cards.credential import CredentialError
 from tapcard.errors import TapcardError
 from tapcard.readers import CardReader, CardTap, ReaderError, authenticate_tap
@@ -28,6 +30,10 @@ JOBS_QUEUED_MAX: Final = 16
 READ_POLL_MS: Final = 200  # how soon the watcher notices a stop or a removal
 STOP_TIMEOUT_S: Final = 5.0
 READER_FAULT_RETRY_S: Final = 1.0
+# A reader loop silent this long is stalled: the app stops feeding systemd's watchdog.
+# Longer than a turn (READ_POLL_MS, or the fault retry) and than a slow credential read.
+WATCHER_STALL_S: Final = 10.0
+assert WATCHER_STALL_S > READER_FAULT_RETRY_S + READ_POLL_MS / 1000
 assert READ_POLL_MS / 1000 < STOP_TIMEOUT_S
 
 Post = Callable[[Callable[[], None]], None]
@@ -104,6 +110,7 @@ class CardWatcher:
         self._post = post
         self._stop = threading.Event()
         self.paused = threading.Event()  # set while a terminal writes a card
+        self.turn_at = time.monotonic()  # each turn of the reader loop; read by the watchdog
         self._thread = threading.Thread(target=self._run, name="card-watcher", daemon=True)
         self._thread.start()
 
@@ -112,8 +119,13 @@ class CardWatcher:
         self._thread.join(STOP_TIMEOUT_S)
         assert not self._thread.is_alive(), "card watcher did not stop"
 
+    def alive(self) -> bool:
+        """Whether the reader loop turned lately (every turn is bounded by READ_POLL_MS)."""
+        return time.monotonic() - self.turn_at < WATCHER_STALL_S
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.turn_at = time.monotonic()
             if self.paused.is_set():
                 self._stop.wait(READ_POLL_MS / 1000)
                 continue
@@ -140,6 +152,7 @@ class CardWatcher:
 
     def _wait_removal(self) -> None:
         while not self._stop.is_set():
+            self.turn_at = time.monotonic()
             try:
                 if self.reader.wait_for_removal(READ_POLL_MS):
                     self._post(self._on_removed)
@@ -147,3 +160,23 @@ class CardWatcher:
             except ReaderError:
                 self._post(self._on_removed)
                 return
+
+
+class AppLiveness:
+    """systemd's view of a UI app: READY once the UI loop runs, then watchdog pings only
+    while both the UI loop (the caller is a Clock callback) and the reader loop turn, so
+    that a stall in either gets the app restarted."""
+
+    def __init__(self) -> None:
+        self.watchdog = sdnotify.Watchdog()
+        self._ready = False
+
+    def tick(self, watcher: CardWatcher | None) -> None:
+        if not self._ready:
+            sdnotify.ready("ui running")
+            self._ready = True
+        if watcher is None or watcher.alive():
+            self.watchdog.ping()
+
+    def stopping(self) -> None:
+        sdnotify.stopping()
