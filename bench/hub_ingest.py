@@ -73,10 +73,17 @@ def seed(config: HubConfig) -> tuple[Hub, ScriptedDevice | None, list[str], obje
     return hub, None, cards, key
 
 
-def run_hub(config: HubConfig, broker: PrivateBroker, n: int) -> dict[str, float]:
+def run_hub(config: HubConfig, broker: PrivateBroker, n: int, workers: int = 1) -> dict[str, float]:
     hub, _, cards, key = seed(config)
-    process = HubProcess(config.data_dir, config.db_url, broker, worker=uuid.uuid4().hex[:6])
-    process.start()
+    group = uuid.uuid4().hex[:6]
+    processes = [
+        HubProcess(
+            config.data_dir, config.db_url, broker, worker=f"{group}-{i}", shared=workers > 1
+        )
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
     device = ScriptedDevice(
         "kiosk-1", key, hub.secrets.hub_key.verify_key, broker.host, broker.port
     )  # type: ignore[arg-type]
@@ -109,7 +116,8 @@ def run_hub(config: HubConfig, broker: PrivateBroker, n: int) -> dict[str, float
         payload_bytes = statistics.mean(len(s.payload) for s in sealed)
     finally:
         device.close()
-        process.stop()
+        for process in processes:
+            process.stop()
         hub.close()
     return {
         "tx_per_s": n / (end - start),
@@ -166,15 +174,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     parser.add_argument("--n", type=int, help="intents per database")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="hub processes on a shared subscription"
+    )
     args = parser.parse_args()
     n = args.n or (N_QUICK if args.quick else N_FULL)
-    figures: dict[str, float] = {"n": n}
+    figures: dict[str, float] = {"n": n, "workers": args.workers}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with PrivateBroker(folder / "broker") as broker:
-            sqlite = run_hub(
-                HubConfig(folder / "sq", f"sqlite:///{folder / 'hub.sqlite3'}", None), broker, n
-            )
+            sqlite_config = HubConfig(folder / "sq", f"sqlite:///{folder / 'hub.sqlite3'}", None)
+            sqlite = run_hub(sqlite_config, broker, n, args.workers)
             print(
                 f"sqlite:     {sqlite['tx_per_s']:8.0f} tx/s  p50 {sqlite['p50_ms']:.1f} ms  "
                 f"p99 {sqlite['p99_ms']:.1f} ms  ({sqlite['payload_bytes']:.0f}-byte intents)"
@@ -188,7 +198,7 @@ def main() -> int:
             if not args.no_postgres:
                 url, admin_engine, name = postgres_url()
                 try:
-                    pg = run_hub(HubConfig(folder / "pg", url, None), broker, n)
+                    pg = run_hub(HubConfig(folder / "pg", url, None), broker, n, args.workers)
                 finally:
                     with admin_engine.connect() as conn:
                         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from tapcard.domain.model import (
 )
 from tapcard.domain.rules import RuleSet
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
+from tapcard.wire.ids import new_tx_id
 from tapcard.wire.topics import is_valid_device_id
 
 SEARCH_RESULTS_MAX = 100
@@ -450,7 +450,7 @@ def book_admin(
     errors = validate_legs(legs) if legs else []
     if errors:
         raise ValidationError("; ".join(errors))
-    tx_id = str(uuid.uuid4())
+    tx_id = str(new_tx_id())
     stamp = now_ms()
     conn.execute(
         db.transfers.insert().values(

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -624,7 +623,3 @@ def _write_seq_max(conn: Connection, seq_max: dict[str, int]) -> None:
             .where(db.devices.c.id == device, db.devices.c.seq_max < seq)
             .values(seq_max=seq)
         )
-
-
-def new_tx_id() -> uuid.UUID:
-    return uuid.uuid4()

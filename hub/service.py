@@ -53,6 +53,11 @@ BATCH_WAIT_MS = 4  # after the first message, gather more for this long
 BATCH_MESSAGES_MAX = 500
 MQTT_KEEPALIVE_S = 10
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue while we restart
+# A worker in a shared group keeps its session only briefly: the broker goes on handing
+# a dead member its share of the intents until the session expires. Devices resend what
+# gets no result, so a short expiry loses nothing; a long one stalls that share.
+SHARED_SESSION_EXPIRY_S = 120
+assert SHARED_SESSION_EXPIRY_S < SESSION_EXPIRY_S
 CONFIG_CHECK_S = 0.5  # rule set and deny list changes reach devices this fast
 COUNTERS_FLUSH_S = 5.0
 DB_RETRY_S_MAX = 5.0
@@ -69,6 +74,8 @@ class _Message:
     mid: int
     qos: int
     properties: Any
+    # An intent checked in paho's thread: (body, digest), or why it was refused.
+    checked: tuple[m.Body, str] | WireError | None = None
 
 
 class HubService:
@@ -116,7 +123,11 @@ class HubService:
 
     def start(self) -> None:
         connect_persistent(
-            self.client, self.broker.host, self.broker.port, MQTT_KEEPALIVE_S, SESSION_EXPIRY_S
+            self.client,
+            self.broker.host,
+            self.broker.port,
+            MQTT_KEEPALIVE_S,
+            SHARED_SESSION_EXPIRY_S if self.shared else SESSION_EXPIRY_S,
         )
         self._worker.start()
 
@@ -126,7 +137,13 @@ class HubService:
             self._worker.join(timeout=10)
         self._counters_flushed_at = 0.0
         self._flush_counters()
-        self.client.disconnect()
+        if self.shared:
+            # Leave the group at once: a stopped member would keep getting its share.
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
+            self.client.disconnect(properties=props)
+        else:
+            self.client.disconnect()
         self.client.loop_stop()
 
     def wait_connected(self, timeout_s: float) -> bool:
@@ -158,7 +175,31 @@ class HubService:
             log.warning("hub lost the broker: %s; reconnecting", reason)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, msg.properties))
+        payload = bytes(msg.payload)
+        self._queue.put(
+            _Message(
+                msg.topic,
+                payload,
+                msg.mid,
+                msg.qos,
+                msg.properties,
+                self._precheck(msg.topic, payload),
+            )
+        )
+
+    def _precheck(self, topic: str, payload: bytes) -> tuple[m.Body, str] | WireError | None:
+        """Verify intents here, in paho's thread: PyNaCl releases the GIL, so signature
+        checks run on the other core while the worker applies the previous batch."""
+        parsed = parse_device_topic(topic)
+        if parsed is None or parsed[1] is not Family.TX or not payload:
+            return None
+        try:
+            return self._unseal(parsed[0], Family.TX, payload, topic)
+        except WireError as exc:
+            return exc
+        except Exception:  # never let one message kill paho's thread; the worker retries
+            log.exception("could not pre-check a message on %s", topic)
+            return None
 
     # --- the worker ---------------------------------------------------------------
 
@@ -221,7 +262,9 @@ class HubService:
             return  # a cleared retained status, or not ours
         device_id, family = parsed
         try:
-            body, digest = self._unseal(device_id, family, msg.payload, msg.topic)
+            if isinstance(msg.checked, WireError):
+                raise msg.checked
+            body, digest = msg.checked or self._unseal(device_id, family, msg.payload, msg.topic)
             if family is Family.TX:
                 assert isinstance(body, m.TxIntent)
                 branch = self.registry.get(device_id).branch_id

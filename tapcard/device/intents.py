@@ -12,6 +12,7 @@ from nacl.signing import SigningKey
 
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import seal
+from tapcard.wire.ids import new_tx_id
 from tapcard.wire.topics import Family, device_topic
 
 
@@ -37,11 +38,12 @@ def seal_intent(
     tx_id: uuid.UUID | None = None,
 ) -> SealedIntent:
     assert seq >= 1
+    created_ms = int(time.time() * 1000) if created_ms is None else created_ms
     intent = m.TxIntent(
-        tx_id=tx_id or uuid.uuid4(),
+        tx_id=tx_id or new_tx_id(created_ms),
         device=device_id,
         seq=seq,
-        created_ms=int(time.time() * 1000) if created_ms is None else created_ms,
+        created_ms=created_ms,
         card_id=card_id,
         rules_version=rules_version,
         offline=offline,

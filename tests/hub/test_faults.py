@@ -160,3 +160,32 @@ def test_two_workers_share_the_load_on_postgres(
         codes = [w.stop() for w in workers]
         seeded.hub.close()
     assert codes == [0, 0], logs
+
+
+def test_a_stopped_shared_worker_leaves_the_group(
+    hub_setup: tuple[Seeded, HubConfig], own_broker: PrivateBroker
+) -> None:
+    """A worker that stops cleanly deletes its session: the broker must not go on
+    handing it a share of the intents (they would wait for the session to expire)."""
+    from hub.config import BrokerAddress
+    from hub.service import HubService
+
+    seeded, _config = hub_setup
+    address = BrokerAddress(own_broker.host, own_broker.port)
+    retired = HubService(seeded.hub, address, worker="retired", shared=True)
+    retired.start()
+    assert retired.wait_connected(10)
+    retired.stop()
+    active = HubService(seeded.hub, address, worker="active", shared=True)
+    active.start()
+    device = _device(seeded, own_broker)
+    try:
+        assert active.wait_connected(10)
+        time.sleep(0.5)  # the subscription is in place
+        sealed = [device.make(seeded.cards[0], m.TopUp(amount_cents=1)) for _ in range(20)]
+        for item in sealed:
+            device.publish(item)
+        device.wait_all([s.tx_id for s in sealed], timeout_s=10)  # no resends needed
+    finally:
+        device.close()
+        active.stop()
