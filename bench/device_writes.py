@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tapcard.device.intents import seal_intent
-from tapcard.device.store import STORE_FILE, DeviceStore, Spent, StoreError
+from tapcard.device.store import PAGE_BYTES, STORE_FILE, DeviceStore, Spent, StoreError
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
 from tapcard.wire import messages as m
@@ -92,7 +92,7 @@ def run(folder: Path, count: int, page_size: int = 0) -> dict[str, float | int]:
         "file_growth_bytes_per_tx": round((_sizes(folder) - size_before) / count),
         "commits_per_tx": round(1 + 1 / RESULT_BATCH, 3),
         "tx_per_s": round(count / elapsed_s),
-        "page_size": page_size or 4096,
+        "page_size": page_size or PAGE_BYTES,
     }
 
 
