@@ -60,6 +60,7 @@ SHARED_SESSION_EXPIRY_S = 120
 assert SHARED_SESSION_EXPIRY_S < SESSION_EXPIRY_S
 CONFIG_CHECK_S = 0.5  # rule set and deny list changes reach devices this fast
 COUNTERS_FLUSH_S = 5.0
+RESEND_ASK_S = 30.0  # ask one device to resend at most this often
 DB_RETRY_S_MAX = 5.0
 RECONNECT_DELAY_S_MAX = 5
 _NIL = "00000000-0000-0000-0000-000000000000"
@@ -90,6 +91,7 @@ class HubService:
         self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
         self._published: dict[str, int] = {}
         self._maintained_on: dt.date | None = None
+        self._resend_asked: dict[str, float] = {}  # device -> when we last asked
         self._counters_flushed: Counter[str] = Counter()
         self._counters_flushed_at = 0.0
         self._last_config_check = 0.0
@@ -368,6 +370,31 @@ class HubService:
                     denylist_version=health.denylist_version,
                 )
             )
+            seq_max = conn.execute(
+                sa.select(db.devices.c.seq_max).where(db.devices.c.id == health.device)
+            ).scalar()
+        self._ask_resend_if_behind(health, int(seq_max or 0))
+
+    def _ask_resend_if_behind(self, health: m.Health, seq_max: int) -> None:
+        """After a restore from an older backup the hub lacks intents the device was
+        already answered for (and marked done): ask for everything after what we have.
+        What was never lost is answered again from stored results, at no cost."""
+        missing = health.seq_last - seq_max - health.outbox_depth
+        if missing <= 0:
+            return
+        now = time.monotonic()
+        if now - self._resend_asked.get(health.device, -RESEND_ASK_S) < RESEND_ASK_S:
+            return
+        self._resend_asked[health.device] = now
+        log.warning(
+            "device %s is at seq %d, the ledger at %d: asking it to resend",
+            health.device,
+            health.seq_last,
+            seq_max,
+        )
+        reason = f"the hub holds this device's intents up to {seq_max}"
+        body = m.Resend(device=health.device, from_seq=seq_max + 1, reason=reason)
+        self._publish(device_topic(health.device, Family.CONTROL), body, qos=1)
 
     def _answer_query(self, query: m.SnapshotQuery, properties: Any) -> None:
         reply_topic = device_topic(query.device, Family.REPLY)

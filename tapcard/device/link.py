@@ -66,6 +66,7 @@ DENYLIST_PAYLOAD_BYTES_MAX: Final = 4 * 1024 * 1024
 ALARM_PUBLISH_REFUSED: Final = "publish_refused"
 ALARM_DEVICE_REFUSED: Final = "device_refused"
 ALARM_BAD_MESSAGE: Final = "bad_hub_message"
+ALARM_RESEND_INCOMPLETE: Final = "resend_incomplete"  # the hub wants entries we pruned
 assert RESEND_AFTER_S <= RESEND_AFTER_S_MAX
 assert 0 < PENDING_FETCH_MAX <= INFLIGHT_MAX
 assert SNAPSHOT_TIMEOUT_S < RESEND_AFTER_S
@@ -228,6 +229,7 @@ class Link:
             [
                 (self._topic[Family.RESULT], 1),
                 (self._topic[Family.REPLY], 1),
+                (self._topic[Family.CONTROL], 1),
                 (RULES_TOPIC, 1),
                 (DENYLIST_TOPIC, 1),
             ]
@@ -377,6 +379,8 @@ class Link:
                 self._on_result(event, results)
             elif event.topic == self._topic[Family.REPLY]:
                 self._on_reply(event)
+            elif event.topic == self._topic[Family.CONTROL]:
+                self._on_control(event)
             elif event.topic == RULES_TOPIC:
                 self._on_rules(event)
             elif event.topic == DENYLIST_TOPIC:
@@ -385,6 +389,25 @@ class Link:
             self.alarms.add(ALARM_BAD_MESSAGE)
             self._count("bad_message")
             log.warning("device %s refused a message on %s: %s", self.device_id, event.topic, exc)
+
+    def _on_control(self, event: _Event) -> None:
+        _, resend = unseal(event.payload, event.topic, self._hub_key, m.Resend)
+        if resend.device != self.device_id:
+            raise WireError(Reason.DEVICE_MISMATCH, "a request for another device")
+        reopened, oldest = self.store.reopen_from(resend.from_seq)
+        if oldest > resend.from_seq:
+            self.alarms.add(ALARM_RESEND_INCOMPLETE)
+        log.warning(
+            "hub asked device %s to resend from seq %d (%s): %d entries reopened%s",
+            self.device_id,
+            resend.from_seq,
+            resend.reason,
+            reopened,
+            f"; entries before {oldest} are no longer kept" if oldest > resend.from_seq else "",
+        )
+        self._inflight.clear()
+        self._mids.clear()
+        self._cursor = 0  # send again from the oldest pending entry, in order
 
     def _on_result(self, event: _Event, results: list[m.TxResult]) -> None:
         _, batch = unseal(event.payload, event.topic, self._hub_key, m.TxResults)

@@ -436,6 +436,7 @@ class DeviceRuntime:
             reader=status.reader,
             reader_detail=status.reader_detail[:500],
             outbox_depth=status.outbox_depth,
+            seq_last=self.store.seq(),
             outbox_oldest_age_s=status.outbox_oldest_age_s,
             last_sync_ms=status.last_sync_ms,
             disk_free_bytes=shutil.disk_usage(self.data_dir).free,

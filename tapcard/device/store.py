@@ -225,6 +225,20 @@ class DeviceStore:
                 _prune_done(db)
         return changed
 
+    def reopen_from(self, from_seq: int) -> tuple[int, int]:
+        """Make answered entries from `from_seq` on pending again (the hub was restored
+        from an older backup). Returns (reopened, oldest kept seq): entries pruned
+        beyond DONE_KEEP_MAX can no longer be sent."""
+        assert from_seq >= 1
+        with self._tx() as db:
+            reopened = db.execute(
+                "UPDATE outbox SET state = 'pending', result = NULL, done_ms = NULL"
+                " WHERE state = 'done' AND seq >= ?",
+                (from_seq,),
+            ).rowcount
+            oldest = _scalar(db, "SELECT coalesce(min(seq), 0) FROM outbox")
+        return int(reopened), oldest
+
     def result_of(self, tx_id: str) -> str | None:
         rows = self._read("SELECT result FROM outbox WHERE tx_id = ?", (tx_id,))
         return str(rows[0][0]) if rows and rows[0][0] is not None else None

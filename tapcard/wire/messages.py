@@ -154,7 +154,17 @@ class Health(Body, frozen=True, kw_only=True):
     outbox_oldest_age_s: Count = 0
     last_sync_ms: UnixMs = 0
     disk_free_bytes: Count = 0
+    seq_last: Count = 0  # the highest sequence number the device has made
     alarms: Annotated[list[ShortText], msgspec.Meta(max_length=32)] = []
+
+
+class Resend(Body, frozen=True, kw_only=True):
+    """The hub lacks this device's intents from `from_seq` on (it was restored from a
+    backup): send them again, answered or not. The hub applies each once by its id."""
+
+    device: DeviceId
+    from_seq: Seq
+    reason: Text = ""
 
 
 # --- snapshots (request/response) --------------------------------------------------
@@ -283,6 +293,7 @@ class StaffReply(Body, frozen=True, kw_only=True):
 MESSAGE_TYPES: dict[str, type[Body]] = {
     "TxIntent": TxIntent,
     "TxResults": TxResults,
+    "Resend": Resend,
     "Status": Status,
     "Health": Health,
     "SnapshotQuery": SnapshotQuery,

@@ -22,6 +22,7 @@ class Family(enum.StrEnum):
     REPLY = "reply"  # hub -> device: snapshot responses (the query's response topic)
     STAFF = "staff"  # terminal -> hub: staff requests (MQTT 5 request/response)
     STAFF_REPLY = "staff-reply"  # hub -> terminal: answers to staff requests
+    CONTROL = "control"  # hub -> device: requests to the device (resend from a sequence)
 
 
 def device_topic(device_id: str, family: Family) -> str:

@@ -258,3 +258,66 @@ def test_corrupted_database_at_start_points_to_restore(
     assert "tapcard hub restore" in done.stderr
     assert "Traceback" not in done.stderr
     json.dumps(done.stderr)  # a plain message, nothing else
+
+
+def test_restored_hub_gets_back_what_it_had_answered_after_the_backup(
+    sqlite_hub: tuple[Seeded, HubConfig],
+    own_broker: PrivateBroker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The device had its last 20 top-ups answered (and marked done) after the backup;
+    the restored hub sees from the heartbeat that the device is ahead of its ledger,
+    asks it to resend, and books those 20 once."""
+    import tapcard.device.link as link_module
+
+    monkeypatch.setattr(link_module, "HEARTBEAT_S", 0.2)
+    seeded, config = sqlite_hub
+    service = HubService(seeded.hub, broker_address(own_broker))
+    service.start()
+    bundle_path = tmp_path / "kiosk-3" / "bundle.json"
+    bundle_path.parent.mkdir()
+    bundle_path.write_bytes(bundle_json(seeded, "kiosk-3", own_broker))
+    runtime = DeviceRuntime(Bundle.load(bundle_path), bundle_path.parent, None)
+    runtime.start()
+    card = seeded.cards[0]
+    restored = HubConfig(config.data_dir, f"sqlite:///{tmp_path / 'restored.sqlite3'}", None)
+    second: HubService | None = None
+    try:
+        wait_until(lambda: runtime.link.connected and runtime.rules_version >= 1, 20, "online")
+        seen = runtime.snapshot(card)
+        for _ in range(30):
+            runtime.top_up(card, 10, seen=seen)
+        wait_until(lambda: runtime.store.depth() == 0, 30, "first 30 booked")
+        assert _cli(config, "backup", "--dest", str(tmp_path / "backups")) == 0
+        for _ in range(20):
+            runtime.top_up(card, 10, seen=seen)
+        wait_until(lambda: runtime.store.depth() == 0, 30, "20 more booked after the backup")
+        service.stop()  # the hub's disk dies; the backup lacks the last 20
+        [backup_file] = backups.backups_in(tmp_path / "backups")
+        assert _cli(restored, "restore", str(backup_file)) == 0
+        restored_hub = Hub.open(restored)
+        second = HubService(restored_hub, broker_address(own_broker))
+        second.start()
+
+        def booked() -> int:
+            with restored_hub.engine.connect() as conn:
+                return int(
+                    conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(db.transfers)
+                        .where(db.transfers.c.device_id == "kiosk-3")
+                    ).scalar_one()
+                )
+
+        wait_until(lambda: booked() == 50, 30, "the lost 20 resent and booked")
+        wait_until(lambda: runtime.store.depth() == 0, 30, "outbox answered again")
+        with restored_hub.engine.connect() as conn:
+            assert verify_ledger(conn).errors == []
+        assert booked() == 50
+    finally:
+        runtime.stop()
+        service.stop()
+        if second is not None:
+            second.stop()
+            second.hub.close()

@@ -132,6 +132,13 @@ DEVICE_CHANNELS: dict[Family, tuple[str, str, str, bool, str]] = {
         False,
         "answers to staff requests",
     ),
+    Family.CONTROL: (
+        "deviceControl",
+        "Resend",
+        "hub",
+        False,
+        "requests to the device: resend from a sequence (after a hub restore)",
+    ),
 }
 CONFIG_CHANNELS: dict[str, tuple[str, str, str]] = {
     "rules": ("rules", "RulesDoc", "the active rule set, versioned"),

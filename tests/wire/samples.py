@@ -135,6 +135,10 @@ BALANCES = m.Balances(points=180, growth=180, stored_value_cents=7_500)
 # One sample per message type (the golden fixtures), named as in MESSAGE_TYPES.
 SAMPLES: dict[str, Sample] = {
     "TxIntent": _device(Family.TX, intent(OPS["purchase"])),
+    "Resend": _hub(
+        device_topic(DEVICE_ID, Family.CONTROL),
+        m.Resend(device=DEVICE_ID, from_seq=31, reason="the hub holds intents up to 30"),
+    ),
     "TxResults": _hub(
         device_topic(DEVICE_ID, Family.RESULT),
         m.TxResults(

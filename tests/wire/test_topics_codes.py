@@ -79,6 +79,7 @@ def test_topic_families_and_names() -> None:
         "reply",
         "staff",
         "staff-reply",
+        "control",
     ]
     assert RULES_TOPIC == "tapcard/v1/rules"
     assert DENYLIST_TOPIC == "tapcard/v1/denylist"
