@@ -14,6 +14,8 @@ refuses its publishes and subscriptions, and the hub refuses its messages anyway
 Branch broker (`write_branch_config`): the same listener and ACL for the branch's own
 devices, plus a bridge to HQ (TLS with the branch's client certificate, QoS 1,
 cleansession false, local persistence), so devices keep a broker when the uplink is down.
+The bridge is two connections (see `bridge_lines`): MQTT 3.1.1 for what must not be lost,
+MQTT 5 for request/response, which needs its properties.
 
 Mosquitto re-reads the ACL file on SIGHUP (`systemctl reload tapcard-broker`); the CRL and
 certificates are read when the listener starts.
@@ -43,8 +45,18 @@ QUEUED_MESSAGES_MAX: Final = 100_000  # per offline client: a device's results w
 BRIDGE_KEEPALIVE_S: Final = 30
 BRIDGE_RESTART_S: Final = 5  # reconnect the uplink this soon after it drops
 BRANCH_PREFIX: Final = "branch."  # bridge identities; "." never occurs in a device id
-DEVICE_WRITES: Final = (Family.TX, Family.STATUS, Family.HEALTH, Family.QUERY)
-DEVICE_READS: Final = (Family.RESULT, Family.REPLY)
+# A branch broker's MQTT 5 bridge advertises max_inflight_messages as its Receive Maximum,
+# and HQ refuses the bridge (protocol error) for 0, mosquitto's "no limit", and, with
+# mosquitto 2.0.11, for 65535 too. Devices keep at most this many in flight themselves.
+BRANCH_INFLIGHT_MAX: Final = 1_000
+# Request/response families need MQTT 5 properties (response topic, correlation data), so
+# they cross on an MQTT 5 bridge connection. Everything else crosses on an MQTT 3.1.1 one:
+# mosquitto's MQTT 5 bridge sends no session expiry, so with it HQ would drop the branch's
+# session (and the results queued in it) whenever the uplink goes down; with 3.1.1,
+# cleansession false keeps that session for good.
+REQUEST_FAMILIES: Final = frozenset({Family.QUERY, Family.REPLY, Family.STAFF, Family.STAFF_REPLY})
+DEVICE_WRITES: Final = (Family.TX, Family.STATUS, Family.HEALTH, Family.QUERY, Family.STAFF)
+DEVICE_READS: Final = (Family.RESULT, Family.REPLY, Family.STAFF_REPLY, Family.CONTROL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +128,9 @@ def acl_text(active: dict[str, str], with_hub: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _listener_lines(settings: ListenerSettings, tls: TlsFiles, crl: Path, acl: Path) -> list[str]:
+def _listener_lines(
+    settings: ListenerSettings, tls: TlsFiles, crl: Path, acl: Path, inflight_max: int = 0
+) -> list[str]:
     persistence = settings.out_dir / "db"
     persistence.mkdir(parents=True, exist_ok=True)
     return [
@@ -137,7 +151,7 @@ def _listener_lines(settings: ListenerSettings, tls: TlsFiles, crl: Path, acl: P
         f"persistence_location {persistence}/",
         f"autosave_interval {AUTOSAVE_INTERVAL_S}",
         f"max_queued_messages {QUEUED_MESSAGES_MAX}",
-        "max_inflight_messages 0",
+        f"max_inflight_messages {inflight_max}",
         "set_tcp_nodelay true",
         "log_dest stderr",
         "log_type error",
@@ -183,7 +197,7 @@ def write_branch_config(
     write_file(crl, crl_source.read_bytes())
     acl = out / ACL_FILE
     write_file(acl, acl_text(active, with_hub=False).encode())
-    lines = _listener_lines(settings, tls, crl, acl)
+    lines = _listener_lines(settings, tls, crl, acl, inflight_max=BRANCH_INFLIGHT_MAX)
     lines += bridge_lines(branch_id, sorted(active), hq, out)
     config = out / CONFIG_FILE
     write_file(config, ("\n".join(lines) + "\n").encode())
@@ -191,32 +205,53 @@ def write_branch_config(
 
 
 def bridge_lines(branch_id: str, devices: list[str], hq: BrokerAddress, out: Path) -> list[str]:
-    """A mosquitto bridge to HQ carrying each device's topics (QoS 1, both ways)."""
-    lines = [
+    """Two mosquitto bridge connections to HQ, TLS with the branch's certificate, QoS 1.
+
+    - `tapcard-hq-<branch>` (MQTT 3.1.1, cleansession false both sides): each device's tx,
+      status and health out; its results and control messages, the rules and the deny
+      list in. HQ keeps the branch's queue while the uplink is down, the branch keeps
+      HQ's (local persistence), so nothing is dropped on either side.
+    - `tapcard-hq-<branch>-rpc` (MQTT 5, clean sessions): snapshot queries and staff
+      requests out, their replies in, with the properties they need. A request cut off
+      by the uplink times out at the device, which then decides offline.
+    """
+    families = [*((f, "out") for f in DEVICE_WRITES), *((f, "in") for f in DEVICE_READS)]
+    reliable = [
+        *_bridge_connection(branch_id, "", "mqttv311", persistent=True, hq=hq, out=out),
+        f"topic {RULES_TOPIC} in 1",
+        f"topic {DENYLIST_TOPIC} in 1",
+    ]
+    requests = _bridge_connection(branch_id, "-rpc", "mqttv50", persistent=False, hq=hq, out=out)
+    for device_id in devices:
+        base = f"{PREFIX}/dev/{device_id}"
+        for family, direction in families:
+            line = f"topic {base}/{family.value} {direction} 1"
+            (requests if family in REQUEST_FAMILIES else reliable).append(line)
+    return reliable + requests
+
+
+def _bridge_connection(
+    branch_id: str, suffix: str, protocol: str, persistent: bool, hq: BrokerAddress, out: Path
+) -> list[str]:
+    clean = "false" if persistent else "true"
+    return [
         "",
-        f"connection tapcard-hq-{branch_id}",
+        f"connection tapcard-hq-{branch_id}{suffix}",
         f"address {hq.host}:{hq.port}",
-        "bridge_protocol_version mqttv50",
+        f"bridge_protocol_version {protocol}",
         f"bridge_cafile {out / 'ca.crt'}",
         f"bridge_certfile {out / 'bridge.crt'}",
         f"bridge_keyfile {out / 'bridge.key'}",
         "bridge_insecure false",
-        f"remote_clientid tapcard-bridge-{branch_id}",
-        "cleansession false",  # HQ keeps the branch's queue while the uplink is down
-        "local_cleansession false",
+        f"remote_clientid tapcard-bridge-{branch_id}{suffix}",
+        f"cleansession {clean}",  # false: HQ keeps the branch's queue while it is away
+        f"local_cleansession {clean}",  # false: so does the branch broker (persistence)
         "try_private true",
         "notifications false",
         f"keepalive_interval {BRIDGE_KEEPALIVE_S}",
         "restart_timeout 1 " + str(BRIDGE_RESTART_S),
         "start_type automatic",
-        f"topic {RULES_TOPIC} in 1",
-        f"topic {DENYLIST_TOPIC} in 1",
     ]
-    for device_id in devices:
-        base = f"{PREFIX}/dev/{device_id}"
-        lines += [f"topic {base}/{f.value} out 1" for f in DEVICE_WRITES]
-        lines += [f"topic {base}/{f.value} in 1" for f in DEVICE_READS]
-    return lines
 
 
 def run_as_root_default() -> bool:
