@@ -7,26 +7,31 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__)
-    parser.add_argument("--data", default=os.environ.get("TAPCARD_DEVICE_DATA", "data/device"))
-    parser.add_argument("--lang", choices=["zh", "en"], default="zh")
-    args = parser.parse_args(argv)
+def set_kivy_environment() -> None:
+    """Before Kivy is imported: no argv parsing, no clipboard probing, quiet console."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     # Kivy probes clipboard tools (xclip, xsel) and prints their absence as tracebacks;
     # a touch kiosk has no clipboard. Its log still goes to the file under KIVY_HOME.
     os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
     if os.environ.get("TAPCARD_LOG", "").upper() != "DEBUG":
         os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+
+
+def open_kiosk(
+    data_dir: Path, lang: str, on_view: Callable[[str, Any], None] | None = None
+) -> tuple[Any, Any, Any]:
+    """(app, runtime, reader) of the kiosk on a provisioned folder; the runtime is started.
+    The benchmark runs the kiosk through this too, so it measures the real thing."""
     from tapcard.device.bundle import BUNDLE_FILE, Bundle
     from tapcard.device.runtime import DeviceRuntime
     from tapcard.readers import Backend, open_reader
 
-    data_dir = Path(args.data)
     bundle = Bundle.load(data_dir / BUNDLE_FILE)
     config = bundle.reader
     if config.backend is Backend.SIM and not config.sim_socket_path:
@@ -36,8 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     runtime.start()
     from kiosk.app import KioskApp
 
+    return KioskApp(runtime, reader, lang=lang, on_view=on_view), runtime, reader
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__)
+    parser.add_argument("--data", default=os.environ.get("TAPCARD_DEVICE_DATA", "data/device"))
+    parser.add_argument("--lang", choices=["zh", "en"], default="zh")
+    args = parser.parse_args(argv)
+    set_kivy_environment()
+    app, runtime, reader = open_kiosk(Path(args.data), args.lang)
     try:
-        KioskApp(runtime, reader, lang=args.lang).run()
+        app.run()
     finally:
         runtime.stop()
         reader.close()

@@ -91,6 +91,28 @@ class MembersScreen(ReceiptScreen):
     pass
 
 
+class BackfillScreen(Screen):  # type: ignore[misc]
+    member = StringProperty("")
+    body = StringProperty("")
+    can_submit = BooleanProperty(False)
+    refused = BooleanProperty(False)
+
+    def show(self, view: ui.BackfillView) -> None:
+        self.member, self.body = view.member, "\n".join(view.lines)
+        self.can_submit, self.refused = view.can_submit, view.refused
+
+
+class RenewalScreen(Screen):  # type: ignore[misc]
+    member = StringProperty("")
+    body = StringProperty("")
+    can_cash = BooleanProperty(False)
+    can_stored_value = BooleanProperty(False)
+
+    def show(self, view: ui.RenewalView) -> None:
+        self.member, self.body = view.member, "\n".join(view.lines)
+        self.can_cash, self.can_stored_value = view.can_cash, view.can_stored_value
+
+
 SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.LOGIN: LoginScreen,
     ui.HOME: HomeScreen,
@@ -99,6 +121,8 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.SHIFT: ShiftScreen,
     ui.MESSAGE: MessageScreen,
     ui.MEMBERS: MembersScreen,
+    ui.BACKFILL: BackfillScreen,
+    ui.RENEWAL: RenewalScreen,
 }
 
 
@@ -196,6 +220,9 @@ class TerminalApp(App):  # type: ignore[misc]
 
     def pay(self, payment: str) -> None:
         self.presenter.pay(Payment(payment))
+
+    def pay_renewal(self, payment: str) -> None:
+        self.presenter.renew(Payment(payment))
 
     def register(self, text: str) -> None:
         """ "Name phone" from the one entry field: the last word is the phone."""

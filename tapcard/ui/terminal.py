@@ -21,8 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine, SaleQuote
-from tapcard.domain.model import Payment
+from tapcard.domain.model import FeeKind, Payment
 from tapcard.errors import TapcardError
 from tapcard.ui import fmt
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
@@ -41,7 +42,7 @@ SALE_LINES_SHOWN_MAX: Final = 12
 SCRYPT_N: Final = 2**14
 assert STAFF_TIMEOUT_S < LOCK_AFTER_S
 
-LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT = (
+LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT, BACKFILL, RENEWAL = (
     "login",
     "home",
     "sale",
@@ -49,8 +50,11 @@ LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT = (
     "message",
     "members",
     "shift",
+    "backfill",
+    "renewal",
 )
-SCREENS: Final = (LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT)
+SCREENS: Final = (LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT, BACKFILL, RENEWAL)
+RECEIPT_NO_LEN_MAX: Final = 64
 CATEGORIES: Final = ("grocery", "fuel", "car_wash", "service", "group_buy", "special_offer")
 _STAFF_ERRORS: Final = {
     "bad_pin": "Wrong PIN",
@@ -59,6 +63,14 @@ _STAFF_ERRORS: Final = {
     "not_found": "Not found",
     "conflict": "Not possible in the card's state",
     "invalid": "Please check the entries",
+}
+
+
+# Refusals the kiosk never meets: their own titles here (English msgids).
+_TERMINAL_REASONS: Final = {
+    Reason.BACKFILL_WINDOW: "Receipt outside the backfill window",
+    Reason.RECEIPT_USED: "This receipt already earned points",
+    Reason.INSUFFICIENT_FUNDS: "Not enough stored value",
 }
 
 
@@ -124,6 +136,24 @@ class MembersView:
     rows: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class BackfillView:
+    header: Header
+    member: str
+    lines: tuple[str, ...]  # the receipt as entered, then the points or why not
+    can_submit: bool
+    refused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalView:
+    header: Header
+    member: str
+    lines: tuple[str, ...]  # valid until now, after renewal, the fee, the stored value
+    can_cash: bool
+    can_stored_value: bool
+
+
 @dataclass(slots=True)
 class _Card:
     tap: Tap
@@ -161,7 +191,9 @@ class TerminalPresenter:
         on_view: Callable[[str, Any], None],
         lang: str = LANGUAGE_DEFAULT,
         clock: Callable[[], float] = time.monotonic,
+        today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
+        self.today = today
         self.runtime = runtime
         self.link = staff_link
         self.on_view = on_view
@@ -178,6 +210,7 @@ class TerminalPresenter:
         self.screen = LOGIN
         self.view: Any = None
         self.last_receipt: Any = None
+        self.backfill_entry: tuple[str, str, str, str] = ("", "", CATEGORIES[0], "")
         self._show(LOGIN, LoginView(self.t("Staff login"), ""))
 
     def stop(self) -> None:
@@ -222,6 +255,10 @@ class TerminalPresenter:
             self.home()
         elif self.screen == SALE:
             self.requote()
+        elif self.screen == BACKFILL:
+            self.check_backfill(*self.backfill_entry)
+        elif self.screen == RENEWAL:
+            self.renewal()
 
     def toggle_language(self) -> None:
         self.set_language(self.t.other())
@@ -444,14 +481,98 @@ class TerminalPresenter:
             ),
         )
 
+    def renewal(self) -> RenewalView | None:
+        """The renewal screen: valid until now and after, the fee, a choice of payment."""
+        card_id, rules = self._card_id(), self.runtime.rules
+        if card_id is None or rules is None or not self._guard():
+            return None
+        t, snap = self.t, self.card.snapshot if self.card else None
+        assert snap is not None
+        fee = engine.fee_cents(rules, FeeKind.ANNUAL)
+        balance = snap.balances.stored_value_cents if snap.balances else 0
+        lines = [t("Valid until") + f": {snap.expires_on or '-'}"]
+        if snap.expires_on is not None:
+            renewed = engine.renewed_expiry(rules, snap.expires_on, self.today())
+            lines.append(t("Valid after renewal") + f": {renewed}")
+        lines.append(t("Renewal fee") + f": {fmt.money(fee, rules.currency)}")
+        lines.append(t("Stored value") + f": {fmt.money(balance, rules.currency)}")
+        if balance < fee:
+            lines.append(t("Not enough stored value"))
+        view = RenewalView(self.header(), self.member_text(), tuple(lines), True, balance >= fee)
+        self._show(RENEWAL, view)
+        return view
+
     def renew(self, payment: Payment = Payment.CASH) -> None:
-        card_id = self._card_id()
+        card_id, rules = self._card_id(), self.runtime.rules
         if card_id is None or not self._guard():
             return
+        fee = engine.fee_cents(rules, FeeKind.ANNUAL) if rules is not None else 0
         self._submit(
             "renewal",
             lambda seen: self.runtime.renew(card_id, payment, staff=self._staff_id(), seen=seen),
+            extra={"fee": fee, "payment": payment},
         )
+
+    def backfill_form(self) -> None:
+        """An empty backfill screen for the card on the reader."""
+        if self._card_id() is not None and self._guard():
+            self.check_backfill("", "", CATEGORIES[0], "")
+
+    def check_backfill(
+        self, receipt_no: str, date_text: str, category: str, amount: str
+    ) -> BackfillView | None:
+        """The receipt as entered and the points it would credit, or why it cannot."""
+        if self._card_id() is None or not self._guard():
+            return None
+        self.backfill_entry = (receipt_no, date_text, category, amount)
+        t, window = self.t, self.runtime.rules.backfill_window_days if self.runtime.rules else 0
+        lines = [t("Receipts up to {days} days old earn points", days=window)]
+        parsed = self._backfill_parsed(receipt_no, date_text, category, amount)
+        can, refused = False, False
+        if isinstance(parsed, str):
+            refused = bool(receipt_no or date_text or amount)
+            lines.append(t(parsed) if refused else t("Enter the receipt"))
+        else:
+            number, on, lines_ = parsed
+            lines.append(t("Receipt {no} of {date}", no=number, date=on.isoformat()))
+            lines.append(f"{t(category)}  {fmt.money(lines_total(lines_))}")
+            why_not = engine.backfill_error(self.runtime.rules, on, self.today())
+            if why_not is not None:
+                refused = True
+                lines.append(t("Receipt outside the backfill window"))
+            else:
+                card = self.card
+                assert card is not None and card.snapshot is not None
+                quote = self.runtime.quote_sale(card.snapshot, lines_, on=on)
+                lines.append(t("Points to credit: {points}", points=fmt.points(quote.points)))
+                can = True
+        view = BackfillView(self.header(), self.member_text(), tuple(lines), can, refused)
+        self._show(BACKFILL, view)
+        return view
+
+    def _backfill_parsed(
+        self, receipt_no: str, date_text: str, category: str, amount: str
+    ) -> tuple[str, dt.date, list[SaleLine]] | str:
+        number, cents = receipt_no.strip(), fmt.parse_money(amount)
+        try:
+            on = dt.date.fromisoformat(date_text.strip())
+        except ValueError:
+            return "Receipt date as YYYY-MM-DD"
+        if not number or len(number) > RECEIPT_NO_LEN_MAX or not number.isprintable():
+            return "Please check the entries"
+        if cents is None or cents <= 0 or category not in CATEGORIES:
+            return "Please check the entries"
+        return number, on, [SaleLine(category, cents)]
+
+    def submit_backfill(self, receipt_no: str, date_text: str, category: str, amount: str) -> None:
+        """Check the entry again and, when it earns points, send it (the hub refuses a
+        receipt that already earned points)."""
+        view = self.check_backfill(receipt_no, date_text, category, amount)
+        if view is None or not view.can_submit:
+            return
+        parsed = self._backfill_parsed(receipt_no, date_text, category, amount)
+        assert not isinstance(parsed, str)
+        self.backfill(parsed[0], parsed[1], category, amount)
 
     def backfill(self, receipt_no: str, receipt_on: dt.date, category: str, amount: str) -> None:
         card_id, cents = self._card_id(), fmt.parse_money(amount)
@@ -520,6 +641,8 @@ class TerminalPresenter:
             shift.cents[f"sale_{payment.value}"] += quote.net_cents
         elif kind in ("topup", "spend"):
             shift.cents[kind] += int(extra.get("cents", 0))
+        elif kind == "renewal":
+            shift.cents[f"fee_{extra['payment'].value}"] += int(extra["fee"])
         shift.points += result.points_earned if result is not None else 0
 
     def _receipt_lines(self, receipt: Any, result: Any) -> tuple[str, ...]:
@@ -650,6 +773,8 @@ class TerminalPresenter:
 def _reason_title(reason: Reason) -> str:
     from tapcard.ui.kiosk import _REASON_KEYS
 
+    if reason in _TERMINAL_REASONS:
+        return _TERMINAL_REASONS[reason]
     return REFUSALS[_REASON_KEYS.get(reason, "other")][0]
 
 

@@ -5,7 +5,9 @@ the masked name, tier, points and the catalog; they choose parking, add an hour,
 confirm with a touch on the real button. The hub books the redemption (points leg and
 a voucher row) and the result screen shows the voucher code and its QR code. Another
 tap with a lost card and one with too few points each get their own refusal screen; the
-card's removal goes back to idle. Screens are saved in both languages.
+card's removal goes back to idle. With the hub unreachable (broker stopped), the idle
+screen wears the offline badge and a tap shows the member screen from the cache, with
+the time those figures date from. Screens are saved in both languages.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import sqlalchemy as sa
 from hub import admin, db
 from tapcard.domain.ledger import adjustment_legs
 from tapcard.domain.model import Asset, TxKind
+from tapcard.ui import fmt
+from tapcard.ui.i18n import Translator
 from tests import kivy_env
+from tests.device.conftest import wait_until
 from tests.kiosk.conftest import Kiosk
 
 
@@ -64,6 +69,12 @@ def test_member_redeems_parking_and_gets_a_voucher(kiosk: Kiosk) -> None:
     kiosk.presenter.more()
     assert confirm.units_text == "2 h" and confirm.cost == "200 points"
     kiosk.shoot("kiosk_confirm_en")
+    kiosk.app.toggle_language()
+    kivy_env.pump()
+    assert confirm.cost == "200 积分"
+    kiosk.shoot("kiosk_confirm_zh")
+    kiosk.app.toggle_language()
+    kivy_env.pump()
     _press(confirm.ids.confirm)
     result = kiosk.wait_screen("result", 20)
     assert len(result.voucher.replace("-", "")) == 12 and result.matrix
@@ -105,6 +116,49 @@ def test_refusals_for_a_lost_card_and_too_few_points(kiosk: Kiosk) -> None:
     assert refusal.title == "积分不足"
     assert "800" in refusal.detail
     kiosk.shoot("kiosk_refusal_points_zh")
+    kiosk.app.toggle_language()
+    kivy_env.pump()
+    assert refusal.title == "Not enough points"
+    kiosk.shoot("kiosk_refusal_points_en")
     kiosk.reader.remove()
     kiosk.wait_screen("idle")
     assert kiosk.presenter.session is None
+
+
+def test_offline_badge_and_member_screen_from_the_cache(kiosk: Kiosk) -> None:
+    card_id = kiosk.rig.seeded.cards[0]
+    give_points(kiosk, 0, 300)
+    kiosk.tap(card_id)  # online: the kiosk caches the hub's snapshot
+    member = kiosk.wait_screen("member")
+    assert member.as_of == "" and member.points == "300"
+    kiosk.reader.remove()
+    kiosk.wait_screen("idle")
+    kiosk.rig.broker.stop()
+    try:
+        wait_until(lambda: not kiosk.app.runtime.link.connected, what="link down")
+        kiosk.app._on_status_tick(0)  # the app's 3 s status check, without the wait
+        idle = kiosk.app.screen("idle")
+        kivy_env.pump(lambda: idle.badge != "")
+        assert idle.badge == "Offline: figures may be a little old"
+        kiosk.shoot("kiosk_idle_offline_en")
+        kiosk.app.toggle_language()
+        kivy_env.pump()
+        assert idle.badge == Translator("zh")("Offline: figures may be a little old")
+        kiosk.shoot("kiosk_idle_offline_zh")
+        kiosk.app.toggle_language()
+
+        kiosk.tap(card_id)
+        member = kiosk.wait_screen("member")
+        snapshot = kiosk.presenter.session.snapshot
+        assert member.points == "300"
+        assert member.as_of == f"As of {fmt.clock(snapshot.as_of_ms)}"
+        kiosk.shoot("kiosk_member_offline_en")
+        kiosk.app.toggle_language()
+        kivy_env.pump()
+        assert member.as_of == f"数据截至 {fmt.clock(snapshot.as_of_ms)}"
+        kiosk.shoot("kiosk_member_offline_zh")
+        kiosk.reader.remove()
+        kiosk.wait_screen("idle")
+        assert kiosk.presenter.session is None
+    finally:
+        kiosk.rig.broker.start()

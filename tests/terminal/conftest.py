@@ -15,7 +15,7 @@ from hub.staff import add_staff
 from tapcard.readers.sim import SimCard, SimReader, make_sim_card
 from tapcard.ui.terminal import TerminalPresenter
 from tapcard.ui.worker import READ_POLL_MS, CardWatcher, direct
-from tests import kivy_env  # noqa: F401  (sets Kivy's environment before any import)
+from tests import kivy_env  # sets Kivy's environment before any import
 from tests.device.conftest import Rig, fast_link, rig, wait_until  # noqa: F401
 
 MASTER = b"\x33" * 32
@@ -100,3 +100,29 @@ def till(rig: Rig) -> Iterator[Till]:  # noqa: F811
     instance = make_till(rig)
     yield instance
     close_till(instance)
+
+
+@pytest.fixture
+def window_app(rig: Rig) -> Any:  # noqa: F811
+    """The terminal app on the offscreen window, manager ann logged out."""
+    from tapcard.readers.sim import SimReader
+    from terminal.app import TerminalApp
+    from terminal.staff_link import StaffLink
+
+    window = kivy_env.window()
+    with rig.seeded.hub.transaction() as conn:
+        add_staff(conn, "ann", "Ann Lee", "shop-1", "manager", PIN, "test")
+    reader = SimReader()
+    runtime = rig.device("till-2", reader=reader)
+    link = StaffLink(runtime.bundle)
+    link.start()
+    assert link.connected.wait(10)
+    app = TerminalApp(runtime, link, reader, "en")
+    root = app.build()
+    window.add_widget(root)  # type: ignore[attr-defined]
+    kivy_env.pump()
+    yield app, reader, rig
+    app.dispatch("on_stop")  # also lets kv's `app` proxy forget this app
+    window.remove_widget(root)  # type: ignore[attr-defined]
+    link.stop()
+    reader.close()

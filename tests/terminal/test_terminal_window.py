@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from hub.staff import add_staff
 from tapcard.domain.model import Payment
 from tests import kivy_env
 from tests.device.conftest import Rig, wait_until
@@ -26,31 +23,6 @@ def _press(button: Any) -> None:
     touch = UnitTestTouch(x, y)
     touch.touch_down()
     touch.touch_up()
-
-
-@pytest.fixture
-def window_app(rig: Rig) -> Any:
-    from tapcard.readers.sim import SimReader
-    from terminal.app import TerminalApp
-    from terminal.staff_link import StaffLink
-
-    window = kivy_env.window()
-    with rig.seeded.hub.transaction() as conn:
-        add_staff(conn, "ann", "Ann Lee", "shop-1", "manager", PIN, "test")
-    reader = SimReader()
-    runtime = rig.device("till-2", reader=reader)
-    link = StaffLink(runtime.bundle)
-    link.start()
-    assert link.connected.wait(10)
-    app = TerminalApp(runtime, link, reader, "en")
-    root = app.build()
-    window.add_widget(root)  # type: ignore[attr-defined]
-    kivy_env.pump()
-    yield app, reader, rig
-    app.dispatch("on_stop")  # also lets kv's `app` proxy forget this app
-    window.remove_widget(root)  # type: ignore[attr-defined]
-    link.stop()
-    reader.close()
 
 
 def _both(app: Any, name: str) -> None:

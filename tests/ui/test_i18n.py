@@ -25,12 +25,14 @@ def used_msgids() -> set[str]:
     for title, detail in kiosk.REFUSALS.values():
         found.update((title, detail))
     found.update(terminal._STAFF_ERRORS.values())
+    found.update(terminal._TERMINAL_REASONS.values())
     found.update(terminal.CATEGORIES)
     found.update(
         k.capitalize()
         for k in ("sale", "topup", "spend", "redeem", "renewal", "backfill", "card_issued")
     )
     found.update(("cashier", "manager", "sale_cash", "sale_stored_value", "topup", "spend"))
+    found.update(("fee_cash", "fee_stored_value"))
     found.update(n.capitalize() for n in kiosk.TIER_NAMES)
     return found
 
