@@ -137,7 +137,9 @@ def test_clone_with_copied_uid_and_credential(reader: PcscReader, insert_card: I
         (lambda c: SimCard(OTHER_UID, c.credential, c.card_seed), CredentialReason.UID_MISMATCH),
         (lambda c: SimCard(c.uid, c.credential[:60], c.card_seed), CredentialReason.TRUNCATED),
         (
-            lambda c: SimCard(c.uid, c.credential[:-1] + b"\x00", c.card_seed),
+            lambda c: SimCard(
+                c.uid, c.credential[:-1] + bytes([c.credential[-1] ^ 1]), c.card_seed
+            ),
             CredentialReason.BAD_SIGNATURE,
         ),
     ],
