@@ -53,7 +53,8 @@ TRACE_SLOW_MS: Final = 80
 def kiosk_child(data_dir: Path) -> int:
     """The real kiosk app; reports each screen's first drawn frame and answers commands
     on stdin (`status`: is the hub link up; `quit`)."""
-    from kiosk.__main__ import open_kiosk, set_kivy_environment
+    from kiosk.__main__ import open_kiosk
+    from tapcard.ui.environment import set_kivy_environment
 
     set_kivy_environment()
     pending: list[str] = []

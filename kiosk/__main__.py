@@ -8,19 +8,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-
-def set_kivy_environment() -> None:
-    """Before Kivy is imported: no argv parsing, no clipboard probing, quiet console."""
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    # Kivy probes clipboard tools (xclip, xsel) and prints their absence as tracebacks;
-    # a touch kiosk has no clipboard. Its log still goes to the file under KIVY_HOME.
-    os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
-    if os.environ.get("TAPCARD_LOG", "").upper() != "DEBUG":
-        os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+from tapcard.ui.environment import set_kivy_environment
 
 
 def open_kiosk(
@@ -28,15 +19,12 @@ def open_kiosk(
 ) -> tuple[Any, Any, Any]:
     """(app, runtime, reader) of the kiosk on a provisioned folder; the runtime is started.
     The benchmark runs the kiosk through this too, so it measures the real thing."""
-    from tapcard.device.bundle import BUNDLE_FILE, Bundle
+    from tapcard.device.launch import load_bundle, reader_config
     from tapcard.device.runtime import DeviceRuntime
-    from tapcard.readers import Backend, open_reader
+    from tapcard.readers import open_reader
 
-    bundle = Bundle.load(data_dir / BUNDLE_FILE)
-    config = bundle.reader
-    if config.backend is Backend.SIM and not config.sim_socket_path:
-        config = replace(config, sim_socket_path=str(data_dir / "sim.sock"))
-    reader = open_reader(config)
+    bundle = load_bundle(data_dir)
+    reader = open_reader(reader_config(bundle, data_dir))
     runtime = DeviceRuntime(bundle, data_dir, reader)
     runtime.start()
     from kiosk.app import KioskApp

@@ -16,7 +16,6 @@ from typing import Any, Final
 
 from kivy.app import App
 from kivy.clock import Clock
-from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
     ListProperty,
@@ -27,8 +26,9 @@ from kivy.properties import (
 from kivy.uix.button import Button
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
-from kiosk.widgets import QrCode, register_cjk_font
+from kiosk.widgets import QrCode
 from tapcard.ui import kiosk as ui
+from tapcard.ui import kivyapp
 from tapcard.ui.i18n import LANGUAGE_DEFAULT
 from tapcard.ui.worker import AppLiveness, CardWatcher
 
@@ -40,13 +40,10 @@ STATUS_CHECK_S: Final = 3.0
 IDLE_GC_DELAY_S: Final = 1.5
 assert IDLE_GC_DELAY_S < STATUS_CHECK_S
 REWARD_COLOURS: Final = {True: (0.10, 0.55, 0.85, 1), False: (0.3, 0.33, 0.4, 1)}
-_loaded: set[str] = set()  # kv rules load once per process, or widgets double up
 
 
 def load_kv(name: str) -> None:
-    if name not in _loaded:
-        Builder.load_file(str(KV_DIR / f"{name}.kv"))
-        _loaded.add(name)
+    kivyapp.load_kv(KV_DIR, name)
 
 
 __all__ = ["KioskApp", "QrCode"]
@@ -193,7 +190,7 @@ class KioskApp(App):  # type: ignore[misc]
     # --- building ----------------------------------------------------------------------
 
     def build(self) -> ScreenManager:
-        register_cjk_font()
+        kivyapp.register_cjk_font()
         load_kv("theme")
         self.manager = ScreenManager(transition=NoTransition())
         self.presenter = ui.KioskPresenter(
@@ -214,10 +211,7 @@ class KioskApp(App):  # type: ignore[misc]
     def screen(self, name: str) -> Any:
         """The screen `name`, loading its kv file the first time."""
         assert self.manager is not None
-        if not self.manager.has_screen(name):
-            load_kv(name)
-            self.manager.add_widget(SCREEN_CLASSES[name]())
-        return self.manager.get_screen(name)
+        return kivyapp.lazy_screen(self.manager, KV_DIR, name, SCREEN_CLASSES)
 
     def _on_status_tick(self, _dt: float) -> None:
         assert self.presenter is not None

@@ -1,28 +1,13 @@
-"""Kivy widgets shared by the kiosk's screens: the QR code and the font registration."""
+"""Kivy widgets of the kiosk's screens: the QR code."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.graphics import Color, Rectangle
 from kivy.graphics.texture import Texture
 from kivy.properties import ListProperty
 from kivy.uix.widget import Widget
-
-from tapcard.ui.i18n import cjk_font_path
-
-_registered: list[str] = []
-
-
-def register_cjk_font() -> str | None:
-    """Make the CJK font Kivy's default for every widget, once per process (with Kivy's
-    own Roboto, Chinese shows as boxes)."""
-    path = cjk_font_path()
-    if path is not None and not _registered:
-        LabelBase.register(DEFAULT_FONT, path, path, path, path)
-        _registered.append(path)
-    return path
 
 
 class QrCode(Widget):  # type: ignore[misc]

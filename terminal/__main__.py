@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
+
+from tapcard.ui.environment import set_kivy_environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,22 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=os.environ.get("TAPCARD_DEVICE_DATA", "data/device"))
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
     args = parser.parse_args(argv)
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    # Kivy probes clipboard tools (xclip, xsel) and prints their absence as tracebacks;
-    # a touch kiosk has no clipboard. Its log still goes to the file under KIVY_HOME.
-    os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
-    if os.environ.get("TAPCARD_LOG", "").upper() != "DEBUG":
-        os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
-    from tapcard.device.bundle import BUNDLE_FILE, Bundle
+    set_kivy_environment()
+    from tapcard.device.launch import load_bundle, reader_config
     from tapcard.device.runtime import DeviceRuntime
-    from tapcard.readers import Backend, open_reader
+    from tapcard.readers import open_reader
 
     data_dir = Path(args.data)
-    bundle = Bundle.load(data_dir / BUNDLE_FILE)
-    config = bundle.reader
-    if config.backend is Backend.SIM and not config.sim_socket_path:
-        config = replace(config, sim_socket_path=str(data_dir / "sim.sock"))
-    reader = open_reader(config)
+    bundle = load_bundle(data_dir)
+    reader = open_reader(reader_config(bundle, data_dir))
     runtime = DeviceRuntime(bundle, data_dir, reader)
     runtime.start()
     from terminal.app import TerminalApp

@@ -11,32 +11,21 @@ from typing import Any, Final
 
 from kivy.app import App
 from kivy.clock import Clock
-from kivy.core.text import DEFAULT_FONT, LabelBase
-from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from tapcard.domain.model import Payment
+from tapcard.ui import kivyapp
 from tapcard.ui import terminal as ui
-from tapcard.ui.i18n import LANGUAGE_DEFAULT, cjk_font_path
+from tapcard.ui.i18n import LANGUAGE_DEFAULT
 from tapcard.ui.worker import AppLiveness, CardWatcher
 
 KV_DIR: Final = Path(__file__).parent / "kv"
 TICK_S: Final = 2.0  # auto-lock check and queue count
-_loaded: set[str] = set()
 
 
 def load_kv(name: str) -> None:
-    if name not in _loaded:
-        Builder.load_file(str(KV_DIR / f"{name}.kv"))
-        _loaded.add(name)
-
-
-def register_cjk_font() -> None:
-    path = cjk_font_path()
-    if path is not None and "font" not in _loaded:
-        LabelBase.register(DEFAULT_FONT, path, path, path, path)
-        _loaded.add("font")
+    kivyapp.load_kv(KV_DIR, name)
 
 
 class LoginScreen(Screen):  # type: ignore[misc]
@@ -153,7 +142,7 @@ class TerminalApp(App):  # type: ignore[misc]
         self.liveness = AppLiveness()
 
     def build(self) -> ScreenManager:
-        register_cjk_font()
+        kivyapp.register_cjk_font()
         load_kv("theme")
         load_kv("home")  # the Header rule is shared by every screen after login
         self.manager = ScreenManager(transition=NoTransition())
@@ -173,10 +162,7 @@ class TerminalApp(App):  # type: ignore[misc]
 
     def screen(self, name: str) -> Any:
         assert self.manager is not None
-        if not self.manager.has_screen(name):
-            load_kv(name)
-            self.manager.add_widget(SCREEN_CLASSES[name]())
-        return self.manager.get_screen(name)
+        return kivyapp.lazy_screen(self.manager, KV_DIR, name, SCREEN_CLASSES)
 
     def _on_tick(self, _dt: float) -> None:
         assert self.presenter is not None

@@ -66,17 +66,18 @@ def test_windowed_demo_runs_kiosk_and_terminal(tmp_path: Path) -> None:
             "--issuer-key",
             str(data / "keys/issuer.key"),
         ]
-        answer = ""
+        answer, why = "", ""
         while time.monotonic() < deadline and answer != "ok":
             done = subprocess.run(
                 tap, capture_output=True, text=True, timeout=30, env=_env(), check=False
             )
-            answer = done.stdout.strip()
+            answer, why = done.stdout.strip(), done.stderr.strip()
             time.sleep(0.5)  # the kiosk's reader socket opens once its window is up
-        assert answer == "ok"
+        assert answer == "ok", f"tap answered {answer!r}: {why}"
     finally:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(timeout=60)
-    assert code == 0
     rest = demo.stdout.read() if demo.stdout else ""
-    assert "Traceback" not in "".join(lines) + rest
+    output = "".join(lines) + rest
+    assert code == 0, output
+    assert "Traceback" not in output, output

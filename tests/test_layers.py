@@ -34,6 +34,7 @@ class Rule:
     package: str  # a folder under the repository root
     forbidden: tuple[str, ...]  # module names; a name forbids its submodules too
     why: str
+    exempt: tuple[str, ...] = ()  # files (relative to the root) the rule does not cover
 
 
 RULES = (
@@ -71,7 +72,17 @@ RULES = (
     ),
     Rule("kiosk", ("hub", "terminal"), "the programs never import each other"),
     Rule("terminal", ("hub", "kiosk"), "the programs never import each other"),
-    Rule("tapcard", ("kivy",), "Kivy is imported only in kiosk/ and terminal/"),
+    Rule(
+        "tapcard/ui",
+        ("hub", "kiosk", "terminal"),
+        "the presenters serve both apps and never reach into the hub or one app",
+    ),
+    Rule(
+        "tapcard",
+        ("kivy",),
+        "Kivy is imported only in kiosk/, terminal/ and their shared Kivy module",
+        exempt=("tapcard/ui/kivyapp.py",),
+    ),
 )
 
 
@@ -133,6 +144,8 @@ def violations(rule: Rule, root: Path = ROOT) -> list[str]:
     bad: dict[tuple[str, int], str] = {}
     for path in sorted((root / rule.package).rglob("*.py")):
         where = str(path.relative_to(root))
+        if where in rule.exempt:
+            continue
         for imp in imports_of(path, root):
             if any(_matches(imp.module, f) for f in rule.forbidden):
                 shortest = bad.get((where, imp.line), imp.module)

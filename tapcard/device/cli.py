@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from tapcard.device.launch import SIM_SOCKET_FILE
 from tapcard.errors import TapcardError
 
 DATA_DIR_DEFAULT: Final = "data/device"
-SIM_SOCKET_FILE: Final = "sim.sock"
+
 RUN_READ_TIMEOUT_MS: Final = 500  # the tap loop looks at the stop flag this often
 CONNECT_WAIT_S: Final = 5.0
 
@@ -154,21 +155,16 @@ def cmd_tap(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from tapcard.device.bundle import BUNDLE_FILE, Bundle
+    from tapcard.device.launch import load_bundle, reader_config
     from tapcard.device.runtime import DeviceRuntime
-    from tapcard.readers import Backend, ReaderError, open_reader
+    from tapcard.readers import ReaderError, open_reader
     from tapcard.readers.base import CardReader
 
     data_dir = _data_dir(args)
-    bundle = Bundle.load(data_dir / BUNDLE_FILE)
-    config = bundle.reader
-    if config.backend is Backend.SIM and not config.sim_socket_path:
-        config = replace(config, sim_socket_path=str(data_dir / SIM_SOCKET_FILE))
+    bundle = load_bundle(data_dir)
     reader: CardReader | None
     try:
-        reader = open_reader(config)
+        reader = open_reader(reader_config(bundle, data_dir))
     except ReaderError as exc:
         print(f"warning: {exc}; running without a reader", file=sys.stderr)
         reader = None

@@ -1,0 +1,46 @@
+"""What the kiosk and the terminal do the same way in Kivy: the CJK font, kv files loaded
+once on first use, screens built on first use.
+
+The only module under tapcard/ that imports Kivy; the presenters beside it never do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.lang import Builder
+from kivy.uix.screenmanager import ScreenManager
+
+from tapcard.ui.i18n import cjk_font_path
+
+_loaded: set[Path] = set()  # kv rules load once per process, or widgets double up
+_fonts: list[str] = []
+
+
+def register_cjk_font() -> str | None:
+    """Make the CJK font Kivy's default for every widget, once per process (with Kivy's
+    own Roboto, Chinese shows as boxes)."""
+    path = cjk_font_path()
+    if path is not None and not _fonts:
+        LabelBase.register(DEFAULT_FONT, path, path, path, path)
+        _fonts.append(path)
+    return path
+
+
+def load_kv(kv_dir: Path, name: str) -> None:
+    path = kv_dir / f"{name}.kv"
+    if path not in _loaded:
+        Builder.load_file(str(path))
+        _loaded.add(path)
+
+
+def lazy_screen(
+    manager: ScreenManager, kv_dir: Path, name: str, classes: dict[str, type[Any]]
+) -> Any:
+    """The screen `name`, its kv file loaded and the screen built the first time."""
+    if not manager.has_screen(name):
+        load_kv(kv_dir, name)
+        manager.add_widget(classes[name]())
+    return manager.get_screen(name)
