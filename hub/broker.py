@@ -89,8 +89,13 @@ class PrivateBroker:
     def start(self) -> None:
         config = self.write_config()
         log_file = (self.folder / "mosquitto.log").open("ab")
+        # Its own session: Ctrl-C in a terminal reaches the program that owns the broker,
+        # which stops it last, after everything that talks through it.
         self.process = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(config)], stdout=log_file, stderr=log_file
+            [mosquitto_binary(), "-c", str(config)],
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
         )
         log_file.close()
         if not wait_for_port(self.host, self.port, BROKER_START_TIMEOUT_S):

@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     set_kivy_environment()
     app, runtime, reader = open_kiosk(Path(args.data), args.lang)
+    from tapcard.ui.kivyapp import stop_on_signals
+
+    stop_on_signals(app)
     try:
         app.run()
     finally:

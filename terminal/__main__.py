@@ -33,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         link = StaffLink(bundle)
         link.start()
-        TerminalApp(runtime, link, reader, lang=args.lang).run()
+        from tapcard.ui.kivyapp import stop_on_signals
+
+        app = TerminalApp(runtime, link, reader, lang=args.lang)
+        stop_on_signals(app)
+        app.run()
         link.stop()
     finally:
         runtime.stop()

@@ -6,6 +6,7 @@ The only module under tapcard/ that imports Kivy; the presenters beside it never
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +45,15 @@ def lazy_screen(
         load_kv(kv_dir, name)
         manager.add_widget(classes[name]())
     return manager.get_screen(name)
+
+
+def stop_on_signals(app: Any) -> None:
+    """Ctrl-C or systemd's SIGTERM ends the app through its own stop (on_stop runs,
+    the reader and runtime close) instead of a KeyboardInterrupt in Kivy's loop."""
+    from kivy.clock import Clock
+
+    def request_stop(_signum: int, _frame: Any) -> None:
+        Clock.schedule_once(lambda _dt: app.stop(), 0)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
