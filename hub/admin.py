@@ -9,6 +9,7 @@ validity and reactivates the card.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ from tapcard.domain.rules import RuleSet
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
 from tapcard.wire.ids import new_tx_id
 from tapcard.wire.topics import is_valid_device_id
+
+log = logging.getLogger(__name__)
 
 SEARCH_RESULTS_MAX = 100
 DENYLIST_VERSION_KEY = "denylist_version"
@@ -651,7 +654,26 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Any:
     )
 
 
-def denylist_cards(conn: Connection) -> tuple[int, list[str]]:
+def denylist_cards(conn: Connection, today: dt.date | None = None) -> tuple[int, list[str]]:
+    """The deny list devices get: denied cards that are still within their validity
+    (an expired card is refused for its expiry anyway), at most DENYLIST_CARDS_MAX of
+    them, the most recently denied first if there are more."""
+    from tapcard.wire.messages import DENYLIST_CARDS_MAX
+
     version = int(get_setting(conn, DENYLIST_VERSION_KEY, "0"))
-    cards = conn.execute(sa.select(db.denylist.c.card_id).order_by(db.denylist.c.card_id))
-    return version, list(cards.scalars())
+    d, c = db.denylist, db.cards
+    query = (
+        sa.select(d.c.card_id)
+        .select_from(d.outerjoin(c, c.c.id == d.c.card_id))
+        .where(sa.or_(c.c.expires_on.is_(None), c.c.expires_on >= (today or dt.date.today())))
+        .order_by(d.c.since_ms.desc(), d.c.card_id)
+        .limit(DENYLIST_CARDS_MAX + 1)
+    )
+    cards = list(conn.execute(query).scalars())
+    if len(cards) > DENYLIST_CARDS_MAX:
+        log.error(
+            "the deny list holds more than %d valid cards: devices get the newest",
+            DENYLIST_CARDS_MAX,
+        )
+        cards = cards[:DENYLIST_CARDS_MAX]
+    return version, sorted(cards)

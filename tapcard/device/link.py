@@ -61,8 +61,6 @@ EVENTS_BATCH_MAX: Final = 2_000  # handled per worker turn; results are marked i
 TICK_S: Final = 0.05  # the worker's idle wake-up
 STOP_TIMEOUT_S: Final = 5.0
 STATUS_PUBLISH_TIMEOUT_S: Final = 1.0
-# A deny list of DENYLIST_CARDS_MAX ids is over 1 MiB: the limit for rules is too small.
-DENYLIST_PAYLOAD_BYTES_MAX: Final = 4 * 1024 * 1024
 ALARM_PUBLISH_REFUSED: Final = "publish_refused"
 ALARM_DEVICE_REFUSED: Final = "device_refused"
 ALARM_BAD_MESSAGE: Final = "bad_hub_message"
@@ -456,7 +454,7 @@ class Link:
 
     def _on_denylist(self, event: _Event) -> None:
         _, doc = unseal(
-            event.payload, event.topic, self._hub_key, m.DenyList, DENYLIST_PAYLOAD_BYTES_MAX
+            event.payload, event.topic, self._hub_key, m.DenyList, m.DENYLIST_PAYLOAD_BYTES_MAX
         )
         if doc.version > self.handlers.versions()[1]:
             self.handlers.on_denylist(doc)

@@ -19,6 +19,8 @@ from tapcard.domain.rules import RuleSet
 PAYLOAD_BYTES_MAX: Final = 64 * 1024  # an envelope; a rule set is the largest body
 RULES_PAYLOAD_BYTES_MAX: Final = 1024 * 1024
 DENYLIST_CARDS_MAX: Final = 100_000
+# 100,000 ids of up to 32 characters, escaped inside the envelope's body text.
+DENYLIST_PAYLOAD_BYTES_MAX: Final = 4 * 1024 * 1024
 AMOUNT_CENTS_MAX: Final = 100_000_000
 
 # (?!\n)$: Python's $ also matches before a final newline; JSON Schema's does not.

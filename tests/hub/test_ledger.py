@@ -418,3 +418,19 @@ def test_cash_fee_for_a_member_in_offline_overdraw(seeded: Seeded, device: Devic
         assert admin.member_view(conn, seeded.members[0])["balances"]["cents"] == -700
         assert verify_ledger(conn).ok
     assert new_card != card
+
+
+def test_deny_list_leaves_out_cards_past_their_validity(seeded: Seeded) -> None:
+    """An expired card is refused for its expiry: the list devices hold stays bounded."""
+    lost, also_lost = seeded.cards
+    with seeded.hub.transaction() as conn:
+        admin.report_lost(conn, lost, "test")
+        admin.report_lost(conn, also_lost, "test")
+        conn.execute(
+            db.cards.update()
+            .where(db.cards.c.id == lost)
+            .values(expires_on=TODAY - dt.timedelta(days=1))
+        )
+        version, denied = admin.denylist_cards(conn)
+    assert version == 2
+    assert denied == [also_lost]
