@@ -345,11 +345,13 @@ def replace_card(
     actor: str,
     uid: str = "",
     fee_paid_by: str = "cash",
+    waive_fee: bool = False,
 ) -> str:
     """A new card for the same member; the old one is refused everywhere from now on.
 
     Balances and points live on the member's accounts, so they carry over as they are;
-    the replacement fee from the rules is booked as a transfer.
+    the replacement fee from the rules is booked as a transfer, unless waived (then the
+    transfer books no fee and the waiver is audited).
     """
     old = _card(conn, old_card_id)
     if old.state in (CardState.REPLACED.value, CardState.TERMINATED.value):
@@ -377,7 +379,11 @@ def replace_card(
     if old.state != CardState.LOST.value:
         deny(conn, old_card_id, CardState.REPLACED.value)
     fee = rules.fees.replacement_cents
-    legs = _fee_legs(int(old.member_id), fee, fee_paid_by)
+    legs = [] if waive_fee else _fee_legs(int(old.member_id), fee, fee_paid_by)
+    detail: dict[str, Any] = {"old_card": old_card_id, "fee_cents": 0 if waive_fee else fee}
+    if waive_fee:
+        detail["fee_waived_cents"] = fee
+        audit(conn, actor, "fee.waive", new_id, {"fee": "replacement", "cents": fee})
     book_admin(
         conn,
         TxKind.REPLACEMENT,
@@ -386,7 +392,7 @@ def replace_card(
         actor,
         "card replacement",
         card_id=new_id,
-        detail={"old_card": old_card_id, "fee_cents": fee},
+        detail=detail,
         rules=rules,
     )
     audit(conn, actor, "card.replace", old_card_id, {"new_card": new_id})
@@ -405,7 +411,12 @@ def _fee_legs(member_id: int, amount_cents: int, paid_by: str) -> list[Leg]:
 
 
 def renew_card(
-    conn: Connection, card_id: str, rules: RuleSet, actor: str, fee_paid_by: str = "cash"
+    conn: Connection,
+    card_id: str,
+    rules: RuleSet,
+    actor: str,
+    fee_paid_by: str = "cash",
+    waive_fee: bool = False,
 ) -> dt.date:
     card = _card(conn, card_id)
     if card.state not in (CardState.ACTIVE.value, CardState.EXPIRED.value):
@@ -417,7 +428,12 @@ def renew_card(
         .where(db.cards.c.id == card_id)
         .values(state=CardState.ACTIVE.value, expires_on=expiry, state_ms=now_ms())
     )
-    legs = _fee_legs(int(card.member_id), rules.fees.annual_cents, fee_paid_by)
+    fee = rules.fees.annual_cents
+    legs = [] if waive_fee else _fee_legs(int(card.member_id), fee, fee_paid_by)
+    detail: dict[str, Any] = {"expires_on": expiry.isoformat()}
+    if waive_fee:
+        detail["fee_waived_cents"] = fee
+        audit(conn, actor, "fee.waive", card_id, {"fee": "annual", "cents": fee})
     book_admin(
         conn,
         TxKind.RENEWAL,
@@ -426,11 +442,41 @@ def renew_card(
         actor,
         "renewal",
         card_id=card_id,
-        detail={"expires_on": expiry.isoformat()},
+        detail=detail,
         rules=rules,
     )
     audit(conn, actor, "card.renew", card_id, {"expires_on": expiry.isoformat()})
     return expiry
+
+
+def joining_fee(
+    conn: Connection,
+    member_id: int,
+    rules: RuleSet,
+    actor: str,
+    card_id: str | None = None,
+    waive_fee: bool = False,
+) -> int:
+    """Book the rules' joining fee, paid cash, as a fee transfer; or audit its waiver.
+    Returns the cents booked (0 when there is no fee or it was waived)."""
+    fee = rules.fees.joining_cents
+    if fee <= 0:
+        return 0
+    if waive_fee:
+        audit(conn, actor, "fee.waive", str(member_id), {"fee": "joining", "cents": fee})
+        return 0
+    book_admin(
+        conn,
+        TxKind.FEE,
+        member_id,
+        _fee_legs(member_id, fee, "cash"),
+        actor,
+        "joining fee",
+        card_id=card_id,
+        detail={"fee": "joining", "fee_cents": fee},
+        rules=rules,
+    )
+    return fee
 
 
 # --- ledger operations by HQ ---------------------------------------------------------

@@ -529,6 +529,22 @@ def cmd_staff_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_card(args: argparse.Namespace) -> int:
+    from hub.staff import staff_card_credential, staff_card_id
+
+    hub = Hub.open(_config(args))
+    with hub.transaction() as conn:
+        credential = staff_card_credential(
+            conn, hub.secrets.issuer_key, args.id, args.uid.lower(), args.card_key, _actor(args)
+        )
+    if args.out:
+        Path(args.out).write_text(credential + "\n", encoding="utf-8")
+        print(f"staff card {staff_card_id(args.id)}: credential written to {args.out}")
+    else:
+        print(credential)
+    return 0
+
+
 def _register_staff(cmds: Any) -> None:
     staff = cmds.add_parser("staff", help="staff who log in at terminals").add_subparsers(
         dest="staff_cmd", required=True
@@ -540,6 +556,11 @@ def _register_staff(cmds: Any) -> None:
     add.add_argument("--role", choices=["cashier", "manager"], required=True)
     add.add_argument("--pin-stdin", action="store_true", help="read the PIN from stdin")
     _add(staff, "list", cmd_staff_list, "list staff", read=True)
+    card = _add(staff, "card", cmd_staff_card, "sign a staff card credential for a chip")
+    card.add_argument("id")
+    card.add_argument("--uid", required=True, help="the chip's UID (hex)")
+    card.add_argument("--card-key", default="", help="the chip's public key (hex), if any")
+    card.add_argument("--out", help="write the credential (hex) here instead of printing it")
 
 
 def _register_registry(cmds: Any) -> None:

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from hub import admin, db
 from tapcard.cards.credential import issue_credential
+from tapcard.domain.model import Asset
 from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
@@ -42,7 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROLES: Final = ("cashier", "manager")
-MANAGER_ONLY: Final = frozenset({"replace"})
+MANAGER_ONLY: Final = frozenset({"replace", "reverse", "renew_waived"})
+STAFF_CARD_PREFIX: Final = "S-"  # a staff card's card id: S-<staff id>
+_CARD_ID: Final = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 SCRYPT_N: Final = 2**14  # ~16 MiB and ~50 ms per check: slow for guessing, fine at login
 SCRYPT_R: Final = 8
 SCRYPT_P: Final = 1
@@ -158,7 +162,8 @@ def handle(service: HubService, request: m.StaffRequest, branch: str) -> m.Staff
         with hub.writer.begin() as conn:
             row = _staff_row(conn, request.staff, branch)
             op = request.op
-            if op.__struct_config__.tag in MANAGER_ONLY and row.role != "manager":
+            manager_only = op.__struct_config__.tag in MANAGER_ONLY
+            if (manager_only or getattr(op, "waive_fee", False)) and row.role != "manager":
                 raise StaffRefused("not_allowed", "a manager must do this")
             fields = _dispatch(service, conn, row, op, request)
         return m.StaffReply(**base, **fields)
@@ -190,6 +195,26 @@ def _dispatch(
             raise StaffRefused("bad_pin", "wrong PIN")
         admin.audit(conn, actor, "staff.login", row.id)
         return {"name": row.name, "role": row.role}
+    if isinstance(op, m.StaffCardLogin):
+        denied = conn.execute(
+            sa.select(db.denylist.c.card_id).where(db.denylist.c.card_id == op.card_id)
+        ).first()
+        if op.card_id != staff_card_id(row.id) or denied is not None:
+            admin.audit(conn, actor, "staff.card_login_failed", row.id, {"card": op.card_id})
+            raise StaffRefused("unknown_staff", f"card {op.card_id} is not {row.id}'s")
+        admin.audit(conn, actor, "staff.card_login", row.id, {"uid": op.uid})
+        return {"name": row.name, "role": row.role}
+    if isinstance(op, m.ReversePoints):
+        tx_id = _resolve_transfer(conn, op.ref, request.device)
+        original = conn.execute(
+            sa.select(db.transfers.c.member_id).where(db.transfers.c.tx_id == tx_id)
+        ).one()
+        points = admin._member_credits(conn, tx_id, int(original.member_id)).get(Asset.POINTS, 0)
+        reversal = admin.reverse_points(conn, tx_id, actor, op.reason, rules)
+        return {"tx_id": reversal, "points": points}
+    if isinstance(op, m.RenewWaived):
+        expiry = admin.renew_card(conn, op.card_id, rules, actor, waive_fee=True)
+        return {"card_id": op.card_id, "expires_on": expiry, "fee_waived": True}
     if isinstance(op, m.MemberSearch):
         return {"members": _search(conn, op.text)}
     if isinstance(op, m.RegisterMember):
@@ -198,15 +223,80 @@ def _dispatch(
         )
         member_id = admin.add_member(conn, new, rules, "", actor)
         card_id = admin.issue_card(conn, member_id, rules, actor, uid=op.uid)
+        fee = admin.joining_fee(conn, member_id, rules, actor, card_id, op.waive_fee)
         credential = _credential(service, card_id, op.uid, op.card_key)
-        return {"member_id": member_id, "card_id": card_id, "credential": credential}
+        return {
+            "member_id": member_id,
+            "card_id": card_id,
+            "credential": credential,
+            "fee_cents": fee,
+            "fee_waived": op.waive_fee and rules.fees.joining_cents > 0,
+        }
     if isinstance(op, m.ReportLost):
         admin.report_lost(conn, op.card_id, actor)
         return {"card_id": op.card_id}
     assert isinstance(op, m.ReplaceCard)
-    card_id = admin.replace_card(conn, op.card_id, rules, actor, op.uid, op.payment.value)
+    card_id = admin.replace_card(
+        conn, op.card_id, rules, actor, op.uid, op.payment.value, waive_fee=op.waive_fee
+    )
     credential = _credential(service, card_id, op.uid, op.card_key)
-    return {"card_id": card_id, "credential": credential}
+    fee = 0 if op.waive_fee else rules.fees.replacement_cents
+    return {
+        "card_id": card_id,
+        "credential": credential,
+        "fee_cents": fee,
+        "fee_waived": op.waive_fee,
+    }
+
+
+def _resolve_transfer(conn: Connection, ref: str, device: str) -> str:
+    """A transfer id from a full id, or from `SEQ/PREFIX` as printed on this device's
+    receipts (the sequence number found among this device's transfers, the prefix
+    matching its id)."""
+    ref = ref.strip()
+    t = db.transfers
+    if "/" not in ref:
+        found = conn.execute(sa.select(t.c.tx_id).where(t.c.tx_id == ref)).first()
+        if found is None:
+            raise NotFoundError(f"transfer {ref} does not exist")
+        return str(found.tx_id)
+    seq_text, _, prefix = ref.partition("/")
+    if not seq_text.isdigit() or len(prefix) < 4:
+        raise ValidationError("a receipt reference is SEQ/ID (e.g. 12/1a2b3c4d)")
+    row = conn.execute(
+        sa.select(t.c.tx_id).where(t.c.device_id == device, t.c.seq == int(seq_text))
+    ).first()
+    if row is None or not str(row.tx_id).startswith(prefix.lower()):
+        raise NotFoundError(f"no transfer {ref} from this terminal")
+    return str(row.tx_id)
+
+
+# --- staff cards ------------------------------------------------------------------------
+
+
+def staff_card_id(staff_id: str) -> str:
+    return f"{STAFF_CARD_PREFIX}{staff_id}"
+
+
+def staff_card_credential(
+    conn: Connection, issuer: Any, staff_id: str, uid: str, card_key: str, actor: str
+) -> str:
+    """The credential (hex) of a staff card for the chip `uid`, signed with the issuer
+    key; the terminal verifies it like a member card and asks the hub (or its cache of an
+    earlier online login by the same chip) whether the staff member may log in."""
+    row = conn.execute(sa.select(db.staff).where(db.staff.c.id == staff_id)).first()
+    if row is None or not row.active:
+        raise NotFoundError(f"no active staff {staff_id}")
+    card_id = staff_card_id(staff_id)
+    if not _CARD_ID.match(card_id):
+        raise ValidationError(f"staff id {staff_id} cannot be on a card (letters, digits, -)")
+    try:
+        raw_uid, key = bytes.fromhex(uid), bytes.fromhex(card_key) if card_key else None
+    except ValueError:
+        raise ValidationError("uid and card key are hex") from None
+    credential = issue_credential(issuer, card_id, raw_uid, dt.date.today(), key).hex()
+    admin.audit(conn, actor, "staff.card", staff_id, {"card": card_id, "uid": uid})
+    return credential
 
 
 def _credential(service: HubService, card_id: str, uid: str, card_key: str) -> str:

@@ -96,10 +96,22 @@ class RenewalScreen(Screen):  # type: ignore[misc]
     body = StringProperty("")
     can_cash = BooleanProperty(False)
     can_stored_value = BooleanProperty(False)
+    can_waive = BooleanProperty(False)
 
     def show(self, view: ui.RenewalView) -> None:
         self.member, self.body = view.member, "\n".join(view.lines)
         self.can_cash, self.can_stored_value = view.can_cash, view.can_stored_value
+        self.can_waive = view.can_waive
+
+
+class ReversalScreen(Screen):  # type: ignore[misc]
+    body = StringProperty("")
+    manager = BooleanProperty(False)
+
+    def show(self, view: ui.ReversalView) -> None:
+        self.body, self.manager = "\n".join(view.lines), view.manager
+        self.ids.ref.text = view.ref
+        self.ids.reason.text = ""
 
 
 SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
@@ -112,6 +124,7 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.MEMBERS: MembersScreen,
     ui.BACKFILL: BackfillScreen,
     ui.RENEWAL: RenewalScreen,
+    ui.REVERSAL: ReversalScreen,
 }
 
 
@@ -123,6 +136,7 @@ class TerminalApp(App):  # type: ignore[misc]
     header_queue = StringProperty("")
     header_online = BooleanProperty(False)
     categories = ListProperty(list(ui.CATEGORIES))
+    category_labels = ListProperty(list(ui.CATEGORIES))  # the picker, translated
 
     def __init__(
         self,
@@ -190,6 +204,9 @@ class TerminalApp(App):  # type: ignore[misc]
             self.header_queue, self.header_online = header.queue, header.online
         if self.presenter is not None:
             self.lang = self.presenter.t.lang
+            labels = self.presenter.category_labels()
+            if labels != list(self.category_labels):
+                self.category_labels = labels
         self.screen(name).show(view)
         assert self.manager is not None
         self.manager.current = name
@@ -210,7 +227,10 @@ class TerminalApp(App):  # type: ignore[misc]
     def pay_renewal(self, payment: str) -> None:
         self.presenter.renew(Payment(payment))
 
-    def register(self, text: str) -> None:
+    def register(self, text: str, waive_fee: bool = False) -> None:
         """ "Name phone" from the one entry field: the last word is the phone."""
         name, _, phone = text.strip().rpartition(" ")
-        self.presenter.register(name, phone)
+        self.presenter.register(name, phone, waive_fee)
+
+    def replace_card(self, old_card_id: str, waive_fee: bool = False) -> None:
+        self.presenter.replace(old_card_id, waive_fee=waive_fee)

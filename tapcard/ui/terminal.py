@@ -1,10 +1,14 @@
 """The counter terminal's presenter: staff login, sale, stored value, redemption, members,
 cards and the shift summary, without Kivy.
 
-Staff log in with a PIN. Online the hub checks it (`StaffLogin`); the terminal then keeps
-an scrypt hash of that PIN with its own salt, so the same person can log in while the hub
-is unreachable for LOGIN_CACHE_AGE_S_MAX. The terminal locks itself after LOCK_AFTER_S
-without a touch. Every transaction and staff request carries the staff id (audit).
+Staff log in with a PIN or by tapping a staff card (card id `S-<staff id>`, its credential
+verified with the issuer key like a member card's). Online the hub checks the PIN
+(`StaffLogin`) or that the card's owner is active (`StaffCardLogin`); the terminal then
+keeps an scrypt hash of that PIN with its own salt, or the staff card's UID, so the same
+person can log in the same way while the hub is unreachable for LOGIN_CACHE_AGE_S_MAX.
+Manager-only (checked by the hub): points reversal, fee waivers, card replacement.
+The terminal locks itself after LOCK_AFTER_S without a touch. Every transaction and staff
+request carries the staff id (audit).
 Money and points go through the device runtime (offline policy, outbox, queue count);
 member and card administration goes to the hub over the staff channel (`StaffLink`).
 """
@@ -42,7 +46,7 @@ SALE_LINES_SHOWN_MAX: Final = 12
 SCRYPT_N: Final = 2**14
 assert STAFF_TIMEOUT_S < LOCK_AFTER_S
 
-LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT, BACKFILL, RENEWAL = (
+LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT, BACKFILL, RENEWAL, REVERSAL = (
     "login",
     "home",
     "sale",
@@ -52,8 +56,22 @@ LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT, BACKFILL, RENEWAL = (
     "shift",
     "backfill",
     "renewal",
+    "reversal",
 )
-SCREENS: Final = (LOGIN, HOME, SALE, RECEIPT, MESSAGE, MEMBERS, SHIFT, BACKFILL, RENEWAL)
+SCREENS: Final = (
+    LOGIN,
+    HOME,
+    SALE,
+    RECEIPT,
+    MESSAGE,
+    MEMBERS,
+    SHIFT,
+    BACKFILL,
+    RENEWAL,
+    REVERSAL,
+)
+STAFF_CARD_PREFIX: Final = "S-"  # a staff card's card id: S-<staff id>
+REASON_LEN_MIN: Final = 3
 RECEIPT_NO_LEN_MAX: Final = 64
 CATEGORIES: Final = ("grocery", "fuel", "car_wash", "service", "group_buy", "special_offer")
 _STAFF_ERRORS: Final = {
@@ -152,6 +170,15 @@ class RenewalView:
     lines: tuple[str, ...]  # valid until now, after renewal, the fee, the stored value
     can_cash: bool
     can_stored_value: bool
+    can_waive: bool  # a manager may renew with the fee waived (online, at the hub)
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalView:
+    header: Header
+    ref: str  # the last receipt's reference, to start from
+    lines: tuple[str, ...]
+    manager: bool
 
 
 @dataclass(slots=True)
@@ -259,6 +286,8 @@ class TerminalPresenter:
             self.check_backfill(*self.backfill_entry)
         elif self.screen == RENEWAL:
             self.renewal()
+        elif self.screen == REVERSAL:
+            self.reversal_form()
 
     def toggle_language(self) -> None:
         self.set_language(self.t.other())
@@ -292,17 +321,16 @@ class TerminalPresenter:
                 cache.pop(staff_id, None)  # a changed or revoked PIN stops working offline
                 self.runtime.docs.put(LOGIN_CACHE_DOC, cache)
                 return _STAFF_ERRORS.get(reply.error, "Wrong PIN")
-            cache[staff_id] = {
-                "name": reply.name,
-                "role": reply.role,
-                "pin": hash_pin(pin, os.urandom(16)),
-                "at_ms": _now_ms(),
-            }
+            kept = dict(cache.get(staff_id) or {})  # keeps a cached staff card
+            kept.update(
+                name=reply.name, role=reply.role, pin=hash_pin(pin, os.urandom(16)), at_ms=_now_ms()
+            )
+            cache[staff_id] = kept
             self.runtime.docs.put(LOGIN_CACHE_DOC, cache)
             return Staff(staff_id, reply.name, reply.role, offline=False)
         entry = cache.get(staff_id)
         fresh = entry and _now_ms() - int(entry["at_ms"]) < LOGIN_CACHE_AGE_S_MAX * 1000
-        if entry and fresh and check_pin(pin, str(entry["pin"])):
+        if entry and fresh and check_pin(pin, str(entry.get("pin", ""))):
             return Staff(staff_id, str(entry["name"]), str(entry["role"]), offline=True)
         return "Offline: this login has not been checked by the hub yet"
 
@@ -316,6 +344,37 @@ class TerminalPresenter:
         text = result if isinstance(result, str) else "Wrong PIN"
         self._show(LOGIN, LoginView(self.t("Staff login"), self.t(text)))
 
+    def card_login(self, tap: Tap) -> None:
+        """A staff card on the reader at the login screen."""
+        staff_id = tap.card_id[len(STAFF_CARD_PREFIX) :].lower()
+        uid = tap.raw.uid.hex() if tap.raw is not None else ""
+        if not staff_id or not uid:
+            self._show(LOGIN, LoginView(self.t("Staff login"), self.t("Unknown staff member")))
+            return
+        self.worker.submit(lambda: self._card_login(staff_id, tap.card_id, uid), self._logged_in)
+
+    def _card_login(self, staff_id: str, card_id: str, uid: str) -> Staff | str:
+        reply = None
+        if self.runtime.link.connected:
+            op = m.StaffCardLogin(card_id=card_id, uid=uid)
+            reply = self.link.request(staff_id, op, STAFF_TIMEOUT_S)
+        cache: dict[str, Any] = dict(self.runtime.docs.get(LOGIN_CACHE_DOC) or {})
+        if reply is not None:
+            if reply.error:
+                cache.pop(staff_id, None)
+                self.runtime.docs.put(LOGIN_CACHE_DOC, cache)
+                return _STAFF_ERRORS.get(reply.error, "Unknown staff member")
+            kept = dict(cache.get(staff_id) or {})  # keeps a cached PIN
+            kept.update(name=reply.name, role=reply.role, card_uid=uid, at_ms=_now_ms())
+            cache[staff_id] = kept
+            self.runtime.docs.put(LOGIN_CACHE_DOC, cache)
+            return Staff(staff_id, reply.name, reply.role, offline=False)
+        entry = cache.get(staff_id)
+        fresh = entry and _now_ms() - int(entry["at_ms"]) < LOGIN_CACHE_AGE_S_MAX * 1000
+        if entry and fresh and hmac.compare_digest(str(entry.get("card_uid", "")), uid):
+            return Staff(staff_id, str(entry["name"]), str(entry["role"]), offline=True)
+        return "Offline: this login has not been checked by the hub yet"
+
     def lock(self) -> None:
         self.staff = None
         self.card = None
@@ -325,6 +384,10 @@ class TerminalPresenter:
     # --- the card on the reader -------------------------------------------------------
 
     def on_tap(self, tap: Tap) -> None:
+        if tap.card_id.startswith(STAFF_CARD_PREFIX):
+            if self.staff is None and self.screen == LOGIN:
+                self.card_login(tap)
+            return  # a staff card is never a member's card
         self.card = _Card(tap)
         if tap.error is not None or tap.blank:
             if self.screen == HOME:
@@ -386,8 +449,20 @@ class TerminalPresenter:
         if self._guard():
             self.requote()
 
+    def category_labels(self) -> list[str]:
+        """The category picker's entries, in the current language."""
+        return [self.t(code) for code in CATEGORIES]
+
+    def category_code(self, text: str) -> str:
+        """The category for a picker entry (a label in either language, or the code)."""
+        for code in CATEGORIES:
+            if text in (code, self.t(code), Translator("en")(code)):
+                return code
+        return text
+
     def add_line(self, category: str, amount_text: str, quantity: int = 1) -> None:
         self.touch()
+        category = self.category_code(category)
         cents = fmt.parse_money(amount_text)
         if cents is None or cents <= 0 or category not in CATEGORIES:
             self._message(self.t("Please check the entries"))
@@ -498,9 +573,82 @@ class TerminalPresenter:
         lines.append(t("Stored value") + f": {fmt.money(balance, rules.currency)}")
         if balance < fee:
             lines.append(t("Not enough stored value"))
-        view = RenewalView(self.header(), self.member_text(), tuple(lines), True, balance >= fee)
+        manager = self.staff is not None and self.staff.role == "manager"
+        view = RenewalView(
+            self.header(), self.member_text(), tuple(lines), True, balance >= fee, manager
+        )
         self._show(RENEWAL, view)
         return view
+
+    def renew_waived(self) -> None:
+        """Renew with the annual fee waived: a manager, online (the hub books no fee and
+        audits the waiver)."""
+        card_id = self._card_id()
+        if card_id is None or not self._guard():
+            return
+        self._staff_request(m.RenewWaived(card_id=card_id), self._renewed_waived)
+
+    def _renewed_waived(self, reply: m.StaffReply) -> None:
+        self.shift.counts["renewal"] += 1
+        self.shift.counts["fee_waived"] += 1
+        t = self.t
+        rows = (
+            t("Staff") + f": {self._staff_id()}",
+            t("Card") + f": {reply.card_id}",
+            t("Valid until") + f": {reply.expires_on}",
+            t("Fee waived"),
+        )
+        self._show(RECEIPT, ReceiptView(self.header(), t("Renewal"), rows))
+        self._refresh_card()
+
+    # --- reversal (manager) ---------------------------------------------------------------
+
+    def reversal_form(self) -> ReversalView | None:
+        """The reversal screen, starting from the last receipt's reference."""
+        if not self._guard():
+            return None
+        assert self.staff is not None
+        ref = ""
+        if self.last_receipt is not None:
+            receipt = self.last_receipt[0]
+            ref = f"{receipt.seq}/{str(receipt.tx_id)[:8]}"
+        t = self.t
+        lines: tuple[str, ...] = (
+            t("Reference or transfer id"),
+            t("Reason (at least 3 characters)"),
+        )
+        if self.staff.role != "manager":
+            lines = (*lines, t("A manager must do this"))
+        view = ReversalView(self.header(), ref, lines, self.staff.role == "manager")
+        self._show(REVERSAL, view)
+        return view
+
+    def reverse(self, ref: str, reason: str) -> None:
+        """Take back the points of a transfer (the hub refuses it for a cashier)."""
+        if not self._guard():
+            return
+        ref, reason = ref.strip(), reason.strip()
+        if len(ref) < REASON_LEN_MIN or len(reason) < REASON_LEN_MIN:
+            self._message(self.t("Please check the entries"))
+            return
+        op = m.ReversePoints(ref=ref[:64], reason=reason[:200])
+        self._staff_request(op, self._reversed)
+
+    def _reversed(self, reply: m.StaffReply) -> None:
+        self.shift.counts["reversal"] += 1
+        t = self.t
+        rows = (
+            t("Staff") + f": {self._staff_id()}",
+            t("Points taken back: {points}", points=fmt.points(reply.points)),
+            t("Reference: {ref}", ref=reply.tx_id[:8]),
+        )
+        self._show(RECEIPT, ReceiptView(self.header(), t("Points reversed"), rows))
+        self._refresh_card()
+
+    def _refresh_card(self) -> None:
+        if self.card is not None and self.card.tap.card_id:
+            card_id = self.card.tap.card_id
+            self.worker.submit(lambda: self.runtime.snapshot(card_id), self._got_snapshot)
 
     def renew(self, payment: Payment = Payment.CASH) -> None:
         card_id, rules = self._card_id(), self.runtime.rules
@@ -524,6 +672,7 @@ class TerminalPresenter:
         """The receipt as entered and the points it would credit, or why it cannot."""
         if self._card_id() is None or not self._guard():
             return None
+        category = self.category_code(category)
         self.backfill_entry = (receipt_no, date_text, category, amount)
         t, window = self.t, self.runtime.rules.backfill_window_days if self.runtime.rules else 0
         lines = [t("Receipts up to {days} days old earn points", days=window)]
@@ -567,6 +716,7 @@ class TerminalPresenter:
     def submit_backfill(self, receipt_no: str, date_text: str, category: str, amount: str) -> None:
         """Check the entry again and, when it earns points, send it (the hub refuses a
         receipt that already earned points)."""
+        category = self.category_code(category)
         view = self.check_backfill(receipt_no, date_text, category, amount)
         if view is None or not view.can_submit:
             return
@@ -628,9 +778,7 @@ class TerminalPresenter:
         )
         self.last_receipt = (receipt, result)
         self._show(RECEIPT, view)
-        if self.card is not None and self.card.tap.card_id:
-            card_id = self.card.tap.card_id
-            self.worker.submit(lambda: self.runtime.snapshot(card_id), self._got_snapshot)
+        self._refresh_card()
 
     def _count(self, kind: str, receipt: Any, result: Any, extra: dict[str, Any]) -> None:
         shift = self.shift
@@ -685,13 +833,16 @@ class TerminalPresenter:
         )
         self._show(MEMBERS, MembersView(self.header(), rows or (self.t("Not found"),)))
 
-    def register(self, name: str, phone: str) -> None:
-        """A new member, and the blank card on the reader becomes theirs."""
+    def register(self, name: str, phone: str, waive_fee: bool = False) -> None:
+        """A new member, and the blank card on the reader becomes theirs. The joining fee
+        is taken in cash, or waived by a manager."""
         blank = self._blank()
         if blank is None or not self._guard():
             return
         uid, key = blank
-        op = m.RegisterMember(name=name.strip(), phone=phone.strip(), uid=uid, card_key=key)
+        op = m.RegisterMember(
+            name=name.strip(), phone=phone.strip(), uid=uid, card_key=key, waive_fee=waive_fee
+        )
         self._staff_request(op, self._issued, write=True)
 
     def report_lost(self, card_id: str) -> None:
@@ -701,12 +852,16 @@ class TerminalPresenter:
                 op, lambda r: self._message(self.t("Card reported lost"), r.card_id, error=False)
             )
 
-    def replace(self, old_card_id: str, payment: Payment = Payment.CASH) -> None:
+    def replace(
+        self, old_card_id: str, payment: Payment = Payment.CASH, waive_fee: bool = False
+    ) -> None:
         blank = self._blank()
         if blank is None or not self._guard():
             return
         uid, key = blank
-        op = m.ReplaceCard(card_id=old_card_id.strip(), uid=uid, card_key=key, payment=payment)
+        op = m.ReplaceCard(
+            card_id=old_card_id.strip(), uid=uid, card_key=key, payment=payment, waive_fee=waive_fee
+        )
         self._staff_request(op, self._issued, write=True)
 
     def _blank(self) -> tuple[str, str] | None:
@@ -744,22 +899,28 @@ class TerminalPresenter:
         self.worker.submit(job, finish)
 
     def _issued(self, reply: m.StaffReply) -> None:
+        t = self.t
         self.shift.counts["card_issued"] += 1
+        detail = [t("Take the card off the reader and tap it again to check it.")]
+        if reply.fee_waived:
+            self.shift.counts["fee_waived"] += 1
+            detail.append(t("Fee waived"))
+        elif reply.fee_cents:
+            self.shift.cents["fee_cash"] += reply.fee_cents
+            detail.append(t("Fee paid in cash: {amount}", amount=fmt.money(reply.fee_cents)))
         self.card = None
-        self._message(
-            self.t("Card {card} is ready", card=reply.card_id),
-            self.t("Take the card off the reader and tap it again to check it."),
-            error=False,
-        )
+        self._message(t("Card {card} is ready", card=reply.card_id), "\n".join(detail), False)
 
     # --- shift ---------------------------------------------------------------------------
 
     def shift_summary(self) -> ReceiptView:
         t, s = self.t, self.shift
         rows = [t("Since {time}", time=fmt.clock(s.started_ms))]
-        for kind in ("sale", "topup", "spend", "redeem", "renewal", "backfill", "card_issued"):
+        kinds = ("sale", "topup", "spend", "redeem", "renewal", "backfill", "card_issued")
+        for kind in (*kinds, "reversal", "fee_waived"):
             if s.counts[kind]:
-                rows.append(f"{t(kind.capitalize())}: {s.counts[kind]}")
+                label = "Fees waived" if kind == "fee_waived" else kind.capitalize()
+                rows.append(f"{t(label)}: {s.counts[kind]}")
         for key in sorted(s.cents):
             rows.append(f"{t(key)}: {fmt.money(s.cents[key])}")
         rows.append(t("Points earned") + f": {s.points}")

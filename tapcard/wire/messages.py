@@ -243,6 +243,7 @@ class RegisterMember(StaffOp, frozen=True, tag="register"):
     uid: UidHex
     card_key: CardKeyHex = ""  # the chip's own public key, when it has one
     birthday: dt.date | None = None
+    waive_fee: bool = False  # the joining fee (paid cash otherwise); a manager only
 
 
 class ReportLost(StaffOp, frozen=True, tag="lost"):
@@ -256,9 +257,40 @@ class ReplaceCard(StaffOp, frozen=True, tag="replace"):
     uid: UidHex
     card_key: CardKeyHex = ""
     payment: Payment = Payment.CASH
+    waive_fee: bool = False  # a manager only
 
 
-AnyStaffOp = StaffLogin | MemberSearch | RegisterMember | ReportLost | ReplaceCard
+class StaffCardLogin(StaffOp, frozen=True, tag="card_login"):
+    """Login by a staff card (`S-<staff id>`) whose credential the terminal verified."""
+
+    card_id: CardId
+    uid: UidHex
+
+
+class ReversePoints(StaffOp, frozen=True, tag="reverse"):
+    """Take back the points a transfer earned (a manager only). `ref` is the transfer id
+    or the reference printed on this terminal's receipt (`SEQ/first 8 of the id`)."""
+
+    ref: Annotated[str, msgspec.Meta(min_length=3, max_length=64)]
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=200)]
+
+
+class RenewWaived(StaffOp, frozen=True, tag="renew_waived"):
+    """Renew a card with the annual fee waived (a manager only, audited)."""
+
+    card_id: CardId
+
+
+AnyStaffOp = (
+    StaffLogin
+    | MemberSearch
+    | RegisterMember
+    | ReportLost
+    | ReplaceCard
+    | StaffCardLogin
+    | ReversePoints
+    | RenewWaived
+)
 
 
 class StaffRequest(Body, frozen=True, kw_only=True):
@@ -290,6 +322,11 @@ class StaffReply(Body, frozen=True, kw_only=True):
     member_id: int = 0
     card_id: ShortText = ""
     credential: Annotated[str, msgspec.Meta(max_length=CREDENTIAL_HEX_CHARS_MAX)] = ""
+    fee_cents: int = 0  # register, replace: the fee booked (0 when waived)
+    fee_waived: bool = False
+    tx_id: ShortText = ""  # reverse: the reversal's transfer id
+    points: int = 0  # reverse: the points taken back
+    expires_on: dt.date | None = None  # renew_waived: the new expiry
 
 
 MESSAGE_TYPES: dict[str, type[Body]] = {

@@ -433,3 +433,32 @@ def test_bundle_key_text_is_base64_of_32_bytes(
     bundle = json.loads(printed)
     assert len(base64.b64decode(bundle["device_key"], validate=True)) == 32
     assert bundle["broker"] == "127.0.0.1:1883"
+
+
+def test_staff_card_credential_names_the_staff_id(
+    hub_cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+
+    from tapcard.cards.credential import verify_credential
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("2468\n"))
+    hub_cli.ok(
+        "staff",
+        "add",
+        "ann",
+        "--name",
+        "Ann",
+        "--branch",
+        "shop-1",
+        "--role",
+        "manager",
+        "--pin-stdin",
+    )
+    credential = bytes.fromhex(hub_cli.ok("staff", "card", "ann", "--uid", "04A1B2C3").strip())
+    issuer = open_hub(hub_cli).secrets.issuer_key.verify_key
+    assert verify_credential(credential, bytes.fromhex("04a1b2c3"), [issuer]).card_id == "S-ann"
+    out = tmp_path / "ann.hex"
+    assert "S-ann" in hub_cli.ok("staff", "card", "ann", "--uid", "04a1b2c4", "--out", str(out))
+    assert len(out.read_text().strip()) == len(credential.hex())
+    assert "no active staff" in hub_cli.error("staff", "card", "zed", "--uid", "04a1b2c3")

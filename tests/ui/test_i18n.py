@@ -32,7 +32,7 @@ def used_msgids() -> set[str]:
         for k in ("sale", "topup", "spend", "redeem", "renewal", "backfill", "card_issued")
     )
     found.update(("cashier", "manager", "sale_cash", "sale_stored_value", "topup", "spend"))
-    found.update(("fee_cash", "fee_stored_value"))
+    found.update(("fee_cash", "fee_stored_value", "Reversal", "Fees waived"))
     found.update(n.capitalize() for n in kiosk.TIER_NAMES)
     return found
 
