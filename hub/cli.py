@@ -103,6 +103,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # First of all: a stop asked for while we start up is honoured once we are up.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     from hub.broker import PrivateBroker
     from hub.service import HubService
 
@@ -124,9 +128,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from hub.deploy.commands import use_tls
 
         use_tls(service, config)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     service.start()
     print(f"hub serving on {address}", flush=True)
     web = _start_web(hub, args)

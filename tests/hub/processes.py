@@ -46,10 +46,23 @@ class HubProcess:
         self.log_path = data_dir / f"hub-{worker}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, wait_s: float = 60.0) -> None:
+        """Start and wait until this start says it serves (so a stop finds it up)."""
+        serving_before = self._serving_count()
         with self.log_path.open("ab") as log:
             env = {**os.environ, "TAPCARD_LOG": "WARNING"}
             self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=env)
+
+        deadline = time.monotonic() + wait_s
+        while self._serving_count() == serving_before:
+            assert self.process is not None and self.process.poll() is None, self.log()
+            assert time.monotonic() < deadline, f"hub did not start: {self.log()}"
+            time.sleep(0.05)
+
+    def _serving_count(self) -> int:
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text(errors="replace").count("hub serving on")
 
     def kill(self) -> None:
         assert self.process is not None
