@@ -186,16 +186,16 @@ def decide(
         return refuse(Reason.LIMIT_EXCEEDED, over_limit, today)
     decision.exceptions = exceptions + decision.exceptions
     if card.daily_cents_max is not None or card.daily_points_max is not None:
-        card.spent_today_cents += _member_debit(decision, member, Asset.CENTS)
-        card.spent_today_points += _member_debit(decision, member, Asset.POINTS)
+        card.spent_today_cents += _member_debit(decision, member.id, Asset.CENTS)
+        card.spent_today_points += _member_debit(decision, member.id, Asset.POINTS)
     if decision.new_expiry is not None:
         card.expires_on, card.state, card.state_ms = decision.new_expiry, "active", now_ms
         card.changed = True
     return decision
 
 
-def _member_debit(decision: Decision, member: MemberState, asset: Asset) -> int:
-    code = member_account(member.id, asset)
+def _member_debit(decision: Decision, member_id: int, asset: Asset) -> int:
+    code = member_account(member_id, asset)
     return sum(leg.debit for leg in decision.legs if leg.account == code)
 
 
@@ -203,13 +203,8 @@ def _card_limit_error(card: CardInfo, decision: Decision) -> str:
     """A supplementary card spends the shared accounts only within its own daily limits."""
     if card.daily_cents_max is None and card.daily_points_max is None:
         return ""
-    member_id = card.member_id
-    spend_cents = sum(
-        leg.debit for leg in decision.legs if leg.account == member_account(member_id, Asset.CENTS)
-    )
-    spend_points = sum(
-        leg.debit for leg in decision.legs if leg.account == member_account(member_id, Asset.POINTS)
-    )
+    spend_cents = _member_debit(decision, card.member_id, Asset.CENTS)
+    spend_points = _member_debit(decision, card.member_id, Asset.POINTS)
     cents_max, points_max = card.daily_cents_max, card.daily_points_max
     if cents_max is not None and spend_cents and card.spent_today_cents + spend_cents > cents_max:
         return f"card {card.id} may spend {cents_max} cents a day"

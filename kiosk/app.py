@@ -196,14 +196,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.presenter = ui.KioskPresenter(
             self.runtime, self.post, self._on_view, self.branch_name, self.lang
         )
-        if self.reader is not None:
-            self.watcher = CardWatcher(
-                self.reader,
-                [self.runtime.bundle.issuer_key],
-                self.presenter.on_tap,
-                self.presenter.on_removed,
-                self.post,
-            )
+        self.watcher = kivyapp.card_watcher(self.runtime, self.reader, self.presenter)
         self._status = Clock.schedule_interval(self._on_status_tick, STATUS_CHECK_S)
         self._idle_gc = Clock.schedule_once(self._collect, 0)  # after the first frame
         return self.manager
@@ -231,9 +224,7 @@ class KioskApp(App):  # type: ignore[misc]
 
     # --- presenter glue -------------------------------------------------------------------
 
-    @staticmethod
-    def post(fn: Callable[[], None]) -> None:
-        Clock.schedule_once(lambda _dt: fn(), 0)
+    post = staticmethod(kivyapp.post)
 
     def _on_view(self, name: str, view: Any) -> None:
         self.lang = self.presenter.t.lang if self.presenter is not None else self.lang

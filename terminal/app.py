@@ -5,7 +5,6 @@ results reach the UI thread through Clock.schedule_once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -163,14 +162,7 @@ class TerminalApp(App):  # type: ignore[misc]
         self.presenter = ui.TerminalPresenter(
             self.runtime, self.staff_link, self.post, self._on_view, self.lang
         )
-        if self.reader is not None:
-            self.watcher = CardWatcher(
-                self.reader,
-                [self.runtime.bundle.issuer_key],
-                self.presenter.on_tap,
-                self.presenter.on_removed,
-                self.post,
-            )
+        self.watcher = kivyapp.card_watcher(self.runtime, self.reader, self.presenter)
         self._tick = Clock.schedule_interval(self._on_tick, TICK_S)
         return self.manager
 
@@ -193,9 +185,7 @@ class TerminalApp(App):  # type: ignore[misc]
         if self.presenter is not None:
             self.presenter.stop()
 
-    @staticmethod
-    def post(fn: Callable[[], None]) -> None:
-        Clock.schedule_once(lambda _dt: fn(), 0)
+    post = staticmethod(kivyapp.post)
 
     def _on_view(self, name: str, view: Any) -> None:
         header = getattr(view, "header", None)

@@ -20,8 +20,7 @@ from paho.mqtt.properties import Properties
 
 from tapcard.device.bundle import Bundle
 from tapcard.wire import messages as m
-from tapcard.wire.codes import Reason
-from tapcard.wire.envelope import HUB_SIGNER, WireError, seal, unseal
+from tapcard.wire.envelope import WireError, seal, signed_by_hub, unseal
 from tapcard.wire.topics import Family, device_topic
 
 log = logging.getLogger(__name__)
@@ -34,6 +33,7 @@ STOP_TIMEOUT_S: Final = 2.0
 class StaffLink:
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
+        self._hub_key_for = signed_by_hub(bundle.hub_key)
         self.request_topic = device_topic(bundle.device_id, Family.STAFF)
         self.reply_topic = device_topic(bundle.device_id, Family.STAFF_REPLY)
         self.connected = threading.Event()
@@ -76,7 +76,7 @@ class StaffLink:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         correlation = getattr(msg.properties, "CorrelationData", None)
         try:
-            _, reply = unseal(bytes(msg.payload), msg.topic, self._hub_key, m.StaffReply)
+            _, reply = unseal(bytes(msg.payload), msg.topic, self._hub_key_for, m.StaffReply)
         except WireError as exc:
             log.warning("refused a staff reply: %s", exc)
             return
@@ -85,11 +85,6 @@ class StaffLink:
         if waiting is not None and reply.device == self.bundle.device_id:
             waiting[1].append(reply)
             waiting[0].set()
-
-    def _hub_key(self, signer: str) -> Any:
-        if signer != HUB_SIGNER:
-            raise WireError(Reason.BAD_SIGNATURE, f"{signer!r} is not the hub")
-        return self.bundle.hub_key
 
     def request(self, staff: str, op: m.AnyStaffOp, timeout_s: float) -> m.StaffReply | None:
         """The hub's reply, or None when offline or no reply came within `timeout_s`."""

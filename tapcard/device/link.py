@@ -30,7 +30,6 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 import msgspec
 import paho.mqtt.client as mqtt
-from nacl.signing import VerifyKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -40,7 +39,7 @@ from tapcard.device.store import PENDING_FETCH_MAX, DeviceStore
 from tapcard.mqtt import connect_persistent
 from tapcard.wire import messages as m
 from tapcard.wire.codes import FORM_REASONS, Reason
-from tapcard.wire.envelope import HUB_SIGNER, WireError, seal, unseal
+from tapcard.wire.envelope import WireError, seal, signed_by_hub, unseal
 from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC, Family, device_topic
 
 log = logging.getLogger(__name__)
@@ -128,6 +127,7 @@ class LinkHandlers:
 class Link:
     def __init__(self, bundle: Bundle, store: DeviceStore, handlers: LinkHandlers) -> None:
         self.bundle = bundle
+        self._hub_key_for = signed_by_hub(bundle.hub_key)
         self.store = store
         self.handlers = handlers
         self.device_id = bundle.device_id
@@ -364,11 +364,6 @@ class Link:
 
     # --- receiving --------------------------------------------------------------------
 
-    def _hub_key(self, signer: str) -> VerifyKey:
-        if signer != HUB_SIGNER:
-            raise WireError(Reason.BAD_SIGNATURE, f"{signer!r} is not the hub")
-        return self.bundle.hub_key
-
     def _route(self, event: _Event, results: list[m.TxResult]) -> None:
         if not event.payload:
             return  # a cleared retained message
@@ -389,7 +384,7 @@ class Link:
             log.warning("device %s refused a message on %s: %s", self.device_id, event.topic, exc)
 
     def _on_control(self, event: _Event) -> None:
-        _, resend = unseal(event.payload, event.topic, self._hub_key, m.Resend)
+        _, resend = unseal(event.payload, event.topic, self._hub_key_for, m.Resend)
         if resend.device != self.device_id:
             raise WireError(Reason.DEVICE_MISMATCH, "a request for another device")
         reopened, oldest = self.store.reopen_from(resend.from_seq)
@@ -408,7 +403,7 @@ class Link:
         self._cursor = 0  # send again from the oldest pending entry, in order
 
     def _on_result(self, event: _Event, results: list[m.TxResult]) -> None:
-        _, batch = unseal(event.payload, event.topic, self._hub_key, m.TxResults)
+        _, batch = unseal(event.payload, event.topic, self._hub_key_for, m.TxResults)
         if batch.device != self.device_id:
             raise WireError(Reason.DEVICE_MISMATCH, "results for another device")
         for result in batch.results:
@@ -433,7 +428,7 @@ class Link:
             self.handlers.on_results(fresh)
 
     def _on_reply(self, event: _Event) -> None:
-        _, snapshot = unseal(event.payload, event.topic, self._hub_key, m.Snapshot)
+        _, snapshot = unseal(event.payload, event.topic, self._hub_key_for, m.Snapshot)
         if event.correlation is None:
             return
         with self._queries_lock:
@@ -444,7 +439,7 @@ class Link:
 
     def _on_rules(self, event: _Event) -> None:
         _, doc = unseal(
-            event.payload, event.topic, self._hub_key, m.RulesDoc, m.RULES_PAYLOAD_BYTES_MAX
+            event.payload, event.topic, self._hub_key_for, m.RulesDoc, m.RULES_PAYLOAD_BYTES_MAX
         )
         if doc.version != doc.rules.version:
             raise WireError(Reason.SCHEMA, "rules document and rule set disagree on version")
@@ -454,7 +449,7 @@ class Link:
 
     def _on_denylist(self, event: _Event) -> None:
         _, doc = unseal(
-            event.payload, event.topic, self._hub_key, m.DenyList, m.DENYLIST_PAYLOAD_BYTES_MAX
+            event.payload, event.topic, self._hub_key_for, m.DenyList, m.DENYLIST_PAYLOAD_BYTES_MAX
         )
         if doc.version > self.handlers.versions()[1]:
             self.handlers.on_denylist(doc)

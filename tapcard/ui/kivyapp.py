@@ -7,6 +7,7 @@ The only module under tapcard/ that imports Kivy; the presenters beside it never
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from kivy.lang import Builder
 from kivy.uix.screenmanager import ScreenManager
 
 from tapcard.ui.i18n import cjk_font_path
+from tapcard.ui.worker import CardWatcher
 
 _loaded: set[Path] = set()  # kv rules load once per process, or widgets double up
 _fonts: list[str] = []
@@ -45,6 +47,22 @@ def lazy_screen(
         load_kv(kv_dir, name)
         manager.add_widget(classes[name]())
     return manager.get_screen(name)
+
+
+def post(fn: Callable[[], None]) -> None:
+    """Run `fn` on the UI thread at the next frame (how background work reports back)."""
+    from kivy.clock import Clock
+
+    Clock.schedule_once(lambda _dt: fn(), 0)
+
+
+def card_watcher(runtime: Any, reader: Any, presenter: Any) -> CardWatcher | None:
+    """The reader loop that hands taps and removals to the app's presenter, if a reader."""
+    if reader is None:
+        return None
+    return CardWatcher(
+        reader, [runtime.bundle.issuer_key], presenter.on_tap, presenter.on_removed, post
+    )
 
 
 def stop_on_signals(app: Any) -> None:

@@ -109,6 +109,17 @@ class BodyDecoder(Generic[B]):
         return body
 
 
+def signed_by_hub(hub_key: VerifyKey) -> Callable[[str], VerifyKey]:
+    """The key lookup for what devices receive: only the hub signs those messages."""
+
+    def key_for(signer: str) -> VerifyKey:
+        if signer != HUB_SIGNER:
+            raise WireError(Reason.BAD_SIGNATURE, f"{signer!r} is not the hub")
+        return hub_key
+
+    return key_for
+
+
 def unseal(
     payload: bytes,
     topic: str,

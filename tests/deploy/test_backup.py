@@ -113,17 +113,25 @@ def test_restore_drill_backup_during_load(
         assert hub_proc.stop() == 0, hub_proc.log()
 
 
+def _hub_and_device(
+    seeded: Seeded, broker: PrivateBroker, tmp_path: Path, device_id: str
+) -> tuple[HubService, DeviceRuntime]:
+    """A hub service on the seeded hub and a started device runtime provisioned for it."""
+    service = HubService(seeded.hub, broker_address(broker))
+    service.start()
+    bundle_path = tmp_path / device_id / "bundle.json"
+    bundle_path.parent.mkdir()
+    bundle_path.write_bytes(bundle_json(seeded, device_id, broker))
+    runtime = DeviceRuntime(Bundle.load(bundle_path), bundle_path.parent, None)
+    runtime.start()
+    return service, runtime
+
+
 def test_restored_hub_gets_queued_intents_from_the_device_outbox(
     sqlite_hub: tuple[Seeded, HubConfig], own_broker: PrivateBroker, tmp_path: Path
 ) -> None:
     seeded, config = sqlite_hub
-    service = HubService(seeded.hub, broker_address(own_broker))
-    service.start()
-    bundle_path = tmp_path / "kiosk-2" / "bundle.json"
-    bundle_path.parent.mkdir()
-    bundle_path.write_bytes(bundle_json(seeded, "kiosk-2", own_broker))
-    runtime = DeviceRuntime(Bundle.load(bundle_path), bundle_path.parent, None)
-    runtime.start()
+    service, runtime = _hub_and_device(seeded, own_broker, tmp_path, "kiosk-2")
     card = seeded.cards[0]
     restored = HubConfig(config.data_dir, f"sqlite:///{tmp_path / 'restored.sqlite3'}", None)
     second: HubService | None = None
@@ -273,13 +281,7 @@ def test_restored_hub_gets_back_what_it_had_answered_after_the_backup(
 
     monkeypatch.setattr(link_module, "HEARTBEAT_S", 0.2)
     seeded, config = sqlite_hub
-    service = HubService(seeded.hub, broker_address(own_broker))
-    service.start()
-    bundle_path = tmp_path / "kiosk-3" / "bundle.json"
-    bundle_path.parent.mkdir()
-    bundle_path.write_bytes(bundle_json(seeded, "kiosk-3", own_broker))
-    runtime = DeviceRuntime(Bundle.load(bundle_path), bundle_path.parent, None)
-    runtime.start()
+    service, runtime = _hub_and_device(seeded, own_broker, tmp_path, "kiosk-3")
     card = seeded.cards[0]
     restored = HubConfig(config.data_dir, f"sqlite:///{tmp_path / 'restored.sqlite3'}", None)
     second: HubService | None = None
