@@ -1,20 +1,22 @@
 """Kiosk benchmark: cold start to the idle screen, tap-to-screen latency online and
-offline, and the kiosk's private memory (RssAnon) after the taps.
+offline, and the kiosk's private memory (RssAnon) after the taps, beside a peer.
 
 The kiosk runs in its own process, the real app (`kiosk.__main__.open_kiosk`, `App.run`
 with Kivy's own loop and frame pacing) on an offscreen SDL2 window, so its RssAnon is
-its alone. This process holds the hub, its ingest and a private mosquitto, and taps the
-card through the sim reader's Unix socket, as `tapcard device tap` does.
+its alone (this process holds the hub, its ingest and a private mosquitto, and taps the
+card through the sim reader's Unix socket, as `tapcard device tap` does).
 
-- start: from spawning the kiosk process to the first frame that shows the idle screen.
+- start: from spawning the process to the first frame that shows the idle screen.
 - tap-to-screen: from the card put on the reader (the socket command sent) to the frame
-  that draws the member screen (the kiosk reports that frame's CLOCK_MONOTONIC, which
-  both processes share). Online first, then with the broker stopped (offline cache).
-- memory: RssAnon of the kiosk process after the online taps and after all taps.
+  that shows the member screen, rasterised (the child calls glFinish, then reports the
+  CLOCK_MONOTONIC both processes share). Online first, then with the broker stopped.
+- memory: RssAnon of the kiosk after the online taps and after all taps.
+- peer: a bare Kivy app with one label in the same kind of window and font, switched by
+  the same number of "taps" over stdin: the floor Kivy, SDL and Mesa set on their own.
 
 `--quick` runs 30 taps each way (under a minute); the full run 100 each way. The last
-line is JSON with start_s, anon_rss_mb and tap_to_screen_p99_ms (the worse of the two),
-plus the online and offline split.
+line is JSON with start_s, anon_rss_mb and tap_to_screen_p99_ms (the worse of online
+and offline), the split, and the peer's figures under peer_bare_kivy.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _rig import make_rig, wait_until
 
 TAPS_FULL: Final = 100
 TAPS_QUICK: Final = 30
@@ -47,48 +49,61 @@ TRACE: Final = bool(os.environ.get("BENCH_UI_TRACE"))  # print the timeline of s
 TRACE_SLOW_MS: Final = 80
 
 
-# --- the kiosk process ------------------------------------------------------------------
+# --- the measured processes -------------------------------------------------------------
+
+
+def say(*words: object) -> None:
+    sys.stdout.write(" ".join([TAG, *map(str, words)]) + "\n")
+    sys.stdout.flush()
+
+
+def report_frames(pending: list[str]) -> None:
+    """Report the screens a frame shows once the frame is rasterised: glFinish waits for
+    the driver, so "drawn" means pixels, not queued commands."""
+    from kivy.core.window import Window
+    from kivy.graphics.opengl import glFinish
+
+    Window.size = (800, 480)
+
+    def on_flip(*_args: Any) -> None:
+        if pending:
+            glFinish()
+            now = time.monotonic()
+            while pending:
+                say("drawn", pending.pop(0), f"{now:.6f}")
+
+    Window.bind(on_flip=on_flip)
+
+
+def serve_commands(app: Any, handlers: dict[str, Any]) -> None:
+    """Answer the bench's stdin commands (`quit` and `handlers`) on a thread."""
+    from kivy.clock import Clock
+
+    def commands() -> None:
+        for line in sys.stdin:
+            word = line.strip()
+            if word == "quit":
+                Clock.schedule_once(lambda _dt: app.stop(), 0)
+                return
+            if word in handlers:
+                handlers[word]()
+
+    threading.Thread(target=commands, name="bench-commands", daemon=True).start()
 
 
 def kiosk_child(data_dir: Path) -> int:
-    """The real kiosk app; reports each screen's first drawn frame and answers commands
-    on stdin (`status`: is the hub link up; `quit`)."""
+    """The real kiosk app; reports each screen's first drawn frame and answers `status`
+    (is the hub link up) and `quit` on stdin."""
     from kiosk.__main__ import open_kiosk
     from tapcard.ui.environment import set_kivy_environment
 
     set_kivy_environment()
     pending: list[str] = []
-    out = sys.stdout
-
-    def say(*words: object) -> None:
-        out.write(" ".join([TAG, *map(str, words)]) + "\n")
-        out.flush()
-
     app, runtime, reader = open_kiosk(data_dir, "zh", on_view=lambda name, _v: pending.append(name))
-    from kivy.clock import Clock
-    from kivy.core.window import Window
-
-    Window.size = (800, 480)
-
-    def on_flip(*_args: Any) -> None:
-        now = time.monotonic()  # this frame is on screen: report what it shows
-        while pending:
-            say("drawn", pending.pop(0), f"{now:.6f}")
-
-    Window.bind(on_flip=on_flip)
-
-    def commands() -> None:
-        for line in sys.stdin:
-            word = line.strip()
-            if word == "status":
-                say("status", int(bool(runtime.link.connected)))
-            elif word == "quit":
-                Clock.schedule_once(lambda _dt: app.stop(), 0)
-                return
-
-    threading.Thread(target=commands, name="bench-commands", daemon=True).start()
-    if os.environ.get("BENCH_UI_TRACE"):
-        trace_gc(say)
+    report_frames(pending)
+    serve_commands(app, {"status": lambda: say("status", int(bool(runtime.link.connected)))})
+    if TRACE:
+        trace_gc()
     try:
         app.run()
     finally:
@@ -98,7 +113,50 @@ def kiosk_child(data_dir: Path) -> int:
     return 0
 
 
-def trace_gc(say: Any) -> None:
+def peer_child() -> int:
+    """The peer: a bare Kivy app in the same window with the same font, one label whose
+    text `tap` and `off` switch between a member's line and the idle prompt. What Kivy,
+    SDL and Mesa cost on their own, measured the same way as the kiosk."""
+    from tapcard.ui.environment import set_kivy_environment
+
+    set_kivy_environment()
+    from kivy.app import App
+    from kivy.clock import Clock
+    from kivy.uix.label import Label
+
+    from tapcard.ui import kivyapp
+
+    pending: list[str] = []
+    texts = {"member": "张** 金卡 Gold · 积分 12,345 · ¥88.00", "idle": "请刷卡 Tap your card"}
+
+    class Peer(App):  # type: ignore[misc]
+        def build(self) -> Label:
+            kivyapp.register_cjk_font()
+            kivyapp.flush_each_frame()
+            self.label = Label(text=texts["idle"], font_size="30sp")
+            Clock.schedule_once(lambda _dt: show("idle"), 0)
+            return self.label
+
+    app = Peer()
+
+    def show(name: str) -> None:
+        app.label.text = texts[name]
+        pending.append(name)
+
+    report_frames(pending)
+    serve_commands(
+        app,
+        {
+            "tap": lambda: Clock.schedule_once(lambda _dt: show("member"), 0),
+            "off": lambda: Clock.schedule_once(lambda _dt: show("idle"), 0),
+        },
+    )
+    app.run()
+    say("stopped")
+    return 0
+
+
+def trace_gc() -> None:
     """Report each garbage collection that takes longer than a millisecond."""
     import gc
 
@@ -116,8 +174,10 @@ def trace_gc(say: Any) -> None:
 # --- this process: hub, broker, taps ------------------------------------------------------
 
 
-class Kiosk:
-    def __init__(self, data_dir: Path) -> None:
+class Child:
+    """A measured app process (the kiosk or the peer) and its report lines."""
+
+    def __init__(self, *child_args: str) -> None:
         env = dict(os.environ)
         env.update(
             SDL_VIDEODRIVER=os.environ.get("SDL_VIDEODRIVER", "offscreen"),
@@ -132,7 +192,7 @@ class Kiosk:
         self.t0 = time.monotonic()
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--kiosk-child", str(data_dir)],
+            [sys.executable, str(Path(__file__).resolve()), *child_args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -154,7 +214,7 @@ class Kiosk:
             try:
                 words = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise SystemExit(f"kiosk: no {kind} {arg} within {timeout_s} s") from None
+                raise SystemExit(f"app: no {kind} {arg} within {timeout_s} s") from None
             if words[:2] == [kind, arg]:
                 return words
 
@@ -194,20 +254,44 @@ class Kiosk:
             return self.proc.wait(5)
 
 
-def taps(kiosk: Kiosk, socket_path: str, card: Any, count: int) -> list[float]:
-    from tapcard.readers.sim import send_sim_command
-
+def taps(
+    child: Child, put: Callable[[], None], take: Callable[[], None], count: int
+) -> list[float]:
+    """`count` taps: put the card, wait for the member screen drawn, take it away, wait
+    for the idle screen drawn. Returns each tap-to-screen in ms."""
     times = []
     for _ in range(count):
         start = time.monotonic()
-        send_sim_command(socket_path, card)
-        drawn = float(kiosk.expect("drawn", "member")[2])
+        put()
+        drawn = float(child.expect("drawn", "member")[2])
         if TRACE and (drawn - start) * 1000 > TRACE_SLOW_MS:
-            print(f"slow tap {(drawn - start) * 1000:.0f} ms:", *kiosk.seen, flush=True)
+            print(f"slow tap {(drawn - start) * 1000:.0f} ms:", *child.seen, flush=True)
         times.append((drawn - start) * 1000)
-        send_sim_command(socket_path, None)
-        kiosk.expect("drawn", "idle")
+        take()
+        child.expect("drawn", "idle")
     return times
+
+
+def measure_peer(count: int) -> dict[str, float]:
+    """The bare Kivy app through the same start, `2 * count` taps and memory reading."""
+    peer = Child("--peer-child")
+    first = peer.expect("drawn", "idle", START_WAIT_S)
+    start_s = float(first[2]) - peer.started
+    try:
+        rss_idle = peer.anon_rss_mb()
+        times = taps(peer, lambda: peer.send("tap"), lambda: peer.send("off"), 2 * count)
+        rss = peer.anon_rss_mb()
+    finally:
+        code = peer.stop()
+    if code != 0:
+        raise SystemExit(f"peer exited with {code}")
+    return {
+        "start_s": round(start_s, 3),
+        "anon_rss_mb_idle": round(rss_idle, 1),
+        "anon_rss_mb": round(rss, 1),
+        "tap_to_screen_p50_ms": round(pct(times, 50), 1),
+        "tap_to_screen_p99_ms": round(pct(times, 99), 1),
+    }
 
 
 def pct(values: list[float], q: int) -> float:
@@ -218,71 +302,98 @@ def pct(values: list[float], q: int) -> float:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--kiosk-child", metavar="DIR", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.kiosk_child:
-        return kiosk_child(Path(args.kiosk_child))
-    count = TAPS_QUICK if args.quick else TAPS_FULL
-    folder = Path(tempfile.mkdtemp(prefix="bench-ui-"))
-    rig = make_rig(folder)
-    from tapcard.device.bundle import BUNDLE_FILE
-    from tapcard.readers.sim import make_sim_card
+def measure_kiosk(count: int) -> dict[str, Any]:
+    """The kiosk against a hub and broker in this process: start, `count` taps online,
+    the broker stopped, `count` taps offline, RssAnon along the way."""
+    # The hub's rig (SQLAlchemy, Alembic) loads in this process only: the kiosk child
+    # must hold what the kiosk holds and nothing of the bench.
+    from _rig import make_rig, wait_until
 
+    from tapcard.device.bundle import BUNDLE_FILE
+    from tapcard.readers.sim import make_sim_card, send_sim_command
+
+    rig = make_rig(Path(tempfile.mkdtemp(prefix="bench-ui-")))
     rig.device_dir.mkdir(parents=True, exist_ok=True)
     (rig.device_dir / BUNDLE_FILE).write_bytes(rig.bundle.raw)
     socket_path = str(rig.device_dir / "sim.sock")
     card = make_sim_card(
         rig.hub.secrets.issuer_key, MASTER, rig.cards[0], b"\x04\x01\x02\x03", dt.date.today()
     )
-    kiosk = Kiosk(rig.device_dir)
+
+    def put() -> None:
+        send_sim_command(socket_path, card)
+
+    def take() -> None:
+        send_sim_command(socket_path, None)
+
+    kiosk = Child("--kiosk-child", str(rig.device_dir))
     first = kiosk.expect("drawn", "idle", START_WAIT_S)
     start_s = float(first[2]) - kiosk.started
     try:
         kiosk.link_is(True, 20)
         rss_idle = kiosk.anon_rss_mb()
-        online = taps(kiosk, socket_path, card, count)
+        online = taps(kiosk, put, take, count)
         rss_online = kiosk.anon_rss_mb()
         rig.broker.stop()
         kiosk.link_is(False, 20)
-        offline = taps(kiosk, socket_path, card, count)
+        offline = taps(kiosk, put, take, count)
         rss = kiosk.anon_rss_mb()
     finally:
         code = kiosk.stop()
         rig.service.stop()
         rig.hub.close()
     wait_until(lambda: kiosk.proc.poll() is not None, 5, "kiosk exit")
-    for name, values in (("online", online), ("offline", offline)):
+    if code != 0:
+        raise SystemExit(f"kiosk exited with {code}")
+    return {
+        "start_s": round(start_s, 3),
+        "anon_rss_mb": round(rss, 1),
+        "anon_rss_mb_idle": round(rss_idle, 1),
+        "anon_rss_mb_after_online": round(rss_online, 1),
+        "tap_to_screen_p99_ms": round(max(pct(online, 99), pct(offline, 99)), 1),
+        "tap_to_screen_p50_ms_online": round(pct(online, 50), 1),
+        "tap_to_screen_p99_ms_online": round(pct(online, 99), 1),
+        "tap_to_screen_max_ms_online": round(max(online), 1),
+        "tap_to_screen_p50_ms_offline": round(pct(offline, 50), 1),
+        "tap_to_screen_p99_ms_offline": round(pct(offline, 99), 1),
+        "tap_to_screen_max_ms_offline": round(max(offline), 1),
+        "taps": 2 * count,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--kiosk-child", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--peer-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.kiosk_child:
+        return kiosk_child(Path(args.kiosk_child))
+    if args.peer_child:
+        return peer_child()
+    count = TAPS_QUICK if args.quick else TAPS_FULL
+    kiosk = measure_kiosk(count)
+    peer = measure_peer(count)
+    for way in ("online", "offline"):
         print(
-            f"tap-to-screen {name} ({len(values)} taps): p50 {pct(values, 50):.1f} ms, "
-            f"p99 {pct(values, 99):.1f} ms, max {max(values):.1f} ms"
+            f"kiosk tap-to-screen {way} ({count} taps): "
+            f"p50 {kiosk[f'tap_to_screen_p50_ms_{way}']} ms, "
+            f"p99 {kiosk[f'tap_to_screen_p99_ms_{way}']} ms, "
+            f"max {kiosk[f'tap_to_screen_max_ms_{way}']} ms"
         )
-    print(f"cold start to idle: {start_s:.2f} s (kiosk process, exit code {code})")
     print(
-        f"kiosk RssAnon: {rss_idle:.1f} MB idle, {rss_online:.1f} MB after {count} taps, "
-        f"{rss:.1f} MB after {2 * count}"
+        f"peer (bare Kivy label) tap-to-screen ({2 * count} taps): "
+        f"p50 {peer['tap_to_screen_p50_ms']} ms, p99 {peer['tap_to_screen_p99_ms']} ms"
     )
-    worst = max(pct(online, 99), pct(offline, 99))
+    print(f"cold start to idle: kiosk {kiosk['start_s']} s, peer {peer['start_s']} s")
     print(
-        json.dumps(
-            {
-                "start_s": round(start_s, 3),
-                "anon_rss_mb": round(rss, 1),
-                "anon_rss_mb_idle": round(rss_idle, 1),
-                "anon_rss_mb_after_online": round(rss_online, 1),
-                "tap_to_screen_p99_ms": round(worst, 1),
-                "tap_to_screen_p50_ms_online": round(pct(online, 50), 1),
-                "tap_to_screen_p99_ms_online": round(pct(online, 99), 1),
-                "tap_to_screen_p50_ms_offline": round(pct(offline, 50), 1),
-                "tap_to_screen_p99_ms_offline": round(pct(offline, 99), 1),
-                "taps": 2 * count,
-                "kiosk_exit_code": code,
-            }
-        )
+        f"kiosk RssAnon: {kiosk['anon_rss_mb_idle']} MB idle, "
+        f"{kiosk['anon_rss_mb_after_online']} MB after {count} taps, "
+        f"{kiosk['anon_rss_mb']} MB after {2 * count}; peer: {peer['anon_rss_mb_idle']} MB "
+        f"idle, {peer['anon_rss_mb']} MB after {2 * count}"
     )
-    return 0 if code == 0 else 1
+    print(json.dumps({**kiosk, "peer_bare_kivy": peer}))
+    return 0
 
 
 if __name__ == "__main__":

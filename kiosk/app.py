@@ -191,6 +191,7 @@ class KioskApp(App):  # type: ignore[misc]
 
     def build(self) -> ScreenManager:
         kivyapp.register_cjk_font()
+        kivyapp.flush_each_frame()
         load_kv("theme")
         self.manager = ScreenManager(transition=NoTransition())
         self.presenter = ui.KioskPresenter(

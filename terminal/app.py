@@ -156,6 +156,7 @@ class TerminalApp(App):  # type: ignore[misc]
 
     def build(self) -> ScreenManager:
         kivyapp.register_cjk_font()
+        kivyapp.flush_each_frame()
         load_kv("theme")
         load_kv("home")  # the Header rule is shared by every screen after login
         self.manager = ScreenManager(transition=NoTransition())
