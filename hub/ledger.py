@@ -496,7 +496,7 @@ def _load_cards(conn: Connection, card_ids: Sequence[str]) -> dict[str, CardInfo
 
 def _load_card_usage(conn: Connection, cards: Iterable[CardInfo], now_ms: int) -> None:
     """Today's spending of the cards that have their own daily limits."""
-    day_start_ms = now_ms - now_ms % 86_400_000
+    day_start_ms = now_ms - now_ms % db.DAY_MS
     for card in cards:
         if card.daily_cents_max is None and card.daily_points_max is None:
             continue

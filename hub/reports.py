@@ -16,7 +16,7 @@ from hub import db
 from tapcard.domain.ledger import system_account
 from tapcard.domain.model import SystemAccount
 
-DAY_MS = 86_400_000
+DAY_MS = db.DAY_MS
 GAPS_LISTED_MAX = 20
 
 

@@ -53,7 +53,7 @@ def verify_ledger(conn: Connection) -> VerifyReport:
 def _check_daily_totals(conn: Connection, report: VerifyReport) -> None:
     """The per-day summary the reports read must equal the journal it summarises."""
     legs, t, d = db.legs, db.transfers, db.daily_totals
-    day = sa.cast(t.c.created_ms / db.DAY_MS, sa.Integer)
+    day = t.c.created_ms // db.DAY_MS  # floor division on both databases, as the ledger
     branch = sa.func.coalesce(t.c.branch_id, "")
     journal = {
         (int(dd), b, a): (int(de), int(cr), int(n))

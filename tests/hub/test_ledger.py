@@ -434,3 +434,24 @@ def test_deny_list_leaves_out_cards_past_their_validity(seeded: Seeded) -> None:
         version, denied = admin.denylist_cards(conn)
     assert version == 2
     assert denied == [also_lost]
+
+
+def test_verify_counts_each_transfer_on_its_day_at_any_hour(seeded: Seeded, device: Device) -> None:
+    """Daily totals and verify agree on the day of a transfer made at any hour: verify
+    once took the day as CAST(created_ms / DAY_MS AS INTEGER), which PostgreSQL rounds,
+    so every afternoon's transfers looked like the next day's."""
+    day = dt.date(2026, 3, 10)
+    midnight_ms = ms_of(day) - 12 * 3_600_000
+    hours_ms = (0, 11 * 3_600_000 + 3_599_999, 12 * 3_600_000, 86_400_000 - 1)
+    seeded.hub.ledger.clock_ms = lambda: midnight_ms + 86_400_000
+    results = seeded.hub.ledger.apply_batch(
+        [
+            device.incoming(seeded.cards[0], purchase(1_000 + i), created_ms=midnight_ms + at_ms)
+            for i, at_ms in enumerate(hours_ms)
+        ]
+    )
+    assert all(r.accepted for r in results)
+    with seeded.hub.engine.connect() as conn:
+        days = conn.execute(sa.select(db.daily_totals.c.day).distinct()).scalars().all()
+    assert days == [(day - dt.date(1970, 1, 1)).days]
+    assert_verified(seeded)
