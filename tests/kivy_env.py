@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.screenshots import shots_dir
+
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 os.environ.setdefault("KIVY_WINDOW", "sdl2")
 os.environ["KIVY_NO_ARGS"] = "1"
@@ -21,7 +23,6 @@ os.environ["KIVY_LOG_MODE"] = "PYTHON"
 os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 
 SCREEN_SIZE = (800, 480)
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
 def window() -> object:
@@ -51,9 +52,10 @@ def pump(until: Callable[[], bool] | None = None, timeout_s: float = 15.0) -> No
 
 
 def shoot(widget: object, name: str) -> Path:
-    """Save the widget as docs/screenshots/<name>.png (export_to_png keeps the name)."""
+    """Save the widget as <name>.png in the screenshots folder (export_to_png keeps the
+    name); the picture must not be empty."""
     pump()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
+    path = shots_dir() / f"{name}.png"
     widget.export_to_png(str(path))  # type: ignore[attr-defined]
+    assert path.stat().st_size > 0, path
     return path

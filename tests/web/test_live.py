@@ -6,7 +6,7 @@ headless Chromium and sees it online. The device is killed with -9: the broker
 publishes its will, the hub marks it offline, and the fleet page shows `offline`
 within 2 s without a reload (server-sent events). The user acknowledges the alert,
 finds a member, reports a card lost and opens a report whose chart renders.
-Screenshots of the main pages go to docs/screenshots/.
+Screenshots of the main pages go to docs/screenshots/ (tests/screenshots.py says when).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,6 +28,7 @@ from hub.broker import PrivateBroker
 from hub.service import HubService
 from hub.web.server import WebServer
 from tests.conftest import broker_address
+from tests.screenshots import shots_dir
 from tests.web.conftest import PASSWORD, WebHub, log_in
 
 OFFLINE_SHOWN_S_MAX = 2.0
@@ -43,7 +43,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 class DeviceProcess:
@@ -153,8 +152,7 @@ def browser_page() -> Iterator[object]:
 
 
 def _shot(page: object, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(shots_dir() / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
 def test_browser_end_to_end(
