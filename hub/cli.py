@@ -204,7 +204,7 @@ def cmd_device_add(args: argparse.Namespace) -> int:
         admin.add_device(
             conn, args.id, args.branch, args.kind, verify_key_text(key.verify_key), _actor(args)
         )
-    broker = args.broker or os.environ.get("TAPCARD_BROKER") or "127.0.0.1:1883"
+    broker = args.connect or args.broker or os.environ.get("TAPCARD_BROKER") or "127.0.0.1:1883"
     bundle = {
         "device_id": args.id,
         "branch_id": args.branch,
@@ -216,7 +216,9 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     }
     from hub.deploy.provision import RELOAD_HINT, finish_bundle  # deploy: TLS cert, signature
 
-    bundle, acl = finish_bundle(bundle, hub.engine, hub.config.data_dir, hub.secrets.hub_key)
+    bundle, acl = finish_bundle(
+        bundle, hub.engine, hub.config.data_dir, hub.secrets.hub_key, args.connect is not None
+    )
     if acl is not None:
         print(f"broker ACL {acl.acl} now admits {args.id}; {RELOAD_HINT}", file=sys.stderr)
     text = json.dumps(bundle, indent=2)
@@ -580,6 +582,12 @@ def _register_registry(cmds: Any) -> None:
     add.add_argument("--branch", required=True)
     add.add_argument("--kind", choices=["kiosk", "terminal"], required=True)
     add.add_argument("--out", help="write the bundle here (mode 0600) instead of printing it")
+    add.add_argument(
+        "--connect",
+        metavar="HOST:PORT",
+        help="the broker the device connects to, as it reaches it (a branch broker, say); "
+        "default: the hub's broker, on the TLS listener when the hub runs a CA",
+    )
     _add(device, "list", cmd_device_list, "list devices", read=True)
     revoke = _add(device, "revoke", cmd_device_revoke, "revoke a device: its messages are refused")
     revoke.add_argument("id")

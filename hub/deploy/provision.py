@@ -66,19 +66,27 @@ def sign_bundle(bundle: dict[str, Any], hub_key: SigningKey) -> dict[str, Any]:
 
 
 def finish_bundle(
-    bundle: dict[str, Any], engine: Engine, data_dir: Path, hub_key: SigningKey
+    bundle: dict[str, Any],
+    engine: Engine,
+    data_dir: Path,
+    hub_key: SigningKey,
+    broker_given: bool = False,
 ) -> tuple[dict[str, Any], BrokerFiles | None]:
-    """When the hub runs a CA: add the device's TLS certificate (and point the bundle at
-    the TLS listener), rewrite the broker's ACL with the new device, and sign."""
+    """When the hub runs a CA: add the device's TLS certificate, point the bundle at the
+    TLS listener (unless `broker_given`: the operator named the broker the device
+    reaches, a branch broker on its own port), rewrite the broker's ACL with the new
+    device, and sign."""
     settings = load_settings(data_dir)
     files = None
     if settings is not None:
         ca = CertificateAuthority.load(data_dir)
         issued = ca.issue_device(str(bundle["device_id"]))
-        host = BrokerAddress.parse(str(bundle["broker"])).host
+        broker = BrokerAddress.parse(str(bundle["broker"]))
+        if not broker_given:
+            broker = BrokerAddress(broker.host, settings.port)
         bundle = {
             **bundle,
-            "broker": str(BrokerAddress(host, settings.port)),
+            "broker": str(broker),
             "tls": {
                 "ca_pem": ca.ca_pem.decode(),
                 "cert_pem": issued.cert_pem.decode(),

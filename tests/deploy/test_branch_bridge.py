@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +82,13 @@ def fast_link(monkeypatch: pytest.MonkeyPatch) -> None:
 def branch_broker(
     tls_rig: TlsRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[BranchBroker]:
-    """The branch broker from `broker-config --branch`, after the kiosks were added."""
-    for kiosk in KIOSKS:
-        tls_rig.add_device(kiosk)  # --branch shop-1; rewrites the HQ ACL with them
-    monkeypatch.setenv("TAPCARD_BROKER_USER_ROOT", "1")  # keep root: our files are 0600
+    """The branch broker from `broker-config --branch`, after the kiosks were added with
+    bundles that point at it (`device add --connect`)."""
     port = free_port()
+    for kiosk in KIOSKS:
+        # --branch shop-1; rewrites the HQ ACL with them
+        tls_rig.add_device(kiosk, connect=f"127.0.0.1:{port}")
+    monkeypatch.setenv("TAPCARD_BROKER_USER_ROOT", "1")  # keep root: our files are 0600
     out = tmp_path / "branch-broker"
     code = tls_rig.cli(
         "broker-config",
@@ -111,17 +112,13 @@ def branch_broker(
 
 
 def _kiosk(rig: TlsRig, kiosk: str, branch_port: int) -> DeviceRuntime:
-    """A runtime from the provisioned bundle, pointed at the branch broker.
-
-    `device add` writes the HQ listener's port into the bundle (the host comes from
-    --broker); in the field both listen on 8883 and `--broker shop1-broker.lan` is enough.
-    Here both run on 127.0.0.1, so only the port is replaced after the bundle is checked."""
+    """A runtime from the signed bundle as provisioned: it names the branch broker."""
     folder = rig.tmp / "kiosks" / kiosk
     folder.mkdir(parents=True)
     (folder / "bundle.json").write_bytes((rig.tmp / f"{kiosk}.bundle.json").read_bytes())
     bundle = Bundle.load(folder / "bundle.json")
-    assert bundle.tls is not None
-    return DeviceRuntime(replace(bundle, broker_port=branch_port), folder, None)
+    assert bundle.tls is not None and bundle.broker_port == branch_port
+    return DeviceRuntime(bundle, folder, None)
 
 
 def _count(rig: TlsRig, table: sa.Table, device: str) -> int:

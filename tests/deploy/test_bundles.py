@@ -4,7 +4,8 @@ Scenario: `tapcard hub device add` writes a signed bundle with a TLS certificate
 device takes it, writes the PEM files beside it (mode 0600) and connects with them. A
 bundle that is not JSON, was changed after signing, carries a certificate from another CA,
 for another device or already expired is refused; `--require-signed` refuses an unsigned
-one, and a device holding a signed bundle refuses one from another hub.
+one, and a device holding a signed bundle refuses one from another hub. A bundle made
+for a branch broker names that broker.
 """
 
 from __future__ import annotations
@@ -47,6 +48,17 @@ def test_signed_bundle_with_certificate_installs(tls_rig: TlsRig, tmp_path: Path
         assert Path(path).parent == data_dir / "tls"
         assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
     assert Path(installed.tls.key).read_text() == bundle["tls"]["key_pem"]
+
+
+def test_bundle_for_a_branch_broker_keeps_its_address(tls_rig: TlsRig, tmp_path: Path) -> None:
+    """`device add --connect` names the broker the device reaches (a branch broker on
+    its own port); the signed bundle keeps it instead of HQ's TLS listener."""
+    bundle = tls_rig.add_device("kiosk-2", connect="shop1-broker.lan:18883")
+    assert bundle["broker"] == "shop1-broker.lan:18883"
+    installed = install_bundle(
+        _write(tmp_path, "b.json", bundle), tmp_path / "d", require_signed=True
+    )
+    assert (installed.broker_host, installed.broker_port) == ("shop1-broker.lan", 18883)
 
 
 def test_bad_bundles_are_refused(tls_rig: TlsRig, tmp_path: Path) -> None:
