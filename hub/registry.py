@@ -1,5 +1,6 @@
 """Device keys and states, cached for the ingest path and refreshed on a short cycle
-so that a revoked device is refused within REGISTRY_REFRESH_S."""
+so that a revoked device is refused within REGISTRY_REFRESH_S; and each device's
+bounded heartbeat history."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from nacl.signing import VerifyKey
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from hub import db
 from tapcard.wire.codes import Reason
@@ -19,6 +20,7 @@ from tapcard.wire.keys import verify_key_from_text
 REGISTRY_REFRESH_S = 2.0
 UNKNOWN_RECHECK_S = 0.2  # an unknown id is looked up again at most this often
 UNKNOWN_REMEMBERED_MAX = 10_000  # bound on the negative cache
+HEALTH_HISTORY_PER_DEVICE_MAX = 360  # one hour of heartbeats at 10 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +92,20 @@ class DeviceRegistry:
         if entry.revoked:
             raise WireError(Reason.DEVICE_REVOKED, f"device {device_id!r} is revoked")
         return entry
+
+
+def record_health(conn: Connection, device_id: str, at_ms: int, health_json: str) -> None:
+    """Append a heartbeat to the device's history, keeping the newest
+    HEALTH_HISTORY_PER_DEVICE_MAX. In the hub's heartbeat transaction, so the history
+    is whole whether or not a dashboard runs."""
+    h = db.device_health
+    conn.execute(h.insert().values(device_id=device_id, at_ms=at_ms, health=health_json))
+    cutoff = conn.execute(
+        sa.select(h.c.id)
+        .where(h.c.device_id == device_id)
+        .order_by(h.c.id.desc())
+        .offset(HEALTH_HISTORY_PER_DEVICE_MAX)
+        .limit(1)
+    ).scalar()
+    if cutoff is not None:
+        conn.execute(h.delete().where(h.c.device_id == device_id, h.c.id <= cutoff))

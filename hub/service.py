@@ -29,7 +29,7 @@ from hub import admin, db
 from hub.app import Hub
 from hub.config import BrokerAddress
 from hub.ledger import Incoming, body_digest, rejection
-from hub.registry import DeviceRegistry
+from hub.registry import DeviceRegistry, record_health
 from tapcard import __version__
 from tapcard.mqtt import connect_persistent
 from tapcard.sdnotify import Watchdog
@@ -358,13 +358,14 @@ class HubService:
 
     def _on_health(self, health: m.Health) -> None:
         now_ms = int(time.time() * 1000)
+        health_json = msgspec.json.encode(health).decode()
         with self.hub.writer.begin() as conn:
             conn.execute(
                 db.devices.update()
                 .where(db.devices.c.id == health.device)
                 .values(
                     last_seen_ms=now_ms,
-                    health=msgspec.json.encode(health).decode(),
+                    health=health_json,
                     software_version=health.software_version,
                     rules_version=health.rules_version,
                     denylist_version=health.denylist_version,
@@ -373,6 +374,7 @@ class HubService:
             seq_max = conn.execute(
                 sa.select(db.devices.c.seq_max).where(db.devices.c.id == health.device)
             ).scalar()
+            record_health(conn, health.device, health.at_ms or now_ms, health_json)
         self._ask_resend_if_behind(health, int(seq_max or 0))
 
     def _ask_resend_if_behind(self, health: m.Health, seq_max: int) -> None:

@@ -4,9 +4,10 @@ A device is `online` only while the broker says so (retained status, last will) 
 last heartbeat is recent: a device whose will never arrived (broker restarted, half-open
 TCP) turns `stale` instead of staying a false `online`.
 
-The watcher polls the devices table (cheap: one indexed scan of a few hundred rows),
-bumps a version when anything a user sees changed, and appends each new heartbeat to
-the bounded health history. Server-sent event streams wait on that version.
+The watcher polls the devices table (cheap: one indexed scan of a few hundred rows) and
+bumps a version when anything a user sees changed; server-sent event streams wait on
+that version. The hub records each heartbeat in the bounded health history itself
+(hub.registry.record_health), so the history is whole whether or not a dashboard runs.
 """
 
 from __future__ import annotations
@@ -129,7 +130,6 @@ class Watcher:
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self._stop = threading.Event()
-        self._health_seen: dict[str, str] = {}
         self._gaps_at = 0.0
         self._sweep_at = 0.0
         self._thread: threading.Thread | None = None
@@ -142,7 +142,6 @@ class Watcher:
             if self._users > 1:
                 return
             self._stop.clear()
-            self._load_seen_health()
             self.poll()
             self._thread = threading.Thread(target=self._run, name="web-watcher", daemon=True)
             self._thread.start()
@@ -200,40 +199,11 @@ class Watcher:
         with self.hub.engine.connect() as conn:
             rows = list(conn.execute(sa.select(*_DEVICE_COLUMNS)).all())
         views = {row.id: device_view(row, now_ms, self.cfg) for row in rows}
-        self._record_history(rows)
         with self.changed:
             if _visible(views) != _visible(self.state.devices):
                 self.state.version += 1
                 self.changed.notify_all()
             self.state.devices = views
-
-    def _record_history(self, rows: list[Any]) -> None:
-        new = [
-            row
-            for row in rows
-            if row.health != "{}" and self._health_seen.get(row.id) != row.health
-        ]
-        if not new:
-            return
-        with self.hub.writer.begin() as conn:
-            for row in new:
-                at_ms = int(_health(row.health).get("at_ms", 0) or row.last_seen_ms)
-                conn.execute(
-                    db.device_health.insert().values(
-                        device_id=row.id, at_ms=at_ms, health=row.health
-                    )
-                )
-                _prune_history(conn, row.id, self.cfg.health_history_max)
-        for row in new:
-            self._health_seen[row.id] = row.health
-
-    def _load_seen_health(self) -> None:
-        """Do not record again what an earlier run of the dashboard already has."""
-        h = db.device_health
-        latest = sa.select(sa.func.max(h.c.id)).group_by(h.c.device_id)
-        with self.hub.engine.connect() as conn:
-            rows = conn.execute(sa.select(h.c.device_id, h.c.health).where(h.c.id.in_(latest)))
-            self._health_seen = {device: text for device, text in rows}
 
     def _background(self) -> None:
         from hub import reports
@@ -256,16 +226,3 @@ def _visible(devices: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     keep = ("presence", "software_version", "rules_version", "denylist_version", "reader")
     more = ("outbox_depth", "disk_free_bytes", "status_ms")
     return {k: tuple(v[f] for f in (*keep, *more)) for k, v in devices.items()}
-
-
-def _prune_history(conn: Connection, device_id: str, keep: int) -> None:
-    h = db.device_health
-    cutoff = conn.execute(
-        sa.select(h.c.id)
-        .where(h.c.device_id == device_id)
-        .order_by(h.c.id.desc())
-        .offset(keep)
-        .limit(1)
-    ).scalar()
-    if cutoff is not None:
-        conn.execute(h.delete().where(h.c.device_id == device_id, h.c.id <= cutoff))

@@ -15,7 +15,6 @@ DISK_FREE_BYTES_MIN = 500 * 1024 * 1024
 CONFIG_ACK_GRACE_S = 300.0  # devices get a new rule set / deny list within this
 POLL_INTERVAL_S = 0.4  # devices table polled this often: offline shown within 2 s
 SESSION_TTL_S = 12 * 3600
-HEALTH_HISTORY_PER_DEVICE_MAX = 360  # one hour of heartbeats at 10 s
 
 assert POLL_INTERVAL_S < 1.0, "offline must be shown within 2 s"
 assert STALE_AFTER_S > 3 * 10.0, "stale only after three missed heartbeats"
@@ -34,4 +33,3 @@ class WebSettings:
     # Cookies carry the Secure flag unless the dashboard is served over plain HTTP on
     # purpose (`--web-insecure`, a lab or a TLS-terminating proxy on the same host).
     cookie_secure: bool = True
-    health_history_max: int = HEALTH_HISTORY_PER_DEVICE_MAX

@@ -17,13 +17,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from hub import db
+from hub import db, registry
 from hub.broker import PrivateBroker
 from hub.service import HubService
 from hub.web.server import WebServer
@@ -46,7 +46,7 @@ CHROMIUM_ARGS = [
 
 
 class DeviceProcess:
-    def __init__(self, web_hub: WebHub, broker: PrivateBroker) -> None:
+    def __init__(self, web_hub: WebHub, broker: PrivateBroker, heartbeat_s: float = 1.0) -> None:
         seeded = web_hub.seeded
         args = [
             sys.executable,
@@ -56,11 +56,17 @@ class DeviceProcess:
             str(broker.port),
             seeded.device_id,
             seeded.device_key.encode().hex(),
-            "1.0",
+            str(heartbeat_s),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self.proc.stdout is not None
         assert self.proc.stdout.readline().strip() == b"beat", self.proc.stderr
+
+    def beats(self, count: int) -> None:
+        """Wait until the device has sent `count` more heartbeats."""
+        assert self.proc.stdout is not None
+        for _ in range(count):
+            assert self.proc.stdout.readline().strip() == b"beat"
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -124,6 +130,37 @@ def test_event_stream_shows_a_killed_device_offline_within_2_s(
             _next_fleet(lines, lambda d: d["presence"] == "offline")
             shown_s = time.monotonic() - killed_at
     assert shown_s <= OFFLINE_SHOWN_S_MAX, f"offline shown after {shown_s:.2f} s"
+
+
+def test_the_hub_keeps_a_bounded_heartbeat_history(
+    web_hub: WebHub,
+    own_broker: PrivateBroker,
+    service: HubService,
+    client_for: Callable[[str], tuple[object, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every heartbeat is recorded by the hub as it arrives (no dashboard polling), newest
+    first in the API, and only the newest HEALTH_HISTORY_PER_DEVICE_MAX are kept."""
+    monkeypatch.setattr(registry, "HEALTH_HISTORY_PER_DEVICE_MAX", 3)
+    device = DeviceProcess(web_hub, own_broker, heartbeat_s=0.05)
+    h = db.device_health
+
+    def recorded() -> int:
+        with web_hub.seeded.hub.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(h.c.id))).scalar() or 0)
+
+    try:
+        device.beats(6)
+        _wait(lambda: recorded() >= 6, "six heartbeats recorded")
+    finally:
+        device.close()
+    client, _ = client_for("hq")
+    history = client.get("/api/devices/kiosk-1/health").json()  # type: ignore[attr-defined]
+    assert len(history) == 3
+    stamps = [entry["at_ms"] for entry in history]
+    assert stamps == sorted(stamps, reverse=True) and len(set(stamps)) == 3
+    assert {entry["software_version"] for entry in history} == {"0.1.0-test"}
+    assert {entry["outbox_depth"] for entry in history} == {3}
 
 
 def _next_fleet(lines: Iterator[str], want: object) -> None:
