@@ -32,6 +32,14 @@ def _config(args: argparse.Namespace) -> HubConfig:
     return HubConfig.from_env(args.data, args.db, args.broker)
 
 
+def _open_hub(args: argparse.Namespace) -> Hub:
+    """The hub for one command; `run` closes it (its database pool) when the command
+    ends, so an in-process caller (tests, a wrapper) leaks no connections."""
+    hub = Hub.open(_config(args))
+    args.opened_hubs.append(hub)
+    return hub
+
+
 def _actor(args: argparse.Namespace) -> str:
     return str(args.actor or f"cli:{getpass.getuser()}")
 
@@ -91,6 +99,7 @@ def _date(text: str) -> dt.date:
 
 def cmd_init(args: argparse.Namespace) -> int:
     hub = Hub.init(_config(args))
+    args.opened_hubs.append(hub)
     print(f"hub initialised in {hub.config.data_dir} ({hub.engine.url.render_as_string()})")
     return 0
 
@@ -116,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         migrate_before_serve(config)
     hub = Hub.init(config) if args.init else Hub.open(config)
+    args.opened_hubs.append(hub)
     broker = None
     address = config.broker
     if address is None:
@@ -168,7 +178,7 @@ def _start_web(hub: Hub, args: argparse.Namespace) -> Any:
 def cmd_user_add(args: argparse.Namespace) -> int:
     from hub.web.auth import add_user
 
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -182,7 +192,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_user_list(args: argparse.Namespace) -> int:
     from hub.web.auth import list_users
 
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.engine.connect() as conn:
         rows = list_users(conn)
     _print(args, rows)
@@ -190,7 +200,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_branch_add(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         admin.add_branch(conn, args.id, args.name, args.chain, _actor(args))
     print(f"branch {args.id} added")
@@ -198,7 +208,7 @@ def cmd_branch_add(args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     key = new_signing_key()
     with hub.transaction() as conn:
         admin.add_device(
@@ -237,7 +247,7 @@ def cmd_device_list(args: argparse.Namespace) -> int:
 
     from hub import db
 
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.engine.connect() as conn:
         rows = [
             dict(r._mapping)
@@ -260,7 +270,7 @@ def cmd_device_list(args: argparse.Namespace) -> int:
 
 
 def cmd_device_revoke(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         admin.revoke_device(conn, args.id, _actor(args))
     print(f"device {args.id} revoked")
@@ -272,7 +282,7 @@ def cmd_device_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_member_add(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     new = admin.NewMember(
         name=args.name,
         phone=args.phone,
@@ -291,7 +301,7 @@ def cmd_member_add(args: argparse.Namespace) -> int:
 
 
 def cmd_member_search(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.engine.connect() as conn:
         rows = admin.search_members(conn, args.text)
     _print(args, rows)
@@ -299,7 +309,7 @@ def cmd_member_search(args: argparse.Namespace) -> int:
 
 
 def cmd_member_show(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.engine.connect() as conn:
         view = admin.member_view(conn, args.member_id)
         view["history"] = admin.member_history(conn, args.member_id)
@@ -308,7 +318,7 @@ def cmd_member_show(args: argparse.Namespace) -> int:
 
 
 def cmd_card_issue(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         card_id = admin.issue_card(
             conn,
@@ -326,7 +336,7 @@ def cmd_card_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_card_lost(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         version = admin.report_lost(conn, args.card_id, _actor(args))
     _print(args, {"card_id": args.card_id, "state": "lost", "denylist_version": version})
@@ -334,7 +344,7 @@ def cmd_card_lost(args: argparse.Namespace) -> int:
 
 
 def cmd_card_replace(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         new_id = admin.replace_card(
             conn,
@@ -349,7 +359,7 @@ def cmd_card_replace(args: argparse.Namespace) -> int:
 
 
 def cmd_card_renew(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         expiry = admin.renew_card(
             conn, args.card_id, hub.rules.latest(), _actor(args), fee_paid_by=args.fee_paid_by
@@ -359,7 +369,7 @@ def cmd_card_renew(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_load(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     if args.sample:
         from tapcard.samples import sample_rules_bytes
 
@@ -385,7 +395,7 @@ def cmd_rules_load(args: argparse.Namespace) -> int:
 def cmd_rules_show(args: argparse.Namespace) -> int:
     import msgspec
 
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     version = args.version or hub.rules.latest_version()
     rules = hub.rules.get(version) if version else None
     if rules is None:
@@ -397,7 +407,7 @@ def cmd_rules_show(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from hub.verify import verify_ledger
 
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with _progress(args, "re-summing the journal"), hub.engine.connect() as conn:
         report = verify_ledger(conn)
     data = {
@@ -414,7 +424,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_reverse(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         reversal = admin.reverse_points(
             conn, args.tx_id, _actor(args), args.reason, hub.rules.latest()
@@ -426,7 +436,7 @@ def cmd_reverse(args: argparse.Namespace) -> int:
 def cmd_maintain(args: argparse.Namespace) -> int:
     from hub.maintenance import run_maintenance
 
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         report = run_maintenance(conn, hub.rules.latest(), args.today or dt.date.today())
     _print(
@@ -442,7 +452,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     func = reports.REPORTS[args.name]
     kwargs: dict[str, Any] = {}
     if args.name in ("turnover", "points", "categories", "campaigns"):
@@ -515,7 +525,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     from hub.staff import add_staff
 
     pin = sys.stdin.readline().strip() if args.pin_stdin else getpass.getpass("PIN: ")
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         add_staff(conn, args.id, args.name, args.branch, args.role, pin, _actor(args))
     print(f"staff {args.id} ({args.role}) added at branch {args.branch}")
@@ -525,7 +535,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
 def cmd_staff_list(args: argparse.Namespace) -> int:
     from hub.staff import list_staff
 
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.engine.connect() as conn:
         rows = list_staff(conn)
     _print(args, rows)
@@ -535,7 +545,7 @@ def cmd_staff_list(args: argparse.Namespace) -> int:
 def cmd_staff_card(args: argparse.Namespace) -> int:
     from hub.staff import staff_card_credential, staff_card_id
 
-    hub = Hub.open(_config(args))
+    hub = _open_hub(args)
     with hub.transaction() as conn:
         credential = staff_card_credential(
             conn, hub.secrets.issuer_key, args.id, args.uid.lower(), args.card_key, _actor(args)
@@ -667,8 +677,12 @@ def _register_ledger(cmds: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     handler: Handler = args.handler
+    args.opened_hubs = []
     try:
         return handler(args)
     except TapcardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        for hub in args.opened_hubs:
+            hub.close()

@@ -78,6 +78,8 @@ def test_windowed_demo_runs_kiosk_and_terminal(tmp_path: Path) -> None:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(timeout=60)
     rest = demo.stdout.read() if demo.stdout else ""
+    if demo.stdout is not None:
+        demo.stdout.close()
     output = "".join(lines) + rest
     assert code == 0, output
     assert "Traceback" not in output, output

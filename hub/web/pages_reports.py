@@ -147,7 +147,10 @@ async def upload_rules(request: Request, user: User) -> Response:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         return done("/rules", error="choose a rule set file (JSON)")
-    data = await upload.read(RULES_BYTES_MAX + 1)
+    try:
+        data = await upload.read(RULES_BYTES_MAX + 1)
+    finally:
+        await upload.close()  # its spooled temporary file
     if len(data) > RULES_BYTES_MAX:
         return done("/rules", error=f"a rule set is at most {RULES_BYTES_MAX // 1024} KiB")
     try:

@@ -70,6 +70,9 @@ class Client:
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
+        sock = self.client.socket()  # left open by a connection the broker refused
+        if sock is not None:
+            sock.close()
 
 
 def connect(
