@@ -1,6 +1,8 @@
-"""`python -m terminal [--data DIR] [--lang zh|en]`: the counter terminal on a provisioned
-device folder (`tapcard device provision`); the sim reader listens on DIR/sim.sock for
-`tapcard device tap`."""
+"""`python -m terminal [--data DIR] [--lang zh|en] [--touch-keyboard]`: the counter
+terminal on a provisioned device folder (`tapcard device provision`); the sim reader
+listens on DIR/sim.sock for `tapcard device tap`. `--touch-keyboard` (or
+TAPCARD_TOUCH_KEYBOARD=1) docks an on-screen keyboard for a counter with only a
+touchscreen."""
 
 from __future__ import annotations
 
@@ -16,6 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="terminal", description=__doc__)
     parser.add_argument("--data", default=os.environ.get("TAPCARD_DEVICE_DATA", "data/device"))
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
+    parser.add_argument(
+        "--touch-keyboard",
+        action="store_true",
+        default=os.environ.get("TAPCARD_TOUCH_KEYBOARD") == "1",
+        help="an on-screen keyboard docked at the bottom (a counter without a keyboard)",
+    )
     args = parser.parse_args(argv)
     set_kivy_environment()
     from tapcard.device.launch import load_bundle, reader_config
@@ -35,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         link.start()
         from tapcard.ui.kivyapp import stop_on_signals
 
-        app = TerminalApp(runtime, link, reader, lang=args.lang)
+        app = TerminalApp(runtime, link, reader, lang=args.lang, touch_keyboard=args.touch_keyboard)
         stop_on_signals(app)
         app.run()
         link.stop()

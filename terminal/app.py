@@ -18,6 +18,7 @@ from tapcard.ui import kivyapp
 from tapcard.ui import terminal as ui
 from tapcard.ui.i18n import LANGUAGE_DEFAULT
 from tapcard.ui.worker import AppLiveness, CardWatcher
+from terminal.keyboard import use_touch_keyboard
 
 KV_DIR: Final = Path(__file__).parent / "kv"
 TICK_S: Final = 2.0  # auto-lock check and queue count
@@ -143,12 +144,14 @@ class TerminalApp(App):  # type: ignore[misc]
         staff_link: Any,
         reader: Any = None,
         lang: str = LANGUAGE_DEFAULT,
+        touch_keyboard: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.title = "tapcard terminal"
         self.runtime, self.staff_link, self.reader = runtime, staff_link, reader
         self.lang = lang
+        self.touch_keyboard = touch_keyboard
         self.watcher: CardWatcher | None = None
         self.manager: ScreenManager | None = None
         self._tick: Any = None
@@ -157,6 +160,8 @@ class TerminalApp(App):  # type: ignore[misc]
     def build(self) -> ScreenManager:
         kivyapp.register_cjk_font()
         kivyapp.flush_each_frame()
+        if self.touch_keyboard:
+            use_touch_keyboard()
         load_kv("theme")
         load_kv("home")  # the Header rule is shared by every screen after login
         self.manager = ScreenManager(transition=NoTransition())

@@ -59,3 +59,17 @@ def shoot(widget: object, name: str) -> Path:
     widget.export_to_png(str(path))  # type: ignore[attr-defined]
     assert path.stat().st_size > 0, path
     return path
+
+
+def shoot_window(name: str) -> Path:
+    """Save the whole window (widgets on top of the app included, like the on-screen
+    keyboard) as <name>.png; Window.screenshot numbers its files, so rename it."""
+    from kivy.core.window import Window
+
+    pump()
+    numbered = Window.screenshot(name=str(shots_dir() / f"{name}.png"))
+    assert numbered, "no screenshot taken"
+    path = shots_dir() / f"{name}.png"
+    os.replace(numbered, path)
+    assert path.stat().st_size > 0, path
+    return path
