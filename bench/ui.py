@@ -11,6 +11,7 @@ card through the sim reader's Unix socket, as `tapcard device tap` does).
   that shows the member screen, rasterised (the child calls glFinish, then reports the
   CLOCK_MONOTONIC both processes share). Online first, then with the broker stopped.
 - memory: RssAnon of the kiosk after the online taps and after all taps.
+- idle CPU: the share of one core used while the idle screen is up (online).
 - peer: a bare Kivy app with one label in the same kind of window and font, switched by
   the same number of "taps" over stdin: the floor Kivy, SDL and Mesa set on their own.
 
@@ -47,6 +48,8 @@ START_WAIT_S: Final = 60.0
 ROOT: Final = Path(__file__).resolve().parents[1]
 TRACE: Final = bool(os.environ.get("BENCH_UI_TRACE"))  # print the timeline of slow taps
 TRACE_SLOW_MS: Final = 80
+IDLE_SAMPLE_S: Final = 5.0  # CPU measured while the idle screen is up and nobody taps
+IDLE_SAMPLE_S_QUICK: Final = 2.0
 
 
 # --- the measured processes -------------------------------------------------------------
@@ -239,6 +242,17 @@ class Child:
             if words[0] == kind:
                 return words
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def idle_cpu_pct(self, seconds: float) -> float:
+        """Share of one core the process uses while nobody touches it."""
+        before = self.cpu_s()
+        time.sleep(seconds)
+        return 100 * (self.cpu_s() - before) / seconds
+
     def anon_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("RssAnon:"):
@@ -272,12 +286,13 @@ def taps(
     return times
 
 
-def measure_peer(count: int) -> dict[str, float]:
-    """The bare Kivy app through the same start, `2 * count` taps and memory reading."""
+def measure_peer(count: int, idle_s: float) -> dict[str, float]:
+    """The bare Kivy app through the same start, idle, `2 * count` taps and memory."""
     peer = Child("--peer-child")
     first = peer.expect("drawn", "idle", START_WAIT_S)
     start_s = float(first[2]) - peer.started
     try:
+        idle_cpu = peer.idle_cpu_pct(idle_s)
         rss_idle = peer.anon_rss_mb()
         times = taps(peer, lambda: peer.send("tap"), lambda: peer.send("off"), 2 * count)
         rss = peer.anon_rss_mb()
@@ -287,6 +302,7 @@ def measure_peer(count: int) -> dict[str, float]:
         raise SystemExit(f"peer exited with {code}")
     return {
         "start_s": round(start_s, 3),
+        "idle_cpu_pct": round(idle_cpu, 1),
         "anon_rss_mb_idle": round(rss_idle, 1),
         "anon_rss_mb": round(rss, 1),
         "tap_to_screen_p50_ms": round(pct(times, 50), 1),
@@ -302,9 +318,9 @@ def pct(values: list[float], q: int) -> float:
     )
 
 
-def measure_kiosk(count: int) -> dict[str, Any]:
-    """The kiosk against a hub and broker in this process: start, `count` taps online,
-    the broker stopped, `count` taps offline, RssAnon along the way."""
+def measure_kiosk(count: int, idle_s: float) -> dict[str, Any]:
+    """The kiosk against a hub and broker in this process: start, CPU while idle online,
+    `count` taps online, the broker stopped, `count` taps offline, RssAnon on the way."""
     # The hub's rig (SQLAlchemy, Alembic) loads in this process only: the kiosk child
     # must hold what the kiosk holds and nothing of the bench.
     from _rig import make_rig, wait_until
@@ -331,6 +347,7 @@ def measure_kiosk(count: int) -> dict[str, Any]:
     start_s = float(first[2]) - kiosk.started
     try:
         kiosk.link_is(True, 20)
+        idle_cpu = kiosk.idle_cpu_pct(idle_s)  # status checks and heartbeats only
         rss_idle = kiosk.anon_rss_mb()
         online = taps(kiosk, put, take, count)
         rss_online = kiosk.anon_rss_mb()
@@ -347,6 +364,7 @@ def measure_kiosk(count: int) -> dict[str, Any]:
         raise SystemExit(f"kiosk exited with {code}")
     return {
         "start_s": round(start_s, 3),
+        "idle_cpu_pct": round(idle_cpu, 1),
         "anon_rss_mb": round(rss, 1),
         "anon_rss_mb_idle": round(rss_idle, 1),
         "anon_rss_mb_after_online": round(rss_online, 1),
@@ -372,8 +390,9 @@ def main() -> int:
     if args.peer_child:
         return peer_child()
     count = TAPS_QUICK if args.quick else TAPS_FULL
-    kiosk = measure_kiosk(count)
-    peer = measure_peer(count)
+    idle_s = IDLE_SAMPLE_S_QUICK if args.quick else IDLE_SAMPLE_S
+    kiosk = measure_kiosk(count, idle_s)
+    peer = measure_peer(count, idle_s)
     for way in ("online", "offline"):
         print(
             f"kiosk tap-to-screen {way} ({count} taps): "
@@ -386,6 +405,10 @@ def main() -> int:
         f"p50 {peer['tap_to_screen_p50_ms']} ms, p99 {peer['tap_to_screen_p99_ms']} ms"
     )
     print(f"cold start to idle: kiosk {kiosk['start_s']} s, peer {peer['start_s']} s")
+    print(
+        f"CPU while idle ({idle_s:.0f} s): kiosk {kiosk['idle_cpu_pct']} %, "
+        f"peer {peer['idle_cpu_pct']} % of one core"
+    )
     print(
         f"kiosk RssAnon: {kiosk['anon_rss_mb_idle']} MB idle, "
         f"{kiosk['anon_rss_mb_after_online']} MB after {count} taps, "
