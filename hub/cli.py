@@ -368,6 +368,16 @@ def cmd_card_renew(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_voucher_use(args: argparse.Namespace) -> int:
+    """Accept a voucher once (a car park's exit system can call this): exit 2 with the
+    reason when it is unknown or was used already."""
+    hub = _open_hub(args)
+    with hub.transaction() as conn:
+        used = admin.use_voucher(conn, args.code, _actor(args))
+    _print(args, used)
+    return 0
+
+
 def cmd_rules_load(args: argparse.Namespace) -> int:
     hub = _open_hub(args)
     if args.sample:
@@ -642,6 +652,11 @@ def _register_members(cmds: Any) -> None:
     renew = _add(card, "renew", cmd_card_renew, "renew a card; reactivates it", read=True)
     renew.add_argument("card_id")
     renew.add_argument("--fee-paid-by", choices=["cash", "stored_value"], default="cash")
+    voucher = cmds.add_parser("voucher", help="vouchers from redemptions").add_subparsers(
+        dest="voucher_cmd", required=True
+    )
+    use = _add(voucher, "use", cmd_voucher_use, "accept a voucher, once", read=True)
+    use.add_argument("code", help="as printed (XXXX-XXXX-XXXX) or as scanned")
 
 
 def _register_ledger(cmds: Any) -> None:

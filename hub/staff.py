@@ -1,5 +1,6 @@
 """Staff requests from counter terminals: login, member search, registration with card
-issue, lost card and replacement. Each is answered on the terminal's staff-reply topic
+issue, lost card and replacement, reversal, renewal with the fee waived, and accepting
+a voucher. Each is answered on the terminal's staff-reply topic
 (MQTT 5 request/response, correlation data echoed) and audited under the staff id.
 
 Authentication: the request is signed by the terminal's device key (the envelope), and
@@ -217,6 +218,14 @@ def _dispatch(
         return {"card_id": op.card_id, "expires_on": expiry, "fee_waived": True}
     if isinstance(op, m.MemberSearch):
         return {"members": _search(conn, op.text)}
+    if isinstance(op, m.UseVoucher):
+        used = admin.use_voucher(conn, op.code, actor)
+        return {
+            "voucher": used["code"],
+            "item": used["item"],
+            "units": used["units"],
+            "member_id": used["member_id"],
+        }
     if isinstance(op, m.RegisterMember):
         new = admin.NewMember(
             name=op.name, phone=op.phone, birthday=op.birthday, branch_id=row.branch_id

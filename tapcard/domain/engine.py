@@ -314,3 +314,16 @@ def voucher_code(secret: bytes, tx_id: str) -> str:
         chars.append(_CROCKFORD[index])
     code = "".join(chars)
     return f"{code[:4]}-{code[4:8]}-{code[8:]}"
+
+
+_CROCKFORD_ALIASES = str.maketrans({"I": "1", "L": "1", "O": "0"})
+
+
+def parse_voucher_code(text: str) -> str | None:
+    """A voucher code as printed (`XXXX-XXXX-XXXX`) from what was typed or scanned:
+    any case, with or without dashes and spaces, I/L read as 1 and O as 0 (Crockford's
+    base 32). None when it cannot be one."""
+    plain = "".join(text.upper().split()).replace("-", "").translate(_CROCKFORD_ALIASES)
+    if len(plain) != VOUCHER_CODE_LEN or any(c not in _CROCKFORD for c in plain):
+        return None
+    return f"{plain[:4]}-{plain[4:8]}-{plain[8:]}"

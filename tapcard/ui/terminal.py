@@ -21,7 +21,7 @@ import hmac
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -82,6 +82,14 @@ _STAFF_ERRORS: Final = {
     "conflict": "Not possible in the card's state",
     "invalid": "Please check the entries",
 }
+
+
+_VOUCHER_ERRORS: Final = {
+    "not_found": "Unknown voucher",
+    "conflict": "Voucher already used",
+    "invalid": "Not a voucher code",
+}
+_SHIFT_LABELS: Final = {"fee_waived": "Fees waived", "voucher": "Vouchers accepted"}
 
 
 # Refusals the kiosk never meets: their own titles here (English msgids).
@@ -418,7 +426,8 @@ class TerminalPresenter:
             return t("Looking up the card…") if snap is None else t(REFUSALS["unknown"][0])
         bal = snap.balances or m.Balances(points=0, growth=0, stored_value_cents=0)
         parts = [
-            f"{snap.member_name_masked} · {t(snap.tier.capitalize())} · {snap.state}",
+            f"{snap.member_name_masked} · {t(snap.tier.capitalize())} · "
+            + t(snap.state.capitalize()),
             t("Points")
             + f" {fmt.points(bal.points)} · "
             + t("Stored value")
@@ -600,6 +609,32 @@ class TerminalPresenter:
         )
         self._show(RECEIPT, ReceiptView(self.header(), t("Renewal"), rows))
         self._refresh_card()
+
+    # --- vouchers ---------------------------------------------------------------------------
+
+    def use_voucher(self, code_text: str) -> None:
+        """Accept a member's voucher (typed, or scanned from its QR code) once. Online
+        only: the hub is the one place that knows whether it was used already."""
+        if not self._guard():
+            return
+        code = engine.parse_voucher_code(code_text)
+        if code is None:
+            self._message(self.t("Not a voucher code"), code_text.strip()[:40])
+            return
+        self._staff_request(m.UseVoucher(code=code), self._voucher_used, errors=_VOUCHER_ERRORS)
+
+    def _voucher_used(self, reply: m.StaffReply) -> None:
+        self.shift.counts["voucher"] += 1
+        t, rules = self.t, self.runtime.rules
+        item = rules.catalog_item(reply.item) if rules is not None else None
+        rows = (
+            t("Staff") + f": {self._staff_id()}",
+            t("Voucher") + f": {reply.voucher}",
+            t(item.name) if item else reply.item,
+            t("Quantity: {n}", n=reply.units),
+            t("Member") + f": {reply.member_id}",
+        )
+        self._show(RECEIPT, ReceiptView(self.header(), t("Voucher accepted"), rows))
 
     # --- reversal (manager) ---------------------------------------------------------------
 
@@ -873,7 +908,11 @@ class TerminalPresenter:
         return raw.uid.hex(), (raw.card_public_key or b"").hex()
 
     def _staff_request(
-        self, op: m.AnyStaffOp, done: Callable[[m.StaffReply], None], write: bool = False
+        self,
+        op: m.AnyStaffOp,
+        done: Callable[[m.StaffReply], None],
+        write: bool = False,
+        errors: Mapping[str, str] = _STAFF_ERRORS,
     ) -> None:
         staff_id = self._staff_id()
 
@@ -892,7 +931,8 @@ class TerminalPresenter:
             elif isinstance(reply, Exception):
                 self._message(self.t("Writing the card failed"), str(reply)[:200])
             elif reply.error:
-                self._message(self.t(_STAFF_ERRORS.get(reply.error, "Not found")), reply.message)
+                title = errors.get(reply.error) or _STAFF_ERRORS.get(reply.error, "Not found")
+                self._message(self.t(title), reply.message)
             else:
                 done(reply)
 
@@ -917,9 +957,9 @@ class TerminalPresenter:
         t, s = self.t, self.shift
         rows = [t("Since {time}", time=fmt.clock(s.started_ms))]
         kinds = ("sale", "topup", "spend", "redeem", "renewal", "backfill", "card_issued")
-        for kind in (*kinds, "reversal", "fee_waived"):
+        for kind in (*kinds, "reversal", "fee_waived", "voucher"):
             if s.counts[kind]:
-                label = "Fees waived" if kind == "fee_waived" else kind.capitalize()
+                label = _SHIFT_LABELS.get(kind, kind.capitalize())
                 rows.append(f"{t(label)}: {s.counts[kind]}")
         for key in sorted(s.cents):
             rows.append(f"{t(key)}: {fmt.money(s.cents[key])}")

@@ -281,6 +281,12 @@ class RenewWaived(StaffOp, frozen=True, tag="renew_waived"):
     card_id: CardId
 
 
+class UseVoucher(StaffOp, frozen=True, tag="voucher"):
+    """Accept a member's voucher (parking, car wash, prize) once, as typed or scanned."""
+
+    code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
+
+
 AnyStaffOp = (
     StaffLogin
     | MemberSearch
@@ -290,6 +296,7 @@ AnyStaffOp = (
     | StaffCardLogin
     | ReversePoints
     | RenewWaived
+    | UseVoucher
 )
 
 
@@ -308,9 +315,13 @@ class MemberRow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     cards: Annotated[list[ShortText], msgspec.Meta(max_length=32)] = []
 
 
-class StaffReply(Body, frozen=True, kw_only=True):
+class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     """The hub's answer; `error` is "" on success, else bad_pin | unknown_staff |
-    not_allowed | not_found | conflict | invalid | internal."""
+    not_allowed | not_found | conflict | invalid | internal.
+
+    Fields at their defaults stay out of the JSON, so a reply carries what its operation
+    sets: a hub can answer a newer operation with newer fields while terminals that
+    predate them (which refuse unknown fields) go on reading the replies they ask for."""
 
     device: DeviceId
     staff: StaffId
@@ -327,6 +338,9 @@ class StaffReply(Body, frozen=True, kw_only=True):
     tx_id: ShortText = ""  # reverse: the reversal's transfer id
     points: int = 0  # reverse: the points taken back
     expires_on: dt.date | None = None  # renew_waived: the new expiry
+    voucher: ShortText = ""  # voucher: the code accepted, as printed
+    item: ShortText = ""  # voucher: the catalog item it was for
+    units: int = 0  # voucher: hours of parking, washes, prizes
 
 
 MESSAGE_TYPES: dict[str, type[Body]] = {

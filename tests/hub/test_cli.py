@@ -295,6 +295,52 @@ def test_reverse_points_of_a_sale_then_verify_and_reports(hub_cli: Cli, tmp_path
     assert hub_cli.json("report", "turnover", "--from", tomorrow) == []
 
 
+def test_voucher_is_accepted_once_from_the_cli(hub_cli: Cli, tmp_path: Path) -> None:
+    """What a car park's exit system would call: yes once, then a one-line refusal."""
+    from hub import admin
+    from tapcard.domain.ledger import adjustment_legs
+    from tapcard.domain.model import Asset, TxKind
+    from tapcard.wire import messages as m
+
+    bundle_path = tmp_path / "kiosk-1.json"
+    hub_cli.ok("device", "add", "kiosk-1", "--branch", "shop-1", "--kind", "kiosk",
+               "--out", str(bundle_path))  # fmt: skip
+    key = signing_key_from_text(json.loads(bundle_path.read_text())["device_key"])
+    member_id = add_member(hub_cli, "Li Wei", "13800000001")
+    card_id = hub_cli.json("card", "issue", str(member_id))["card_id"]
+    hub = open_hub(hub_cli)
+    try:
+        with hub.transaction() as conn:
+            legs = adjustment_legs(member_id, Asset.POINTS, 1_000)
+            admin.book_admin(
+                conn, TxKind.ADJUSTMENT, member_id, legs, "test", "points",
+                rules=hub.rules.latest(),
+            )  # fmt: skip
+        redeem = Device("kiosk-1", key).incoming(card_id, m.Redeem(item="PARK-HOUR", units=2))
+        [result] = hub.ledger.apply_batch([redeem])
+    finally:
+        hub.close()
+    assert result.accepted and result.voucher
+    used = hub_cli.json("--actor", "exit-gate-2", "voucher", "use", result.voucher.lower())
+    assert (used["code"], used["item"], used["units"]) == (result.voucher, "PARK-HOUR", 2)
+    assert used["member_id"] == member_id
+    again = hub_cli.error("voucher", "use", result.voucher)
+    assert again.startswith(f"error: voucher {result.voucher} was already used at ")
+    assert hub_cli.error("voucher", "use", "0000-0000-0000") == "error: no voucher 0000-0000-0000"
+    assert hub_cli.error("voucher", "use", "nope") == "error: 'nope' is not a voucher code"
+    hub = open_hub(hub_cli)
+    try:
+        with hub.engine.connect() as conn:
+            actors = (
+                conn.execute(sa.select(db.audit.c.actor).where(db.audit.c.action == "voucher.use"))
+                .scalars()
+                .all()
+            )
+    finally:
+        hub.close()
+    assert actors == ["exit-gate-2"]
+
+
 # --- bad input ---------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tapcard.domain.model import CardState
 from tapcard.ui import kiosk, terminal
 from tapcard.ui.i18n import Translator, catalog, parse_po
 
@@ -25,6 +26,9 @@ def used_msgids() -> set[str]:
     for title, detail in kiosk.REFUSALS.values():
         found.update((title, detail))
     found.update(terminal._STAFF_ERRORS.values())
+    found.update(terminal._VOUCHER_ERRORS.values())
+    found.update(terminal._SHIFT_LABELS.values())
+    found.update(state.value.capitalize() for state in CardState)
     found.update(terminal._TERMINAL_REASONS.values())
     found.update(terminal.CATEGORIES)
     found.update(
@@ -32,7 +36,7 @@ def used_msgids() -> set[str]:
         for k in ("sale", "topup", "spend", "redeem", "renewal", "backfill", "card_issued")
     )
     found.update(("cashier", "manager", "sale_cash", "sale_stored_value", "topup", "spend"))
-    found.update(("fee_cash", "fee_stored_value", "Reversal", "Fees waived"))
+    found.update(("fee_cash", "fee_stored_value", "Reversal"))
     found.update(n.capitalize() for n in kiosk.TIER_NAMES)
     return found
 

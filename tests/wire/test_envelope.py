@@ -366,3 +366,37 @@ def test_samples_are_signed_by_their_sender() -> None:
 @pytest.mark.parametrize("changes", [{"card_id": "C100001\n"}, {"device": "kiosk-1\n"}])
 def test_trailing_newline_in_ids_is_refused(changes: dict[str, object]) -> None:
     assert refused(raw_intent(**changes)) == Reason.SCHEMA
+
+
+class _StaffReplyBeforeVouchers(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
+):
+    """StaffReply as terminals before the voucher operation know it (they refuse
+    unknown fields)."""
+
+    v: int = 1
+    device: str
+    staff: str
+    error: str = ""
+    message: str = ""
+    name: str = ""
+    role: str = ""
+    members: list[m.MemberRow] = []
+    member_id: int = 0
+    card_id: str = ""
+    credential: str = ""
+    fee_cents: int = 0
+    fee_waived: bool = False
+    tx_id: str = ""
+    points: int = 0
+    expires_on: str | None = None
+
+
+def test_older_terminals_still_read_the_replies_they_ask_for() -> None:
+    """A hub that knows newer operations answers a login without their fields."""
+    login = m.StaffReply(device="till-1", staff="ann", name="Ann Lee", role="manager")
+    old = msgspec.json.decode(msgspec.json.encode(login), type=_StaffReplyBeforeVouchers)
+    assert (old.name, old.role, old.error) == ("Ann Lee", "manager", "")
+    voucher = m.StaffReply(device="till-1", staff="ann", voucher="ABCD-EFGH-JKMN", units=2)
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        msgspec.json.decode(msgspec.json.encode(voucher), type=_StaffReplyBeforeVouchers)
