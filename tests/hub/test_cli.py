@@ -28,12 +28,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hub import db
+from hub import admin, db
 from hub.app import Hub
 from hub.config import HubConfig
 from tapcard import cli
 from tapcard.domain.engine import add_months
-from tapcard.domain.model import Payment
+from tapcard.domain.ledger import adjustment_legs
+from tapcard.domain.model import Asset, Payment, TxKind
+from tapcard.wire import messages as m
 from tapcard.wire.keys import signing_key_from_text, verify_key_from_text, verify_key_text
 from tests.hub.support import Device, purchase
 
@@ -244,14 +246,19 @@ def test_card_lifecycle_issue_lost_replace_renew(hub_cli: Cli) -> None:
     assert hub_cli.json("verify")["ok"] is True
 
 
-def test_reverse_points_of_a_sale_then_verify_and_reports(hub_cli: Cli, tmp_path: Path) -> None:
+def kiosk_and_card(hub_cli: Cli, tmp_path: Path) -> tuple[Device, int, str]:
+    """A kiosk added through the CLI (its key from the bundle), a member and a card."""
     bundle_path = tmp_path / "kiosk-1.json"
     hub_cli.ok("device", "add", "kiosk-1", "--branch", "shop-1", "--kind", "kiosk",
                "--out", str(bundle_path))  # fmt: skip
     key = signing_key_from_text(json.loads(bundle_path.read_text())["device_key"])
     member_id = add_member(hub_cli, "Li Wei", "13800000001")
     card_id = hub_cli.json("card", "issue", str(member_id))["card_id"]
-    device = Device("kiosk-1", key)
+    return Device("kiosk-1", key), member_id, card_id
+
+
+def test_reverse_points_of_a_sale_then_verify_and_reports(hub_cli: Cli, tmp_path: Path) -> None:
+    device, member_id, card_id = kiosk_and_card(hub_cli, tmp_path)
     hub = open_hub(hub_cli)
     try:
         sale = device.incoming(card_id, purchase(19_999, pay=Payment.CASH))
@@ -297,17 +304,7 @@ def test_reverse_points_of_a_sale_then_verify_and_reports(hub_cli: Cli, tmp_path
 
 def test_voucher_is_accepted_once_from_the_cli(hub_cli: Cli, tmp_path: Path) -> None:
     """What a car park's exit system would call: yes once, then a one-line refusal."""
-    from hub import admin
-    from tapcard.domain.ledger import adjustment_legs
-    from tapcard.domain.model import Asset, TxKind
-    from tapcard.wire import messages as m
-
-    bundle_path = tmp_path / "kiosk-1.json"
-    hub_cli.ok("device", "add", "kiosk-1", "--branch", "shop-1", "--kind", "kiosk",
-               "--out", str(bundle_path))  # fmt: skip
-    key = signing_key_from_text(json.loads(bundle_path.read_text())["device_key"])
-    member_id = add_member(hub_cli, "Li Wei", "13800000001")
-    card_id = hub_cli.json("card", "issue", str(member_id))["card_id"]
+    device, member_id, card_id = kiosk_and_card(hub_cli, tmp_path)
     hub = open_hub(hub_cli)
     try:
         with hub.transaction() as conn:
@@ -316,7 +313,7 @@ def test_voucher_is_accepted_once_from_the_cli(hub_cli: Cli, tmp_path: Path) -> 
                 conn, TxKind.ADJUSTMENT, member_id, legs, "test", "points",
                 rules=hub.rules.latest(),
             )  # fmt: skip
-        redeem = Device("kiosk-1", key).incoming(card_id, m.Redeem(item="PARK-HOUR", units=2))
+        redeem = device.incoming(card_id, m.Redeem(item="PARK-HOUR", units=2))
         [result] = hub.ledger.apply_batch([redeem])
     finally:
         hub.close()
