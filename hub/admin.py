@@ -231,10 +231,18 @@ def search_members(conn: Connection, text: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def member_view(conn: Connection, member_id: int) -> dict[str, Any]:
-    row = conn.execute(sa.select(db.members).where(db.members.c.id == member_id)).first()
+def _require_member(conn: Connection, member_id: int) -> Any:
+    """The member's row; an id no column can hold is as unknown as a free one."""
+    row = None
+    if 1 <= member_id <= db.INT_MAX:
+        row = conn.execute(sa.select(db.members).where(db.members.c.id == member_id)).first()
     if row is None:
         raise NotFoundError(f"member {member_id} does not exist")
+    return row
+
+
+def member_view(conn: Connection, member_id: int) -> dict[str, Any]:
+    row = _require_member(conn, member_id)
     view = dict(row._mapping)
     view.pop("id_number_hash")
     view["tags"] = sorted(
@@ -285,8 +293,10 @@ def issue_card(
     daily_points_max: int | None = None,
     today: dt.date | None = None,
 ) -> str:
-    if conn.execute(sa.select(db.members.c.id).where(db.members.c.id == member_id)).first() is None:
-        raise NotFoundError(f"member {member_id} does not exist")
+    _require_member(conn, member_id)
+    for limit in (daily_cents_max, daily_points_max):
+        if limit is not None and not 0 <= limit <= db.INT_MAX:
+            raise ValidationError(f"a daily limit is between 0 and {db.INT_MAX}")
     today = today or dt.date.today()
     card_id = card_id or _next_card_id(conn)
     if conn.execute(sa.select(db.cards.c.id).where(db.cards.c.id == card_id)).first():

@@ -346,6 +346,7 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
 
 
 DAY_MS = 86_400_000
+INT_MAX = 2**63 - 1  # the largest integer a column holds: SQLite INTEGER, PostgreSQL BIGINT
 
 
 def add_daily_totals(

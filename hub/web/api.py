@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -106,8 +106,11 @@ def member_rows_in_scope(
     return [r for r in rows if r["id"] in mine]
 
 
+MemberId = Annotated[int, Path(ge=1, le=db.INT_MAX)]
+
+
 @router.get("/members/{member_id}")
-def api_member(request: Request, member_id: int, user: User) -> dict[str, Any]:
+def api_member(request: Request, member_id: MemberId, user: User) -> dict[str, Any]:
     with web(request).hub.engine.connect() as conn:
         view = admin.member_view(conn, member_id)
         require_branch(user, view["branch_id"])

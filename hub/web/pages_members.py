@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from hub import admin, db
 from hub.web import auth
-from hub.web.api import member_rows_in_scope
+from hub.web.api import MemberId, member_rows_in_scope
 from hub.web.deps import form_for_change, page_user, require_branch, web
 from hub.web.pages_fleet import done, render
 from tapcard.errors import NotFoundError, TapcardError
@@ -56,7 +56,7 @@ def members_page(
 
 
 @router.get("/members/{member_id}", response_class=HTMLResponse)
-def member_page(request: Request, member_id: int, user: User) -> Response:
+def member_page(request: Request, member_id: MemberId, user: User) -> Response:
     with web(request).hub.engine.connect() as conn:
         view = admin.member_view(conn, member_id)
         require_branch(user, view["branch_id"])

@@ -346,6 +346,10 @@ def test_unknown_member_and_card(hub_cli: Cli) -> None:
     assert hub_cli.error("card", "issue", "99") == "error: member 99 does not exist"
     assert hub_cli.error("card", "lost", "C999") == "error: card C999 does not exist"
     assert hub_cli.error("card", "renew", "C999") == "error: card C999 does not exist"
+    huge = str(2**64)  # no column holds it: unknown, not an overflow traceback
+    assert hub_cli.error("member", "show", huge) == f"error: member {huge} does not exist"
+    assert hub_cli.error("card", "issue", huge) == f"error: member {huge} does not exist"
+    assert hub_cli.error("member", "show", "-1") == "error: member -1 does not exist"
 
 
 def test_duplicate_branch_and_device(hub_cli: Cli, tmp_path: Path) -> None:
