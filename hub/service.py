@@ -57,6 +57,7 @@ SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue while we restart
 # a dead member its share of the intents until the session expires. Devices resend what
 # gets no result, so a short expiry loses nothing; a long one stalls that share.
 SHARED_SESSION_EXPIRY_S = 120
+DISCONNECT_WAIT_S = 5.0  # for the broker to take our DISCONNECT before the loop stops
 assert SHARED_SESSION_EXPIRY_S < SESSION_EXPIRY_S
 CONFIG_CHECK_S = 0.5  # rule set and deny list changes reach devices this fast
 COUNTERS_FLUSH_S = 5.0
@@ -84,6 +85,7 @@ class HubService:
         self.hub = hub
         self.broker = broker
         self.shared = shared
+        self.client_id = f"tapcard-hub-{worker}"
         self.registry = DeviceRegistry(hub.engine)
         self.counters: Counter[str] = Counter()
         self._queue: queue.Queue[_Message] = queue.Queue(maxsize=INGEST_QUEUE_LEN_MAX)
@@ -103,10 +105,11 @@ class HubService:
             Family.STAFF: BodyDecoder(m.StaffRequest),
         }
         self.connected = threading.Event()
+        self.disconnected = threading.Event()  # set once paho has sent DISCONNECT
         self.watchdog = Watchdog()  # pinged by the worker loop: a stall stops the pings
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"tapcard-hub-{worker}",
+            client_id=self.client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
@@ -143,9 +146,11 @@ class HubService:
             # Leave the group at once: a stopped member would keep getting its share.
             props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 0
-            self.client.disconnect(properties=props)
+            sent = self.client.disconnect(properties=props)
         else:
-            self.client.disconnect()
+            sent = self.client.disconnect()
+        if sent == mqtt.MQTT_ERR_SUCCESS and not self.disconnected.wait(DISCONNECT_WAIT_S):
+            log.warning("the broker did not see %s leave", self.client_id)
         self.client.loop_stop()
 
     def wait_connected(self, timeout_s: float) -> bool:
@@ -168,11 +173,13 @@ class HubService:
             ]
         )
         self._published.clear()  # republish retained config after a broker restart
+        self.disconnected.clear()
         self.connected.set()
         log.info("hub connected to %s", self.broker)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()
+        self.disconnected.set()
         if not self._stop.is_set():
             log.warning("hub lost the broker: %s; reconnecting", reason)
 

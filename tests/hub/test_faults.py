@@ -11,6 +11,7 @@ intent is applied exactly once, every result is the same for every delivery, and
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from hub.config import HubConfig
 from hub.verify import verify_ledger
 from tapcard.device.intents import SealedIntent
 from tapcard.device.scripted import ScriptedDevice
+from tapcard.errors import TapcardError
 from tapcard.wire import messages as m
 from tests.conftest import Seeded, seed_hub
 from tests.hub.processes import HubProcess, ResendingDevice, wait_until
@@ -162,6 +164,18 @@ def test_two_workers_share_the_load_on_postgres(
     assert codes == [0, 0], logs
 
 
+def _until_answered(device: ScriptedDevice, probe: SealedIntent) -> None:
+    """Send one intent until a result comes back (the hub applies it once by its id):
+    proves the active worker's shared subscription is in place, however slow the
+    machine, without assuming who else is in the group."""
+    deadline = time.monotonic() + 20
+    while probe.tx_id not in device.results:
+        assert time.monotonic() < deadline, "no worker answered the probe"
+        device.publish(probe)
+        with contextlib.suppress(TapcardError):
+            device.wait(probe.tx_id, timeout_s=0.5)
+
+
 def test_a_stopped_shared_worker_leaves_the_group(
     hub_setup: tuple[Seeded, HubConfig], own_broker: PrivateBroker
 ) -> None:
@@ -181,7 +195,7 @@ def test_a_stopped_shared_worker_leaves_the_group(
     device = _device(seeded, own_broker)
     try:
         assert active.wait_connected(10)
-        time.sleep(0.5)  # the subscription is in place
+        _until_answered(device, device.make(seeded.cards[0], m.TopUp(amount_cents=1)))
         sealed = [device.make(seeded.cards[0], m.TopUp(amount_cents=1)) for _ in range(20)]
         for item in sealed:
             device.publish(item)
