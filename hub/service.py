@@ -144,6 +144,9 @@ class HubService:
         self._flush_counters()
         if self.shared:
             # Leave the group at once: a stopped member would keep getting its share.
+            # Unsubscribe and wait for the broker to confirm it, then end the session
+            # (expiry 0): either alone has been seen to leave the member in the group.
+            self._leave_group()
             props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 0
             sent = self.client.disconnect(properties=props)
@@ -152,6 +155,20 @@ class HubService:
         if sent == mqtt.MQTT_ERR_SUCCESS and not self.disconnected.wait(DISCONNECT_WAIT_S):
             log.warning("the broker did not see %s leave", self.client_id)
         self.client.loop_stop()
+
+    def _work_filters(self) -> list[str]:
+        """What this worker takes work from: shared with the other workers if `shared`."""
+        wrap = shared_filter if self.shared else device_filter
+        return [wrap(f) for f in (Family.TX, Family.HEALTH, Family.QUERY, Family.STAFF)]
+
+    def _leave_group(self) -> None:
+        if not self.connected.is_set():
+            return
+        left = threading.Event()
+        self.client.on_unsubscribe = lambda *_args: left.set()
+        result, _mid = self.client.unsubscribe(self._work_filters())
+        if result == mqtt.MQTT_ERR_SUCCESS and not left.wait(DISCONNECT_WAIT_S):
+            log.warning("the broker did not confirm %s left the group", self.client_id)
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self.connected.wait(timeout_s)
@@ -162,13 +179,9 @@ class HubService:
         if reason.is_failure:
             log.error("broker %s refused the hub: %s", self.broker, reason)
             return
-        wrap = shared_filter if self.shared else device_filter
         client.subscribe(
             [
-                (wrap(Family.TX), 1),
-                (wrap(Family.HEALTH), 1),
-                (wrap(Family.QUERY), 1),
-                (wrap(Family.STAFF), 1),
+                *((topic, 1) for topic in self._work_filters()),
                 (device_filter(Family.STATUS), 1),  # retained: never through $share
             ]
         )
