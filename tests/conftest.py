@@ -21,6 +21,8 @@ from hub.app import Hub
 from hub.broker import PrivateBroker
 from hub.config import BrokerAddress, HubConfig
 from hub.rulestore import parse_rules, store_rules
+from tapcard.domain.ledger import adjustment_legs
+from tapcard.domain.model import Asset, TxKind
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
 
@@ -142,6 +144,20 @@ class Seeded:
                 conn, device_id, "shop-1", kind, verify_key_text(key.verify_key), "test"
             )
         return key
+
+
+def credit(hub: Hub, member_id: int, asset: Asset, amount: int) -> None:
+    """Give a member points, growth or cents the way HQ would: an audited adjustment."""
+    with hub.transaction() as conn:
+        admin.book_admin(
+            conn,
+            TxKind.ADJUSTMENT,
+            member_id,
+            adjustment_legs(member_id, asset, amount),
+            "test",
+            f"test {asset.value}",
+            rules=hub.rules.latest(),
+        )
 
 
 def seed_hub(config: HubConfig) -> Seeded:

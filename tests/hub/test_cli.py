@@ -28,15 +28,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hub import admin, db
+from hub import db
 from hub.app import Hub
 from hub.config import HubConfig
 from tapcard import cli
 from tapcard.domain.engine import add_months
-from tapcard.domain.ledger import adjustment_legs
-from tapcard.domain.model import Asset, Payment, TxKind
+from tapcard.domain.model import Asset, Payment
 from tapcard.wire import messages as m
 from tapcard.wire.keys import signing_key_from_text, verify_key_from_text, verify_key_text
+from tests.conftest import credit
 from tests.hub.support import Device, purchase
 
 ID_NUMBER = "110101199003078515"
@@ -307,12 +307,7 @@ def test_voucher_is_accepted_once_from_the_cli(hub_cli: Cli, tmp_path: Path) -> 
     device, member_id, card_id = kiosk_and_card(hub_cli, tmp_path)
     hub = open_hub(hub_cli)
     try:
-        with hub.transaction() as conn:
-            legs = adjustment_legs(member_id, Asset.POINTS, 1_000)
-            admin.book_admin(
-                conn, TxKind.ADJUSTMENT, member_id, legs, "test", "points",
-                rules=hub.rules.latest(),
-            )  # fmt: skip
+        credit(hub, member_id, Asset.POINTS, 1_000)
         redeem = device.incoming(card_id, m.Redeem(item="PARK-HOUR", units=2))
         [result] = hub.ledger.apply_batch([redeem])
     finally:

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from hub import admin, db
 from hub.verify import verify_ledger
 from tapcard.domain.engine import SaleLine
-from tapcard.domain.model import FeeKind, Payment
+from tapcard.domain.model import Asset, FeeKind, Payment
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
-from tests.conftest import Seeded
+from tests.conftest import Seeded, credit
 from tests.hub.support import Device, ms_of, purchase, to_incoming
 
 TODAY = dt.date.today()
@@ -158,16 +158,7 @@ def test_prize_stock_runs_out(seeded: Seeded, device: Device) -> None:
     with seeded.hub.transaction() as conn:
         conn.execute(db.stock.update().where(db.stock.c.item == "PRIZE-MUG").values(remaining=1))
     seeded.hub.ledger.apply_batch([device.incoming(card, m.TopUp(amount_cents=1))])
-    with seeded.hub.transaction() as conn:
-        admin.book_admin(
-            conn,
-            admin.TxKind.ADJUSTMENT,
-            seeded.members[0],
-            admin_points(seeded.members[0], 5_000),
-            "test",
-            "seed points",
-            rules=seeded.hub.rules.latest(),
-        )
+    credit(seeded.hub, seeded.members[0], Asset.POINTS, 5_000)
     results = seeded.hub.ledger.apply_batch(
         [
             device.incoming(card, m.Redeem(item="PRIZE-MUG")),
@@ -177,13 +168,6 @@ def test_prize_stock_runs_out(seeded: Seeded, device: Device) -> None:
     assert results[0].accepted
     assert results[1].reason == Reason.OUT_OF_STOCK
     assert balances(seeded, seeded.members[0])["points"] == 5_000 - 1_500
-
-
-def admin_points(member_id: int, points: int) -> list:  # type: ignore[type-arg]
-    from tapcard.domain.ledger import adjustment_legs
-    from tapcard.domain.model import Asset
-
-    return adjustment_legs(member_id, Asset.POINTS, points)
 
 
 def test_backfill_once_per_receipt_inside_window(seeded: Seeded, device: Device) -> None:

@@ -15,29 +15,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from hub import admin, db
-from tapcard.domain.ledger import adjustment_legs
-from tapcard.domain.model import Asset, TxKind
+from tapcard.domain.model import Asset
 from tapcard.ui import fmt
 from tapcard.ui.i18n import Translator
 from tests import kivy_env
+from tests.conftest import credit
 from tests.device.conftest import wait_until
 from tests.kiosk.conftest import Kiosk
 
 
 def give_points(kiosk: Kiosk, member_index: int, points: int) -> None:
-    hub = kiosk.rig.seeded.hub
-    member_id = kiosk.rig.seeded.members[member_index]
-    legs = adjustment_legs(member_id, Asset.POINTS, points)
-    with hub.transaction() as conn:
-        admin.book_admin(
-            conn,
-            TxKind.ADJUSTMENT,
-            member_id,
-            legs,
-            "test",
-            "test points",
-            rules=hub.rules.latest(),
-        )
+    seeded = kiosk.rig.seeded
+    credit(seeded.hub, seeded.members[member_index], Asset.POINTS, points)
 
 
 def _press(button: object) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from hub import admin, db
-from tapcard.domain.ledger import adjustment_legs
-from tapcard.domain.model import Asset, Payment, TxKind
+from tapcard.domain.model import Asset, Payment
+from tests.conftest import credit
 from tests.device.conftest import wait_until
 from tests.terminal.conftest import PIN, Till
 
@@ -24,11 +24,8 @@ from tests.terminal.conftest import PIN, Till
 def _make_silver(till: Till, member_index: int) -> None:
     hub = till.rig.seeded.hub
     member_id = till.rig.seeded.members[member_index]
+    credit(hub, member_id, Asset.GROWTH, 12_000)
     with hub.transaction() as conn:
-        legs = adjustment_legs(member_id, Asset.GROWTH, 12_000)
-        admin.book_admin(
-            conn, TxKind.ADJUSTMENT, member_id, legs, "test", "growth", rules=hub.rules.latest()
-        )
         conn.execute(db.members.update().where(db.members.c.id == member_id).values(tier="silver"))
 
 

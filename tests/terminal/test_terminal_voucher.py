@@ -18,21 +18,15 @@ import sqlalchemy as sa
 
 from hub import admin, db
 from tapcard.domain.engine import parse_voucher_code
-from tapcard.domain.ledger import adjustment_legs
-from tapcard.domain.model import Asset, TxKind
+from tapcard.domain.model import Asset
 from tapcard.errors import ConflictError
+from tests.conftest import credit
 from tests.device.conftest import wait_until
 from tests.terminal.conftest import PIN, Till
 
 
 def _redeem_parking(till: Till, hours: int) -> str:
-    hub = till.rig.seeded.hub
-    member_id = till.rig.seeded.members[0]
-    with hub.transaction() as conn:
-        legs = adjustment_legs(member_id, Asset.POINTS, 2_000)
-        admin.book_admin(
-            conn, TxKind.ADJUSTMENT, member_id, legs, "test", "points", rules=hub.rules.latest()
-        )
+    credit(till.rig.seeded.hub, till.rig.seeded.members[0], Asset.POINTS, 2_000)
     till.presenter.login("ann", PIN)
     till.wait("home", "login")
     till.tap(till.rig.seeded.cards[0])
