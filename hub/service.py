@@ -57,7 +57,7 @@ SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue while we restart
 # a dead member its share of the intents until the session expires. Devices resend what
 # gets no result, so a short expiry loses nothing; a long one stalls that share.
 SHARED_SESSION_EXPIRY_S = 120
-DISCONNECT_WAIT_S = 5.0  # for the broker to take our DISCONNECT before the loop stops
+LEAVE_WAIT_S = 5.0  # for the broker's UNSUBACK, and for paho to send our DISCONNECT
 assert SHARED_SESSION_EXPIRY_S < SESSION_EXPIRY_S
 CONFIG_CHECK_S = 0.5  # rule set and deny list changes reach devices this fast
 COUNTERS_FLUSH_S = 5.0
@@ -152,7 +152,7 @@ class HubService:
             sent = self.client.disconnect(properties=props)
         else:
             sent = self.client.disconnect()
-        if sent == mqtt.MQTT_ERR_SUCCESS and not self.disconnected.wait(DISCONNECT_WAIT_S):
+        if sent == mqtt.MQTT_ERR_SUCCESS and not self.disconnected.wait(LEAVE_WAIT_S):
             log.warning("the broker did not see %s leave", self.client_id)
         self.client.loop_stop()
 
@@ -167,7 +167,7 @@ class HubService:
         left = threading.Event()
         self.client.on_unsubscribe = lambda *_args: left.set()
         result, _mid = self.client.unsubscribe(self._work_filters())
-        if result == mqtt.MQTT_ERR_SUCCESS and not left.wait(DISCONNECT_WAIT_S):
+        if result == mqtt.MQTT_ERR_SUCCESS and not left.wait(LEAVE_WAIT_S):
             log.warning("the broker did not confirm %s left the group", self.client_id)
 
     def wait_connected(self, timeout_s: float) -> bool:
