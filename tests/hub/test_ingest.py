@@ -20,7 +20,7 @@ import msgspec
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -38,6 +38,7 @@ from tests.conftest import Seeded, broker_address
 from tests.hub.support import purchase
 
 WAIT_S = 10.0
+COPIES = 3  # the same signed intent, published this many times
 
 
 @pytest.fixture
@@ -71,11 +72,22 @@ class Listener:
         self.messages: list[mqtt.MQTTMessage] = []
         self._cond = threading.Condition()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._subscribed = 0
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.client.connect(broker.host, broker.port)
         for topic in topics:
             self.client.subscribe(topic, qos=1)
         self.client.loop_start()
+        # What is published before the broker acknowledges a subscription never arrives.
+        with self._cond:
+            acked = self._cond.wait_for(lambda: self._subscribed == len(topics), WAIT_S)
+        assert acked, f"the broker acknowledged {self._subscribed} of {len(topics)} topics"
+
+    def _on_subscribe(self, *_args: Any) -> None:
+        with self._cond:
+            self._subscribed += 1
+            self._cond.notify_all()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
@@ -92,6 +104,26 @@ class Listener:
                 remaining = deadline - time.monotonic()
                 assert remaining > 0, "expected message did not arrive"
                 self._cond.wait(remaining)
+
+    def results(self, hub_key: VerifyKey) -> list[m.TxResult]:
+        """Every result in the hub's signed answers that arrived so far."""
+        with self._cond:
+            payloads = [(bytes(msg.payload), msg.topic) for msg in self.messages]
+        out: list[m.TxResult] = []
+        for payload, topic in payloads:
+            _, batch = unseal(payload, topic, lambda _s: hub_key, m.TxResults)
+            out.extend(batch.results)
+        return out
+
+    def wait_results(
+        self, hub_key: VerifyKey, count: int, timeout_s: float = WAIT_S
+    ) -> list[m.TxResult]:
+        """The first `count` results, once that many arrived."""
+        with self._cond:
+            arrived = self._cond.wait_for(lambda: len(self.results(hub_key)) >= count, timeout_s)
+        got = self.results(hub_key)
+        assert arrived, f"{len(got)} of {count} results arrived within {timeout_s} s"
+        return got
 
     def close(self) -> None:
         self.client.disconnect()
@@ -116,15 +148,24 @@ def test_purchase_and_redemption_over_mqtt(seeded_sqlite: Seeded, kiosk: Scripte
 
 
 def test_resent_intent_is_answered_again_not_applied_again(
-    seeded_sqlite: Seeded, kiosk: ScriptedDevice
+    seeded_sqlite: Seeded, kiosk: ScriptedDevice, broker: PrivateBroker
 ) -> None:
-    sealed = kiosk.make(seeded_sqlite.cards[0], m.TopUp(amount_cents=1_000))
-    for _ in range(3):
-        kiosk.publish(sealed)
-    first = kiosk.wait(sealed.tx_id)
-    time.sleep(0.5)
-    assert first.accepted
+    hub_key = seeded_sqlite.hub.secrets.hub_key.verify_key
+    listener = Listener(broker, [device_topic("kiosk-1", Family.RESULT)])
+    try:
+        sealed = kiosk.make(seeded_sqlite.cards[0], m.TopUp(amount_cents=1_000))
+        for _ in range(COPIES):
+            kiosk.publish(sealed)
+        # The hub answers a batch after committing it: three answers mean all three
+        # copies were applied or replayed, so the count below is final.
+        answers = listener.wait_results(hub_key, COPIES)
+    finally:
+        listener.close()
+    assert [a.tx_id for a in answers] == [sealed.tx_id] * COPIES
+    assert all(a.accepted for a in answers)
+    assert answers[1:] == answers[:1] * (COPIES - 1), "a copy was answered differently"
     assert transfers(seeded_sqlite) == 1
+    assert seeded_sqlite.hub.ledger.counters["duplicate"] == COPIES - 1
 
 
 @pytest.mark.parametrize(
