@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tapcard.device import cli as device_cli
 
     device_cli.register(sub)
+    from tapcard import deploy
+
+    deploy.register(sub)
     for program, what in (("kiosk", "the member kiosk (Kivy)"), ("terminal", "the staff terminal")):
         app = sub.add_parser(program, help=what, add_help=False)
         app.add_argument("args", nargs=argparse.REMAINDER, help=f"see `tapcard {program} --help`")
@@ -66,6 +69,10 @@ def _main(argv: list[str] | None) -> int:
         from tapcard.device import cli as device_cli
 
         return device_cli.run(args)
+    if args.command == "deploy":
+        from tapcard import deploy
+
+        return deploy.run(args)
     if args.command == "demo":
         from tapcard.demo import run_demo
 
