@@ -23,6 +23,7 @@ from tapcard.domain.rules import (
     RuleSet,
     Tier,
 )
+from tapcard.domain.window import is_birthday, joined_within
 
 SALE_LINES_MAX = 200
 SALE_LINE_QUANTITY_MAX = 10_000
@@ -149,7 +150,7 @@ def points_factor_pct(rules: RuleSet, member: MemberContext, on: dt.date) -> int
     """The best active multiplier (they do not stack): campaign windows and birthday."""
     factor = 100
     for mult in rules.multipliers:
-        if mult.starts_on <= on <= mult.ends_on:
+        if mult.contains(on, member):
             factor = max(factor, mult.factor_pct)
     bonus, birthday = rules.birthday, member.birthday
     if bonus is None or birthday is None:
@@ -157,16 +158,6 @@ def points_factor_pct(rules: RuleSet, member: MemberContext, on: dt.date) -> int
     if is_birthday(birthday, on, whole_month=bonus.whole_month):
         factor = max(factor, bonus.factor_pct)
     return factor
-
-
-def is_birthday(birthday: dt.date, on: dt.date, *, whole_month: bool) -> bool:
-    """The birthday itself (or its whole month). A 29 February birthday falls on
-    28 February in common years, so those members get their bonus every year."""
-    if birthday.month != on.month:
-        return False
-    if whole_month:
-        return True
-    return min(birthday.day, calendar.monthrange(on.year, on.month)[1]) == on.day
 
 
 def _apply_campaigns(
@@ -180,7 +171,7 @@ def _apply_campaigns(
     applied: list[tuple[str, int]] = []
     gifts: list[str] = []
     for campaign in campaigns:
-        if not campaign.starts_on <= on <= campaign.ends_on:
+        if not campaign.contains(on, member):
             continue
         if eligible_cents < campaign.min_spend_cents:
             continue
@@ -220,7 +211,7 @@ def _campaign_off_cents(
     if campaign.kind is CampaignKind.PERCENT_OFF:
         return eligible_cents * campaign.percent_bp // BP_WHOLE
     if campaign.kind is CampaignKind.NEW_MEMBER:
-        if not 0 <= (on - member.joined_on).days <= campaign.new_member_days:
+        if not joined_within(member.joined_on, on, campaign.new_member_days):
             return 0  # not a new member (or a sale dated before joining)
         return eligible_cents * campaign.percent_bp // BP_WHOLE
     return 0

@@ -8,10 +8,11 @@ Percentages are basis points (1 bp = 0.01 %), money is integer cents.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import itertools
 from dataclasses import dataclass, field
+
+from tapcard.domain.window import Window, validate_window
 
 BP_WHOLE = 10_000  # basis points in 100 %
 RULES_TIERS_MAX = 16
@@ -50,13 +51,11 @@ class EarnRule:
 
 
 @dataclass(frozen=True, slots=True)
-class Multiplier:
-    """Campaign points multiplier on the days from starts_on to ends_on inclusive."""
+class Multiplier(Window):
+    """Points multiplier on the days of its window (e.g. every December)."""
 
     name: str
     factor_pct: int  # 200 = double points
-    starts_on: dt.date
-    ends_on: dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +73,11 @@ class Fees:
 
 
 @dataclass(frozen=True, slots=True)
-class Campaign:
+class Campaign(Window):
+    """A discount or gift on the days of its window (e.g. weekends, or open-ended)."""
+
     code: str
     kind: CampaignKind
-    starts_on: dt.date
-    ends_on: dt.date
     min_spend_cents: int = 0  # eligible subtotal needed
     off_cents: int = 0  # SPEND_GET_OFF: amount off
     repeat: bool = False  # SPEND_GET_OFF: off_cents for each full min_spend_cents
@@ -152,8 +151,9 @@ def validate_rules(rules: RuleSet) -> list[str]:
     if rules.earn.cents_per_point < 1:
         errors.append("earn.cents_per_point must be >= 1")
     for mult in rules.multipliers:
-        if mult.factor_pct < 100 or mult.ends_on < mult.starts_on:
-            errors.append(f"multiplier {mult.name}: factor_pct >= 100 and a valid window")
+        if mult.factor_pct < 100:
+            errors.append(f"multiplier {mult.name}: factor_pct must be >= 100")
+        errors += validate_window(mult, f"multiplier {mult.name}")
     if rules.birthday is not None and rules.birthday.factor_pct < 100:
         errors.append("birthday.factor_pct must be >= 100")
     for name, value in _non_negative_ints(rules):
@@ -229,8 +229,7 @@ def _validate_campaigns(campaigns: tuple[Campaign, ...]) -> list[str]:
     if len(set(codes)) != len(codes):
         errors.append("campaign codes must be unique")
     for c in campaigns:
-        if c.ends_on < c.starts_on:
-            errors.append(f"campaign {c.code}: ends before it starts")
+        errors += validate_window(c, f"campaign {c.code}")
         if min(c.min_spend_cents, c.off_cents, c.new_member_days) < 0:
             errors.append(f"campaign {c.code}: amounts must be >= 0")
         if not 0 <= c.percent_bp <= BP_WHOLE:

@@ -28,7 +28,9 @@ YEAR_START, YEAR_END = D(2026, 1, 1), D(2026, 12, 31)
 
 def campaign(code: str, kind: CampaignKind, **fields: Any) -> Campaign:
     """A campaign running all of 2026 unless the fields say otherwise."""
-    return dataclasses.replace(Campaign(code, kind, YEAR_START, YEAR_END), **fields)
+    return dataclasses.replace(
+        Campaign(code, kind, starts_on=YEAR_START, ends_on=YEAR_END), **fields
+    )
 
 
 SPEND_200_GET_20 = campaign(

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import pytest
 
-from tapcard.domain.engine import is_birthday, points_factor_pct, quote_sale
+from tapcard.domain.engine import points_factor_pct, quote_sale
 from tapcard.domain.rules import BirthdayBonus, EarnRule, Multiplier
+from tapcard.domain.window import is_birthday
 
 from .helpers import D, line, make_rules, member
 
 ON = D(2026, 6, 10)
-DECEMBER_DOUBLE = Multiplier("December double", 200, D(2026, 12, 1), D(2026, 12, 31))
+DECEMBER_DOUBLE = Multiplier(
+    "December double", 200, starts_on=D(2026, 12, 1), ends_on=D(2026, 12, 31)
+)
 
 
 @pytest.mark.parametrize(
@@ -95,13 +98,13 @@ def test_double_points_inside_the_window_inclusive(on: D, factor_pct: int, point
 
 
 def test_fractional_multiplied_points_round_down() -> None:
-    rules = make_rules(multipliers=(Multiplier("x1.5", 150, ON, ON),))
+    rules = make_rules(multipliers=(Multiplier("x1.5", 150, starts_on=ON, ends_on=ON),))
     quote = quote_sale(rules, member(), [line(300)], ON)
     assert (quote.base_points, quote.points) == (3, 4)  # 4.5 -> 4
 
 
 def test_overlapping_multipliers_do_not_stack_best_wins() -> None:
-    triple = Multiplier("triple day", 300, D(2026, 12, 24), D(2026, 12, 24))
+    triple = Multiplier("triple day", 300, starts_on=D(2026, 12, 24), ends_on=D(2026, 12, 24))
     rules = make_rules(multipliers=(DECEMBER_DOUBLE, triple))
     assert points_factor_pct(rules, member(), D(2026, 12, 24)) == 300
     assert points_factor_pct(rules, member(), D(2026, 12, 23)) == 200

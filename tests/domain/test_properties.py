@@ -69,8 +69,8 @@ def campaigns(draw: st.DrawFn, code: str) -> Campaign:
     base = Campaign(
         code,
         kind,
-        starts_on,
-        starts_on + dt.timedelta(days=draw(st.integers(0, 90))),
+        starts_on=starts_on,
+        ends_on=starts_on + dt.timedelta(days=draw(st.integers(0, 90))),
         stackable=draw(st.booleans()),
     )
     if kind is CampaignKind.SPEND_GET_OFF:
@@ -106,8 +106,8 @@ def rule_sets(draw: st.DrawFn) -> RuleSet:
             Multiplier(
                 f"m{i}",
                 draw(st.integers(100, 500)),
-                start,
-                start + dt.timedelta(days=draw(st.integers(0, 60))),
+                starts_on=start,
+                ends_on=start + dt.timedelta(days=draw(st.integers(0, 60))),
             )
             for i in range(draw(st.integers(0, 2)))
         ),

@@ -40,7 +40,7 @@ JAN, DEC = D(2026, 1, 1), D(2026, 12, 31)
 
 
 def camp(code: str = "C1", kind: CampaignKind = CampaignKind.PERCENT_OFF, **f: Any) -> Campaign:
-    base = Campaign(code, kind, JAN, DEC, percent_bp=500)
+    base = Campaign(code, kind, starts_on=JAN, ends_on=DEC, percent_bp=500)
     return dataclasses.replace(base, **f)
 
 
@@ -50,7 +50,7 @@ def item(code: str = "I1", **f: Any) -> CatalogItem:
 
 def sound_rules() -> RuleSet:
     return make_rules(
-        multipliers=(Multiplier("double", 200, D(2026, 12, 1), D(2026, 12, 31)),),
+        multipliers=(Multiplier("double", 200, starts_on=D(2026, 12, 1), ends_on=D(2026, 12, 31)),),
         birthday=BirthdayBonus(factor_pct=200),
         fees=Fees(2_000, 5_000, 1_000, 1_500),
         campaigns=(
@@ -127,12 +127,12 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("earn zero cents per point", {"earn": EarnRule(cents_per_point=0)}, "cents_per_point"),
     (
         "multiplier below 100 %",
-        {"multipliers": (Multiplier("half", 50, JAN, DEC),)},
+        {"multipliers": (Multiplier("half", 50, starts_on=JAN, ends_on=DEC),)},
         "multiplier half",
     ),
     (
         "multiplier window reversed",
-        {"multipliers": (Multiplier("back", 200, DEC, JAN),)},
+        {"multipliers": (Multiplier("back", 200, starts_on=DEC, ends_on=JAN),)},
         "multiplier back",
     ),
     ("birthday below 100 %", {"birthday": BirthdayBonus(factor_pct=99)}, "birthday.factor_pct"),
