@@ -13,11 +13,13 @@ and the hub consumes, `send` is what the hub publishes.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import msgspec.inspect as mi
 import yaml
 
 from tapcard import __version__
@@ -77,12 +79,105 @@ workers may share the device subscriptions as `$share/{SHARED_GROUP}/...`.
 """
 
 
+# Schema keywords in this order, then any others alphabetically; msgspec's own order
+# is no contract, and the document must not change with the msgspec that wrote it.
+SCHEMA_KEY_ORDER = (
+    *("title", "description", "$ref", "type", "format", "enum", "const", "pattern"),
+    *("minLength", "maxLength", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"),
+    *("minItems", "maxItems", "anyOf", "items", "prefixItems", "properties"),
+    *("additionalProperties", "required", "default"),
+)
+
+
 def body_schemas() -> dict[str, Any]:
-    """The JSON Schemas of the envelope and every body type, fresh from the code."""
+    """The JSON Schemas of the envelope and every body type, fresh from the code, in a
+    canonical form that is the same whichever msgspec (0.18 .. 0.23) generated them."""
     types: list[Any] = [Envelope, *MESSAGE_TYPES.values()]
     _, components = msgspec.json.schema_components(types, ref_template=REF)
     plain: dict[str, Any] = json.loads(json.dumps(components))  # tuples -> lists, as in YAML
-    return dict(sorted(plain.items()))
+    fields = declared_fields(types)
+    return {name: canonical_schema(plain[name], fields.get(name)) for name in sorted(plain)}
+
+
+def declared_fields(types: list[Any]) -> dict[str, tuple[mi.Field, ...]]:
+    """Every struct and dataclass reachable from `types`, by name (the schema's name)."""
+    found: dict[str, tuple[mi.Field, ...]] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, mi.StructType | mi.DataclassType):
+            if node.cls.__name__ in found:
+                return  # seen (also ends a recursive type)
+            found[node.cls.__name__] = node.fields
+        if isinstance(node, tuple):
+            for item in node:
+                walk(item)
+        elif isinstance(node, mi.Type | mi.Field):
+            for name in node.__struct_fields__:
+                walk(getattr(node, name))
+
+    walk(tuple(mi.multi_type_info(types)))
+    return found
+
+
+def canonical_schema(schema: dict[str, Any], fields: tuple[mi.Field, ...] | None) -> dict[str, Any]:
+    """Properties and `required` in the order msgspec.inspect lists the fields, and the
+    defaults the fields declare (msgspec 0.23 writes `{}` for a dataclass's
+    `default_factory=dict`, older versions nothing: the document says `{}` for both)."""
+    schema = _canonical(schema)
+    if fields is None or "properties" not in schema:
+        return schema
+    properties = dict(schema["properties"])
+    ordered: dict[str, Any] = {}
+    for f in fields:
+        prop = {k: v for k, v in properties.pop(f.encode_name).items() if k != "default"}
+        if (default := _declared_default(f)) is not msgspec.NODEFAULT:
+            prop["default"] = json.loads(msgspec.json.encode(default))
+        ordered[f.encode_name] = _ordered_keys(prop)
+    # What no field declares is a tagged union's tag, which comes first on the wire too.
+    schema["properties"] = properties | ordered
+    rank = {f.encode_name: i for i, f in enumerate(fields)}
+    if "required" in schema:
+        schema["required"] = sorted(schema["required"], key=lambda k: rank.get(k, -1))
+    return _ordered_keys(schema)
+
+
+EMPTY_FACTORIES = (list, dict, set, frozenset, tuple)
+
+
+def _declared_default(f: mi.Field) -> Any:
+    """The value a field declares as its default, or NODEFAULT: a plain default, or the
+    empty collection of a list/dict/set factory (a struct's `[]` default is stored as
+    one), never what another factory builds."""
+    if f.default is not msgspec.NODEFAULT and f.default is not msgspec.UNSET:
+        return f.default
+    if f.default_factory in EMPTY_FACTORIES:
+        return f.default_factory()
+    return msgspec.NODEFAULT
+
+
+def _canonical(node: Any, key: str = "") -> Any:
+    """Docstrings dedented as inspect.cleandoc does (msgspec 0.23 does it, older ones
+    keep the source indentation), alternatives in a fixed order, keys in SCHEMA_KEY_ORDER.
+    `properties` maps field names, whose order canonical_schema sets."""
+    if isinstance(node, list):
+        items = [_canonical(item) for item in node]
+        if key == "anyOf":  # order means nothing here, and msgspec 0.22 changed it
+            items.sort(key=lambda item: json.dumps(item, sort_keys=True))
+        return items
+    if not isinstance(node, dict):
+        return node
+    if key == "properties":
+        return {name: _canonical(value) for name, value in node.items()}
+    out = {k: _canonical(v, k) for k, v in node.items()}
+    if isinstance(out.get("description"), str):
+        out["description"] = inspect.cleandoc(out["description"])
+    return _ordered_keys(out)
+
+
+def _ordered_keys(schema: dict[str, Any]) -> dict[str, Any]:
+    rank = {k: i for i, k in enumerate(SCHEMA_KEY_ORDER)}
+    keys = sorted(schema, key=lambda k: (rank.get(k, len(rank)), k))
+    return {k: schema[k] for k in keys}
 
 
 def reason_schema() -> dict[str, Any]:

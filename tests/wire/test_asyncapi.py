@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
@@ -24,9 +26,12 @@ from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC, Family
 from tests.wire.asyncapi_gen import (
     DOC_PATH,
     HAND_WRITTEN_SCHEMAS,
+    REF,
     REGENERATE,
     body_schemas,
     build_document,
+    canonical_schema,
+    declared_fields,
     render,
 )
 from tests.wire.samples import SAMPLES, key_for
@@ -167,3 +172,60 @@ def test_examples_are_signed_messages_that_match_their_schema(
     envelope_schema = {"$ref": "urn:asyncapi#/components/schemas/Envelope"}
     envelope_validator = jsonschema.Draft202012Validator(envelope_schema, registry=registry)
     assert [e.message for e in envelope_validator.iter_errors(example["payload"])] == []
+
+
+@dataclass(frozen=True)
+class _Inner:
+    n: int = 0
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """First line
+    and an indented second line."""
+
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    inner: _Inner | None = None
+
+
+_INNER_REF = REF.format(name="_Inner")
+# _Sample's schema as msgspec 0.18 .. 0.21 writes it: the docstring's indentation kept,
+# null first among the alternatives, nothing for the default_factory.
+_OLDER = {
+    "title": "_Sample",
+    "description": "First line\n    and an indented second line.",
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "inner": {"anyOf": [{"type": "null"}, {"$ref": _INNER_REF}], "default": None},
+    },
+    "required": ["name"],
+}
+# ... and as msgspec 0.23 does (dedented, the reference first, `{}` for the factory),
+# here also with its keys in another order.
+_NEWER = {
+    "type": "object",
+    "required": ["name"],
+    "title": "_Sample",
+    "description": "First line\nand an indented second line.",
+    "properties": {
+        "name": {"type": "string"},
+        "counts": {"default": {}, "additionalProperties": {"type": "integer"}, "type": "object"},
+        "inner": {"default": None, "anyOf": [{"$ref": _INNER_REF}, {"type": "null"}]},
+    },
+}
+
+
+def test_the_canonical_form_is_the_same_whichever_msgspec_wrote_the_schema() -> None:
+    fields = declared_fields([_Sample])["_Sample"]
+    older, newer = canonical_schema(_OLDER, fields), canonical_schema(_NEWER, fields)
+    assert json.dumps(older) == json.dumps(newer)  # in the same order, too
+    assert older["description"] == "First line\nand an indented second line."
+    assert older["properties"]["counts"]["default"] == {}
+    assert older["properties"]["inner"]["anyOf"] == [{"$ref": _INNER_REF}, {"type": "null"}]
+    assert list(older) == ["title", "description", "type", "properties", "required"]
+    _, installed = msgspec.json.schema_components([_Sample], ref_template=REF)
+    plain = json.loads(json.dumps(installed["_Sample"]))
+    assert json.dumps(canonical_schema(plain, fields)) == json.dumps(older)
