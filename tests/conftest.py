@@ -5,6 +5,7 @@ leaves threads behind."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -25,8 +26,11 @@ from tapcard.domain.ledger import adjustment_legs
 from tapcard.domain.model import Asset, TxKind
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
+from tests.pgcluster import PgCluster, PgClusterError
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# An admin URL of an existing server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+# (its user may create and drop databases); unset, the session starts a throwaway cluster.
+PG_URL_ENV = "TAPCARD_TEST_PG_URL"
 THREAD_GRACE_S = 3.0
 
 
@@ -95,24 +99,49 @@ def own_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[sa.Engine]:
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+def pg_admin_url() -> Iterator[str]:
+    """$TAPCARD_TEST_PG_URL, or else a throwaway cluster that lives as long as the session."""
+    given = os.environ.get(PG_URL_ENV, "").strip()
+    if given:
+        yield given
+        return
+    cluster = PgCluster()
+    try:
+        cluster.start()
+    except PgClusterError as exc:
+        pytest.fail(f"{exc}\nor set {PG_URL_ENV} to an admin URL of an existing server")
+    try:
+        yield cluster.admin_url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_admin_url: str) -> Iterator[sa.Engine]:
+    try:
+        url = sa.engine.make_url(pg_admin_url)
+    except sa.exc.ArgumentError:
+        pytest.fail(f"{PG_URL_ENV} is not a database URL: {pg_admin_url!r}")
+    if url.drivername == "postgresql":  # the driver the hub uses, not SQLAlchemy's default
+        url = url.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
+        shown = engine.url.render_as_string(hide_password=True)
+        pytest.fail(f"PostgreSQL is not reachable at {shown}: {exc}")
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
 def pg_url(pg_server: sa.Engine) -> Iterator[str]:
-    """A throwaway database, dropped after the test."""
+    """A throwaway database on `pg_server`, dropped after the test."""
     name = f"tapcard_test_{uuid.uuid4().hex[:12]}"
     with pg_server.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    yield pg_server.url.set(database=name).render_as_string(hide_password=False)
     with pg_server.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -13,6 +13,7 @@ garbage database file stops `tapcard hub serve` with a pointer to `tapcard hub r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -37,6 +38,7 @@ from tests.conftest import Seeded, broker_address, seed_hub
 from tests.device.conftest import bundle_json, wait_until
 from tests.hub.processes import HubProcess, ResendingDevice
 from tests.hub.test_faults import _intents
+from tests.pgcluster import client_bindir
 
 DRILL_INTENTS_N = 1_500
 DRAIN_TIMEOUT_S = 90.0
@@ -200,8 +202,11 @@ def test_garbage_backup_is_refused(sqlite_hub: tuple[Seeded, HubConfig], tmp_pat
 
 @pytest.mark.postgres
 def test_postgres_backup_restores_into_a_fresh_database(
-    pg_url: str, pg_server: sa.Engine, tmp_path: Path
+    pg_url: str, pg_server: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tools = client_bindir()  # as new as the server: pg_dump refuses a newer one
+    if tools is not None:
+        monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ.get('PATH', '')}")
     config = HubConfig(tmp_path / "hub", pg_url, None)
     seeded = seed_hub(config)
     seeded.hub.close()
