@@ -47,6 +47,7 @@ from tapcard.domain.ledger import Leg
 from tapcard.domain.model import Asset
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
+from tests.clock import pinned_now_ms, pinned_today
 
 BRANCHES_N = 20
 DEVICES_N = 200
@@ -87,14 +88,14 @@ def _device_rows(live_key: Any, now: int) -> list[dict[str, Any]]:
 def _seed_registry(hub: Hub, members_n: int) -> str:
     """Branches, devices (kiosk-0000 gets a real key for the live device) and members."""
     live_key = new_signing_key()
-    now = admin.now_ms()
+    now = pinned_now_ms()
     with hub.transaction() as conn:
         store_rules(conn, parse_rules(sample_rules_bytes()), "bench")
         for b in range(BRANCHES_N):
             admin.add_branch(conn, f"b{b:02d}", f"Branch {b}", "bench", "bench")
         rows = _device_rows(live_key, now)
         db.bulk_insert(conn, db.devices, rows)
-        today = dt.date.today()
+        today = pinned_today()
         db.bulk_insert(
             conn,
             db.members,
@@ -200,7 +201,7 @@ def _transfer_rows(i: int, members_n: int, now_ms: int) -> tuple[dict[str, Any],
 
 
 def _seed_ledger(hub: Hub, transfers_n: int, members_n: int) -> None:
-    now_ms = admin.now_ms()
+    now_ms = pinned_now_ms()
     for start in range(0, transfers_n, CHUNK_ROWS // LEGS_PER_TRANSFER):
         stop = min(transfers_n, start + CHUNK_ROWS // LEGS_PER_TRANSFER)
         rows = [_transfer_rows(i, members_n, now_ms) for i in range(start, stop)]
@@ -291,7 +292,7 @@ def _device(host: str, port: str, device_id: str, key_hex: str) -> None:
     key, topic, at_ms = (
         SigningKey(bytes.fromhex(key_hex)),
         device_topic(device_id, Family.STATUS),
-        admin.now_ms(),
+        pinned_now_ms(),
     )
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=f"bench-{device_id}", protocol=mqtt.MQTTv5
@@ -334,7 +335,7 @@ def run(quick: bool) -> dict[str, Any]:
             assert service.wait_connected(10)
             with httpx.Client(base_url=server.url, follow_redirects=True, timeout=30) as client:
                 _log_in(client)
-                since = (dt.date.today() - dt.timedelta(days=30)).isoformat()
+                since = (pinned_today() - dt.timedelta(days=30)).isoformat()
                 figures = {
                     "fleet_p99_ms": _p99_ms(client, "/fleet", requests_n),
                     "report_turnover_30d_p99_ms": _p99_ms(

@@ -15,7 +15,6 @@ line is JSON with `bytes_per_tx` (= wchar per transaction, the conservative figu
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
 from tapcard.wire import messages as m
 from tapcard.wire.keys import new_signing_key
+from tests.clock import pinned_now_ms, pinned_today
 
 COUNT_DEFAULT = 2_000
 RESULT_BATCH = 20  # results per mark_done commit (the link marks a batch per turn)
@@ -63,7 +63,7 @@ def run(folder: Path, count: int, page_size: int = 0) -> dict[str, float | int]:
             conn.execute("VACUUM")
         conn.close()
     store = DeviceStore(folder)
-    day = dt.date.today().isoformat()
+    day = pinned_today().isoformat()
     result_json = json.dumps({"accepted": True, "reason": 0, "message": ""})
     done_ids: list[str] = []
     before, size_before, started = _io(), _sizes(folder), time.perf_counter()
@@ -76,10 +76,10 @@ def run(folder: Path, count: int, page_size: int = 0) -> dict[str, float | int]:
         )
         done_ids.append(str(sealed.tx_id))
         if len(done_ids) == RESULT_BATCH:
-            store.mark_done([(t, result_json) for t in done_ids], int(time.time() * 1000))
+            store.mark_done([(t, result_json) for t in done_ids], pinned_now_ms())
             done_ids.clear()
     if done_ids:
-        store.mark_done([(t, result_json) for t in done_ids], int(time.time() * 1000))
+        store.mark_done([(t, result_json) for t in done_ids], pinned_now_ms())
     elapsed_s = time.perf_counter() - started
     after = _io()
     store.close()

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import shutil
 import statistics
@@ -61,6 +60,7 @@ from tapcard.device.runtime import DeviceRuntime
 from tapcard.readers import Backend, CardReader, ReaderConfig, open_reader
 from tapcard.readers.sim import SimCard, SimReader, make_sim_card
 from tapcard.wire import messages as m
+from tests.clock import pinned_today
 
 FULL_TAPS = 1_000
 QUICK_TAPS = 100
@@ -123,7 +123,7 @@ class Source:
 class SimSource(Source):
     def __init__(self, rig: BenchRig) -> None:
         issuer = rig.hub.secrets.issuer_key
-        today = dt.date.today()
+        today = pinned_today()
         self.cards = [
             make_sim_card(issuer, MASTER, card, _uid(i), today) for i, card in enumerate(rig.cards)
         ]
@@ -140,7 +140,7 @@ class SimSource(Source):
 class PcscSource(Source):
     def __init__(self, rig: BenchRig, pcscd: pcsc_emulation.Pcscd, inserts: int) -> None:
         issuer = rig.hub.secrets.issuer_key
-        today = dt.date.today()
+        today = pinned_today()
         self.cards: list[SimCard] = [
             make_sim_card(issuer, MASTER, card, _uid(i), today) for i, card in enumerate(rig.cards)
         ]
@@ -192,7 +192,7 @@ class NfcSource(Source):
         self.tag.load(uid, signature)
         blank = self.reader.wait_for_card(READ_TIMEOUT_MS)
         assert blank is not None and blank.is_blank and blank.uid == uid
-        credential = issue_credential(rig.hub.secrets.issuer_key, card_id, uid, dt.date.today())
+        credential = issue_credential(rig.hub.secrets.issuer_key, card_id, uid, pinned_today())
         self.reader.write_credential(credential, READ_TIMEOUT_MS)
         return uid, signature, self.tag.dump()
 

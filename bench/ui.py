@@ -23,7 +23,6 @@ and offline), the split, and the peer's figures under peer_bare_kivy.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import queue
@@ -36,6 +35,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
+
+from tests.clock import pinned_today
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -333,7 +334,7 @@ def measure_kiosk(count: int, idle_s: float) -> dict[str, Any]:
     (rig.device_dir / BUNDLE_FILE).write_bytes(rig.bundle.raw)
     socket_path = str(rig.device_dir / "sim.sock")
     card = make_sim_card(
-        rig.hub.secrets.issuer_key, MASTER, rig.cards[0], b"\x04\x01\x02\x03", dt.date.today()
+        rig.hub.secrets.issuer_key, MASTER, rig.cards[0], b"\x04\x01\x02\x03", pinned_today()
     )
 
     def put() -> None:

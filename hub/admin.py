@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from hub import db
 from hub.ledger import add_to_daily, check_balanced, load_members, write_members
+from tapcard.clock import today as clock_today
 from tapcard.domain import engine as rules_engine
 from tapcard.domain.ledger import Leg, member_account, system_account, validate_legs
 from tapcard.domain.model import (
@@ -46,15 +46,21 @@ CARD_ID_PREFIX = "C"
 REASON_LEN_MIN = 3
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+def now_ms(conn: Connection) -> int:
+    """Now, by the clock of the hub that opened `conn`."""
+    return db.clock_of(conn).now_ms()
+
+
+def today_at(conn: Connection) -> dt.date:
+    """Today's date by the clock of the hub that opened `conn`."""
+    return clock_today(db.clock_of(conn))
 
 
 def audit(conn: Connection, actor: str, action: str, target: str, detail: Any = "") -> None:
     text = detail if isinstance(detail, str) else msgspec.json.encode(detail).decode()
     conn.execute(
         db.audit.insert().values(
-            at_ms=now_ms(), actor=actor, action=action, target=target, detail=text
+            at_ms=now_ms(conn), actor=actor, action=action, target=target, detail=text
         )
     )
 
@@ -110,7 +116,7 @@ def add_device(
             kind=kind,
             public_key=public_key,
             state="active",
-            created_ms=now_ms(),
+            created_ms=now_ms(conn),
             online=False,
             status_ms=0,
             last_seen_ms=0,
@@ -172,7 +178,7 @@ def add_member(
     errors = validate_new_member(member)
     if errors:
         raise ValidationError("; ".join(errors))
-    today = today or dt.date.today()
+    today = today or today_at(conn)
     inserted = conn.execute(
         db.members.insert().values(
             name=member.name.strip(),
@@ -297,7 +303,7 @@ def issue_card(
     for limit in (daily_cents_max, daily_points_max):
         if limit is not None and not 0 <= limit <= db.INT_MAX:
             raise ValidationError(f"a daily limit is between 0 and {db.INT_MAX}")
-    today = today or dt.date.today()
+    today = today or today_at(conn)
     card_id = card_id or _next_card_id(conn)
     if conn.execute(sa.select(db.cards.c.id).where(db.cards.c.id == card_id)).first():
         raise ConflictError(f"card {card_id} exists")
@@ -310,7 +316,7 @@ def issue_card(
             uid=uid,
             issued_on=today,
             expires_on=rules_engine.card_expires_on(rules, today),
-            state_ms=now_ms(),
+            state_ms=now_ms(conn),
             daily_cents_max=daily_cents_max,
             daily_points_max=daily_points_max,
         )
@@ -328,7 +334,7 @@ def _card(conn: Connection, card_id: str) -> Any:
 
 def deny(conn: Connection, card_id: str, reason: str) -> int:
     """Put a card on the deny list and bump its version; returns the new version."""
-    conn.execute(db.denylist.insert().values(card_id=card_id, reason=reason, since_ms=now_ms()))
+    conn.execute(db.denylist.insert().values(card_id=card_id, reason=reason, since_ms=now_ms(conn)))
     version = int(get_setting(conn, DENYLIST_VERSION_KEY, "0")) + 1
     set_setting(conn, DENYLIST_VERSION_KEY, str(version))
     return version
@@ -342,7 +348,7 @@ def report_lost(conn: Connection, card_id: str, actor: str) -> int:
     conn.execute(
         db.cards.update()
         .where(db.cards.c.id == card_id)
-        .values(state=CardState.LOST.value, state_ms=now_ms())
+        .values(state=CardState.LOST.value, state_ms=now_ms(conn))
     )
     audit(conn, actor, "card.lost", card_id)
     return deny(conn, card_id, CardState.LOST.value)
@@ -374,9 +380,9 @@ def replace_card(
             kind=old.kind,
             state=CardState.ACTIVE.value,
             uid=uid,
-            issued_on=dt.date.today(),
+            issued_on=today_at(conn),
             expires_on=old.expires_on,
-            state_ms=now_ms(),
+            state_ms=now_ms(conn),
             daily_cents_max=old.daily_cents_max,
             daily_points_max=old.daily_points_max,
         )
@@ -384,7 +390,7 @@ def replace_card(
     conn.execute(
         db.cards.update()
         .where(db.cards.c.id == old_card_id)
-        .values(state=CardState.REPLACED.value, replaced_by=new_id, state_ms=now_ms())
+        .values(state=CardState.REPLACED.value, replaced_by=new_id, state_ms=now_ms(conn))
     )
     if old.state != CardState.LOST.value:
         deny(conn, old_card_id, CardState.REPLACED.value)
@@ -431,12 +437,12 @@ def renew_card(
     card = _card(conn, card_id)
     if card.state not in (CardState.ACTIVE.value, CardState.EXPIRED.value):
         raise ConflictError(f"card {card_id} is {card.state} and cannot be renewed")
-    today = dt.date.today()
+    today = today_at(conn)
     expiry = rules_engine.renewed_expiry(rules, card.expires_on, today)
     conn.execute(
         db.cards.update()
         .where(db.cards.c.id == card_id)
-        .values(state=CardState.ACTIVE.value, expires_on=expiry, state_ms=now_ms())
+        .values(state=CardState.ACTIVE.value, expires_on=expiry, state_ms=now_ms(conn))
     )
     fee = rules.fees.annual_cents
     legs = [] if waive_fee else _fee_legs(int(card.member_id), fee, fee_paid_by)
@@ -509,8 +515,8 @@ def book_admin(
     errors = validate_legs(legs) if legs else []
     if errors:
         raise ValidationError("; ".join(errors))
-    tx_id = str(new_tx_id())
-    stamp = now_ms()
+    stamp = now_ms(conn)
+    tx_id = str(new_tx_id(stamp))
     conn.execute(
         db.transfers.insert().values(
             tx_id=tx_id,
@@ -588,7 +594,7 @@ def _move_balances(
                 asset=asset.value,
                 amount=-balance,
                 detail=f"{kind.value} left {asset.value} at {balance}",
-                created_ms=now_ms(),
+                created_ms=now_ms(conn),
             )
         )
     member.changed = True
@@ -662,7 +668,7 @@ def use_voucher(conn: Connection, code_text: str, actor: str) -> dict[str, Any]:
     row = conn.execute(sa.select(v).where(v.c.code == code)).first()
     if row is None:
         raise NotFoundError(f"no voucher {code}")
-    at_ms = now_ms()
+    at_ms = now_ms(conn)
     taken = conn.execute(
         v.update().where(v.c.code == code, v.c.used_ms.is_(None)).values(used_ms=at_ms)
     ).rowcount
@@ -704,7 +710,8 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Any:
         .where(db.cards.c.id == card_id)
     ).first()
     if row is None:
-        return Snapshot(card_id=card_id, found=False, reason=Reason.UNKNOWN_CARD, as_of_ms=now_ms())
+        unknown = Reason.UNKNOWN_CARD
+        return Snapshot(card_id=card_id, found=False, reason=unknown, as_of_ms=now_ms(conn))
     balances = dict(
         conn.execute(
             sa.select(db.accounts.c.asset, db.accounts.c.balance).where(
@@ -713,7 +720,7 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Any:
         ).all()
     )
     state = row.state
-    if state == CardState.ACTIVE.value and row.expires_on < dt.date.today():
+    if state == CardState.ACTIVE.value and row.expires_on < today_at(conn):
         state = CardState.EXPIRED.value
     if row.m_state == "terminated":
         state = CardState.TERMINATED.value
@@ -738,7 +745,7 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Any:
             stored_value_cents=int(balances.get(Asset.CENTS.value, 0)),
         ),
         expires_on=row.expires_on,
-        as_of_ms=now_ms(),
+        as_of_ms=now_ms(conn),
         joined_on=row.joined_on,
         birthday_md=row.birthday.strftime("%m-%d") if row.birthday else "",
     )
@@ -755,7 +762,7 @@ def denylist_cards(conn: Connection, today: dt.date | None = None) -> tuple[int,
     query = (
         sa.select(d.c.card_id)
         .select_from(d.outerjoin(c, c.c.id == d.c.card_id))
-        .where(sa.or_(c.c.expires_on.is_(None), c.c.expires_on >= (today or dt.date.today())))
+        .where(sa.or_(c.c.expires_on.is_(None), c.c.expires_on >= (today or today_at(conn))))
         .order_by(d.c.since_ms.desc(), d.c.card_id)
         .limit(DENYLIST_CARDS_MAX + 1)
     )

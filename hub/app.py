@@ -21,6 +21,7 @@ from hub.db import make_engine, writer
 from hub.ledger import Ledger
 from hub.rulestore import RulesCache
 from hub.secrets import HubSecrets
+from tapcard.clock import Clock, clock_from_env
 from tapcard.errors import TapcardError
 
 log = logging.getLogger(__name__)
@@ -53,20 +54,24 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 class Hub:
-    def __init__(self, config: HubConfig, make_secrets: bool = False) -> None:
+    def __init__(
+        self, config: HubConfig, make_secrets: bool = False, clock: Clock | None = None
+    ) -> None:
         self.config = config
+        # The hub's one clock: the ledger, the service and every connection use it.
+        self.clock = clock_from_env() if clock is None else clock
         if config.db_url.startswith("sqlite"):
             config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(config.db_url)
+        self.engine = make_engine(config.db_url, self.clock)
         self.writer = writer(self.engine)
         self.secrets = HubSecrets.load(config.data_dir, make=make_secrets)
         self.rules = RulesCache(self.engine)
-        self.ledger = Ledger(self.writer, self.rules, self.secrets.voucher_secret)
+        self.ledger = Ledger(self.writer, self.rules, self.secrets.voucher_secret, self.clock)
 
     @classmethod
-    def open(cls, config: HubConfig) -> Hub:
+    def open(cls, config: HubConfig, clock: Clock | None = None) -> Hub:
         """Open an initialised hub; refuses a database that is behind or unreadable."""
-        hub = cls(config)
+        hub = cls(config, clock=clock)
         try:
             current = schema_revision(hub.engine)
         except DatabaseError as exc:
@@ -81,8 +86,8 @@ class Hub:
         return hub
 
     @classmethod
-    def init(cls, config: HubConfig) -> Hub:
-        hub = cls(config, make_secrets=True)
+    def init(cls, config: HubConfig, clock: Clock | None = None) -> Hub:
+        hub = cls(config, make_secrets=True, clock=clock)
         migrate(hub.engine)
         with hub.writer.begin() as conn:
             admin.ensure_system_accounts(conn)

@@ -448,7 +448,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
     hub = _open_hub(args)
     with hub.transaction() as conn:
-        report = run_maintenance(conn, hub.rules.latest(), args.today or dt.date.today())
+        report = run_maintenance(conn, hub.rules.latest(), args.today or admin.today_at(conn))
     _print(
         args,
         {

@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tapcard.clock import Clock, clock_from_env
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITER_OPTION = "tapcard_writer"
 PG_POOL_SIZE = 5
@@ -310,22 +312,42 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+CLOCK_INFO_KEY = "tapcard.clock"  # in each pooled connection's info
+
+
 def writer(engine: Engine) -> Engine:
     """The same engine (and pool) for write transactions: on SQLite they take the write
     lock at BEGIN, so two writers queue up instead of failing on lock upgrade."""
     return engine.execution_options(**{WRITER_OPTION: True})
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for a database URL (sqlite:///path or postgresql+psycopg://...)."""
+def make_engine(url: str, clock: Clock | None = None) -> Engine:
+    """An engine for a database URL (sqlite:///path or postgresql+psycopg://...).
+
+    Every connection it hands out carries `clock` (see `clock_of`), so the functions that
+    take a connection book with the hub's clock without each caller passing it on.
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
         engine = sa.create_engine(url)
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    return sa.create_engine(url, pool_size=PG_POOL_SIZE, pool_pre_ping=True)
+    else:
+        engine = sa.create_engine(url, pool_size=PG_POOL_SIZE, pool_pre_ping=True)
+    bound = clock_from_env() if clock is None else clock
+
+    def _bind_clock(_dbapi: Any, record: Any) -> None:
+        record.info[CLOCK_INFO_KEY] = bound
+
+    sa.event.listen(engine, "connect", _bind_clock)
+    return engine
+
+
+def clock_of(conn: Connection) -> Clock:
+    """The clock of the hub whose engine opened `conn`."""
+    found = conn.info.get(CLOCK_INFO_KEY)
+    return clock_from_env() if found is None else found
 
 
 def _placeholder(conn: Connection) -> str:

@@ -9,12 +9,10 @@ crash at any moment loses nothing and a redelivery changes nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -25,6 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from hub import db
 from hub.decide import CardInfo, Decision, MemberState, decide
 from hub.rulestore import RulesCache
+from tapcard.clock import Clock, utc_date
 from tapcard.domain.ledger import Leg, validate_legs
 from tapcard.domain.model import Asset
 from tapcard.wire.codes import Reason
@@ -92,12 +91,12 @@ class Ledger:
         engine: Engine,
         rules: RulesCache,
         voucher_secret: bytes,
-        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        clock: Clock,
     ) -> None:
         self.engine = engine
         self.rules = rules
         self.voucher_secret = voucher_secret
-        self.clock_ms = clock_ms
+        self.clock = clock
         self.counters: Counter[str] = Counter()  # since start, for /metrics and logs
 
     def apply_batch(self, batch: Sequence[Incoming]) -> list[TxResult]:
@@ -135,14 +134,14 @@ class Ledger:
         self.counters["rejected.invalid_request"] += 1
         result = rejection(incoming.intent, Reason.INVALID_REQUEST, "a value is out of range")
         with self.engine.begin() as conn:
-            db.bulk_insert(conn, db.results, [_result_row(incoming, result, self.clock_ms())])
+            db.bulk_insert(conn, db.results, [_result_row(incoming, result, self.clock.now_ms())])
         return result
 
     def _apply(
         self, conn: Connection, batch: Sequence[Incoming]
     ) -> tuple[list[TxResult], Counter[str]]:
         state = self._load(conn, batch)
-        now_ms = self.clock_ms()
+        now_ms = self.clock.now_ms()
         out: list[TxResult] = []
         seen_in_batch: dict[str, Incoming] = {}
         for incoming in batch:
@@ -192,7 +191,7 @@ class Ledger:
             stock=state.stock,
             receipts=state.receipts,
             voucher_secret=self.voucher_secret,
-            today=_date_of(min(intent.created_ms, now_ms)),
+            today=utc_date(min(intent.created_ms, now_ms)),
         )
         result = self._record(incoming, decision, member, state, now_ms)
         state.used_seqs[key] = incoming.tx
@@ -300,7 +299,7 @@ class Ledger:
             }
         )
         state.receipts = _load_receipts(conn, receipt_nos)
-        _load_card_usage(conn, state.cards.values(), self.clock_ms())
+        _load_card_usage(conn, state.cards.values(), self.clock.now_ms())
         return state
 
     # --- writing ------------------------------------------------------------------
@@ -475,10 +474,6 @@ def _side_effects(
             }
         )
         log.warning("offline exception %s on %s: %s", kind, intent.card_id, detail)
-
-
-def _date_of(unix_ms: int) -> dt.date:
-    return dt.datetime.fromtimestamp(unix_ms / 1000, tz=dt.UTC).date()
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

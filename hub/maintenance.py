@@ -100,7 +100,7 @@ def _terminate_inactive(
             conn.execute(
                 c.update()
                 .where(c.c.id == card_id)
-                .values(state=CardState.TERMINATED.value, state_ms=admin.now_ms())
+                .values(state=CardState.TERMINATED.value, state_ms=admin.now_ms(conn))
             )
             admin.deny(conn, card_id, CardState.TERMINATED.value)
         report.terminated.append(member_id)
@@ -126,7 +126,7 @@ def _expire_cards(conn: Connection, today: dt.date, report: MaintenanceReport) -
         conn.execute(
             c.update()
             .where(c.c.id.in_(expired))
-            .values(state=CardState.EXPIRED.value, state_ms=admin.now_ms())
+            .values(state=CardState.EXPIRED.value, state_ms=admin.now_ms(conn))
         )
         admin.audit(conn, ACTOR, "card.expire", f"{len(expired)} cards", {"cards": expired[:100]})
     report.expired_cards = list(expired)

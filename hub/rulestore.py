@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import msgspec
 import sqlalchemy as sa
@@ -35,7 +34,7 @@ def store_rules(conn: Connection, rules: RuleSet, actor: str) -> None:
     latest = conn.execute(sa.select(sa.func.max(db.rule_sets.c.version))).scalar()
     if latest is not None and rules.version <= latest:
         raise ValidationError(f"rule set version {rules.version} must be above {latest}")
-    now_ms = int(time.time() * 1000)
+    now_ms = db.clock_of(conn).now_ms()
     conn.execute(
         db.rule_sets.insert().values(
             version=rules.version,

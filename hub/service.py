@@ -31,6 +31,7 @@ from hub.config import BrokerAddress
 from hub.ledger import Incoming, body_digest, rejection
 from hub.registry import DeviceRegistry, record_health
 from tapcard import __version__
+from tapcard.clock import today as clock_today
 from tapcard.mqtt import connect_persistent
 from tapcard.sdnotify import Watchdog
 from tapcard.wire import messages as m
@@ -377,7 +378,7 @@ class HubService:
             )
 
     def _on_health(self, health: m.Health) -> None:
-        now_ms = int(time.time() * 1000)
+        now_ms = self.hub.clock.now_ms()
         health_json = msgspec.json.encode(health).decode()
         with self.hub.writer.begin() as conn:
             conn.execute(
@@ -460,7 +461,7 @@ class HubService:
         """Tier review, termination and expiry once a day (idempotent, see maintenance)."""
         from hub.maintenance import run_maintenance
 
-        today = dt.date.today()
+        today = clock_today(self.hub.clock)
         if self._maintained_on == today or not self.hub.rules.latest_version():
             return
         with self.hub.writer.begin() as conn:
@@ -480,7 +481,7 @@ class HubService:
         if now - self._last_config_check < CONFIG_CHECK_S or not self.connected.is_set():
             return
         self._last_config_check = now
-        now_ms = int(time.time() * 1000)
+        now_ms = self.hub.clock.now_ms()
         version = self.hub.rules.latest_version()
         if version and self._published.get(RULES_TOPIC) != version:
             rules = self.hub.rules.get(version)

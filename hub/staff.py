@@ -16,7 +16,6 @@ writes the returned credential onto the chip.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -32,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from hub import admin, db
 from tapcard.cards.credential import issue_credential
+from tapcard.clock import today as clock_today
 from tapcard.domain.model import Asset
 from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
 from tapcard.wire import messages as m
@@ -111,7 +111,7 @@ def add_staff(
             role=role,
             pin_hash=hash_pin(pin),
             active=True,
-            created_ms=admin.now_ms(),
+            created_ms=admin.now_ms(conn),
         )
     )
     admin.audit(conn, actor, "staff.add", staff_id, {"branch": branch_id, "role": role})
@@ -303,7 +303,7 @@ def staff_card_credential(
         raw_uid, key = bytes.fromhex(uid), bytes.fromhex(card_key) if card_key else None
     except ValueError:
         raise ValidationError("uid and card key are hex") from None
-    credential = issue_credential(issuer, card_id, raw_uid, dt.date.today(), key).hex()
+    credential = issue_credential(issuer, card_id, raw_uid, admin.today_at(conn), key).hex()
     admin.audit(conn, actor, "staff.card", staff_id, {"card": card_id, "uid": uid})
     return credential
 
@@ -311,7 +311,8 @@ def staff_card_credential(
 def _credential(service: HubService, card_id: str, uid: str, card_key: str) -> str:
     issuer = service.hub.secrets.issuer_key
     key = bytes.fromhex(card_key) if card_key else None
-    return issue_credential(issuer, card_id, bytes.fromhex(uid), dt.date.today(), key).hex()
+    today = clock_today(service.hub.clock)
+    return issue_credential(issuer, card_id, bytes.fromhex(uid), today, key).hex()
 
 
 def _search(conn: Connection, text: str) -> list[m.MemberRow]:

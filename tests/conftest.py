@@ -26,7 +26,11 @@ from tapcard.domain.ledger import adjustment_legs
 from tapcard.domain.model import Asset, TxKind
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
+from tests.clock import pin_environment
 from tests.pgcluster import PgCluster, PgClusterError
+
+# Before any hub, device or app is built, in this process or a child: see tests/clock.py.
+pin_environment()
 
 # An admin URL of an existing server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 # (its user may create and drop databases); unset, the session starts a throwaway cluster.

@@ -66,6 +66,7 @@ def _pg_url(url: str) -> str:
 
 
 def _stamp() -> str:
+    # A file name for operators, by the machine's clock like the files beside it.
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 

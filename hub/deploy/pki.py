@@ -91,6 +91,8 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _now() -> dt.datetime:
+    # Certificates are dated by the machine's clock, not the hub's: OpenSSL in the broker
+    # and in paho checks them against the machine's clock.
     return dt.datetime.now(dt.UTC)
 
 

@@ -8,7 +8,6 @@ the exception row as handled. Every ack is written to the audit trail.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +139,7 @@ def compute(
     gaps: list[dict[str, Any]],
 ) -> list[Alert]:
     """Every active alert, acked or not, over all branches."""
-    now_ms = int(time.time() * 1000)
+    now_ms = db.clock_of(conn).now_ms()
     latest = _latest_config(conn)
     found: list[Alert] = []
     for dev in devices.values():
@@ -166,7 +165,7 @@ def counts(alerts: list[Alert]) -> dict[str, int]:
 
 
 def acknowledge(conn: Connection, alert: Alert, user: User) -> None:
-    now_ms = int(time.time() * 1000)
+    now_ms = db.clock_of(conn).now_ms()
     exists = conn.execute(sa.select(db.alert_acks.c.key).where(db.alert_acks.c.key == alert.key))
     if exists.first() is None:
         conn.execute(

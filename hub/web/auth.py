@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -60,10 +59,6 @@ class User:
         return self.branch_scope is None or branch_id == self.branch_scope
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -94,7 +89,7 @@ def add_user(
             password_hash=_hasher.hash(password),
             role=role,
             branch_id=branch_id,
-            created_ms=_now_ms(),
+            created_ms=db.clock_of(conn).now_ms(),
             disabled=False,
         )
     )
@@ -126,7 +121,7 @@ def check_password(conn: Connection, username: str, password: str) -> User | Non
 def open_session(conn: Connection, user: User, ttl_s: float) -> tuple[str, str]:
     """A new session for a user who logged in: (cookie token, CSRF token)."""
     token, csrf = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
-    now = _now_ms()
+    now = db.clock_of(conn).now_ms()
     conn.execute(db.web_sessions.delete().where(db.web_sessions.c.expires_ms < now))
     conn.execute(
         db.web_sessions.insert().values(
@@ -150,7 +145,7 @@ def session_user(conn: Connection, token: str) -> User | None:
         .join(u, u.c.username == s.c.username)
         .where(s.c.token_hash == _token_hash(token))
     ).first()
-    if row is None or row.disabled or row.expires_ms < _now_ms():
+    if row is None or row.disabled or row.expires_ms < db.clock_of(conn).now_ms():
         return None
     return User(row.username, row.role, row.branch_id, row.csrf)
 

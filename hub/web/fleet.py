@@ -93,7 +93,7 @@ _DEVICE_COLUMNS = [
 def fleet(
     conn: Connection, cfg: WebSettings, branch: str | None = None, now_ms: int | None = None
 ) -> list[dict[str, Any]]:
-    now_ms = now_ms or int(time.time() * 1000)
+    now_ms = now_ms or db.clock_of(conn).now_ms()
     query = sa.select(*_DEVICE_COLUMNS).order_by(db.devices.c.branch_id, db.devices.c.id)
     if branch is not None:
         query = query.where(db.devices.c.branch_id == branch)
@@ -195,7 +195,7 @@ class Watcher:
                 log.warning("dashboard watcher failed; retrying: %s", exc)
 
     def poll(self) -> None:
-        now_ms = int(time.time() * 1000)
+        now_ms = self.hub.clock.now_ms()
         with self.hub.engine.connect() as conn:
             rows = list(conn.execute(sa.select(*_DEVICE_COLUMNS)).all())
         views = {row.id: device_view(row, now_ms, self.cfg) for row in rows}

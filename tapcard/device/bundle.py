@@ -217,6 +217,7 @@ def _check_certificate(tls: TlsFields, device_id: str) -> None:
     names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     if names != [device_id]:
         raise BundleError(f"bundle: the certificate is for {names}, not {device_id!r}")
+    # The broker's OpenSSL checks certificates against the machine's clock, so do we.
     now = dt.datetime.now(dt.UTC)
     skew = dt.timedelta(seconds=CERT_SKEW_S)
     if cert.not_valid_after_utc < now or ca.not_valid_after_utc < now:

@@ -6,7 +6,6 @@ The data folder is --data, else $TAPCARD_DEVICE_DATA, else ./data/device.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from tapcard.clock import clock_from_env, today
 from tapcard.device.launch import SIM_SOCKET_FILE
 from tapcard.errors import TapcardError
 
@@ -25,6 +25,8 @@ DATA_DIR_DEFAULT: Final = "data/device"
 
 RUN_READ_TIMEOUT_MS: Final = 500  # the tap loop looks at the stop flag this often
 CONNECT_WAIT_S: Final = 5.0
+# A running device rewrites its status at least this often; older means it is not running.
+STATUS_FRESH_MS: Final = 60_000
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -95,7 +97,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         saved = docs.get(STATUS_DOC) or {}
         rules, deny = docs.get(RULES_DOC) or {}, docs.get(DENYLIST_DOC) or {}
         oldest = store.oldest_pending_ms()
-        fresh = bool(saved) and time.time() * 1000 - saved.get("at_ms", 0) < 60_000
+        now_ms = clock_from_env().now_ms()
+        fresh = bool(saved) and now_ms - saved.get("at_ms", 0) < STATUS_FRESH_MS
         data = {
             "device_id": bundle.device_id,
             "kind": bundle.kind,
@@ -104,7 +107,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "reader": saved.get("reader", "unknown") if fresh else "not running",
             "link_connected": bool(saved.get("link_connected")) if fresh else False,
             "outbox_depth": store.depth(),
-            "outbox_oldest_age_s": int(time.time() - oldest / 1000) if oldest else 0,
+            "outbox_oldest_age_s": max(0, (now_ms - oldest) // 1000) if oldest else 0,
             "seq": store.seq(),
             "rules_version": rules.get("version", 0),
             "denylist_version": deny.get("version", 0),
@@ -145,7 +148,7 @@ def cmd_tap(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise TapcardError(f"issuer key {key_file}: {exc.strerror}") from None
         uid = sim_uid(args.card_id)
-        credential = issue_credential(issuer, args.card_id, uid, dt.date.today())
+        credential = issue_credential(issuer, args.card_id, uid, today(clock_from_env()))
         try:
             answer = send_sim_command(socket_path, SimCard(uid, credential))
         except OSError as exc:

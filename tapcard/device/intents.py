@@ -4,12 +4,12 @@ unchanged, so the hub sees the same digest on every delivery."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
 from nacl.signing import SigningKey
 
+from tapcard.clock import clock_from_env
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import seal
 from tapcard.wire.ids import new_tx_id
@@ -38,7 +38,7 @@ def seal_intent(
     tx_id: uuid.UUID | None = None,
 ) -> SealedIntent:
     assert seq >= 1
-    created_ms = int(time.time() * 1000) if created_ms is None else created_ms
+    created_ms = clock_from_env().now_ms() if created_ms is None else created_ms
     intent = m.TxIntent(
         tx_id=tx_id or new_tx_id(created_ms),
         device=device_id,

@@ -34,6 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tapcard.clock import Clock
 from tapcard.device.bundle import Bundle
 from tapcard.device.store import PENDING_FETCH_MAX, DeviceStore
 from tapcard.mqtt import connect_persistent
@@ -125,8 +126,11 @@ class LinkHandlers:
 
 
 class Link:
-    def __init__(self, bundle: Bundle, store: DeviceStore, handlers: LinkHandlers) -> None:
+    def __init__(
+        self, bundle: Bundle, store: DeviceStore, handlers: LinkHandlers, clock: Clock
+    ) -> None:
         self.bundle = bundle
+        self.clock = clock
         self._hub_key_for = signed_by_hub(bundle.hub_key)
         self.store = store
         self.handlers = handlers
@@ -184,7 +188,7 @@ class Link:
     def stop(self) -> None:
         """Say offline (retained), disconnect cleanly, stop both threads."""
         if self._connected.is_set():
-            info = self._publish_status(online=False, at_ms=_now_ms())
+            info = self._publish_status(online=False, at_ms=self.clock.now_ms())
             info.wait_for_publish(STATUS_PUBLISH_TIMEOUT_S)
         self._stop.set()
         self._kick.set()
@@ -213,7 +217,7 @@ class Link:
     def _on_pre_connect(self, client: mqtt.Client, _userdata: Any) -> None:
         # The will and the online status carry the same at_ms: the hub keeps the
         # newest status, so a will from an older connection cannot mark us offline.
-        self._status_ms = _now_ms()
+        self._status_ms = self.clock.now_ms()
         body = m.Status(device=self.device_id, online=False, at_ms=self._status_ms)
         topic = self._topic[Family.STATUS]
         payload = seal(self.bundle.device_key, self.device_id, topic, body)
@@ -420,8 +424,8 @@ class Link:
 
     def _finish(self, results: list[m.TxResult]) -> None:
         rows = [(str(r.tx_id), _result_encoder.encode(r).decode()) for r in results]
-        newly = set(self.store.mark_done(rows, _now_ms()))
-        self.last_sync_ms = _now_ms()
+        newly = set(self.store.mark_done(rows, self.clock.now_ms()))
+        self.last_sync_ms = self.clock.now_ms()
         self._count("results", len(results))
         fresh = [r for r in results if str(r.tx_id) in newly]
         if fresh:
@@ -445,7 +449,7 @@ class Link:
             raise WireError(Reason.SCHEMA, "rules document and rule set disagree on version")
         if doc.version > self.handlers.versions()[0]:
             self.handlers.on_rules(doc)
-            self.last_sync_ms = _now_ms()
+            self.last_sync_ms = self.clock.now_ms()
 
     def _on_denylist(self, event: _Event) -> None:
         _, doc = unseal(
@@ -453,7 +457,7 @@ class Link:
         )
         if doc.version > self.handlers.versions()[1]:
             self.handlers.on_denylist(doc)
-            self.last_sync_ms = _now_ms()
+            self.last_sync_ms = self.clock.now_ms()
 
     # --- snapshots (any thread) ----------------------------------------------------------
 
@@ -487,7 +491,3 @@ class Link:
 
     def _count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -10,13 +10,13 @@ The outbox is bounded: at `OUTBOX_LEN_MAX` pending entries (or the rule set's sm
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Final
 
 from nacl.signing import SigningKey
 
+from tapcard.clock import Clock
 from tapcard.device.intents import SealedIntent, seal_intent
 from tapcard.device.store import DeviceStore, Spent
 from tapcard.errors import TapcardError
@@ -49,8 +49,11 @@ class Queued:
 
 
 class Outbox:
-    def __init__(self, store: DeviceStore, key: SigningKey, device_id: str) -> None:
+    def __init__(
+        self, store: DeviceStore, key: SigningKey, device_id: str, clock: Clock
+    ) -> None:
         self.store = store
+        self.clock = clock
         self.key = key
         self.device_id = device_id
         self._full = threading.Event()
@@ -73,7 +76,7 @@ class Outbox:
         """Seal and commit one intent; raises OutboxFullError or StoreError."""
         limit = min(len_max, OUTBOX_LEN_MAX)
         assert limit >= 1
-        created_ms = int(time.time() * 1000)
+        created_ms = self.clock.now_ms()
 
         def make(seq: int) -> SealedIntent:
             return seal_intent(

@@ -28,6 +28,7 @@ import msgspec
 
 from tapcard import __version__
 from tapcard.cards.credential import CredentialError
+from tapcard.clock import Clock, clock_from_env, utc_date
 from tapcard.device import policy
 from tapcard.device.bundle import Bundle
 from tapcard.device.docstore import DocStore
@@ -99,14 +100,17 @@ class DeviceRuntime:
         data_dir: Path,
         reader: CardReader | None = None,
         on_result: ResultCallback | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.bundle = bundle
+        # The device's one clock: intents, caps, status and the link all read it.
+        self.clock = clock_from_env() if clock is None else clock
         self.data_dir = data_dir
         self.reader = reader
         self.on_result = on_result
         self.store = DeviceStore(data_dir)
         self.docs = DocStore(data_dir)
-        self.outbox = Outbox(self.store, bundle.device_key, bundle.device_id)
+        self.outbox = Outbox(self.store, bundle.device_key, bundle.device_id, self.clock)
         self._rules: m.RulesDoc | None = _load_doc(self.docs, RULES_DOC, m.RulesDoc)
         deny = _load_doc(self.docs, DENYLIST_DOC, m.DenyList)
         self._deny_version = deny.version if deny else 0
@@ -121,7 +125,7 @@ class DeviceRuntime:
             health=self.health,
             versions=lambda: (self.rules_version, self._deny_version),
         )
-        self.link = Link(bundle, self.store, handlers)
+        self.link = Link(bundle, self.store, handlers, self.clock)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -190,7 +194,7 @@ class DeviceRuntime:
         if errors:
             raise ValidationError("; ".join(errors))
         context = policy.member_context(rules, snapshot)
-        return engine.quote_sale(rules, context, lines, on or _today())
+        return engine.quote_sale(rules, context, lines, on or utc_date(self.clock.now_ms()))
 
     # --- transactions -------------------------------------------------------------------
 
@@ -280,7 +284,7 @@ class DeviceRuntime:
         _check_card_id(card_id)
         rules = self._require_rules()
         snapshot, online = seen if seen is not None else self.snapshot(card_id)
-        return self._verdict(rules, card_id, op, snapshot, online, _now_ms())
+        return self._verdict(rules, card_id, op, snapshot, online, self.clock.now_ms())
 
     def _verdict(
         self,
@@ -313,7 +317,7 @@ class DeviceRuntime:
         snapshot: m.Snapshot | None,
         online: bool,
     ) -> LocalReceipt:
-        now = _now_ms()
+        now = self.clock.now_ms()
         day = _day_of(now)
         verdict = self._verdict(rules, card_id, op, snapshot, online, now)
         if not verdict.accepted:
@@ -414,7 +418,7 @@ class DeviceRuntime:
             reader_detail=reader.message if reader else "no reader configured",
             link_connected=self.link.connected,
             outbox_depth=self.store.depth(),
-            outbox_oldest_age_s=max(0, (_now_ms() - oldest) // 1000) if oldest else 0,
+            outbox_oldest_age_s=max(0, (self.clock.now_ms() - oldest) // 1000) if oldest else 0,
             inflight=self.link.inflight(),
             rules_version=self.rules_version,
             denylist_version=self._deny_version,
@@ -426,10 +430,10 @@ class DeviceRuntime:
     def health(self) -> m.Health:
         """The heartbeat body; also saved for `tapcard device status`."""
         status = self.status()
-        self.docs.put(STATUS_DOC, {**status.to_dict(), "at_ms": _now_ms()})
+        self.docs.put(STATUS_DOC, {**status.to_dict(), "at_ms": self.clock.now_ms()})
         return m.Health(
             device=status.device_id,
-            at_ms=_now_ms(),
+            at_ms=self.clock.now_ms(),
             software_version=status.software_version,
             rules_version=status.rules_version,
             denylist_version=status.denylist_version,
@@ -481,14 +485,6 @@ def _check_op(op: m.AnyOp) -> None:
         raise ValidationError(f"invalid request: {exc}") from None
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _day_of(unix_ms: int) -> str:
     """The day as the hub counts it (UTC), so device and hub caps agree."""
-    return dt.datetime.fromtimestamp(unix_ms / 1000, tz=dt.UTC).date().isoformat()
-
-
-def _today() -> dt.date:
-    return dt.date.fromisoformat(_day_of(_now_ms()))
+    return utc_date(unix_ms).isoformat()

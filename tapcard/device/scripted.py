@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey, VerifyKey
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tapcard.clock import Clock, clock_from_env
 from tapcard.device.intents import SealedIntent, seal_intent
 from tapcard.errors import TapcardError
 from tapcard.wire import messages as m
@@ -35,7 +36,9 @@ class ScriptedDevice:
         host: str,
         port: int,
         rules_version: int = 1,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock_from_env() if clock is None else clock
         self.device_id = device_id
         self.key = key
         self.hub_key = hub_key
@@ -79,6 +82,7 @@ class ScriptedDevice:
 
     def make(self, card_id: str, op: m.AnyOp, **kw: Any) -> SealedIntent:
         self.seq += 1
+        kw.setdefault("created_ms", self.clock.now_ms())
         return seal_intent(
             self.key, self.device_id, self.seq, card_id, op, self.rules_version, **kw
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,7 +343,3 @@ def _prune_snapshots(db: sqlite3.Connection) -> None:
             " ORDER BY as_of_ms LIMIT ?)",
             (count - SNAPSHOTS_MAX,),
         )
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

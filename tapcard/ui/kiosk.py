@@ -10,13 +10,14 @@ figures (the result screen, which holds the voucher, stays until its timeout or 
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from tapcard.cards.credential import CredentialError
+from tapcard.clock import Clock
+from tapcard.clock import today as clock_today
 from tapcard.domain import engine
 from tapcard.domain.rules import CatalogItem, RuleSet
 from tapcard.errors import TapcardError
@@ -163,13 +164,12 @@ class KioskPresenter:
         on_view: ViewListener,
         branch_name: str = "",
         lang: str = LANGUAGE_DEFAULT,
-        today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self.runtime = runtime
+        self.wall: Clock = runtime.clock
         self.on_view = on_view
         self.branch_name = branch_name or runtime.bundle.branch_id
         self.t = Translator(lang)
-        self.today = today
         self.worker = Worker("kiosk-worker", post)
         self.screen = IDLE
         self.view: Any = None
@@ -300,7 +300,7 @@ class KioskPresenter:
         rules = self._rules()
         currency = rules.currency if rules else "CNY"
         growth, growth_pct = self._growth(snap, balances, rules)
-        left = fmt.days_left(snap.expires_on, self.today())
+        left = fmt.days_left(snap.expires_on, clock_today(self.wall))
         reminder = ""
         if left is not None and left <= fmt.RENEWAL_REMINDER_DAYS:
             reminder = t("Your card expires in {days} days: renew at the counter.", days=left)

@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from tapcard.clock import Clock
+from tapcard.clock import today as clock_today
 from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine, SaleQuote
 from tapcard.domain.model import FeeKind, Payment
@@ -226,10 +228,9 @@ class TerminalPresenter:
         on_view: Callable[[str, Any], None],
         lang: str = LANGUAGE_DEFAULT,
         clock: Callable[[], float] = time.monotonic,
-        today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
-        self.today = today
         self.runtime = runtime
+        self.wall: Clock = runtime.clock  # dates and cached logins; `clock` times idleness
         self.link = staff_link
         self.on_view = on_view
         self.t = Translator(lang)
@@ -240,7 +241,7 @@ class TerminalPresenter:
         self.lines: list[SaleLine] = []
         self.quote: SaleQuote | None = None
         self.queue_depth = 0
-        self.shift = _Shift(_now_ms())
+        self.shift = _Shift(self.wall.now_ms())
         self.last_touch = clock()
         self.screen = LOGIN
         self.view: Any = None
@@ -331,13 +332,16 @@ class TerminalPresenter:
                 return _STAFF_ERRORS.get(reply.error, "Wrong PIN")
             kept = dict(cache.get(staff_id) or {})  # keeps a cached staff card
             kept.update(
-                name=reply.name, role=reply.role, pin=hash_pin(pin, os.urandom(16)), at_ms=_now_ms()
+                name=reply.name,
+                role=reply.role,
+                pin=hash_pin(pin, os.urandom(16)),
+                at_ms=self.wall.now_ms(),
             )
             cache[staff_id] = kept
             self.runtime.docs.put(LOGIN_CACHE_DOC, cache)
             return Staff(staff_id, reply.name, reply.role, offline=False)
         entry = cache.get(staff_id)
-        fresh = entry and _now_ms() - int(entry["at_ms"]) < LOGIN_CACHE_AGE_S_MAX * 1000
+        fresh = entry and self.wall.now_ms() - int(entry["at_ms"]) < LOGIN_CACHE_AGE_S_MAX * 1000
         if entry and fresh and check_pin(pin, str(entry.get("pin", ""))):
             return Staff(staff_id, str(entry["name"]), str(entry["role"]), offline=True)
         return "Offline: this login has not been checked by the hub yet"
@@ -345,7 +349,7 @@ class TerminalPresenter:
     def _logged_in(self, result: Any) -> None:
         if isinstance(result, Staff):
             self.staff = result
-            self.shift = _Shift(_now_ms())
+            self.shift = _Shift(self.wall.now_ms())
             self.touch()
             self.home()
             return
@@ -373,12 +377,12 @@ class TerminalPresenter:
                 self.runtime.docs.put(LOGIN_CACHE_DOC, cache)
                 return _STAFF_ERRORS.get(reply.error, "Unknown staff member")
             kept = dict(cache.get(staff_id) or {})  # keeps a cached PIN
-            kept.update(name=reply.name, role=reply.role, card_uid=uid, at_ms=_now_ms())
+            kept.update(name=reply.name, role=reply.role, card_uid=uid, at_ms=self.wall.now_ms())
             cache[staff_id] = kept
             self.runtime.docs.put(LOGIN_CACHE_DOC, cache)
             return Staff(staff_id, reply.name, reply.role, offline=False)
         entry = cache.get(staff_id)
-        fresh = entry and _now_ms() - int(entry["at_ms"]) < LOGIN_CACHE_AGE_S_MAX * 1000
+        fresh = entry and self.wall.now_ms() - int(entry["at_ms"]) < LOGIN_CACHE_AGE_S_MAX * 1000
         if entry and fresh and hmac.compare_digest(str(entry.get("card_uid", "")), uid):
             return Staff(staff_id, str(entry["name"]), str(entry["role"]), offline=True)
         return "Offline: this login has not been checked by the hub yet"
@@ -576,7 +580,7 @@ class TerminalPresenter:
         balance = snap.balances.stored_value_cents if snap.balances else 0
         lines = [t("Valid until") + f": {snap.expires_on or '-'}"]
         if snap.expires_on is not None:
-            renewed = engine.renewed_expiry(rules, snap.expires_on, self.today())
+            renewed = engine.renewed_expiry(rules, snap.expires_on, clock_today(self.wall))
             lines.append(t("Valid after renewal") + f": {renewed}")
         lines.append(t("Renewal fee") + f": {fmt.money(fee, rules.currency)}")
         lines.append(t("Stored value") + f": {fmt.money(balance, rules.currency)}")
@@ -720,7 +724,7 @@ class TerminalPresenter:
             number, on, lines_ = parsed
             lines.append(t("Receipt {no} of {date}", no=number, date=on.isoformat()))
             lines.append(f"{t(category)}  {fmt.money(lines_total(lines_))}")
-            why_not = engine.backfill_error(self.runtime.rules, on, self.today())
+            why_not = engine.backfill_error(self.runtime.rules, on, clock_today(self.wall))
             if why_not is not None:
                 refused = True
                 lines.append(t("Receipt outside the backfill window"))
@@ -977,10 +981,6 @@ def _reason_title(reason: Reason) -> str:
     if reason in _TERMINAL_REASONS:
         return _TERMINAL_REASONS[reason]
     return REFUSALS[_REASON_KEYS.get(reason, "other")][0]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def lines_total(lines: Sequence[SaleLine]) -> int:

@@ -9,15 +9,14 @@ unguessable and collision-free across the chain's devices.
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 
 _VERSION_7 = 0x7
 _VARIANT_RFC = 0b10
 
 
-def new_tx_id(unix_ms: int | None = None) -> uuid.UUID:
-    unix_ms = int(time.time() * 1000) if unix_ms is None else unix_ms
+def new_tx_id(unix_ms: int) -> uuid.UUID:
+    """A UUIDv7 whose time part is `unix_ms`, so ids sort by when they were made."""
     assert 0 <= unix_ms < 1 << 48
     rand_a = secrets.randbits(12)
     rand_b = secrets.randbits(62)

@@ -11,7 +11,6 @@ clean stop leaves it marked offline.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -26,6 +25,7 @@ from tapcard.domain.model import Payment
 from tapcard.readers.sim import SimCard, SimReader, make_sim_card
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
+from tests.clock import pinned_today
 from tests.device.conftest import Rig, wait_until
 
 MASTER = b"\x11" * 32
@@ -49,7 +49,7 @@ def test_tap_purchase_reaches_the_ledger_and_the_cache(rig: Rig) -> None:
     device = rig.device("kiosk-2", reader=reader)
     device.on_result = results.append
     reader.tap(
-        make_sim_card(rig.seeded.hub.secrets.issuer_key, MASTER, card_id, UID, dt.date.today())
+        make_sim_card(rig.seeded.hub.secrets.issuer_key, MASTER, card_id, UID, pinned_today())
     )
 
     assert device.read_card(1000) == card_id
@@ -91,7 +91,7 @@ def test_forged_card_and_unknown_card_are_refused(rig: Rig) -> None:
 
     reader = SimReader()
     device = rig.device("kiosk-2", reader=reader)
-    forged = make_sim_card(SigningKey.generate(), MASTER, rig.seeded.cards[0], UID, dt.date.today())
+    forged = make_sim_card(SigningKey.generate(), MASTER, rig.seeded.cards[0], UID, pinned_today())
     reader.tap(SimCard(forged.uid, forged.credential, forged.card_seed))
     with pytest.raises(CredentialError):
         device.read_card(500)

@@ -33,6 +33,7 @@ from tapcard.device.store import DeviceStore, Spent, StoreError
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import open_envelope
 from tapcard.wire.keys import signing_key_text, verify_key_text
+from tests.clock import TEST_CLOCK
 from tests.device.conftest import Rig, bundle_json, wait_until
 
 KILL_ROUNDS = 12
@@ -81,7 +82,7 @@ def test_tinydb_document_survives_kill_9_mid_write(tmp_path: Path) -> None:
 
 def _outbox(tmp_path: Path) -> tuple[DeviceStore, Outbox]:
     store = DeviceStore(tmp_path)
-    return store, Outbox(store, SigningKey.generate(), "kiosk-9")
+    return store, Outbox(store, SigningKey.generate(), "kiosk-9", TEST_CLOCK)
 
 
 def test_full_disk_is_a_typed_error_and_loses_nothing(tmp_path: Path) -> None:

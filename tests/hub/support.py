@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import open_envelope
+from tests.clock import pinned_now_ms
 
 
 class Device:
@@ -57,7 +57,7 @@ def ms_of(day: dt.date) -> int:
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    return pinned_now_ms()
 
 
 def new_uuid() -> uuid.UUID:

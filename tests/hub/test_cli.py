@@ -36,13 +36,14 @@ from tapcard.domain.engine import add_months
 from tapcard.domain.model import Asset, Payment
 from tapcard.wire import messages as m
 from tapcard.wire.keys import signing_key_from_text, verify_key_from_text, verify_key_text
+from tests.clock import pinned_today
 from tests.conftest import credit
 from tests.hub.support import Device, purchase
 
 ID_NUMBER = "110101199003078515"
 ID_MASKED = "1101**********8515"
 CLI_TIMEOUT_S = 60
-TODAY = dt.date.today()
+TODAY = pinned_today()
 
 
 class Cli:

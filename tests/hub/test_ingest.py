@@ -34,6 +34,7 @@ from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import HUB_SIGNER, seal, unseal
 from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC, Family, device_topic
+from tests.clock import pinned_now_ms
 from tests.conftest import Seeded, broker_address
 from tests.hub.support import purchase
 
@@ -267,7 +268,7 @@ def test_unknown_and_revoked_devices_are_refused(
 def test_status_health_and_snapshot_query(
     seeded_sqlite: Seeded, kiosk: ScriptedDevice, broker: PrivateBroker
 ) -> None:
-    now_ms = int(time.time() * 1000)
+    now_ms = pinned_now_ms()
     kiosk.publish_raw(
         Family.STATUS,
         kiosk.sealed_body(Family.STATUS, m.Status(device="kiosk-1", online=True, at_ms=now_ms)),

@@ -16,14 +16,16 @@ import sqlalchemy as sa
 
 from hub import admin, db
 from hub.verify import verify_ledger
+from tapcard.clock import ManualClock
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Asset, FeeKind, Payment
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
+from tests.clock import pinned_today
 from tests.conftest import Seeded, credit
 from tests.hub.support import Device, ms_of, purchase, to_incoming
 
-TODAY = dt.date.today()
+TODAY = pinned_today()
 
 
 @pytest.fixture
@@ -384,7 +386,7 @@ def test_offline_sale_uses_the_day_it_happened(seeded: Seeded, device: Device) -
     december = dt.date(2026, 12, 5)
     created = ms_of(december)
     incoming = device.incoming(seeded.cards[0], purchase(10_000), created_ms=created, offline=True)
-    seeded.hub.ledger.clock_ms = lambda: created + 3_600_000
+    seeded.hub.ledger.clock = ManualClock(created + 3_600_000)
     [result] = seeded.hub.ledger.apply_batch(
         [to_incoming(device.sealed(seeded.cards[0], purchase(10_000), created_ms=created))]
     )
@@ -427,7 +429,7 @@ def test_verify_counts_each_transfer_on_its_day_at_any_hour(seeded: Seeded, devi
     day = dt.date(2026, 3, 10)
     midnight_ms = ms_of(day) - 12 * 3_600_000
     hours_ms = (0, 11 * 3_600_000 + 3_599_999, 12 * 3_600_000, 86_400_000 - 1)
-    seeded.hub.ledger.clock_ms = lambda: midnight_ms + 86_400_000
+    seeded.hub.ledger.clock = ManualClock(midnight_ms + 86_400_000)
     results = seeded.hub.ledger.apply_batch(
         [
             device.incoming(seeded.cards[0], purchase(1_000 + i), created_ms=midnight_ms + at_ms)

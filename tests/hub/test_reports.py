@@ -30,6 +30,7 @@ from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
 from tapcard.wire import messages as m
 from tapcard.wire.keys import new_signing_key, verify_key_text
+from tests.clock import pinned_utc_today
 from tests.conftest import Seeded
 from tests.hub.support import Device, ms_of, purchase, to_incoming
 
@@ -139,7 +140,7 @@ def test_points_issued_are_net_of_a_reversal(shops: tuple[Seeded, list[m.TxResul
         {"day": "2026-03-10", "issued": 290, "redeemed": 0},
         {"day": "2026-03-11", "issued": 26, "redeemed": 200},
     ]
-    assert rows[2:] == [{"day": dt.datetime.now(dt.UTC).date().isoformat(), "issued": -10,
+    assert rows[2:] == [{"day": pinned_utc_today().isoformat(), "issued": -10,
                          "redeemed": 0}]  # fmt: skip
 
 

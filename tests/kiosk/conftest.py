@@ -3,7 +3,6 @@ the sim reader, and the Kivy app on the one offscreen window of this process."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from tapcard.readers.sim import SimReader, make_sim_card
 from tests import kivy_env
+from tests.clock import pinned_today
 from tests.device.conftest import Rig, fast_link, rig  # noqa: F401  (fixtures)
 
 MASTER = b"\x22" * 32
@@ -31,7 +31,7 @@ class Kiosk:
 
     def tap(self, card_id: str, uid: bytes = b"\x04\x10\x20\x30\x40\x50\x60") -> None:
         issuer = self.rig.seeded.hub.secrets.issuer_key
-        self.reader.tap(make_sim_card(issuer, MASTER, card_id, uid, dt.date.today()))
+        self.reader.tap(make_sim_card(issuer, MASTER, card_id, uid, pinned_today()))
 
     def wait_screen(self, name: str, timeout_s: float = 15.0) -> Any:
         kivy_env.pump(lambda: self.presenter.screen == name, timeout_s)

@@ -14,7 +14,6 @@ balances, verifies clean, and the device's cached snapshot shows the hub's balan
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from tapcard.domain.engine import SaleLine
 from tapcard.readers import Backend, CardReader, ReaderConfig, open_reader
 from tapcard.readers.sim import make_sim_card
 from tapcard.wire import messages as m
+from tests.clock import pinned_today
 from tests.device import conftest as device_fixtures
 from tests.device.conftest import Rig, transfers_of, wait_until
 
@@ -57,7 +57,7 @@ fast_link = device_fixtures.fast_link  # autouse: the link's waits patched down
 def pcsc_reader(pcscd: Any, insert_card: Insert, rig: Rig) -> Iterator[CardReader]:
     """The member's smart card in the vpcd slot, and the kiosk's reader from its config."""
     issuer = rig.seeded.hub.secrets.issuer_key
-    card = make_sim_card(issuer, MASTER, rig.seeded.cards[0], PCSC_UID, dt.date.today())
+    card = make_sim_card(issuer, MASTER, rig.seeded.cards[0], PCSC_UID, pinned_today())
     insert_card(card.uid, card.credential, card.card_seed)
     reader = open_reader(ReaderConfig(backend=Backend.PCSC, reader=pcscd.reader_name))
     yield reader
@@ -71,7 +71,7 @@ def nfc_reader(rig: Rig) -> Iterator[CardReader]:
     The tag runs in its own process: in this one, busy with the hub and the link, it
     could answer after nfcpy's 5 ms READ timeout (see ntag_process.py)."""
     issuer = rig.seeded.hub.secrets.issuer_key
-    credential = issue_credential(issuer, rig.seeded.cards[0], NFC_UID, dt.date.today())
+    credential = issue_credential(issuer, rig.seeded.cards[0], NFC_UID, pinned_today())
     tag = NtagProcess()
     try:
         tag.load(NFC_UID, sign_for_tests(NFC_UID, NXP_TEST_KEY, 0x5EED))

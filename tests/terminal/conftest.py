@@ -3,7 +3,6 @@ with the sim reader, its staff link, and staff accounts at the hub."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from tapcard.readers.sim import SimCard, SimReader, make_sim_card
 from tapcard.ui.terminal import TerminalPresenter
 from tapcard.ui.worker import READ_POLL_MS, CardWatcher, direct
 from tests import kivy_env  # sets Kivy's environment before any import
+from tests.clock import pinned_today
 from tests.device.conftest import Rig, fast_link, rig, wait_until  # noqa: F401
 
 MASTER = b"\x33" * 32
@@ -34,7 +34,7 @@ class Till:
     def tap(self, card_id: str, uid: bytes = b"\x04\x01\x02\x03\x04\x05\x06") -> None:
         issuer = self.rig.seeded.hub.secrets.issuer_key
         self.swap()
-        self.reader.tap(make_sim_card(issuer, MASTER, card_id, uid, dt.date.today()))
+        self.reader.tap(make_sim_card(issuer, MASTER, card_id, uid, pinned_today()))
 
     def swap(self) -> None:
         """Take the card off and let the watcher notice before the next one comes."""
@@ -45,7 +45,7 @@ class Till:
     def tap_blank(self, uid: bytes) -> None:
         self.swap()
         key = make_sim_card(
-            self.rig.seeded.hub.secrets.issuer_key, MASTER, "x", uid, dt.date.today()
+            self.rig.seeded.hub.secrets.issuer_key, MASTER, "x", uid, pinned_today()
         )
         self.reader.tap(SimCard(uid, b"", key.card_seed))
 

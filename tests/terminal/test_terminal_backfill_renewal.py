@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from hub import db
 from tapcard.domain.model import Payment
 from tests import kivy_env
+from tests.clock import pinned_today
 from tests.device.conftest import wait_until
 from tests.terminal.conftest import PIN, Till
 from tests.terminal.test_terminal_window import _both, _press
@@ -42,7 +43,7 @@ def _points(till: Till) -> int:
 def test_backfill_credits_points_once_within_the_window(till: Till) -> None:
     _ready(till)
     p = till.presenter
-    week_ago = (dt.date.today() - dt.timedelta(days=7)).isoformat()
+    week_ago = (pinned_today() - dt.timedelta(days=7)).isoformat()
     p.backfill_form()
     assert till.wait("backfill").can_submit is False
     view = p.check_backfill("R-1001", week_ago, "grocery", "150")
@@ -67,7 +68,7 @@ def test_backfill_credits_points_once_within_the_window(till: Till) -> None:
 def test_backfill_outside_the_window_is_refused_on_screen(till: Till) -> None:
     _ready(till)
     window = till.runtime.rules.backfill_window_days
-    old = (dt.date.today() - dt.timedelta(days=window + 1)).isoformat()
+    old = (pinned_today() - dt.timedelta(days=window + 1)).isoformat()
     view = till.presenter.check_backfill("R-2002", old, "fuel", "80")
     assert view is not None and view.refused and not view.can_submit
     assert "Receipt outside the backfill window" in view.lines
@@ -111,7 +112,7 @@ def test_backfill_and_renewal_windows(window_app: Any) -> None:
     screen = app.screen("backfill")
     assert screen.ids.credit.disabled
     screen.ids.receipt_no.text = "R-3003"
-    screen.ids.receipt_on.text = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    screen.ids.receipt_on.text = (pinned_today() - dt.timedelta(days=3)).isoformat()
     screen.ids.amount.text = "88.80"
     _press(screen.ids.check)
     kivy_env.pump()
@@ -144,7 +145,7 @@ def _window_login_and_tap(app: Any, reader: Any, rig: Any) -> None:
     kivy_env.pump(lambda: p.screen == "home")
     issuer = rig.seeded.hub.secrets.issuer_key
     card = make_sim_card(
-        issuer, b"\x44" * 32, rig.seeded.cards[0], b"\x04\x05\x06\x08", dt.date.today()
+        issuer, b"\x44" * 32, rig.seeded.cards[0], b"\x04\x05\x06\x08", pinned_today()
     )
     reader.tap(card)
     kivy_env.pump(lambda: p.card is not None and p.card.snapshot is not None)

@@ -15,7 +15,6 @@ backfill pickers show the categories in Chinese.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -27,6 +26,7 @@ from hub.staff import staff_card_credential
 from tapcard.domain.model import Payment
 from tapcard.readers.sim import SimCard, make_sim_card
 from tests import kivy_env
+from tests.clock import pinned_today
 from tests.device.conftest import wait_until
 from tests.terminal.conftest import MASTER, PIN, Till
 from tests.terminal.test_terminal_window import _both, _press
@@ -177,7 +177,7 @@ def test_joining_fee_paid_cash_or_waived_by_a_manager(till: Till) -> None:
 
 def _staff_card(till: Till, staff_id: str, uid: bytes) -> SimCard:
     hub = till.rig.seeded.hub
-    key = make_sim_card(hub.secrets.issuer_key, MASTER, f"S-{staff_id}", uid, dt.date.today())
+    key = make_sim_card(hub.secrets.issuer_key, MASTER, f"S-{staff_id}", uid, pinned_today())
     card_key = key.card_seed
     assert card_key is not None
     public = bytes(SigningKey(card_key).verify_key).hex()
@@ -227,7 +227,7 @@ def test_categories_translated_on_the_pickers(till: Till) -> None:
     p.sale()
     p.add_line("加油", "50")
     assert p.lines[-1].category == "fuel"
-    view = p.check_backfill("R-77", dt.date.today().isoformat(), "百货", "10")
+    view = p.check_backfill("R-77", pinned_today().isoformat(), "百货", "10")
     assert view is not None and view.can_submit
 
 

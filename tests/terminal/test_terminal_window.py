@@ -12,6 +12,7 @@ from typing import Any
 
 from tapcard.domain.model import Payment
 from tests import kivy_env
+from tests.clock import pinned_today
 from tests.device.conftest import Rig, wait_until
 from tests.terminal.conftest import PIN, Till, close_till, make_till
 
@@ -35,7 +36,6 @@ def _both(app: Any, name: str) -> None:
 
 
 def test_terminal_screens_in_both_languages(window_app: Any) -> None:
-    import datetime as dt
 
     from tapcard.readers.sim import make_sim_card
 
@@ -49,7 +49,7 @@ def test_terminal_screens_in_both_languages(window_app: Any) -> None:
     issuer = rig.seeded.hub.secrets.issuer_key
     reader.tap(
         make_sim_card(
-            issuer, b"\x44" * 32, rig.seeded.cards[0], b"\x04\x05\x06\x07", dt.date.today()
+            issuer, b"\x44" * 32, rig.seeded.cards[0], b"\x04\x05\x06\x07", pinned_today()
         )
     )
     kivy_env.pump(lambda: p.card is not None and p.card.snapshot is not None)

@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import seal
 from tapcard.wire.topics import Family, device_topic
+from tests.clock import pinned_now_ms
 
 RUN_S_MAX = 300.0  # never outlive a forgotten test
 
@@ -25,7 +26,7 @@ def main() -> int:
     key = SigningKey(bytes.fromhex(key_hex))
     status_topic = device_topic(device_id, Family.STATUS)
     health_topic = device_topic(device_id, Family.HEALTH)
-    at_ms = int(time.time() * 1000)
+    at_ms = pinned_now_ms()
     will = seal(key, device_id, status_topic, m.Status(device=device_id, online=False, at_ms=at_ms))
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=f"webtest-{device_id}", protocol=mqtt.MQTTv5
@@ -39,7 +40,7 @@ def main() -> int:
     while time.monotonic() < deadline:
         health = m.Health(
             device=device_id,
-            at_ms=int(time.time() * 1000),
+            at_ms=pinned_now_ms(),
             software_version="0.1.0-test",
             rules_version=1,
             outbox_depth=3,

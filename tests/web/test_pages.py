@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from hub import admin, db
 from hub.web import fleet
 from tapcard.samples import sample_rules_bytes
+from tests.clock import pinned_now_ms
 from tests.web.conftest import WebHub
 
 Client = Callable[[str], tuple[TestClient, str]]
@@ -110,7 +111,7 @@ def test_alerts_are_listed_counted_and_acknowledged(web_hub: WebHub, client_for:
             .where(db.devices.c.id == "kiosk-1")
             .values(
                 online=False,
-                last_seen_ms=admin.now_ms() - 600_000,
+                last_seen_ms=pinned_now_ms() - 600_000,
                 health='{"reader": "fault", "reader_detail": "no antenna", "outbox_depth": 900,'
                 ' "disk_free_bytes": 1024}',
             )
@@ -125,7 +126,7 @@ def test_alerts_are_listed_counted_and_acknowledged(web_hub: WebHub, client_for:
                 asset="points",
                 amount=50,
                 detail="spent twice offline",
-                created_ms=admin.now_ms(),
+                created_ms=pinned_now_ms(),
             )
         )
     client, csrf = client_for("hq")
