@@ -8,19 +8,25 @@ subscriber. Latency is publish-to-result under that full load (it includes queue
 
     python bench/hub_ingest.py [--quick] [--n N] [--no-postgres]
 
+PostgreSQL is a throwaway cluster with the server's default durability (tests/pgcluster.py),
+or the server whose admin URL $TAPCARD_TEST_PG_URL gives.
+
 The last line of output is one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -41,8 +47,8 @@ from tapcard.wire.keys import new_signing_key, verify_key_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.hub.processes import HubProcess, ResendingDevice
+from tests.pgcluster import PG_URL_ENV, PgCluster
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CARDS_N = 50
 N_FULL = 20_000
 N_QUICK = 4_000
@@ -161,12 +167,24 @@ def run_mosquitto(broker: PrivateBroker, n: int, payload_bytes: int) -> float:
     return n / elapsed
 
 
-def postgres_url() -> tuple[str, sa.Engine, str]:
-    admin_engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"tapcard_bench_{uuid.uuid4().hex[:8]}"
-    with admin_engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", admin_engine, name
+@contextlib.contextmanager
+def postgres_url() -> Iterator[str]:
+    """A fresh database, dropped afterwards. The throwaway cluster keeps fsync and
+    synchronous commit on, so the figure is what a real server would give."""
+    with contextlib.ExitStack() as stack:
+        admin_url = os.environ.get(PG_URL_ENV, "").strip()
+        if not admin_url:
+            admin_url = stack.enter_context(PgCluster(durable=True)).admin_url
+        admin_engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        stack.callback(admin_engine.dispose)
+        name = f"tapcard_bench_{uuid.uuid4().hex[:8]}"
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield admin_engine.url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin_engine.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> int:
@@ -196,12 +214,8 @@ def main() -> int:
                 "payload_bytes": sqlite["payload_bytes"],
             }
             if not args.no_postgres:
-                url, admin_engine, name = postgres_url()
-                try:
+                with postgres_url() as url:
                     pg = run_hub(HubConfig(folder / "pg", url, None), broker, n, args.workers)
-                finally:
-                    with admin_engine.connect() as conn:
-                        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 print(
                     f"postgres:   {pg['tx_per_s']:8.0f} tx/s  p50 {pg['p50_ms']:.1f} ms  "
                     f"p99 {pg['p99_ms']:.1f} ms"

@@ -27,14 +27,11 @@ from tapcard.domain.model import Asset, TxKind
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
 from tests.clock import pin_environment
-from tests.pgcluster import PgCluster, PgClusterError
+from tests.pgcluster import PG_URL_ENV, PgCluster, PgClusterError
 
 # Before any hub, device or app is built, in this process or a child: see tests/clock.py.
 pin_environment()
 
-# An admin URL of an existing server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
-# (its user may create and drop databases); unset, the session starts a throwaway cluster.
-PG_URL_ENV = "TAPCARD_TEST_PG_URL"
 THREAD_GRACE_S = 3.0
 
 

@@ -26,6 +26,9 @@ import psycopg
 
 from hub.broker import free_port
 
+# An admin URL of an existing server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+# (its user may create and drop databases): tests and benchmarks use it instead of a cluster.
+PG_URL_ENV: Final = "TAPCARD_TEST_PG_URL"
 PG_SERVER_PACKAGE: Final = "postgresql"  # Debian's package with initdb and postgres
 PG_BIN_GLOB: Final = "/usr/lib/postgresql/*/bin"
 PG_SUPERUSER: Final = "postgres"
