@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from hub import db
 from hub.broker import PrivateBroker
 from hub.service import HubService
+from tapcard.clock import Clock
 from tapcard.device import link
 from tapcard.device.bundle import Bundle
 from tapcard.device.runtime import DeviceRuntime
@@ -69,9 +70,14 @@ class Rig:
         return Bundle.parse(self.bundles[device_id])
 
     def device(
-        self, device_id: str = "kiosk-2", reader: CardReader | None = None, online: bool = True
+        self,
+        device_id: str = "kiosk-2",
+        reader: CardReader | None = None,
+        online: bool = True,
+        clock: Clock | None = None,
     ) -> DeviceRuntime:
-        runtime = DeviceRuntime(self.bundle(device_id), self.tmp / device_id, reader)
+        bundle = self.bundle(device_id)
+        runtime = DeviceRuntime(bundle, self.tmp / device_id, reader, clock=clock)
         runtime.start()
         self.runtimes.append(runtime)
         if online:

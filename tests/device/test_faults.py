@@ -24,15 +24,18 @@ import sqlalchemy as sa
 
 from hub import admin, db
 from hub.verify import verify_ledger
+from tapcard.clock import ManualClock
 from tapcard.device.bundle import BUNDLE_FILE
 from tapcard.device.store import DeviceStore
 from tapcard.domain.engine import SaleLine
 from tapcard.wire.codes import Reason
+from tests.clock import pinned_now_ms
 from tests.device.conftest import Rig, transfers_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 KILL_COUNT = 2_000
 PARTITION_SALES = 500
+OUTAGE_AGE_S = 90  # how long the test says the queued sales have waited
 DENY_WITHIN_S = 5.0
 
 
@@ -125,7 +128,8 @@ def test_broker_dies_and_returns_during_sends(rig: Rig) -> None:
 
 def test_500_offline_purchases_drain_exactly_once(rig: Rig) -> None:
     card = rig.seeded.cards[0]
-    device = rig.device("kiosk-2")
+    clock = ManualClock(pinned_now_ms())  # the device's clock, moved by the test below
+    device = rig.device("kiosk-2", clock=clock)
     device.snapshot(card)
     rig.broker.stop()
     wait_until(lambda: not device.link.connected, what="link down")
@@ -135,7 +139,9 @@ def test_500_offline_purchases_drain_exactly_once(rig: Rig) -> None:
     ]
     assert all(r.accepted and r.offline for r in receipts)
     assert device.store.depth() == PARTITION_SALES
-    assert device.status().outbox_oldest_age_s >= 0
+    assert device.status().outbox_oldest_age_s == 0
+    clock.advance(OUTAGE_AGE_S * 1000)
+    assert device.status().outbox_oldest_age_s == OUTAGE_AGE_S
     rig.broker.start()
     wait_until(lambda: device.store.depth() == 0, 60, "outbox drained")
     assert transfers_of(rig, "kiosk-2") == PARTITION_SALES
