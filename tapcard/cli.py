@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tapcard.clock import clock_from_env
+    from tapcard.errors import TapcardError
+
+    try:
+        clock_from_env()  # a mistyped shift is said once, here, not as a traceback later
+    except TapcardError as exc:
+        print(f"tapcard: {exc}", file=sys.stderr)
+        return 2
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a program set up its own stop
