@@ -383,7 +383,7 @@ def test_verify_finds_tampered_balance(seeded: Seeded, device: Device) -> None:
 
 def test_offline_sale_uses_the_day_it_happened(seeded: Seeded, device: Device) -> None:
     """Double points in the December window apply to a sale made then, booked later."""
-    december = dt.date(2026, 12, 5)
+    december = dt.date(2026, 12, 9)  # a Wednesday: no weekend campaign
     created = ms_of(december)
     incoming = device.incoming(seeded.cards[0], purchase(10_000), created_ms=created, offline=True)
     seeded.hub.ledger.clock = ManualClock(created + 3_600_000)
@@ -391,7 +391,9 @@ def test_offline_sale_uses_the_day_it_happened(seeded: Seeded, device: Device) -
         [to_incoming(device.sealed(seeded.cards[0], purchase(10_000), created_ms=created))]
     )
     assert incoming.intent.offline
-    assert result.accepted and result.points_earned == 2 * (9_000 // 100)
+    # The member joined on the suite's June day, so December is past the welcome discount.
+    assert result.accepted and result.discount_cents == 0
+    assert result.points_earned == 2 * (10_000 // 100)
 
 
 def test_cash_fee_for_a_member_in_offline_overdraw(seeded: Seeded, device: Device) -> None:
