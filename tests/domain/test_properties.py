@@ -1,17 +1,20 @@
 """Properties of quote_sale and sale_legs over random sales, tiers and campaigns.
 
 Scenario: any sound rule set (random earn rate, tier discounts, member prices,
-multipliers, birthday bonus and campaigns) prices any valid basket for any member on any
-day of 2026. Whatever the mix: net + discounts == gross, no discount is negative and the
-campaigns never take more than the eligible subtotal, points are whole and never
-negative, the remainder is below one point's worth, excluded lines change nothing but
-the amount paid, and the resulting legs always form a valid, balanced transfer.
+multipliers, birthday bonus and campaigns, whose windows may recur by month, weekday,
+birthday month or days after joining, or be open on either side) prices any valid basket
+for any member on any day from 1990 to 2100. Whatever the mix: net + discounts == gross,
+no discount is negative and the campaigns never take more than the eligible subtotal,
+points are whole and never negative, the remainder is below one point's worth, excluded
+lines change nothing but the amount paid, and the resulting legs always form a valid,
+balanced transfer.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -41,13 +44,14 @@ from tapcard.domain.rules import (
 
 from .helpers import make_rules
 
-YEAR_START = dt.date(2026, 1, 1)
 CATEGORIES = ("grocery", "fuel", "car_wash", "group_buy", "special_offer")
 EXCLUDED = ("group_buy", "special_offer")
 SKUS = ("", "SKU-A", "SKU-B", "SKU-C")
 TIER_NAMES = ("regular", "silver", "gold", "platinum")
 
-days_2026 = st.integers(0, 364).map(lambda n: YEAR_START + dt.timedelta(days=n))
+any_day = st.dates(dt.date(1990, 1, 1), dt.date(2100, 12, 31))
+# A bounded window this long meets every month and weekday, so it is never empty.
+RECURRING_SPAN_DAYS_MIN = 2 * 366
 cents = st.one_of(st.integers(0, 50_000), st.integers(0, SALE_LINE_PRICE_CENTS_MAX))
 
 
@@ -63,16 +67,31 @@ def tiers(draw: st.DrawFn) -> tuple[Tier, ...]:
 
 
 @st.composite
+def window_fields(draw: st.DrawFn) -> dict[str, Any]:
+    """A window: open or bounded on each side, with or without recurring conditions."""
+    months = tuple(draw(st.lists(st.integers(1, 12), unique=True, max_size=3)))
+    weekdays = tuple(draw(st.lists(st.integers(1, 7), unique=True, max_size=3)))
+    starts_on = draw(st.none() | any_day)
+    span = draw(st.integers(0, 3_000))
+    if months or weekdays:
+        span = max(span, RECURRING_SPAN_DAYS_MIN)
+    ends_on: dt.date | None = None
+    if draw(st.booleans()):
+        ends_on = draw(any_day) if starts_on is None else starts_on + dt.timedelta(days=span)
+    return {
+        "starts_on": starts_on,
+        "ends_on": ends_on,
+        "months": months,
+        "weekdays": weekdays,
+        "birthday_month": draw(st.booleans()),
+        "joined_within_days": draw(st.none() | st.integers(0, 400)),
+    }
+
+
+@st.composite
 def campaigns(draw: st.DrawFn, code: str) -> Campaign:
     kind = draw(st.sampled_from(CampaignKind))
-    starts_on = draw(days_2026)
-    base = Campaign(
-        code,
-        kind,
-        starts_on=starts_on,
-        ends_on=starts_on + dt.timedelta(days=draw(st.integers(0, 90))),
-        stackable=draw(st.booleans()),
-    )
+    base = Campaign(code, kind, stackable=draw(st.booleans()), **draw(window_fields()))
     if kind is CampaignKind.SPEND_GET_OFF:
         min_spend = draw(st.integers(1, 60_000))
         return dataclasses.replace(
@@ -93,7 +112,6 @@ def campaigns(draw: st.DrawFn, code: str) -> Campaign:
 
 @st.composite
 def rule_sets(draw: st.DrawFn) -> RuleSet:
-    start = draw(days_2026)
     price = st.dictionaries(st.sampled_from(SKUS[1:]), st.integers(0, 60_000), max_size=3)
     n_campaigns = draw(st.integers(0, 5))
     return make_rules(
@@ -103,12 +121,7 @@ def rule_sets(draw: st.DrawFn) -> RuleSet:
             excluded_categories=EXCLUDED,
         ),
         multipliers=tuple(
-            Multiplier(
-                f"m{i}",
-                draw(st.integers(100, 500)),
-                starts_on=start,
-                ends_on=start + dt.timedelta(days=draw(st.integers(0, 60))),
-            )
+            Multiplier(f"m{i}", draw(st.integers(100, 500)), **draw(window_fields()))
             for i in range(draw(st.integers(0, 2)))
         ),
         birthday=draw(st.none() | st.builds(BirthdayBonus, st.integers(100, 500), st.booleans())),
@@ -131,7 +144,7 @@ sale_lines = st.lists(
 members = st.builds(
     MemberContext,
     tier=st.sampled_from(TIER_NAMES),
-    joined_on=st.integers(0, 800).map(lambda n: YEAR_START - dt.timedelta(days=n)),
+    joined_on=st.dates(dt.date(1985, 1, 1), dt.date(2100, 12, 31)),
     birthday=st.none() | st.dates(dt.date(1940, 1, 1), dt.date(2010, 12, 31)),
 )
 
@@ -141,7 +154,7 @@ PROPERTY_SETTINGS = settings(
 
 
 @PROPERTY_SETTINGS
-@given(rules=rule_sets(), member=members, lines=sale_lines, on=days_2026)
+@given(rules=rule_sets(), member=members, lines=sale_lines, on=any_day)
 def test_quote_invariants(
     rules: RuleSet, member: MemberContext, lines: list[SaleLine], on: dt.date
 ) -> None:
@@ -167,7 +180,7 @@ def test_quote_invariants(
 
 
 @PROPERTY_SETTINGS
-@given(rules=rule_sets(), member=members, lines=sale_lines, on=days_2026)
+@given(rules=rule_sets(), member=members, lines=sale_lines, on=any_day)
 def test_excluded_lines_change_only_what_is_paid(
     rules: RuleSet, member: MemberContext, lines: list[SaleLine], on: dt.date
 ) -> None:
@@ -191,7 +204,7 @@ def test_excluded_lines_change_only_what_is_paid(
     rules=rule_sets(),
     member=members,
     lines=sale_lines,
-    on=days_2026,
+    on=any_day,
     payment=st.sampled_from(Payment),
     member_id=st.integers(1, 2**31),
 )

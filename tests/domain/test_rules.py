@@ -33,6 +33,7 @@ from tapcard.domain.rules import (
     Tier,
     validate_rules,
 )
+from tapcard.domain.window import WINDOW_JOINED_WITHIN_DAYS_MAX
 
 from .helpers import TIERS, D, make_rules
 
@@ -172,6 +173,45 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         {"campaigns": (camp(starts_on=DEC, ends_on=JAN),)},
         "ends before it starts",
     ),
+    ("campaign month 13", {"campaigns": (camp(months=(13,)),)}, "months must be within 1..12"),
+    ("campaign month 0", {"campaigns": (camp(months=(0, 12)),)}, "months must be within 1..12"),
+    ("campaign months repeat", {"campaigns": (camp(months=(12, 12)),)}, "must not repeat"),
+    ("campaign weekday 8", {"campaigns": (camp(weekdays=(8,)),)}, "weekdays must be within 1..7"),
+    (
+        "campaign weekdays repeat",
+        {"campaigns": (camp(weekdays=(6, 7, 6)),)},
+        "weekdays must not repeat",
+    ),
+    (
+        "campaign lists more weekdays than a week has",
+        {"campaigns": (camp(weekdays=(1, 2, 3, 4, 5, 6, 7, 1)),)},
+        "at most 7 weekdays",
+    ),
+    (
+        "campaign joined within negative days",
+        {"campaigns": (camp(joined_within_days=-1),)},
+        "joined_within_days must be within",
+    ),
+    (
+        "campaign joined within too many days",
+        {"campaigns": (camp(joined_within_days=WINDOW_JOINED_WITHIN_DAYS_MAX + 1),)},
+        "joined_within_days must be within",
+    ),
+    (
+        "campaign for February between March and December",
+        {"campaigns": (camp(months=(2,), starts_on=D(2026, 3, 1)),)},
+        "matches no day",
+    ),
+    (
+        "campaign for weekends within one working week",
+        {"campaigns": (camp(weekdays=(6, 7), starts_on=D(2026, 6, 8), ends_on=D(2026, 6, 12)),)},
+        "matches no day",
+    ),
+    (
+        "multiplier month 13",
+        {"multipliers": (Multiplier("m13", 200, months=(13,)),)},
+        "multiplier m13: months",
+    ),
     ("campaign negative amount", {"campaigns": (camp(min_spend_cents=-1),)}, "amounts must be"),
     ("campaign percent above 100 %", {"campaigns": (camp(percent_bp=10_001),)}, "percent_bp"),
     (
@@ -241,6 +281,20 @@ def test_each_mistake_gives_one_error(changes: dict[str, Any], fragment: str) ->
     errors = validate_rules(dataclasses.replace(sound_rules(), **changes))
     assert len(errors) == 1, errors
     assert fragment in errors[0]
+
+
+def test_recurring_and_open_windows_are_sound() -> None:
+    recurring = make_rules(
+        multipliers=(Multiplier("december", 200, months=(12,)),),
+        campaigns=(
+            camp("WKND", weekdays=(6, 7), starts_on=None, ends_on=None),
+            camp("FEB", months=(2,), starts_on=D(2026, 3, 1), ends_on=D(2027, 2, 1)),
+            camp("BDAY", birthday_month=True, ends_on=None),
+            camp("NEW", joined_within_days=WINDOW_JOINED_WITHIN_DAYS_MAX, starts_on=None),
+            camp("ALL", months=tuple(range(1, 13)), weekdays=tuple(range(1, 8))),
+        ),
+    )
+    assert validate_rules(recurring) == []
 
 
 def test_all_mistakes_are_reported_together() -> None:

@@ -1,8 +1,10 @@
 """The demo rule set shipped in the package loads and is sound.
 
-Scenario: a fresh hub loads `tapcard/domain/sample_rules.json` for a demo chain in CNY:
-four tiers, 1 point per yuan, double points in December 2026, a 200 % birthday bonus,
-fees, four campaigns, silver/gold member prices and a parking/car-wash/prize catalog.
+Scenario: a fresh hub loads `tapcard/sample_rules.json` for a demo chain in CNY: four
+tiers, 1 point per yuan, double points every December, a 200 % birthday bonus, fees,
+campaigns that recur (weekends, every March, the member's birthday month) or never end,
+silver/gold member prices and a parking/car-wash/prize catalog. Which campaign runs on
+which day, in any year, is in test_windows.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ def test_sample_rules_content() -> None:
     ]
     assert rules.earn.cents_per_point == 100
     assert set(rules.earn.excluded_categories) == {"group_buy", "special_offer"}
-    assert rules.multipliers[0].starts_on == D(2026, 12, 1)
+    assert [(x.name, x.factor_pct, x.months) for x in rules.multipliers] == [
+        ("December double points", 200, (12,))
+    ]
     assert rules.birthday is not None
     assert rules.birthday.factor_pct == 200
     assert (rules.card_validity_months, rules.inactivity_months) == (24, 24)
@@ -50,10 +54,13 @@ def test_sample_rules_price_a_sale() -> None:
     rules = load_sample_rules()
     gold = MemberContext("gold", joined_on=D(2024, 5, 1))
     lines = [SaleLine("auto", 29_800, sku="SKU-MOTOR-OIL-4L"), SaleLine("grocery", 2_000)]
-    quote = quote_sale(rules, gold, lines, D(2026, 12, 5))
+    quote = quote_sale(rules, gold, lines, D(2031, 12, 3))  # a Wednesday in December
     # Oil at the gold price (248), groceries 5 % off (19): 267 eligible, 20 off once.
     assert quote.member_price_saving_cents == 5_000
     assert quote.tier_discount_cents == 100
     assert quote.campaign_discount_cents == 2_000
     assert quote.net_cents == 24_800 + 1_900 - 2_000
     assert (quote.base_points, quote.points) == (247, 494)  # December double points
+    weekend = quote_sale(rules, gold, lines, D(2031, 12, 6))  # the Saturday after
+    assert weekend.campaign_offs == (("WEEKEND-5PCT", 1_335), ("SPEND200-GET20", 2_000))
+    assert (weekend.base_points, weekend.points) == (233, 466)
