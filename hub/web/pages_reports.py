@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from typing import Annotated, Any
 
+import msgspec
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -25,6 +27,8 @@ from hub.web.deps import (
     web,
 )
 from hub.web.pages_fleet import done, render
+from tapcard.domain.rules import CampaignKind, RuleSet
+from tapcard.domain.window import Window, window_words
 from tapcard.errors import TapcardError
 
 router = APIRouter(include_in_schema=False)
@@ -132,12 +136,33 @@ def rules_status(conn: Connection, user: auth.User) -> dict[str, Any]:
     }
 
 
+def window_rows(rules: RuleSet) -> list[dict[str, str]]:
+    """Multipliers and campaigns with when each applies, in Chinese, then English."""
+    rows = [
+        {"name": x.name, "what": f"{x.factor_pct} % points", "when": _when(x)}
+        for x in rules.multipliers
+    ]
+    for c in rules.campaigns:
+        # A welcome campaign's days after joining belong to when it applies.
+        shown = c
+        if c.kind is CampaignKind.NEW_MEMBER and c.joined_within_days is None:
+            shown = dataclasses.replace(c, joined_within_days=c.new_member_days)
+        rows.append({"name": c.code, "what": c.kind.value, "when": _when(shown)})
+    return rows
+
+
+def _when(window: Window) -> str:
+    zh, en = window_words(window)
+    return f"{zh} / {en}"
+
+
 @router.get("/rules", response_class=HTMLResponse)
 def rules_page(request: Request, user: User) -> Response:
     with web(request).hub.engine.connect() as conn:
         status = rules_status(conn, user)
     body = json.dumps(status["body"], indent=2, ensure_ascii=False) if status["body"] else ""
-    return render(request, "rules.html", user, s=status, body=body)
+    rows = window_rows(msgspec.convert(status["body"], RuleSet)) if status["body"] else []
+    return render(request, "rules.html", user, s=status, body=body, windows=rows)
 
 
 @router.post("/rules")

@@ -182,6 +182,16 @@ def test_rules_upload_is_validated_and_rolled_out(web_hub: WebHub, client_for: C
         "/rules", data={"csrf": csrf}, files={"file": ("r.json", body, "application/json")}
     )
     assert "rule set 2" in page.text
+    shown = client.get("/rules").text  # each window in words, Chinese then English
+    for when in (
+        "每年12月 / every December",
+        "周末 / weekends",
+        "每年3月 / every March",
+        "会员生日月 / in the member",
+        "入会30天内 / within 30 days of joining",
+        "长期有效 / always",
+    ):
+        assert when in shown
     status = client.get("/api/rules").json()
     assert status["version"] == 2 and status["acknowledged"] == 0
     web_hub.app.state.web.watcher.poll()
