@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
-from hub import admin
+import sqlalchemy as sa
+
+from hub import admin, db
 from hub.app import Hub
 from hub.broker import PrivateBroker
 from hub.config import BrokerAddress, HubConfig
@@ -40,12 +43,26 @@ HUB_CONNECT_TIMEOUT_S = 10.0
 ACTOR = "demo"
 
 
+def _load_sample_rules(hub: Hub) -> None:
+    """The sample rules, once; and again as the next version when a demo folder still
+    holds an older sample that the demo loaded (its dated campaigns would have run out)."""
+    sample = parse_rules(sample_rules_bytes())
+    latest_version = hub.rules.latest_version()
+    with hub.transaction() as conn:
+        if latest_version == 0:
+            store_rules(conn, sample, ACTOR)
+            return
+        loaded_by = conn.execute(
+            sa.select(db.rule_sets.c.actor).where(db.rule_sets.c.version == latest_version)
+        ).scalar_one()
+        if loaded_by == ACTOR and replace(sample, version=latest_version) != hub.rules.latest():
+            store_rules(conn, replace(sample, version=latest_version + 1), ACTOR)
+
+
 def _seed(hub: Hub, data_dir: Path) -> tuple[str, list[str]]:
     """Rules, branch, device key and two members with cards (once)."""
     key_file = data_dir / f"{DEMO_DEVICE}.key"
-    if hub.rules.latest_version() == 0:
-        with hub.transaction() as conn:
-            store_rules(conn, parse_rules(sample_rules_bytes()), ACTOR)
+    _load_sample_rules(hub)
     rules = hub.rules.latest()
     with hub.transaction() as conn:
         if not key_file.exists():

@@ -83,3 +83,32 @@ def test_windowed_demo_runs_kiosk_and_terminal(tmp_path: Path) -> None:
     output = "".join(lines) + rest
     assert code == 0, output
     assert "Traceback" not in output, output
+
+
+def test_an_old_demo_folder_gets_the_recurring_sample(tmp_path: Path) -> None:
+    """A demo folder from before the rules recurred holds campaigns dated 2026: the
+    demo loads today's sample over it as the next version, and leaves rules that
+    someone else loaded alone."""
+    from dataclasses import replace
+
+    from hub.app import Hub
+    from hub.config import HubConfig
+    from hub.rulestore import parse_rules, store_rules
+    from tapcard.demo import ACTOR, _load_sample_rules
+    from tapcard.samples import sample_rules_bytes
+
+    old = parse_rules((ROOT / "tests/domain/data/rules_flat_2026.json").read_bytes())
+    sample = parse_rules(sample_rules_bytes())
+    for loaded_by, expected_version in ((ACTOR, 2), ("hq-operator", 1)):
+        folder = tmp_path / loaded_by
+        hub = Hub.init(HubConfig(folder, f"sqlite:///{folder / 'hub.sqlite3'}", None))
+        try:
+            with hub.transaction() as conn:
+                store_rules(conn, replace(old, version=1), loaded_by)
+            for _ in range(2):  # a second start changes nothing more
+                _load_sample_rules(hub)
+            assert hub.rules.latest_version() == expected_version
+            if loaded_by == ACTOR:
+                assert hub.rules.latest() == replace(sample, version=2)
+        finally:
+            hub.close()
