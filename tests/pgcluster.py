@@ -37,6 +37,7 @@ PG_INITDB_TIMEOUT_S: Final = 60.0
 PG_START_TIMEOUT_S: Final = 30.0
 PG_STOP_TIMEOUT_S: Final = 10.0
 PG_POLL_INTERVAL_S: Final = 0.05
+PG_ORPHAN_SIGNAL: Final = "SIGQUIT"  # PostgreSQL's immediate shutdown
 # Two hub workers, the test's own hub and a dashboard each pool up to 15 connections
 # (hub.db: 5 plus SQLAlchemy's overflow of 10); room for that twice over.
 PG_MAX_CONNECTIONS: Final = 100
@@ -186,11 +187,16 @@ class PgCluster:
     def _spawn(self) -> None:
         assert self.folder is not None
         options = [arg for k, v in self._settings().items() for arg in ("-c", f"{k}={v}")]
+        # If this process dies without a teardown (SIGKILL, a CI timeout), the kernel
+        # shuts the postmaster down too, rather than leaving it serving an empty folder.
+        # The signal comes when the starting *thread* ends: start from the main thread.
+        setpriv = shutil.which("setpriv")  # util-linux, on every Debian
+        guard = [setpriv, f"--pdeathsig={PG_ORPHAN_SIGNAL}"] if setpriv else []
         with self.log_path.open("ab") as log:
             # Its own session: Ctrl-C reaches pytest, whose teardown stops the cluster
             # after the tests that use it.
             self.process = subprocess.Popen(
-                [str(self.bindir / "postgres"), "-D", str(self.folder / "data"), *options],
+                [*guard, str(self.bindir / "postgres"), "-D", str(self.folder / "data"), *options],
                 stdout=log,
                 stderr=log,
                 cwd=self.folder,
