@@ -38,8 +38,8 @@ PG_START_TIMEOUT_S: Final = 30.0
 PG_STOP_TIMEOUT_S: Final = 10.0
 PG_POLL_INTERVAL_S: Final = 0.05
 PG_ORPHAN_SIGNAL: Final = "SIGQUIT"  # PostgreSQL's immediate shutdown
-# Two hub workers, the test's own hub and a dashboard each pool up to 15 connections
-# (hub.db: 5 plus SQLAlchemy's overflow of 10); room for that twice over.
+# The busiest tests run two hub workers, their own hub and a dashboard: at most 4 x 15
+# connections (hub.db's pool of 5 plus SQLAlchemy's overflow of 10), plus the admin's.
 PG_MAX_CONNECTIONS: Final = 100
 # A throwaway cluster need not survive a crash of the machine: skip the disk flushes.
 PG_THROWAWAY_SETTINGS: Final = {
