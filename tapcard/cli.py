@@ -89,6 +89,11 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _run_app(program: str, argv: list[str]) -> int:
+    from tapcard.ui.environment import kivy_missing
+
+    if (missing := kivy_missing(f"tapcard {program}")) is not None:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     if program == "kiosk":
         from kiosk.__main__ import main as kiosk_main
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,6 +115,11 @@ def run_demo(data: str | None, headless: bool = False, windows: bool = False) ->
     data_dir = Path(data or DEMO_DIR_DEFAULT)
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if windows or (has_display and not headless):
+        from tapcard.ui.environment import kivy_missing
+
+        if (missing := kivy_missing("the windowed demo")) is not None:
+            print(f"error: {missing}; or run `tapcard demo --headless`", file=sys.stderr)
+            return 2
         from tapcard.demo_windows import run_windows
 
         return run_windows(data_dir)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+
+KIVY_EXTRA = "kivy"  # pyproject's extra that brings Kivy; an HQ server installs without it
 
 
 def set_kivy_environment() -> None:
@@ -13,3 +16,14 @@ def set_kivy_environment() -> None:
     os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
     if os.environ.get("TAPCARD_LOG", "").upper() != "DEBUG":
         os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+
+
+def kivy_missing(what: str) -> str | None:
+    """One line for the user when Kivy is not installed, else None: the screens need it,
+    the hub and the headless device programs do not."""
+    if importlib.util.find_spec("kivy") is not None:
+        return None
+    return (
+        f"{what} needs Kivy, which is not installed here:"
+        f" pip install 'tapcard[{KIVY_EXTRA}]' (in a checkout: bash scripts/setup)"
+    )
