@@ -11,7 +11,6 @@ where it stopped.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import replace
@@ -29,6 +28,7 @@ from tapcard.device.scripted import ScriptedDevice
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
 from tapcard.samples import sample_rules_bytes
+from tapcard.ui import fmt
 from tapcard.wire import messages as m
 from tapcard.wire.keys import (
     new_signing_key,
@@ -179,7 +179,7 @@ def _report(results: list[m.TxResult], hub: Hub, cards: list[str]) -> None:
         what = "accepted" if result.accepted else f"REJECTED ({result.message})"
         extra = f" voucher {result.voucher}" if result.voucher else ""
         print(
-            f"  {result.card_id} seq {result.seq}: {what}; paid {result.net_cents} cents, "
+            f"  {result.card_id} seq {result.seq}: {what}; paid {fmt.money(result.net_cents)}, "
             f"+{result.points_earned}/-{result.points_spent} points{extra}"
         )
     with hub.engine.connect() as conn:
@@ -187,13 +187,8 @@ def _report(results: list[m.TxResult], hub: Hub, cards: list[str]) -> None:
             snap = admin.card_snapshot(conn, card, hub.rules.latest())
             print(
                 f"  card {card} ({snap.member_name_masked}, {snap.tier}): "
-                + json.dumps(
-                    {
-                        "points": snap.balances.points,
-                        "growth": snap.balances.growth,
-                        "stored_value_cents": snap.balances.stored_value_cents,
-                    }
-                )
+                + f"{snap.balances.points} points, {snap.balances.growth} growth, "
+                + f"stored value {fmt.money(snap.balances.stored_value_cents)}"
             )
         from hub.verify import verify_ledger
 
