@@ -107,6 +107,10 @@ class HubService:
         }
         self.connected = threading.Event()
         self.disconnected = threading.Event()  # set once paho has sent DISCONNECT
+        # Set when the broker has granted the work subscriptions: before that, what a
+        # device publishes may reach no subscriber (a new session keeps nothing for us).
+        self.subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
         self.watchdog = Watchdog()  # pinged by the worker loop: a stall stops the pings
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -120,6 +124,7 @@ class HubService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -172,7 +177,11 @@ class HubService:
             log.warning("the broker did not confirm %s left the group", self.client_id)
 
     def wait_connected(self, timeout_s: float) -> bool:
-        return self.connected.wait(timeout_s)
+        """Connected and subscribed: from now on the hub hears what devices send."""
+        deadline = time.monotonic() + timeout_s
+        if not self.connected.wait(timeout_s):
+            return False
+        return self.subscribed.wait(max(0.0, deadline - time.monotonic()))
 
     # --- paho's thread: only queue ------------------------------------------------
 
@@ -180,7 +189,8 @@ class HubService:
         if reason.is_failure:
             log.error("broker %s refused the hub: %s", self.broker, reason)
             return
-        client.subscribe(
+        self.subscribed.clear()
+        _result, self._subscribe_mid = client.subscribe(
             [
                 *((topic, 1) for topic in self._work_filters()),
                 (device_filter(Family.STATUS), 1),  # retained: never through $share
@@ -191,8 +201,18 @@ class HubService:
         self.connected.set()
         log.info("hub connected to %s", self.broker)
 
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, reasons: Any, _p: Any) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("broker %s refused the hub's subscriptions: %s", self.broker, refused)
+            return
+        self.subscribed.set()
+
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         self.disconnected.set()
         if not self._stop.is_set():
             log.warning("hub lost the broker: %s; reconnecting", reason)
