@@ -37,6 +37,18 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
     return False
 
 
+def end_process(process: subprocess.Popen[bytes], sig: signal.Signals, timeout_s: float) -> None:
+    """Ask a child to end with `sig`; kill it if it has not ended within `timeout_s`."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def mosquitto_binary() -> str:
     found = shutil.which("mosquitto") or next(
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
@@ -105,13 +117,9 @@ class PrivateBroker:
     def stop(self, kill: bool = False) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.process.wait(timeout=BROKER_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(
+            self.process, signal.SIGKILL if kill else signal.SIGTERM, BROKER_STOP_TIMEOUT_S
+        )
         self.process = None
 
     def __enter__(self) -> PrivateBroker:

@@ -24,7 +24,7 @@ from typing import Final
 
 import psycopg
 
-from hub.broker import free_port
+from hub.broker import end_process, free_port
 
 # An admin URL of an existing server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 # (its user may create and drop databases): tests and benchmarks use it instead of a cluster.
@@ -228,13 +228,8 @@ class PgCluster:
 
     def stop(self) -> None:
         """Immediate shutdown (SIGQUIT: nothing to keep), then the folder goes."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(timeout=PG_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            end_process(self.process, signal.SIGQUIT, PG_STOP_TIMEOUT_S)
         self.process = None
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
