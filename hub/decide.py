@@ -16,9 +16,17 @@ from tapcard.domain import engine
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import MemberContext, SaleQuote
 from tapcard.domain.ledger import Leg, member_account
-from tapcard.domain.model import Asset, CardState, FeeKind, Payment, TxKind
+from tapcard.domain.model import (
+    Asset,
+    CardState,
+    FeeKind,
+    Payment,
+    TxKind,
+    card_allows,
+    effective_card_state,
+)
 from tapcard.domain.rules import CatalogItem, RuleSet
-from tapcard.wire.codes import Reason
+from tapcard.wire.codes import CARD_STATE_REASON, Reason
 from tapcard.wire.messages import (
     Backfill,
     Balances,
@@ -30,13 +38,6 @@ from tapcard.wire.messages import (
     TopUp,
     TxIntent,
 )
-
-_CARD_STATE_REASON = {
-    CardState.LOST.value: Reason.CARD_LOST,
-    CardState.REPLACED.value: Reason.CARD_REPLACED,
-    CardState.TERMINATED.value: Reason.CARD_TERMINATED,
-    CardState.EXPIRED.value: Reason.CARD_EXPIRED,
-}
 
 
 @dataclass(slots=True)
@@ -189,7 +190,7 @@ def decide(
         card.spent_today_cents += _member_debit(decision, member.id, Asset.CENTS)
         card.spent_today_points += _member_debit(decision, member.id, Asset.POINTS)
     if decision.new_expiry is not None:
-        card.expires_on, card.state, card.state_ms = decision.new_expiry, "active", now_ms
+        card.expires_on, card.state, card.state_ms = decision.new_expiry, CardState.ACTIVE, now_ms
         card.changed = True
     return decision
 
@@ -224,20 +225,15 @@ def _check_card(
     today: dt.date,
     exceptions: list[tuple[str, Asset, int, str]],
 ) -> Decision | None:
-    state = card.state
-    if state == CardState.ACTIVE.value and card.expires_on < today:
-        state = CardState.EXPIRED.value
-    if member.state == "terminated":
-        state = CardState.TERMINATED.value
-    if state == CardState.ACTIVE.value:
-        return None
-    if state == CardState.EXPIRED.value and isinstance(intent.op, Renewal):
+    state = effective_card_state(card.state, card.expires_on, today, member.state)
+    if card_allows(state, renewal=isinstance(intent.op, Renewal)):
         return None
     if intent.offline:
         # The device could not know; the goods were handed over. Book it and tell HQ.
         exceptions.append(("offline_card_state", Asset.CENTS, 0, f"card was {state}"))
         return None
-    return refuse(_CARD_STATE_REASON[state], f"card {intent.card_id} is {state}", today)
+    reason = Reason.CARD_NOT_ALLOWED if state is None else CARD_STATE_REASON[state]
+    return refuse(reason, f"card {intent.card_id} is {state or 'unusable'}", today)
 
 
 @dataclass(slots=True)

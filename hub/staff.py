@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,7 +31,7 @@ from sqlalchemy.engine import Connection
 from hub import admin, db
 from tapcard.cards.credential import issue_credential
 from tapcard.clock import today as clock_today
-from tapcard.domain.model import Asset
+from tapcard.domain.model import CARD_ID_RE, STAFF_CARD_PREFIX, Asset
 from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
@@ -46,8 +45,6 @@ log = logging.getLogger(__name__)
 
 ROLES: Final = ("cashier", "manager")
 MANAGER_ONLY: Final = frozenset({"replace", "reverse", "renew_waived"})
-STAFF_CARD_PREFIX: Final = "S-"  # a staff card's card id: S-<staff id>
-_CARD_ID: Final = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 SCRYPT_N: Final = 2**14  # ~16 MiB and ~50 ms per check: slow for guessing, fine at login
 SCRYPT_R: Final = 8
 SCRYPT_P: Final = 1
@@ -297,7 +294,7 @@ def staff_card_credential(
     if row is None or not row.active:
         raise NotFoundError(f"no active staff {staff_id}")
     card_id = staff_card_id(staff_id)
-    if not _CARD_ID.match(card_id):
+    if not CARD_ID_RE.match(card_id):
         raise ValidationError(f"staff id {staff_id} cannot be on a card (letters, digits, -)")
     try:
         raw_uid, key = bytes.fromhex(uid), bytes.fromhex(card_key) if card_key else None

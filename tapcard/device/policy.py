@@ -20,21 +20,14 @@ from dataclasses import dataclass
 from tapcard.device.store import DayCounters
 from tapcard.domain import engine
 from tapcard.domain.engine import MemberContext
-from tapcard.domain.model import CardState, FeeKind, Payment
+from tapcard.domain.model import FeeKind, Payment, card_allows, effective_card_state
 from tapcard.domain.rules import RuleSet
 from tapcard.wire import messages as m
-from tapcard.wire.codes import Reason
+from tapcard.wire.codes import CARD_STATE_REASON, Reason
 
 # A snapshot does not carry the join date; this one never qualifies for a new-member
 # discount, so a device quote is never lower than the hub's (caps stay conservative).
 JOINED_ON_UNKNOWN = dt.date(1970, 1, 1)
-
-_STATE_REASON = {
-    CardState.LOST.value: Reason.CARD_LOST,
-    CardState.REPLACED.value: Reason.CARD_REPLACED,
-    CardState.TERMINATED.value: Reason.CARD_TERMINATED,
-    CardState.EXPIRED.value: Reason.CARD_EXPIRED,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,14 +128,10 @@ def _refuse(reason: Reason, message: str, offline: bool = False) -> Verdict:
 
 
 def _card_state(snapshot: m.Snapshot, op: m.AnyOp, today: dt.date, offline: bool) -> Verdict | None:
-    state = snapshot.state
-    if state == CardState.ACTIVE.value and snapshot.expires_on and snapshot.expires_on < today:
-        state = CardState.EXPIRED.value
-    if state == CardState.ACTIVE.value:
+    state = effective_card_state(snapshot.state, snapshot.expires_on, today)
+    if card_allows(state, renewal=isinstance(op, m.Renewal)):
         return None
-    if state == CardState.EXPIRED.value and isinstance(op, m.Renewal):
-        return None
-    reason = _STATE_REASON.get(state, Reason.CARD_NOT_ALLOWED)
+    reason = Reason.CARD_NOT_ALLOWED if state is None else CARD_STATE_REASON[state]
     return _refuse(reason, f"card {snapshot.card_id} is {state or 'unusable'}", offline)
 
 

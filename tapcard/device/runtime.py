@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import shutil
 import threading
 import time
@@ -37,7 +36,7 @@ from tapcard.device.outbox import ALARM_OUTBOX_FULL, OUTBOX_LEN_MAX, Outbox, Que
 from tapcard.device.store import DeviceStore, Spent, StoreError
 from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine, SaleQuote
-from tapcard.domain.model import FeeKind, Payment
+from tapcard.domain.model import CARD_ID_RE, FeeKind, Payment
 from tapcard.domain.rules import RuleSet
 from tapcard.errors import ValidationError
 from tapcard.readers import CardReader, HealthState, authenticate_tap
@@ -54,7 +53,6 @@ DENYLIST_DOC: Final = "denylist"
 ALARM_STORE_ERROR: Final = "store_error"
 ALARM_NO_RULES: Final = "no_rules"
 ALARMS_MAX: Final = 32
-_CARD_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 assert SNAPSHOT_TIMEOUT_S < RESULT_WAIT_S_MAX
 
 ResultCallback = Callable[[m.TxResult], None]
@@ -473,7 +471,7 @@ def _load_doc(docs: DocStore, name: str, kind: type[Any]) -> Any:
 
 
 def _check_card_id(card_id: str) -> None:
-    if not _CARD_ID.match(card_id):
+    if not CARD_ID_RE.match(card_id):
         raise ValidationError(f"{card_id!r} is not a card id")
 
 

@@ -1,8 +1,11 @@
-"""Names of things in the membership domain: assets, card kinds and states, masking."""
+"""Names of things in the membership domain: assets, card kinds and states, roles, masking."""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import re
+from typing import Final
 
 
 class Asset(enum.StrEnum):
@@ -32,6 +35,52 @@ class CardState(enum.StrEnum):
 CARD_STATES_USABLE = frozenset({CardState.ACTIVE})
 # A lost, replaced or terminated card never comes back; an expired one is renewed.
 CARD_STATES_FINAL = frozenset({CardState.LOST, CardState.REPLACED, CardState.TERMINATED})
+
+# A card id as cards, devices and the hub accept it (always used with fullmatch/match ^$).
+CARD_ID_RE: Final = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+STAFF_CARD_PREFIX: Final = "S-"  # a staff card's card id: S-<staff id>
+
+
+class MemberStatus(enum.StrEnum):
+    """Whether a member's account is open. A terminated account's cards are all unusable."""
+
+    ACTIVE = "active"
+    TERMINATED = "terminated"
+
+
+class StaffRole(enum.StrEnum):
+    """What a counter staff member may do: a manager also waives fees and reverses."""
+
+    CASHIER = "cashier"
+    MANAGER = "manager"
+
+
+def effective_card_state(
+    state: str,
+    expires_on: dt.date | None,
+    today: dt.date,
+    member: str = MemberStatus.ACTIVE,
+) -> CardState | None:
+    """The state a card is in today, as the hub and the devices both judge it.
+
+    An active card past its expiry date is expired (the stored state changes only when
+    someone renews it), and every card of a terminated member is terminated. None is a
+    state this version does not know (a newer hub's): never usable.
+    """
+    if member == MemberStatus.TERMINATED:
+        return CardState.TERMINATED
+    try:
+        known = CardState(state)
+    except ValueError:
+        return None
+    if known is CardState.ACTIVE and expires_on is not None and expires_on < today:
+        return CardState.EXPIRED
+    return known
+
+
+def card_allows(state: CardState | None, renewal: bool) -> bool:
+    """An active card may do anything; an expired one only its renewal."""
+    return state is CardState.ACTIVE or (state is CardState.EXPIRED and renewal)
 
 
 class TxKind(enum.StrEnum):

@@ -29,7 +29,7 @@ from tapcard.clock import Clock
 from tapcard.clock import today as clock_today
 from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine, SaleQuote
-from tapcard.domain.model import FeeKind, Payment
+from tapcard.domain.model import STAFF_CARD_PREFIX, FeeKind, Payment
 from tapcard.errors import TapcardError
 from tapcard.ui import fmt
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
@@ -72,7 +72,6 @@ SCREENS: Final = (
     RENEWAL,
     REVERSAL,
 )
-STAFF_CARD_PREFIX: Final = "S-"  # a staff card's card id: S-<staff id>
 REASON_LEN_MIN: Final = 3
 RECEIPT_NO_LEN_MAX: Final = 64
 CATEGORIES: Final = ("grocery", "fuel", "car_wash", "service", "group_buy", "special_offer")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from tapcard.domain.model import CardState
+
 
 class Reason(enum.IntEnum):
     OK = 0
@@ -54,3 +56,13 @@ FORM_REASONS = frozenset(
         Reason.DEVICE_MISMATCH,
     }
 )
+
+
+# Why a card in this state may not do an operation; a state this version does not know
+# is CARD_NOT_ALLOWED.
+CARD_STATE_REASON: dict[CardState, Reason] = {
+    CardState.LOST: Reason.CARD_LOST,
+    CardState.REPLACED: Reason.CARD_REPLACED,
+    CardState.TERMINATED: Reason.CARD_TERMINATED,
+    CardState.EXPIRED: Reason.CARD_EXPIRED,
+}
