@@ -120,7 +120,7 @@ def test_a_bad_shift_is_a_clear_error(raw: str) -> None:
 def test_a_bad_shift_stops_the_cli_with_one_line() -> None:
     env = {CLOCK_SHIFT_ENV: "tomorrow", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, "-c", "from tapcard.cli import main; raise SystemExit(main())", "device"],
+        [sys.executable, "-c", "from launcher.cli import main; raise SystemExit(main())", "device"],
         env=env,
         capture_output=True,
         text=True,

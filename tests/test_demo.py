@@ -26,7 +26,7 @@ def _env() -> dict[str, str]:
 
 
 def test_headless_demo_prints_balances_twice(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "tapcard.cli", "demo", "--data", str(tmp_path / "demo")]
+    args = [sys.executable, "-m", "launcher.cli", "demo", "--data", str(tmp_path / "demo")]
     for run in range(2):
         done = subprocess.run(
             args, capture_output=True, text=True, timeout=120, env=_env(), check=False
@@ -41,7 +41,7 @@ def test_windowed_demo_runs_kiosk_and_terminal(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     env = {**_env(), "SDL_VIDEODRIVER": "offscreen", "KIVY_HOME": str(tmp_path / "kivy")}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "tapcard.cli", "demo", "--windows", "--data", str(data)],
+        [sys.executable, "-m", "launcher.cli", "demo", "--windows", "--data", str(data)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -57,7 +57,7 @@ def test_windowed_demo_runs_kiosk_and_terminal(tmp_path: Path) -> None:
         tap = [
             sys.executable,
             "-m",
-            "tapcard.cli",
+            "launcher.cli",
             "device",
             "tap",
             "C100001",
@@ -94,7 +94,7 @@ def test_an_old_demo_folder_gets_the_recurring_sample(tmp_path: Path) -> None:
     from hub.app import Hub
     from hub.config import HubConfig
     from hub.rulestore import parse_rules, store_rules
-    from tapcard.demo import ACTOR, _load_sample_rules
+    from launcher.demo_seed import ACTOR, load_sample_rules
     from tapcard.samples import sample_rules_bytes
 
     old = parse_rules((ROOT / "tests/domain/data/rules_flat_2026.json").read_bytes())
@@ -106,7 +106,7 @@ def test_an_old_demo_folder_gets_the_recurring_sample(tmp_path: Path) -> None:
             with hub.transaction() as conn:
                 store_rules(conn, replace(old, version=1), loaded_by)
             for _ in range(2):  # a second start changes nothing more
-                _load_sample_rules(hub)
+                load_sample_rules(hub)
             assert hub.rules.latest_version() == expected_version
             if loaded_by == ACTOR:
                 assert hub.rules.latest() == replace(sample, version=2)

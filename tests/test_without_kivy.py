@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT_S = 120
 WITHOUT_KIVY = "import sys; sys.modules['kivy'] = None\n"
-TAPCARD = WITHOUT_KIVY + "from tapcard.cli import main; sys.exit(main(sys.argv[1:]))"
+TAPCARD = WITHOUT_KIVY + "from launcher.cli import main; sys.exit(main(sys.argv[1:]))"
 # Every hub module but the migrations (alembic runs those, with its own context).
 IMPORT_HUB = WITHOUT_KIVY + (
     "import importlib, pkgutil, hub\n"

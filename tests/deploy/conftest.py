@@ -24,7 +24,7 @@ from hub.config import HubConfig
 from hub.deploy.broker_config import BrokerFiles, ListenerSettings, write_hq_config
 from hub.deploy.pki import CertificateAuthority
 from hub.deploy.provision import save_settings
-from tapcard.cli import main as tapcard_main
+from launcher.cli import main as tapcard_main
 from tests.conftest import Seeded, seed_hub
 
 CONNECT_WAIT_S = 5.0

@@ -30,7 +30,7 @@ from hub.config import HubConfig
 from hub.deploy import backup as backups
 from hub.service import HubService
 from hub.verify import verify_ledger
-from tapcard.cli import main as tapcard_main
+from launcher.cli import main as tapcard_main
 from tapcard.device.bundle import Bundle
 from tapcard.device.runtime import DeviceRuntime
 from tapcard.device.scripted import ScriptedDevice
@@ -250,7 +250,7 @@ def test_corrupted_database_at_start_points_to_restore(
         [
             sys.executable,
             "-m",
-            "tapcard.cli",
+            "launcher.cli",
             "hub",
             "--data",
             str(config.data_dir),

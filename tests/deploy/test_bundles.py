@@ -21,7 +21,7 @@ import pytest
 
 from hub.deploy.pki import CertificateAuthority
 from hub.deploy.provision import sign_bundle
-from tapcard.cli import main as tapcard_main
+from launcher.cli import main as tapcard_main
 from tapcard.device.bundle import BUNDLE_FILE, Bundle, BundleError, install_bundle
 from tapcard.wire.keys import new_signing_key, verify_key_text
 from tests.deploy.conftest import TlsRig

@@ -202,7 +202,7 @@ def test_hub_serve_notifies_ready_and_pings_the_watchdog(
             [
                 sys.executable,
                 "-m",
-                "tapcard.cli",
+                "launcher.cli",
                 "hub",
                 "--data",
                 str(config.data_dir),
@@ -233,7 +233,7 @@ def test_device_run_notifies_ready_and_pings_the_watchdog(
     sock = NotifySocket(tmp_path)
     try:
         seen = _run_notified(
-            [sys.executable, "-m", "tapcard.cli", "device", "run", "--data", str(data_dir)],
+            [sys.executable, "-m", "launcher.cli", "device", "run", "--data", str(data_dir)],
             sock,
             {},
         )

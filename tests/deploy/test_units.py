@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tapcard.cli import main as tapcard_main
+from launcher.cli import main as tapcard_main
 from tapcard.deploy import STAGED_SUFFIX
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
@@ -17,7 +17,7 @@ UNITS = Path(__file__).resolve().parents[2] / "systemd"
 
 def _deploy(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tapcard.cli", "deploy", "units", *args],
+        [sys.executable, "-m", "launcher.cli", "deploy", "units", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -42,7 +42,7 @@ def test_default_folder_and_older_copies_replaced(tmp_path: Path) -> None:
     (tmp_path / "systemd").mkdir()
     (tmp_path / "systemd" / "tapcard-hub.service").write_text("[Service]\nExecStart=/old\n")
     done = subprocess.run(
-        [sys.executable, "-m", "tapcard.cli", "deploy", "units"],
+        [sys.executable, "-m", "launcher.cli", "deploy", "units"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -24,8 +24,8 @@ from hub.config import HubConfig
 from hub.db import make_engine
 from hub.deploy.commands import migrate_before_serve
 from hub.verify import verify_ledger
+from launcher.cli import main as tapcard_main
 from tapcard import __version__
-from tapcard.cli import main as tapcard_main
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire import messages as m
 from tests.conftest import Seeded, seed_hub

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _tapcard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tapcard.cli", *args],
+        [sys.executable, "-m", "launcher.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -40,7 +40,7 @@ def test_run_tap_status_stop(rig: Rig, tmp_path: Path) -> None:
     data = str(tmp_path / "dev")
     assert _tapcard("device", "provision", str(source), "--data", data).returncode == 0
     run = subprocess.Popen(
-        [sys.executable, "-m", "tapcard.cli", "device", "run", "--data", data],
+        [sys.executable, "-m", "launcher.cli", "device", "run", "--data", data],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

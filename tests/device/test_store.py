@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from tapcard.cli import main as tapcard_main
+from launcher.cli import main as tapcard_main
 from tapcard.device.bundle import BUNDLE_FILE, Bundle, BundleError
 from tapcard.device.docstore import DocStore
 from tapcard.device.outbox import ALARM_OUTBOX_FULL, Outbox, OutboxFullError

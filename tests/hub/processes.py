@@ -29,7 +29,7 @@ class HubProcess:
         self.args = [
             sys.executable,
             "-m",
-            "tapcard.cli",
+            "launcher.cli",
             "hub",
             "--data",
             str(data_dir),

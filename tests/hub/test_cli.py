@@ -9,8 +9,8 @@ fraud; `verify` proves the journal and every report answers as JSON. Mistakes (a
 unknown member, a bad date, a duplicate branch, a broken rules file) end with exit
 code 2 and one `error:` line, never a traceback; a tampered database fails `verify`.
 
-Most commands run in-process through `tapcard.cli.main` (fast); the ones that check
-exit codes and stderr as a shell sees them run `python -m tapcard.cli` in a subprocess.
+Most commands run in-process through `launcher.cli.main` (fast); the ones that check
+exit codes and stderr as a shell sees them run `python -m launcher.cli` in a subprocess.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Cli:
 
 def run_cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tapcard.cli", "hub", "--data", str(data), *args],
+        [sys.executable, "-m", "launcher.cli", "hub", "--data", str(data), *args],
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT_S,

@@ -13,11 +13,16 @@ import sys
 import threading
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from hub import db
 from hub.app import Hub
 from hub.broker import PrivateBroker, free_port
 from hub.config import BrokerAddress, HubConfig
 from hub.service import HubService
-from tapcard.demo import DEMO_BRANCH, HUB_CONNECT_TIMEOUT_S, _seed
+from hub.staff import add_staff
+from launcher.demo_seed import ACTOR, DEMO_BRANCH, HUB_CONNECT_TIMEOUT_S, RunCommand, seed
+from tapcard.domain.model import StaffRole
 
 DEMO_APPS = (("kiosk", "demo-kiosk-ui"), ("terminal", "demo-terminal"))
 MANAGER_ID = "demo-manager"
@@ -26,16 +31,16 @@ CHILD_STOP_TIMEOUT_S = 10.0
 WATCH_INTERVAL_S = 0.5
 
 
-def run_windows(data_dir: Path, lang: str = "en") -> int:
+def run_windows(data_dir: Path, run_command: RunCommand, lang: str = "en") -> int:
     url = f"sqlite:///{data_dir / 'hub.sqlite3'}"
     hub = Hub.init(HubConfig.from_env(data_dir=str(data_dir), db_url=url))
-    _, cards = _seed(hub, data_dir)
+    _, cards = seed(hub, data_dir)
     broker = PrivateBroker(data_dir / "broker", port=_broker_port(data_dir))
     broker.start()
     service = HubService(hub, BrokerAddress(broker.host, broker.port))
     children: list[subprocess.Popen[bytes]] = []
     try:
-        app_dirs = _provision(data_dir, url, broker.port)
+        app_dirs = _provision(run_command, data_dir, url, broker.port)
         _seed_manager(hub)
         service.start()
         if not service.wait_connected(HUB_CONNECT_TIMEOUT_S):
@@ -60,9 +65,9 @@ def _broker_port(data_dir: Path) -> int:
     return int(path.read_text().strip())
 
 
-def _provision(data_dir: Path, url: str, port: int) -> list[tuple[str, Path]]:
-    from tapcard.cli import main as tapcard_main
-
+def _provision(
+    run_command: RunCommand, data_dir: Path, url: str, port: int
+) -> list[tuple[str, Path]]:
     folders = []
     for kind, device_id in DEMO_APPS:
         folder = data_dir / device_id
@@ -78,28 +83,25 @@ def _provision(data_dir: Path, url: str, port: int) -> list[tuple[str, Path]]:
                 f"127.0.0.1:{port}",
             ]
             add = ["device", "add", device_id, "--branch", DEMO_BRANCH, "--kind", kind]
-            if tapcard_main([*hub_args, *add, "--out", str(bundle)]) != 0:
+            if run_command([*hub_args, *add, "--out", str(bundle)]) != 0:
                 raise SystemExit(f"could not add the demo {kind}")
-            if tapcard_main(["device", "provision", str(bundle), "--data", str(folder)]) != 0:
+            if run_command(["device", "provision", str(bundle), "--data", str(folder)]) != 0:
                 raise SystemExit(f"could not provision the demo {kind}")
         folders.append((kind, folder))
     return folders
 
 
 def _seed_manager(hub: Hub) -> None:
-    import sqlalchemy as sa
-
-    from hub import db
-    from hub.staff import add_staff
-
     with hub.transaction() as conn:
         if conn.execute(sa.select(db.staff.c.id).where(db.staff.c.id == MANAGER_ID)).first():
             return
-        add_staff(conn, MANAGER_ID, "Demo Manager", DEMO_BRANCH, "manager", MANAGER_PIN, "demo")
+        add_staff(
+            conn, MANAGER_ID, "Demo Manager", DEMO_BRANCH, StaffRole.MANAGER, MANAGER_PIN, ACTOR
+        )
 
 
 def _spawn(program: str, folder: Path, lang: str) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "tapcard.cli", program, "--data", str(folder), "--lang", lang]
+    args = [sys.executable, "-m", "launcher.cli", program, "--data", str(folder), "--lang", lang]
     return subprocess.Popen(args)
 
 
@@ -112,7 +114,7 @@ def _print_help(data_dir: Path, app_dirs: list[tuple[str, Path]], cards: list[st
         f"--issuer-key {issuer}"
     )
     print(f"  take it off again:        tapcard device tap --remove --data {kiosk}")
-    print(f"  staff terminal login:     PIN {MANAGER_PIN} ({MANAGER_ID}, manager)")
+    print(f"  staff terminal login:     PIN {MANAGER_PIN} ({MANAGER_ID}, {StaffRole.MANAGER})")
     print("  Ctrl-C stops everything.", flush=True)
 
 

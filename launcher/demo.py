@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,75 +21,21 @@ from hub import admin, db
 from hub.app import Hub
 from hub.broker import PrivateBroker
 from hub.config import BrokerAddress, HubConfig
-from hub.rulestore import parse_rules, store_rules
 from hub.service import HubService
+from hub.verify import verify_ledger
+from launcher.demo_seed import (
+    DEMO_DEVICE,
+    DEMO_DIR_DEFAULT,
+    HUB_CONNECT_TIMEOUT_S,
+    RunCommand,
+    seed,
+)
 from tapcard.device.scripted import ScriptedDevice
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
-from tapcard.samples import sample_rules_bytes
 from tapcard.ui import fmt
 from tapcard.wire import messages as m
-from tapcard.wire.keys import (
-    new_signing_key,
-    signing_key_from_text,
-    signing_key_text,
-    verify_key_text,
-)
-
-DEMO_DIR_DEFAULT = "data/demo"
-DEMO_BRANCH = "demo-shop"
-DEMO_DEVICE = "demo-kiosk"
-HUB_CONNECT_TIMEOUT_S = 10.0
-ACTOR = "demo"
-
-
-def _load_sample_rules(hub: Hub) -> None:
-    """The sample rules, once; and again as the next version when a demo folder still
-    holds an older sample that the demo loaded (its dated campaigns would have run out)."""
-    sample = parse_rules(sample_rules_bytes())
-    latest_version = hub.rules.latest_version()
-    with hub.transaction() as conn:
-        if latest_version == 0:
-            store_rules(conn, sample, ACTOR)
-            return
-        loaded_by = conn.execute(
-            sa.select(db.rule_sets.c.actor).where(db.rule_sets.c.version == latest_version)
-        ).scalar_one()
-        if loaded_by == ACTOR and replace(sample, version=latest_version) != hub.rules.latest():
-            store_rules(conn, replace(sample, version=latest_version + 1), ACTOR)
-
-
-def _seed(hub: Hub, data_dir: Path) -> tuple[str, list[str]]:
-    """Rules, branch, device key and two members with cards (once)."""
-    key_file = data_dir / f"{DEMO_DEVICE}.key"
-    _load_sample_rules(hub)
-    rules = hub.rules.latest()
-    with hub.transaction() as conn:
-        if not key_file.exists():
-            key = new_signing_key()
-            admin.add_branch(conn, DEMO_BRANCH, "Demo shop", "demo", ACTOR)
-            admin.add_device(
-                conn, DEMO_DEVICE, DEMO_BRANCH, "kiosk", verify_key_text(key.verify_key), ACTOR
-            )
-            for name, phone in (("Li Wei", "13800000001"), ("Ana Silva", "13800000002")):
-                member_id = admin.add_member(
-                    conn,
-                    admin.NewMember(name=name, phone=phone, branch_id=DEMO_BRANCH),
-                    rules,
-                    "",
-                    ACTOR,
-                )
-                admin.issue_card(conn, member_id, rules, ACTOR)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(signing_key_text(key))
-        cards = sorted(
-            c["id"]
-            for mid in (1, 2)
-            for c in admin.member_view(conn, mid)["cards"]
-            if c["state"] == "active"
-        )
-    return key_file.read_text().strip(), cards
+from tapcard.wire.keys import signing_key_from_text
 
 
 def _script(device: ScriptedDevice, cards: list[str]) -> list[m.TxResult]:
@@ -111,7 +56,9 @@ def _script(device: ScriptedDevice, cards: list[str]) -> list[m.TxResult]:
     return [device.send(card, op) for card, op in steps]
 
 
-def run_demo(data: str | None, headless: bool = False, windows: bool = False) -> int:
+def run_demo(
+    data: str | None, run_command: RunCommand, headless: bool = False, windows: bool = False
+) -> int:
     data_dir = Path(data or DEMO_DIR_DEFAULT)
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if windows or (has_display and not headless):
@@ -120,9 +67,9 @@ def run_demo(data: str | None, headless: bool = False, windows: bool = False) ->
         if (missing := kivy_missing("the windowed demo")) is not None:
             print(f"error: {missing}; or run `tapcard demo --headless`", file=sys.stderr)
             return 2
-        from tapcard.demo_windows import run_windows
+        from launcher.demo_windows import run_windows
 
-        return run_windows(data_dir)
+        return run_windows(data_dir, run_command)
     if not headless:
         print("no display: running the headless demo (a scripted device; see --help)")
     return _run_headless(data_dir)
@@ -132,7 +79,7 @@ def _run_headless(data_dir: Path) -> int:
     hub = Hub.init(
         HubConfig.from_env(data_dir=str(data_dir), db_url=f"sqlite:///{data_dir / 'hub.sqlite3'}")
     )
-    key_text, cards = _seed(hub, data_dir)
+    key_text, cards = seed(hub, data_dir)
     broker = PrivateBroker(data_dir / "broker")
     broker.start()
     service = HubService(hub, BrokerAddress(broker.host, broker.port))
@@ -162,10 +109,6 @@ def _run_headless(data_dir: Path) -> int:
 
 
 def _last_seq(hub: Hub) -> int:
-    import sqlalchemy as sa
-
-    from hub import db
-
     with hub.engine.connect() as conn:
         seq = conn.execute(
             sa.select(db.devices.c.seq_max).where(db.devices.c.id == DEMO_DEVICE)
@@ -190,8 +133,6 @@ def _report(results: list[m.TxResult], hub: Hub, cards: list[str]) -> None:
                 + f"{snap.balances.points} points, {snap.balances.growth} growth, "
                 + f"stored value {fmt.money(snap.balances.stored_value_cents)}"
             )
-        from hub.verify import verify_ledger
-
         report = verify_ledger(conn)
     print(
         f"  ledger verify: {'clean' if report.ok else report.errors}, "

@@ -82,9 +82,10 @@ def _main(argv: list[str] | None) -> int:
 
         return deploy.run(args)
     if args.command == "demo":
-        from tapcard.demo import run_demo
+        from launcher.demo import run_demo
 
-        return run_demo(args.data, headless=args.headless, windows=args.windows)
+        # The windowed demo provisions its devices through this same command.
+        return run_demo(args.data, main, headless=args.headless, windows=args.windows)
     return 2
 
 
