@@ -1,0 +1,113 @@
+"""No function over 70 lines and no module over 500 lines, checked on the source by `ast`.
+
+Scenario: an engineer adds one more branch to a long dispatch function, or one more
+command to a module that already does too much. This test measures every function
+(methods and nested functions too, from its `def` to its last line) and every module
+of the shared packages, the programs and the composition root, and fails with the
+offenders. The migrations are left out: each is one generated, append-only script.
+The exceptions are listed below with their reason, and a second test fails as soon as
+one is back under the limit, so the list cannot outlive its reason.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PACKAGES = ("tapcard", "hub", "kiosk", "terminal", "launcher")
+SKIPPED = ("hub/migrations",)  # generated, append-only: see the module docstring
+FUNCTION_LINES_MAX = 70
+MODULE_LINES_MAX = 500
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+# `path` for a module, `path::qualified.name` for a function: why it may be longer.
+EXCEPTIONS: dict[str, str] = {
+    "tapcard/ui/terminal.py": "issue 12, being split",
+    "hub/admin.py": "issue 12, being split",
+    "hub/cli.py": "issue 12, being split",
+    "hub/ledger.py": "issue 12, being split",
+}
+
+
+def sizes(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, int]:
+    """Lines of every module (`path`) and function (`path::qualified.name`)."""
+    found: dict[str, int] = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            where = path.relative_to(root).as_posix()
+            if where.startswith(SKIPPED):
+                continue
+            text = path.read_text()
+            found[where] = len(text.splitlines())
+            for name, lines in _function_lines(ast.parse(text, filename=where)):
+                found[f"{where}::{name}"] = lines
+    return found
+
+
+def _function_lines(tree: ast.Module) -> list[tuple[str, int]]:
+    """(qualified name, lines) of every function, nested ones and methods included."""
+    found: list[tuple[str, int]] = []
+    todo: list[tuple[str, ast.AST]] = [("", tree)]
+    while todo:
+        prefix, node = todo.pop()
+        for child in ast.iter_child_nodes(node):
+            scope = prefix
+            if isinstance(child, FUNCTIONS):
+                end = child.end_lineno or child.lineno
+                found.append((prefix + child.name, end - child.lineno + 1))
+            if isinstance(child, (*FUNCTIONS, ast.ClassDef)):
+                scope = f"{prefix}{child.name}."
+            todo.append((scope, child))
+    return sorted(found)
+
+
+def over_limit(found: dict[str, int]) -> dict[str, int]:
+    return {
+        where: lines
+        for where, lines in found.items()
+        if lines > (FUNCTION_LINES_MAX if "::" in where else MODULE_LINES_MAX)
+    }
+
+
+def test_functions_and_modules_stay_short() -> None:
+    offenders = {k: v for k, v in over_limit(sizes()).items() if k not in EXCEPTIONS}
+    assert not offenders, (
+        f"over {FUNCTION_LINES_MAX} lines a function or {MODULE_LINES_MAX} a module "
+        "(split it, or list it in EXCEPTIONS with the reason):\n"
+        + "\n".join(f"{where}: {lines} lines" for where, lines in sorted(offenders.items()))
+    )
+
+
+@pytest.mark.parametrize("where", sorted(EXCEPTIONS))
+def test_every_exception_is_still_needed(where: str) -> None:
+    found = sizes()
+    assert where in found, f"{where} no longer exists: remove it from EXCEPTIONS"
+    assert where in over_limit(found), (
+        f"{where} is {found[where]} lines, within the limit now: remove it from EXCEPTIONS"
+    )
+    assert EXCEPTIONS[where], f"{where} needs a reason"
+
+
+def test_measures_modules_methods_and_nested_functions(tmp_path: Path) -> None:
+    """The measure itself works, on a planted package."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    body = "".join(f"    x{i} = {i}\n" for i in range(FUNCTION_LINES_MAX))
+    (pkg / "long.py").write_text(
+        f"def top():\n{body}\n"
+        "class Box:\n"
+        "    async def method(self):\n"
+        "        def inner():\n"
+        "            return 1\n"
+        "        return inner\n"
+    )
+    (pkg / "big.py").write_text("x = 1\n" * (MODULE_LINES_MAX + 1))
+    found = sizes(tmp_path, ("pkg",))
+    assert found["pkg/long.py::top"] == FUNCTION_LINES_MAX + 1
+    assert found["pkg/long.py::Box.method"] == 4
+    assert found["pkg/long.py::Box.method.inner"] == 2
+    assert over_limit(found) == {"pkg/long.py::top": 71, "pkg/big.py": 501}
