@@ -73,20 +73,18 @@ def _hub(topic: str, body: m.Body) -> Sample:
     return Sample(topic, HUB_SIGNER, HUB_KEY, body)
 
 
-def intent(op: m.AnyOp, **kw: object) -> m.TxIntent:
-    fields: dict[str, object] = {
-        "tx_id": TX_ID,
-        "device": DEVICE_ID,
-        "seq": 42,
-        "created_ms": AT_MS,
-        "card_id": CARD_ID,
-        "rules_version": 3,
-        "offline": False,
-        "staff": "anna",
-        "op": op,
-    }
-    fields.update(kw)
-    return m.TxIntent(**fields)  # type: ignore[arg-type]
+def intent(op: m.AnyOp, seq: int = 42) -> m.TxIntent:
+    return m.TxIntent(
+        tx_id=TX_ID,
+        device=DEVICE_ID,
+        seq=seq,
+        created_ms=AT_MS,
+        card_id=CARD_ID,
+        rules_version=3,
+        offline=False,
+        staff="anna",
+        op=op,
+    )
 
 
 OPS: dict[str, m.AnyOp] = {
