@@ -36,7 +36,7 @@ from hub import admin, db
 from hub.app import Hub
 from hub.broker import PrivateBroker
 from hub.config import BrokerAddress, HubConfig
-from hub.ledger import add_to_daily
+from hub.posting import add_to_daily
 from hub.rulestore import parse_rules, store_rules
 from hub.service import HubService
 from hub.web import auth

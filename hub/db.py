@@ -14,12 +14,13 @@ before each commit.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tapcard.clock import Clock, clock_from_env
+from tapcard.clock import Clock, clock_from_env, today
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITER_OPTION = "tapcard_writer"
@@ -348,6 +349,16 @@ def clock_of(conn: Connection) -> Clock:
     """The clock of the hub whose engine opened `conn`."""
     found = conn.info.get(CLOCK_INFO_KEY)
     return clock_from_env() if found is None else found
+
+
+def now_ms(conn: Connection) -> int:
+    """Now, by the clock of the hub that opened `conn`."""
+    return clock_of(conn).now_ms()
+
+
+def today_at(conn: Connection) -> dt.date:
+    """Today's date by the clock of the hub that opened `conn`."""
+    return today(clock_of(conn))
 
 
 def _placeholder(conn: Connection) -> str:

@@ -1,14 +1,16 @@
 """Deciding one intent: the domain rules applied to one member's current state.
 
 Pure apart from the state objects handed in (no database here), so that every rule
-path is testable directly and the ledger stays about reading and writing.
+path is testable directly and the ledger stays about reading and writing. The member's
+state (`hub.member_state.MemberState`) is loaded, changed by the posted legs and
+written elsewhere; a decision only reads it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -29,7 +31,6 @@ from tapcard.domain.rules import CatalogItem, RuleSet
 from tapcard.wire.codes import CARD_STATE_REASON, Reason
 from tapcard.wire.messages import (
     Backfill,
-    Balances,
     Fee,
     Purchase,
     Redeem,
@@ -39,58 +40,8 @@ from tapcard.wire.messages import (
     TxIntent,
 )
 
-
-@dataclass(slots=True)
-class MemberState:
-    """A member and balances as read at the start of a batch, changed as it goes."""
-
-    id: int
-    tier: str
-    joined_on: dt.date
-    birthday: dt.date | None
-    period_growth: int
-    last_activity_on: dt.date
-    state: str
-    balances: dict[Asset, int] = field(default_factory=dict)
-    changed: bool = False
-
-    @classmethod
-    def from_row(cls, row: Any) -> MemberState:
-        return cls(
-            id=int(row.id),
-            tier=row.tier,
-            joined_on=row.joined_on,
-            birthday=row.birthday,
-            period_growth=int(row.period_growth),
-            last_activity_on=row.last_activity_on,
-            state=row.state,
-            balances={asset: 0 for asset in Asset},
-        )
-
-    def balance(self, asset: Asset) -> int:
-        return self.balances.get(asset, 0)
-
-    def apply(self, legs: list[Leg], decision: Decision) -> None:
-        prefix = f"m:{self.id}:"
-        for leg in legs:
-            if leg.account.startswith(prefix):
-                self.balances[leg.asset] = self.balance(leg.asset) + leg.delta
-                if leg.asset is Asset.GROWTH:
-                    self.period_growth += leg.delta
-        if decision.new_tier:
-            self.tier = decision.new_tier
-        self.last_activity_on = max(self.last_activity_on, decision.today)
-        self.changed = True
-
-    def balances_view(self) -> Balances:
-        return Balances(
-            points=self.balance(Asset.POINTS),
-            growth=self.balance(Asset.GROWTH),
-            stored_value_cents=self.balance(Asset.CENTS),
-        )
-
-    def account_rows(self) -> list[tuple[str, int]]:
-        return [(member_account(self.id, a), self.balance(a)) for a in Asset]
+if TYPE_CHECKING:  # the state is read and written in hub.member_state; only its shape here
+    from hub.member_state import MemberState
 
 
 @dataclass(slots=True)

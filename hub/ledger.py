@@ -2,9 +2,10 @@
 
 One database transaction per batch: lock the members' accounts, look up what was
 already answered (idempotency by transaction id), decide each intent with the domain
-rules of the version it was made with, then insert transfers, legs and results and
-move the balances. The caller acknowledges the MQTT messages only after commit, so a
-crash at any moment loses nothing and a redelivery changes nothing.
+rules of the version it was made with, then post the transfers through the journal
+(hub.posting, which moves the balances), store the results and the side rows. The
+caller acknowledges the MQTT messages only after commit, so a crash at any moment
+loses nothing and a redelivery changes nothing.
 """
 
 from __future__ import annotations
@@ -12,31 +13,29 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from hub import db
-from hub.decide import CardInfo, Decision, MemberState, decide
+from hub import ledger_store as store
+from hub.decide import CardInfo, Decision, decide
+from hub.member_state import MemberState, load_members
+from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
 from hub.rulestore import RulesCache
 from tapcard.clock import Clock, utc_date
-from tapcard.domain.ledger import Leg, validate_legs
-from tapcard.domain.model import Asset
 from tapcard.wire.codes import Reason
 from tapcard.wire.messages import Backfill, Purchase, Redeem, TxIntent, TxResult
 
 log = logging.getLogger(__name__)
 
 BATCH_INTENTS_MAX = 500
-IN_CLAUSE_ITEMS_MAX = 900  # SQLite allows 999 bound parameters per statement by default
 assert BATCH_INTENTS_MAX <= IN_CLAUSE_ITEMS_MAX
 
 _result_encoder = msgspec.json.Encoder()
-_ASSET_TEXT = {asset: asset.value for asset in Asset}
 _result_decoder = msgspec.json.Decoder(TxResult)
 
 
@@ -71,16 +70,13 @@ class _Batch:
     used_seqs: dict[tuple[str, int], str] = field(default_factory=dict)
     stock: dict[str, int] = field(default_factory=dict)
     receipts: set[str] = field(default_factory=set)
-    transfers: list[dict[str, object]] = field(default_factory=list)
-    legs: list[dict[str, object]] = field(default_factory=list)
+    journal: Journal = field(default_factory=Journal)
     results: list[dict[str, object]] = field(default_factory=list)
     receipt_rows: list[dict[str, object]] = field(default_factory=list)
     vouchers: list[dict[str, object]] = field(default_factory=list)
     exceptions: list[dict[str, object]] = field(default_factory=list)
     sale_lines: list[dict[str, object]] = field(default_factory=list)
     campaign_rows: list[dict[str, object]] = field(default_factory=list)
-    system_deltas: Counter[str] = field(default_factory=Counter)
-    daily: dict[tuple[int, str, str], tuple[int, int, int]] = field(default_factory=dict)
     seq_max: dict[str, int] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
 
@@ -121,7 +117,7 @@ class Ledger:
 
     def _after_conflict(self, incoming: Incoming, exc: IntegrityError) -> TxResult:
         with self.engine.begin() as conn:
-            answered = _load_answered(conn, [str(incoming.intent.tx_id)])
+            answered = store.load_answered(conn, [str(incoming.intent.tx_id)])
         previous = answered.get(str(incoming.intent.tx_id))
         if previous is not None:
             return _replay(incoming, previous, self.counters)
@@ -230,32 +226,23 @@ class Ledger:
     ) -> TxResult:
         intent = incoming.intent
         tx = incoming.tx
-        errors = validate_legs(decision.legs) if decision.legs else []
-        assert not errors, errors
-        member.apply(decision.legs, decision)
-        for leg in decision.legs:
-            if leg.account.startswith("s:"):
-                state.system_deltas[leg.account] += leg.delta
-        state.transfers.append(
-            {
-                "tx_id": tx,
-                "kind": decision.kind.value,
-                "device_id": incoming.device_id,
-                "seq": intent.seq,
-                "card_id": intent.card_id,
-                "member_id": member.id,
-                "branch_id": incoming.branch_id or None,
-                "rules_version": intent.rules_version,
-                "created_ms": intent.created_ms,
-                "applied_ms": now_ms,
-                "offline": intent.offline,
-                "actor": intent.staff,
-                "reason": "",
-                "detail": decision.detail_json,
-            }
+        transfer = Transfer(
+            tx_id=tx,
+            kind=decision.kind,
+            member_id=member.id,
+            rules_version=intent.rules_version,
+            created_ms=intent.created_ms,
+            applied_ms=now_ms,
+            card_id=intent.card_id,
+            device_id=incoming.device_id,
+            seq=intent.seq,
+            branch_id=incoming.branch_id or None,
+            offline=intent.offline,
+            actor=intent.staff,
+            detail=decision.detail_json,
         )
-        state.legs += [_leg_row(tx, leg) for leg in decision.legs]
-        add_to_daily(state.daily, intent.created_ms, incoming.branch_id, decision.legs)
+        state.journal.post(transfer, decision.legs, member)
+        member.note_activity(decision.legs, decision.new_tier, decision.today)
         _side_effects(tx, incoming.branch_id, intent, decision, member, state, now_ms)
         state.counters[f"accepted.{decision.kind.value}"] += 1
         return TxResult(
@@ -283,14 +270,14 @@ class Ledger:
     def _load(self, conn: Connection, batch: Sequence[Incoming]) -> _Batch:
         state = _Batch()
         card_ids = sorted({i.intent.card_id for i in batch})
-        state.cards = _load_cards(conn, card_ids)
+        state.cards = store.load_cards(conn, card_ids)
         member_ids = sorted({c.member_id for c in state.cards.values()})
         state.members = load_members(conn, member_ids, lock=True)
         tx_ids = [str(i.intent.tx_id) for i in batch]
-        state.answered = _load_answered(conn, tx_ids)
-        state.used_seqs = _load_used_seqs(conn, batch)
+        state.answered = store.load_answered(conn, tx_ids)
+        state.used_seqs = store.load_used_seqs(conn, [(i.device_id, i.intent.seq) for i in batch])
         items = sorted({i.intent.op.item for i in batch if isinstance(i.intent.op, Redeem)})
-        state.stock = _load_stock(conn, items)
+        state.stock = store.load_stock(conn, items)
         receipt_nos = sorted(
             {
                 i.intent.op.receipt_no
@@ -298,16 +285,15 @@ class Ledger:
                 if isinstance(i.intent.op, Purchase | Backfill) and i.intent.op.receipt_no
             }
         )
-        state.receipts = _load_receipts(conn, receipt_nos)
-        _load_card_usage(conn, state.cards.values(), self.clock.now_ms())
+        state.receipts = store.load_receipts(conn, receipt_nos)
+        store.load_card_usage(conn, state.cards.values(), self.clock.now_ms())
         return state
 
     # --- writing ------------------------------------------------------------------
 
     def _write(self, conn: Connection, state: _Batch) -> None:
+        state.journal.insert(conn)
         for table, rows in (
-            (db.transfers, state.transfers),
-            (db.legs, state.legs),
             (db.results, state.results),
             (db.receipts, state.receipt_rows),
             (db.vouchers, state.vouchers),
@@ -316,41 +302,10 @@ class Ledger:
             (db.transfer_campaigns, state.campaign_rows),
         ):
             db.bulk_insert(conn, table, rows)
-        write_members(conn, state.members.values())
-        _write_cards(conn, state.cards.values())
-        _write_stock(conn, state.stock)
-        _write_seq_max(conn, state.seq_max)
-        db.add_daily_totals(conn, state.daily)
-        if is_sqlite_conn(conn) and state.transfers:
-            check_balanced(conn, [str(t["tx_id"]) for t in state.transfers])
-        # System accounts last and in a fixed order: concurrent workers hold these
-        # hot rows only for the moment before commit and never deadlock on them.
-        for code in sorted(state.system_deltas):
-            delta = state.system_deltas[code]
-            if delta:
-                conn.execute(
-                    db.accounts.update()
-                    .where(db.accounts.c.code == code)
-                    .values(balance=db.accounts.c.balance + delta)
-                )
-
-
-def is_sqlite_conn(conn: Connection) -> bool:
-    return conn.dialect.name == "sqlite"
-
-
-def check_balanced(conn: Connection, tx_ids: Sequence[str]) -> None:
-    """The database's zero-sum check for SQLite, which cannot defer triggers."""
-    for start in range(0, len(tx_ids), IN_CLAUSE_ITEMS_MAX):
-        chunk = tx_ids[start : start + IN_CLAUSE_ITEMS_MAX]
-        rows = conn.execute(
-            sa.select(db.legs.c.tx_id, db.legs.c.asset)
-            .where(db.legs.c.tx_id.in_(chunk))
-            .group_by(db.legs.c.tx_id, db.legs.c.asset)
-            .having(sa.func.sum(db.legs.c.credit) != sa.func.sum(db.legs.c.debit))
-        ).all()
-        if rows:
-            raise IntegrityError("unbalanced transfer", None, Exception(f"unbalanced: {rows}"))
+        store.write_cards(conn, state.cards.values())
+        store.write_stock(conn, state.stock)
+        store.write_seq_max(conn, state.seq_max)
+        state.journal.settle(conn, state.members.values())
 
 
 def rejection(intent: TxIntent, reason: Reason, message: str) -> TxResult:
@@ -376,19 +331,6 @@ def _replay(incoming: Incoming, previous: tuple[str, bytes], counters: Counter[s
     return _result_decoder.decode(body)
 
 
-def add_to_daily(
-    daily: dict[tuple[int, str, str], tuple[int, int, int]],
-    created_ms: int,
-    branch_id: str | None,
-    legs: Sequence[Leg],
-) -> None:
-    day = created_ms // db.DAY_MS
-    for leg in legs:
-        key = (day, branch_id or "", leg.account)
-        debit, credit, count = daily.get(key, (0, 0, 0))
-        daily[key] = (debit + leg.debit, credit + leg.credit, count + 1)
-
-
 def _result_row(incoming: Incoming, result: TxResult, now_ms: int) -> dict[str, object]:
     return {
         "tx_id": incoming.tx,
@@ -399,16 +341,6 @@ def _result_row(incoming: Incoming, result: TxResult, now_ms: int) -> dict[str, 
         "reason": int(result.reason),
         "body": _result_encoder.encode(result).decode(),
         "applied_ms": now_ms,
-    }
-
-
-def _leg_row(tx: str, leg: Leg) -> dict[str, object]:
-    return {
-        "tx_id": tx,
-        "account": leg.account,
-        "asset": _ASSET_TEXT[leg.asset],
-        "debit": leg.debit,
-        "credit": leg.credit,
     }
 
 
@@ -474,147 +406,3 @@ def _side_effects(
             }
         )
         log.warning("offline exception %s on %s: %s", kind, intent.card_id, detail)
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), IN_CLAUSE_ITEMS_MAX):
-        yield items[start : start + IN_CLAUSE_ITEMS_MAX]
-
-
-def _load_cards(conn: Connection, card_ids: Sequence[str]) -> dict[str, CardInfo]:
-    found: dict[str, CardInfo] = {}
-    for chunk in _chunks(card_ids):
-        for row in conn.execute(sa.select(db.cards).where(db.cards.c.id.in_(chunk))):
-            found[row.id] = CardInfo.from_row(row)
-    return found
-
-
-def _load_card_usage(conn: Connection, cards: Iterable[CardInfo], now_ms: int) -> None:
-    """Today's spending of the cards that have their own daily limits."""
-    day_start_ms = now_ms - now_ms % db.DAY_MS
-    for card in cards:
-        if card.daily_cents_max is None and card.daily_points_max is None:
-            continue
-        query = (
-            sa.select(db.legs.c.asset, sa.func.coalesce(sa.func.sum(db.legs.c.debit), 0))
-            .join(db.transfers, db.transfers.c.tx_id == db.legs.c.tx_id)
-            .where(
-                db.transfers.c.card_id == card.id,
-                db.transfers.c.created_ms >= day_start_ms,
-                db.legs.c.account.like("m:%"),
-            )
-            .group_by(db.legs.c.asset)
-        )
-        for asset, debit in conn.execute(query):
-            if asset == Asset.CENTS.value:
-                card.spent_today_cents = int(debit)
-            elif asset == Asset.POINTS.value:
-                card.spent_today_points = int(debit)
-
-
-def _write_cards(conn: Connection, cards: Iterable[CardInfo]) -> None:
-    for card in cards:
-        if card.changed:
-            conn.execute(
-                db.cards.update()
-                .where(db.cards.c.id == card.id)
-                .values(state=card.state, expires_on=card.expires_on, state_ms=card.state_ms)
-            )
-
-
-def load_members(conn: Connection, member_ids: Sequence[int], lock: bool) -> dict[int, MemberState]:
-    """Members with their account balances; on PostgreSQL their rows are locked."""
-    if not member_ids:
-        return {}
-    query = sa.select(db.members).where(db.members.c.id.in_(member_ids)).order_by(db.members.c.id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    out = {row.id: MemberState.from_row(row) for row in conn.execute(query)}
-    accounts = conn.execute(
-        sa.select(db.accounts.c.member_id, db.accounts.c.asset, db.accounts.c.balance).where(
-            db.accounts.c.member_id.in_(member_ids)
-        )
-    )
-    for member_id, asset, balance in accounts:
-        out[member_id].balances[Asset(asset)] = int(balance)
-    return out
-
-
-def write_members(conn: Connection, members: Iterable[MemberState]) -> None:
-    changed = [m for m in members if m.changed]
-    if not changed:
-        return
-    db.bulk_update(
-        conn,
-        db.accounts,
-        "code",
-        ["balance"],
-        [(balance, code) for m in changed for code, balance in m.account_rows()],
-    )
-    db.bulk_update(
-        conn,
-        db.members,
-        "id",
-        ["tier", "period_growth", "last_activity_on"],
-        [(m.tier, m.period_growth, m.last_activity_on, m.id) for m in changed],
-    )
-
-
-def _load_answered(conn: Connection, tx_ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:
-    found: dict[str, tuple[str, bytes]] = {}
-    for chunk in _chunks(sorted(set(tx_ids))):
-        query = sa.select(db.results.c.tx_id, db.results.c.digest, db.results.c.body).where(
-            db.results.c.tx_id.in_(chunk)
-        )
-        for tx, digest, body in conn.execute(query):
-            found[tx] = (digest, body.encode())
-    return found
-
-
-def _load_used_seqs(conn: Connection, batch: Sequence[Incoming]) -> dict[tuple[str, int], str]:
-    by_device: dict[str, list[int]] = {}
-    for incoming in batch:
-        by_device.setdefault(incoming.device_id, []).append(incoming.intent.seq)
-    used: dict[tuple[str, int], str] = {}
-    for device, seqs in by_device.items():
-        query = sa.select(db.results.c.seq, db.results.c.tx_id).where(
-            db.results.c.device_id == device, db.results.c.seq.in_(sorted(set(seqs)))
-        )
-        for seq, tx in conn.execute(query):
-            used[(device, int(seq))] = tx
-    return used
-
-
-def _load_stock(conn: Connection, items: Sequence[str]) -> dict[str, int]:
-    if not items:
-        return {}
-    query = sa.select(db.stock.c.item, db.stock.c.remaining).where(db.stock.c.item.in_(items))
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return {item: int(remaining) for item, remaining in conn.execute(query)}
-
-
-def _write_stock(conn: Connection, stock: dict[str, int]) -> None:
-    if stock:
-        conn.execute(
-            db.stock.update()
-            .where(db.stock.c.item == sa.bindparam("b_item"))
-            .values(remaining=sa.bindparam("b_remaining")),
-            [{"b_item": k, "b_remaining": v} for k, v in stock.items()],
-        )
-
-
-def _load_receipts(conn: Connection, receipt_nos: Sequence[str]) -> set[str]:
-    if not receipt_nos:
-        return set()
-    query = sa.select(db.receipts.c.receipt_no).where(db.receipts.c.receipt_no.in_(receipt_nos))
-    return {row[0] for row in conn.execute(query)}
-
-
-def _write_seq_max(conn: Connection, seq_max: dict[str, int]) -> None:
-    for device, seq in seq_max.items():
-        conn.execute(
-            db.devices.update()
-            .where(db.devices.c.id == device, db.devices.c.seq_max < seq)
-            .values(seq_max=seq)
-        )

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import admin, db
+from hub import db
+from hub.admin.audit import audit
+from hub.admin.denylist import deny
 from tapcard.domain import engine
-from tapcard.domain.model import CARD_STATES_FINAL, CardState
+from tapcard.domain.model import CARD_STATES_FINAL, CardState, MemberStatus
 from tapcard.domain.rules import RuleSet
 
 MEMBERS_PER_PASS_MAX = 100_000  # bound one run; the next day's run continues
@@ -45,7 +47,7 @@ def _review_tiers(
     m = db.members
     rows = conn.execute(
         sa.select(m.c.id, m.c.tier, m.c.period_start, m.c.period_growth)
-        .where(m.c.state == "active")
+        .where(m.c.state == MemberStatus.ACTIVE.value)
         .order_by(m.c.id)
         .limit(MEMBERS_PER_PASS_MAX)
     ).all()
@@ -63,7 +65,7 @@ def _review_tiers(
         )
         if new_tier != tier:
             report.downgraded.append((member_id, tier, new_tier))
-            admin.audit(
+            audit(
                 conn,
                 ACTOR,
                 "member.tier",
@@ -80,7 +82,7 @@ def _terminate_inactive(
     m, c = db.members, db.cards
     rows = conn.execute(
         sa.select(m.c.id, m.c.last_activity_on)
-        .where(m.c.state == "active")
+        .where(m.c.state == MemberStatus.ACTIVE.value)
         .order_by(m.c.id)
         .limit(MEMBERS_PER_PASS_MAX)
     ).all()
@@ -88,7 +90,7 @@ def _terminate_inactive(
     for member_id, last_activity_on in rows:
         if not engine.is_inactive(rules, last_activity_on, today):
             continue
-        conn.execute(m.update().where(m.c.id == member_id).values(state="terminated"))
+        conn.execute(m.update().where(m.c.id == member_id).values(state=MemberStatus.TERMINATED.value))
         cards = (
             conn.execute(
                 sa.select(c.c.id).where(c.c.member_id == member_id, c.c.state.not_in(final))
@@ -100,11 +102,11 @@ def _terminate_inactive(
             conn.execute(
                 c.update()
                 .where(c.c.id == card_id)
-                .values(state=CardState.TERMINATED.value, state_ms=admin.now_ms(conn))
+                .values(state=CardState.TERMINATED.value, state_ms=db.now_ms(conn))
             )
-            admin.deny(conn, card_id, CardState.TERMINATED.value)
+            deny(conn, card_id, CardState.TERMINATED.value)
         report.terminated.append(member_id)
-        admin.audit(
+        audit(
             conn,
             ACTOR,
             "member.terminate",
@@ -126,7 +128,7 @@ def _expire_cards(conn: Connection, today: dt.date, report: MaintenanceReport) -
         conn.execute(
             c.update()
             .where(c.c.id.in_(expired))
-            .values(state=CardState.EXPIRED.value, state_ms=admin.now_ms(conn))
+            .values(state=CardState.EXPIRED.value, state_ms=db.now_ms(conn))
         )
-        admin.audit(conn, ACTOR, "card.expire", f"{len(expired)} cards", {"cards": expired[:100]})
+        audit(conn, ACTOR, "card.expire", f"{len(expired)} cards", {"cards": expired[:100]})
     report.expired_cards = list(expired)

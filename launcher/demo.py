@@ -128,6 +128,7 @@ def _report(results: list[m.TxResult], hub: Hub, cards: list[str]) -> None:
     with hub.engine.connect() as conn:
         for card in cards:
             snap = admin.card_snapshot(conn, card, hub.rules.latest())
+            assert snap.balances is not None  # a card just issued is found, with balances
             print(
                 f"  card {card} ({snap.member_name_masked}, {snap.tier}): "
                 + f"{snap.balances.points} points, {snap.balances.growth} growth, "

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from hub import db
 from hub.app import Hub
 from hub.config import HubConfig
-from tapcard import cli
+from launcher import cli
 from tapcard.domain.engine import add_months
 from tapcard.domain.model import Asset, Payment
 from tapcard.wire import messages as m

@@ -18,7 +18,8 @@ from hub import admin, db
 from hub.verify import verify_ledger
 from tapcard.clock import ManualClock
 from tapcard.domain.engine import SaleLine
-from tapcard.domain.model import Asset, FeeKind, Payment
+from tapcard.domain.model import Asset, CardKind, FeeKind, Payment
+from tapcard.errors import ConflictError
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from tests.clock import pinned_today
@@ -284,7 +285,7 @@ def test_supplementary_card_daily_limit(seeded: Seeded, device: Device) -> None:
             seeded.members[0],
             rules,
             "test",
-            kind=admin.CardKind.SUPPLEMENTARY,
+            kind=CardKind.SUPPLEMENTARY,
             daily_cents_max=3_000,
         )
     primary = seeded.cards[0]
@@ -327,7 +328,7 @@ def test_reversal_of_fraudulent_points(seeded: Seeded, device: Device) -> None:
     with seeded.hub.transaction() as conn:
         admin.reverse_points(conn, str(bought.tx_id), "supervisor", "stolen card", rules)
     assert balances(seeded, seeded.members[0])["points"] == 0
-    with pytest.raises(admin.ConflictError), seeded.hub.transaction() as conn:
+    with pytest.raises(ConflictError), seeded.hub.transaction() as conn:
         admin.reverse_points(conn, str(bought.tx_id), "supervisor", "again", rules)
     with seeded.hub.engine.connect() as conn:
         trail = conn.execute(

@@ -1,0 +1,195 @@
+"""Card lifecycle at HQ: issue, report lost, replace, renew.
+
+A lost card is refused everywhere (deny list); a replacement keeps the member's
+accounts (balances and points carry over) and revokes the old card; renewal extends
+validity and reactivates the card. Fees are booked as transfers, or their waiver audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from hub import db
+from hub.admin.audit import audit
+from hub.admin.booking import book_admin
+from hub.admin.denylist import deny
+from hub.admin.fees import fee_legs
+from hub.admin.members import require_member
+from hub.admin.settings import get_setting, set_setting
+from tapcard.domain import engine as rules_engine
+from tapcard.domain.model import CARD_STATES_FINAL, CardKind, CardState, Payment, TxKind
+from tapcard.domain.rules import RuleSet
+from tapcard.errors import ConflictError, NotFoundError, ValidationError
+
+CARD_ID_PREFIX = "C"
+CARD_SEQ_KEY = "card_seq"
+CARD_SEQ_START = "100000"  # the first card is C100001
+
+
+def _next_card_id(conn: Connection) -> str:
+    number = int(get_setting(conn, CARD_SEQ_KEY, CARD_SEQ_START)) + 1
+    set_setting(conn, CARD_SEQ_KEY, str(number))
+    return f"{CARD_ID_PREFIX}{number}"
+
+
+def issue_card(
+    conn: Connection,
+    member_id: int,
+    rules: RuleSet,
+    actor: str,
+    kind: CardKind = CardKind.MEMBER,
+    uid: str = "",
+    card_id: str = "",
+    daily_cents_max: int | None = None,
+    daily_points_max: int | None = None,
+    today: dt.date | None = None,
+) -> str:
+    require_member(conn, member_id)
+    for limit in (daily_cents_max, daily_points_max):
+        if limit is not None and not 0 <= limit <= db.INT_MAX:
+            raise ValidationError(f"a daily limit is between 0 and {db.INT_MAX}")
+    today = today or db.today_at(conn)
+    card_id = card_id or _next_card_id(conn)
+    if conn.execute(sa.select(db.cards.c.id).where(db.cards.c.id == card_id)).first():
+        raise ConflictError(f"card {card_id} exists")
+    conn.execute(
+        db.cards.insert().values(
+            id=card_id,
+            member_id=member_id,
+            kind=kind.value,
+            state=CardState.ACTIVE.value,
+            uid=uid,
+            issued_on=today,
+            expires_on=rules_engine.card_expires_on(rules, today),
+            state_ms=db.now_ms(conn),
+            daily_cents_max=daily_cents_max,
+            daily_points_max=daily_points_max,
+        )
+    )
+    audit(conn, actor, "card.issue", card_id, {"member": member_id, "kind": kind.value})
+    return card_id
+
+
+def require_card(conn: Connection, card_id: str) -> Row[Any]:
+    row = conn.execute(sa.select(db.cards).where(db.cards.c.id == card_id)).first()
+    if row is None:
+        raise NotFoundError(f"card {card_id} does not exist")
+    return row
+
+
+def report_lost(conn: Connection, card_id: str, actor: str) -> int:
+    """Mark a card lost and put it on the deny list; returns the new deny list version."""
+    card = require_card(conn, card_id)
+    if card.state in {s.value for s in CARD_STATES_FINAL}:
+        raise ConflictError(f"card {card_id} is already {card.state}")
+    conn.execute(
+        db.cards.update()
+        .where(db.cards.c.id == card_id)
+        .values(state=CardState.LOST.value, state_ms=db.now_ms(conn))
+    )
+    audit(conn, actor, "card.lost", card_id)
+    return deny(conn, card_id, CardState.LOST.value)
+
+
+def replace_card(
+    conn: Connection,
+    old_card_id: str,
+    rules: RuleSet,
+    actor: str,
+    uid: str = "",
+    fee_paid_by: str = Payment.CASH,
+    waive_fee: bool = False,
+) -> str:
+    """A new card for the same member; the old one is refused everywhere from now on.
+
+    Balances and points live on the member's accounts, so they carry over as they are;
+    the replacement fee from the rules is booked as a transfer, unless waived (then the
+    transfer books no fee and the waiver is audited).
+    """
+    old = require_card(conn, old_card_id)
+    if old.state in (CardState.REPLACED.value, CardState.TERMINATED.value):
+        raise ConflictError(f"card {old_card_id} is {old.state} and cannot be replaced")
+    new_id = _next_card_id(conn)
+    conn.execute(
+        db.cards.insert().values(
+            id=new_id,
+            member_id=old.member_id,
+            kind=old.kind,
+            state=CardState.ACTIVE.value,
+            uid=uid,
+            issued_on=db.today_at(conn),
+            expires_on=old.expires_on,
+            state_ms=db.now_ms(conn),
+            daily_cents_max=old.daily_cents_max,
+            daily_points_max=old.daily_points_max,
+        )
+    )
+    conn.execute(
+        db.cards.update()
+        .where(db.cards.c.id == old_card_id)
+        .values(state=CardState.REPLACED.value, replaced_by=new_id, state_ms=db.now_ms(conn))
+    )
+    if old.state != CardState.LOST.value:
+        deny(conn, old_card_id, CardState.REPLACED.value)
+    fee = rules.fees.replacement_cents
+    legs = [] if waive_fee else fee_legs(int(old.member_id), fee, fee_paid_by)
+    detail: dict[str, object] = {"old_card": old_card_id, "fee_cents": 0 if waive_fee else fee}
+    if waive_fee:
+        detail["fee_waived_cents"] = fee
+        audit(conn, actor, "fee.waive", new_id, {"fee": "replacement", "cents": fee})
+    book_admin(
+        conn,
+        TxKind.REPLACEMENT,
+        int(old.member_id),
+        legs,
+        actor,
+        "card replacement",
+        card_id=new_id,
+        detail=detail,
+        rules=rules,
+    )
+    audit(conn, actor, "card.replace", old_card_id, {"new_card": new_id})
+    return new_id
+
+
+def renew_card(
+    conn: Connection,
+    card_id: str,
+    rules: RuleSet,
+    actor: str,
+    fee_paid_by: str = Payment.CASH,
+    waive_fee: bool = False,
+) -> dt.date:
+    card = require_card(conn, card_id)
+    if card.state not in (CardState.ACTIVE.value, CardState.EXPIRED.value):
+        raise ConflictError(f"card {card_id} is {card.state} and cannot be renewed")
+    today = db.today_at(conn)
+    expiry = rules_engine.renewed_expiry(rules, card.expires_on, today)
+    conn.execute(
+        db.cards.update()
+        .where(db.cards.c.id == card_id)
+        .values(state=CardState.ACTIVE.value, expires_on=expiry, state_ms=db.now_ms(conn))
+    )
+    fee = rules.fees.annual_cents
+    legs = [] if waive_fee else fee_legs(int(card.member_id), fee, fee_paid_by)
+    detail: dict[str, object] = {"expires_on": expiry.isoformat()}
+    if waive_fee:
+        detail["fee_waived_cents"] = fee
+        audit(conn, actor, "fee.waive", card_id, {"fee": "annual", "cents": fee})
+    book_admin(
+        conn,
+        TxKind.RENEWAL,
+        int(card.member_id),
+        legs,
+        actor,
+        "renewal",
+        card_id=card_id,
+        detail=detail,
+        rules=rules,
+    )
+    audit(conn, actor, "card.renew", card_id, {"expires_on": expiry.isoformat()})
+    return expiry

@@ -1,0 +1,158 @@
+"""Members: registration, search, the profile HQ sees and its history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from hub import db
+from hub.admin.audit import audit
+from tapcard.domain.ledger import member_account
+from tapcard.domain.model import Asset, MemberStatus, mask_id_number
+from tapcard.domain.rules import RuleSet
+from tapcard.errors import NotFoundError, ValidationError
+
+SEARCH_RESULTS_MAX = 100
+HISTORY_ROWS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class NewMember:
+    name: str
+    phone: str
+    id_number: str = ""
+    address: str = ""
+    birthday: dt.date | None = None
+    tags: tuple[str, ...] = ()
+    branch_id: str | None = None
+
+
+def validate_new_member(member: NewMember) -> list[str]:
+    errors = []
+    if not 1 <= len(member.name.strip()) <= 200:
+        errors.append("name is required (at most 200 characters)")
+    digits = member.phone.replace("+", "").replace(" ", "").replace("-", "")
+    if not (digits.isdigit() and 5 <= len(digits) <= 20):
+        errors.append("phone must be 5-20 digits")
+    if member.id_number and not 6 <= len(member.id_number.strip()) <= 32:
+        errors.append("ID number must be 6-32 characters")
+    if any(not 1 <= len(tag) <= 48 for tag in member.tags):
+        errors.append("tags are 1-48 characters")
+    return errors
+
+
+def add_member(
+    conn: Connection,
+    member: NewMember,
+    rules: RuleSet,
+    id_number_hash: str,
+    actor: str,
+    today: dt.date | None = None,
+) -> int:
+    errors = validate_new_member(member)
+    if errors:
+        raise ValidationError("; ".join(errors))
+    today = today or db.today_at(conn)
+    inserted = conn.execute(
+        db.members.insert().values(
+            name=member.name.strip(),
+            phone=member.phone.strip(),
+            id_number_masked=mask_id_number(member.id_number) if member.id_number else "",
+            id_number_hash=id_number_hash if member.id_number else "",
+            address=member.address,
+            birthday=member.birthday,
+            branch_id=member.branch_id,
+            tier=rules.tiers[0].name,
+            joined_on=today,
+            period_start=today,
+            period_growth=0,
+            last_activity_on=today,
+            state=MemberStatus.ACTIVE.value,
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    member_id = int(inserted[0])
+    for asset in Asset:
+        conn.execute(
+            db.accounts.insert().values(
+                code=member_account(member_id, asset),
+                asset=asset.value,
+                member_id=member_id,
+                balance=0,
+            )
+        )
+    for tag in sorted(set(member.tags)):
+        conn.execute(db.member_tags.insert().values(member_id=member_id, tag=tag))
+    audit(conn, actor, "member.add", str(member_id), {"phone": member.phone})
+    return int(member_id)
+
+
+def search_members(conn: Connection, text: str) -> list[dict[str, Any]]:
+    """By phone (prefix), name (substring), card number (exact) or tag (exact)."""
+    text = text.strip()
+    if not text:
+        raise ValidationError("give a phone, name, card number or tag to search for")
+    m = db.members
+    by_card = sa.select(db.cards.c.member_id).where(db.cards.c.id == text)
+    by_tag = sa.select(db.member_tags.c.member_id).where(db.member_tags.c.tag == text)
+    query = (
+        sa.select(m.c.id, m.c.name, m.c.phone, m.c.tier, m.c.state)
+        .where(
+            sa.or_(
+                m.c.phone.startswith(text, autoescape=True),
+                m.c.name.contains(text, autoescape=True),
+                m.c.id.in_(by_card),
+                m.c.id.in_(by_tag),
+            )
+        )
+        .order_by(m.c.id)
+        .limit(SEARCH_RESULTS_MAX)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def require_member(conn: Connection, member_id: int) -> Row[Any]:
+    """The member's row; an id no column can hold is as unknown as a free one."""
+    row = None
+    if 1 <= member_id <= db.INT_MAX:
+        row = conn.execute(sa.select(db.members).where(db.members.c.id == member_id)).first()
+    if row is None:
+        raise NotFoundError(f"member {member_id} does not exist")
+    return row
+
+
+def member_view(conn: Connection, member_id: int) -> dict[str, Any]:
+    row = require_member(conn, member_id)
+    view = dict(row._mapping)
+    view.pop("id_number_hash")
+    view["tags"] = sorted(
+        conn.execute(
+            sa.select(db.member_tags.c.tag).where(db.member_tags.c.member_id == member_id)
+        ).scalars()
+    )
+    balances = conn.execute(
+        sa.select(db.accounts.c.asset, db.accounts.c.balance).where(
+            db.accounts.c.member_id == member_id
+        )
+    )
+    view["balances"] = {asset: int(balance) for asset, balance in balances}
+    cards = conn.execute(sa.select(db.cards).where(db.cards.c.member_id == member_id))
+    view["cards"] = [dict(card._mapping) for card in cards]
+    return view
+
+
+def member_history(
+    conn: Connection, member_id: int, limit: int = HISTORY_ROWS
+) -> list[dict[str, Any]]:
+    t = db.transfers
+    query = (
+        sa.select(t.c.tx_id, t.c.kind, t.c.card_id, t.c.device_id, t.c.applied_ms, t.c.detail)
+        .where(t.c.member_id == member_id)
+        .order_by(t.c.applied_ms.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]

@@ -1,0 +1,169 @@
+"""The one way into the journal: post transfers, their legs and what they move.
+
+A `Journal` collects the transfers of one database transaction: the ledger's batch of
+device intents, or one operation booked at HQ. `post` checks the legs balance, moves
+the member's balances in memory and adds up the system accounts and daily totals;
+`insert` writes the transfers and legs (before the rows that refer to a transfer);
+`settle` writes the balances, the daily totals and, last, the system accounts.
+
+The database checks the same invariants again: each leg has one positive side
+(CHECK), and each transfer sums to zero per asset (a deferred trigger on PostgreSQL;
+on SQLite, which cannot defer triggers, `check_balanced` before commit).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from hub import db
+from hub.member_state import MemberState, write_members
+from tapcard.domain.ledger import Leg, system_account, validate_legs
+from tapcard.domain.model import SYSTEM_ACCOUNT_ASSET, Asset, TxKind
+
+IN_CLAUSE_ITEMS_MAX = 900  # SQLite allows 999 bound parameters per statement by default
+SYSTEM_ACCOUNT_PREFIX = "s:"
+
+# (day since 1970, branch or "" for HQ, account) -> (debit, credit, legs)
+DailyTotals = dict[tuple[int, str, str], tuple[int, int, int]]
+
+_ASSET_TEXT = {asset: asset.value for asset in Asset}
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer's own row: what kind, for whom, booked where, when and by whom."""
+
+    tx_id: str
+    kind: TxKind
+    member_id: int
+    rules_version: int
+    created_ms: int  # when it happened (device time for intents)
+    applied_ms: int  # when it was booked
+    card_id: str | None = None
+    device_id: str | None = None  # None: booked at HQ
+    seq: int | None = None
+    branch_id: str | None = None  # None: HQ
+    offline: bool = False
+    actor: str = ""
+    reason: str = ""
+    detail: str = "{}"  # JSON
+
+    def row(self) -> dict[str, object]:
+        return {
+            "tx_id": self.tx_id,
+            "kind": self.kind.value,
+            "device_id": self.device_id,
+            "seq": self.seq,
+            "card_id": self.card_id,
+            "member_id": self.member_id,
+            "branch_id": self.branch_id,
+            "rules_version": self.rules_version,
+            "created_ms": self.created_ms,
+            "applied_ms": self.applied_ms,
+            "offline": self.offline,
+            "actor": self.actor,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass(slots=True)
+class Journal:
+    """The transfers of one database transaction, posted in memory, then written."""
+
+    transfers: list[dict[str, object]] = field(default_factory=list)
+    legs: list[dict[str, object]] = field(default_factory=list)
+    system_deltas: Counter[str] = field(default_factory=Counter)
+    daily: DailyTotals = field(default_factory=dict)
+
+    def post(self, transfer: Transfer, legs: Sequence[Leg], member: MemberState | None) -> None:
+        """Book one transfer: its legs must balance and touch only `member`'s accounts
+        and system accounts (callers validate input first; this is the second check)."""
+        errors = validate_legs(legs) if legs else []
+        assert not errors, errors
+        for leg in legs:
+            if leg.account.startswith(SYSTEM_ACCOUNT_PREFIX):
+                self.system_deltas[leg.account] += leg.delta
+            else:
+                assert member is not None and member.owns(leg.account), leg.account
+        if member is not None:
+            assert member.id == transfer.member_id
+            member.apply_legs(legs)
+        self.transfers.append(transfer.row())
+        self.legs += [_leg_row(transfer.tx_id, leg) for leg in legs]
+        add_to_daily(self.daily, transfer.created_ms, transfer.branch_id, legs)
+
+    @property
+    def tx_ids(self) -> list[str]:
+        return [str(t["tx_id"]) for t in self.transfers]
+
+    def insert(self, conn: Connection) -> None:
+        """The transfers and legs, first: sale lines, campaigns and such refer to them."""
+        db.bulk_insert(conn, db.transfers, self.transfers)
+        db.bulk_insert(conn, db.legs, self.legs)
+
+    def settle(self, conn: Connection, members: Iterable[MemberState]) -> None:
+        """The balances the posted legs moved, the daily totals, and the balance check."""
+        write_members(conn, members)
+        db.add_daily_totals(conn, self.daily)
+        if db.is_sqlite(conn) and self.transfers:
+            check_balanced(conn, self.tx_ids)
+        # System accounts last and in a fixed order: concurrent workers hold these
+        # hot rows only for the moment before commit and never deadlock on them.
+        for code in sorted(self.system_deltas):
+            delta = self.system_deltas[code]
+            if delta:
+                conn.execute(
+                    db.accounts.update()
+                    .where(db.accounts.c.code == code)
+                    .values(balance=db.accounts.c.balance + delta)
+                )
+
+
+def check_balanced(conn: Connection, tx_ids: Sequence[str]) -> None:
+    """The database's zero-sum check for SQLite, which cannot defer triggers."""
+    for start in range(0, len(tx_ids), IN_CLAUSE_ITEMS_MAX):
+        chunk = tx_ids[start : start + IN_CLAUSE_ITEMS_MAX]
+        rows = conn.execute(
+            sa.select(db.legs.c.tx_id, db.legs.c.asset)
+            .where(db.legs.c.tx_id.in_(chunk))
+            .group_by(db.legs.c.tx_id, db.legs.c.asset)
+            .having(sa.func.sum(db.legs.c.credit) != sa.func.sum(db.legs.c.debit))
+        ).all()
+        if rows:
+            raise IntegrityError("unbalanced transfer", None, Exception(f"unbalanced: {rows}"))
+
+
+def add_to_daily(
+    daily: DailyTotals, created_ms: int, branch_id: str | None, legs: Sequence[Leg]
+) -> None:
+    day = created_ms // db.DAY_MS
+    for leg in legs:
+        key = (day, branch_id or "", leg.account)
+        debit, credit, count = daily.get(key, (0, 0, 0))
+        daily[key] = (debit + leg.debit, credit + leg.credit, count + 1)
+
+
+def ensure_system_accounts(conn: Connection) -> None:
+    """The chain's own accounts, each with its one asset (created once, at init)."""
+    existing = set(conn.execute(sa.select(db.accounts.c.code)).scalars())
+    for account, asset in SYSTEM_ACCOUNT_ASSET.items():
+        code = system_account(account)
+        if code not in existing:
+            conn.execute(db.accounts.insert().values(code=code, asset=asset.value, balance=0))
+
+
+def _leg_row(tx: str, leg: Leg) -> dict[str, object]:
+    return {
+        "tx_id": tx,
+        "account": leg.account,
+        "asset": _ASSET_TEXT[leg.asset],
+        "debit": leg.debit,
+        "credit": leg.credit,
+    }
