@@ -1,6 +1,6 @@
 """Device keys and states, cached for the ingest path and refreshed on a short cycle
-so that a revoked device is refused within REGISTRY_REFRESH_S; and each device's
-bounded heartbeat history."""
+so that a revoked device is refused within REGISTRY_REFRESH_S; each device's presence
+(retained status) and heartbeat, with a bounded heartbeat history."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+import msgspec
 import sqlalchemy as sa
 from nacl.signing import VerifyKey
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub import db
+from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import WireError
 from tapcard.wire.keys import verify_key_from_text
@@ -109,3 +112,49 @@ def record_health(conn: Connection, device_id: str, at_ms: int, health_json: str
     ).scalar()
     if cutoff is not None:
         conn.execute(h.delete().where(h.c.device_id == device_id, h.c.id <= cutoff))
+
+
+def record_status(writer: Engine, status: m.Status) -> None:
+    """A device's retained online/offline status; an older one (a will from an earlier
+    connection arriving late) never overwrites a newer one."""
+    d = db.devices
+    with writer.begin() as conn:
+        conn.execute(
+            d.update()
+            .where(d.c.id == status.device, d.c.status_ms <= status.at_ms)
+            .values(
+                online=status.online,
+                status_ms=status.at_ms,
+                last_seen_ms=_larger(writer, d.c.last_seen_ms, status.at_ms),
+            )
+        )
+
+
+def record_heartbeat(writer: Engine, health: m.Health, now_ms: int) -> int:
+    """Store a heartbeat (latest on the device, and in its history); returns the highest
+    seq the ledger holds from the device."""
+    health_json = msgspec.json.encode(health).decode()
+    d = db.devices
+    with writer.begin() as conn:
+        conn.execute(
+            d.update()
+            .where(d.c.id == health.device)
+            .values(
+                last_seen_ms=now_ms,
+                health=health_json,
+                software_version=health.software_version,
+                rules_version=health.rules_version,
+                denylist_version=health.denylist_version,
+            )
+        )
+        seq_max = conn.execute(sa.select(d.c.seq_max).where(d.c.id == health.device)).scalar()
+        record_health(conn, health.device, health.at_ms or now_ms, health_json)
+    return int(seq_max or 0)
+
+
+def _larger(engine: Engine, column: sa.Column[int], value: int) -> ColumnElement[int]:
+    """The larger of a column and a value: SQLite's two-argument max is PostgreSQL's
+    greatest."""
+    if engine.dialect.name == "sqlite":
+        return sa.func.max(column, value)
+    return sa.func.greatest(column, value)

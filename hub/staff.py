@@ -1,7 +1,8 @@
 """Staff requests from counter terminals: login, member search, registration with card
 issue, lost card and replacement, reversal, renewal with the fee waived, and accepting
-a voucher. Each is answered on the terminal's staff-reply topic
-(MQTT 5 request/response, correlation data echoed) and audited under the staff id.
+a voucher. Each is answered (by the hub's router) on the terminal's
+staff-reply topic (MQTT 5 request/response, correlation data echoed) and audited under
+the staff id.
 
 Authentication: the request is signed by the terminal's device key (the envelope), and
 the staff member proved the PIN at that terminal, online against the hash kept here
@@ -21,29 +22,22 @@ import hmac
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import sqlalchemy as sa
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from sqlalchemy.engine import Connection
 
 from hub import admin, db
+from hub.app import Hub
 from tapcard.cards.credential import issue_credential
 from tapcard.clock import today as clock_today
-from tapcard.domain.model import CARD_ID_RE, STAFF_CARD_PREFIX, Asset
+from tapcard.domain.model import CARD_ID_RE, STAFF_CARD_PREFIX, Asset, StaffRole
 from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
 from tapcard.wire import messages as m
-from tapcard.wire.codes import Reason
-from tapcard.wire.envelope import WireError
-from tapcard.wire.topics import Family, device_topic
-
-if TYPE_CHECKING:
-    from hub.service import HubService
 
 log = logging.getLogger(__name__)
 
-ROLES: Final = ("cashier", "manager")
+ROLES: Final = tuple(StaffRole)
 MANAGER_ONLY: Final = frozenset({"replace", "reverse", "renew_waived"})
 SCRYPT_N: Final = 2**14  # ~16 MiB and ~50 ms per check: slow for guessing, fine at login
 SCRYPT_R: Final = 8
@@ -129,15 +123,11 @@ class StaffRefused(TapcardError):
         self.error = error
 
 
-def answer_staff(service: HubService, request: m.StaffRequest, properties: Any) -> None:
-    """Answer one staff request (on the hub's worker thread) on the staff-reply topic."""
-    reply_topic = device_topic(request.device, Family.STAFF_REPLY)
-    asked = getattr(properties, "ResponseTopic", None)
-    if asked not in (None, reply_topic):
-        raise WireError(Reason.DEVICE_MISMATCH, f"replies go to {reply_topic} only")
-    branch = service.registry.get(request.device).branch_id
+def answer(hub: Hub, request: m.StaffRequest, branch: str) -> m.StaffReply:
+    """The reply to one staff request from a terminal of `branch` (on the hub's worker
+    thread); the caller sends it on the terminal's staff-reply topic."""
     started = time.monotonic()
-    reply = handle(service, request, branch)
+    reply = handle(hub, request, branch)
     log.info(
         "staff %s %s at %s: %s (%.0f ms)",
         request.staff,
@@ -146,24 +136,19 @@ def answer_staff(service: HubService, request: m.StaffRequest, properties: Any) 
         reply.error or "ok",
         (time.monotonic() - started) * 1000,
     )
-    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    correlation = getattr(properties, "CorrelationData", None)
-    if correlation is not None:
-        props.CorrelationData = correlation
-    service._publish(reply_topic, reply, qos=1, properties=props)
+    return reply
 
 
-def handle(service: HubService, request: m.StaffRequest, branch: str) -> m.StaffReply:
-    hub = service.hub
+def handle(hub: Hub, request: m.StaffRequest, branch: str) -> m.StaffReply:
     base: dict[str, Any] = {"device": request.device, "staff": request.staff}
     try:
         with hub.writer.begin() as conn:
             row = _staff_row(conn, request.staff, branch)
             op = request.op
             manager_only = op.__struct_config__.tag in MANAGER_ONLY
-            if (manager_only or getattr(op, "waive_fee", False)) and row.role != "manager":
+            if (manager_only or getattr(op, "waive_fee", False)) and row.role != StaffRole.MANAGER:
                 raise StaffRefused("not_allowed", "a manager must do this")
-            fields = _dispatch(service, conn, row, op, request)
+            fields = _dispatch(hub, conn, row, op, request)
         return m.StaffReply(**base, **fields)
     except StaffRefused as exc:
         return m.StaffReply(**base, error=exc.error, message=str(exc)[:500])
@@ -183,25 +168,12 @@ def _staff_row(conn: Connection, staff_id: str, branch: str) -> Any:
 
 
 def _dispatch(
-    service: HubService, conn: Connection, row: Any, op: m.AnyStaffOp, request: m.StaffRequest
+    hub: Hub, conn: Connection, row: Any, op: m.AnyStaffOp, request: m.StaffRequest
 ) -> dict[str, Any]:
     actor = f"staff:{row.id}@{request.device}"
-    rules = service.hub.rules.latest()
-    if isinstance(op, m.StaffLogin):
-        if not check_pin(op.pin, row.pin_hash):
-            admin.audit(conn, actor, "staff.login_failed", row.id)
-            raise StaffRefused("bad_pin", "wrong PIN")
-        admin.audit(conn, actor, "staff.login", row.id)
-        return {"name": row.name, "role": row.role}
-    if isinstance(op, m.StaffCardLogin):
-        denied = conn.execute(
-            sa.select(db.denylist.c.card_id).where(db.denylist.c.card_id == op.card_id)
-        ).first()
-        if op.card_id != staff_card_id(row.id) or denied is not None:
-            admin.audit(conn, actor, "staff.card_login_failed", row.id, {"card": op.card_id})
-            raise StaffRefused("unknown_staff", f"card {op.card_id} is not {row.id}'s")
-        admin.audit(conn, actor, "staff.card_login", row.id, {"uid": op.uid})
-        return {"name": row.name, "role": row.role}
+    rules = hub.rules.latest()
+    if isinstance(op, m.StaffLogin | m.StaffCardLogin):
+        return _login(conn, actor, row, op)
     if isinstance(op, m.ReversePoints):
         tx_id = _resolve_transfer(conn, op.ref, request.device)
         original = conn.execute(
@@ -223,6 +195,34 @@ def _dispatch(
             "units": used["units"],
             "member_id": used["member_id"],
         }
+    if isinstance(op, m.ReportLost):
+        admin.report_lost(conn, op.card_id, actor)
+        return {"card_id": op.card_id}
+    return _issue(hub, conn, row, op, actor)
+
+
+def _login(
+    conn: Connection, actor: str, row: Any, op: m.StaffLogin | m.StaffCardLogin
+) -> dict[str, Any]:
+    if isinstance(op, m.StaffLogin):
+        if not check_pin(op.pin, row.pin_hash):
+            admin.audit(conn, actor, "staff.login_failed", row.id)
+            raise StaffRefused("bad_pin", "wrong PIN")
+        admin.audit(conn, actor, "staff.login", row.id)
+        return {"name": row.name, "role": row.role}
+    denied = conn.execute(
+        sa.select(db.denylist.c.card_id).where(db.denylist.c.card_id == op.card_id)
+    ).first()
+    if op.card_id != staff_card_id(row.id) or denied is not None:
+        admin.audit(conn, actor, "staff.card_login_failed", row.id, {"card": op.card_id})
+        raise StaffRefused("unknown_staff", f"card {op.card_id} is not {row.id}'s")
+    admin.audit(conn, actor, "staff.card_login", row.id, {"uid": op.uid})
+    return {"name": row.name, "role": row.role}
+
+
+def _issue(hub: Hub, conn: Connection, row: Any, op: m.AnyStaffOp, actor: str) -> dict[str, Any]:
+    """The operations that put a new credential on a chip: registration, replacement."""
+    rules = hub.rules.latest()
     if isinstance(op, m.RegisterMember):
         new = admin.NewMember(
             name=op.name, phone=op.phone, birthday=op.birthday, branch_id=row.branch_id
@@ -230,26 +230,21 @@ def _dispatch(
         member_id = admin.add_member(conn, new, rules, "", actor)
         card_id = admin.issue_card(conn, member_id, rules, actor, uid=op.uid)
         fee = admin.joining_fee(conn, member_id, rules, actor, card_id, op.waive_fee)
-        credential = _credential(service, card_id, op.uid, op.card_key)
         return {
             "member_id": member_id,
             "card_id": card_id,
-            "credential": credential,
+            "credential": _credential(hub, card_id, op.uid, op.card_key),
             "fee_cents": fee,
             "fee_waived": op.waive_fee and rules.fees.joining_cents > 0,
         }
-    if isinstance(op, m.ReportLost):
-        admin.report_lost(conn, op.card_id, actor)
-        return {"card_id": op.card_id}
     assert isinstance(op, m.ReplaceCard)
     card_id = admin.replace_card(
         conn, op.card_id, rules, actor, op.uid, op.payment.value, waive_fee=op.waive_fee
     )
-    credential = _credential(service, card_id, op.uid, op.card_key)
     fee = 0 if op.waive_fee else rules.fees.replacement_cents
     return {
         "card_id": card_id,
-        "credential": credential,
+        "credential": _credential(hub, card_id, op.uid, op.card_key),
         "fee_cents": fee,
         "fee_waived": op.waive_fee,
     }
@@ -305,10 +300,10 @@ def staff_card_credential(
     return credential
 
 
-def _credential(service: HubService, card_id: str, uid: str, card_key: str) -> str:
-    issuer = service.hub.secrets.issuer_key
+def _credential(hub: Hub, card_id: str, uid: str, card_key: str) -> str:
+    issuer = hub.secrets.issuer_key
     key = bytes.fromhex(card_key) if card_key else None
-    today = clock_today(service.hub.clock)
+    today = clock_today(hub.clock)
     return issue_credential(issuer, card_id, bytes.fromhex(uid), today, key).hex()
 
 

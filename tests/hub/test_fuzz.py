@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from hub.broker import PrivateBroker
 from hub.config import BrokerAddress
 from hub.ledger import Incoming
-from hub.service import HubService, _Message
+from hub.service import HubService
 from hub.verify import verify_ledger
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import FeeKind, Payment
+from tapcard.mqtt import Event, EventKind
 from tapcard.wire import messages as m
 from tapcard.wire.topics import Family, device_topic
 from tests.conftest import Seeded
@@ -69,7 +70,7 @@ def test_routing_arbitrary_payloads_never_raises(
 ) -> None:
     service = _service(seeded_sqlite, broker)
     intents: list[Incoming] = []
-    service._route(_Message(topic, payload, 1, 1, None), intents)
+    service.router.route(Event(EventKind.MESSAGE, topic, payload, mid=1, qos=1), intents)
     assert intents == []  # nothing unsigned gets through to the ledger
 
 

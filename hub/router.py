@@ -1,0 +1,226 @@
+"""The hub's transport as a router: each message a device sends is opened and checked
+here, then handed to its handler (intents to the ledger, status and heartbeats to the
+registry, snapshot queries, staff requests). Handlers return what to publish
+(`Outgoing`); the service publishes it after the batch, before the acknowledgements.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+import msgspec
+
+from hub import admin, staff
+from hub.app import Hub
+from hub.ledger import Incoming, body_digest
+from hub.metrics import Metrics
+from hub.registry import DeviceRegistry, record_heartbeat, record_status
+from tapcard.mqtt import REPLY_FAMILY, Event
+from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
+from tapcard.wire.envelope import BodyDecoder, WireError, open_envelope, verify
+from tapcard.wire.topics import Family, device_topic, parse_device_topic
+
+log = logging.getLogger(__name__)
+
+RESEND_ASK_S: Final = 30.0  # ask one device to resend at most this often
+_NIL: Final = uuid.UUID("00000000-0000-0000-0000-000000000000")
+
+# An intent checked on paho's thread: (body, digest), or why it was refused.
+Checked: TypeAlias = tuple[m.Body, str] | WireError
+
+_loose_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message the hub publishes, signed with the hub key (always QoS 1)."""
+
+    topic: str
+    body: m.Body
+    retain: bool = False
+    correlation: bytes | None = None  # the request's, echoed on its reply
+
+
+class Router:
+    def __init__(self, hub: Hub, registry: DeviceRegistry, metrics: Metrics) -> None:
+        self.hub = hub
+        self.registry = registry
+        self.metrics = metrics
+        self._resend_asked: dict[str, float] = {}  # device -> when we last asked
+        self._decoders: dict[Family, BodyDecoder[Any]] = {
+            Family.TX: BodyDecoder(m.TxIntent),
+            Family.STATUS: BodyDecoder(m.Status),
+            Family.HEALTH: BodyDecoder(m.Health),
+            Family.QUERY: BodyDecoder(m.SnapshotQuery),
+            Family.STAFF: BodyDecoder(m.StaffRequest),
+        }
+        self._handlers: dict[Family, Callable[[Any, Event[Checked]], list[Outgoing]]] = {
+            Family.STATUS: self._on_status,
+            Family.HEALTH: self._on_health,
+            Family.QUERY: self._on_query,
+            Family.STAFF: self._on_staff,
+        }
+
+    def precheck(self, topic: str, payload: bytes) -> Checked | None:
+        """Verify intents on paho's thread: PyNaCl releases the GIL, so signature checks
+        run on the other core while the worker applies the previous batch."""
+        parsed = parse_device_topic(topic)
+        if parsed is None or parsed[1] is not Family.TX or not payload:
+            return None
+        try:
+            return self._unseal(parsed[0], Family.TX, payload, topic)
+        except WireError as exc:
+            return exc
+
+    def route_batch(self, batch: list[Event[Checked]]) -> list[Outgoing]:
+        """What to publish for a batch of messages: replies in their order, then the
+        results of the batch's intents, applied in one ledger transaction."""
+        intents: list[Incoming] = []
+        outgoing: list[Outgoing] = []
+        for event in batch:
+            outgoing += self.route(event, intents)
+        if intents:
+            outgoing += results_messages(self.hub.ledger.apply_batch(intents))
+        return outgoing
+
+    def route(self, event: Event[Checked], intents: list[Incoming]) -> list[Outgoing]:
+        """Hand one message to its handler; intents are gathered into `intents`."""
+        parsed = parse_device_topic(event.topic)
+        if parsed is None or not event.payload:
+            return []  # a cleared retained status, or not ours
+        device_id, family = parsed
+        try:
+            if isinstance(event.note, WireError):
+                raise event.note
+            body, digest = event.note or self._unseal(device_id, family, event.payload, event.topic)
+            if family is Family.TX:
+                assert isinstance(body, m.TxIntent)
+                branch = self.registry.get(device_id).branch_id
+                intents.append(Incoming(device_id, body, digest, branch))
+                return []
+            return self._handlers[family](body, event)
+        except WireError as exc:
+            return self._refuse(device_id, family, event.payload, exc)
+
+    def _unseal(
+        self, device_id: str, family: Family, payload: bytes, topic: str
+    ) -> tuple[m.Body, str]:
+        decoder = self._decoders.get(family)
+        if decoder is None:
+            raise WireError(Reason.MALFORMED, f"devices do not publish on {family.value}")
+        envelope = open_envelope(payload)
+        if envelope.signer != device_id:
+            raise WireError(
+                Reason.DEVICE_MISMATCH, f"{envelope.signer!r} signed on {device_id}'s topic"
+            )
+        entry = self.registry.get(device_id)
+        body_bytes = verify(envelope, topic, entry.key)
+        body = decoder.decode(body_bytes)
+        if getattr(body, "device", device_id) != device_id:
+            raise WireError(Reason.DEVICE_MISMATCH, "the body names another device")
+        return body, body_digest(body_bytes)
+
+    def _refuse(
+        self, device_id: str, family: Family, payload: bytes, exc: WireError
+    ) -> list[Outgoing]:
+        self.metrics.counts[f"rejected.{exc.reason.name.lower()}"] += 1
+        log.warning("refused %s from %s: %s", family.value, device_id, exc)
+        if family is not Family.TX:
+            return []
+        tx_id, seq = _best_effort_ids(payload)
+        refused = m.TxResult(
+            tx_id=tx_id,
+            device=device_id,
+            seq=seq,
+            accepted=False,
+            reason=exc.reason,
+            message=str(exc)[:500],
+        )
+        return results_messages([refused])
+
+    # --- handlers: each returns what to publish -------------------------------------
+
+    def _on_status(self, status: m.Status, _event: Event[Checked]) -> list[Outgoing]:
+        record_status(self.hub.writer, status)
+        return []
+
+    def _on_health(self, health: m.Health, _event: Event[Checked]) -> list[Outgoing]:
+        seq_max = record_heartbeat(self.hub.writer, health, self.hub.clock.now_ms())
+        return self._resend_if_behind(health, seq_max)
+
+    def _resend_if_behind(self, health: m.Health, seq_max: int) -> list[Outgoing]:
+        """After a restore from an older backup the hub lacks intents the device was
+        already answered for (and marked done): ask for everything after what we have.
+        What was never lost is answered again from stored results, at no cost."""
+        missing = health.seq_last - seq_max - health.outbox_depth
+        if missing <= 0:
+            return []
+        now = time.monotonic()
+        if now - self._resend_asked.get(health.device, -RESEND_ASK_S) < RESEND_ASK_S:
+            return []
+        self._resend_asked[health.device] = now
+        log.warning(
+            "device %s is at seq %d, the ledger at %d: asking it to resend",
+            health.device,
+            health.seq_last,
+            seq_max,
+        )
+        reason = f"the hub holds this device's intents up to {seq_max}"
+        body = m.Resend(device=health.device, from_seq=seq_max + 1, reason=reason)
+        return [Outgoing(device_topic(health.device, Family.CONTROL), body)]
+
+    def _on_query(self, query: m.SnapshotQuery, event: Event[Checked]) -> list[Outgoing]:
+        reply_topic = _reply_topic(query.device, Family.QUERY, event)
+        with self.hub.engine.connect() as conn:
+            rules_version = self.hub.rules.latest_version()
+            rules = self.hub.rules.get(rules_version) if rules_version else None
+            snapshot = admin.card_snapshot(conn, query.card_id, rules)
+        return [Outgoing(reply_topic, snapshot, correlation=event.correlation)]
+
+    def _on_staff(self, request: m.StaffRequest, event: Event[Checked]) -> list[Outgoing]:
+        reply_topic = _reply_topic(request.device, Family.STAFF, event)
+        branch = self.registry.get(request.device).branch_id
+        reply = staff.answer(self.hub, request, branch)
+        return [Outgoing(reply_topic, reply, correlation=event.correlation)]
+
+
+def results_messages(results: list[m.TxResult]) -> list[Outgoing]:
+    """One signed message per device per batch (at most RESULTS_PER_MESSAGE_MAX): one
+    signature, and one verification on the device, for many results."""
+    by_device: dict[str, list[m.TxResult]] = {}
+    for result in results:
+        by_device.setdefault(result.device, []).append(result)
+    step = m.RESULTS_PER_MESSAGE_MAX
+    outgoing = []
+    for device, mine in by_device.items():
+        for start in range(0, len(mine), step):
+            body = m.TxResults(device=device, results=mine[start : start + step])
+            outgoing.append(Outgoing(device_topic(device, Family.RESULT), body))
+    return outgoing
+
+
+def _reply_topic(device_id: str, family: Family, event: Event[Checked]) -> str:
+    """Where a request is answered: its family's reply topic, and only there."""
+    reply_topic = device_topic(device_id, REPLY_FAMILY[family])
+    if event.response_topic not in (None, reply_topic):
+        raise WireError(Reason.DEVICE_MISMATCH, f"replies go to {reply_topic} only")
+    return reply_topic
+
+
+def _best_effort_ids(payload: bytes) -> tuple[uuid.UUID, int]:
+    """The transaction id and seq of an intent that failed checks, when they can be read,
+    so the device can match the rejection to its outbox entry."""
+    try:
+        outer = _loose_decoder.decode(payload)
+        inner = _loose_decoder.decode(str(outer.get("body", "")).encode())
+        tx_id = uuid.UUID(str(inner["tx_id"]))
+        seq = inner.get("seq")
+        return tx_id, seq if isinstance(seq, int) and 0 <= seq <= 2**62 else 0
+    except (msgspec.DecodeError, KeyError, ValueError, TypeError, AttributeError):
+        return _NIL, 0
