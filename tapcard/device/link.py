@@ -1,9 +1,9 @@
 """The device's MQTT link to the hub: presence, heartbeat, config, snapshots, sending.
 
-paho-mqtt 2 with MQTT 5 and a persistent session (clean_start=False and a session
-expiry), so results published while the device was away wait at the broker. paho's
-network thread only hands events to a bounded queue; one worker thread ("tapcard-link")
-does everything else at its own pace: it drains the outbox in sequence order over QoS 1
+The one tapcard MQTT client (`tapcard.mqtt`: MQTT 5 with a persistent session, so
+results published while the device was away wait at the broker). paho's network thread
+only hands events to a bounded queue; one worker thread ("tapcard-link") does
+everything else at its own pace: it drains the outbox in sequence order over QoS 1
 with at most INFLIGHT_MAX unanswered, resends what has no result after RESEND_AFTER_S
 (doubling up to RESEND_AFTER_S_MAX), marks entries done only when the hub's signed
 result for that tx_id arrives, stores the hub-signed rule set and deny list, and sends
@@ -17,38 +17,36 @@ says online=False with the same `at_ms`, so the hub orders them right.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
-import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Final, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import Final
 
 import msgspec
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from tapcard.clock import Clock
 from tapcard.device.bundle import Bundle
 from tapcard.device.store import PENDING_FETCH_MAX, DeviceStore
-from tapcard.mqtt import connect_persistent
+from tapcard.mqtt import (
+    Event,
+    EventKind,
+    Identity,
+    MqttClient,
+    Session,
+    catch_log_exception,
+)
 from tapcard.wire import messages as m
 from tapcard.wire.codes import FORM_REASONS, Reason
-from tapcard.wire.envelope import WireError, seal, signed_by_hub, unseal
+from tapcard.wire.envelope import WireError, signed_by_hub, unseal
 from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC, Family, device_topic
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S: Final = 10.0
-MQTT_KEEPALIVE_S: Final = 10
 SESSION_EXPIRY_S: Final = 7 * 24 * 3600  # the broker keeps our results while we are away
-RECONNECT_DELAY_S_MIN: Final = 1
 RECONNECT_DELAY_S_MAX: Final = 30
 INFLIGHT_MAX: Final = 1_000  # published intents without a result yet
 RESEND_AFTER_S: Final = 10.0  # no result this long after sending: send again
@@ -56,7 +54,6 @@ RESEND_AFTER_S_MAX: Final = 120.0
 RESEND_CHECK_S: Final = 0.5
 SNAPSHOT_TIMEOUT_S: Final = 1.5  # then the caller decides offline from the cache
 QUERIES_MAX: Final = 64  # snapshot queries waiting for their reply
-EVENT_QUEUE_LEN_MAX: Final = 20_000  # paho's thread blocks beyond this: TCP backpressure
 EVENTS_BATCH_MAX: Final = 2_000  # handled per worker turn; results are marked in one commit
 TICK_S: Final = 0.05  # the worker's idle wake-up
 STOP_TIMEOUT_S: Final = 5.0
@@ -69,34 +66,7 @@ assert RESEND_AFTER_S <= RESEND_AFTER_S_MAX
 assert 0 < PENDING_FETCH_MAX <= INFLIGHT_MAX
 assert SNAPSHOT_TIMEOUT_S < RESEND_AFTER_S
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 _result_encoder = msgspec.json.Encoder()
-
-
-def catch_log_exception(func: Callable[P, R | None]) -> Callable[P, R | None]:
-    """Log an exception raised by a handler and keep the caller going."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
-        try:
-            return func(*args, **kwargs)
-        except Exception:
-            log.exception("device link handler %s failed", func.__name__)
-            return None
-
-    return wrapper
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    kind: str  # connected | disconnected | message | published
-    topic: str = ""
-    payload: bytes = b""
-    correlation: bytes | None = None
-    mid: int = 0
-    failed: bool = False
 
 
 @dataclass(slots=True)
@@ -106,12 +76,6 @@ class _Flight:
     payload: bytes
     sent_at: float
     attempt: int
-
-
-@dataclass(slots=True)
-class _Query:
-    done: threading.Event = field(default_factory=threading.Event)
-    snapshot: m.Snapshot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +105,9 @@ class Link:
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._kick = threading.Event()
-        self._events: queue.Queue[_Event] = queue.Queue(maxsize=EVENT_QUEUE_LEN_MAX)
         self._inflight: dict[str, _Flight] = {}
         self._mids: dict[int, str] = {}
         self._cursor = 0  # highest seq published on this connection
-        self._queries: dict[bytes, _Query] = {}
-        self._queries_lock = threading.Lock()
         self._status_ms = 0
         self._next_heartbeat = 0.0
         self._next_resend_check = 0.0
@@ -156,33 +117,29 @@ class Link:
 
     # --- lifecycle ------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
+    def _make_client(self) -> MqttClient[None]:
+        return device_client(self.bundle, self._session(), will=self._will)
+
+    def _session(self) -> Session:
+        return Session(
             client_id=f"tapcard-dev-{self.device_id}",
-            protocol=mqtt.MQTTv5,
+            host=self.bundle.broker_host,
+            port=self.bundle.broker_port,
+            session_expiry_s=SESSION_EXPIRY_S,
+            subscriptions=(
+                (self._topic[Family.RESULT], 1),
+                (self._topic[Family.REPLY], 1),
+                (self._topic[Family.CONTROL], 1),
+                (RULES_TOPIC, 1),
+                (DENYLIST_TOPIC, 1),
+            ),
+            queued=frozenset(EventKind),
+            reconnect_delay_s_max=RECONNECT_DELAY_S_MAX,
+            requests_pending_max=QUERIES_MAX,
         )
-        client.max_inflight_messages_set(0)  # our own window bounds it (INFLIGHT_MAX)
-        client.reconnect_delay_set(RECONNECT_DELAY_S_MIN, RECONNECT_DELAY_S_MAX)
-        tls = self.bundle.tls
-        if tls is not None:
-            client.tls_set(ca_certs=tls.ca, certfile=tls.cert or None, keyfile=tls.key or None)
-        client.on_pre_connect = self._on_pre_connect
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
-        return client
 
     def start(self) -> None:
-        self._on_pre_connect(self.client, None)
-        connect_persistent(
-            self.client,
-            self.bundle.broker_host,
-            self.bundle.broker_port,
-            MQTT_KEEPALIVE_S,
-            SESSION_EXPIRY_S,
-        )
+        self.client.start()
         self._worker.start()
 
     def stop(self) -> None:
@@ -195,12 +152,12 @@ class Link:
         if self._worker.is_alive():
             self._worker.join(STOP_TIMEOUT_S)
         assert not self._worker.is_alive(), "link worker did not stop"
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.client.stop()
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        # The client's flag drops on paho's thread at once; ours once the worker is told.
+        return self._connected.is_set() and self.client.connected.is_set()
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
@@ -212,45 +169,13 @@ class Link:
     def inflight(self) -> int:
         return len(self._inflight)
 
-    # --- paho's thread: hand over, nothing else ---------------------------------------
-
-    def _on_pre_connect(self, client: mqtt.Client, _userdata: Any) -> None:
+    def _will(self) -> tuple[str, m.Body]:
+        """The last will, before each connect attempt (on paho's thread)."""
         # The will and the online status carry the same at_ms: the hub keeps the
         # newest status, so a will from an older connection cannot mark us offline.
         self._status_ms = self.clock.now_ms()
         body = m.Status(device=self.device_id, online=False, at_ms=self._status_ms)
-        topic = self._topic[Family.STATUS]
-        payload = seal(self.bundle.device_key, self.device_id, topic, body)
-        client.will_set(topic, payload, qos=1, retain=True)
-
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.warning("broker refused device %s: %s", self.device_id, reason)
-            return
-        client.subscribe(
-            [
-                (self._topic[Family.RESULT], 1),
-                (self._topic[Family.REPLY], 1),
-                (self._topic[Family.CONTROL], 1),
-                (RULES_TOPIC, 1),
-                (DENYLIST_TOPIC, 1),
-            ]
-        )
-        self._events.put(_Event("connected"))
-
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self._connected.clear()
-        self._events.put(_Event("disconnected"))
-        if not self._stop.is_set():
-            log.info("device %s lost the broker: %s", self.device_id, reason)
-
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        correlation = getattr(msg.properties, "CorrelationData", None)
-        self._events.put(_Event("message", msg.topic, bytes(msg.payload), correlation=correlation))
-
-    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
-        # MQTT 5: a broker that refuses a publish says so with a reason code >= 0x80.
-        self._events.put(_Event("published", mid=mid, failed=bool(reason.is_failure)))
+        return self._topic[Family.STATUS], body
 
     # --- the worker -----------------------------------------------------------------
 
@@ -271,30 +196,24 @@ class Link:
             self._resend_due()
             self._heartbeat_due()
 
-    def _take_events(self) -> list[_Event]:
-        events: list[_Event] = []
-        with contextlib.suppress(queue.Empty):
-            events.append(self._events.get(timeout=TICK_S))
-        while len(events) < EVENTS_BATCH_MAX:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
+    def _take_events(self) -> list[Event[None]]:
+        events = self.client.take(TICK_S, EVENTS_BATCH_MAX)
         if self._kick.is_set():
             self._kick.clear()
         return events
 
     @catch_log_exception
-    def _handle(self, event: _Event, results: list[m.TxResult]) -> None:
-        if event.kind == "connected":
+    def _handle(self, event: Event[None], results: list[m.TxResult]) -> None:
+        if event.kind is EventKind.CONNECTED:
             self._after_connect()
-        elif event.kind == "disconnected":
+        elif event.kind is EventKind.DISCONNECTED:
+            self._connected.clear()
             self._inflight.clear()
             self._mids.clear()
             self._cursor = 0
-        elif event.kind == "published":
+        elif event.kind is EventKind.PUBLISHED:
             self._after_publish(event.mid, event.failed)
-        elif event.kind == "message":
+        elif event.kind is EventKind.MESSAGE:
             self._route(event, results)
 
     def _after_connect(self) -> None:
@@ -311,8 +230,7 @@ class Link:
         return self._publish(self._topic[Family.STATUS], body, retain=True)
 
     def _publish(self, topic: str, body: m.Body, retain: bool = False) -> mqtt.MQTTMessageInfo:
-        payload = seal(self.bundle.device_key, self.device_id, topic, body)
-        return self.client.publish(topic, payload, qos=1, retain=retain)
+        return self.client.publish(topic, body, qos=1, retain=retain)
 
     def _after_publish(self, mid: int, failed: bool) -> None:
         tx_id = self._mids.pop(mid, None)
@@ -342,7 +260,7 @@ class Link:
         assert len(self._inflight) <= INFLIGHT_MAX
 
     def _send(self, tx_id: str, flight: _Flight) -> None:
-        info = self.client.publish(flight.topic, flight.payload, qos=1, retain=False)
+        info = self.client.publish_sealed(flight.topic, flight.payload, qos=1, retain=False)
         self._mids[info.mid] = tx_id
         self._count("sent")
 
@@ -368,7 +286,7 @@ class Link:
 
     # --- receiving --------------------------------------------------------------------
 
-    def _route(self, event: _Event, results: list[m.TxResult]) -> None:
+    def _route(self, event: Event[None], results: list[m.TxResult]) -> None:
         if not event.payload:
             return  # a cleared retained message
         try:
@@ -383,11 +301,14 @@ class Link:
             elif event.topic == DENYLIST_TOPIC:
                 self._on_denylist(event)
         except WireError as exc:
-            self.alarms.add(ALARM_BAD_MESSAGE)
-            self._count("bad_message")
-            log.warning("device %s refused a message on %s: %s", self.device_id, event.topic, exc)
+            self._refused(event.topic, exc)
 
-    def _on_control(self, event: _Event) -> None:
+    def _refused(self, topic: str, exc: WireError) -> None:
+        self.alarms.add(ALARM_BAD_MESSAGE)
+        self._count("bad_message")
+        log.warning("device %s refused a message on %s: %s", self.device_id, topic, exc)
+
+    def _on_control(self, event: Event[None]) -> None:
         _, resend = unseal(event.payload, event.topic, self._hub_key_for, m.Resend)
         if resend.device != self.device_id:
             raise WireError(Reason.DEVICE_MISMATCH, "a request for another device")
@@ -406,7 +327,7 @@ class Link:
         self._mids.clear()
         self._cursor = 0  # send again from the oldest pending entry, in order
 
-    def _on_result(self, event: _Event, results: list[m.TxResult]) -> None:
+    def _on_result(self, event: Event[None], results: list[m.TxResult]) -> None:
         _, batch = unseal(event.payload, event.topic, self._hub_key_for, m.TxResults)
         if batch.device != self.device_id:
             raise WireError(Reason.DEVICE_MISMATCH, "results for another device")
@@ -431,17 +352,11 @@ class Link:
         if fresh:
             self.handlers.on_results(fresh)
 
-    def _on_reply(self, event: _Event) -> None:
-        _, snapshot = unseal(event.payload, event.topic, self._hub_key_for, m.Snapshot)
-        if event.correlation is None:
-            return
-        with self._queries_lock:
-            waiting = self._queries.get(event.correlation)
-        if waiting is not None:
-            waiting.snapshot = snapshot
-            waiting.done.set()
+    def _on_reply(self, event: Event[None]) -> None:
+        """A reply no query waits for (it came late): checked, then dropped."""
+        unseal(event.payload, event.topic, self._hub_key_for, m.Snapshot)
 
-    def _on_rules(self, event: _Event) -> None:
+    def _on_rules(self, event: Event[None]) -> None:
         _, doc = unseal(
             event.payload, event.topic, self._hub_key_for, m.RulesDoc, m.RULES_PAYLOAD_BYTES_MAX
         )
@@ -451,7 +366,7 @@ class Link:
             self.handlers.on_rules(doc)
             self.last_sync_ms = self.clock.now_ms()
 
-    def _on_denylist(self, event: _Event) -> None:
+    def _on_denylist(self, event: Event[None]) -> None:
         _, doc = unseal(
             event.payload, event.topic, self._hub_key_for, m.DenyList, m.DENYLIST_PAYLOAD_BYTES_MAX
         )
@@ -467,27 +382,32 @@ class Link:
         """The hub's snapshot of a card, or None when offline or no reply came in time."""
         if not self._connected.is_set():
             return None
-        correlation = uuid.uuid4().bytes
-        waiting = _Query()
-        with self._queries_lock:
-            if len(self._queries) >= QUERIES_MAX:
-                return None
-            self._queries[correlation] = waiting
+        query = m.SnapshotQuery(device=self.device_id, card_id=card_id)
         try:
-            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            props.ResponseTopic = self._topic[Family.REPLY]
-            props.CorrelationData = correlation
-            topic = self._topic[Family.QUERY]
-            body = m.SnapshotQuery(device=self.device_id, card_id=card_id)
-            payload = seal(self.bundle.device_key, self.device_id, topic, body)
-            self.client.publish(topic, payload, qos=1, retain=False, properties=props)
-            waiting.done.wait(timeout_s)
-        finally:
-            with self._queries_lock:
-                del self._queries[correlation]
-        if waiting.snapshot is None or waiting.snapshot.card_id != card_id:
+            snapshot = self.client.request(Family.QUERY, query, m.Snapshot, timeout_s)
+        except WireError as exc:
+            self._refused(self._topic[Family.REPLY], exc)
             return None
-        return waiting.snapshot
+        if snapshot is None or snapshot.card_id != card_id:
+            return None
+        return snapshot
 
     def _count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
+
+
+def device_client(
+    bundle: Bundle, session: Session, will: Callable[[], tuple[str, m.Body]] | None = None
+) -> MqttClient[None]:
+    """A client of this device: signs with the device key, takes replies signed by the
+    hub, and speaks TLS when the bundle says so."""
+    identity = Identity(bundle.device_id, bundle.device_key, signed_by_hub(bundle.hub_key))
+    client = MqttClient[None](session, identity, will=will)
+    tls = bundle.tls
+    if tls is not None:
+        client.tls_set(tls.ca, tls.cert or None, tls.key or None)
+    return client
+
+
+# The runtime wraps its own handlers with the link's wrapper.
+__all__ = ["SNAPSHOT_TIMEOUT_S", "Link", "LinkHandlers", "catch_log_exception", "device_client"]
