@@ -7,16 +7,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tapcard.ui.environment import set_kivy_environment
 
+if TYPE_CHECKING:  # Kivy is imported only after its environment is set
+    from kiosk.app import KioskApp
+    from tapcard.device.runtime import DeviceRuntime
+    from tapcard.readers import CardReader
+    from tapcard.ui.kiosk import ViewListener
+
 
 def open_kiosk(
-    data_dir: Path, lang: str, on_view: Callable[[str, Any], None] | None = None
-) -> tuple[Any, Any, Any]:
+    data_dir: Path, lang: str, on_view: ViewListener | None = None
+) -> tuple[KioskApp, DeviceRuntime, CardReader]:
     """(app, runtime, reader) of the kiosk on a provisioned folder; the runtime is started.
     The benchmark runs the kiosk through this too, so it measures the real thing."""
     from tapcard.device.launch import load_bundle, reader_config

@@ -10,7 +10,6 @@ check every STATUS_CHECK_S, so the Pi's GPU and CPU rest.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,6 +26,8 @@ from kivy.uix.button import Button
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from kiosk.widgets import QrCode
+from tapcard.device.port import DevicePort
+from tapcard.readers import CardReader
 from tapcard.ui import kiosk as ui
 from tapcard.ui import kivyapp
 from tapcard.ui.i18n import LANGUAGE_DEFAULT
@@ -165,11 +166,11 @@ class KioskApp(App):  # type: ignore[misc]
 
     def __init__(
         self,
-        runtime: Any,
-        reader: Any = None,
+        runtime: DevicePort,
+        reader: CardReader | None = None,
         branch_name: str = "",
         lang: str = LANGUAGE_DEFAULT,
-        on_view: Callable[[str, Any], None] | None = None,
+        on_view: ui.ViewListener | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -227,7 +228,7 @@ class KioskApp(App):  # type: ignore[misc]
 
     post = staticmethod(kivyapp.post)
 
-    def _on_view(self, name: str, view: Any) -> None:
+    def _on_view(self, name: str, view: ui.KioskView) -> None:
         self.lang = self.presenter.t.lang if self.presenter is not None else self.lang
         screen = self.screen(name)
         screen.show(view)

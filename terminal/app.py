@@ -13,12 +13,17 @@ from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
+from tapcard.device.port import DevicePort
 from tapcard.domain.model import Payment
+from tapcard.readers import CardReader
 from tapcard.ui import kivyapp
-from tapcard.ui import terminal as ui
 from tapcard.ui.i18n import LANGUAGE_DEFAULT
 from tapcard.ui.worker import AppLiveness, CardWatcher
 from terminal.keyboard import use_touch_keyboard
+from terminal.presenters import views as ui
+from terminal.presenters.desk import StaffLink
+from terminal.presenters.presenter import TerminalPresenter
+from terminal.presenters.sale import CATEGORIES
 
 KV_DIR: Final = Path(__file__).parent / "kv"
 TICK_S: Final = 2.0  # auto-lock check and queue count
@@ -59,7 +64,7 @@ class ReceiptScreen(Screen):  # type: ignore[misc]
     title = StringProperty("")
     body = StringProperty("")
 
-    def show(self, view: Any) -> None:
+    def show(self, view: ui.ReceiptView | ui.MessageView | ui.MembersView) -> None:
         if isinstance(view, ui.MessageView):
             self.title, self.body = view.title, view.detail
         elif isinstance(view, ui.MembersView):
@@ -115,16 +120,16 @@ class ReversalScreen(Screen):  # type: ignore[misc]
 
 
 SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
-    ui.LOGIN: LoginScreen,
-    ui.HOME: HomeScreen,
-    ui.SALE: SaleScreen,
-    ui.RECEIPT: ReceiptScreen,
-    ui.SHIFT: ShiftScreen,
-    ui.MESSAGE: MessageScreen,
-    ui.MEMBERS: MembersScreen,
-    ui.BACKFILL: BackfillScreen,
-    ui.RENEWAL: RenewalScreen,
-    ui.REVERSAL: ReversalScreen,
+    ui.Screen.LOGIN: LoginScreen,
+    ui.Screen.HOME: HomeScreen,
+    ui.Screen.SALE: SaleScreen,
+    ui.Screen.RECEIPT: ReceiptScreen,
+    ui.Screen.SHIFT: ShiftScreen,
+    ui.Screen.MESSAGE: MessageScreen,
+    ui.Screen.MEMBERS: MembersScreen,
+    ui.Screen.BACKFILL: BackfillScreen,
+    ui.Screen.RENEWAL: RenewalScreen,
+    ui.Screen.REVERSAL: ReversalScreen,
 }
 
 
@@ -135,14 +140,14 @@ class TerminalApp(App):  # type: ignore[misc]
     header_card = StringProperty("")
     header_queue = StringProperty("")
     header_online = BooleanProperty(False)
-    categories = ListProperty(list(ui.CATEGORIES))
-    category_labels = ListProperty(list(ui.CATEGORIES))  # the picker, translated
+    categories = ListProperty(list(CATEGORIES))
+    category_labels = ListProperty(list(CATEGORIES))  # the picker, translated
 
     def __init__(
         self,
-        runtime: Any,
-        staff_link: Any,
-        reader: Any = None,
+        runtime: DevicePort,
+        staff_link: StaffLink,
+        reader: CardReader | None = None,
         lang: str = LANGUAGE_DEFAULT,
         touch_keyboard: bool = False,
         **kwargs: Any,
@@ -165,7 +170,7 @@ class TerminalApp(App):  # type: ignore[misc]
         load_kv("theme")
         load_kv("home")  # the Header rule is shared by every screen after login
         self.manager = ScreenManager(transition=NoTransition())
-        self.presenter = ui.TerminalPresenter(
+        self.presenter = TerminalPresenter(
             self.runtime, self.staff_link, self.post, self._on_view, self.lang
         )
         self.watcher = kivyapp.card_watcher(self.runtime, self.reader, self.presenter)
@@ -193,7 +198,7 @@ class TerminalApp(App):  # type: ignore[misc]
 
     post = staticmethod(kivyapp.post)
 
-    def _on_view(self, name: str, view: Any) -> None:
+    def _on_view(self, name: str, view: ui.TerminalView) -> None:
         header = getattr(view, "header", None)
         if header is not None:
             self.header_staff, self.header_card = header.staff, header.card

@@ -7,7 +7,8 @@ from the hub, else offline from the cache and the policy), commits the signed in
 the outbox and returns a `LocalReceipt` at once; the hub's result arrives later through
 `on_result` or `wait_result`. No call blocks longer than its documented timeout:
 `snapshot` at most SNAPSHOT_TIMEOUT_S, `read_card` its `timeout_ms`, `wait_result` its
-`timeout_s`; the others only touch the local database.
+`timeout_s`; the others only touch the local database. The presenters see it through
+`DevicePort` (tapcard/device/port.py), which it implements.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -33,6 +33,7 @@ from tapcard.device.bundle import Bundle
 from tapcard.device.docstore import DocStore
 from tapcard.device.link import SNAPSHOT_TIMEOUT_S, Link, LinkHandlers, catch_log_exception
 from tapcard.device.outbox import ALARM_OUTBOX_FULL, OUTBOX_LEN_MAX, Outbox, Queued
+from tapcard.device.port import DeviceStatus, LocalReceipt, Seen
 from tapcard.device.store import DeviceStore, Spent, StoreError
 from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine, SaleQuote
@@ -56,39 +57,7 @@ ALARMS_MAX: Final = 32
 assert SNAPSHOT_TIMEOUT_S < RESULT_WAIT_S_MAX
 
 ResultCallback = Callable[[m.TxResult], None]
-
-
-@dataclass(frozen=True, slots=True)
-class LocalReceipt:
-    """What the device decided: accepted (committed to the outbox) or refused."""
-
-    accepted: bool
-    reason: Reason
-    message: str
-    offline: bool
-    tx_id: uuid.UUID | None = None
-    seq: int = 0
-    points: int = 0  # what it takes off the card, as the device reckons
-    cents: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceStatus:
-    device_id: str
-    reader: str
-    reader_detail: str
-    link_connected: bool
-    outbox_depth: int
-    outbox_oldest_age_s: int
-    inflight: int
-    rules_version: int
-    denylist_version: int
-    last_sync_ms: int
-    software_version: str
-    alarms: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+T = TypeVar("T")
 
 
 class DeviceRuntime:
@@ -154,7 +123,26 @@ class DeviceRuntime:
     def denylist_version(self) -> int:
         return self._deny_version
 
+    def is_online(self) -> bool:
+        """Whether the link to the hub is up now (reads memory only)."""
+        return self.link.connected
+
+    def load_doc(self, name: str) -> object:
+        """A document this device keeps for a program (JSON builtins), or None."""
+        doc: object = self.docs.get(name)
+        return doc
+
+    def save_doc(self, name: str, doc: object) -> None:
+        self.docs.put(name, doc)
+
     # --- cards ------------------------------------------------------------------------
+
+    def write_card(self, credential: bytes, timeout_ms: int) -> None:
+        """Write a credential the hub signed to the card on the reader, read it back and
+        compare (raises ReaderError when they differ)."""
+        if self.reader is None:
+            raise ValidationError("this device has no card reader")
+        self.reader.write_credential(credential, timeout_ms)
 
     def read_card(self, timeout_ms: int) -> str | None:
         """The verified card id of the card in the field, or None if none came.
@@ -173,7 +161,7 @@ class DeviceRuntime:
             raise
         return card.card_id
 
-    def snapshot(self, card_id: str) -> tuple[m.Snapshot | None, bool]:
+    def snapshot(self, card_id: str) -> Seen:
         """(snapshot, online): the hub's when it answers within SNAPSHOT_TIMEOUT_S, else
         the cached one (None when this device has never seen the card)."""
         _check_card_id(card_id)
@@ -203,23 +191,23 @@ class DeviceRuntime:
         payment: Payment = Payment.CASH,
         receipt_no: str = "",
         staff: str = "",
-        seen: tuple[m.Snapshot | None, bool] | None = None,
+        seen: Seen | None = None,
     ) -> LocalReceipt:
         op = m.Purchase(lines=list(lines), payment=payment, receipt_no=receipt_no)
         return self.submit(card_id, op, staff, seen)
 
     def top_up(
-        self, card_id: str, amount_cents: int, staff: str = "", seen: Any = None
+        self, card_id: str, amount_cents: int, staff: str = "", seen: Seen | None = None
     ) -> LocalReceipt:
         return self.submit(card_id, m.TopUp(amount_cents=amount_cents), staff, seen)
 
     def spend(
-        self, card_id: str, amount_cents: int, staff: str = "", seen: Any = None
+        self, card_id: str, amount_cents: int, staff: str = "", seen: Seen | None = None
     ) -> LocalReceipt:
         return self.submit(card_id, m.Spend(amount_cents=amount_cents), staff, seen)
 
     def redeem(
-        self, card_id: str, item: str, units: int = 1, staff: str = "", seen: Any = None
+        self, card_id: str, item: str, units: int = 1, staff: str = "", seen: Seen | None = None
     ) -> LocalReceipt:
         return self.submit(card_id, m.Redeem(item=item, units=units), staff, seen)
 
@@ -230,13 +218,17 @@ class DeviceRuntime:
         receipt_on: dt.date,
         lines: Sequence[SaleLine],
         staff: str = "",
-        seen: Any = None,
+        seen: Seen | None = None,
     ) -> LocalReceipt:
         op = m.Backfill(receipt_no=receipt_no, receipt_on=receipt_on, lines=list(lines))
         return self.submit(card_id, op, staff, seen)
 
     def renew(
-        self, card_id: str, payment: Payment = Payment.CASH, staff: str = "", seen: Any = None
+        self,
+        card_id: str,
+        payment: Payment = Payment.CASH,
+        staff: str = "",
+        seen: Seen | None = None,
     ) -> LocalReceipt:
         return self.submit(card_id, m.Renewal(payment=payment), staff, seen)
 
@@ -246,7 +238,7 @@ class DeviceRuntime:
         kind: FeeKind,
         payment: Payment = Payment.CASH,
         staff: str = "",
-        seen: Any = None,
+        seen: Seen | None = None,
     ) -> LocalReceipt:
         return self.submit(card_id, m.Fee(fee=kind, payment=payment), staff, seen)
 
@@ -255,7 +247,7 @@ class DeviceRuntime:
         card_id: str,
         op: m.AnyOp,
         staff: str = "",
-        seen: tuple[m.Snapshot | None, bool] | None = None,
+        seen: Seen | None = None,
     ) -> LocalReceipt:
         """Decide and, when accepted, commit the signed intent before returning.
 
@@ -276,7 +268,7 @@ class DeviceRuntime:
         self,
         card_id: str,
         op: m.AnyOp,
-        seen: tuple[m.Snapshot | None, bool] | None = None,
+        seen: Seen | None = None,
     ) -> policy.Verdict:
         """What `submit` would decide now, without queueing anything (a UI's pre-check)."""
         _check_card_id(card_id)
@@ -451,7 +443,7 @@ class DeviceRuntime:
             raise ValidationError("no rule set has reached this device yet")
         return rules
 
-    def _guard(self, action: Callable[[], Any]) -> Any:
+    def _guard(self, action: Callable[[], T]) -> T:
         try:
             return action()
         except StoreError:
@@ -459,7 +451,7 @@ class DeviceRuntime:
             raise
 
 
-def _load_doc(docs: DocStore, name: str, kind: type[Any]) -> Any:
+def _load_doc(docs: DocStore, name: str, kind: type[T]) -> T | None:
     raw = docs.get(name)
     if raw is None:
         return None

@@ -13,17 +13,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from tapcard.cards.credential import CredentialError
 from tapcard.clock import Clock
 from tapcard.clock import today as clock_today
+from tapcard.device.policy import Verdict
+from tapcard.device.port import DevicePort, Outcome, Seen, settle
 from tapcard.domain import engine
 from tapcard.domain.rules import CatalogItem, RuleSet
 from tapcard.errors import TapcardError
 from tapcard.readers import ReaderError
 from tapcard.ui import fmt
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
+from tapcard.ui.refusals import Refusal, refusal_of
+from tapcard.ui.refusals import detail as refusal_detail
+from tapcard.ui.refusals import title as refusal_title
 from tapcard.ui.worker import Post, Tap, Worker
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
@@ -50,34 +55,6 @@ TIMEOUTS_S: Final = {
     REFUSAL: REFUSAL_TIMEOUT_S,
 }
 
-# Refusal texts by reason: (title, what to do). English msgids, translated at render.
-REFUSALS: Final[dict[str, tuple[str, str]]] = {
-    "unknown": ("This card is not known", "Please ask at the counter."),
-    "lost": ("This card was reported lost", "It cannot be used. Please ask at the counter."),
-    "replaced": ("This card was replaced", "Please use your new card."),
-    "expired": ("This card has expired", "Renew it at the counter to use your points again."),
-    "terminated": ("This membership has ended", "Please ask at the counter."),
-    "forged": ("This card could not be verified", "Please ask at the counter."),
-    "points": ("Not enough points", "This reward needs {need} points; you have {have}."),
-    "offline_limit": (
-        "Offline limit reached",
-        "The kiosk is offline. Please try again later or ask at the counter.",
-    ),
-    "stock": ("Out of stock", "Please choose another reward."),
-    "reader": ("The card reader is not working", "Please ask staff for help."),
-    "other": ("Sorry, this cannot be done here", "Please ask at the counter."),
-}
-_REASON_KEYS: Final = {
-    Reason.UNKNOWN_CARD: "unknown",
-    Reason.CARD_LOST: "lost",
-    Reason.CARD_REPLACED: "replaced",
-    Reason.CARD_EXPIRED: "expired",
-    Reason.CARD_TERMINATED: "terminated",
-    Reason.CARD_NOT_ALLOWED: "other",
-    Reason.INSUFFICIENT_POINTS: "points",
-    Reason.LIMIT_EXCEEDED: "offline_limit",
-    Reason.OUT_OF_STOCK: "stock",
-}
 TIER_NAMES: Final = ("regular", "silver", "gold", "platinum")
 
 
@@ -136,7 +113,7 @@ class ResultView:
 
 @dataclass(frozen=True, slots=True)
 class RefusalView:
-    key: str
+    key: Refusal
     title: str
     detail: str
 
@@ -150,16 +127,20 @@ class _Session:
     online: bool = False
     item: CatalogItem | None = None
     units: int = 1
-    result: dict[str, Any] = field(default_factory=dict)
+    refusal: dict[str, str] = field(default_factory=dict)  # the refusal's {need}, {have}
+    note: Refusal | None = None  # shown on the member screen, rewards off
+    outcome: Outcome | None = None  # of the redemption, for the result screen
 
 
-ViewListener = Callable[[str, Any], None]
+# The busy screen's view is its text.
+KioskView = IdleView | MemberView | ConfirmView | ResultView | RefusalView | str
+ViewListener = Callable[[str, KioskView], None]
 
 
 class KioskPresenter:
     def __init__(
         self,
-        runtime: Any,
+        runtime: DevicePort,
         post: Post,
         on_view: ViewListener,
         branch_name: str = "",
@@ -172,9 +153,9 @@ class KioskPresenter:
         self.t = Translator(lang)
         self.worker = Worker("kiosk-worker", post)
         self.screen = IDLE
-        self.view: Any = None
+        self.view: KioskView | None = None
         self.session: _Session | None = None
-        self.online = bool(runtime.link.connected)
+        self.online = runtime.is_online()
         self._token = 0  # bumps on every new session: late results of old ones are dropped
         self.shown_at: dict[str, float] = {}
         self.render()
@@ -184,7 +165,7 @@ class KioskPresenter:
 
     # --- rendering -----------------------------------------------------------------
 
-    def _show(self, screen: str, view: Any) -> None:
+    def _show(self, screen: str, view: KioskView) -> None:
         assert screen in SCREENS
         self.screen, self.view = screen, view
         self.shown_at[screen] = time.monotonic()
@@ -203,7 +184,7 @@ class KioskPresenter:
             self._show(RESULT, self._result_view(session))
         elif self.screen == REFUSAL:
             assert isinstance(self.view, RefusalView)
-            self._refuse(self.view.key, **session.result.get("refusal", {}))
+            self._refuse(self.view.key, **session.refusal)
         else:
             self._show(BUSY, self.t("One moment…"))
 
@@ -216,7 +197,7 @@ class KioskPresenter:
 
     def refresh_status(self) -> None:
         """Called every few seconds by the app: redraws only when online changes."""
-        online = bool(self.runtime.link.connected)
+        online = self.runtime.is_online()
         if online != self.online:
             self.online = online
             if self.screen == IDLE:
@@ -238,40 +219,39 @@ class KioskPresenter:
         self._token += 1
         if tap.error is not None:
             self.session = _Session("")
-            key = "forged" if isinstance(tap.error, CredentialError) else "reader"
+            key = Refusal.FORGED if isinstance(tap.error, CredentialError) else Refusal.READER
             if isinstance(tap.error, ReaderError) and tap.raw is not None:
-                key = "forged"  # the card answered wrongly: treat as not verifiable
+                key = Refusal.FORGED  # the card answered wrongly: treat as not verifiable
             self._refuse(key)
             return
         if tap.blank:
             self.session = _Session("")
-            self._refuse("unknown")
+            self._refuse(Refusal.UNKNOWN)
             return
         self.session = _Session(tap.card_id)
         self._show(BUSY, self.t("One moment…"))
         token = self._token
         self.worker.submit(lambda: self._look_up(tap.card_id), lambda r: self._looked_up(token, r))
 
-    def _look_up(self, card_id: str) -> tuple[m.Snapshot | None, bool, Any]:
-        snapshot, online = self.runtime.snapshot(card_id)
-        verdict = self.runtime.check(card_id, m.TopUp(amount_cents=1), (snapshot, online))
-        return snapshot, online, verdict
+    def _look_up(self, card_id: str) -> tuple[Seen, Verdict]:
+        seen = self.runtime.snapshot(card_id)
+        return seen, self.runtime.check(card_id, m.TopUp(amount_cents=1), seen)
 
-    def _looked_up(self, token: int, result: Any) -> None:
+    def _looked_up(self, token: int, result: tuple[Seen, Verdict] | Exception) -> None:
         if token != self._token or self.session is None:
             return
         if isinstance(result, Exception):
-            self._refuse("other")
+            self._refuse(Refusal.OTHER)
             return
-        snapshot, online, verdict = result
+        (snapshot, online), verdict = result
         self.online = online
         session = self.session
         session.snapshot, session.online = snapshot, online
         if not verdict.accepted and verdict.reason is not Reason.LIMIT_EXCEEDED:
-            self._refuse(_REASON_KEYS.get(verdict.reason, "other"))
+            self._refuse(refusal_of(verdict.reason))
             return
         if not verdict.accepted:  # offline and the cache is too old: show, but no rewards
-            session.result["note"] = "offline_limit"
+            session.note = Refusal.OFFLINE_LIMIT
         self._show(MEMBER, self._member_view(session))
 
     def on_removed(self) -> None:
@@ -304,7 +284,7 @@ class KioskPresenter:
         reminder = ""
         if left is not None and left <= fmt.RENEWAL_REMINDER_DAYS:
             reminder = t("Your card expires in {days} days: renew at the counter.", days=left)
-        note_key = session.result.get("note", "")
+        note = session.note
         return MemberView(
             name=snap.member_name_masked,
             tier=t(snap.tier.capitalize()) if snap.tier in TIER_NAMES else snap.tier,
@@ -315,8 +295,8 @@ class KioskPresenter:
             expiry=snap.expires_on.isoformat() if snap.expires_on else "",
             reminder=reminder,
             as_of="" if session.online else t("As of {time}", time=fmt.clock(snap.as_of_ms)),
-            rewards=self._rewards(rules, balances.points, enabled=not note_key),
-            note=t(REFUSALS[note_key][0]) if note_key else "",
+            rewards=self._rewards(rules, balances.points, enabled=note is None),
+            note=t(refusal_title(note)) if note is not None else "",
         )
 
     def _growth(
@@ -388,18 +368,18 @@ class KioskPresenter:
         self._show(screen, self._confirm_view(session))
 
     def _refuse_verdict(self, reason: Reason, session: _Session) -> None:
-        key = _REASON_KEYS.get(reason, "other")
-        values: dict[str, Any] = {}
-        if key == "points" and session.item is not None and session.snapshot is not None:
+        key = refusal_of(reason)
+        values: dict[str, str] = {}
+        if key is Refusal.POINTS and session.item is not None and session.snapshot is not None:
             have = session.snapshot.balances.points if session.snapshot.balances else 0
             need = engine.redemption_points(session.item, session.units)
             values = {"need": fmt.points(need), "have": fmt.points(have)}
-        session.result["refusal"] = values
+        session.refusal = values
         self._refuse(key, **values)
 
-    def _refuse(self, key: str, **values: Any) -> None:
-        title, detail = REFUSALS[key]
-        self._show(REFUSAL, RefusalView(key, self.t(title), self.t(detail, **values)))
+    def _refuse(self, key: Refusal, **values: str) -> None:
+        title, detail = self.t(refusal_title(key)), self.t(refusal_detail(key), **values)
+        self._show(REFUSAL, RefusalView(key, title, detail))
 
     def _confirm_view(self, session: _Session) -> ConfirmView:
         item, snap = session.item, session.snapshot
@@ -433,35 +413,32 @@ class KioskPresenter:
             lambda: self._redeem(session, item.code, units), lambda r: self._redeemed(token, r)
         )
 
-    def _redeem(self, session: _Session, code: str, units: int) -> dict[str, Any]:
+    def _redeem(self, session: _Session, code: str, units: int) -> Outcome:
         seen = (session.snapshot, session.online)
         receipt = self.runtime.redeem(session.card_id, code, units, seen=seen)
-        outcome: dict[str, Any] = {"receipt": receipt, "result": None}
-        if receipt.accepted and not receipt.offline and receipt.tx_id is not None:
-            outcome["result"] = self.runtime.wait_result(receipt.tx_id, RESULT_WAIT_S)
-        return outcome
+        return settle(self.runtime, receipt, RESULT_WAIT_S)
 
-    def _redeemed(self, token: int, outcome: Any) -> None:
+    def _redeemed(self, token: int, outcome: Outcome | Exception) -> None:
         session = self.session
         if token != self._token or session is None:
             return
         if isinstance(outcome, Exception):
-            self._refuse("other")
+            self._refuse(Refusal.OTHER)
             return
-        receipt, result = outcome["receipt"], outcome["result"]
+        receipt, result = outcome.receipt, outcome.result
         if not receipt.accepted:
             self._refuse_verdict(receipt.reason, session)
             return
         if result is not None and not result.accepted:
             self._refuse_verdict(Reason(result.reason), session)
             return
-        session.result.update(receipt=receipt, result=result)
+        session.outcome = outcome
         self._show(RESULT, self._result_view(session))
 
     def _result_view(self, session: _Session) -> ResultView:
-        t, item = self.t, session.item
-        receipt, result = session.result["receipt"], session.result.get("result")
-        assert item is not None
+        t, item, outcome = self.t, session.item, session.outcome
+        assert item is not None and outcome is not None
+        receipt, result = outcome.receipt, outcome.result
         voucher = result.voucher if result is not None else ""
         lines = [
             t(item.name) + (f" \u00d7 {session.units}" if session.units > 1 else ""),

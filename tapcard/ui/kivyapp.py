@@ -9,14 +9,16 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.lang import Builder
 from kivy.uix.screenmanager import ScreenManager
 
+from tapcard.device.port import DevicePort
+from tapcard.readers import CardReader
 from tapcard.ui.i18n import cjk_font_path
-from tapcard.ui.worker import CardWatcher
+from tapcard.ui.worker import CardWatcher, Tap
 
 _loaded: set[Path] = set()  # kv rules load once per process, or widgets double up
 _fonts: list[str] = []
@@ -75,7 +77,17 @@ def post(fn: Callable[[], None]) -> None:
     Clock.schedule_once(lambda _dt: fn(), 0)
 
 
-def card_watcher(runtime: Any, reader: Any, presenter: Any) -> CardWatcher | None:
+class TapListener(Protocol):
+    """What hears of the card on the reader: each app's presenter."""
+
+    def on_tap(self, tap: Tap) -> None: ...
+
+    def on_removed(self) -> None: ...
+
+
+def card_watcher(
+    runtime: DevicePort, reader: CardReader | None, presenter: TapListener
+) -> CardWatcher | None:
     """The reader loop that hands taps and removals to the app's presenter, if a reader."""
     if reader is None:
         return None

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, TypeVar
 
 from nacl.signing import VerifyKey
 
@@ -37,6 +37,7 @@ assert WATCHER_STALL_S > READER_FAULT_RETRY_S + READ_POLL_MS / 1000
 assert READ_POLL_MS / 1000 < STOP_TIMEOUT_S
 
 Post = Callable[[Callable[[], None]], None]
+T = TypeVar("T")
 
 
 def direct(fn: Callable[[], None]) -> None:
@@ -44,18 +45,31 @@ def direct(fn: Callable[[], None]) -> None:
 
 
 class Worker:
+    """One background thread for a screen's slow calls, each job's result (or the
+    exception it raised) handed back through `post`."""
+
     def __init__(self, name: str, post: Post) -> None:
         self._post = post
-        self._jobs: queue.Queue[tuple[Callable[[], Any], Callable[[Any], None]] | None] = (
-            queue.Queue(maxsize=JOBS_QUEUED_MAX)
-        )
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=JOBS_QUEUED_MAX)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, job: Callable[[], Any], done: Callable[[Any], None]) -> bool:
+    def submit(self, job: Callable[[], T], done: Callable[[T | Exception], None]) -> bool:
         """Run `job` off the UI thread, then `done(result or exception)` on it."""
+
+        def run() -> None:
+            result: T | Exception
+            try:
+                result = job()
+            except TapcardError as exc:
+                result = exc
+            except Exception as exc:  # a traceback never reaches a member's screen
+                log.exception("background job failed")
+                result = exc
+            self._post(functools.partial(done, result))
+
         try:
-            self._jobs.put_nowait((job, done))
+            self._jobs.put_nowait(run)
         except queue.Full:
             log.warning("worker busy: a job was dropped")
             return False
@@ -63,18 +77,10 @@ class Worker:
 
     def _run(self) -> None:
         while True:
-            item = self._jobs.get()
-            if item is None:
+            run = self._jobs.get()
+            if run is None:
                 return
-            job, done = item
-            try:
-                result: Any = job()
-            except TapcardError as exc:
-                result = exc
-            except Exception as exc:  # a traceback never reaches a member's screen
-                log.exception("background job failed")
-                result = exc
-            self._post(functools.partial(done, result))
+            run()
 
     def stop(self) -> None:
         self._jobs.put(None)

@@ -12,8 +12,8 @@ import pytest
 
 from hub.staff import add_staff
 from tapcard.readers.sim import SimCard, SimReader, make_sim_card
-from tapcard.ui.terminal import TerminalPresenter
 from tapcard.ui.worker import READ_POLL_MS, CardWatcher, direct
+from terminal.presenters.presenter import TerminalPresenter
 from tests import kivy_env  # sets Kivy's environment before any import
 from tests.clock import pinned_today
 from tests.device.conftest import Rig, fast_link, rig, wait_until  # noqa: F401

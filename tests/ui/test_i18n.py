@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tapcard.domain.model import CardState
-from tapcard.ui import kiosk, terminal
+from tapcard.domain.model import CardState, StaffRole
+from tapcard.ui import kiosk, refusals
 from tapcard.ui.i18n import Translator, catalog, parse_po
+from terminal.presenters import desk, sale, session, shift, vouchers
 
 ROOT = Path(__file__).resolve().parents[2]
 _CALL = re.compile(r"""\bt\(\s*(["'])((?:(?!\1).)+)\1""")
@@ -20,22 +21,25 @@ _CALL = re.compile(r"""\bt\(\s*(["'])((?:(?!\1).)+)\1""")
 def used_msgids() -> set[str]:
     found: set[str] = set()
     files = [*ROOT.joinpath("tapcard/ui").glob("*.py"), *ROOT.glob("kiosk/kv/*.kv")]
+    files += list(ROOT.glob("terminal/presenters/*.py"))
     files += list(ROOT.glob("terminal/kv/*.kv"))
     for path in files:
         found.update(match[1] for match in _CALL.findall(path.read_text(encoding="utf-8")))
-    for title, detail in kiosk.REFUSALS.values():
+    for title, detail in refusals.REFUSALS.values():
         found.update((title, detail))
-    found.update(terminal._STAFF_ERRORS.values())
-    found.update(terminal._VOUCHER_ERRORS.values())
-    found.update(terminal._SHIFT_LABELS.values())
+    found.update(desk.STAFF_ERRORS.values())
+    found.update((desk.HUB_UNREACHABLE, session.OFFLINE_UNCHECKED))
+    found.update(vouchers.VOUCHER_ERRORS.values())
+    found.update(shift.SHIFT_LABELS.values())
     found.update(state.value.capitalize() for state in CardState)
-    found.update(terminal._TERMINAL_REASONS.values())
-    found.update(terminal.CATEGORIES)
+    found.update(refusals.COUNTER_TITLES.values())
+    found.update(sale.CATEGORIES)
     found.update(
         k.capitalize()
         for k in ("sale", "topup", "spend", "redeem", "renewal", "backfill", "card_issued")
     )
-    found.update(("cashier", "manager", "sale_cash", "sale_stored_value", "topup", "spend"))
+    found.update(role.value for role in StaffRole)
+    found.update(("sale_cash", "sale_stored_value", "topup", "spend"))
     found.update(("fee_cash", "fee_stored_value", "Reversal"))
     found.update(n.capitalize() for n in kiosk.TIER_NAMES)
     return found

@@ -1,0 +1,110 @@
+"""Who works at the terminal: login by PIN or staff card, the offline login cache, and
+the lock.
+
+Staff log in with a PIN or by tapping a staff card (card id `S-<staff id>`, its
+credential verified with the issuer key like a member card's). Both go one way: online
+the hub checks the credential (`StaffLogin`: the PIN; `StaffCardLogin`: the card's owner
+is active) and the terminal caches that yes; offline only the cached credential of the
+same kind lets the same person in (`LoginCache`). The terminal locks itself after
+LOCK_AFTER_S without a touch.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Final
+
+from tapcard.domain.model import STAFF_CARD_PREFIX, StaffRole
+from tapcard.ui.worker import Tap
+from tapcard.wire import messages as m
+from terminal.presenters.desk import STAFF_ERRORS, STAFF_TIMEOUT_S, Desk
+from terminal.presenters.login_cache import CachedLogin, LoginCache, offline_pin_matches
+from terminal.presenters.shift import Shift
+from terminal.presenters.views import Staff
+
+OFFLINE_UNCHECKED: Final = "Offline: this login has not been checked by the hub yet"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a login shows: a PIN or a staff card's chip (the other one is empty)."""
+
+    op: m.StaffLogin | m.StaffCardLogin
+    refused: str  # the message when the hub refuses without a known reason
+    pin: str = ""
+    card_uid: str = ""
+
+    def matches(self, entry: CachedLogin) -> bool:
+        if self.pin:
+            return offline_pin_matches(self.pin, entry.pin)
+        return hmac.compare_digest(entry.card_uid, self.card_uid)
+
+
+class SessionPresenter:
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    def login(self, staff_id: str, pin: str) -> None:
+        staff_id, pin = staff_id.strip().lower(), pin.strip()
+        if not staff_id or not pin.isdigit():
+            self.desk.show_login(self.desk.t("Wrong PIN"))
+            return
+        credential = Credential(m.StaffLogin(pin=pin), "Wrong PIN", pin=pin)
+        self._submit(staff_id, credential)
+
+    def card_login(self, tap: Tap) -> None:
+        """A staff card on the reader at the login screen."""
+        staff_id = tap.card_id[len(STAFF_CARD_PREFIX) :].lower()
+        uid = tap.raw.uid.hex() if tap.raw is not None else ""
+        if not staff_id or not uid:
+            self.desk.show_login(self.desk.t("Unknown staff member"))
+            return
+        op = m.StaffCardLogin(card_id=tap.card_id, uid=uid)
+        self._submit(staff_id, Credential(op, "Unknown staff member", card_uid=uid))
+
+    def lock(self) -> None:
+        d = self.desk
+        d.staff = None
+        d.card = None
+        d.sale_lines.clear()
+        d.show_login(d.t("Locked"))
+
+    def _submit(self, staff_id: str, credential: Credential) -> None:
+        self.desk.worker.submit(lambda: self._log_in(staff_id, credential), self._logged_in)
+
+    def _log_in(self, staff_id: str, credential: Credential) -> Staff | str:
+        """The hub's yes or no when online, else the cache's (worker thread)."""
+        d = self.desk
+        reply = None
+        if d.port.is_online():
+            reply = d.link.request(staff_id, credential.op, STAFF_TIMEOUT_S)
+        cache = LoginCache(d.port)
+        if reply is not None:
+            if reply.error:
+                cache.forget(staff_id)
+                return STAFF_ERRORS.get(reply.error, credential.refused)
+            cache.remember(
+                staff_id,
+                reply.name,
+                reply.role,
+                d.wall.now_ms(),
+                pin=credential.pin,
+                card_uid=credential.card_uid,
+            )
+            return Staff(staff_id, reply.name, StaffRole(reply.role), offline=False)
+        entry = cache.fresh(staff_id, d.wall.now_ms())
+        if entry is not None and credential.matches(entry):
+            return Staff(staff_id, entry.name, StaffRole(entry.role), offline=True)
+        return OFFLINE_UNCHECKED
+
+    def _logged_in(self, result: Staff | str | Exception) -> None:
+        d = self.desk
+        if isinstance(result, Staff):
+            d.staff = result
+            d.shift = Shift(d.wall.now_ms())
+            d.touch()
+            d.home()
+            return
+        text = result if isinstance(result, str) else "Wrong PIN"
+        d.show_login(d.t(text))

@@ -1,0 +1,153 @@
+"""Money and points through the device runtime: the one way a terminal books a
+transaction (sale, top-up, spend, redemption, renewal, backfill), and stored value and
+redemption themselves.
+
+The runtime decides (offline policy), commits the intent to its outbox and answers at
+once; online the screen then waits up to RESULT_WAIT_S for the hub's result. A refusal,
+from either, is a message; a booking is a receipt and goes into the shift's tally.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Final
+
+from tapcard.device.port import LocalReceipt, Outcome, Seen, settle
+from tapcard.ui import fmt
+from tapcard.ui.refusals import counter_title
+from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
+from terminal.presenters.desk import Desk
+from terminal.presenters.shift import Takings
+from terminal.presenters.views import ReceiptView, Screen
+
+RESULT_WAIT_S: Final = 5.0
+
+
+class Kind(enum.StrEnum):
+    """A booking's kind: its shift count, its takings key, and its receipt's title."""
+
+    SALE = "sale"
+    TOPUP = "topup"
+    SPEND = "spend"
+    REDEEM = "redeem"
+    RENEWAL = "renewal"
+    BACKFILL = "backfill"
+
+
+# One transaction, given the (snapshot, online) the terminal saw at the tap.
+Booking = Callable[[Seen], LocalReceipt]
+
+
+class Transactions:
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    def submit(
+        self,
+        kind: Kind,
+        book: Booking,
+        takings: Takings | None = None,
+        booked: Callable[[], None] | None = None,
+    ) -> None:
+        """Book on the worker; then a receipt (and `booked()`), or why not."""
+        d = self.desk
+        card = d.card
+        assert card is not None
+        seen = card.seen
+
+        def job() -> Outcome:
+            return settle(d.port, book(seen), RESULT_WAIT_S)
+
+        d.worker.submit(job, lambda outcome: self._done(kind, outcome, takings, booked))
+
+    def _done(
+        self,
+        kind: Kind,
+        outcome: Outcome | Exception,
+        takings: Takings | None,
+        booked: Callable[[], None] | None,
+    ) -> None:
+        d, t = self.desk, self.desk.t
+        if isinstance(outcome, Exception):
+            d.message(t("Sorry, this cannot be done here"), str(outcome)[:200])
+            return
+        receipt, result = outcome.receipt, outcome.result
+        if not receipt.accepted:
+            d.message(t(counter_title(receipt.reason)), receipt.message)
+            return
+        if result is not None and not result.accepted:
+            d.message(t(counter_title(Reason(result.reason))), result.message)
+            return
+        d.shift.book(kind, takings, result.points_earned if result is not None else 0)
+        if booked is not None:
+            booked()
+        view = ReceiptView(d.header(), t(kind.capitalize()), self._receipt_lines(receipt, result))
+        d.last_receipt = receipt
+        d.show(Screen.RECEIPT, view)
+        d.refresh_card()
+
+    def _receipt_lines(self, receipt: LocalReceipt, result: m.TxResult | None) -> tuple[str, ...]:
+        d, t = self.desk, self.desk.t
+        rows = [t("Staff") + f": {d.staff_id()}", t("Card") + f": {d.header().card}"]
+        if result is not None:
+            if result.net_cents:
+                rows.append(t("Paid") + f": {fmt.money(result.net_cents)}")
+            if result.discount_cents:
+                rows.append(t("Discounts") + f": {fmt.money(result.discount_cents)}")
+            rows.append(t("Points earned") + f": {result.points_earned}")
+            if result.points_spent:
+                rows.append(t("Points used: {points}", points=result.points_spent))
+            if result.voucher:
+                rows.append(t("Voucher") + f": {result.voucher}")
+            if result.balances is not None:
+                rows.append(
+                    t("Points")
+                    + f" {fmt.points(result.balances.points)} · "
+                    + t("Stored value")
+                    + f" {fmt.money(result.balances.stored_value_cents)}"
+                )
+        else:
+            rows.append(t("Queued offline: sent when the hub is back"))
+        rows.append(t("Reference: {ref}", ref=reference(receipt)))
+        return tuple(rows)
+
+    # --- stored value and redemption -----------------------------------------------------
+
+    def top_up(self, amount_text: str) -> None:
+        self._money_op(Kind.TOPUP, amount_text)
+
+    def spend(self, amount_text: str) -> None:
+        self._money_op(Kind.SPEND, amount_text)
+
+    def _money_op(self, kind: Kind, amount_text: str) -> None:
+        d = self.desk
+        cents = fmt.parse_money(amount_text)
+        card_id = d.card_id()
+        if card_id is None or not d.guard():
+            return
+        if cents is None or cents <= 0:
+            d.message(d.t("Please check the entries"))
+            return
+        call = d.port.top_up if kind == Kind.TOPUP else d.port.spend
+        self.submit(
+            kind,
+            lambda seen: call(card_id, cents, staff=d.staff_id(), seen=seen),
+            takings=(kind.value, cents),
+        )
+
+    def redeem(self, item: str, units: int = 1) -> None:
+        d = self.desk
+        card_id = d.card_id()
+        if card_id is None or not d.guard():
+            return
+        self.submit(
+            Kind.REDEEM,
+            lambda seen: d.port.redeem(card_id, item, units, staff=d.staff_id(), seen=seen),
+        )
+
+
+def reference(receipt: LocalReceipt) -> str:
+    """`SEQ/ID8`: how a receipt names its transfer (and a reversal finds it)."""
+    return f"{receipt.seq}/{str(receipt.tx_id)[:8]}"

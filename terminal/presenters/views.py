@@ -1,0 +1,125 @@
+"""What the terminal's screens show: the screen names and the view models the presenters
+hand to the app (frozen dataclasses of display text; the app only copies them into
+Kivy properties)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from tapcard.domain.model import StaffRole
+
+
+class Screen(enum.StrEnum):
+    LOGIN = "login"
+    HOME = "home"
+    SALE = "sale"
+    RECEIPT = "receipt"
+    MESSAGE = "message"
+    MEMBERS = "members"
+    SHIFT = "shift"
+    BACKFILL = "backfill"
+    RENEWAL = "renewal"
+    REVERSAL = "reversal"
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    staff_id: str
+    name: str
+    role: StaffRole
+    offline: bool  # logged in against the cache
+
+    @property
+    def manager(self) -> bool:
+        return self.role == StaffRole.MANAGER
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    staff: str
+    card: str
+    queue: str  # "Queue: 3 · offline"
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LoginView:
+    title: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class HomeView:
+    header: Header
+    member: str  # name, tier, points, stored value of the card on the reader
+    manager: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SaleView:
+    header: Header
+    lines: tuple[str, ...]
+    totals: tuple[str, ...]  # gross, savings, discounts, net, points, remainder, excluded
+    can_pay: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    header: Header
+    title: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    header: Header
+    title: str
+    detail: str
+    error: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MembersView:
+    header: Header
+    rows: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillView:
+    header: Header
+    member: str
+    lines: tuple[str, ...]  # the receipt as entered, then the points or why not
+    can_submit: bool
+    refused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalView:
+    header: Header
+    member: str
+    lines: tuple[str, ...]  # valid until now, after renewal, the fee, the stored value
+    can_cash: bool
+    can_stored_value: bool
+    can_waive: bool  # a manager may renew with the fee waived (online, at the hub)
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalView:
+    header: Header
+    ref: str  # the last receipt's reference, to start from
+    lines: tuple[str, ...]
+    manager: bool
+
+
+TerminalView = (
+    LoginView
+    | HomeView
+    | SaleView
+    | ReceiptView
+    | MessageView
+    | MembersView
+    | BackfillView
+    | RenewalView
+    | ReversalView
+)

@@ -1,0 +1,46 @@
+"""Accepting a member's voucher (typed, or scanned from its QR code) once. Online only:
+the hub is the one place that knows whether it was used already."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from tapcard.domain import engine
+from tapcard.wire import messages as m
+from terminal.presenters.desk import Desk
+from terminal.presenters.views import ReceiptView, Screen
+
+VOUCHER_ERRORS: Final[Mapping[str, str]] = {
+    "not_found": "Unknown voucher",
+    "conflict": "Voucher already used",
+    "invalid": "Not a voucher code",
+}
+
+
+class VoucherPresenter:
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    def use_voucher(self, code_text: str) -> None:
+        d = self.desk
+        if not d.guard():
+            return
+        code = engine.parse_voucher_code(code_text)
+        if code is None:
+            d.message(d.t("Not a voucher code"), code_text.strip()[:40])
+            return
+        d.ask_hub(m.UseVoucher(code=code), self._voucher_used, errors=VOUCHER_ERRORS)
+
+    def _voucher_used(self, reply: m.StaffReply) -> None:
+        d, t, rules = self.desk, self.desk.t, self.desk.port.rules
+        d.shift.counts["voucher"] += 1
+        item = rules.catalog_item(reply.item) if rules is not None else None
+        rows = (
+            t("Staff") + f": {d.staff_id()}",
+            t("Voucher") + f": {reply.voucher}",
+            t(item.name) if item else reply.item,
+            t("Quantity: {n}", n=reply.units),
+            t("Member") + f": {reply.member_id}",
+        )
+        d.show(Screen.RECEIPT, ReceiptView(d.header(), t("Voucher accepted"), rows))
