@@ -313,7 +313,10 @@ class MqttClient(Generic[NoteT]):
             log.error("broker %s refused %s: %s", self.session.host, self.session.client_id, reason)
             return
         self.subscribed.clear()
-        _result, self._subscribe_mid = client.subscribe(list(self.session.subscriptions))
+        if self.session.subscriptions:
+            _result, self._subscribe_mid = client.subscribe(list(self.session.subscriptions))
+        else:
+            self.subscribed.set()  # a client that only sends
         self.disconnected.clear()
         self.connected.set()
         self._put(Event(EventKind.CONNECTED))
