@@ -1,7 +1,10 @@
 """A scripted device: signs intents and waits for the hub's results over MQTT.
 
 No outbox and no offline policy (that is the device runtime's job): the demo, the hub's
-tests and the ingest benchmark use it to drive the hub like a real device would.
+tests and the ingest benchmark use it to drive the hub like a real device would. It keeps
+a plain paho client with a clean session on purpose, not `tapcard.mqtt.MqttClient`:
+tests reuse device ids on one broker, and a persistent session would hand one test the
+results of another.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from nacl.signing import SigningKey, VerifyKey
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from tapcard.clock import Clock, clock_from_env
 from tapcard.device.intents import SealedIntent, seal_intent
@@ -63,11 +68,18 @@ class ScriptedDevice:
             self.close()
             raise TapcardError(f"device {device_id} could not reach the broker {host}:{port}")
 
-    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        _reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         client.subscribe(self._result_topic, qos=1)
         self._connected.set()
 
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
             _, batch = unseal(bytes(msg.payload), msg.topic, self._hub_key_for, m.TxResults)
         except WireError:
