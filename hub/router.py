@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -60,12 +59,6 @@ class Router:
             Family.QUERY: BodyDecoder(m.SnapshotQuery),
             Family.STAFF: BodyDecoder(m.StaffRequest),
         }
-        self._handlers: dict[Family, Callable[[Any, Event[Checked]], list[Outgoing]]] = {
-            Family.STATUS: self._on_status,
-            Family.HEALTH: self._on_health,
-            Family.QUERY: self._on_query,
-            Family.STAFF: self._on_staff,
-        }
 
     def precheck(self, topic: str, payload: bytes) -> Checked | None:
         """Verify intents on paho's thread: PyNaCl releases the GIL, so signature checks
@@ -99,14 +92,26 @@ class Router:
             if isinstance(event.note, WireError):
                 raise event.note
             body, digest = event.note or self._unseal(device_id, family, event.payload, event.topic)
-            if family is Family.TX:
-                assert isinstance(body, m.TxIntent)
-                branch = self.registry.get(device_id).branch_id
-                intents.append(Incoming(device_id, body, digest, branch))
-                return []
-            return self._handlers[family](body, event)
+            return self._handle(body, digest, event, intents)
         except WireError as exc:
             return self._refuse(device_id, family, event.payload, exc)
+
+    def _handle(
+        self, body: m.Body, digest: str, event: Event[Checked], intents: list[Incoming]
+    ) -> list[Outgoing]:
+        """Each family's decoder gives its one body type: dispatch on it."""
+        if isinstance(body, m.TxIntent):
+            branch = self.registry.get(body.device).branch_id
+            intents.append(Incoming(body.device, body, digest, branch))
+            return []
+        if isinstance(body, m.Status):
+            return self._on_status(body)
+        if isinstance(body, m.Health):
+            return self._on_health(body)
+        if isinstance(body, m.SnapshotQuery):
+            return self._on_query(body, event)
+        assert isinstance(body, m.StaffRequest)
+        return self._on_staff(body, event)
 
     def _unseal(
         self, device_id: str, family: Family, payload: bytes, topic: str
@@ -146,11 +151,11 @@ class Router:
 
     # --- handlers: each returns what to publish -------------------------------------
 
-    def _on_status(self, status: m.Status, _event: Event[Checked]) -> list[Outgoing]:
+    def _on_status(self, status: m.Status) -> list[Outgoing]:
         record_status(self.hub.writer, status)
         return []
 
-    def _on_health(self, health: m.Health, _event: Event[Checked]) -> list[Outgoing]:
+    def _on_health(self, health: m.Health) -> list[Outgoing]:
         seq_max = record_heartbeat(self.hub.writer, health, self.hub.clock.now_ms())
         return self._resend_if_behind(health, seq_max)
 
