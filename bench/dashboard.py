@@ -32,7 +32,8 @@ from typing import Any
 
 import httpx
 
-from hub import admin, db
+from hub import db
+from hub.admin.devices import add_branch
 from hub.app import Hub
 from hub.broker import PrivateBroker
 from hub.config import BrokerAddress, HubConfig
@@ -44,7 +45,7 @@ from hub.web.app import create_app
 from hub.web.server import WebServer
 from hub.web.settings import WebSettings
 from tapcard.domain.ledger import Leg
-from tapcard.domain.model import Asset
+from tapcard.domain.model import Asset, MemberStatus
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
 from tests.clock import pinned_now_ms, pinned_today
@@ -92,7 +93,7 @@ def _seed_registry(hub: Hub, members_n: int) -> str:
     with hub.transaction() as conn:
         store_rules(conn, parse_rules(sample_rules_bytes()), "bench")
         for b in range(BRANCHES_N):
-            admin.add_branch(conn, f"b{b:02d}", f"Branch {b}", "bench", "bench")
+            add_branch(conn, f"b{b:02d}", f"Branch {b}", "bench", "bench")
         rows = _device_rows(live_key, now)
         db.bulk_insert(conn, db.devices, rows)
         today = pinned_today()
@@ -114,7 +115,7 @@ def _seed_registry(hub: Hub, members_n: int) -> str:
                     "period_start": today,
                     "period_growth": 0,
                     "last_activity_on": today,
-                    "state": "active",
+                    "state": MemberStatus.ACTIVE.value,
                 }
                 for i in range(1, members_n + 1)
             ],
@@ -133,7 +134,7 @@ def _seed_registry(hub: Hub, members_n: int) -> str:
                 for asset in ("cents", "points", "growth")
             ],
         )
-        auth.add_user(conn, "bench", PASSWORD, "admin", None, "bench")
+        auth.add_user(conn, "bench", PASSWORD, auth.Role.ADMIN, None, "bench")
     return live_key.encode().hex()
 
 

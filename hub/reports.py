@@ -1,12 +1,15 @@
 """Reports over the journal: turnover, points, cards, categories, campaigns, gaps.
 
 Each returns plain rows (lists of dicts) that the CLI prints as a table or JSON and
-the dashboard charts. Days are UTC days of when the sale happened (device time).
+the dashboard charts. Days are UTC days of when the sale happened (device time). A
+branch limits a report to one branch (a branch manager's dashboard): its sales, or
+the members whose home branch it is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from hub import db
 from tapcard.domain.ledger import system_account
-from tapcard.domain.model import SystemAccount
+from tapcard.domain.model import Asset, SystemAccount, TxKind
 
 DAY_MS = db.DAY_MS
 GAPS_LISTED_MAX = 20
@@ -102,11 +105,14 @@ def points_flow(
     ]
 
 
-def cards_by_tier_and_state(conn: Connection) -> list[dict[str, Any]]:
+def cards_by_tier_and_state(conn: Connection, branch: str | None = None) -> list[dict[str, Any]]:
+    """Cards by their member's tier and the card's state (of one home branch's members)."""
     c, m = db.cards, db.members
+    conditions = [m.c.branch_id == branch] if branch else []
     query = (
         sa.select(m.c.tier, c.c.state, sa.func.count())
         .select_from(c.join(m, m.c.id == c.c.member_id))
+        .where(*conditions)
         .group_by(m.c.tier, c.c.state)
         .order_by(m.c.tier, c.c.state)
     )
@@ -138,10 +144,13 @@ def sales_by_category(
 
 
 def campaign_effect(
-    conn: Connection, start: dt.date | None = None, end: dt.date | None = None
+    conn: Connection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    branch: str | None = None,
 ) -> list[dict[str, Any]]:
     """Per campaign: orders, members reached, turnover and what its discounts cost."""
-    tc = db.transfer_campaigns
+    tc, t = db.transfer_campaigns, db.transfers
     query = (
         sa.select(
             tc.c.code,
@@ -154,6 +163,10 @@ def campaign_effect(
         .group_by(tc.c.code)
         .order_by(tc.c.code)
     )
+    if branch:  # the branch is the sale's, kept on its transfer
+        query = query.select_from(tc.join(t, t.c.tx_id == tc.c.tx_id)).where(
+            t.c.branch_id == branch
+        )
     return [
         {
             "campaign": code,
@@ -163,6 +176,84 @@ def campaign_effect(
             "cost_cents": int(c),
         }
         for code, o, mem, n, c in conn.execute(query)
+    ]
+
+
+def stored_value(conn: Connection, branch: str | None = None) -> list[dict[str, Any]]:
+    """Stored value members hold now (a liability), by their home branch."""
+    a, m = db.accounts, db.members
+    conditions = [a.c.asset == Asset.CENTS.value, a.c.balance != 0]
+    if branch:
+        conditions.append(m.c.branch_id == branch)
+    query = (
+        sa.select(m.c.branch_id, sa.func.count(), sa.func.sum(a.c.balance))
+        .select_from(a.join(m, m.c.id == a.c.member_id))
+        .where(*conditions)
+        .group_by(m.c.branch_id)
+        .order_by(m.c.branch_id)
+    )
+    return [
+        {"branch": b or "hq", "members": int(n), "outstanding_cents": int(total or 0)}
+        for b, n, total in conn.execute(query)
+    ]
+
+
+def new_members(
+    conn: Connection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    branch: str | None = None,
+) -> list[dict[str, Any]]:
+    """Members who joined, by day (of one home branch)."""
+    m = db.members
+    conditions = []
+    if start is not None:
+        conditions.append(m.c.joined_on >= start)
+    if end is not None:
+        conditions.append(m.c.joined_on <= end)
+    if branch:
+        conditions.append(m.c.branch_id == branch)
+    query = (
+        sa.select(m.c.joined_on, sa.func.count())
+        .where(*conditions)
+        .group_by(m.c.joined_on)
+        .order_by(m.c.joined_on)
+    )
+    return [{"day": str(day), "members": int(n)} for day, n in conn.execute(query)]
+
+
+def staff_performance(
+    conn: Connection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    branch: str | None = None,
+) -> list[dict[str, Any]]:
+    """Service performance: transfers each staff member (or HQ user) booked, by branch."""
+    t = db.transfers
+    conditions = [t.c.actor != "", *_window(t.c.created_ms, start, end)]
+    if branch:
+        conditions.append(t.c.branch_id == branch)
+    query = (
+        sa.select(
+            t.c.branch_id,
+            t.c.actor,
+            sa.func.count(),
+            sa.func.count(sa.distinct(t.c.member_id)),
+            sa.func.sum(sa.case((t.c.kind == TxKind.PURCHASE.value, 1), else_=0)),
+        )
+        .where(*conditions)
+        .group_by(t.c.branch_id, t.c.actor)
+        .order_by(sa.func.count().desc())
+    )
+    return [
+        {
+            "branch": b or "hq",
+            "actor": actor,
+            "transfers": int(n),
+            "members": int(mem),
+            "sales": int(p or 0),
+        }
+        for b, actor, n, mem, p in conn.execute(query)
     ]
 
 
@@ -191,7 +282,8 @@ def open_exceptions(conn: Connection) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-REPORTS = {
+# The reports of `tapcard hub report NAME`; the dashboard has its own list (hub.web.reporting).
+REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "turnover": turnover,
     "points": points_flow,
     "cards": cards_by_tier_and_state,

@@ -19,7 +19,7 @@ from hub.admin.cards import (
     report_lost,
     require_card,
 )
-from hub.admin.denylist import DENYLIST_VERSION_KEY, deny, denylist_cards
+from hub.admin.denylist import DENYLIST_VERSION_KEY, deny, denylist_cards, denylist_version
 from hub.admin.devices import add_branch, add_device, revoke_device
 from hub.admin.fees import fee_legs, joining_fee
 from hub.admin.members import (
@@ -55,6 +55,7 @@ __all__ = [
     "card_snapshot",
     "deny",
     "denylist_cards",
+    "denylist_version",
     "ensure_system_accounts",
     "fee_legs",
     "get_setting",

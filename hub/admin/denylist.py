@@ -17,12 +17,17 @@ log = logging.getLogger(__name__)
 DENYLIST_VERSION_KEY = "denylist_version"
 
 
+def denylist_version(conn: Connection) -> int:
+    """The deny list's version: each card denied bumps it (0: nothing denied yet)."""
+    return int(get_setting(conn, DENYLIST_VERSION_KEY, "0"))
+
+
 def deny(conn: Connection, card_id: str, reason: str) -> int:
     """Put a card on the deny list and bump its version; returns the new version."""
     conn.execute(
         db.denylist.insert().values(card_id=card_id, reason=reason, since_ms=db.now_ms(conn))
     )
-    version = int(get_setting(conn, DENYLIST_VERSION_KEY, "0")) + 1
+    version = denylist_version(conn) + 1
     set_setting(conn, DENYLIST_VERSION_KEY, str(version))
     return version
 
@@ -31,7 +36,7 @@ def denylist_cards(conn: Connection, today: dt.date | None = None) -> tuple[int,
     """The deny list devices get: denied cards that are still within their validity
     (an expired card is refused for its expiry anyway), at most DENYLIST_CARDS_MAX of
     them, the most recently denied first if there are more."""
-    version = int(get_setting(conn, DENYLIST_VERSION_KEY, "0"))
+    version = denylist_version(conn)
     d, c = db.denylist, db.cards
     query = (
         sa.select(d.c.card_id)

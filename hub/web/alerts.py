@@ -14,7 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import admin, db
+from hub import db
+from hub.admin.audit import audit
+from hub.admin.denylist import denylist_version
 from hub.app import Hub
 from hub.web.auth import User
 from hub.web.settings import WebSettings
@@ -98,7 +100,7 @@ def _latest_config(conn: Connection) -> tuple[int, int, int, int]:
         .order_by(db.rule_sets.c.version.desc())
         .limit(1)
     ).first()
-    deny_version = int(admin.get_setting(conn, admin.DENYLIST_VERSION_KEY, "0"))
+    deny_version = denylist_version(conn)
     deny_ms = conn.execute(sa.select(sa.func.max(db.denylist.c.since_ms))).scalar() or 0
     if rules is None:
         return 0, 0, deny_version, int(deny_ms)
@@ -178,7 +180,7 @@ def acknowledge(conn: Connection, alert: Alert, user: User) -> None:
             .where(db.exceptions.c.id == exc_id)
             .values(acked_by=user.username)
         )
-    admin.audit(conn, user.actor, "alert.ack", alert.key, {"message": alert.message})
+    audit(conn, user.actor, "alert.ack", alert.key, {"message": alert.message})
 
 
 def find(alerts: list[Alert], key: str) -> Alert:

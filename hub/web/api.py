@@ -9,14 +9,19 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from hub import admin, db
+from hub import db
+from hub.admin.cards import report_lost
+from hub.admin.members import member_history, member_view, search_members
 from hub.web import alerts, auth, reporting
 from hub.web.deps import api_user, check_api_change, parse_date, require_branch, scope, web
 from hub.web.fleet import fleet, health_history
+from hub.web.pages_reports import rules_status
+from hub.web.scoping import MemberId, card_branch, member_rows_in_scope
+from tapcard.domain.model import CardState
 from tapcard.wire.codes import Reason
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
@@ -86,48 +91,27 @@ def api_members(
     request: Request, user: User, q: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> list[dict[str, Any]]:
     with web(request).hub.engine.connect() as conn:
-        found = admin.search_members(conn, q)
+        found = search_members(conn, q)
         return member_rows_in_scope(conn, found, user)
-
-
-def member_rows_in_scope(
-    conn: Any, rows: list[dict[str, Any]], user: auth.User
-) -> list[dict[str, Any]]:
-    if user.branch_scope is None or not rows:
-        return rows
-    ids = [r["id"] for r in rows]
-    mine = set(
-        conn.execute(
-            sa.select(db.members.c.id).where(
-                db.members.c.id.in_(ids), db.members.c.branch_id == user.branch_scope
-            )
-        ).scalars()
-    )
-    return [r for r in rows if r["id"] in mine]
-
-
-MemberId = Annotated[int, Path(ge=1, le=db.INT_MAX)]
 
 
 @router.get("/members/{member_id}")
 def api_member(request: Request, member_id: MemberId, user: User) -> dict[str, Any]:
     with web(request).hub.engine.connect() as conn:
-        view = admin.member_view(conn, member_id)
+        view = member_view(conn, member_id)
         require_branch(user, view["branch_id"])
-        view["history"] = admin.member_history(conn, member_id)
+        view["history"] = member_history(conn, member_id)
     return json.loads(json.dumps(view, default=str))  # type: ignore[no-any-return]
 
 
 @router.post("/cards/{card_id}/lost")
 def api_card_lost(request: Request, card_id: str, user: User) -> dict[str, Any]:
     check_api_change(request, user)
-    from hub.web.pages_members import card_branch
-
     hub = web(request).hub
     with hub.transaction() as conn:
         require_branch(user, card_branch(conn, card_id))
-        version = admin.report_lost(conn, card_id, user.actor)
-    return {"card_id": card_id, "state": "lost", "denylist_version": version}
+        version = report_lost(conn, card_id, user.actor)
+    return {"card_id": card_id, "state": CardState.LOST.value, "denylist_version": version}
 
 
 @router.get("/reports/{name}")
@@ -147,8 +131,6 @@ def api_report(
 
 @router.get("/rules")
 def api_rules(request: Request, user: User) -> dict[str, Any]:
-    from hub.web.pages_reports import rules_status
-
     with web(request).hub.engine.connect() as conn:
         return rules_status(conn, user)
 

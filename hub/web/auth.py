@@ -8,6 +8,7 @@ token, which every POST must echo (form field `csrf` or header `X-CSRF-Token`).
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import secrets
@@ -18,10 +19,20 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection
 
-from hub import admin, db
+from hub import db
+from hub.admin.audit import audit
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
 
-ROLES = ("admin", "manager", "auditor")
+
+class Role(enum.StrEnum):
+    """What a dashboard user may do (hub only: counter staff have tapcard's StaffRole)."""
+
+    ADMIN = "admin"  # HQ: sees and changes everything
+    MANAGER = "manager"  # one branch: sees and changes only it
+    AUDITOR = "auditor"  # sees everything, changes nothing
+
+
+ROLES = tuple(Role)
 PASSWORD_LEN_MIN = 10
 USERNAME_LEN_MAX = 64
 TOKEN_BYTES = 32
@@ -34,22 +45,26 @@ _DUMMY_HASH = _hasher.hash("tapcard-no-such-user")
 @dataclass(frozen=True, slots=True)
 class User:
     username: str
-    role: str
+    role: Role
     branch_id: str | None
     csrf: str = ""
 
+    def __post_init__(self) -> None:
+        # Rows and callers may hand the role as its text; it is a Role from here on.
+        object.__setattr__(self, "role", Role(self.role))
+
     @property
     def can_write(self) -> bool:
-        return self.role in ("admin", "manager")
+        return self.role in (Role.ADMIN, Role.MANAGER)
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role is Role.ADMIN
 
     @property
     def branch_scope(self) -> str | None:
         """The only branch this user may see, or None for every branch."""
-        return self.branch_id if self.role == "manager" else None
+        return self.branch_id if self.role is Role.MANAGER else None
 
     @property
     def actor(self) -> str:
@@ -72,7 +87,7 @@ def add_user(
         raise ValidationError(f"role is one of {', '.join(ROLES)}")
     if len(password) < PASSWORD_LEN_MIN:
         raise ValidationError(f"a password has at least {PASSWORD_LEN_MIN} characters")
-    if (role == "manager") != (branch_id is not None):
+    if (role == Role.MANAGER) != (branch_id is not None):
         raise ValidationError("a branch manager needs a branch; other roles have none")
     if branch_id is not None:
         found = conn.execute(sa.select(db.branches.c.id).where(db.branches.c.id == branch_id))
@@ -87,13 +102,13 @@ def add_user(
         db.web_users.insert().values(
             username=username,
             password_hash=_hasher.hash(password),
-            role=role,
+            role=Role(role).value,
             branch_id=branch_id,
-            created_ms=db.clock_of(conn).now_ms(),
+            created_ms=db.now_ms(conn),
             disabled=False,
         )
     )
-    admin.audit(conn, actor, "user.add", username, {"role": role, "branch": branch_id})
+    audit(conn, actor, "user.add", username, {"role": role, "branch": branch_id})
 
 
 def list_users(conn: Connection) -> list[dict[str, object]]:
@@ -115,13 +130,13 @@ def check_password(conn: Connection, username: str, password: str) -> User | Non
         return None
     if row is None or row.disabled:
         return None
-    return User(row.username, row.role, row.branch_id)
+    return User(row.username, Role(row.role), row.branch_id)
 
 
 def open_session(conn: Connection, user: User, ttl_s: float) -> tuple[str, str]:
     """A new session for a user who logged in: (cookie token, CSRF token)."""
     token, csrf = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
-    now = db.clock_of(conn).now_ms()
+    now = db.now_ms(conn)
     conn.execute(db.web_sessions.delete().where(db.web_sessions.c.expires_ms < now))
     conn.execute(
         db.web_sessions.insert().values(
@@ -132,7 +147,7 @@ def open_session(conn: Connection, user: User, ttl_s: float) -> tuple[str, str]:
             expires_ms=now + int(ttl_s * 1000),
         )
     )
-    admin.audit(conn, user.actor, "user.login", user.username)
+    audit(conn, user.actor, "user.login", user.username)
     return token, csrf
 
 
@@ -145,9 +160,9 @@ def session_user(conn: Connection, token: str) -> User | None:
         .join(u, u.c.username == s.c.username)
         .where(s.c.token_hash == _token_hash(token))
     ).first()
-    if row is None or row.disabled or row.expires_ms < db.clock_of(conn).now_ms():
+    if row is None or row.disabled or row.expires_ms < db.now_ms(conn):
         return None
-    return User(row.username, row.role, row.branch_id, row.csrf)
+    return User(row.username, Role(row.role), row.branch_id, row.csrf)
 
 
 def close_session(conn: Connection, token: str) -> None:

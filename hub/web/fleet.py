@@ -22,8 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import db, reports
 from hub.app import Hub
+from hub.web import alerts
 from hub.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -206,9 +207,6 @@ class Watcher:
             self.state.devices = views
 
     def _background(self) -> None:
-        from hub import reports
-        from hub.web import alerts
-
         now = time.monotonic()
         if now - self._gaps_at >= GAPS_REFRESH_S:
             self._gaps_at = now

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub import admin, db
+from hub import db
+from hub.admin.audit import audit
 from hub.web import alerts, auth
 from hub.web.deps import (
     LOGIN_COOKIE,
@@ -100,7 +101,7 @@ def login(
     with w.hub.writer.begin() as conn:
         user = auth.check_password(conn, username, password)
         if user is None:
-            admin.audit(conn, f"web:{username[:60]}", "user.login_failed", username[:128])
+            audit(conn, f"web:{username[:60]}", "user.login_failed", username[:128])
             session = None
         else:
             session = auth.open_session(conn, user, w.cfg.session_ttl_s)

@@ -1,7 +1,8 @@
 """Pages: member search and profile, card lost / replace / renew, points reversal.
 
-Changes go through hub.admin, the same functions and rules as the CLI; the actor in the
-audit trail is `web:<username>`. A branch manager reaches only their branch's members.
+Changes go through hub.admin (cards, booking), the same functions and rules as the CLI;
+the actor in the audit trail is `web:<username>`. A branch manager reaches only their
+branch's members (hub.web.scoping).
 """
 
 from __future__ import annotations
@@ -13,28 +14,21 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Connection
 
-from hub import admin, db
+from hub import db
+from hub.admin.booking import reverse_points
+from hub.admin.cards import renew_card, replace_card, report_lost
+from hub.admin.members import member_history, member_view, search_members
 from hub.web import auth
-from hub.web.api import MemberId, member_rows_in_scope
 from hub.web.deps import form_for_change, page_user, require_branch, web
 from hub.web.pages_fleet import done, render
+from hub.web.scoping import MemberId, card_branch, member_rows_in_scope
+from tapcard.domain.model import Payment
 from tapcard.errors import NotFoundError, TapcardError
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[auth.User, Depends(page_user)]
 
-FEE_PAYERS = ("cash", "stored_value")
-
-
-def card_branch(conn: Connection, card_id: str) -> str | None:
-    row = conn.execute(
-        sa.select(db.members.c.branch_id)
-        .join(db.cards, db.cards.c.member_id == db.members.c.id)
-        .where(db.cards.c.id == card_id)
-    ).first()
-    if row is None:
-        raise NotFoundError(f"card {card_id} does not exist")
-    return str(row.branch_id) if row.branch_id is not None else None
+FEE_PAYERS = tuple(Payment)
 
 
 def _card_member(conn: Connection, card_id: str) -> int:
@@ -51,16 +45,16 @@ def members_page(
     rows: list[dict[str, Any]] = []
     if q.strip():
         with web(request).hub.engine.connect() as conn:
-            rows = member_rows_in_scope(conn, admin.search_members(conn, q), user)
+            rows = member_rows_in_scope(conn, search_members(conn, q), user)
     return render(request, "members.html", user, q=q, rows=rows)
 
 
 @router.get("/members/{member_id}", response_class=HTMLResponse)
 def member_page(request: Request, member_id: MemberId, user: User) -> Response:
     with web(request).hub.engine.connect() as conn:
-        view = admin.member_view(conn, member_id)
+        view = member_view(conn, member_id)
         require_branch(user, view["branch_id"])
-        history = admin.member_history(conn, member_id)
+        history = member_history(conn, member_id)
     return render(request, "member.html", user, m=view, history=history, fee_payers=FEE_PAYERS)
 
 
@@ -74,7 +68,7 @@ async def _card_change(
 
 
 def _fee_payer(form: dict[str, Any]) -> str:
-    payer = str(form.get("fee_paid_by", "cash"))
+    payer = str(form.get("fee_paid_by", Payment.CASH.value))
     if payer not in FEE_PAYERS:
         raise HTTPException(400, "a fee is paid by cash or stored_value")
     return payer
@@ -85,7 +79,7 @@ async def card_lost(request: Request, card_id: str, user: User) -> Response:
     _, member_id = await _card_change(request, user, card_id)
     try:
         with web(request).hub.transaction() as conn:
-            version = admin.report_lost(conn, card_id, user.actor)
+            version = report_lost(conn, card_id, user.actor)
     except TapcardError as exc:
         return done(f"/members/{member_id}", error=str(exc))
     return done(f"/members/{member_id}", msg=f"card {card_id} reported lost (deny list {version})")
@@ -97,7 +91,7 @@ async def card_replace(request: Request, card_id: str, user: User) -> Response:
     hub = web(request).hub
     try:
         with hub.transaction() as conn:
-            new_id = admin.replace_card(
+            new_id = replace_card(
                 conn, card_id, hub.rules.latest(), user.actor, fee_paid_by=_fee_payer(form)
             )
     except TapcardError as exc:
@@ -111,7 +105,7 @@ async def card_renew(request: Request, card_id: str, user: User) -> Response:
     hub = web(request).hub
     try:
         with hub.transaction() as conn:
-            expiry = admin.renew_card(
+            expiry = renew_card(
                 conn, card_id, hub.rules.latest(), user.actor, fee_paid_by=_fee_payer(form)
             )
     except TapcardError as exc:
@@ -130,11 +124,11 @@ async def reverse(request: Request, tx_id: str, user: User) -> Response:
         ).first()
         if row is None or row.member_id is None:
             raise HTTPException(404, f"transfer {tx_id} does not exist")
-        member = admin.member_view(conn, int(row.member_id))
+        member = member_view(conn, int(row.member_id))
         require_branch(user, member["branch_id"])
     try:
         with hub.transaction() as conn:
-            reversal = admin.reverse_points(
+            reversal = reverse_points(
                 conn, tx_id, user.actor, str(form.get("reason", "")), hub.rules.latest()
             )
     except TapcardError as exc:

@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Connection
 from starlette.datastructures import UploadFile
 
-from hub import admin, db
+from hub import db
+from hub.admin.audit import audit
 from hub.rulestore import parse_rules, store_rules
 from hub.web import auth, reporting
 from hub.web.deps import (
@@ -182,7 +183,7 @@ async def upload_rules(request: Request, user: User) -> Response:
         rules = parse_rules(data)
         with web(request).hub.transaction() as conn:
             store_rules(conn, rules, user.actor)
-            admin.audit(conn, user.actor, "rules.load", str(rules.version), {"name": rules.name})
+            audit(conn, user.actor, "rules.load", str(rules.version), {"name": rules.name})
     except TapcardError as exc:
         return done("/rules", error=str(exc))
     return done(

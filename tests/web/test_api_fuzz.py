@@ -25,7 +25,7 @@ def api_schema(tmp_path: Path) -> Iterator[schemathesis.BaseSchema]:
         HubConfig(tmp_path / "hub", f"sqlite:///{tmp_path / 'hub.sqlite3'}", None)
     )
     with instance.seeded.hub.transaction() as conn:
-        token, csrf = auth.open_session(conn, auth.User("hq", "admin", None), 3600)
+        token, csrf = auth.open_session(conn, auth.User("hq", auth.Role.ADMIN, None), 3600)
     server = WebServer(instance.app, "127.0.0.1", 0)
     server.start()
     try:
