@@ -133,7 +133,7 @@ def peer_child() -> int:
     pending: list[str] = []
     texts = {"member": "张** 金卡 Gold · 积分 12,345 · ¥88.00", "idle": "请刷卡 Tap your card"}
 
-    class Peer(App):  # type: ignore[misc]
+    class Peer(App):  # type: ignore[misc]  # kivy ships no type hints
         def build(self) -> Label:
             kivyapp.register_cjk_font()
             kivyapp.flush_each_frame()

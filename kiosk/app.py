@@ -50,7 +50,7 @@ def load_kv(name: str) -> None:
 __all__ = ["KioskApp", "QrCode"]
 
 
-class IdleScreen(Screen):  # type: ignore[misc]
+class IdleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     branch = StringProperty("")
     badge = StringProperty("")
     prompt = StringProperty("")
@@ -65,14 +65,14 @@ class IdleScreen(Screen):  # type: ignore[misc]
         )
 
 
-class BusyScreen(Screen):  # type: ignore[misc]
+class BusyScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     message = StringProperty("")
 
     def show(self, view: str) -> None:
         self.message = view
 
 
-class MemberScreen(Screen):  # type: ignore[misc]
+class MemberScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     name_ = StringProperty("")
     tier = StringProperty("")
     points = StringProperty("")
@@ -112,7 +112,7 @@ class MemberScreen(Screen):  # type: ignore[misc]
             button.background_color = REWARD_COLOURS[row.affordable]
 
 
-class ConfirmScreen(Screen):  # type: ignore[misc]
+class ConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     title = StringProperty("")
     units_text = StringProperty("")
     can_more = BooleanProperty(False)
@@ -130,7 +130,7 @@ class ConfirmScreen(Screen):  # type: ignore[misc]
         self.can_more, self.can_less = view.can_more, view.can_less
 
 
-class ResultScreen(Screen):  # type: ignore[misc]
+class ResultScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     title = StringProperty("")
     voucher = StringProperty("")
     summary = StringProperty("")
@@ -142,7 +142,7 @@ class ResultScreen(Screen):  # type: ignore[misc]
         self.matrix = ui.qr_matrix(view.qr_data)
 
 
-class RefusalScreen(Screen):  # type: ignore[misc]
+class RefusalScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     title = StringProperty("")
     detail = StringProperty("")
 
@@ -160,7 +160,7 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
 }
 
 
-class KioskApp(App):  # type: ignore[misc]
+class KioskApp(App):  # type: ignore[misc]  # kivy ships no type hints
     lang = StringProperty(LANGUAGE_DEFAULT)
     presenter = ObjectProperty(None, allownone=True)
 

@@ -10,7 +10,7 @@ from kivy.properties import ListProperty
 from kivy.uix.widget import Widget
 
 
-class QrCode(Widget):  # type: ignore[misc]
+class QrCode(Widget):  # type: ignore[misc]  # kivy ships no type hints
     """Draws `matrix` (rows of booleans) as a crisp square texture."""
 
     matrix = ListProperty([])

@@ -33,7 +33,7 @@ def load_kv(name: str) -> None:
     kivyapp.load_kv(KV_DIR, name)
 
 
-class LoginScreen(Screen):  # type: ignore[misc]
+class LoginScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     title = StringProperty("")
     message = StringProperty("")
 
@@ -41,7 +41,7 @@ class LoginScreen(Screen):  # type: ignore[misc]
         self.title, self.message = view.title, view.message
 
 
-class HomeScreen(Screen):  # type: ignore[misc]
+class HomeScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     member = StringProperty("")
     manager = BooleanProperty(False)
 
@@ -49,7 +49,7 @@ class HomeScreen(Screen):  # type: ignore[misc]
         self.member, self.manager = view.member, view.manager
 
 
-class SaleScreen(Screen):  # type: ignore[misc]
+class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     lines = StringProperty("")
     totals = StringProperty("")
     can_pay = BooleanProperty(False)
@@ -60,7 +60,7 @@ class SaleScreen(Screen):  # type: ignore[misc]
         self.can_pay = view.can_pay
 
 
-class ReceiptScreen(Screen):  # type: ignore[misc]
+class ReceiptScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     title = StringProperty("")
     body = StringProperty("")
 
@@ -85,7 +85,7 @@ class MembersScreen(ReceiptScreen):
     pass
 
 
-class BackfillScreen(Screen):  # type: ignore[misc]
+class BackfillScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     member = StringProperty("")
     body = StringProperty("")
     can_submit = BooleanProperty(False)
@@ -96,7 +96,7 @@ class BackfillScreen(Screen):  # type: ignore[misc]
         self.can_submit, self.refused = view.can_submit, view.refused
 
 
-class RenewalScreen(Screen):  # type: ignore[misc]
+class RenewalScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     member = StringProperty("")
     body = StringProperty("")
     can_cash = BooleanProperty(False)
@@ -109,7 +109,7 @@ class RenewalScreen(Screen):  # type: ignore[misc]
         self.can_waive = view.can_waive
 
 
-class ReversalScreen(Screen):  # type: ignore[misc]
+class ReversalScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     body = StringProperty("")
     manager = BooleanProperty(False)
 
@@ -133,7 +133,7 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
 }
 
 
-class TerminalApp(App):  # type: ignore[misc]
+class TerminalApp(App):  # type: ignore[misc]  # kivy ships no type hints
     lang = StringProperty(LANGUAGE_DEFAULT)
     presenter = ObjectProperty(None, allownone=True)
     header_staff = StringProperty("")

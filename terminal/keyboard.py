@@ -23,7 +23,7 @@ NUMERIC_FILTERS: Final = frozenset({"int", "float"})
 FIELD_GAP_PX: Final = 8  # between the field and the keyboard's top edge
 
 
-class CounterKeyboard(VKeyboard):  # type: ignore[misc]
+class CounterKeyboard(VKeyboard):  # type: ignore[misc]  # kivy ships no type hints
     """Kivy's keyboard, with the number pad for a field that filters to digits, and the
     screen lifted so the field stays in sight."""
 

@@ -21,7 +21,7 @@ from tapcard.clock import today as clock_today
 from tapcard.device.policy import Verdict
 from tapcard.device.port import DevicePort, Outcome, Seen, settle
 from tapcard.domain import engine
-from tapcard.domain.rules import CatalogItem, RuleSet
+from tapcard.domain.rules import CatalogItem, CatalogKind, RuleSet
 from tapcard.errors import TapcardError
 from tapcard.readers import ReaderError
 from tapcard.ui import fmt
@@ -316,7 +316,7 @@ class KioskPresenter:
             return ()
         rows = []
         for item in rules.catalog:
-            unit = self.t("per hour") if item.kind.value == "parking" else ""
+            unit = self.t("per hour") if item.kind == CatalogKind.PARKING else ""
             rows.append(
                 RewardRow(
                     code=item.code,
@@ -386,7 +386,7 @@ class KioskPresenter:
         assert item is not None and snap is not None
         cost = engine.redemption_points(item, session.units)
         have = snap.balances.points if snap.balances else 0
-        parking = item.kind.value == "parking"
+        parking = item.kind == CatalogKind.PARKING
         return ConfirmView(
             title=self.t(item.name),
             units=session.units,

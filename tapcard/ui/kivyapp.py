@@ -7,6 +7,7 @@ The only module under tapcard/ that imports Kivy; the presenters beside it never
 from __future__ import annotations
 
 import signal
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -96,12 +97,16 @@ def card_watcher(
     )
 
 
-def stop_on_signals(app: Any) -> None:
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+def stop_on_signals(app: Stoppable) -> None:
     """Ctrl-C or systemd's SIGTERM ends the app through its own stop (on_stop runs,
     the reader and runtime close) instead of a KeyboardInterrupt in Kivy's loop."""
     from kivy.clock import Clock
 
-    def request_stop(_signum: int, _frame: Any) -> None:
+    def request_stop(_signum: int, _frame: types.FrameType | None) -> None:
         Clock.schedule_once(lambda _dt: app.stop(), 0)
 
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -51,10 +51,10 @@ def kiosk(rig: Rig) -> Iterator[Kiosk]:  # noqa: F811
     views: list[tuple[str, Any]] = []
     app = KioskApp(runtime, reader, "Shop one", "en", on_view=lambda s, v: views.append((s, v)))
     root = app.build()
-    window.add_widget(root)  # type: ignore[attr-defined]
+    window.add_widget(root)  # type: ignore[attr-defined]  # kivy_env.window() is typed object
     harness = Kiosk(rig, app, reader, root, views)
     kivy_env.pump()
     yield harness
     app.dispatch("on_stop")  # also lets kv's `app` proxy forget this app
-    window.remove_widget(root)  # type: ignore[attr-defined]
+    window.remove_widget(root)  # type: ignore[attr-defined]  # kivy_env.window() is typed object
     reader.close()

@@ -32,7 +32,7 @@ def give_points(kiosk: Kiosk, member_index: int, points: int) -> None:
 def _press(button: object) -> None:
     from kivy.tests.common import UnitTestTouch
 
-    x, y = button.to_window(*button.center)  # type: ignore[attr-defined]
+    x, y = button.to_window(*button.center)  # type: ignore[attr-defined]  # a kivy widget
     touch = UnitTestTouch(x, y)
     touch.touch_down()
     touch.touch_up()

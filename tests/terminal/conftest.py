@@ -30,6 +30,7 @@ class Till:
     runtime: Any
     link: Any
     views: list[tuple[str, Any]] = field(default_factory=list)
+    watcher: CardWatcher | None = None
 
     def tap(self, card_id: str, uid: bytes = b"\x04\x01\x02\x03\x04\x05\x06") -> None:
         issuer = self.rig.seeded.hub.secrets.issuer_key
@@ -83,13 +84,12 @@ def make_till(rig: Rig, device_id: str = "till-1", post: Any = direct) -> Till: 
     watcher = CardWatcher(
         reader, [runtime.bundle.issuer_key], presenter.on_tap, presenter.on_removed, post
     )
-    till = Till(rig, presenter, reader, runtime, link, views)
-    till.watcher = watcher  # type: ignore[attr-defined]
-    return till
+    return Till(rig, presenter, reader, runtime, link, views, watcher)
 
 
 def close_till(till: Till) -> None:
-    till.watcher.stop()  # type: ignore[attr-defined]
+    assert till.watcher is not None
+    till.watcher.stop()
     till.presenter.stop()
     till.link.stop()
     till.reader.close()
@@ -119,10 +119,10 @@ def window_app(rig: Rig) -> Any:  # noqa: F811
     assert link.connected.wait(10)
     app = TerminalApp(runtime, link, reader, "en")
     root = app.build()
-    window.add_widget(root)  # type: ignore[attr-defined]
+    window.add_widget(root)  # type: ignore[attr-defined]  # kivy_env.window() is typed object
     kivy_env.pump()
     yield app, reader, rig
     app.dispatch("on_stop")  # also lets kv's `app` proxy forget this app
-    window.remove_widget(root)  # type: ignore[attr-defined]
+    window.remove_widget(root)  # type: ignore[attr-defined]  # kivy_env.window() is typed object
     link.stop()
     reader.close()
