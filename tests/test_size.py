@@ -26,7 +26,6 @@ FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 # `path` for a module, `path::qualified.name` for a function: why it may be longer.
 EXCEPTIONS: dict[str, str] = {
-    "hub/cli.py": "issue 12, being split",
 }
 
 

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.app import Hub
-from hub.web import api, pages_fleet, pages_members, pages_reports
+from hub.web import api, auth, pages_fleet, pages_members, pages_reports
 from hub.web.deps import LoginRequired, Web
 from hub.web.fleet import Watcher
 from hub.web.settings import WebSettings
@@ -109,6 +109,7 @@ def _install_error_pages(app: FastAPI) -> None:
 def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
     """The dashboard for a hub; the watcher runs while the app's lifespan does."""
     cfg = cfg or WebSettings()
+    auth.dummy_hash()  # now, so that the first login of an unknown user is not faster
     watcher = Watcher(hub, cfg)
 
     @asynccontextmanager

@@ -9,6 +9,7 @@ token, which every POST must echo (form field `csrf` or header `X-CSRF-Token`).
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import secrets
@@ -38,8 +39,14 @@ USERNAME_LEN_MAX = 64
 TOKEN_BYTES = 32
 
 _hasher = PasswordHasher()
-# Checked when the user does not exist, so a login takes as long either way.
-_DUMMY_HASH = _hasher.hash("tapcard-no-such-user")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Checked when the user does not exist, so a login takes as long either way. Made
+    once, when the dashboard starts (create_app), not on import: the CLI imports this
+    module for the role names and should not pay for a hash."""
+    return _hasher.hash("tapcard-no-such-user")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +130,7 @@ def list_users(conn: Connection) -> list[dict[str, object]]:
 
 def check_password(conn: Connection, username: str, password: str) -> User | None:
     row = conn.execute(sa.select(db.web_users).where(db.web_users.c.username == username)).first()
-    stored = row.password_hash if row is not None else _DUMMY_HASH
+    stored = row.password_hash if row is not None else dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

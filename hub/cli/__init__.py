@@ -1,0 +1,46 @@
+"""`tapcard hub ...`: the admin CLI. Read commands take --json; errors exit non-zero.
+
+One module per group of commands (server, registry, members, staff, ledger), each with
+the `register` that adds its commands; this module builds the `hub` parser from them
+(in the order `--help` lists them) and runs the chosen command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hub.cli import ledger, members, registry, server, staff
+from hub.cli.common import Handler, add_command, config_of
+from tapcard.errors import TapcardError
+
+
+def register(sub: Any) -> None:
+    hub_parser = sub.add_parser("hub", help="the HQ server: ledger, rules, devices, reports")
+    hub_parser.add_argument("--data", help="data folder (default ./data or $TAPCARD_DATA)")
+    hub_parser.add_argument("--db", help="database URL (default SQLite in the data folder)")
+    hub_parser.add_argument("--broker", help="broker host:port (default: start a private one)")
+    hub_parser.add_argument("--actor", help="who is acting, for the audit trail")
+    cmds = hub_parser.add_subparsers(dest="hub_command", required=True)
+    server.register(cmds)
+    registry.register(cmds)
+    members.register(cmds)
+    staff.register(cmds)
+    ledger.register(cmds)
+    from hub.deploy.commands import register as register_deploy
+
+    register_deploy(cmds, add_command, config_of)  # broker-config, backup, restore
+
+
+def run(args: argparse.Namespace) -> int:
+    handler: Handler = args.handler
+    args.opened_hubs = []
+    try:
+        return handler(args)
+    except TapcardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for hub in args.opened_hubs:
+            hub.close()

@@ -1,0 +1,141 @@
+"""`tapcard hub rules | verify | reverse | maintain | report`: the ledger and its rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from hub import db, reports
+from hub.admin.audit import audit
+from hub.admin.booking import reverse_points
+from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data, progress
+from hub.rulestore import parse_rules, store_rules
+from tapcard.errors import ValidationError
+
+
+def cmd_rules_load(args: argparse.Namespace) -> int:
+    hub = open_hub(args)
+    if args.sample:
+        from tapcard.samples import sample_rules_bytes
+
+        data = sample_rules_bytes()
+    elif args.file:
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"cannot read {args.file}: {exc.strerror}") from None
+    else:
+        raise ValidationError("give a rule set FILE or --sample")
+    rules = parse_rules(data)
+    from hub.deploy.compat import check_fleet_reads  # deploy: older devices must read it
+
+    check_fleet_reads(hub.engine, rules, data, force=args.force)
+    with hub.transaction() as conn:
+        store_rules(conn, rules, actor_of(args))
+        audit(conn, actor_of(args), "rules.load", str(rules.version), {"name": rules.name})
+    print(f"rule set {rules.version} ({rules.name}) loaded; the hub publishes it to devices")
+    return 0
+
+
+def cmd_rules_show(args: argparse.Namespace) -> int:
+    import msgspec
+
+    hub = open_hub(args)
+    version = args.version or hub.rules.latest_version()
+    rules = hub.rules.get(version) if version else None
+    if rules is None:
+        raise ValidationError(f"rule set {version} is not loaded")
+    print(json.dumps(json.loads(msgspec.json.encode(rules)), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hub.verify import verify_ledger
+
+    hub = open_hub(args)
+    with progress(args, "re-summing the journal"), hub.engine.connect() as conn:
+        report = verify_ledger(conn)
+    data = {
+        "ok": report.ok,
+        "transfers": report.transfers,
+        "legs": report.legs,
+        "accounts": report.accounts,
+        "results": report.results,
+        "errors": report.errors,
+        "warnings": report.warnings,
+    }
+    print_data(args, data)
+    return 0 if report.ok else 1
+
+
+def cmd_reverse(args: argparse.Namespace) -> int:
+    hub = open_hub(args)
+    with hub.transaction() as conn:
+        reversal = reverse_points(conn, args.tx_id, actor_of(args), args.reason, hub.rules.latest())
+    print_data(args, {"reversed": args.tx_id, "reversal": reversal})
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from hub.maintenance import run_maintenance
+
+    hub = open_hub(args)
+    with hub.transaction() as conn:
+        report = run_maintenance(conn, hub.rules.latest(), args.today or db.today_at(conn))
+    print_data(
+        args,
+        {
+            "downgraded": [{"member": m, "from": a, "to": b} for m, a, b in report.downgraded],
+            "kept": report.kept,
+            "terminated": report.terminated,
+            "expired_cards": report.expired_cards,
+        },
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    hub = open_hub(args)
+    func = reports.REPORTS[args.name]
+    kwargs: dict[str, Any] = {}
+    if args.name in ("turnover", "points", "categories", "campaigns"):
+        kwargs = {"start": args.start, "end": args.end}
+    if args.name in ("turnover", "points", "categories"):
+        kwargs["branch"] = args.branch
+    with hub.engine.connect() as conn:
+        rows = func(conn, **kwargs)
+    print_data(args, rows)
+    return 0
+
+
+def register(cmds: Any) -> None:
+    rules = cmds.add_parser("rules", help="rule sets").add_subparsers(
+        dest="rules_cmd", required=True
+    )
+    load = add_command(rules, "load", cmd_rules_load, "load a new rule set version (JSON)")
+    load.add_argument("file", nargs="?")
+    load.add_argument("--sample", action="store_true", help="load the built-in sample rules")
+    load.add_argument("--force", action="store_true", help="load even if old devices can't read it")
+    show = add_command(rules, "show", cmd_rules_show, "print a rule set", read=True)
+    show.add_argument("--version", type=int)
+    add_command(cmds, "verify", cmd_verify, "re-sum the journal and prove every balance", read=True)
+    reverse = add_command(
+        cmds, "reverse", cmd_reverse, "reverse the points a transfer earned (fraud)", read=True
+    )
+    reverse.add_argument("tx_id")
+    reverse.add_argument("--reason", required=True)
+    maintain = add_command(
+        cmds,
+        "maintain",
+        cmd_maintain,
+        "daily job: tier review, termination after inactivity, card expiry",
+        read=True,
+    )
+    maintain.add_argument("--today", type=parse_date, help="run as of this day (default: today)")
+    report = add_command(cmds, "report", cmd_report, "reports", read=True)
+    report.add_argument("name", choices=sorted(reports.REPORTS))
+    report.add_argument("--from", dest="start", type=parse_date)
+    report.add_argument("--to", dest="end", type=parse_date)
+    report.add_argument("--branch")

@@ -1,0 +1,126 @@
+"""`tapcard hub branch | device`: branches and the devices registered at them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub import db
+from hub.admin.devices import DEVICE_KINDS, add_branch, add_device, revoke_device
+from hub.cli.common import actor_of, add_command, open_hub, print_data
+from hub.config import BrokerAddress
+from tapcard.wire.keys import new_signing_key, signing_key_text, verify_key_text
+
+
+def cmd_branch_add(args: argparse.Namespace) -> int:
+    hub = open_hub(args)
+    with hub.transaction() as conn:
+        add_branch(conn, args.id, args.name, args.chain, actor_of(args))
+    print(f"branch {args.id} added")
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    hub = open_hub(args)
+    key = new_signing_key()
+    with hub.transaction() as conn:
+        add_device(
+            conn, args.id, args.branch, args.kind, verify_key_text(key.verify_key), actor_of(args)
+        )
+    broker = args.connect or args.broker or os.environ.get("TAPCARD_BROKER") or "127.0.0.1:1883"
+    bundle = {
+        "device_id": args.id,
+        "branch_id": args.branch,
+        "kind": args.kind,
+        "device_key": signing_key_text(key),
+        "hub_public_key": verify_key_text(hub.secrets.hub_key.verify_key),
+        "issuer_public_key": verify_key_text(hub.secrets.issuer_key.verify_key),
+        "broker": str(BrokerAddress.parse(broker)),
+    }
+    from hub.deploy.provision import RELOAD_HINT, finish_bundle  # deploy: TLS cert, signature
+
+    bundle, acl = finish_bundle(
+        bundle, hub.engine, hub.config.data_dir, hub.secrets.hub_key, args.connect is not None
+    )
+    if acl is not None:
+        print(f"broker ACL {acl.acl} now admits {args.id}; {RELOAD_HINT}", file=sys.stderr)
+    text = json.dumps(bundle, indent=2)
+    if args.out:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text + "\n")
+        print(f"device {args.id} added; provisioning bundle written to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_device_list(args: argparse.Namespace) -> int:
+    hub = open_hub(args)
+    with hub.engine.connect() as conn:
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(
+                    db.devices.c.id,
+                    db.devices.c.branch_id,
+                    db.devices.c.kind,
+                    db.devices.c.state,
+                    db.devices.c.online,
+                    db.devices.c.last_seen_ms,
+                    db.devices.c.software_version,
+                    db.devices.c.rules_version,
+                    db.devices.c.seq_max,
+                ).order_by(db.devices.c.id)
+            )
+        ]
+    print_data(args, rows)
+    return 0
+
+
+def cmd_device_revoke(args: argparse.Namespace) -> int:
+    hub = open_hub(args)
+    with hub.transaction() as conn:
+        revoke_device(conn, args.id, actor_of(args))
+    print(f"device {args.id} revoked")
+    from hub.deploy.provision import RELOAD_HINT, refresh_broker  # deploy: ACL and CRL
+
+    if refresh_broker(hub.engine, hub.config.data_dir) is not None:
+        print(f"removed from the broker ACL and put on the CRL; {RELOAD_HINT}")
+    return 0
+
+
+def register(cmds: Any) -> None:
+    branch = cmds.add_parser("branch", help="branches").add_subparsers(
+        dest="branch_cmd", required=True
+    )
+    add = add_command(branch, "add", cmd_branch_add, "add a branch")
+    add.add_argument("id")
+    add.add_argument("--name", required=True)
+    add.add_argument("--chain", default="default")
+    device = cmds.add_parser("device", help="devices").add_subparsers(
+        dest="device_cmd", required=True
+    )
+    add = add_command(
+        device, "add", cmd_device_add, "register a device and write its provisioning bundle"
+    )
+    add.add_argument("id")
+    add.add_argument("--branch", required=True)
+    add.add_argument("--kind", choices=list(DEVICE_KINDS), required=True)
+    add.add_argument("--out", help="write the bundle here (mode 0600) instead of printing it")
+    add.add_argument(
+        "--connect",
+        metavar="HOST:PORT",
+        help="the broker the device connects to, as it reaches it (a branch broker, say); "
+        "default: the hub's broker, on the TLS listener when the hub runs a CA",
+    )
+    add_command(device, "list", cmd_device_list, "list devices", read=True)
+    revoke = add_command(
+        device, "revoke", cmd_device_revoke, "revoke a device: its messages are refused"
+    )
+    revoke.add_argument("id")
