@@ -15,10 +15,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
 
-from hub import admin
 from hub.config import HubConfig
 from hub.db import make_engine, writer
 from hub.ledger import Ledger
+from hub.posting import ensure_system_accounts
 from hub.rulestore import RulesCache
 from hub.secrets import HubSecrets
 from tapcard.clock import Clock, clock_from_env
@@ -90,7 +90,7 @@ class Hub:
         hub = cls(config, make_secrets=True, clock=clock)
         migrate(hub.engine)
         with hub.writer.begin() as conn:
-            admin.ensure_system_accounts(conn)
+            ensure_system_accounts(conn)
         return hub
 
     @contextmanager

@@ -117,9 +117,7 @@ class PrivateBroker:
     def stop(self, kill: bool = False) -> None:
         if self.process is None:
             return
-        end_process(
-            self.process, signal.SIGKILL if kill else signal.SIGTERM, BROKER_STOP_TIMEOUT_S
-        )
+        end_process(self.process, signal.SIGKILL if kill else signal.SIGTERM, BROKER_STOP_TIMEOUT_S)
         self.process = None
 
     def __enter__(self) -> PrivateBroker:

@@ -90,7 +90,8 @@ def _terminate_inactive(
     for member_id, last_activity_on in rows:
         if not engine.is_inactive(rules, last_activity_on, today):
             continue
-        conn.execute(m.update().where(m.c.id == member_id).values(state=MemberStatus.TERMINATED.value))
+        ended = MemberStatus.TERMINATED.value
+        conn.execute(m.update().where(m.c.id == member_id).values(state=ended))
         cards = (
             conn.execute(
                 sa.select(c.c.id).where(c.c.member_id == member_id, c.c.state.not_in(final))

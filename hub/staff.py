@@ -102,7 +102,7 @@ def add_staff(
             role=role,
             pin_hash=hash_pin(pin),
             active=True,
-            created_ms=admin.now_ms(conn),
+            created_ms=db.now_ms(conn),
         )
     )
     admin.audit(conn, actor, "staff.add", staff_id, {"branch": branch_id, "role": role})
@@ -179,7 +179,7 @@ def _dispatch(
         original = conn.execute(
             sa.select(db.transfers.c.member_id).where(db.transfers.c.tx_id == tx_id)
         ).one()
-        points = admin._member_credits(conn, tx_id, int(original.member_id)).get(Asset.POINTS, 0)
+        points = admin.member_credits(conn, tx_id, int(original.member_id)).get(Asset.POINTS, 0)
         reversal = admin.reverse_points(conn, tx_id, actor, op.reason, rules)
         return {"tx_id": reversal, "points": points}
     if isinstance(op, m.RenewWaived):
@@ -295,7 +295,7 @@ def staff_card_credential(
         raw_uid, key = bytes.fromhex(uid), bytes.fromhex(card_key) if card_key else None
     except ValueError:
         raise ValidationError("uid and card key are hex") from None
-    credential = issue_credential(issuer, card_id, raw_uid, admin.today_at(conn), key).hex()
+    credential = issue_credential(issuer, card_id, raw_uid, db.today_at(conn), key).hex()
     admin.audit(conn, actor, "staff.card", staff_id, {"card": card_id, "uid": uid})
     return credential
 

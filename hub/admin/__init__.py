@@ -35,11 +35,6 @@ from hub.admin.members import (
 from hub.admin.settings import get_setting, set_setting
 from hub.admin.snapshot import card_snapshot
 from hub.admin.vouchers import use_voucher
-from hub.db import now_ms, today_at
-from hub.posting import ensure_system_accounts
-
-# The name hub/staff.py still calls; member_credits is the public one.
-_member_credits = member_credits
 
 __all__ = [
     "CARD_ID_PREFIX",
@@ -56,7 +51,6 @@ __all__ = [
     "deny",
     "denylist_cards",
     "denylist_version",
-    "ensure_system_accounts",
     "fee_legs",
     "get_setting",
     "issue_card",
@@ -64,7 +58,6 @@ __all__ = [
     "member_credits",
     "member_history",
     "member_view",
-    "now_ms",
     "renew_card",
     "replace_card",
     "report_lost",
@@ -74,7 +67,6 @@ __all__ = [
     "revoke_device",
     "search_members",
     "set_setting",
-    "today_at",
     "use_voucher",
     "validate_new_member",
 ]

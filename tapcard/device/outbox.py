@@ -49,9 +49,7 @@ class Queued:
 
 
 class Outbox:
-    def __init__(
-        self, store: DeviceStore, key: SigningKey, device_id: str, clock: Clock
-    ) -> None:
+    def __init__(self, store: DeviceStore, key: SigningKey, device_id: str, clock: Clock) -> None:
         self.store = store
         self.clock = clock
         self.key = key

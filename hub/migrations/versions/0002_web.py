@@ -50,7 +50,9 @@ def upgrade() -> None:
         sa.Column("health", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_device_health_device_id"), "device_health", ["device_id"], unique=False)
+    op.create_index(
+        op.f("ix_device_health_device_id"), "device_health", ["device_id"], unique=False
+    )
 
 
 def downgrade() -> None:
