@@ -38,6 +38,9 @@ class Reason(enum.IntEnum):
     UNKNOWN_RULES_VERSION = 36
     INVALID_REQUEST = 37  # well-formed but not sensible (zero amount, bad units)
     LIMIT_EXCEEDED = 38  # a per-card limit
+    # Staff at a terminal (hub/staff_sessions.py)
+    STAFF_UNVERIFIED = 50  # no, a forged, an expired or another device's staff session
+    STAFF_NOT_ALLOWED = 51  # not a terminal, or the staff id is not active at its branch
     # The hub
     INTERNAL_ERROR = 99
 
