@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from hub import staff_schema
 from tapcard.clock import Clock, clock_from_env, today
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -477,3 +478,6 @@ staff = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
 )
+
+# Staff sessions, login challenges and failed PIN tries (migration 0006): hub/staff_schema.py.
+staff_sessions, staff_challenges, staff_pin_failures = staff_schema.define(metadata)
