@@ -20,7 +20,8 @@ from tapcard.domain.ledger import system_account
 from tapcard.domain.model import Asset, SystemAccount, TxKind
 
 DAY_MS = db.DAY_MS
-GAPS_LISTED_MAX = 20
+GAPS_LISTED_MAX = 20  # missing sequence numbers listed per device
+GAP_RANGES_LISTED_MAX = 10  # missing ranges listed per device
 
 
 def _day(day_number: int) -> str:
@@ -258,21 +259,75 @@ def staff_performance(
 
 
 def sequence_gaps(conn: Connection) -> list[dict[str, Any]]:
-    """Per device: sequence numbers below the highest seen that never arrived."""
+    """Per device: how many sequence numbers below the highest stored never arrived, the
+    first GAP_RANGES_LISTED_MAX missing ranges and the first GAPS_LISTED_MAX numbers.
+
+    All in SQL, from each stored seq and the one before it (LAG): the cost follows the
+    rows stored, never the numbers in them, and the output has a constant bound per
+    device, so a device that sends seq 2**62 costs what any other intent costs."""
     r = db.results
-    rows = conn.execute(
-        sa.select(r.c.device_id, sa.func.max(r.c.seq), sa.func.count()).group_by(r.c.device_id)
+    totals = conn.execute(
+        sa.select(r.c.device_id, sa.func.max(r.c.seq), sa.func.count())
+        .group_by(r.c.device_id)
+        .having(sa.func.max(r.c.seq) > sa.func.count())
+        .order_by(r.c.device_id)
     ).all()
+    if not totals:
+        return []
+    ranges = _gap_ranges(conn)
     out = []
-    for device, seq_max, count in rows:
-        missing = int(seq_max) - int(count)
-        if missing <= 0:
-            continue
-        seen = set(conn.execute(sa.select(r.c.seq).where(r.c.device_id == device)).scalars())
-        listed = [s for s in range(1, int(seq_max) + 1) if s not in seen][:GAPS_LISTED_MAX]
+    for device, seq_max, count in totals:
+        mine = ranges.get(device, [])
         out.append(
-            {"device": device, "seq_max": int(seq_max), "missing": missing, "first_missing": listed}
+            {
+                "device": device,
+                "seq_max": int(seq_max),
+                "missing": int(seq_max) - int(count),
+                "first_missing": _first_numbers(mine, GAPS_LISTED_MAX),
+                "ranges": [[lo, hi] for lo, hi in mine],
+            }
         )
+    return out
+
+
+def _gap_ranges(conn: Connection) -> dict[str, list[tuple[int, int]]]:
+    """The first GAP_RANGES_LISTED_MAX missing ranges (first, last) of each device."""
+    r = db.results
+    previous = sa.func.coalesce(
+        sa.func.lag(r.c.seq).over(partition_by=r.c.device_id, order_by=r.c.seq), 0
+    )
+    steps = sa.select(r.c.device_id, r.c.seq, previous.label("prev")).subquery()
+    gaps = (
+        sa.select(
+            steps.c.device_id,
+            (steps.c.prev + 1).label("lo"),
+            (steps.c.seq - 1).label("hi"),
+            sa.func.row_number()
+            .over(partition_by=steps.c.device_id, order_by=steps.c.seq)
+            .label("n"),
+        )
+        .where(steps.c.seq - steps.c.prev > 1)
+        .subquery()
+    )
+    query = (
+        sa.select(gaps.c.device_id, gaps.c.lo, gaps.c.hi)
+        .where(gaps.c.n <= GAP_RANGES_LISTED_MAX)
+        .order_by(gaps.c.device_id, gaps.c.lo)
+    )
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for device, lo, hi in conn.execute(query):
+        ranges.setdefault(device, []).append((int(lo), int(hi)))
+    return ranges
+
+
+def _first_numbers(ranges: list[tuple[int, int]], count_max: int) -> list[int]:
+    """The first `count_max` numbers of some ranges: bounded by `count_max`, never by
+    how wide a range is."""
+    out: list[int] = []
+    for lo, hi in ranges:
+        out.extend(range(lo, min(hi, lo + count_max - len(out) - 1) + 1))
+        if len(out) >= count_max:
+            break
     return out
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 from nacl.exceptions import BadSignatureError
@@ -25,6 +26,17 @@ from tapcard.wire.messages import PAYLOAD_BYTES_MAX, Body
 HUB_SIGNER = "hub"
 _SIGN_TAG = b"tapcard/v1\n"
 SIG_B64_LEN = 88  # base64 of 64 bytes
+# The deepest JSON nesting any message may have. The decoders recurse once per level:
+# a small payload nested thousands deep would exhaust the stack (RecursionError) of
+# whoever decodes it, so anything deeper is refused before decoding starts. The
+# deepest real message (a rule set: envelope > rules > campaigns > lists) is ~6 deep.
+JSON_DEPTH_MAX: Final = 32
+
+# Bracket bytes count +1 / -1 for `json_depth`; every other byte counts 0.
+_DEPTH_STEP: Final = tuple(
+    1 if byte in b"[{" else -1 if byte in b"]}" else 0 for byte in range(256)
+)
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
 
 B = TypeVar("B", bound=Body)
 
@@ -48,6 +60,30 @@ _envelope_decoder = msgspec.json.Decoder(Envelope)
 _encoder = msgspec.json.Encoder()
 
 
+def json_depth(data: bytes) -> int:
+    """How deep `data` nests, found without decoding it (and without recursion): never
+    less than the depth a decoder reaches (on invalid JSON it stops at the first error),
+    and exact whenever it exceeds JSON_DEPTH_MAX.
+
+    Brackets inside strings do not count: escaped backslashes and quotes are dropped
+    first, then every other quote-separated part is a string. Each step is a bytes
+    method or a C iterator: linear in the size, whatever the input."""
+    openers = data.count(b"{") + data.count(b"[")
+    if openers <= JSON_DEPTH_MAX:
+        return openers  # the usual case: too few openers to nest deeper than the limit
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside.translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(_DEPTH_STEP[b] for b in brackets), default=0)
+
+
+def check_depth(data: bytes, what: str) -> None:
+    """Refuse (MALFORMED) what nests deeper than JSON_DEPTH_MAX, before decoding it."""
+    depth = json_depth(data)
+    if depth > JSON_DEPTH_MAX:
+        raise WireError(Reason.MALFORMED, f"{what} nests {depth} deep > {JSON_DEPTH_MAX}")
+
+
 def _signed_bytes(topic: str, body: bytes) -> bytes:
     return _SIGN_TAG + topic.encode() + b"\n" + body
 
@@ -69,9 +105,10 @@ def open_envelope(payload: bytes, size_max: int = PAYLOAD_BYTES_MAX) -> Envelope
     """Parse the envelope without trusting it yet."""
     if len(payload) > size_max:
         raise WireError(Reason.OVERSIZE, f"payload of {len(payload)} bytes > {size_max}")
+    check_depth(payload, "the envelope")
     try:
         envelope = _envelope_decoder.decode(payload)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise WireError(Reason.MALFORMED, f"not a signed envelope: {exc}") from None
     if envelope.v != PROTOCOL_VERSION:
         raise WireError(Reason.UNSUPPORTED_VERSION, f"envelope version {envelope.v}")
@@ -98,11 +135,13 @@ class BodyDecoder(Generic[B]):
         self._decoder: msgspec.json.Decoder[B] = msgspec.json.Decoder(body_type)
 
     def decode(self, body_bytes: bytes) -> B:
+        check_depth(body_bytes, "the body")
         try:
             body = self._decoder.decode(body_bytes)
         except msgspec.ValidationError as exc:
             raise WireError(Reason.SCHEMA, f"schema violation: {exc}") from None
-        except msgspec.DecodeError as exc:
+        # RecursionError only if JSON_DEPTH_MAX were raised past the stack: still refused.
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise WireError(Reason.MALFORMED, f"body is not JSON: {exc}") from None
         if body.v != PROTOCOL_VERSION:
             raise WireError(Reason.UNSUPPORTED_VERSION, f"message version {body.v}")

@@ -19,6 +19,8 @@ and, at HQ, a third card issued to member 1 and reported lost.
 from __future__ import annotations
 
 import datetime as dt
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +39,7 @@ from tests.hub.support import Device, ms_of, purchase, to_incoming
 DAY_1 = dt.date(2026, 3, 10)
 DAY_2 = dt.date(2026, 3, 11)
 JOINED_ON = dt.date(2025, 1, 1)
+GAPS_ELAPSED_S_MAX = 2.0  # a few rows: a report that walked the numbers would never end
 
 
 @pytest.fixture
@@ -193,8 +196,64 @@ def test_a_gift_campaign_costs_no_discount(shops: tuple[Seeded, list[m.TxResult]
 def test_sequence_gaps(shops: tuple[Seeded, list[m.TxResult]]) -> None:
     seeded, _ = shops
     assert run(seeded, "gaps") == [
-        {"device": "kiosk-2", "seq_max": 3, "missing": 1, "first_missing": [2]},
+        {
+            "device": "kiosk-2",
+            "seq_max": 3,
+            "missing": 1,
+            "first_missing": [2],
+            "ranges": [[2, 2]],
+        },
     ]
+
+
+def _store_seqs(seeded: Seeded, device: str, seqs: list[int]) -> None:
+    """Stored results with these sequence numbers, as the ledger keeps them."""
+    rows = [
+        {
+            "tx_id": str(uuid.uuid4()),
+            "device_id": device,
+            "seq": seq,
+            "digest": "0" * 64,
+            "accepted": True,
+            "reason": 0,
+            "body": "{}",
+            "applied_ms": 0,
+        }
+        for seq in seqs
+    ]
+    with seeded.hub.transaction() as conn:
+        conn.execute(db.results.insert(), rows)
+
+
+def test_gaps_of_a_huge_seq_are_computed_in_sql_and_bounded(seeded: Seeded) -> None:
+    """seq 2**62 next to 30 separate holes: the answer comes at once, on SQLite and
+    PostgreSQL, and lists at most the bounded numbers and ranges."""
+    huge = 2**62
+    seqs = [1, 2, 4, *range(10, 70, 2), huge]  # holes: 3, 5-9, 11, 13, ..., 69..2**62-1
+    _store_seqs(seeded, "kiosk-1", seqs)
+    started = time.perf_counter()
+    [row] = run(seeded, "gaps")
+    elapsed_s = time.perf_counter() - started
+    assert elapsed_s < GAPS_ELAPSED_S_MAX, elapsed_s
+    assert row["device"] == "kiosk-1" and row["seq_max"] == huge
+    assert row["missing"] == huge - len(seqs)
+    assert row["ranges"][:3] == [[3, 3], [5, 9], [11, 11]]
+    assert len(row["ranges"]) == reports.GAP_RANGES_LISTED_MAX
+    # The numbers come from the listed ranges: 3, 5-9 and eight single holes.
+    assert row["first_missing"] == [3, 5, 6, 7, 8, 9, *range(11, 27, 2)]
+
+
+def test_gaps_one_wide_hole_lists_its_first_numbers(seeded: Seeded) -> None:
+    _store_seqs(seeded, "kiosk-1", [5, 2**62])
+    [row] = run(seeded, "gaps")
+    assert row["ranges"] == [[1, 4], [6, 2**62 - 1]]
+    assert row["first_missing"] == [1, 2, 3, 4, *range(6, 6 + reports.GAPS_LISTED_MAX - 4)]
+    assert row["missing"] == 2**62 - 2
+
+
+def test_no_gaps_no_rows(seeded: Seeded) -> None:
+    _store_seqs(seeded, "kiosk-1", [1, 2, 3])
+    assert run(seeded, "gaps") == []
 
 
 def test_open_exceptions(shops: tuple[Seeded, list[m.TxResult]]) -> None:
