@@ -24,9 +24,11 @@ from tapcard.domain.engine import SALE_LINES_MAX
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import (
+    JSON_DEPTH_MAX,
     SIG_B64_LEN,
     Envelope,
     WireError,
+    json_depth,
     open_envelope,
     seal,
     unseal,
@@ -400,3 +402,85 @@ def test_older_terminals_still_read_the_replies_they_ask_for() -> None:
     voucher = m.StaffReply(device="till-1", staff="ann", voucher="ABCD-EFGH-JKMN", units=2)
     with pytest.raises(msgspec.ValidationError, match="unknown field"):
         msgspec.json.decode(msgspec.json.encode(voucher), type=_StaffReplyBeforeVouchers)
+
+
+# --- nesting depth: refused before any recursive decode ------------------------------
+
+DEEP_LEVELS = 2_000  # ~10 KB of `{"a":`: enough to exhaust a recursive decoder's stack
+
+
+def _nested(levels: int, opener: bytes = b'{"a":', closer: bytes = b"}") -> bytes:
+    return opener * levels + b"1" + closer * levels
+
+
+def test_samples_nest_well_within_the_depth_limit() -> None:
+    """The limit leaves room: every message type, and the payload around it."""
+    for name, sample in SAMPLES.items():
+        payload = sample.sealed()
+        body = open_envelope(payload).body.encode()
+        assert _decoded_depth(json.loads(body)) * 2 <= JSON_DEPTH_MAX, name
+        assert json_depth(payload) <= JSON_DEPTH_MAX, name
+
+
+@pytest.mark.parametrize(
+    ("data", "depth"),
+    [
+        (b"[]", 1),
+        (_nested(JSON_DEPTH_MAX + 1), JSON_DEPTH_MAX + 1),
+        (_nested(40, b"[", b"]"), 40),
+        (b'["' + b"[" * 40 + b'"]', 1),  # brackets in a string do not count
+        (b'["\\"' + b"[" * 40 + b'"]', 1),  # nor after an escaped quote
+        (b'["\\\\"' + b"[" * 40 + b"]" * 40 + b"]", 41),  # an escaped backslash ends it
+        (b"[" * 100_000, 100_000),
+        (b"]" * 40 + b"[" * 40, 0),  # a decoder stops at the first `]`: nothing deep
+    ],
+    ids=lambda value: f"{len(value)}" if isinstance(value, bytes) else None,
+)
+def test_json_depth_counts_structure_only(data: bytes, depth: int) -> None:
+    assert json_depth(data) == depth
+
+
+def test_json_depth_is_an_upper_bound_below_the_limit() -> None:
+    for data in (b"{}", b'{"a":[1,2,{"b":3}]}', b'"[[[["'):
+        assert json_depth(data) <= JSON_DEPTH_MAX
+        assert json_depth(data) >= _decoded_depth(json.loads(data))
+
+
+def _decoded_depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_decoded_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_decoded_depth(v) for v in value), default=0)
+    return 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _nested(DEEP_LEVELS),
+        _nested(DEEP_LEVELS, b"[", b"]"),
+        b"[" * 60_000,  # within the size limit, unclosed
+        # the deep part where a lenient decoder would skip it: an unknown field
+        b'{"v":1,"x":' + _nested(DEEP_LEVELS) + b"}",
+    ],
+    ids=["objects", "lists", "flat-open", "unknown-field"],
+)
+def test_deep_envelopes_are_malformed(payload: bytes) -> None:
+    assert refused(payload) == Reason.MALFORMED
+
+
+@pytest.mark.parametrize("name", ["TxIntent", "SnapshotQuery", "StaffRequest", "Health"])
+def test_deep_signed_bodies_are_malformed(name: str) -> None:
+    """Signed by the real device key: the body's decoder is guarded, too."""
+    sample = SAMPLES[name]
+    body = b'{"v":1,"x":' + _nested(DEEP_LEVELS) + b"}"
+    payload = seal_raw(DEVICE_KEY, DEVICE_ID, sample.topic, body)
+    assert refused(payload, m.MESSAGE_TYPES[name], sample.topic) == Reason.MALFORMED
+
+
+def test_a_body_at_the_depth_limit_is_decoded_as_far_as_its_schema() -> None:
+    """At the limit the decoder runs and judges the schema (no depth refusal)."""
+    body = b'{"v":1,"x":' + _nested(JSON_DEPTH_MAX - 1) + b"}"
+    assert json_depth(body) == JSON_DEPTH_MAX
+    payload = seal_raw(DEVICE_KEY, DEVICE_ID, TX_TOPIC, body)
+    assert refused(payload) == Reason.SCHEMA
