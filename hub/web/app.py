@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.app import Hub
 from hub.web import api, auth, pages_fleet, pages_members, pages_reports
+from hub.web.bodylimit import BodyLimit
 from hub.web.deps import LoginRequired, Web
 from hub.web.fleet import Watcher
 from hub.web.settings import WebSettings
@@ -28,8 +29,12 @@ log = logging.getLogger(__name__)
 
 _STATUS_BY_ERROR: dict[type[Exception], int] = {NotFoundError: 404, ConflictError: 409}
 SECURITY_HEADERS = {
+    # No inline script anywhere (data goes in as JSON that cannot close its tag);
+    # form-action stops an injected <form> from posting anywhere but here, base-uri an
+    # injected <base> from moving relative links, object-src plugins.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'; object-src 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
@@ -64,15 +69,18 @@ def _wants_json(request: Request) -> bool:
     )
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
     if _wants_json(request):
-        return JSONResponse({"detail": message}, status_code=status)
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
     web: Web = request.app.state.web
     return web.templates.TemplateResponse(
         request,
         "error.html",
         {"status": status, "message": message, "user": None},
         status_code=status,
+        headers=headers,
     )
 
 
@@ -82,7 +90,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return _error(request, exc.status_code, str(exc.detail))
+        return _error(request, exc.status_code, str(exc.detail), exc.headers)
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -130,6 +138,7 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.web = Web(hub, cfg, watcher, _templates())
+    app.add_middleware(BodyLimit)  # inside security_headers, so a 413 carries them too
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 from typing import Annotated, Any
 
@@ -27,7 +25,9 @@ from hub.web.deps import (
     scope,
     web,
 )
+from hub.web.export import csv_response
 from hub.web.pages_fleet import done, render
+from hub.web.settings import RULES_FILE_BYTES_MAX
 from tapcard.domain.rules import CampaignKind, RuleSet
 from tapcard.domain.window import Window, window_words
 from tapcard.errors import TapcardError
@@ -35,7 +35,6 @@ from tapcard.errors import TapcardError
 router = APIRouter(include_in_schema=False)
 User = Annotated[auth.User, Depends(page_user)]
 
-RULES_BYTES_MAX = 512 * 1024
 AUDIT_LISTED_MAX = 200
 ShortQuery = Annotated[str, Query(max_length=48)]
 
@@ -72,7 +71,7 @@ def reports_page(
         reports=reporting.REPORTS,
         rows=rows,
         columns=list(rows[0]) if rows else [],
-        chart_json=json.dumps(chart),
+        chart=chart,
         start=start,
         end=end,
         branch=scope(user, branch) or "",
@@ -94,13 +93,7 @@ def report_csv(
         raise HTTPException(404, f"no report {name}")
     with web(request).hub.engine.connect() as conn:
         rows = reporting.run(conn, name, parse_date(start), parse_date(end), scope(user, branch))
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return csv_response(rows, name)
 
 
 def rules_status(conn: Connection, user: auth.User) -> dict[str, Any]:
@@ -174,11 +167,11 @@ async def upload_rules(request: Request, user: User) -> Response:
     if not isinstance(upload, UploadFile):
         return done("/rules", error="choose a rule set file (JSON)")
     try:
-        data = await upload.read(RULES_BYTES_MAX + 1)
+        data = await upload.read(RULES_FILE_BYTES_MAX + 1)
     finally:
         await upload.close()  # its spooled temporary file
-    if len(data) > RULES_BYTES_MAX:
-        return done("/rules", error=f"a rule set is at most {RULES_BYTES_MAX // 1024} KiB")
+    if len(data) > RULES_FILE_BYTES_MAX:
+        return done("/rules", error=f"a rule set is at most {RULES_FILE_BYTES_MAX // 1024} KiB")
     try:
         rules = parse_rules(data)
         with web(request).hub.transaction() as conn:
