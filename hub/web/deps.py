@@ -17,7 +17,6 @@ from hub.web.settings import WebSettings
 SESSION_COOKIE = "tapcard_session"
 LOGIN_COOKIE = "tapcard_login_csrf"  # double-submit token for the login form
 CSRF_HEADER = "x-csrf-token"
-FORM_BYTES_MAX = 1_000_000  # a rule set upload is the largest form
 
 
 @dataclass
@@ -75,10 +74,8 @@ def require_branch(user: auth.User, branch_id: str | None) -> None:
 
 
 async def form_for_change(request: Request, user: auth.User) -> dict[str, Any]:
-    """The posted form of a change, after the CSRF and role checks."""
-    length = int(request.headers.get("content-length") or 0)
-    if length > FORM_BYTES_MAX:
-        raise HTTPException(413, "the form is too large")
+    """The posted form of a change, after the CSRF and role checks (its size is
+    capped before it is read: hub.web.bodylimit)."""
     form = await request.form()
     if not auth.csrf_ok(user.csrf, _text(form.get("csrf"))):
         raise HTTPException(403, "the form has expired or did not come from this site: reload it")

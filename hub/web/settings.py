@@ -15,9 +15,15 @@ DISK_FREE_BYTES_MIN = 500 * 1024 * 1024
 CONFIG_ACK_GRACE_S = 300.0  # devices get a new rule set / deny list within this
 POLL_INTERVAL_S = 0.4  # devices table polled this often: offline shown within 2 s
 SESSION_TTL_S = 12 * 3600
+# Request bodies are counted as they arrive and refused past these, before anything is
+# spooled (hub.web.bodylimit): a login or a card form is a few hundred bytes.
+BODY_BYTES_MAX = 64 * 1024
+RULES_FILE_BYTES_MAX = 512 * 1024  # a rule set file; the sample is under 3 KiB
+RULES_FORM_BYTES_MAX = RULES_FILE_BYTES_MAX + BODY_BYTES_MAX  # the file and its form
 
 assert POLL_INTERVAL_S < 1.0, "offline must be shown within 2 s"
 assert STALE_AFTER_S > 3 * 10.0, "stale only after three missed heartbeats"
+assert BODY_BYTES_MAX < RULES_FILE_BYTES_MAX < RULES_FORM_BYTES_MAX
 
 
 @dataclass(frozen=True, slots=True)
