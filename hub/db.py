@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hub import staff_schema
+from hub.web import schema as web_schema
 from tapcard.clock import Clock, clock_from_env, today
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -481,3 +482,6 @@ staff = sa.Table(
 
 # Staff sessions, login challenges and failed PIN tries (migration 0006): hub/staff_schema.py.
 staff_sessions, staff_challenges, staff_pin_failures = staff_schema.define(metadata)
+
+# Failed dashboard logins per account and address (migration 0007): hub/web/schema.py.
+web_login_failures = web_schema.define(metadata)

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import db
-from hub.admin.audit import audit
-from hub.web import alerts, auth
+from hub.web import alerts, auth, throttle
 from hub.web.deps import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -78,7 +77,15 @@ def _cookie(response: Response, request: Request, name: str, value: str, max_age
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/fleet") -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", None, login_csrf=token, next=_safe_next(next))
+    response = render(
+        request,
+        "login.html",
+        None,
+        login_csrf=token,
+        next=_safe_next(next),
+        tries_max=throttle.LOGIN_TRIES_MAX,
+        lockout_min=throttle.LOGIN_LOCKOUT_S // 60,
+    )
     _cookie(response, request, LOGIN_COOKIE, token, 600)
     return response
 
@@ -98,15 +105,15 @@ def login(
     if not auth.csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), csrf):
         return done("/login", error="the login form expired: try again")
     w = web(request)
+    address = request.client.host if request.client else ""
     with w.hub.writer.begin() as conn:
-        user = auth.check_password(conn, username, password)
-        if user is None:
-            audit(conn, f"web:{username[:60]}", "user.login_failed", username[:128])
-            session = None
-        else:
-            session = auth.open_session(conn, user, w.cfg.session_ttl_s)
+        outcome = throttle.attempt(conn, username, password, address)
+        user = outcome.user
+        session = auth.open_session(conn, user, w.cfg.session_ttl_s) if user else None
+    if outcome.locked_s:
+        return done("/login", error=throttle.locked_text(outcome.locked_s))
     if session is None:
-        return done("/login", error="wrong username or password")
+        return done("/login", error=throttle.WRONG_TEXT)
     response = done(_safe_next(next))
     _cookie(response, request, SESSION_COOKIE, session[0], int(w.cfg.session_ttl_s))
     response.delete_cookie(LOGIN_COOKIE, path="/")
