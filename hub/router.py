@@ -22,7 +22,14 @@ from hub.registry import DeviceRegistry, record_heartbeat, record_status
 from tapcard.mqtt import REPLY_FAMILY, Event
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
-from tapcard.wire.envelope import BodyDecoder, WireError, open_envelope, verify
+from tapcard.wire.envelope import (
+    JSON_DEPTH_MAX,
+    BodyDecoder,
+    WireError,
+    json_depth,
+    open_envelope,
+    verify,
+)
 from tapcard.wire.topics import Family, device_topic, parse_device_topic
 
 log = logging.getLogger(__name__)
@@ -33,7 +40,22 @@ _NIL: Final = uuid.UUID("00000000-0000-0000-0000-000000000000")
 # An intent checked on paho's thread: (body, digest), or why it was refused.
 Checked: TypeAlias = tuple[m.Body, str] | WireError
 
-_loose_decoder = msgspec.json.Decoder(dict[str, Any])
+
+class _Outer(msgspec.Struct):
+    """The one envelope field `_best_effort_ids` reads (typed: nothing else is built)."""
+
+    body: str = ""
+
+
+class _Ids(msgspec.Struct):
+    """The ids of an intent that failed its checks, when it has them."""
+
+    tx_id: uuid.UUID = _NIL
+    seq: int = 0
+
+
+_outer_decoder = msgspec.json.Decoder(_Outer)
+_ids_decoder = msgspec.json.Decoder(_Ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +107,15 @@ class Router:
     def route(self, event: Event[Checked], intents: list[Incoming]) -> list[Outgoing]:
         """Hand one message to its handler; intents are gathered into `intents`."""
         parsed = parse_device_topic(event.topic)
-        if parsed is None or not event.payload:
-            return []  # a cleared retained status, or not ours
+        if parsed is None:  # a filter's `+` matched a level that is no device id
+            self.metrics.counts["ignored.topic"] += 1
+            log.warning(
+                "ignored %d bytes on %r: not a device topic", len(event.payload), event.topic
+            )
+            return []
         device_id, family = parsed
+        if not event.payload and family is Family.STATUS:
+            return []  # a cleared retained status
         try:
             if isinstance(event.note, WireError):
                 raise event.note
@@ -138,6 +166,12 @@ class Router:
         log.warning("refused %s from %s: %s", family.value, device_id, exc)
         if family is not Family.TX:
             return []
+        unanswerable = self._unanswerable(device_id)
+        if unanswerable is not None:
+            # Anyone may publish on any device's topic: answering a stranger would
+            # make the hub sign whatever a stranger asks it to, where it asks.
+            self.metrics.counts[f"unanswered.{unanswerable.name.lower()}"] += 1
+            return []
         tx_id, seq = _best_effort_ids(payload)
         refused = m.TxResult(
             tx_id=tx_id,
@@ -148,6 +182,14 @@ class Router:
             message=str(exc)[:500],
         )
         return results_messages([refused])
+
+    def _unanswerable(self, device_id: str) -> Reason | None:
+        """Why nothing is sent back to this device (not registered, revoked), or None."""
+        try:
+            self.registry.get(device_id)
+        except WireError as exc:
+            return exc.reason
+        return None
 
     # --- handlers: each returns what to publish -------------------------------------
 
@@ -220,12 +262,15 @@ def _reply_topic(device_id: str, family: Family, event: Event[Checked]) -> str:
 
 def _best_effort_ids(payload: bytes) -> tuple[uuid.UUID, int]:
     """The transaction id and seq of an intent that failed checks, when they can be read,
-    so the device can match the rejection to its outbox entry."""
+    so the device can match the rejection to its outbox entry. Typed decoders build
+    nothing but the two ids, and nothing nested deeper than the limit is decoded."""
     try:
-        outer = _loose_decoder.decode(payload)
-        inner = _loose_decoder.decode(str(outer.get("body", "")).encode())
-        tx_id = uuid.UUID(str(inner["tx_id"]))
-        seq = inner.get("seq")
-        return tx_id, seq if isinstance(seq, int) and 0 <= seq <= 2**62 else 0
-    except (msgspec.DecodeError, KeyError, ValueError, TypeError, AttributeError):
+        if json_depth(payload) > JSON_DEPTH_MAX:
+            return _NIL, 0
+        body = _outer_decoder.decode(payload).body.encode()
+        if json_depth(body) > JSON_DEPTH_MAX:
+            return _NIL, 0
+        ids = _ids_decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError):
         return _NIL, 0
+    return ids.tx_id, ids.seq if 0 <= ids.seq <= 2**62 else 0

@@ -36,6 +36,7 @@ from tapcard.wire.envelope import HUB_SIGNER, seal, unseal
 from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC, Family, device_topic
 from tests.clock import pinned_now_ms
 from tests.conftest import Seeded, broker_address
+from tests.hub.processes import wait_until
 from tests.hub.support import purchase
 
 WAIT_S = 10.0
@@ -249,18 +250,22 @@ def test_unknown_and_revoked_devices_are_refused(
     seeded_sqlite: Seeded, broker: PrivateBroker, service: HubService
 ) -> None:
     hub_key = seeded_sqlite.hub.secrets.hub_key.verify_key
+    # Refused and counted, but never answered: the hub signs nothing for them.
     stranger = ScriptedDevice("stranger", SigningKey.generate(), hub_key, broker.host, broker.port)
-    try:
-        assert stranger.send(seeded_sqlite.cards[0], purchase(100)).reason == Reason.UNKNOWN_DEVICE
-    finally:
-        stranger.close()
     key = seeded_sqlite.add_device("kiosk-9")
     with seeded_sqlite.hub.transaction() as conn:
         admin.revoke_device(conn, "kiosk-9", "test")
     revoked = ScriptedDevice("kiosk-9", key, hub_key, broker.host, broker.port)
     try:
-        assert revoked.send(seeded_sqlite.cards[0], purchase(100)).reason == Reason.DEVICE_REVOKED
+        stranger.publish(stranger.make(seeded_sqlite.cards[0], purchase(100)))
+        revoked.publish(revoked.make(seeded_sqlite.cards[0], purchase(100)))
+        counted = ("rejected.unknown_device", "rejected.device_revoked")
+        wait_until(lambda: all(service.counters[n] == 1 for n in counted), WAIT_S, "refusals")
+        assert service.counters["unanswered.unknown_device"] == 1
+        assert service.counters["unanswered.device_revoked"] == 1
+        assert stranger.results == {} and revoked.results == {}
     finally:
+        stranger.close()
         revoked.close()
     assert transfers(seeded_sqlite) == 0
 
