@@ -5,12 +5,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import clones, db
 from tapcard.domain import engine as rules_engine
 from tapcard.domain.model import Asset, effective_card_state, mask_name
 from tapcard.domain.rules import RuleSet
 from tapcard.wire.codes import Reason
-from tapcard.wire.messages import Balances, Snapshot
+from tapcard.wire.messages import Balances, Snapshot, SnapshotQuery
+
+
+def answer_query(conn: Connection, query: SnapshotQuery, rules: RuleSet | None) -> Snapshot:
+    """A device's snapshot query: the card's snapshot, and a suspected-clone alert when
+    the device read the card from a chip other than the issued one (the caller commits)."""
+    snapshot = card_snapshot(conn, query.card_id, rules)
+    if snapshot.found and query.uid:
+        issued = conn.execute(sa.select(db.cards.c.uid).where(db.cards.c.id == query.card_id))
+        clones.note_seen_uid(conn, query.card_id, issued.scalar_one(), query.uid, query.device)
+    return snapshot
 
 
 def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Snapshot:

@@ -77,6 +77,11 @@ class CredentialReason(enum.IntEnum):
     NO_CARD_KEY = 8
     BAD_CHALLENGE_RESPONSE = 9
     CHIP_NOT_GENUINE = 10  # NFC tag whose NXP originality signature fails
+    CHIP_UNVERIFIED = 11  # NFC tag of a signing model that gave no originality signature
+
+
+# Refusals that point at a cloned or fake chip rather than a damaged or foreign card.
+CLONE_REASONS = frozenset({CredentialReason.CHIP_NOT_GENUINE, CredentialReason.CHIP_UNVERIFIED})
 
 
 class CredentialError(TapcardError):

@@ -38,7 +38,10 @@ class Originality(enum.Enum):
 
     GENUINE = "genuine"
     NOT_GENUINE = "not_genuine"
-    UNCHECKED = "unchecked"  # the tag or reader could not give a signature
+    UNCHECKED = "unchecked"  # this tag model or reader has no signature to give
+    # The tag model signs its UID (an NTAG21x), but this one gave no signature or an
+    # all-zero one: what a UID-changeable clone with a copied credential does.
+    MISSING = "missing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +108,10 @@ def verify_signature(uid: bytes, signature: bytes, public_key: bytes) -> bool:
 
 
 def check_originality(uid: bytes, signature: bytes | None, public_keys: list[bytes]) -> Originality:
-    """Judge a READ_SIG answer; an absent or all-zero signature means the check could not run."""
+    """Judge a READ_SIG answer of a tag model that has a signature; an absent or all-zero
+    one is MISSING (refused unless the rules allow unchecked tags for the card's kind)."""
     if signature is None or signature == bytes(SIGNATURE_BYTES):
-        return Originality.UNCHECKED
+        return Originality.MISSING
     if any(verify_signature(uid, signature, key) for key in public_keys):
         return Originality.GENUINE
     return Originality.NOT_GENUINE

@@ -377,12 +377,12 @@ class Link:
     # --- snapshots (any thread) ----------------------------------------------------------
 
     def query_snapshot(
-        self, card_id: str, timeout_s: float = SNAPSHOT_TIMEOUT_S
+        self, card_id: str, timeout_s: float = SNAPSHOT_TIMEOUT_S, uid: str = ""
     ) -> m.Snapshot | None:
         """The hub's snapshot of a card, or None when offline or no reply came in time."""
         if not self._connected.is_set():
             return None
-        query = m.SnapshotQuery(device=self.device_id, card_id=card_id)
+        query = m.SnapshotQuery(device=self.device_id, card_id=card_id, uid=uid)
         try:
             snapshot = self.client.request(Family.QUERY, query, m.Snapshot, timeout_s)
         except WireError as exc:

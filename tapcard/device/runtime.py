@@ -26,7 +26,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from tapcard import __version__
-from tapcard.cards.credential import CredentialError
+from tapcard.cards.credential import CLONE_REASONS, CredentialError
 from tapcard.clock import Clock, clock_from_env, utc_date
 from tapcard.device import policy
 from tapcard.device.bundle import Bundle
@@ -38,7 +38,7 @@ from tapcard.device.store import DeviceStore, Spent, StoreError
 from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine, SaleQuote
 from tapcard.domain.model import CARD_ID_RE, FeeKind, Payment
-from tapcard.domain.rules import RuleSet
+from tapcard.domain.rules import RuleSet, unchecked_tag_allowed
 from tapcard.errors import ValidationError
 from tapcard.readers import CardReader, HealthState, authenticate_tap
 from tapcard.wire import messages as m
@@ -53,6 +53,7 @@ RULES_DOC: Final = "rules"
 DENYLIST_DOC: Final = "denylist"
 ALARM_STORE_ERROR: Final = "store_error"
 ALARM_NO_RULES: Final = "no_rules"
+ALARM_SUSPECTED_CLONE: Final = "suspected_clone"  # latched: HQ should see every one
 ALARMS_MAX: Final = 32
 assert SNAPSHOT_TIMEOUT_S < RESULT_WAIT_S_MAX
 
@@ -85,6 +86,7 @@ class DeviceRuntime:
         self._submit_lock = threading.Lock()
         self._results = threading.Condition()
         self._alarms: set[str] = set()
+        self._tap_uid = ("", "")  # (card id, chip UID hex) of the last verified tap
         handlers = LinkHandlers(
             on_results=self._on_results,
             on_rules=self._on_rules,
@@ -154,18 +156,29 @@ class DeviceRuntime:
         tap = self.reader.wait_for_card(timeout_ms)
         if tap is None:
             return None
+        keys = [self.bundle.issuer_key]
         try:
-            card = authenticate_tap(tap, [self.bundle.issuer_key], timeout_ms)
-        except CredentialError:
+            card = authenticate_tap(tap, keys, timeout_ms, self._allows_unchecked)
+        except CredentialError as exc:
+            if exc.reason in CLONE_REASONS:
+                self._alarms.add(ALARM_SUSPECTED_CLONE)
             log.warning("refused a card from %s", tap.reader_name)
             raise
+        self._tap_uid = (card.card_id, tap.uid.hex())
         return card.card_id
+
+    def _allows_unchecked(self, card_id: str) -> bool:
+        """Asked only for a tag without originality signature: the card's kind as the
+        hub reported it (cached, else asked now) against the rules."""
+        seen = self.store.snapshot(card_id) or self.link.query_snapshot(card_id)
+        return seen is not None and seen.found and unchecked_tag_allowed(self.rules, seen.kind)
 
     def snapshot(self, card_id: str) -> Seen:
         """(snapshot, online): the hub's when it answers within SNAPSHOT_TIMEOUT_S, else
         the cached one (None when this device has never seen the card)."""
         _check_card_id(card_id)
-        fresh = self.link.query_snapshot(card_id, SNAPSHOT_TIMEOUT_S)
+        uid = self._tap_uid[1] if self._tap_uid[0] == card_id else ""
+        fresh = self.link.query_snapshot(card_id, SNAPSHOT_TIMEOUT_S, uid)
         if fresh is not None:
             if fresh.found:
                 self._guard(lambda: self.store.put_snapshot(fresh))

@@ -12,6 +12,7 @@ import enum
 import itertools
 from dataclasses import dataclass, field
 
+from tapcard.domain.model import CardKind
 from tapcard.domain.window import Window, validate_window
 
 BP_WHOLE = 10_000  # basis points in 100 %
@@ -19,6 +20,11 @@ RULES_TIERS_MAX = 16
 RULES_CATALOG_ITEMS_MAX = 500
 RULES_CAMPAIGNS_MAX = 200
 RULES_PRICE_LIST_ITEMS_MAX = 20_000
+# Card kinds that carry the member's stored value: a clone of one spends real money, so
+# their tags are never accepted without an originality signature.
+CARD_KINDS_STORED_VALUE = frozenset(
+    {CardKind.MEMBER, CardKind.SUPPLEMENTARY, CardKind.CATEGORY, CardKind.COBRANDED}
+)
 
 
 class CampaignKind(enum.StrEnum):
@@ -126,6 +132,9 @@ class RuleSet:
     price_lists: dict[str, dict[str, int]] = field(default_factory=dict)
     catalog: tuple[CatalogItem, ...] = ()
     offline: OfflinePolicy = field(default_factory=OfflinePolicy)
+    # Card kinds whose NFC tags may do without an originality signature (else refused
+    # as suspected clones): only kinds outside CARD_KINDS_STORED_VALUE (validated).
+    unchecked_tag_kinds: tuple[CardKind, ...] = ()
 
     def tier(self, name: str) -> Tier:
         for tier in self.tiers:
@@ -138,6 +147,14 @@ class RuleSet:
             if item.code == code:
                 return item
         return None
+
+
+def unchecked_tag_allowed(rules: RuleSet | None, kind: str) -> bool:
+    """Whether a tag of a card of this kind (as the hub reports it) may be accepted
+    without its originality signature; never for a stored-value kind, validated or not."""
+    if rules is None or kind in CARD_KINDS_STORED_VALUE:
+        return False
+    return kind in {k.value for k in rules.unchecked_tag_kinds}
 
 
 def validate_rules(rules: RuleSet) -> list[str]:
@@ -163,6 +180,11 @@ def validate_rules(rules: RuleSet) -> list[str]:
         errors.append("offline.card_daily_cents_max cannot exceed device_daily_cents_max")
     errors += _validate_campaigns(rules.campaigns)
     errors += _validate_catalog(rules.catalog)
+    errors += [
+        f"unchecked_tag_kinds: {kind.value} cards spend stored value, their tags must be checked"
+        for kind in rules.unchecked_tag_kinds
+        if kind in CARD_KINDS_STORED_VALUE
+    ]
     for tier_name, prices in rules.price_lists.items():
         if tier_name not in {t.name for t in rules.tiers}:
             errors.append(f"price list for unknown tier {tier_name}")

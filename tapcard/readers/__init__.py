@@ -17,6 +17,7 @@ from tapcard.readers.base import (
     ReaderError,
     ReaderHealth,
     ReaderReason,
+    UncheckedAllowed,
     authenticate_tap,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "ReaderError",
     "ReaderHealth",
     "ReaderReason",
+    "UncheckedAllowed",
     "authenticate_tap",
     "open_reader",
 ]

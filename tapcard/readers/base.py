@@ -9,9 +9,10 @@ reader is reported by `health()` and by `ReaderReason.NO_READER`, never by a cra
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +28,8 @@ from tapcard.cards.credential import (
 )
 from tapcard.cards.originality import Originality
 from tapcard.errors import TapcardError
+
+log = logging.getLogger(__name__)
 
 # Upper bound for any single reader call a caller may ask for: a kiosk that waits
 # longer should loop, so that it can notice shutdown and report health in between.
@@ -94,6 +97,12 @@ class CardTap:
         return not self.credential
 
 
+# Whether the card with this (verified) card id may be accepted from a tag of a signing
+# model that gave no originality signature: the device answers from the rules and the
+# card's kind as the hub reported it. None: never.
+UncheckedAllowed = Callable[[str], bool]
+
+
 class CardReader(Protocol):
     """What the device runtime needs from a reader, whatever the hardware."""
 
@@ -136,18 +145,26 @@ class Deadline:
 
 
 def authenticate_tap(
-    tap: CardTap, issuer_public_keys: Iterable[VerifyKey], timeout_ms: int
+    tap: CardTap,
+    issuer_public_keys: Iterable[VerifyKey],
+    timeout_ms: int,
+    unchecked_allowed: UncheckedAllowed | None = None,
 ) -> VerifiedCard:
     """Verify the credential of a tap and, where the credential names a card key, the card.
 
-    Raises CredentialError (forged, copied, wrong answer) or ReaderError (card pulled).
+    A tag whose model signs its UID but that gave no signature (Originality.MISSING) is
+    refused as a suspected clone (CHIP_UNVERIFIED) unless `unchecked_allowed` says its
+    card may do without. Raises CredentialError (forged, copied, cloned, wrong answer)
+    or ReaderError (card pulled).
     """
     if tap.originality is Originality.NOT_GENUINE:
+        _log_clone(tap, "", "its originality signature is invalid")
         raise CredentialError(
             CredentialReason.CHIP_NOT_GENUINE, "the chip's originality signature is invalid"
         )
     card = verify_credential(tap.credential, tap.uid, issuer_public_keys)
     if card.card_public_key is None:
+        _require_original(tap, card, unchecked_allowed)
         return card
     if tap.responder is None:
         raise CredentialError(
@@ -158,3 +175,30 @@ def authenticate_tap(
     response = tap.responder.answer_challenge(challenge, timeout_ms)
     verify_challenge_response(card, challenge, response)
     return card
+
+
+def _require_original(
+    tap: CardTap, card: VerifiedCard, unchecked_allowed: UncheckedAllowed | None
+) -> None:
+    """A key-less credential is only as good as the chip: a copy of it onto a
+    UID-changeable clone differs from the original in the missing signature alone."""
+    if tap.originality is not Originality.MISSING:
+        return
+    if unchecked_allowed is not None and unchecked_allowed(card.card_id):
+        log.info("card %s accepted unchecked from chip %s", card.card_id, tap.uid.hex())
+        return
+    _log_clone(tap, card.card_id, "it gave no originality signature")
+    raise CredentialError(
+        CredentialReason.CHIP_UNVERIFIED,
+        f"chip {tap.uid.hex()} gave no originality signature; its card cannot be verified",
+    )
+
+
+def _log_clone(tap: CardTap, card_id: str, why: str) -> None:
+    log.warning(
+        "suspected clone: card %s on chip %s from %s refused, %s",
+        card_id or "?",
+        tap.uid.hex(),
+        tap.reader_name,
+        why,
+    )

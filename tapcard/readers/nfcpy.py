@@ -2,7 +2,8 @@
 
 The credential travels as one NDEF record of the external type
 `tapcard.example:cred`. NTAG21x chips also get their NXP originality signature
-checked (READ_SIG); other tags report Originality.UNCHECKED. Tags cannot answer a
+checked (READ_SIG): none or an all-zero one is Originality.MISSING (a suspected
+clone); other tags report Originality.UNCHECKED. Tags cannot answer a
 challenge, so their credentials carry no card key and `responder` is None.
 
 Every clf.connect() gets a terminate deadline. A sense cycle itself is bounded by the
@@ -20,7 +21,12 @@ import nfc
 import nfc.tag.tt2_nxp
 
 from tapcard.cards.credential import CREDENTIAL_BYTES_MAX
-from tapcard.cards.originality import NXP_NTAG21X_PUBLIC_KEY, Originality, check_originality
+from tapcard.cards.originality import (
+    NXP_NTAG21X_PUBLIC_KEY,
+    SIGNATURE_BYTES,
+    Originality,
+    check_originality,
+)
 from tapcard.readers.base import (
     READER_POLL_INTERVAL_MS,
     Backend,
@@ -123,8 +129,22 @@ class NfcpyReader:
         try:
             signature = bytes(tag.signature)  # nfcpy answers 32 zero bytes when unsupported
         except _TAG_ERRORS:
-            return Originality.UNCHECKED
+            signature = bytes(SIGNATURE_BYTES)
+        if signature == bytes(SIGNATURE_BYTES) and not self._still_there(tag):
+            # A genuine tag pulled during READ_SIG must not read as a signature-less clone.
+            raise ReaderError(ReaderReason.CARD_REMOVED, "tag left during READ_SIG")
         return check_originality(bytes(tag.identifier), signature, self._keys)
+
+    def _still_there(self, tag: Any) -> bool:
+        """Whether the tag is still in the field. A chip that does not know READ_SIG goes
+        mute until it is selected again, so a failed presence check senses once more."""
+        try:
+            if tag.is_present:
+                return True
+            found = tag.clf.sense(tag.target)
+        except _TAG_ERRORS:
+            return False
+        return found is not None and bytes(found.sdd_res) == bytes(tag.identifier)
 
     def _present_tag(self) -> Any:
         if self._tag is None:

@@ -172,9 +172,16 @@ class Resend(Body, frozen=True, kw_only=True):
 # --- snapshots (request/response) --------------------------------------------------
 
 
+# The chip UID a device read the card from, hex; "" from devices that predate it.
+SeenUidHex = Annotated[str, msgspec.Meta(pattern=r"^(([0-9a-f]{2}){4,10})?(?!\n)$")]
+
+
 class SnapshotQuery(Body, frozen=True, kw_only=True):
     device: DeviceId
     card_id: CardId
+    # The hub compares it with the card's issued UID: two UIDs for one card id is a
+    # suspected clone (hub/clones.py).
+    uid: SeenUidHex = ""
 
 
 class Snapshot(Body, frozen=True, kw_only=True):

@@ -76,5 +76,6 @@ def test_originality_signature() -> None:
     other_uid = UID[:-1] + b"\x00"
     assert check_originality(other_uid, signature, [test_key]) is Originality.NOT_GENUINE
     assert check_originality(UID, signature, [NXP_NTAG21X_PUBLIC_KEY]) is Originality.NOT_GENUINE
-    assert check_originality(UID, bytes(32), [test_key]) is Originality.UNCHECKED
-    assert check_originality(UID, None, [test_key]) is Originality.UNCHECKED
+    # A signing model with no signature is a suspected clone, no longer "unchecked".
+    assert check_originality(UID, bytes(32), [test_key]) is Originality.MISSING
+    assert check_originality(UID, None, [test_key]) is Originality.MISSING

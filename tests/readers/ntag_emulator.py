@@ -8,7 +8,9 @@ READ_SIG (3C). Like the real chip it goes mute on a command it does not know (nf
 probes with AUTHENTICATE 1A and then re-selects), so nfcpy runs its real NTAG213 code.
 
 Faults a real or hostile tag may show: `mute_after` stops answering after that many
-memory commands (tag pulled mid-read), `garbage_reads` answers READ with 3 bytes.
+memory commands (tag pulled mid-read), `garbage_reads` answers READ with 3 bytes,
+`signature=None` goes mute on READ_SIG like a UID-changeable clone that lacks it,
+`leaves_at_read_sig` leaves the field for good when READ_SIG comes.
 """
 
 from __future__ import annotations
@@ -53,10 +55,12 @@ def ntag213_memory(uid: bytes, ndef_tlv: bytes = b"\x03\x00\xfe") -> bytearray:
 @dataclass
 class NtagEmulator:
     uid: bytes
-    signature: bytes = bytes(32)
+    signature: bytes | None = bytes(32)  # None: a clone that does not know READ_SIG
     memory: bytearray = field(default_factory=bytearray)
     mute_after: int | None = None
     garbage_reads: bool = False
+    leaves_at_read_sig: bool = False  # a genuine tag pulled just as READ_SIG is sent
+    gone: bool = False  # out of the field: answers nothing, not even anticollision
     memory_commands: int = 0
     port: int = 0
 
@@ -107,6 +111,8 @@ class NtagEmulator:
                 self._sock.sendto(BRTY + b" " + answer.hex().encode(), addr)
 
     def _answer(self, frame: bytes) -> bytes | None:
+        if self.gone:
+            return None
         cl1 = bytes([0x88]) + self.uid[0:3]
         cl2 = self.uid[3:7]
         if frame in (b"\x26", b"\x52"):
@@ -145,7 +151,10 @@ class NtagEmulator:
             return ACK
         if frame == b"\x60":
             return VERSION_NTAG213
-        if frame == b"\x3c\x00":
+        if frame == b"\x3c\x00" and self.leaves_at_read_sig:
+            self.gone = True
+            return None
+        if frame == b"\x3c\x00" and self.signature is not None:
             return self.signature
         # Unknown command (AUTHENTICATE 1A, HLTA 50): the chip goes mute until re-selected.
         self._active = False

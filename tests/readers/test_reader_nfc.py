@@ -1,8 +1,9 @@
 """Scenario: a kiosk with an NFC reader and NTAG213 member tags. The reader stack is real
 nfcpy (its UDP driver stands in for the USB frontend); only the tag is emulated, frame by
 frame (tests/readers/ntag_emulator.py). A genuine tag with a valid originality signature
-passes; a fake chip, a tag pulled mid-read, garbled reads, copied or forged credentials
-are refused; a blank tag gets its credential written.
+passes; a fake chip, a tag with no or an all-zero signature (a suspected clone, unless
+the rules allow unchecked tags for the card's kind), a tag pulled mid-read, garbled
+reads, copied or forged credentials are refused; a blank tag gets its credential written.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ import pytest
 from nacl.signing import SigningKey
 from ntag_emulator import NtagEmulator  # tests/readers is on sys.path (no __init__.py)
 
-from tapcard.cards.credential import CredentialError, CredentialReason, issue_credential
+from tapcard.cards.credential import (
+    CLONE_REASONS,
+    CredentialError,
+    CredentialReason,
+    issue_credential,
+)
 from tapcard.cards.originality import Originality, public_key_for_tests, sign_for_tests
+from tapcard.domain.model import CardKind
+from tapcard.domain.rules import RuleSet, unchecked_tag_allowed
 from tapcard.readers import (
     Backend,
     HealthState,
@@ -97,12 +105,53 @@ def test_fake_chip_fails_the_originality_check(written_tag: NtagEmulator) -> Non
     reader.close()
 
 
-def test_tag_without_signature_is_unchecked(written_tag: NtagEmulator) -> None:
-    written_tag.signature = bytes(32)
+# These tags used to be accepted as "unchecked": a UID-changeable clone with a copied
+# credential passed that way. An NTAG21x always has a signature, so none is refused.
+@pytest.mark.parametrize("signature", [bytes(32), None], ids=["all_zero", "no_read_sig"])
+def test_ntag_without_signature_is_refused_as_a_clone(
+    written_tag: NtagEmulator, signature: bytes | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    written_tag.signature = signature
     reader = reader_for(written_tag)
     tap = reader.wait_for_card(3000)
-    assert tap is not None and tap.originality is Originality.UNCHECKED
-    assert authenticate_tap(tap, [ISSUER.verify_key], 1000).card_id == "C000123"
+    assert tap is not None and tap.originality is Originality.MISSING
+    with pytest.raises(CredentialError) as caught:
+        authenticate_tap(tap, [ISSUER.verify_key], 1000)
+    assert caught.value.reason is CredentialReason.CHIP_UNVERIFIED
+    assert caught.value.reason in CLONE_REASONS
+    # A gate that does not allow the card's kind refuses it the same way.
+    with pytest.raises(CredentialError) as gated:
+        authenticate_tap(tap, [ISSUER.verify_key], 1000, lambda _card_id: False)
+    assert gated.value.reason is CredentialReason.CHIP_UNVERIFIED
+    assert "suspected clone: card C000123 on chip 04112233445566" in caplog.text
+    # The chip is still in the field (a mute READ_SIG did not read as a pulled tag).
+    assert reader.wait_for_removal(200) is False
+    reader.close()
+
+
+def test_ntag_without_signature_passes_for_a_kind_the_rules_allow(
+    written_tag: NtagEmulator,
+) -> None:
+    written_tag.signature = None
+    rules = RuleSet(1, "r", unchecked_tag_kinds=(CardKind.PARKING,))
+    kinds = {"C000123": CardKind.PARKING.value}
+    reader = reader_for(written_tag)
+    tap = reader.wait_for_card(3000)
+    assert tap is not None and tap.originality is Originality.MISSING
+    card = authenticate_tap(
+        tap, [ISSUER.verify_key], 1000, lambda card_id: unchecked_tag_allowed(rules, kinds[card_id])
+    )
+    assert card.card_id == "C000123"
+    reader.close()
+
+
+def test_genuine_tag_pulled_during_read_sig_is_not_a_clone(written_tag: NtagEmulator) -> None:
+    written_tag.leaves_at_read_sig = True
+    reader = reader_for(written_tag)
+    with pytest.raises(ReaderError) as caught:
+        reader.wait_for_card(3000)
+    assert caught.value.reason is ReaderReason.CARD_REMOVED
+    assert "READ_SIG" in caught.value.detail and written_tag.gone
     reader.close()
 
 
