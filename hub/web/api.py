@@ -195,7 +195,8 @@ def _reason_name(code: int) -> str:
 
 @metrics_router.get("/metrics")
 def metrics(request: Request) -> Response:
-    """Prometheus text format; ingest rate is rate(tapcard_results_total[1m])."""
+    """Prometheus text format; ingest rate is rate(tapcard_results_total[1m]). No login,
+    so aggregates only (docs/dashboard.md): per-device figures are on /fleet."""
     w = web(request)
     r = db.results
     with w.hub.engine.connect() as conn:
@@ -221,14 +222,17 @@ def metrics(request: Request) -> Response:
         for p in ("online", "stale", "offline", "never", "revoked")
     ]
     _metric(lines, "tapcard_devices", "gauge", "devices by presence", presence)
-    depth = [
-        (f'{{device="{d["id"]}",branch="{d["branch"]}"}}', d["outbox_depth"])
-        for d in devices.values()
-    ]
-    _metric(lines, "tapcard_device_outbox_depth", "gauge", "intents waiting on a device", depth)
-    age = [
-        (f'{{device="{d["id"]}",branch="{d["branch"]}"}}', d["outbox_oldest_age_s"])
-        for d in devices.values()
-    ]
-    _metric(lines, "tapcard_device_outbox_oldest_age_seconds", "gauge", "oldest unsent intent", age)
+    # Aggregates only: /metrics needs no login, so it names no device and no branch.
+    waiting = sum(int(d["outbox_depth"] or 0) for d in devices.values())
+    oldest = max((int(d["outbox_oldest_age_s"] or 0) for d in devices.values()), default=0)
+    _metric(
+        lines, "tapcard_outbox_intents", "gauge", "intents waiting on all devices", [("", waiting)]
+    )
+    _metric(
+        lines,
+        "tapcard_outbox_oldest_age_seconds",
+        "gauge",
+        "oldest unsent intent on any device",
+        [("", oldest)],
+    )
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

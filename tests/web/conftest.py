@@ -29,6 +29,17 @@ USERS = {
     "mgr2": ("manager", "shop-2"),
     "audit": ("auditor", None),
 }
+CHROMIUM = "/usr/bin/chromium"  # Debian's; never `playwright install`
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BROWSER_WAIT_S = 15.0
 # Alerts at once, so tests need not wait out production thresholds.
 FAST = WebSettings(offline_alert_s=0.0, config_ack_grace_s=0.0, stale_after_s=5.0)
 
@@ -119,3 +130,18 @@ def live_server(web_hub: WebHub) -> Iterator[WebServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[object]:
+    """A page in a real headless Chromium (Playwright drives Debian's chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(BROWSER_WAIT_S * 1000)
+        try:
+            yield page
+        finally:
+            browser.close()

@@ -33,16 +33,6 @@ from tests.web.conftest import PASSWORD, WebHub, log_in
 
 OFFLINE_SHOWN_S_MAX = 2.0
 WAIT_S = 15.0
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 class DeviceProcess:
@@ -172,20 +162,6 @@ def _next_fleet(lines: Iterator[str], want: object) -> None:
         if kiosk and want(kiosk[0]):  # type: ignore[operator]
             return
     raise AssertionError("the stream ended")
-
-
-@pytest.fixture
-def browser_page() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.set_default_timeout(WAIT_S * 1000)
-        try:
-            yield page
-        finally:
-            browser.close()
 
 
 def _shot(page: object, name: str) -> None:

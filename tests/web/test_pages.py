@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from hub import admin, db
 from hub.web import fleet
+from hub.web.settings import WebSettings
 from tapcard.samples import sample_rules_bytes
 from tests.clock import pinned_now_ms
 from tests.web.conftest import WebHub
@@ -215,14 +216,15 @@ def test_metrics_in_prometheus_text(web_hub: WebHub, client_for: Client) -> None
         "tapcard_results_total",
         "tapcard_rejections_total",
         "tapcard_devices",
-        "tapcard_device_outbox_depth",
+        "tapcard_outbox_intents",
+        "tapcard_outbox_oldest_age_seconds",
     ):
         assert f"# TYPE {name} " in text
     assert 'tapcard_devices{presence="never"} 2' in text
 
 
 def test_presence_is_never_a_false_online() -> None:
-    cfg = fleet.WebSettings(stale_after_s=30)
+    cfg = WebSettings(stale_after_s=30)
     now = 1_000_000_000
     assert fleet.presence(True, "active", now - 5_000, now, cfg) == "online"
     assert fleet.presence(True, "active", now - 31_000, now, cfg) == "stale"
