@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
@@ -23,6 +24,7 @@ from hub.rulestore import RulesCache
 from hub.secrets import HubSecrets
 from tapcard.clock import Clock, clock_from_env
 from tapcard.errors import TapcardError
+from tapcard.files import private_folder, private_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(_alembic_config(conn), revision)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for another database or an in-memory one."""
+    parsed = sa.engine.make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 class Hub:
     def __init__(
         self, config: HubConfig, make_secrets: bool = False, clock: Clock | None = None
@@ -60,8 +70,11 @@ class Hub:
         self.config = config
         # The hub's one clock: the ledger, the service and every connection use it.
         self.clock = clock_from_env() if clock is None else clock
-        if config.db_url.startswith("sqlite"):
-            config.data_dir.mkdir(parents=True, exist_ok=True)
+        if config.db_url.startswith("sqlite") or make_secrets:
+            private_folder(config.data_dir)
+        database = sqlite_file(config.db_url)
+        if database is not None:
+            private_sqlite(database)  # before SQLite makes it (and its -wal, -shm) 0644
         self.engine = make_engine(config.db_url, self.clock)
         self.writer = writer(self.engine)
         self.secrets = HubSecrets.load(config.data_dir, make=make_secrets)

@@ -11,6 +11,9 @@ moved aside with `--force`, never overwritten; a PostgreSQL database must be emp
 a restored hub is missing (intents booked after the backup) comes back on its own: devices
 keep each intent in their outbox until the hub's result arrives, and resend it.
 
+Backups and restored databases are private from their first byte: the folder is made
+0700 and each file 0600 before SQLite or pg_dump writes into it (tapcard.files).
+
 The hub's keys (`<data>/keys`, `<data>/pki`) are not in these backups: they rarely change
 and must not travel with every copy of the ledger. Keep one offline copy of them.
 """
@@ -30,6 +33,7 @@ import sqlalchemy as sa
 
 from hub.config import HubConfig
 from tapcard.errors import TapcardError
+from tapcard.files import FILE_MODE, private_file, private_folder
 
 BACKUP_PREFIX: Final = "hub-"
 SQLITE_SUFFIX: Final = ".sqlite3"
@@ -112,11 +116,12 @@ def backup(config: HubConfig, dest: Path, keep: int = KEEP_DEFAULT) -> BackupRes
     """A new backup of the hub's database in `dest`, keeping the newest `keep`."""
     if not 1 <= keep <= KEEP_MAX:
         raise BackupError(f"--keep must be 1..{KEEP_MAX}")
-    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(dest)
     sqlite = config.db_url.startswith("sqlite")
     final = dest / f"{BACKUP_PREFIX}{_stamp()}{SQLITE_SUFFIX if sqlite else PG_SUFFIX}"
     temp = final.with_name(final.name + ".partial")
     try:
+        private_file(temp)  # before the first byte of the copy lands in it
         if sqlite:
             source = _sqlite_path(config.db_url)
             if not source.exists():
@@ -125,7 +130,7 @@ def backup(config: HubConfig, dest: Path, keep: int = KEEP_DEFAULT) -> BackupRes
             _check_sqlite(temp)
         else:
             _pg_dump(config.db_url, temp)
-        os.chmod(temp, 0o600)
+        os.chmod(temp, FILE_MODE)  # pg_dump may have made the file anew
         os.replace(temp, final)
         _fsync_dir(dest)
     finally:
@@ -206,10 +211,11 @@ def _restore_sqlite(target: Path, source: Path, force: bool) -> Path | None:
             side = target.with_name(target.name + suffix)
             if side.exists():
                 os.replace(side, moved.with_name(moved.name + suffix))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(target.parent)
     temp = target.with_name(target.name + ".restoring")
     temp.unlink(missing_ok=True)
     try:
+        private_file(temp)  # the restored database is as private as the one it replaces
         _copy_sqlite(source, temp)
         _check_sqlite(temp)
         os.replace(temp, target)

@@ -26,6 +26,7 @@ import msgspec
 
 from tapcard.device.intents import SealedIntent
 from tapcard.errors import TapcardError
+from tapcard.files import private_sqlite
 from tapcard.wire import messages as m
 
 STORE_FILE: Final = "device.sqlite3"
@@ -106,8 +107,8 @@ PAGE_BYTES: Final = 1024
 
 class DeviceStore:
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / STORE_FILE
+        # The outbox holds signed intents and card ids: private, like the bundle's key.
+        self.path = private_sqlite(data_dir / STORE_FILE)
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(
