@@ -65,7 +65,7 @@ def seed(config: HubConfig) -> tuple[Hub, ScriptedDevice | None, list[str], obje
     with hub.transaction() as conn:
         admin.add_branch(conn, "shop-1", "Shop one", "bench", "bench")
         admin.add_device(
-            conn, "kiosk-1", "shop-1", "kiosk", verify_key_text(key.verify_key), "bench"
+            conn, "kiosk-1", "shop-1", "terminal", verify_key_text(key.verify_key), "bench"
         )
         for i in range(CARDS_N):
             member = admin.add_member(

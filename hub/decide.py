@@ -9,18 +9,20 @@ written elsewhere; a decision only reads it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tapcard.domain import engine
+from tapcard.domain import authority, engine
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import MemberContext, SaleQuote
 from tapcard.domain.ledger import Leg, member_account
 from tapcard.domain.model import (
     Asset,
     CardState,
+    DeviceKind,
     FeeKind,
     Payment,
     TxKind,
@@ -30,6 +32,7 @@ from tapcard.domain.model import (
 from tapcard.domain.rules import CatalogItem, RuleSet
 from tapcard.wire.codes import CARD_STATE_REASON, Reason
 from tapcard.wire.messages import (
+    AnyOp,
     Backfill,
     Fee,
     Purchase,
@@ -56,8 +59,6 @@ class CardInfo:
     state_ms: int
     daily_cents_max: int | None
     daily_points_max: int | None
-    spent_today_cents: int = 0
-    spent_today_points: int = 0
     changed: bool = False
 
     @classmethod
@@ -72,6 +73,32 @@ class CardInfo:
             daily_cents_max=row.daily_cents_max,
             daily_points_max=row.daily_points_max,
         )
+
+
+@dataclass(slots=True)
+class Spent:
+    """Stored value and points taken on one business day (by a card, or a device)."""
+
+    cents: int = 0
+    points: int = 0
+
+
+@dataclass(slots=True)
+class Sender:
+    """What the hub knows of where an intent comes from and of the day it counts on."""
+
+    device: DeviceKind | None  # None: not a provisioned device
+    branch: str
+    card_day: Spent = field(default_factory=Spent)  # the card's, for its own daily limits
+    offline_card: Spent = field(default_factory=Spent)  # the card's offline intents
+    offline_device: Spent = field(default_factory=Spent)  # the device's offline intents
+
+
+@dataclass(frozen=True, slots=True)
+class _OfflineUsed:
+    card_points: int
+    card_cents: int
+    device_cents: int
 
 
 @dataclass(slots=True)
@@ -114,12 +141,16 @@ def decide(
     voucher_secret: bytes,
     today: dt.date,
     now_ms: int,
+    sender: Sender,
 ) -> Decision:
     """Accept (with legs) or refuse (with a reason) one intent."""
     if rules is None:
         return refuse(
             Reason.UNKNOWN_RULES_VERSION, f"rule set {intent.rules_version} is unknown", today
         )
+    denied = _capability_refusal(rules, sender, intent.op, today)
+    if denied is not None:
+        return denied
     if card is None or member is None:
         return refuse(Reason.UNKNOWN_CARD, f"card {intent.card_id} is not known", today)
     exceptions: list[tuple[str, Asset, int, str]] = []
@@ -130,20 +161,105 @@ def decide(
     decision = _decide_op(ctx)
     if decision.reason is not Reason.OK:
         return decision
-    over_limit = _card_limit_error(card, decision)
+    over_limit = _card_limit_error(card, sender.card_day, decision)
     if over_limit:
         item = rules.catalog_item(decision.item) if decision.item else None
         if item is not None and item.stock is not None:
             stock[item.code] += decision.units  # give back what _redeem took
         return refuse(Reason.LIMIT_EXCEEDED, over_limit, today)
     decision.exceptions = exceptions + decision.exceptions
-    if card.daily_cents_max is not None or card.daily_points_max is not None:
-        card.spent_today_cents += _member_debit(decision, member.id, Asset.CENTS)
-        card.spent_today_points += _member_debit(decision, member.id, Asset.POINTS)
+    if intent.offline:
+        _cap_offline(decision, member, rules, sender)
+    sender.card_day.cents += _member_debit(decision, member.id, Asset.CENTS)
+    sender.card_day.points += _member_debit(decision, member.id, Asset.POINTS)
     if decision.new_expiry is not None:
         card.expires_on, card.state, card.state_ms = decision.new_expiry, CardState.ACTIVE, now_ms
         card.changed = True
     return decision
+
+
+def _operation(op: AnyOp) -> tuple[TxKind, Payment | None, int]:
+    """What the capability table bounds: the operation, its tender and the amount the
+    device chose (a sale's gross; redemptions and fees are priced by the rules)."""
+    if isinstance(op, Purchase):
+        return TxKind.PURCHASE, op.payment, _gross_cents(op.lines)
+    if isinstance(op, TopUp):
+        return TxKind.TOPUP, Payment.CASH, op.amount_cents
+    if isinstance(op, Spend):
+        return TxKind.SPEND, Payment.STORED_VALUE, op.amount_cents
+    if isinstance(op, Redeem):
+        return TxKind.REDEEM, None, 0
+    if isinstance(op, Backfill):
+        return TxKind.BACKFILL, None, _gross_cents(op.lines)
+    if isinstance(op, Fee):
+        return TxKind.FEE, op.payment, 0
+    return TxKind.RENEWAL, op.payment, 0
+
+
+def _gross_cents(lines: Sequence[engine.SaleLine]) -> int:
+    return sum(line.unit_price_cents * line.quantity for line in lines)
+
+
+def _capability_refusal(
+    rules: RuleSet, sender: Sender, op: AnyOp, today: dt.date
+) -> Decision | None:
+    if sender.device is None:
+        return refuse(Reason.DEVICE_NOT_ALLOWED, "the device is not provisioned", today)
+    operation, tender, amount_cents = _operation(op)
+    denial = authority.capability_denial(
+        rules,
+        device=sender.device,
+        branch=sender.branch,
+        operation=operation,
+        tender=tender,
+        amount_cents=amount_cents,
+    )
+    if denial is None:
+        return None
+    if denial.kind is authority.DenialKind.OPERATION:
+        return refuse(Reason.DEVICE_NOT_ALLOWED, denial.message, today)
+    return refuse(Reason.AMOUNT_NOT_ALLOWED, denial.message, today)
+
+
+def _cap_offline(decision: Decision, member: MemberState, rules: RuleSet, sender: Sender) -> None:
+    """Book an offline intent within the offline policy: what the day's caps and the
+    balance bound allow comes off the member, the rest off the adjustments account and
+    into an exception for HQ (the goods were handed over; the device should not have)."""
+    used = _OfflineUsed(
+        card_points=sender.offline_card.points,
+        card_cents=sender.offline_card.cents,
+        device_cents=sender.offline_device.cents,
+    )
+    room = authority.offline_chargeable(
+        rules.offline, used, member.balance(Asset.CENTS), member.balance(Asset.POINTS)
+    )
+    for asset, allowed in ((Asset.CENTS, room.cents), (Asset.POINTS, room.points)):
+        excess = _member_debit(decision, member.id, asset) - allowed
+        if excess > 0:
+            decision.legs = legs_of.shift_to_adjustments(decision.legs, member.id, asset, excess)
+            detail = f"offline beyond the policy: {excess} {asset.value} not charged to the card"
+            decision.exceptions = _less_overdraw(decision.exceptions, asset, excess)
+            decision.exceptions.append(("offline_over_policy", asset, excess, detail))
+    charged_cents = _member_debit(decision, member.id, Asset.CENTS)
+    sender.offline_card.cents += charged_cents
+    sender.offline_card.points += _member_debit(decision, member.id, Asset.POINTS)
+    sender.offline_device.cents += charged_cents
+
+
+def _less_overdraw(
+    exceptions: list[tuple[str, Asset, int, str]], asset: Asset, excess: int
+) -> list[tuple[str, Asset, int, str]]:
+    """The overdraw that remains once `excess` is not charged to the member: each unit
+    is one exception, never two."""
+    out: list[tuple[str, Asset, int, str]] = []
+    for kind, of, amount, detail in exceptions:
+        left = amount
+        if kind == "offline_overdraw" and of is asset:
+            left, excess = max(0, amount - excess), max(0, excess - amount)
+            if left == 0:
+                continue
+        out.append((kind, of, left, detail))
+    return out
 
 
 def _member_debit(decision: Decision, member_id: int, asset: Asset) -> int:
@@ -151,20 +267,17 @@ def _member_debit(decision: Decision, member_id: int, asset: Asset) -> int:
     return sum(leg.debit for leg in decision.legs if leg.account == code)
 
 
-def _card_limit_error(card: CardInfo, decision: Decision) -> str:
-    """A supplementary card spends the shared accounts only within its own daily limits."""
+def _card_limit_error(card: CardInfo, spent: Spent, decision: Decision) -> str:
+    """A supplementary card spends the shared accounts only within its own daily limits
+    (the day is the hub's business day of the intent)."""
     if card.daily_cents_max is None and card.daily_points_max is None:
         return ""
     spend_cents = _member_debit(decision, card.member_id, Asset.CENTS)
     spend_points = _member_debit(decision, card.member_id, Asset.POINTS)
     cents_max, points_max = card.daily_cents_max, card.daily_points_max
-    if cents_max is not None and spend_cents and card.spent_today_cents + spend_cents > cents_max:
+    if cents_max is not None and spend_cents and spent.cents + spend_cents > cents_max:
         return f"card {card.id} may spend {cents_max} cents a day"
-    if (
-        points_max is not None
-        and spend_points
-        and card.spent_today_points + spend_points > points_max
-    ):
+    if points_max is not None and spend_points and spent.points + spend_points > points_max:
         return f"card {card.id} may redeem {points_max} points a day"
     return ""
 
@@ -230,6 +343,9 @@ def _decide_op(ctx: _Ctx) -> Decision:
     if isinstance(op, Purchase):
         return _purchase(ctx, op)
     if isinstance(op, TopUp):
+        cap_cents = authority.stored_value_cap(ctx.rules)
+        if ctx.member.balance(Asset.CENTS) + op.amount_cents > cap_cents:
+            return ctx.refuse(Reason.STORED_VALUE_CAP, f"a card may hold at most {cap_cents} cents")
         legs = legs_of.topup_legs(ctx.member.id, op.amount_cents)
         return ctx.ok(TxKind.TOPUP, legs, "topped up", net_cents=op.amount_cents)
     if isinstance(op, Spend):

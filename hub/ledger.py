@@ -10,6 +10,7 @@ loses nothing and a redelivery changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from collections import Counter
@@ -22,17 +23,21 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from hub import db
 from hub import ledger_store as store
-from hub.decide import CardInfo, Decision, decide
+from hub.decide import CardInfo, Decision, Sender, decide
 from hub.member_state import MemberState, load_members
 from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
 from hub.rulestore import RulesCache
-from tapcard.clock import Clock, utc_date
+from tapcard.clock import Clock
+from tapcard.domain import authority
+from tapcard.domain.model import Asset
+from tapcard.domain.rules import BUSINESS_TIME_ZONE_DEFAULT, SEQ_AHEAD_MAX, OfflinePolicy, RuleSet
 from tapcard.wire.codes import Reason
 from tapcard.wire.messages import Backfill, Purchase, Redeem, TxIntent, TxResult
 
 log = logging.getLogger(__name__)
 
 BATCH_INTENTS_MAX = 500
+USAGE_DAY_S_MAX = 26 * 3600  # a business day is at most 25 h long (a DST change), and then some
 assert BATCH_INTENTS_MAX <= IN_CLAUSE_ITEMS_MAX
 
 _result_encoder = msgspec.json.Encoder()
@@ -79,6 +84,8 @@ class _Batch:
     campaign_rows: list[dict[str, object]] = field(default_factory=list)
     seq_max: dict[str, int] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
+    devices: dict[str, store.DeviceInfo] = field(default_factory=dict)
+    usage: store.DayUsage = field(default_factory=store.DayUsage)
 
 
 class Ledger:
@@ -175,7 +182,16 @@ class Ledger:
             state.counters["rejected.seq_reused"] += 1
             log.warning("device %s reused sequence %d", incoming.device_id, intent.seq)
             return rejection(intent, Reason.SEQ_REUSED, f"sequence {intent.seq} already used")
+        device = state.devices.get(incoming.device_id)
+        seq_next = max(device.seq_max if device else 0, state.seq_max.get(key[0], 0)) + 1
+        if intent.seq > seq_next + SEQ_AHEAD_MAX:
+            # Not stored: the sequence number stays free and seq_max does not jump.
+            state.counters["rejected.seq_ahead"] += 1
+            log.warning("device %s sent sequence %d, expected %d", key[0], intent.seq, seq_next)
+            message = f"sequence {intent.seq} is too far ahead of {seq_next}"
+            return rejection(intent, Reason.SEQ_AHEAD, message)
         rules = self.rules.get(intent.rules_version)
+        when, today = _hub_time(intent, rules, device, now_ms)
         card = state.cards.get(intent.card_id)
         member = state.members.get(card.member_id) if card is not None else None
         decision = decide(
@@ -187,9 +203,13 @@ class Ledger:
             stock=state.stock,
             receipts=state.receipts,
             voucher_secret=self.voucher_secret,
-            today=utc_date(min(intent.created_ms, now_ms)),
+            today=today,
+            sender=_sender(incoming, device, today, rules, state.usage),
         )
-        result = self._record(incoming, decision, member, state, now_ms)
+        if when.moved and decision.reason is Reason.OK:
+            detail = f"device dated it {intent.created_ms} ms, the hub booked it at {when.at_ms}"
+            decision.exceptions.append(("offline_date", Asset.CENTS, 0, detail))
+        result = self._record(incoming, decision, member, state, now_ms, when.at_ms)
         state.used_seqs[key] = incoming.tx
         return result
 
@@ -200,6 +220,7 @@ class Ledger:
         member: MemberState | None,
         state: _Batch,
         now_ms: int,
+        at_ms: int,
     ) -> TxResult:
         intent = incoming.intent
         tx = incoming.tx
@@ -209,7 +230,7 @@ class Ledger:
             result = rejection(intent, decision.reason, decision.message)
         else:
             assert member is not None
-            result = self._book(incoming, decision, member, state, now_ms)
+            result = self._book(incoming, decision, member, state, now_ms, at_ms)
         state.results.append(_result_row(incoming, result, now_ms))
         state.seq_max[incoming.device_id] = max(
             state.seq_max.get(incoming.device_id, 0), intent.seq
@@ -223,6 +244,7 @@ class Ledger:
         member: MemberState,
         state: _Batch,
         now_ms: int,
+        at_ms: int,
     ) -> TxResult:
         intent = incoming.intent
         tx = incoming.tx
@@ -231,7 +253,7 @@ class Ledger:
             kind=decision.kind,
             member_id=member.id,
             rules_version=intent.rules_version,
-            created_ms=intent.created_ms,
+            created_ms=at_ms,  # the hub's time (tapcard.domain.authority.hub_time_ms)
             applied_ms=now_ms,
             card_id=intent.card_id,
             device_id=incoming.device_id,
@@ -243,7 +265,7 @@ class Ledger:
         )
         state.journal.post(transfer, decision.legs, member)
         member.note_activity(decision.legs, decision.new_tier, decision.today)
-        _side_effects(tx, incoming.branch_id, intent, decision, member, state, now_ms)
+        _side_effects(tx, incoming.branch_id, intent, decision, member, state, now_ms, at_ms)
         state.counters[f"accepted.{decision.kind.value}"] += 1
         return TxResult(
             tx_id=intent.tx_id,
@@ -286,8 +308,33 @@ class Ledger:
             }
         )
         state.receipts = store.load_receipts(conn, receipt_nos)
-        store.load_card_usage(conn, state.cards.values(), self.clock.now_ms())
+        state.devices = store.load_devices(conn, [i.device_id for i in batch])
+        state.usage = self._load_usage(conn, batch, state)
         return state
+
+    def _load_usage(
+        self, conn: Connection, batch: Sequence[Incoming], state: _Batch
+    ) -> store.DayUsage:
+        """Spending on the business days the batch's intents count on, for the cards with
+        their own daily limits and for whatever is offline."""
+        limited = [
+            c.id
+            for c in state.cards.values()
+            if c.daily_cents_max is not None or c.daily_points_max is not None
+        ]
+        offline = [i for i in batch if i.intent.offline]
+        cards = sorted({*limited, *(i.intent.card_id for i in offline)})
+        if not cards:
+            return store.DayUsage()
+        now_ms = self.clock.now_ms()
+        ages_s = [
+            r.offline.cache_age_s_max
+            for i in offline
+            if (r := self.rules.get(i.intent.rules_version))
+        ]
+        # From the start of the earliest business day an intent may count on.
+        since_ms = now_ms - (max(ages_s, default=0) + USAGE_DAY_S_MAX) * 1000
+        return store.load_usage(conn, cards, sorted({i.device_id for i in offline}), since_ms)
 
     # --- writing ------------------------------------------------------------------
 
@@ -352,6 +399,7 @@ def _side_effects(
     member: MemberState,
     state: _Batch,
     now_ms: int,
+    at_ms: int,
 ) -> None:
     if decision.receipt_no:
         state.receipts.add(decision.receipt_no)
@@ -376,7 +424,7 @@ def _side_effects(
                 "sku": line.sku,
                 "quantity": line.quantity,
                 "gross_cents": line.unit_price_cents * line.quantity,
-                "created_ms": intent.created_ms,
+                "created_ms": at_ms,
                 "branch_id": branch_id or None,
             }
         )
@@ -388,7 +436,7 @@ def _side_effects(
                 "member_id": member.id,
                 "net_cents": decision.net_cents,
                 "campaign_discount_cents": off_cents,
-                "created_ms": intent.created_ms,
+                "created_ms": at_ms,
             }
         )
     for kind, asset, amount, detail in decision.exceptions:
@@ -406,3 +454,35 @@ def _side_effects(
             }
         )
         log.warning("offline exception %s on %s: %s", kind, intent.card_id, detail)
+
+
+def _hub_time(
+    intent: TxIntent, rules: RuleSet | None, device: store.DeviceInfo | None, now_ms: int
+) -> tuple[authority.HubTime, dt.date]:
+    """When the hub says the intent happened, and the business day that is."""
+    policy = rules.offline if rules is not None else OfflinePolicy()
+    earliest_ms = device.provisioned_ms if device is not None else now_ms
+    window = authority.offline_window_ms(policy, now_ms, earliest_ms)
+    when = authority.hub_time_ms(
+        offline=intent.offline, created_ms=intent.created_ms, arrival_ms=now_ms, window=window
+    )
+    zone = rules.time_zone if rules is not None else BUSINESS_TIME_ZONE_DEFAULT
+    return when, authority.business_date(when.at_ms, zone)
+
+
+def _sender(
+    incoming: Incoming,
+    device: store.DeviceInfo | None,
+    today: dt.date,
+    rules: RuleSet | None,
+    usage: store.DayUsage,
+) -> Sender:
+    zone = rules.time_zone if rules is not None else BUSINESS_TIME_ZONE_DEFAULT
+    card, device_id = incoming.intent.card_id, incoming.device_id
+    return Sender(
+        device=device.kind if device is not None else None,
+        branch=incoming.branch_id,
+        card_day=usage.of(store.Scope.CARD, card, today, zone),
+        offline_card=usage.of(store.Scope.OFFLINE_CARD, card, today, zone),
+        offline_device=usage.of(store.Scope.OFFLINE_DEVICE, device_id, today, zone),
+    )

@@ -7,15 +7,19 @@ bound parameters, and on PostgreSQL with the rows locked where the batch changes
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
-from hub.decide import CardInfo
+from hub.decide import CardInfo, Spent
 from hub.posting import IN_CLAUSE_ITEMS_MAX
-from tapcard.domain.model import Asset
+from tapcard.domain.authority import business_date
+from tapcard.domain.model import Asset, DeviceKind
 
 
 def chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -31,27 +35,97 @@ def load_cards(conn: Connection, card_ids: Sequence[str]) -> dict[str, CardInfo]
     return found
 
 
-def load_card_usage(conn: Connection, cards: Iterable[CardInfo], now_ms: int) -> None:
-    """Today's spending of the cards that have their own daily limits."""
-    day_start_ms = now_ms - now_ms % db.DAY_MS
-    for card in cards:
-        if card.daily_cents_max is None and card.daily_points_max is None:
-            continue
-        query = (
-            sa.select(db.legs.c.asset, sa.func.coalesce(sa.func.sum(db.legs.c.debit), 0))
-            .join(db.transfers, db.transfers.c.tx_id == db.legs.c.tx_id)
-            .where(
-                db.transfers.c.card_id == card.id,
-                db.transfers.c.created_ms >= day_start_ms,
-                db.legs.c.account.like("m:%"),
-            )
-            .group_by(db.legs.c.asset)
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the ledger checks of a sending device: its kind, since when, its sequence."""
+
+    kind: DeviceKind | None  # None: a kind this version does not know (may send nothing)
+    provisioned_ms: int
+    seq_max: int  # the highest sequence number answered
+
+
+def load_devices(conn: Connection, device_ids: Sequence[str]) -> dict[str, DeviceInfo]:
+    d = db.devices
+    query = sa.select(d.c.id, d.c.kind, d.c.created_ms, d.c.seq_max).where(
+        d.c.id.in_(sorted(set(device_ids)))
+    )
+    kinds = {kind.value: kind for kind in DeviceKind}
+    return {
+        row.id: DeviceInfo(kinds.get(row.kind), int(row.created_ms), int(row.seq_max or 0))
+        for row in conn.execute(query)
+    }
+
+
+class Scope(enum.Enum):
+    CARD = "card"  # everything a card took (its own daily limits)
+    OFFLINE_CARD = "offline_card"  # what a card took offline
+    OFFLINE_DEVICE = "offline_device"  # what a device took offline, all cards
+
+
+# (card or device, when, asset, debit of a member account)
+_UsageRow = tuple[str, int, str, int]
+
+
+@dataclass(slots=True)
+class DayUsage:
+    """What cards and devices took from members' accounts, by business day: read once
+    for a batch from the transfers since `since_ms`, then counted on as it books."""
+
+    rows: dict[Scope, list[_UsageRow]] = field(default_factory=dict)
+    spent: dict[tuple[Scope, str, str, dt.date], Spent] = field(default_factory=dict)
+
+    def of(self, scope: Scope, key: str, day: dt.date, zone: str) -> Spent:
+        found = self.spent.get((scope, key, zone, day))
+        if found is None:
+            found = Spent()
+            for owner, at_ms, asset, debit in self.rows.get(scope, ()):
+                if owner == key and business_date(at_ms, zone) == day:
+                    if asset == Asset.CENTS.value:
+                        found.cents += debit
+                    elif asset == Asset.POINTS.value:
+                        found.points += debit
+            self.spent[(scope, key, zone, day)] = found
+        return found
+
+
+def load_usage(
+    conn: Connection, card_ids: Sequence[str], device_ids: Sequence[str], since_ms: int
+) -> DayUsage:
+    """Member debits since `since_ms` by the cards (all, and offline) and by the devices
+    (offline). Transfers are dated by the hub and booked after they happened, so the
+    indexed applied_ms bounds the scan."""
+    usage = DayUsage()
+    t, legs = db.transfers, db.legs
+    base = (
+        sa.select(t.c.card_id, t.c.device_id, t.c.offline, t.c.created_ms, legs.c.asset)
+        .add_columns(legs.c.debit)
+        .join(t, t.c.tx_id == legs.c.tx_id)
+        .where(
+            t.c.applied_ms >= since_ms,
+            t.c.created_ms >= since_ms,
+            legs.c.account.like("m:%"),
+            legs.c.debit > 0,
         )
-        for asset, debit in conn.execute(query):
-            if asset == Asset.CENTS.value:
-                card.spent_today_cents = int(debit)
-            elif asset == Asset.POINTS.value:
-                card.spent_today_points = int(debit)
+    )
+    for scope, column, ids in (
+        (Scope.CARD, t.c.card_id, card_ids),
+        (Scope.OFFLINE_DEVICE, t.c.device_id, device_ids),
+    ):
+        for chunk in chunks(sorted(set(ids))):
+            query = base.where(column.in_(chunk))
+            if scope is Scope.OFFLINE_DEVICE:
+                query = query.where(t.c.offline.is_(True))
+            for card, device, offline, at_ms, asset, debit in conn.execute(query):
+                row = (
+                    device if scope is Scope.OFFLINE_DEVICE else card,
+                    int(at_ms),
+                    asset,
+                    int(debit),
+                )
+                usage.rows.setdefault(scope, []).append(row)
+                if scope is Scope.CARD and offline:
+                    usage.rows.setdefault(Scope.OFFLINE_CARD, []).append(row)
+    return usage
 
 
 def write_cards(conn: Connection, cards: Iterable[CardInfo]) -> None:

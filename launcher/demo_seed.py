@@ -55,7 +55,7 @@ def seed(hub: Hub, data_dir: Path) -> tuple[str, list[str]]:
             key = new_signing_key()
             admin.add_branch(conn, DEMO_BRANCH, "Demo shop", "demo", ACTOR)
             admin.add_device(
-                conn, DEMO_DEVICE, DEMO_BRANCH, "kiosk", verify_key_text(key.verify_key), ACTOR
+                conn, DEMO_DEVICE, DEMO_BRANCH, "terminal", verify_key_text(key.verify_key), ACTOR
             )
             for name, phone in (("Li Wei", "13800000001"), ("Ana Silva", "13800000002")):
                 member_id = admin.add_member(

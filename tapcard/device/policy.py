@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from tapcard.device.store import DayCounters
 from tapcard.domain import engine
+from tapcard.domain.authority import offline_limit_error
 from tapcard.domain.engine import MemberContext
 from tapcard.domain.model import FeeKind, Payment, card_allows, effective_card_state
 from tapcard.domain.rules import RuleSet
@@ -164,22 +165,8 @@ def _offline_limits(
             f"{policy.cache_age_s_max} s)",
             True,
         )
-    if cost.points and counters.card_points + cost.points > policy.card_daily_points_max:
-        return _refuse(
-            Reason.LIMIT_EXCEEDED,
-            f"offline a card may redeem {policy.card_daily_points_max} points a day",
-            True,
-        )
-    if cost.cents and counters.card_cents + cost.cents > policy.card_daily_cents_max:
-        return _refuse(
-            Reason.LIMIT_EXCEEDED,
-            f"offline a card may spend {policy.card_daily_cents_max} cents a day",
-            True,
-        )
-    if cost.cents and counters.device_cents + cost.cents > policy.device_daily_cents_max:
-        return _refuse(
-            Reason.LIMIT_EXCEEDED,
-            f"offline this device may take {policy.device_daily_cents_max} cents a day",
-            True,
-        )
+    # The same caps the hub applies when it books the intent (tapcard.domain.authority).
+    over = offline_limit_error(policy, counters, cost.cents, cost.points)
+    if over:
+        return _refuse(Reason.LIMIT_EXCEEDED, over, True)
     return None

@@ -180,3 +180,27 @@ def net_deltas(legs: Iterable[Leg]) -> dict[str, int]:
     for leg in legs:
         deltas[leg.account] = deltas.get(leg.account, 0) + leg.delta
     return deltas
+
+
+_ADJUSTMENTS = {_CENTS: _S_ADJUSTMENTS_CENTS, _POINTS: _S_ADJUSTMENTS_POINTS}
+
+
+def shift_to_adjustments(
+    legs: Sequence[Leg], member_id: int, asset: Asset, excess: int
+) -> list[Leg]:
+    """The same transfer with `excess` of the member's debits taken by the adjustments
+    account instead: what an offline intent took beyond the offline policy."""
+    assert excess > 0
+    account = member_account(member_id, asset)
+    left = excess
+    out: list[Leg] = []
+    for leg in legs:
+        if leg.account == account and leg.debit and left:
+            take = min(leg.debit, left)
+            left -= take
+            if leg.debit > take:
+                out.append(Leg(leg.account, leg.asset, debit=leg.debit - take))
+            continue
+        out.append(leg)
+    assert left == 0, (excess, legs)
+    return [*out, Leg(_ADJUSTMENTS[asset], asset, debit=excess)]

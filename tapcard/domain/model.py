@@ -83,6 +83,13 @@ def card_allows(state: CardState | None, renewal: bool) -> bool:
     return state is CardState.ACTIVE or (state is CardState.EXPIRED and renewal)
 
 
+class DeviceKind(enum.StrEnum):
+    """What a provisioned device is (the devices table's kind): what it may send follows."""
+
+    KIOSK = "kiosk"  # self-service: members redeem points and look up their card
+    TERMINAL = "terminal"  # staffed counter: sales, top-ups, backfills, fees
+
+
 class TxKind(enum.StrEnum):
     """Kinds of ledger transfer. 'Transaction' means a database transaction elsewhere."""
 

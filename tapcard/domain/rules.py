@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import enum
 import itertools
+import zoneinfo
 from dataclasses import dataclass, field
 
-from tapcard.domain.model import CardKind
+from tapcard.domain.model import CardKind, DeviceKind, Payment, TxKind
 from tapcard.domain.window import Window, validate_window
 
 BP_WHOLE = 10_000  # basis points in 100 %
@@ -20,6 +21,11 @@ RULES_TIERS_MAX = 16
 RULES_CATALOG_ITEMS_MAX = 500
 RULES_CAMPAIGNS_MAX = 200
 RULES_PRICE_LIST_ITEMS_MAX = 20_000
+RULES_CAPABILITIES_MAX = 200
+# The hub refuses a sequence number further ahead of the next expected one than this; an
+# outbox never holds more (validate_rules), so a device's resend always fits.
+SEQ_AHEAD_MAX = 10_000
+BUSINESS_TIME_ZONE_DEFAULT = "Asia/Shanghai"
 # Card kinds that carry the member's stored value: a clone of one spends real money, so
 # their tags are never accepted without an originality signature.
 CARD_KINDS_STORED_VALUE = frozenset(
@@ -114,6 +120,36 @@ class OfflinePolicy:
     outbox_len_max: int = 10_000
 
 
+# The operations a device sends in an intent (the rest are booked at HQ).
+INTENT_KINDS = frozenset(
+    {
+        TxKind.PURCHASE,
+        TxKind.TOPUP,
+        TxKind.SPEND,
+        TxKind.REDEEM,
+        TxKind.BACKFILL,
+        TxKind.FEE,
+        TxKind.RENEWAL,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    """One row of the capability table: a device kind may send this operation.
+
+    Rows of the same kind and operation add up: the intent needs one row that matches
+    its tender and branch and whose bound covers its amount (the sale's gross, the
+    top-up or spend; redemptions and fees are bounded by the catalog and the fees).
+    """
+
+    device: DeviceKind
+    operation: TxKind
+    tender: Payment | None = None  # None: any tender, and operations without one
+    branches: tuple[str, ...] = ()  # empty: every branch
+    amount_cents_max: int = 0  # per intent; 0: no bound beyond the message schema's
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     version: int
@@ -135,6 +171,10 @@ class RuleSet:
     # Card kinds whose NFC tags may do without an originality signature (else refused
     # as suspected clones): only kinds outside CARD_KINDS_STORED_VALUE (validated).
     unchecked_tag_kinds: tuple[CardKind, ...] = ()
+    # None: a rule set from before the table; tapcard.domain.authority's defaults apply.
+    capabilities: tuple[Capability, ...] | None = None
+    stored_value_cents_max: int | None = None  # per card (its member's stored value)
+    time_zone: str = BUSINESS_TIME_ZONE_DEFAULT  # the business day of campaigns and limits
 
     def tier(self, name: str) -> Tier:
         for tier in self.tiers:
@@ -180,6 +220,7 @@ def validate_rules(rules: RuleSet) -> list[str]:
         errors.append("offline.card_daily_cents_max cannot exceed device_daily_cents_max")
     errors += _validate_campaigns(rules.campaigns)
     errors += _validate_catalog(rules.catalog)
+    errors += _validate_authority(rules)
     errors += [
         f"unchecked_tag_kinds: {kind.value} cards spend stored value, their tags must be checked"
         for kind in rules.unchecked_tag_kinds
@@ -191,6 +232,39 @@ def validate_rules(rules: RuleSet) -> list[str]:
         if len(prices) > RULES_PRICE_LIST_ITEMS_MAX:
             errors.append(f"price list {tier_name} is longer than {RULES_PRICE_LIST_ITEMS_MAX}")
         errors += [f"price {tier_name}/{sku} must be >= 0" for sku, p in prices.items() if p < 0]
+    return errors
+
+
+def is_time_zone(name: str) -> bool:
+    # The zone database is the standard library's own data, read once per zone.
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _validate_authority(rules: RuleSet) -> list[str]:
+    errors = _validate_capabilities(rules.capabilities or ())
+    if rules.offline.outbox_len_max > SEQ_AHEAD_MAX:
+        errors.append(f"offline.outbox_len_max cannot exceed {SEQ_AHEAD_MAX}")
+    if rules.stored_value_cents_max is not None and rules.stored_value_cents_max < 1:
+        errors.append("stored_value_cents_max must be >= 1")
+    if not is_time_zone(rules.time_zone):
+        errors.append(f"time_zone {rules.time_zone!r} is not a known zone such as Asia/Shanghai")
+    return errors
+
+
+def _validate_capabilities(capabilities: tuple[Capability, ...]) -> list[str]:
+    errors: list[str] = []
+    if len(capabilities) > RULES_CAPABILITIES_MAX:
+        errors.append(f"at most {RULES_CAPABILITIES_MAX} capabilities")
+    for cap in capabilities:
+        what = f"capability {cap.device.value}/{cap.operation.value}"
+        if cap.operation not in INTENT_KINDS:
+            errors.append(f"{what}: devices never send {cap.operation.value}")
+        if cap.amount_cents_max < 0:
+            errors.append(f"{what}: amount_cents_max must be >= 0")
     return errors
 
 

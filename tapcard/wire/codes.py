@@ -38,6 +38,11 @@ class Reason(enum.IntEnum):
     UNKNOWN_RULES_VERSION = 36
     INVALID_REQUEST = 37  # well-formed but not sensible (zero amount, bad units)
     LIMIT_EXCEEDED = 38  # a per-card limit
+    # What the device may do (the rule set's capability table, tapcard.domain.authority)
+    DEVICE_NOT_ALLOWED = 40  # this kind of device may not send this operation here
+    AMOUNT_NOT_ALLOWED = 41  # beyond the device kind's bound for the operation and tender
+    STORED_VALUE_CAP = 42  # the top-up would take the card past its stored-value cap
+    SEQ_AHEAD = 43  # the sequence number is too far ahead of the next expected one
     # Staff at a terminal (hub/staff_sessions.py)
     STAFF_UNVERIFIED = 50  # no, a forged, an expired or another device's staff session
     STAFF_NOT_ALLOWED = 51  # not a terminal, or the staff id is not active at its branch

@@ -133,7 +133,7 @@ class TlsRig:
 
     def add_device(self, device_id: str, connect: str | None = None) -> dict[str, Any]:
         out = self.tmp / f"{device_id}.bundle.json"
-        args = ["device", "add", device_id, "--branch", "shop-1", "--kind", "kiosk"]
+        args = ["device", "add", device_id, "--branch", "shop-1", "--kind", "terminal"]
         args += ["--connect", connect] if connect else []
         assert self.cli("--broker", "127.0.0.1", *args, "--out", str(out)) == 0
         bundle: dict[str, Any] = json.loads(out.read_text())

@@ -28,6 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub import admin, db, reports
+from tapcard.clock import ManualClock
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
 from tapcard.wire import messages as m
@@ -50,7 +51,7 @@ def shops(seeded_sqlite: Seeded) -> Iterator[tuple[Seeded, list[m.TxResult]]]:
     with hub.transaction() as conn:
         admin.add_branch(conn, "shop-2", "Shop two", "chain", "test")
         admin.add_device(
-            conn, "kiosk-2", "shop-2", "kiosk", verify_key_text(key_2.verify_key), "test"
+            conn, "kiosk-2", "shop-2", "terminal", verify_key_text(key_2.verify_key), "test"
         )
         conn.execute(db.members.update().values(joined_on=JOINED_ON, period_start=JOINED_ON))
         lost = admin.issue_card(conn, seeded.members[1], hub.rules.latest(), "test")
@@ -61,19 +62,26 @@ def shops(seeded_sqlite: Seeded) -> Iterator[tuple[Seeded, list[m.TxResult]]]:
     mixed = m.Purchase(
         lines=[SaleLine("group_buy", 5_000), SaleLine("grocery", 1_000)], payment=Payment.CASH
     )
+    # The hub dates intents by its own clock on arrival: each day's batch arrives that day.
+    hub.ledger.clock = ManualClock(ms_of(DAY_1))
     results = hub.ledger.apply_batch(
         [
-            kiosk_1.incoming(card_0, purchase(30_000), created_ms=ms_of(DAY_1)),
-            kiosk_1.incoming(card_1, mixed, created_ms=ms_of(DAY_1)),
-            kiosk_1.incoming(card_0, m.Redeem(item="PARK-HOUR", units=2), created_ms=ms_of(DAY_2)),
+            kiosk_1.incoming(card_0, purchase(30_000)),
+            kiosk_1.incoming(card_1, mixed),
+        ]
+    )
+    hub.ledger.clock = ManualClock(ms_of(DAY_2))
+    results += hub.ledger.apply_batch(
+        [
+            kiosk_1.incoming(card_0, m.Redeem(item="PARK-HOUR", units=2)),
             kiosk_1.incoming(
                 card_0, m.Spend(amount_cents=1_500), created_ms=ms_of(DAY_2), offline=True
             ),
         ]
     )
-    fuel = kiosk_2.sealed(card_1, purchase(2_600, category="fuel"), created_ms=ms_of(DAY_2))
+    fuel = kiosk_2.sealed(card_1, purchase(2_600, category="fuel"))
     kiosk_2.seq += 1  # seq 2 is lost on the way
-    topup = kiosk_2.sealed(card_1, m.TopUp(amount_cents=10_000), created_ms=ms_of(DAY_2))
+    topup = kiosk_2.sealed(card_1, m.TopUp(amount_cents=10_000))
     results += hub.ledger.apply_batch([to_incoming(fuel, "shop-2"), to_incoming(topup, "shop-2")])
     assert [r.accepted for r in results] == [True] * 6
     yield seeded, results
