@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from typing import Final
 
+import sqlalchemy as sa
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -30,7 +31,7 @@ from tapcard import __version__
 from tapcard.mqtt import Event, EventKind, Identity, MqttClient, Session
 from tapcard.sdnotify import Watchdog
 from tapcard.wire.envelope import HUB_SIGNER
-from tapcard.wire.topics import Family, device_filter, shared_filter
+from tapcard.wire.topics import Family, device_filter, parse_device_topic, shared_filter
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,18 @@ SESSION_EXPIRY_S: Final = 7 * 24 * 3600  # the broker keeps our queue while we r
 # gets no result, so a short expiry loses nothing; a long one stalls that share.
 SHARED_SESSION_EXPIRY_S: Final = 120
 DB_RETRY_S_MAX: Final = 5.0
+DB_RETRY_S_MIN: Final = 0.2
+# A message whose handling raised this often on its own, while the database answered
+# each time, is poison: acknowledged, counted and logged once, never retried again
+# (the broker would redeliver it forever and stop all ingest behind it). More than
+# one try, so that a moment's lock (SQLite's "database is locked") poisons nothing.
+POISON_ATTEMPTS_MAX: Final = 3
 RECONNECT_DELAY_S_MAX: Final = 5
 WORKER_JOIN_S: Final = 10.0
 assert SHARED_SESSION_EXPIRY_S < SESSION_EXPIRY_S
 assert QUEUE_POLL_S <= CONFIG_CHECK_S  # config changes are not held up by an idle poll
+assert 0 < DB_RETRY_S_MIN <= DB_RETRY_S_MAX
+assert POISON_ATTEMPTS_MAX >= 2
 # The families this worker takes work from (shared with the other workers if `shared`).
 WORK_FAMILIES: Final = (Family.TX, Family.HEALTH, Family.QUERY, Family.STAFF)
 
@@ -126,27 +135,66 @@ class HubService:
         while not self._stop.is_set():
             self.watchdog.ping()
             batch = self.client.take(QUEUE_POLL_S, BATCH_MESSAGES_MAX, BATCH_WAIT_MS / 1000)
+            if batch:
+                self._process_guarded(batch)
             try:
-                if batch:
-                    self._process(batch)
                 self._duties()
             except Exception:
-                # The database or broker is down: keep the messages unacknowledged and
-                # try again; the broker redelivers them if we die meanwhile.
-                log.exception("hub worker failed; retrying")
-                self._retry_later(batch)
+                # The database or broker is away: the duties run again next cycle.
+                log.exception("hub duties failed; trying again next cycle")
 
-    def _retry_later(self, batch: list[Event[Checked]]) -> None:
-        delay_s = 0.2
+    def _process_guarded(self, batch: list[Event[Checked]]) -> None:
+        """Process a batch; if it fails, each of its messages alone, so that one message
+        that cannot be handled holds up neither the others nor what comes after."""
+        try:
+            self._process(batch)
+            return
+        except Exception as exc:
+            log.warning("a batch of %d failed (%s); one message at a time", len(batch), exc)
+        for event in batch:
+            self._process_alone(event)
+
+    def _process_alone(self, event: Event[Checked]) -> None:
+        """Retry while the database is away (messages stay unacknowledged, so the broker
+        redelivers them if we die meanwhile); poison after POISON_ATTEMPTS_MAX failures
+        with the database up."""
+        delay_s = DB_RETRY_S_MIN
+        failures = 0
         while not self._stop.is_set():
-            self.watchdog.ping()  # alive and retrying, not stalled
-            time.sleep(delay_s)
             try:
-                self._process(batch)
+                self._process([event])
                 return
             except Exception as exc:
+                if self._database_answers():
+                    failures += 1
+                    if failures >= POISON_ATTEMPTS_MAX:
+                        self._poison(event, exc)
+                        return
                 log.warning("hub worker still failing: %s", exc)
-                delay_s = min(DB_RETRY_S_MAX, delay_s * 2)
+            self.watchdog.ping()  # alive and retrying, not stalled
+            self._stop.wait(delay_s)
+            delay_s = min(DB_RETRY_S_MAX, delay_s * 2)
+
+    def _database_answers(self) -> bool:
+        try:
+            with self.hub.writer.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def _poison(self, event: Event[Checked], exc: Exception) -> None:
+        parsed = parse_device_topic(event.topic)
+        family = parsed[1].value if parsed else "other"
+        self.metrics.counts[f"poison.{family}"] += 1
+        log.error(
+            "poison message on %s (%d bytes) acknowledged and dropped after %d tries",
+            event.topic,
+            len(event.payload),
+            POISON_ATTEMPTS_MAX,
+            exc_info=exc,
+        )
+        self.client.ack(event)
 
     def _process(self, batch: list[Event[Checked]]) -> None:
         if any(e.kind is EventKind.CONNECTED for e in batch):

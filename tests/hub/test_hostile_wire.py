@@ -1,0 +1,370 @@
+"""No message, however shaped, stops or bloats the hub.
+
+Scenario: a hub serves a private mosquitto. Payloads nested two thousand deep, flat
+openers past the size limit, and deep bodies signed with a real device key arrive on
+every family the hub takes (tx, query, staff, health, status), on a known device's
+topics and on a stranger's. Each is refused, counted once by reason and acknowledged;
+the stranger's topics get nothing signed back; a real purchase still gets its result.
+Then the usual wire rejections (bad signature, not JSON, oversize, schema, device
+mismatch, unknown device) are counted by reason and reach the `counters` table. A
+handler that raises on one message (a bug, faked at the lowest level) poisons only
+that message: acknowledged, counted and logged once, never redelivered. Last, an
+intent with seq 2**62: the gaps report, in process and as `tapcard hub report gaps`,
+answers at once with bounded output and within a memory bound.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import sqlalchemy as sa
+from nacl.signing import SigningKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub import admin, db, reports
+from hub.broker import PrivateBroker
+from hub.service import POISON_ATTEMPTS_MAX, HubService
+from tapcard.device.intents import seal_intent
+from tapcard.device.scripted import ScriptedDevice
+from tapcard.wire import messages as m
+from tapcard.wire.codes import FORM_REASONS, Reason
+from tapcard.wire.topics import Family, device_topic
+from tests.clock import pinned_now_ms
+from tests.conftest import Seeded, broker_address
+from tests.hub.processes import wait_until
+from tests.hub.support import purchase
+from tests.wire.support import seal_raw
+
+WAIT_S = 10.0
+DEEP_LEVELS = 2_000  # `{"a":` x 2000: ~10 KB, once enough to kill the hub's decoder
+DEEP = b'{"a":' * DEEP_LEVELS + b"1" + b"}" * DEEP_LEVELS
+FLAT = b"[" * 100_000  # flat openers, past the size limit
+HOSTILE_FAMILIES = (Family.TX, Family.QUERY, Family.STAFF, Family.HEALTH, Family.STATUS)
+SIGNED_FAMILIES = (Family.TX, Family.QUERY, Family.STAFF, Family.HEALTH)
+GHOST = "ghost-7"  # never registered
+REPLY_FAMILIES = (Family.RESULT, Family.REPLY, Family.STAFF_REPLY, Family.CONTROL)
+HUGE_SEQ = 2**62
+GAPS_ELAPSED_S_MAX = 1.0
+RSS_GROWTH_BYTES_MAX = 64 * 1024 * 1024  # the old report wanted 2**62 list entries
+CLI_ELAPSED_S_MAX = 60.0
+CLI_RSS_BYTES_MAX = 400 * 1024 * 1024  # a python hub process, nothing in proportion
+POISON_CARD = "C-POISON"
+
+
+@pytest.fixture
+def service(seeded_sqlite: Seeded, broker: PrivateBroker) -> Iterator[HubService]:
+    instance = _start(seeded_sqlite, broker, uuid.uuid4().hex[:8])
+    yield instance
+    instance.stop()
+
+
+def _start(seeded: Seeded, broker: PrivateBroker, worker: str) -> HubService:
+    instance = HubService(seeded.hub, broker_address(broker), worker=worker)
+    instance.start()
+    assert instance.wait_connected(WAIT_S)
+    return instance
+
+
+@pytest.fixture
+def kiosk(seeded_sqlite: Seeded, broker: PrivateBroker) -> Iterator[ScriptedDevice]:
+    device = ScriptedDevice(
+        seeded_sqlite.device_id,
+        seeded_sqlite.device_key,
+        seeded_sqlite.hub.secrets.hub_key.verify_key,
+        broker.host,
+        broker.port,
+    )
+    yield device
+    device.close()
+
+
+class Raw:
+    """A plain MQTT client: publishes anything, collects what arrives on some topics."""
+
+    def __init__(self, broker: PrivateBroker, topics: list[str]) -> None:
+        self.messages: list[mqtt.MQTTMessage] = []
+        self._lock = threading.Lock()
+        self._granted = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_args: self._granted.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe([(t, 1) for t in topics])
+        assert self._granted.wait(WAIT_S), "the broker did not grant the subscriptions"
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(msg)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1, retain=False).wait_for_publish(WAIT_S)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def raw(broker: PrivateBroker) -> Iterator[Raw]:
+    client = Raw(broker, [device_topic(GHOST, f) for f in REPLY_FAMILIES])
+    yield client
+    client.close()
+
+
+def _rejected(service: HubService) -> dict[str, int]:
+    return {k: v for k, v in service.counters.items() if k.startswith("rejected.")}
+
+
+def _still_serves(seeded: Seeded, kiosk: ScriptedDevice) -> None:
+    """A real purchase after the storm gets its result: ingest goes on. (Whether the
+    rules accept it is not this suite's business; that the ledger judged it is.)"""
+    sealed = kiosk.make(seeded.cards[0], purchase(100))
+    kiosk.publish(sealed)
+    result = kiosk.wait(sealed.tx_id, timeout_s=WAIT_S)
+    assert result.reason not in FORM_REASONS, result
+
+
+# --- deep nesting everywhere ---------------------------------------------------------
+
+
+def _hostile_payloads(seeded: Seeded) -> list[tuple[str, bytes, str]]:
+    """(topic, payload, the reason it must be counted under)."""
+    cases: list[tuple[str, bytes, str]] = []
+    for device in (seeded.device_id, GHOST):
+        for family in HOSTILE_FAMILIES:
+            topic = device_topic(device, family)
+            cases += [(topic, DEEP, "malformed"), (topic, FLAT, "oversize")]
+    deep_body = b'{"v":1,"x":' + DEEP + b"}"  # where a lenient decoder would skip it
+    for family in SIGNED_FAMILIES:
+        topic = device_topic(seeded.device_id, family)
+        signed = seal_raw(seeded.device_key, seeded.device_id, topic, deep_body)
+        cases.append((topic, signed, "malformed"))
+    tx = device_topic(seeded.device_id, Family.TX)
+    cases.append((tx, b'{"v":1,"x":' + DEEP + b"}", "malformed"))
+    return cases
+
+
+def test_deep_nesting_on_every_family_stops_nothing(
+    seeded_sqlite: Seeded, service: HubService, kiosk: ScriptedDevice, raw: Raw
+) -> None:
+    cases = _hostile_payloads(seeded_sqlite)
+    for topic, payload, _reason in cases:
+        raw.publish(topic, payload)
+    expected: dict[str, int] = {}
+    for _topic, _payload, reason in cases:
+        expected[f"rejected.{reason}"] = expected.get(f"rejected.{reason}", 0) + 1
+    wait_until(lambda: _rejected(service) == expected, WAIT_S, f"{len(cases)} refusals")
+    _still_serves(seeded_sqlite, kiosk)
+    assert _rejected(service) == expected  # each counted once, nothing else refused
+    assert not any(k.startswith("poison.") for k in service.counters)
+    # the stranger's topics got nothing signed back; its tx refusals were counted instead
+    assert raw.messages == []
+    assert service.counters["unanswered.unknown_device"] == 2
+    assert len(cases) == 25  # the cases tried, for the record
+
+
+# --- every wire rejection is counted, and reaches the counters table --------------------
+
+
+def _wire_rejections(seeded: Seeded) -> list[tuple[str, bytes, Reason]]:
+    me = seeded.device_id
+    tx = device_topic(me, Family.TX)
+    intent = seal_intent(seeded.device_key, me, 1, seeded.cards[0], purchase(100), 1).payload
+    body = json.loads(intent)["body"].encode()
+    stranger_key = SigningKey.generate()
+    ghost_tx = device_topic(GHOST, Family.TX)
+    query = device_topic(me, Family.QUERY)
+    return [
+        (tx, seal_raw(stranger_key, me, tx, body), Reason.BAD_SIGNATURE),
+        (tx, b"not json", Reason.MALFORMED),
+        (tx, b"{" + b" " * m.PAYLOAD_BYTES_MAX + b"}", Reason.OVERSIZE),
+        (tx, seal_raw(seeded.device_key, me, tx, b'{"v":1}'), Reason.SCHEMA),
+        (tx, seal_raw(stranger_key, "kiosk-2", tx, body), Reason.DEVICE_MISMATCH),
+        (ghost_tx, seal_raw(stranger_key, GHOST, ghost_tx, body), Reason.UNKNOWN_DEVICE),
+        (query, seal_raw(seeded.device_key, me, query, b'{"v":1}'), Reason.SCHEMA),
+        (query, b"[]", Reason.MALFORMED),
+    ]
+
+
+def test_wire_rejections_are_counted_by_reason(
+    seeded_sqlite: Seeded, service: HubService, kiosk: ScriptedDevice, raw: Raw
+) -> None:
+    cases = _wire_rejections(seeded_sqlite)
+    for topic, payload, _reason in cases:
+        raw.publish(topic, payload)
+    expected: dict[str, int] = {}
+    for _topic, _payload, reason in cases:
+        name = f"rejected.{reason.name.lower()}"
+        expected[name] = expected.get(name, 0) + 1
+    wait_until(lambda: _rejected(service) == expected, WAIT_S, "the rejections counted")
+    _still_serves(seeded_sqlite, kiosk)
+    assert raw.messages == []  # the ghost's intent got no signed answer
+    service.metrics.flush()
+    with seeded_sqlite.hub.engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(db.counters.c.name, db.counters.c.value)).all())
+    assert {k: stored.get(k) for k in expected} == expected
+    assert stored["unanswered.unknown_device"] == 1
+
+
+# --- the poison-message rule ---------------------------------------------------------------
+
+
+@pytest.mark.no_fail_on_log_exception  # the poisoned message is logged with its traceback
+def test_a_message_whose_handler_raises_is_poison_once(
+    seeded_sqlite: Seeded,
+    broker: PrivateBroker,
+    kiosk: ScriptedDevice,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real = admin.card_snapshot
+
+    def snapshot_with_a_bug(conn: Any, card_id: str, rules: Any) -> m.Snapshot:
+        if card_id == POISON_CARD:
+            raise RecursionError("a handler bug, faked")
+        return real(conn, card_id, rules)
+
+    monkeypatch.setattr(admin, "card_snapshot", snapshot_with_a_bug)
+    worker = uuid.uuid4().hex[:8]
+    service = _start(seeded_sqlite, broker, worker)
+    try:
+        query = m.SnapshotQuery(device=kiosk.device_id, card_id=POISON_CARD)
+        payload = kiosk.sealed_body(Family.QUERY, query)
+        kiosk.publish_raw(Family.QUERY, payload)
+        _still_serves(seeded_sqlite, kiosk)  # not held up behind the poisoned query
+        wait_until(lambda: service.counters["poison.query"] == 1, WAIT_S, "the poison count")
+    finally:
+        service.stop()
+    poisoned = [r for r in caplog.records if "poison message" in r.getMessage()]
+    assert len(poisoned) == 1 and poisoned[0].levelno == logging.ERROR
+    text = poisoned[0].getMessage()
+    assert device_topic(kiosk.device_id, Family.QUERY) in text and f"({len(payload)} bytes)" in text
+    assert f"after {POISON_ATTEMPTS_MAX} tries" in text
+    # Acknowledged: the same session after a restart gets no redelivery of it.
+    again = _start(seeded_sqlite, broker, worker)
+    try:
+        _still_serves(seeded_sqlite, kiosk)
+        assert again.counters["poison.query"] == 0
+    finally:
+        again.stop()
+
+
+# --- a seq of 2**62: the gaps report stays cheap ---------------------------------------------
+
+
+def _rss_peak_reset() -> None:
+    """Reset VmHWM (Linux), so the next peak is this window's."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _rss_peak_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def _store_huge_seq(seeded: Seeded, kiosk: ScriptedDevice) -> m.TxResult:
+    """The intent over the wire; if the ledger refuses such a seq (a window), the row is
+    stored by hand so that the report still meets it."""
+    card, op = seeded.cards[0], purchase(100)
+    sealed = seal_intent(
+        seeded.device_key, kiosk.device_id, HUGE_SEQ, card, op, 1, created_ms=pinned_now_ms()
+    )
+    kiosk.publish(sealed)
+    result = kiosk.wait(sealed.tx_id, timeout_s=WAIT_S)
+    r = db.results
+    with seeded.hub.transaction() as conn:
+        stored = conn.execute(sa.select(r.c.seq).where(r.c.seq == HUGE_SEQ)).first()
+        if stored is None:
+            conn.execute(
+                r.insert().values(
+                    tx_id=str(uuid.uuid4()),
+                    device_id=kiosk.device_id,
+                    seq=HUGE_SEQ,
+                    digest="0" * 64,
+                    accepted=True,
+                    reason=0,
+                    body="{}",
+                    applied_ms=0,
+                )
+            )
+    return result
+
+
+def _check_gaps(rows: list[dict[str, Any]], device: str) -> None:
+    [row] = [g for g in rows if g["device"] == device]
+    assert row["seq_max"] == HUGE_SEQ and row["missing"] >= HUGE_SEQ - 2
+    assert len(row["ranges"]) <= reports.GAP_RANGES_LISTED_MAX
+    assert len(row["first_missing"]) <= reports.GAPS_LISTED_MAX
+    assert row["ranges"][-1][1] == HUGE_SEQ - 1
+
+
+def test_a_huge_seq_costs_the_gaps_report_nothing(
+    seeded_sqlite: Seeded, service: HubService, kiosk: ScriptedDevice
+) -> None:
+    _store_huge_seq(seeded_sqlite, kiosk)
+    _still_serves(seeded_sqlite, kiosk)
+    _rss_peak_reset()
+    before = _rss_peak_bytes()
+    started = time.perf_counter()
+    with seeded_sqlite.hub.engine.connect() as conn:
+        rows = reports.sequence_gaps(conn)
+    elapsed_s = time.perf_counter() - started
+    growth = _rss_peak_bytes() - before
+    assert elapsed_s < GAPS_ELAPSED_S_MAX, elapsed_s
+    assert growth < RSS_GROWTH_BYTES_MAX, growth
+    _check_gaps(rows, kiosk.device_id)
+
+
+def test_report_gaps_command_with_a_huge_seq(
+    seeded_sqlite: Seeded, service: HubService, kiosk: ScriptedDevice
+) -> None:
+    _store_huge_seq(seeded_sqlite, kiosk)
+    hub = seeded_sqlite.hub
+    args = [
+        sys.executable,
+        "-m",
+        "launcher.cli",
+        "hub",
+        "--data",
+        str(hub.config.data_dir),
+        "--db",
+        hub.config.db_url,
+        "report",
+        "gaps",
+        "--json",
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # wait4 gives this child's own peak RSS; the timer ends a report that never would.
+    timer = threading.Timer(CLI_ELAPSED_S_MAX, process.kill)
+    timer.start()
+    try:
+        _pid, status, usage = os.wait4(process.pid, 0)
+    finally:
+        timer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.stdout is not None and process.stderr is not None
+    out, err = process.stdout.read(), process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    elapsed_s = time.perf_counter() - started
+    assert process.returncode == 0, err.decode()
+    assert elapsed_s < CLI_ELAPSED_S_MAX
+    assert usage.ru_maxrss * 1024 < CLI_RSS_BYTES_MAX, usage.ru_maxrss
+    assert len(out) < 4096, len(out)  # bounded output
+    _check_gaps(json.loads(out), kiosk.device_id)
