@@ -36,7 +36,7 @@ from hub import db
 from hub.admin.devices import add_branch
 from hub.app import Hub
 from hub.broker import PrivateBroker
-from hub.config import BrokerAddress, HubConfig
+from hub.config import HubConfig
 from hub.posting import add_to_daily
 from hub.rulestore import parse_rules, store_rules
 from hub.service import HubService
@@ -328,7 +328,7 @@ def run(quick: bool) -> dict[str, Any]:
         )
         broker = PrivateBroker(folder / "broker")
         broker.start()
-        service = HubService(hub, BrokerAddress(broker.host, broker.port), worker="bench")
+        service = HubService(hub, broker.hub_address, worker="bench")
         service.start()
         server = WebServer(create_app(hub, WebSettings(cookie_secure=False)), "127.0.0.1", 0)
         server.start()

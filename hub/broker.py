@@ -1,25 +1,73 @@
 """A private Mosquitto broker for the demo, development and tests.
 
 Started when no broker is configured. It listens on loopback only, persists its queues
-in its own folder, and is stopped with the program that started it.
+in its own folder (0700), and is stopped with the program that started it.
+
+Who may write what (its ACL file, `acl_text`): the hub logs in as HUB_IDENTITY with a
+password made for this broker (kept 0600 in its folder, hashed in its password file) and
+may read and write everything under `tapcard/`; any other local client, anonymous, may
+use the device topics and only read the retained rule set and deny list, so nobody but
+the hub can clear or replace them. The deployed broker does the same with certificates
+(hub.deploy.broker_config).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Final
 
+from hub.config import BROKER_PASSWORD_FILE_ENV, BROKER_USER_ENV, BrokerAddress
+from hub.deploy.pki import HUB_IDENTITY
 from tapcard.errors import TapcardError
+from tapcard.files import private_folder, write_private
+from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC
 
 BROKER_START_TIMEOUT_S = 10.0
 BROKER_STOP_TIMEOUT_S = 5.0
 AUTOSAVE_INTERVAL_S = 1  # persistence: what the broker queued survives its own restart
+PASSWORD_FILE: Final = "passwd"  # noqa: S105 (a file name) mosquitto's, hashed
+HUB_PASSWORD_FILE: Final = "hub.password"  # noqa: S105 (a file name) for the hub
+ACL_FILE: Final = "acl"
+PASSWORD_BYTES: Final = 24
+# mosquitto's own "$7$" hash (PBKDF2-HMAC-SHA512), as mosquitto_passwd writes it.
+HASH_ITERATIONS: Final = 101
+HASH_SALT_BYTES: Final = 12
+
+
+def password_line(username: str, password: str) -> str:
+    """One line of a mosquitto password file."""
+    salt = secrets.token_bytes(HASH_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, HASH_ITERATIONS)
+    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
+    return f"{username}:$7${HASH_ITERATIONS}${encoded[0]}${encoded[1]}"
+
+
+def acl_text() -> str:
+    """Anonymous clients (devices, tests): the device topics, and the retained config
+    read-only; the hub: everything under the prefix."""
+    return "\n".join(
+        [
+            "# Written by hub.broker for the embedded broker; rewritten on every start.",
+            "# Lines before the first user line are for anonymous clients.",
+            f"topic readwrite {PREFIX}/dev/#",
+            f"topic read {RULES_TOPIC}",
+            f"topic read {DENYLIST_TOPIC}",
+            "",
+            f"user {HUB_IDENTITY}",
+            f"topic readwrite {PREFIX.split('/')[0]}/#",
+            "",
+        ]
+    )
 
 
 def free_port() -> int:
@@ -59,21 +107,54 @@ def mosquitto_binary() -> str:
 
 
 class PrivateBroker:
-    """mosquitto on 127.0.0.1:<port> with persistence in `folder`."""
+    """mosquitto on 127.0.0.1:<port> with persistence in `folder`; `hub_address` logs in
+    as the hub, `address` is anonymous (what devices and test clients use)."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self._hub_password = ""
 
     @property
     def host(self) -> str:
         return "127.0.0.1"
 
+    @property
+    def address(self) -> BrokerAddress:
+        return BrokerAddress(self.host, self.port)
+
+    @property
+    def hub_address(self) -> BrokerAddress:
+        """The hub's login; the password is made on the first start in this folder."""
+        if not self._hub_password:
+            self._hub_password = self._load_hub_password()
+        return BrokerAddress(self.host, self.port, HUB_IDENTITY, self._hub_password)
+
+    def hub_login_env(self) -> dict[str, str]:
+        """The environment that lets a hub in another process log in as the hub."""
+        self.hub_address  # noqa: B018 (makes the password file on first use)
+        return {
+            BROKER_USER_ENV: HUB_IDENTITY,
+            BROKER_PASSWORD_FILE_ENV: str(self.folder / HUB_PASSWORD_FILE),
+        }
+
+    def _load_hub_password(self) -> str:
+        path = private_folder(self.folder) / HUB_PASSWORD_FILE
+        if not path.exists():
+            write_private(path, secrets.token_urlsafe(PASSWORD_BYTES).encode())
+        return path.read_text().strip()
+
     def write_config(self) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
+        password = self.hub_address.password
+        passwd = self.folder / PASSWORD_FILE
+        write_private(passwd, (password_line(HUB_IDENTITY, password) + "\n").encode())
+        acl = self.folder / ACL_FILE
+        write_private(acl, acl_text().encode())
         config = self.folder / "mosquitto.conf"
-        config.write_text(
+        write_private(
+            config,
             "\n".join(
                 [
                     "per_listener_settings false",
@@ -81,7 +162,9 @@ class PrivateBroker:
                     # write into a private temporary folder; this broker stays ours.
                     *(["user root"] if os.geteuid() == 0 else []),
                     f"listener {self.port} 127.0.0.1",
-                    "allow_anonymous true",
+                    "allow_anonymous true",  # limited by the ACL: see acl_text
+                    f"password_file {passwd}",
+                    f"acl_file {acl}",
                     "persistence true",
                     f"persistence_location {self.folder}/",
                     f"autosave_interval {AUTOSAVE_INTERVAL_S}",
@@ -94,13 +177,15 @@ class PrivateBroker:
                     "log_type warning",
                     "",
                 ]
-            )
+            ).encode(),
         )
         return config
 
     def start(self) -> None:
         config = self.write_config()
-        log_file = (self.folder / "mosquitto.log").open("ab")
+        log_path = self.folder / "mosquitto.log"
+        log_file = log_path.open("ab")
+        os.chmod(log_path, 0o600)
         # Its own session: Ctrl-C in a terminal reaches the program that owns the broker,
         # which stops it last, after everything that talks through it.
         self.process = subprocess.Popen(

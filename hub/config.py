@@ -7,19 +7,28 @@ it, and no broker configured (then `serve` and `demo` start a private mosquitto)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapcard.errors import ValidationError
 
 DATA_DIR_DEFAULT = "data"
 BROKER_PORT_DEFAULT = 1883
+# A broker that wants a login (a private broker another process started): the user name,
+# and a file holding the password, so that it shows in no process listing or environment.
+BROKER_USER_ENV = "TAPCARD_BROKER_USER"
+BROKER_PASSWORD_FILE_ENV = "TAPCARD_BROKER_PASSWORD_FILE"  # noqa: S105 (a variable's name)
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
+    """Where a broker listens; `username`/`password` when it wants a login (the
+    embedded broker, for the hub: see hub.broker). Never printed with the password."""
+
     host: str
     port: int
+    username: str = ""
+    password: str = field(default="", repr=False)
 
     @classmethod
     def parse(cls, text: str) -> BrokerAddress:
@@ -51,5 +60,17 @@ class HubConfig:
         return cls(
             data_dir=folder,
             db_url=url,
-            broker=BrokerAddress.parse(broker_text) if broker_text else None,
+            broker=_with_login(BrokerAddress.parse(broker_text)) if broker_text else None,
         )
+
+
+def _with_login(address: BrokerAddress) -> BrokerAddress:
+    user = os.environ.get(BROKER_USER_ENV, "")
+    if not user:
+        return address
+    password_file = os.environ.get(BROKER_PASSWORD_FILE_ENV, "")
+    try:
+        password = Path(password_file).read_text().strip() if password_file else ""
+    except OSError as exc:
+        raise ValidationError(f"${BROKER_PASSWORD_FILE_ENV} cannot be read: {exc}") from None
+    return BrokerAddress(address.host, address.port, user, password)

@@ -1,43 +1,148 @@
 """What the hub's worker does on its own clock, between batches: publish the retained
-configuration (rule set, deny list) when it changed, and run the daily maintenance."""
+configuration (rule set, deny list) when it changed or went missing at the broker, and
+run the daily maintenance.
+
+A device that connects gets the rule set and deny list only from the broker's retained
+store, so the hub reads that store back every RETAINED_CHECK_S with its own short-lived
+client (`RetainedProbe`): a retained document that is missing (cleared, or a broker
+restarted without its store), not the hub's, or not the version last published is
+published again at once, counted and logged.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import time
+import uuid
+from collections import Counter
 from typing import Final
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hub import admin
 from hub.app import Hub
+from hub.config import BrokerAddress
 from hub.router import Outgoing
 from tapcard.clock import today as clock_today
 from tapcard.wire import messages as m
-from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC
+from tapcard.wire.envelope import WireError, signed_by_hub, unseal
+from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC
 
 log = logging.getLogger(__name__)
 
 CONFIG_CHECK_S: Final = 0.5  # rule set and deny list changes reach devices this fast
+# How often the hub reads its retained config back: a device that connects in between
+# may find none. One connect and two subscribes each time, on loopback or the LAN.
+RETAINED_CHECK_S: Final = 15.0
+PROBE_TIMEOUT_S: Final = 2.0  # the probe gives up (and checks again next time)
+PROBE_LOOP_S: Final = 0.05
+PROBE_KEEPALIVE_S: Final = 10
+# Subscribed after the config topics: mosquitto sends a subscription's retained messages
+# before it answers the next SUBSCRIBE, so this SUBACK says "all retained are here".
+PROBE_BARRIER_TOPIC: Final = f"{PREFIX}/probe"
+CONFIG_TOPICS: Final = (RULES_TOPIC, DENYLIST_TOPIC)
+CONFIG_TYPES: Final[dict[str, type[m.RulesDoc] | type[m.DenyList]]] = {
+    RULES_TOPIC: m.RulesDoc,
+    DENYLIST_TOPIC: m.DenyList,
+}
+assert CONFIG_CHECK_S < RETAINED_CHECK_S
+assert PROBE_LOOP_S < PROBE_TIMEOUT_S < RETAINED_CHECK_S
+
+
+class RetainedProbe:
+    """Reads what the broker retains on the config topics, with its own client and on
+    the caller's thread (paho's `loop`, no thread of its own), then disconnects."""
+
+    def __init__(self, broker: BrokerAddress) -> None:
+        self.broker = broker
+        self.tls: tuple[str, str, str] | None = None
+
+    def read(self) -> dict[str, bytes] | None:
+        """topic -> retained payload (a topic with none is absent); None: no answer."""
+        client = self._client()
+        retained: dict[str, bytes] = {}
+        barrier: list[int] = []
+        done = [False]
+
+        def on_subscribe(_c: object, _u: object, mid: int, _r: object, _p: object) -> None:
+            done[0] = done[0] or mid in barrier
+
+        client.on_connect = lambda c, _u, _f, rc, _p: _subscribe(c, rc, barrier)
+        client.on_message = lambda _c, _u, msg: retained.__setitem__(msg.topic, bytes(msg.payload))
+        client.on_subscribe = on_subscribe
+        try:
+            client.connect(self.broker.host, self.broker.port, keepalive=PROBE_KEEPALIVE_S)
+        except (OSError, ValueError) as exc:
+            log.warning("could not read the retained config back: %s", exc)
+            return None
+        deadline = time.monotonic() + PROBE_TIMEOUT_S
+        while not done[0] and time.monotonic() < deadline:
+            if client.loop(timeout=PROBE_LOOP_S) != mqtt.MQTT_ERR_SUCCESS:
+                break
+        client.disconnect()
+        client.loop(timeout=PROBE_LOOP_S)  # sends the DISCONNECT, closes the socket
+        if not done[0]:
+            log.warning("the broker did not answer the retained config probe in time")
+            return None
+        return {topic: payload for topic, payload in retained.items() if payload}
+
+    def _client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"tapcard-hub-probe-{uuid.uuid4().hex[:12]}",
+            protocol=mqtt.MQTTv5,
+        )
+        if self.broker.username:
+            client.username_pw_set(self.broker.username, self.broker.password)
+        if self.tls is not None:
+            client.tls_set(ca_certs=self.tls[0], certfile=self.tls[1], keyfile=self.tls[2])
+        return client
+
+
+def _subscribe(client: mqtt.Client, reason: ReasonCode, barrier: list[int]) -> None:
+    if reason.is_failure:
+        log.warning("retained config probe refused by the broker: %s", reason)
+        return
+    client.subscribe([(topic, 1) for topic in CONFIG_TOPICS])
+    mid = client.subscribe(PROBE_BARRIER_TOPIC, 0)[1]
+    if mid is not None:
+        barrier.append(mid)
 
 
 class ConfigFeed:
     """The retained rule set and deny list, published again when they change."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, broker: BrokerAddress | None = None) -> None:
         self.hub = hub
+        self.probe = RetainedProbe(broker) if broker is not None else None
+        self.reasserted: Counter[str] = Counter()  # topic -> published again, found lost
         self._published: dict[str, int] = {}  # topic -> version
         self._checked_at = 0.0
+        self._probed_at = time.monotonic()  # what the first `due` publishes is fresh
+        self._hub_key_for = signed_by_hub(hub.secrets.hub_key.verify_key)
+
+    def use_tls(self, ca: str, cert: str, key: str) -> None:
+        """The probe reads with the hub's client certificate, as the hub does."""
+        if self.probe is not None:
+            self.probe.tls = (ca, cert, key)
 
     def forget(self) -> None:
         """After a (re)connect: the broker may have restarted without its retained store."""
         self._published.clear()
 
     def due(self) -> list[Outgoing]:
-        """What changed since the last publish, checked at most every CONFIG_CHECK_S."""
+        """What changed since the last publish, checked at most every CONFIG_CHECK_S,
+        and what the broker lost, read back every RETAINED_CHECK_S."""
         now = time.monotonic()
         if now - self._checked_at < CONFIG_CHECK_S:
             return []
         self._checked_at = now
+        if self.probe is not None and now - self._probed_at >= RETAINED_CHECK_S:
+            self._probed_at = now
+            self._check_retained(self.probe)
         now_ms = self.hub.clock.now_ms()
         outgoing: list[Outgoing] = []
         version = self.hub.rules.latest_version()
@@ -52,6 +157,33 @@ class ConfigFeed:
             deny = m.DenyList(version=deny_version, published_ms=now_ms, cards=cards)
             outgoing.append(Outgoing(DENYLIST_TOPIC, deny, retain=True))
         return outgoing
+
+    def _check_retained(self, probe: RetainedProbe) -> None:
+        retained = probe.read()
+        if retained is None:
+            return  # no answer: a reconnect republishes anyway (see forget)
+        for topic in CONFIG_TOPICS:
+            version = self._published.get(topic)
+            if version is None:
+                continue  # not published yet: `due` does it now
+            problem = self._retained_problem(topic, retained.get(topic), version)
+            if problem:
+                self._published.pop(topic)
+                self.reasserted[topic] += 1
+                log.warning("retained %s %s: publishing version %d again", topic, problem, version)
+
+    def _retained_problem(self, topic: str, payload: bytes | None, version: int) -> str:
+        """Why the retained document on `topic` is not the one published, or ''."""
+        if payload is None:
+            return "is missing"
+        body_type = CONFIG_TYPES[topic]
+        try:
+            _, doc = unseal(payload, topic, self._hub_key_for, body_type, len(payload))
+        except WireError as exc:
+            return f"is not the hub's ({exc})"
+        if doc.version != version:
+            return f"is version {doc.version}"
+        return ""
 
     def published(self, sent: Outgoing) -> None:
         """Remember what `due` gave once it has been handed to the broker."""

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from hub import admin, db
 from hub.app import Hub
 from hub.broker import PrivateBroker
-from hub.config import BrokerAddress, HubConfig
+from hub.config import HubConfig
 from hub.service import HubService
 from hub.verify import verify_ledger
 from launcher.demo_seed import (
@@ -82,7 +82,7 @@ def _run_headless(data_dir: Path) -> int:
     key_text, cards = seed(hub, data_dir)
     broker = PrivateBroker(data_dir / "broker")
     broker.start()
-    service = HubService(hub, BrokerAddress(broker.host, broker.port))
+    service = HubService(hub, broker.hub_address)  # the one client that may publish config
     service.start()
     try:
         if not service.wait_connected(HUB_CONNECT_TIMEOUT_S):

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from hub import db
 from hub.app import Hub
 from hub.broker import PrivateBroker, free_port
-from hub.config import BrokerAddress, HubConfig
+from hub.config import HubConfig
 from hub.service import HubService
 from hub.staff import add_staff
 from launcher.demo_seed import ACTOR, DEMO_BRANCH, HUB_CONNECT_TIMEOUT_S, RunCommand, seed
@@ -37,7 +37,7 @@ def run_windows(data_dir: Path, run_command: RunCommand, lang: str = "en") -> in
     _, cards = seed(hub, data_dir)
     broker = PrivateBroker(data_dir / "broker", port=_broker_port(data_dir))
     broker.start()
-    service = HubService(hub, BrokerAddress(broker.host, broker.port))
+    service = HubService(hub, broker.hub_address)  # the one client that may publish config
     children: list[subprocess.Popen[bytes]] = []
     try:
         app_dirs = _provision(run_command, data_dir, url, broker.port)

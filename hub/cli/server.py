@@ -13,7 +13,6 @@ from typing import Any
 
 from hub.app import Hub, migrate
 from hub.cli.common import actor_of, add_command, config_of, open_hub, print_data
-from hub.config import BrokerAddress
 from hub.web.auth import Role
 from tapcard.errors import TapcardError
 
@@ -54,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if address is None:
         broker = PrivateBroker(config.data_dir / "broker", port=args.broker_port)
         broker.start()
-        address = BrokerAddress(broker.host, broker.port)
+        address = broker.hub_address
         print(f"started a private mosquitto on {address}", flush=True)
     service = HubService(hub, address, worker=args.worker, shared=args.shared)
     if args.tls or os.environ.get("TAPCARD_BROKER_TLS") == "1":  # deploy: hub's client cert

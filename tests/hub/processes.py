@@ -44,13 +44,14 @@ class HubProcess:
             *(["--shared"] if shared else []),
         ]
         self.log_path = data_dir / f"hub-{worker}.log"
+        self.login_env = broker.hub_login_env()  # only the hub may publish retained config
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_s: float = 60.0) -> None:
         """Start and wait until this start says it serves (so a stop finds it up)."""
         serving_before = self._serving_count()
         with self.log_path.open("ab") as log:
-            env = {**os.environ, "TAPCARD_LOG": "WARNING"}
+            env = {**os.environ, **self.login_env, "TAPCARD_LOG": "WARNING"}
             self.process = subprocess.Popen(self.args, stdout=log, stderr=log, env=env)
 
         deadline = time.monotonic() + wait_s

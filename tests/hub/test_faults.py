@@ -181,11 +181,10 @@ def test_a_stopped_shared_worker_leaves_the_group(
 ) -> None:
     """A worker that stops cleanly deletes its session: the broker must not go on
     handing it a share of the intents (they would wait for the session to expire)."""
-    from hub.config import BrokerAddress
     from hub.service import HubService
 
     seeded, _config = hub_setup
-    address = BrokerAddress(own_broker.host, own_broker.port)
+    address = own_broker.hub_address
     retired = HubService(seeded.hub, address, worker="retired", shared=True)
     retired.start()
     assert retired.wait_connected(10)

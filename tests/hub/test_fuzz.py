@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.broker import PrivateBroker
-from hub.config import BrokerAddress
 from hub.ledger import Incoming
 from hub.service import HubService
 from hub.verify import verify_ledger
@@ -82,7 +81,7 @@ def _service(seeded: Seeded, broker: PrivateBroker) -> HubService:
     key = id(seeded)
     if key not in _services:
         _services.clear()
-        _services[key] = HubService(seeded.hub, BrokerAddress(broker.host, broker.port))
+        _services[key] = HubService(seeded.hub, broker.hub_address)
     return _services[key]
 
 
