@@ -69,7 +69,7 @@ class HubService:
         self.registry = DeviceRegistry(hub.engine)
         self.metrics = Metrics(hub.writer, hub.ledger.counters)
         self.router = Router(hub, self.registry, self.metrics)
-        self.config = ConfigFeed(hub)
+        self.config = ConfigFeed(hub, broker)  # reads its retained config back
         self.maintenance = DailyMaintenance(hub)
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
@@ -91,6 +91,8 @@ class HubService:
         )
         identity = Identity(HUB_SIGNER, hub.secrets.hub_key)
         self.client = MqttClient[Checked](session, identity, precheck=self.router.precheck)
+        if broker.username:  # the embedded broker: only the hub may write retained config
+            self.client.paho.username_pw_set(broker.username, broker.password)
         self.connected = self.client.connected
         self.disconnected = self.client.disconnected
         self.subscribed = self.client.subscribed
@@ -105,6 +107,7 @@ class HubService:
     def configure_tls(self, ca: str, cert: str, key: str) -> None:
         """TLS to the broker with the hub's client certificate (before `start`)."""
         self.client.tls_set(ca, cert, key)
+        self.config.use_tls(ca, cert, key)
 
     def start(self) -> None:
         self.client.start()
