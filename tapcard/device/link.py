@@ -62,6 +62,10 @@ ALARM_PUBLISH_REFUSED: Final = "publish_refused"
 ALARM_DEVICE_REFUSED: Final = "device_refused"
 ALARM_BAD_MESSAGE: Final = "bad_hub_message"
 ALARM_RESEND_INCOMPLETE: Final = "resend_incomplete"  # the hub wants entries we pruned
+# The retained rule set or deny list was cleared at the broker: we keep what we hold
+# (a device must never run without rules) and say so; the hub publishes it again.
+ALARM_CONFIG_CLEARED: Final = "config_cleared"
+CONFIG_TOPICS: Final = frozenset({RULES_TOPIC, DENYLIST_TOPIC})
 assert RESEND_AFTER_S <= RESEND_AFTER_S_MAX
 assert 0 < PENDING_FETCH_MAX <= INFLIGHT_MAX
 assert SNAPSHOT_TIMEOUT_S < RESEND_AFTER_S
@@ -288,7 +292,8 @@ class Link:
 
     def _route(self, event: Event[None], results: list[m.TxResult]) -> None:
         if not event.payload:
-            return  # a cleared retained message
+            self._cleared(event.topic)
+            return
         try:
             if event.topic == self._topic[Family.RESULT]:
                 self._on_result(event, results)
@@ -302,6 +307,26 @@ class Link:
                 self._on_denylist(event)
         except WireError as exc:
             self._refused(event.topic, exc)
+
+    def _cleared(self, topic: str) -> None:
+        """An empty message clears a retained one: nothing to take, and for the config
+        nothing to drop either (the rules and deny list held stay in force)."""
+        if topic not in CONFIG_TOPICS:
+            return  # e.g. our own retained status, cleared when we were retired
+        self.alarms.add(ALARM_CONFIG_CLEARED)
+        self._count("config_cleared")
+        log.warning("device %s: %s was cleared at the broker; keeping ours", self.device_id, topic)
+
+    def _stale(self, topic: str, version: int, held: int) -> None:
+        """A document older than the one held (a stale retained copy): kept ours."""
+        self._count("config_stale")
+        log.warning(
+            "device %s: %s version %d is older than ours (%d); keeping ours",
+            self.device_id,
+            topic,
+            version,
+            held,
+        )
 
     def _refused(self, topic: str, exc: WireError) -> None:
         self.alarms.add(ALARM_BAD_MESSAGE)
@@ -362,17 +387,23 @@ class Link:
         )
         if doc.version != doc.rules.version:
             raise WireError(Reason.SCHEMA, "rules document and rule set disagree on version")
-        if doc.version > self.handlers.versions()[0]:
+        held = self.handlers.versions()[0]
+        if doc.version > held:
             self.handlers.on_rules(doc)
             self.last_sync_ms = self.clock.now_ms()
+        elif doc.version < held:
+            self._stale(event.topic, doc.version, held)
 
     def _on_denylist(self, event: Event[None]) -> None:
         _, doc = unseal(
             event.payload, event.topic, self._hub_key_for, m.DenyList, m.DENYLIST_PAYLOAD_BYTES_MAX
         )
-        if doc.version > self.handlers.versions()[1]:
+        held = self.handlers.versions()[1]
+        if doc.version > held:
             self.handlers.on_denylist(doc)
             self.last_sync_ms = self.clock.now_ms()
+        elif doc.version < held:
+            self._stale(event.topic, doc.version, held)
 
     # --- snapshots (any thread) ----------------------------------------------------------
 
