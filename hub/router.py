@@ -41,10 +41,13 @@ _NIL: Final = uuid.UUID("00000000-0000-0000-0000-000000000000")
 Checked: TypeAlias = tuple[m.Body, str] | WireError
 
 
-class _Outer(msgspec.Struct):
-    """The one envelope field `_best_effort_ids` reads (typed: nothing else is built)."""
+class _Outer(msgspec.Struct, forbid_unknown_fields=True):
+    """The envelope, strictly: its decoder stops at the first nested value."""
 
+    v: int = 0
+    signer: str = ""
     body: str = ""
+    sig: str = ""
 
 
 class _Ids(msgspec.Struct):
@@ -265,8 +268,6 @@ def _best_effort_ids(payload: bytes) -> tuple[uuid.UUID, int]:
     so the device can match the rejection to its outbox entry. Typed decoders build
     nothing but the two ids, and nothing nested deeper than the limit is decoded."""
     try:
-        if json_depth(payload) > JSON_DEPTH_MAX:
-            return _NIL, 0
         body = _outer_decoder.decode(payload).body.encode()
         if json_depth(body) > JSON_DEPTH_MAX:
             return _NIL, 0

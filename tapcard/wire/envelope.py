@@ -71,7 +71,9 @@ def json_depth(data: bytes) -> int:
     openers = data.count(b"{") + data.count(b"[")
     if openers <= JSON_DEPTH_MAX:
         return openers  # the usual case: too few openers to nest deeper than the limit
-    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    unescaped = data.replace(b"\\\\", b"") if b"\\\\" in data else data
+    if b'\\"' in unescaped:
+        unescaped = unescaped.replace(b'\\"', b"")
     outside = b"".join(unescaped.split(b'"')[::2])
     brackets = outside.translate(None, _NOT_BRACKETS)
     return max(itertools.accumulate(_DEPTH_STEP[b] for b in brackets), default=0)
@@ -105,7 +107,8 @@ def open_envelope(payload: bytes, size_max: int = PAYLOAD_BYTES_MAX) -> Envelope
     """Parse the envelope without trusting it yet."""
     if len(payload) > size_max:
         raise WireError(Reason.OVERSIZE, f"payload of {len(payload)} bytes > {size_max}")
-    check_depth(payload, "the envelope")
+    # No depth check here: the envelope's decoder is strict (four scalar fields, unknown
+    # ones refused), so it stops at the first nested value instead of descending.
     try:
         envelope = _envelope_decoder.decode(payload)
     except (msgspec.DecodeError, RecursionError) as exc:
