@@ -1,13 +1,17 @@
-"""Ed25519 key text forms: base64 of the raw 32 bytes."""
+"""Ed25519 key text forms (base64 of the raw 32 bytes), and PINs sealed to the hub."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 
+import msgspec
+from nacl.exceptions import CryptoError
+from nacl.public import SealedBox
 from nacl.signing import SigningKey, VerifyKey
 
 from tapcard.errors import ValidationError
+from tapcard.wire.messages import PinSeal
 
 KEY_BYTES = 32
 
@@ -40,3 +44,26 @@ def signing_key_from_text(text: str) -> SigningKey:
 
 def verify_key_from_text(text: str) -> VerifyKey:
     return VerifyKey(_raw(text, "public key"))
+
+
+# --- PINs sealed to the hub -------------------------------------------------------------
+# A terminal seals a PIN to the hub's Curve25519 key, derived from the Ed25519 key every
+# device already has in its bundle, so provisioning is unchanged. A SealedBox is
+# anonymous (a fresh ephemeral key per box): only the hub can open it, and the PinSeal
+# inside names the hub's one-time challenge, the device and the staff id, so a captured
+# box is useless on another request and after its challenge is used or expired.
+
+
+def seal_pin(hub_key: VerifyKey, pin_seal: PinSeal) -> str:
+    box = SealedBox(hub_key.to_curve25519_public_key())
+    return base64.b64encode(box.encrypt(msgspec.json.encode(pin_seal))).decode()
+
+
+def open_pin(hub_key: SigningKey, sealed: str) -> PinSeal:
+    """The PinSeal inside `sealed`; ValidationError when it is not one sealed to us."""
+    try:
+        box = SealedBox(hub_key.to_curve25519_private_key())
+        plain = box.decrypt(base64.b64decode(sealed, validate=True))
+        return msgspec.json.decode(plain, type=PinSeal)
+    except (binascii.Error, ValueError, CryptoError, msgspec.DecodeError):
+        raise ValidationError("the sealed PIN cannot be opened") from None

@@ -32,6 +32,8 @@ Seq = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 AmountCents = Annotated[int, msgspec.Meta(ge=1, le=AMOUNT_CENTS_MAX)]
 UnixMs = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+# A staff session or login challenge as the hub issues it: 32 url-safe base64 characters.
+SessionToken = Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z0-9_-]{32})?(?!\n)$")]
 
 
 class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -91,6 +93,10 @@ class TxIntent(Body, frozen=True, kw_only=True):
     rules_version: Annotated[int, msgspec.Meta(ge=1)]
     offline: bool = False  # decided by the device's offline policy
     staff: ShortText = ""  # who rang it up at a terminal
+    # The hub's session token of that staff member's online login at this terminal, or
+    # "" with staff_offline when the terminal's cache let them in (hub/staff_sessions.py).
+    staff_session: SessionToken = ""
+    staff_offline: bool = False
     op: AnyOp
 
 
@@ -221,7 +227,10 @@ class DenyList(Body, frozen=True, kw_only=True):
 # --- staff requests (terminal -> hub, dev/{device}/staff; answers on staff-reply) -----
 
 StaffId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}(?!\n)$")]
-Pin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,12}(?!\n)$")]
+# Only terminals that predate sealed PINs send one in clear; the hub refuses it.
+ClearPin = Annotated[str, msgspec.Meta(pattern=r"^([0-9]{4,12})?(?!\n)$")]
+SEALED_PIN_CHARS_MAX: Final = 400  # base64 of a SealedBox (48 bytes) around a PinSeal
+SealedPin = Annotated[str, msgspec.Meta(max_length=SEALED_PIN_CHARS_MAX)]
 UidHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{2}){4,10}(?!\n)$")]
 CardKeyHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?(?!\n)$")]
 CREDENTIAL_HEX_CHARS_MAX: Final = 2 * 256
@@ -234,8 +243,26 @@ class StaffOp(
     """What a staff member asks the hub for at a terminal; the tag is `kind`."""
 
 
+class LoginChallenge(StaffOp, frozen=True, tag="challenge"):
+    """Ask the hub for a one-time login challenge (`StaffReply.challenge`), to seal
+    into the next `StaffLogin` or put into the next `StaffCardLogin`."""
+
+
 class StaffLogin(StaffOp, frozen=True, tag="login"):
-    pin: Pin
+    """Login by PIN: `sealed_pin` is `PinSeal` sealed to the hub's key
+    (tapcard.wire.keys.seal_pin); a subscriber can neither read it nor replay it."""
+
+    sealed_pin: SealedPin = ""
+    pin: ClearPin = ""  # older terminals: refused
+
+
+class PinSeal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a sealed PIN holds: the PIN bound to one hub challenge, device and staff id."""
+
+    pin: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,12}(?!\n)$")]
+    challenge: SessionToken
+    device: DeviceId
+    staff: StaffId
 
 
 class MemberSearch(StaffOp, frozen=True, tag="search"):
@@ -272,6 +299,7 @@ class StaffCardLogin(StaffOp, frozen=True, tag="card_login"):
 
     card_id: CardId
     uid: UidHex
+    challenge: SessionToken = ""  # from LoginChallenge: a replayed login is refused
 
 
 class ReversePoints(StaffOp, frozen=True, tag="reverse"):
@@ -295,7 +323,8 @@ class UseVoucher(StaffOp, frozen=True, tag="voucher"):
 
 
 AnyStaffOp = (
-    StaffLogin
+    LoginChallenge
+    | StaffLogin
     | MemberSearch
     | RegisterMember
     | ReportLost
@@ -310,6 +339,7 @@ AnyStaffOp = (
 class StaffRequest(Body, frozen=True, kw_only=True):
     device: DeviceId
     staff: StaffId  # who asks: every change is audited under this id
+    session: SessionToken = ""  # from that staff member's login here; logins need none
     op: AnyStaffOp
 
 
@@ -323,8 +353,8 @@ class MemberRow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 
 class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
-    """The hub's answer; `error` is "" on success, else bad_pin | unknown_staff |
-    not_allowed | not_found | conflict | invalid | internal.
+    """The hub's answer; `error` is "" on success, else bad_pin | locked |
+    unknown_staff | no_session | not_allowed | not_found | conflict | invalid | internal.
 
     Fields at their defaults stay out of the JSON, so a reply carries what its operation
     sets: a hub can answer a newer operation with newer fields while terminals that
@@ -336,6 +366,9 @@ class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     message: Text = ""
     name: ShortText = ""  # login: the staff member's name
     role: ShortText = ""  # login: cashier | manager
+    session: ShortText = ""  # login: the token later requests and intents carry
+    session_expires_ms: UnixMs = 0  # login: hub time the session ends
+    challenge: ShortText = ""  # challenge: one-time, for the next login from here
     members: Annotated[list[MemberRow], msgspec.Meta(max_length=STAFF_SEARCH_ROWS_MAX)] = []
     member_id: int = 0
     card_id: ShortText = ""

@@ -43,6 +43,7 @@ HUB_KEY = SigningKey(bytes(range(32, 64)))
 TX_ID = uuid.UUID("5b0c6d1e-7f2a-4b3c-8d4e-9f0a1b2c3d4e")
 AT_MS = 1_781_179_200_000  # 2026-06-11 12:00 UTC
 CARD_ID = "C100001"
+SESSION = "q7Vd0m2XbY4sKp9LrT1wZc8NfH3uJe6A"  # as the hub issues them: 32 url-safe characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ def intent(op: m.AnyOp, seq: int = 42) -> m.TxIntent:
         rules_version=3,
         offline=False,
         staff="anna",
+        staff_session=SESSION,
         op=op,
     )
 
@@ -203,6 +205,7 @@ SAMPLES: dict[str, Sample] = {
         m.StaffRequest(
             device=DEVICE_ID,
             staff="ann",
+            session=SESSION,
             op=m.RegisterMember(name="Zhang San", phone="13900000009", uid="04aabbccddee01"),
         ),
     ),
