@@ -4,11 +4,14 @@ a voucher. Each is answered (by the hub's router) on the terminal's
 staff-reply topic (MQTT 5 request/response, correlation data echoed) and audited under
 the staff id.
 
-Authentication: the request is signed by the terminal's device key (the envelope), and
-the staff member proved the PIN at that terminal, online against the hash kept here
-(`StaffLogin`) or offline against the terminal's cache of an earlier online login. The
-hub also checks that the staff id is active and belongs to the terminal's branch, and
-that the role allows the operation (replacement is for managers).
+Authentication: the request is signed by the device key (the envelope), and the hub
+answers staff requests only from devices registered as terminals. A staff member logs
+in with a PIN sealed to the hub's key under a one-time challenge, or a staff card
+(hub/staff_login.py); the hub answers with a session, and every other request must
+carry it: bound to that device and staff id, unexpired (hub/staff_sessions.py). The
+staff id must still be active at the terminal's branch, and the operation's role is
+checked against both the session's and the staff record's (replacement, reversal and
+waived fees are for managers).
 
 Credentials for new cards are signed here, because only the hub holds the issuer key:
 the terminal sends the blank chip's UID (and its public key, for smart cards) and
@@ -17,10 +20,7 @@ writes the returned credential onto the chip.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import os
 import time
 from typing import Any, Final
 
@@ -28,10 +28,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import admin, db
+from hub import staff_sessions as sessions
 from hub.app import Hub
+from hub.staff_login import login, refused
+from hub.staff_pins import hash_pin, staff_card_id
 from tapcard.cards.credential import issue_credential
 from tapcard.clock import today as clock_today
-from tapcard.domain.model import CARD_ID_RE, STAFF_CARD_PREFIX, Asset, StaffRole
+from tapcard.domain.model import CARD_ID_RE, Asset, StaffRole, mask_name, mask_phone
 from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
 from tapcard.wire import messages as m
 
@@ -39,45 +42,6 @@ log = logging.getLogger(__name__)
 
 ROLES: Final = tuple(StaffRole)
 MANAGER_ONLY: Final = frozenset({"replace", "reverse", "renew_waived"})
-SCRYPT_N: Final = 2**14  # ~16 MiB and ~50 ms per check: slow for guessing, fine at login
-SCRYPT_R: Final = 8
-SCRYPT_P: Final = 1
-PIN_SALT_BYTES: Final = 16
-PIN_HASH_BYTES: Final = 32
-PIN_DIGITS_MIN: Final = 4
-assert PIN_HASH_BYTES >= 32
-
-
-# --- PINs ---------------------------------------------------------------------------
-
-
-def hash_pin(pin: str, salt: bytes | None = None) -> str:
-    """The stored form of a PIN: scrypt$n$r$p$salt$hash (hex)."""
-    if not (pin.isdigit() and len(pin) >= PIN_DIGITS_MIN):
-        raise ValidationError(f"a PIN is at least {PIN_DIGITS_MIN} digits")
-    salt = salt or os.urandom(PIN_SALT_BYTES)
-    digest = hashlib.scrypt(
-        pin.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=PIN_HASH_BYTES
-    )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
-
-
-def check_pin(pin: str, stored: str) -> bool:
-    try:
-        kind, n, r, p, salt, digest = stored.split("$")
-        if kind != "scrypt":
-            return False
-        got = hashlib.scrypt(
-            pin.encode(),
-            salt=bytes.fromhex(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(digest) // 2,
-        )
-    except ValueError:
-        return False
-    return hmac.compare_digest(got.hex(), digest)
 
 
 # --- staff accounts (CLI) ----------------------------------------------------------------
@@ -143,12 +107,7 @@ def handle(hub: Hub, request: m.StaffRequest, branch: str) -> m.StaffReply:
     base: dict[str, Any] = {"device": request.device, "staff": request.staff}
     try:
         with hub.writer.begin() as conn:
-            row = _staff_row(conn, request.staff, branch)
-            op = request.op
-            manager_only = op.__struct_config__.tag in MANAGER_ONLY
-            if (manager_only or getattr(op, "waive_fee", False)) and row.role != StaffRole.MANAGER:
-                raise StaffRefused("not_allowed", "a manager must do this")
-            fields = _dispatch(hub, conn, row, op, request)
+            fields = _handle(hub, conn, request, branch, hub.clock.now_ms())
         return m.StaffReply(**base, **fields)
     except StaffRefused as exc:
         return m.StaffReply(**base, error=exc.error, message=str(exc)[:500])
@@ -158,6 +117,29 @@ def handle(hub: Hub, request: m.StaffRequest, branch: str) -> m.StaffReply:
         return m.StaffReply(**base, error="conflict", message=str(exc)[:500])
     except ValidationError as exc:
         return m.StaffReply(**base, error="invalid", message=str(exc)[:500])
+
+
+def _handle(
+    hub: Hub, conn: Connection, request: m.StaffRequest, branch: str, now_ms: int
+) -> dict[str, Any]:
+    """The device kind, then a login or the session, then the role, then the work.
+    Logins return their refusals (committed: a wrong PIN counts); the rest raise."""
+    device = sessions.device_kind_and_branch(conn, request.device)
+    if device is None or device[0] != sessions.TERMINAL_KIND:
+        return refused("not_allowed", "staff requests are answered for terminals only")
+    op = request.op
+    if isinstance(op, m.LoginChallenge):
+        return {"challenge": sessions.issue_challenge(conn, request.device, now_ms)}
+    if isinstance(op, m.StaffLogin | m.StaffCardLogin):
+        return login(hub, conn, request, branch, now_ms)
+    session = sessions.live_session(conn, request.device, request.session, now_ms)
+    if session is None or session.staff_id != request.staff:
+        raise StaffRefused("no_session", "no staff session at this terminal: log in again")
+    row = _staff_row(conn, request.staff, branch)
+    needs_manager = op.__struct_config__.tag in MANAGER_ONLY or getattr(op, "waive_fee", False)
+    if needs_manager and not row.role == session.role == StaffRole.MANAGER:
+        raise StaffRefused("not_allowed", "a manager must do this")
+    return _dispatch(hub, conn, row, op, request)
 
 
 def _staff_row(conn: Connection, staff_id: str, branch: str) -> Any:
@@ -172,8 +154,6 @@ def _dispatch(
 ) -> dict[str, Any]:
     actor = f"staff:{row.id}@{request.device}"
     rules = hub.rules.latest()
-    if isinstance(op, m.StaffLogin | m.StaffCardLogin):
-        return _login(conn, actor, row, op)
     if isinstance(op, m.ReversePoints):
         tx_id = _resolve_transfer(conn, op.ref, request.device)
         original = conn.execute(
@@ -186,7 +166,7 @@ def _dispatch(
         expiry = admin.renew_card(conn, op.card_id, rules, actor, waive_fee=True)
         return {"card_id": op.card_id, "expires_on": expiry, "fee_waived": True}
     if isinstance(op, m.MemberSearch):
-        return {"members": _search(conn, op.text)}
+        return {"members": _search(conn, op.text, row.branch_id)}
     if isinstance(op, m.UseVoucher):
         used = admin.use_voucher(conn, op.code, actor)
         return {
@@ -199,25 +179,6 @@ def _dispatch(
         admin.report_lost(conn, op.card_id, actor)
         return {"card_id": op.card_id}
     return _issue(hub, conn, row, op, actor)
-
-
-def _login(
-    conn: Connection, actor: str, row: Any, op: m.StaffLogin | m.StaffCardLogin
-) -> dict[str, Any]:
-    if isinstance(op, m.StaffLogin):
-        if not check_pin(op.pin, row.pin_hash):
-            admin.audit(conn, actor, "staff.login_failed", row.id)
-            raise StaffRefused("bad_pin", "wrong PIN")
-        admin.audit(conn, actor, "staff.login", row.id)
-        return {"name": row.name, "role": row.role}
-    denied = conn.execute(
-        sa.select(db.denylist.c.card_id).where(db.denylist.c.card_id == op.card_id)
-    ).first()
-    if op.card_id != staff_card_id(row.id) or denied is not None:
-        admin.audit(conn, actor, "staff.card_login_failed", row.id, {"card": op.card_id})
-        raise StaffRefused("unknown_staff", f"card {op.card_id} is not {row.id}'s")
-    admin.audit(conn, actor, "staff.card_login", row.id, {"uid": op.uid})
-    return {"name": row.name, "role": row.role}
 
 
 def _issue(hub: Hub, conn: Connection, row: Any, op: m.AnyStaffOp, actor: str) -> dict[str, Any]:
@@ -275,10 +236,6 @@ def _resolve_transfer(conn: Connection, ref: str, device: str) -> str:
 # --- staff cards ------------------------------------------------------------------------
 
 
-def staff_card_id(staff_id: str) -> str:
-    return f"{STAFF_CARD_PREFIX}{staff_id}"
-
-
 def staff_card_credential(
     conn: Connection, issuer: Any, staff_id: str, uid: str, card_key: str, actor: str
 ) -> str:
@@ -307,10 +264,20 @@ def _credential(hub: Hub, card_id: str, uid: str, card_key: str) -> str:
     return issue_credential(issuer, card_id, bytes.fromhex(uid), today, key).hex()
 
 
-def _search(conn: Connection, text: str) -> list[m.MemberRow]:
-    rows = admin.search_members(conn, text)[: m.STAFF_SEARCH_ROWS_MAX]
+def _search(conn: Connection, text: str, branch: str) -> list[m.MemberRow]:
+    """Members of the terminal's branch only (the dashboard's rule for a branch user:
+    the member's home branch), names and phones masked as the dashboard masks them."""
+    rows = admin.search_members(conn, text)
+    ids = [int(row["id"]) for row in rows]
+    mine = set(
+        conn.execute(
+            sa.select(db.members.c.id).where(
+                db.members.c.id.in_(ids), db.members.c.branch_id == branch
+            )
+        ).scalars()
+    )
     found = []
-    for row in rows:
+    for row in [r for r in rows if int(r["id"]) in mine][: m.STAFF_SEARCH_ROWS_MAX]:
         cards = conn.execute(
             sa.select(db.cards.c.id, db.cards.c.state)
             .where(db.cards.c.member_id == row["id"])
@@ -319,8 +286,8 @@ def _search(conn: Connection, text: str) -> list[m.MemberRow]:
         found.append(
             m.MemberRow(
                 member_id=int(row["id"]),
-                name=str(row["name"])[:200],
-                phone=str(row["phone"])[:64],
+                name=mask_name(str(row["name"]))[:200],
+                phone=mask_phone(str(row["phone"]))[:64],
                 tier=str(row["tier"]),
                 state=str(row["state"]),
                 cards=[f"{card.id}:{card.state}"[:64] for card in cards][-32:],

@@ -49,9 +49,12 @@ class StaffLink:
     def stop(self) -> None:
         self.client.stop()
 
-    def request(self, staff: str, op: m.AnyStaffOp, timeout_s: float) -> m.StaffReply | None:
-        """The hub's reply, or None when offline or no reply came within `timeout_s`."""
-        body = m.StaffRequest(device=self.bundle.device_id, staff=staff, op=op)
+    def request(
+        self, staff: str, op: m.AnyStaffOp, timeout_s: float, session: str = ""
+    ) -> m.StaffReply | None:
+        """The hub's reply, or None when offline or no reply came within `timeout_s`.
+        `session`: the hub's answer to this staff member's login (logins need none)."""
+        body = m.StaffRequest(device=self.bundle.device_id, staff=staff, session=session, op=op)
         try:
             reply = self.client.request(Family.STAFF, body, m.StaffReply, timeout_s)
         except WireError as exc:

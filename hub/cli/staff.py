@@ -34,7 +34,8 @@ def cmd_staff_list(args: argparse.Namespace) -> int:
 
 
 def cmd_staff_card(args: argparse.Namespace) -> int:
-    from hub.staff import staff_card_credential, staff_card_id
+    from hub.staff import staff_card_credential
+    from hub.staff_pins import staff_card_id
 
     hub = open_hub(args)
     with hub.transaction() as conn:

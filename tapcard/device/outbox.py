@@ -17,7 +17,7 @@ from typing import Final
 from nacl.signing import SigningKey
 
 from tapcard.clock import Clock
-from tapcard.device.intents import SealedIntent, seal_intent
+from tapcard.device.intents import SealedIntent, StaffBadge, seal_intent
 from tapcard.device.store import DeviceStore, Spent
 from tapcard.errors import TapcardError
 from tapcard.wire import messages as m
@@ -67,7 +67,7 @@ class Outbox:
         rules_version: int,
         *,
         offline: bool,
-        staff: str = "",
+        staff: str | StaffBadge = "",
         spent: Spent | None = None,
         len_max: int = OUTBOX_LEN_MAX,
     ) -> Queued:

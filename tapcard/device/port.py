@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from tapcard.clock import Clock
 from tapcard.device.bundle import Bundle
+from tapcard.device.intents import StaffBadge
 from tapcard.device.policy import Verdict
 from tapcard.domain.engine import SaleLine, SaleQuote
 from tapcard.domain.model import Payment
@@ -83,6 +84,8 @@ class DevicePort(Protocol):
     def rules(self) -> RuleSet | None: ...
 
     def is_online(self) -> bool: ...
+
+    def set_staff(self, badge: StaffBadge | None) -> None: ...
 
     def status(self) -> DeviceStatus: ...
 

@@ -31,6 +31,7 @@ from tapcard.clock import Clock, clock_from_env, utc_date
 from tapcard.device import policy
 from tapcard.device.bundle import Bundle
 from tapcard.device.docstore import DocStore
+from tapcard.device.intents import StaffBadge, badge_for
 from tapcard.device.link import SNAPSHOT_TIMEOUT_S, Link, LinkHandlers, catch_log_exception
 from tapcard.device.outbox import ALARM_OUTBOX_FULL, OUTBOX_LEN_MAX, Outbox, Queued
 from tapcard.device.port import DeviceStatus, LocalReceipt, Seen
@@ -86,6 +87,7 @@ class DeviceRuntime:
         self._submit_lock = threading.Lock()
         self._results = threading.Condition()
         self._alarms: set[str] = set()
+        self._staff: StaffBadge | None = None  # the terminal's login (set_staff)
         self._tap_uid = ("", "")  # (card id, chip UID hex) of the last verified tap
         handlers = LinkHandlers(
             on_results=self._on_results,
@@ -124,6 +126,10 @@ class DeviceRuntime:
     @property
     def denylist_version(self) -> int:
         return self._deny_version
+
+    def set_staff(self, badge: StaffBadge | None) -> None:
+        """Who rings intents up from now on: a terminal's login, None at its lock."""
+        self._staff = badge
 
     def is_online(self) -> bool:
         """Whether the link to the hub is up now (reads memory only)."""
@@ -334,7 +340,7 @@ class DeviceRuntime:
                 op,
                 rules.version,
                 offline=verdict.offline,
-                staff=staff,
+                staff=badge_for(self._staff, staff),
                 spent=spent,
                 len_max=len_max,
             )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from tapcard.clock import Clock
+from tapcard.device.intents import StaffBadge
 from tapcard.device.port import DevicePort, LocalReceipt, Seen
 from tapcard.domain.engine import SaleLine
 from tapcard.ui import fmt, refusals
@@ -36,6 +37,8 @@ assert STAFF_TIMEOUT_S < LOCK_AFTER_S
 # The hub's staff-reply errors, as the screen says them (English msgids).
 STAFF_ERRORS: Final[Mapping[str, str]] = {
     "bad_pin": "Wrong PIN",
+    "locked": "Too many wrong PINs: try again later",
+    "no_session": "Please log in again",
     "unknown_staff": "Unknown staff member",
     "not_allowed": "A manager must do this",
     "not_found": "Not found",
@@ -48,7 +51,9 @@ ViewListener = Callable[[str, TerminalView], None]
 
 
 class StaffLink(Protocol):
-    def request(self, staff: str, op: m.AnyStaffOp, timeout_s: float) -> m.StaffReply | None: ...
+    def request(
+        self, staff: str, op: m.AnyStaffOp, timeout_s: float, session: str = ""
+    ) -> m.StaffReply | None: ...
 
 
 @dataclass(slots=True)
@@ -164,6 +169,18 @@ class Desk:
             return False
         return True
 
+    def sign_in(self, staff: Staff) -> None:
+        """Staff requests carry the login's session; the runtime stamps intents with it."""
+        self.staff = staff
+        self.port.set_staff(StaffBadge(staff.staff_id, staff.session, staff.offline))
+
+    def sign_out(self, message: str) -> None:
+        self.staff = None
+        self.port.set_staff(None)
+        self.card = None
+        self.sale_lines.clear()
+        self.show_login(message)
+
     def staff_id(self) -> str:
         assert self.staff is not None
         return self.staff.staff_id
@@ -202,10 +219,11 @@ class Desk:
     ) -> None:
         """Send `op` as the logged-in staff member; `done(reply)` when the hub says yes,
         else a message. `write`: the reply's credential goes onto the card first."""
-        staff_id = self.staff_id()
+        assert self.staff is not None
+        staff_id, session = self.staff.staff_id, self.staff.session
 
         def job() -> m.StaffReply | str:
-            reply = self.link.request(staff_id, op, STAFF_TIMEOUT_S)
+            reply = self.link.request(staff_id, op, STAFF_TIMEOUT_S, session)
             if reply is None:
                 return HUB_UNREACHABLE
             if write and not reply.error:
@@ -217,6 +235,8 @@ class Desk:
                 self.message(self.t(reply))
             elif isinstance(reply, Exception):
                 self.message(self.t("Writing the card failed"), str(reply)[:200])
+            elif reply.error == "no_session":  # ended at the hub, or an offline login
+                self.sign_out(self.t(STAFF_ERRORS["no_session"]))
             elif reply.error:
                 title = errors.get(reply.error) or STAFF_ERRORS.get(reply.error, "Not found")
                 self.message(self.t(title), reply.message)

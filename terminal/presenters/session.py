@@ -3,21 +3,26 @@ the lock.
 
 Staff log in with a PIN or by tapping a staff card (card id `S-<staff id>`, its
 credential verified with the issuer key like a member card's). Both go one way: online
-the hub checks the credential (`StaffLogin`: the PIN; `StaffCardLogin`: the card's owner
-is active) and the terminal caches that yes; offline only the cached credential of the
-same kind lets the same person in (`LoginCache`). The terminal locks itself after
-LOCK_AFTER_S without a touch.
+the terminal first takes a one-time challenge from the hub (`LoginChallenge`), then the
+hub checks the credential (`StaffLogin`: the PIN, sealed to the hub's key with that
+challenge so that no subscriber can read or replay it; `StaffCardLogin`: the card's
+owner is active) and answers with a session that later staff requests and intents carry;
+the terminal caches that yes. Offline only the cached credential of the same kind lets
+the same person in (`LoginCache`), and intents say so (`staff_offline`). The terminal
+locks itself after LOCK_AFTER_S without a touch.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from tapcard.domain.model import STAFF_CARD_PREFIX, StaffRole
 from tapcard.ui.worker import Tap
 from tapcard.wire import messages as m
+from tapcard.wire.keys import seal_pin
 from terminal.presenters.desk import STAFF_ERRORS, STAFF_TIMEOUT_S, Desk
 from terminal.presenters.login_cache import CachedLogin, LoginCache, offline_pin_matches
 from terminal.presenters.shift import Shift
@@ -28,9 +33,10 @@ OFFLINE_UNCHECKED: Final = "Offline: this login has not been checked by the hub 
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """What a login shows: a PIN or a staff card's chip (the other one is empty)."""
+    """What a login shows: a PIN or a staff card's chip (the other one is empty); `op`
+    makes the login for the hub's challenge."""
 
-    op: m.StaffLogin | m.StaffCardLogin
+    op: Callable[[str], m.StaffLogin | m.StaffCardLogin]
     refused: str  # the message when the hub refuses without a known reason
     pin: str = ""
     card_uid: str = ""
@@ -50,8 +56,13 @@ class SessionPresenter:
         if not staff_id or not pin.isdigit():
             self.desk.show_login(self.desk.t("Wrong PIN"))
             return
-        credential = Credential(m.StaffLogin(pin=pin), "Wrong PIN", pin=pin)
-        self._submit(staff_id, credential)
+        hub_key, device = self.desk.port.bundle.hub_key, self.desk.port.bundle.device_id
+
+        def sealed(challenge: str) -> m.StaffLogin:
+            seal = m.PinSeal(pin=pin, challenge=challenge, device=device, staff=staff_id)
+            return m.StaffLogin(sealed_pin=seal_pin(hub_key, seal))
+
+        self._submit(staff_id, Credential(sealed, "Wrong PIN", pin=pin))
 
     def card_login(self, tap: Tap) -> None:
         """A staff card on the reader at the login screen."""
@@ -60,15 +71,15 @@ class SessionPresenter:
         if not staff_id or not uid:
             self.desk.show_login(self.desk.t("Unknown staff member"))
             return
-        op = m.StaffCardLogin(card_id=tap.card_id, uid=uid)
-        self._submit(staff_id, Credential(op, "Unknown staff member", card_uid=uid))
+        card_id = tap.card_id
+
+        def with_challenge(challenge: str) -> m.StaffCardLogin:
+            return m.StaffCardLogin(card_id=card_id, uid=uid, challenge=challenge)
+
+        self._submit(staff_id, Credential(with_challenge, "Unknown staff member", card_uid=uid))
 
     def lock(self) -> None:
-        d = self.desk
-        d.staff = None
-        d.card = None
-        d.sale_lines.clear()
-        d.show_login(d.t("Locked"))
+        self.desk.sign_out(self.desk.t("Locked"))
 
     def _submit(self, staff_id: str, credential: Credential) -> None:
         self.desk.worker.submit(lambda: self._log_in(staff_id, credential), self._logged_in)
@@ -76,9 +87,7 @@ class SessionPresenter:
     def _log_in(self, staff_id: str, credential: Credential) -> Staff | str:
         """The hub's yes or no when online, else the cache's (worker thread)."""
         d = self.desk
-        reply = None
-        if d.port.is_online():
-            reply = d.link.request(staff_id, credential.op, STAFF_TIMEOUT_S)
+        reply = self._ask_hub(staff_id, credential) if d.port.is_online() else None
         cache = LoginCache(d.port)
         if reply is not None:
             if reply.error:
@@ -92,16 +101,26 @@ class SessionPresenter:
                 pin=credential.pin,
                 card_uid=credential.card_uid,
             )
-            return Staff(staff_id, reply.name, StaffRole(reply.role), offline=False)
+            return Staff(staff_id, reply.name, StaffRole(reply.role), False, reply.session)
         entry = cache.fresh(staff_id, d.wall.now_ms())
         if entry is not None and credential.matches(entry):
             return Staff(staff_id, entry.name, StaffRole(entry.role), offline=True)
         return OFFLINE_UNCHECKED
 
+    def _ask_hub(self, staff_id: str, credential: Credential) -> m.StaffReply | None:
+        """The challenge, then the login under it; None when the hub did not answer."""
+        link = self.desk.link
+        reply = link.request(staff_id, m.LoginChallenge(), STAFF_TIMEOUT_S)
+        if reply is None or reply.error:
+            return reply
+        if not reply.challenge:
+            return None  # a hub that does not know challenges: as if offline
+        return link.request(staff_id, credential.op(reply.challenge), STAFF_TIMEOUT_S)
+
     def _logged_in(self, result: Staff | str | Exception) -> None:
         d = self.desk
         if isinstance(result, Staff):
-            d.staff = result
+            d.sign_in(result)
             d.shift = Shift(d.wall.now_ms())
             d.touch()
             d.home()

@@ -29,6 +29,7 @@ class Staff:
     name: str
     role: StaffRole
     offline: bool  # logged in against the cache
+    session: str = ""  # the hub's session of an online login: staff requests carry it
 
     @property
     def manager(self) -> bool:

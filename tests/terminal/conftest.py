@@ -3,6 +3,7 @@ with the sim reader, its staff link, and staff accounts at the hub."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from hub import db
 from hub.staff import add_staff
 from tapcard.readers.sim import SimCard, SimReader, make_sim_card
 from tapcard.ui.worker import READ_POLL_MS, CardWatcher, direct
 from terminal.presenters.presenter import TerminalPresenter
 from tests import kivy_env  # sets Kivy's environment before any import
 from tests.clock import pinned_today
-from tests.device.conftest import Rig, fast_link, rig, wait_until  # noqa: F401
+from tests.device.conftest import Rig, bundle_json, fast_link, rig, wait_until  # noqa: F401
 
 MASTER = b"\x33" * 32
 PIN = "2468"
@@ -68,8 +70,21 @@ class Till:
         )
 
 
+def register_terminal(rig: Rig, device_id: str) -> None:  # noqa: F811
+    """Register `device_id` at the hub as a terminal: the hub answers staff requests, and
+    books staff on intents, for terminals only (the rig registers kiosks)."""
+    bundle = json.loads(bundle_json(rig.seeded, device_id, rig.broker))
+    with rig.seeded.hub.transaction() as conn:
+        conn.execute(
+            db.devices.update().where(db.devices.c.id == device_id).values(kind="terminal")
+        )
+    rig.bundles[device_id] = json.dumps({**bundle, "kind": "terminal"}).encode()
+
+
 def make_till(rig: Rig, device_id: str = "till-1", post: Any = direct) -> Till:  # noqa: F811
     from terminal.staff_link import StaffLink
+
+    register_terminal(rig, device_id)
 
     with rig.seeded.hub.transaction() as conn:
         add_staff(conn, "ann", "Ann Lee", "shop-1", "manager", PIN, "test")
@@ -112,6 +127,7 @@ def window_app(rig: Rig) -> Any:  # noqa: F811
     window = kivy_env.window()
     with rig.seeded.hub.transaction() as conn:
         add_staff(conn, "ann", "Ann Lee", "shop-1", "manager", PIN, "test")
+    register_terminal(rig, "till-2")
     reader = SimReader()
     runtime = rig.device("till-2", reader=reader)
     link = StaffLink(runtime.bundle)
