@@ -168,12 +168,13 @@ class HubService:
                 self._process([event])
                 return
             except Exception as exc:
-                if self._database_answers():
+                if not self._database_answers():
+                    log.warning("hub worker still failing: %s", exc)
+                else:  # the message is the problem, maybe: said once, when it is sure
                     failures += 1
                     if failures >= POISON_ATTEMPTS_MAX:
                         self._poison(event, exc)
                         return
-                log.warning("hub worker still failing: %s", exc)
             self.watchdog.ping()  # alive and retrying, not stalled
             self._stop.wait(delay_s)
             delay_s = min(DB_RETRY_S_MAX, delay_s * 2)

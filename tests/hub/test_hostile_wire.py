@@ -253,6 +253,7 @@ def test_a_message_whose_handler_raises_is_poison_once(
     text = poisoned[0].getMessage()
     assert device_topic(kiosk.device_id, Family.QUERY) in text and f"({len(payload)} bytes)" in text
     assert f"after {POISON_ATTEMPTS_MAX} tries" in text
+    assert not [r for r in caplog.records if "still failing" in r.getMessage()]  # said once
     # Acknowledged: the same session after a restart gets no redelivery of it.
     again = _start(seeded_sqlite, broker, worker)
     try:
