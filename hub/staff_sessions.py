@@ -243,3 +243,36 @@ def clear_pin_failures(conn: Connection, staff_id: str) -> None:
     """A right PIN: this staff member's count starts again (the device's stays)."""
     f = db.staff_pin_failures
     conn.execute(f.delete().where(f.c.staff_id == staff_id))
+
+
+@dataclass(frozen=True, slots=True)
+class PinLockout:
+    """A PIN lock in force, for HQ's alert list: `subject` is a staff id or a device id."""
+
+    kind: str  # staff | device
+    subject: str
+    until_ms: int
+
+
+def pin_lockouts(conn: Connection, now_ms: int) -> list[PinLockout]:
+    """Every staff id and device whose PIN logins are locked now (the failures table is
+    pruned to the window, so this reads a bounded set)."""
+    f = db.staff_pin_failures
+    since = now_ms - PIN_TRIES_WINDOW_S * 1000
+    found = []
+    for kind, column, limit in (
+        ("staff", f.c.staff_id, PIN_TRIES_MAX),
+        ("device", f.c.device_id, DEVICE_PIN_TRIES_MAX),
+    ):
+        rows = conn.execute(
+            sa.select(column, sa.func.max(f.c.at_ms))
+            .where(f.c.at_ms > since)
+            .group_by(column)
+            .having(sa.func.count() >= limit)
+            .order_by(column)
+        ).all()
+        for subject, last in rows:
+            until_ms = int(last) + PIN_LOCKOUT_S * 1000
+            if until_ms > now_ms:
+                found.append(PinLockout(kind, str(subject), until_ms))
+    return found

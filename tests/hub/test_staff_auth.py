@@ -198,6 +198,9 @@ def test_forty_wrong_pins_lock_and_the_right_pin_is_refused_fast(
     assert refused.error == "locked" and not refused.session
     assert audits(rig, "staff.login_failed") == limit  # the locked tries checked nothing
     assert audits(rig, "staff.pin_locked") == 1
+    with rig.seeded.hub.engine.connect() as conn:
+        lockouts = staff_sessions.pin_lockouts(conn, rig.seeded.hub.clock.now_ms())
+    assert [(lock.kind, lock.subject) for lock in lockouts] == [("staff", "ann")]
     assert log_in(till, "bob").error == ""  # one staff member's lock, not the device's
 
     locked_ms, scrypt_ms = _locked_and_scrypt_ms(rig, till)
@@ -237,6 +240,9 @@ def test_wrong_pins_under_many_staff_ids_lock_the_device(
         assert log_in(till, f"guess{index}", WRONG).error in ("bad_pin", "locked")
     assert log_in(till, "ann").error == "locked"
     assert log_in(other, "ann").error == ""
+    with rig.seeded.hub.engine.connect() as conn:
+        lockouts = staff_sessions.pin_lockouts(conn, rig.seeded.hub.clock.now_ms())
+    assert ("device", "till-1") in [(lock.kind, lock.subject) for lock in lockouts]
 
 
 def test_a_clear_pin_from_an_older_terminal_is_refused_unchecked(
