@@ -117,9 +117,12 @@ class Router:
             )
             return []
         device_id, family = parsed
-        if not event.payload and family is Family.STATUS:
+        if not event.payload and family is Family.STATUS and not event.dropped_bytes:
             return []  # a cleared retained status
         try:
+            if event.dropped_bytes:
+                size = f"{event.dropped_bytes} bytes > {m.PAYLOAD_BYTES_MAX}"
+                raise WireError(Reason.OVERSIZE, f"payload of {size}, not kept")
             if isinstance(event.note, WireError):
                 raise event.note
             body, digest = event.note or self._unseal(device_id, family, event.payload, event.topic)

@@ -31,6 +31,7 @@ from tapcard import __version__
 from tapcard.mqtt import Event, EventKind, Identity, MqttClient, Session
 from tapcard.sdnotify import Watchdog
 from tapcard.wire.envelope import HUB_SIGNER
+from tapcard.wire.messages import PAYLOAD_BYTES_MAX
 from tapcard.wire.topics import Family, device_filter, parse_device_topic, shared_filter
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class HubService:
             queued=frozenset({EventKind.CONNECTED, EventKind.MESSAGE}),
             reconnect_delay_s_max=RECONNECT_DELAY_S_MAX,
             manual_ack=True,
+            payload_bytes_max=PAYLOAD_BYTES_MAX,  # bigger ones are refused unread
         )
         identity = Identity(HUB_SIGNER, hub.secrets.hub_key)
         self.client = MqttClient[Checked](session, identity, precheck=self.router.precheck)

@@ -87,6 +87,9 @@ class Event(Generic[NoteT]):
     correlation: bytes | None = None
     failed: bool = False  # PUBLISHED: the broker refused it (reason code >= 0x80)
     note: NoteT | None = None  # the owner's `precheck` of a message, done on paho's thread
+    # MESSAGE: the size of a payload over the session's `payload_bytes_max`, which was
+    # dropped (`payload` is empty) so that the queue never holds it.
+    dropped_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,9 @@ class Session:
     reconnect_delay_s_max: int
     manual_ack: bool = False  # acknowledge with `ack` only once the work is done
     requests_pending_max: int = 0  # requests waiting for their reply at once
+    # Payloads over this are not queued (0: no bound). The broker may pass up to 256 MB
+    # per message; EVENT_QUEUE_LEN_MAX of those would be gigabytes of memory.
+    payload_bytes_max: int = 0
 
 
 @dataclass(slots=True)
@@ -364,6 +370,13 @@ class MqttClient(Generic[NoteT]):
             log.warning("%s lost the broker: %s; reconnecting", self.session.client_id, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        size_max = self.session.payload_bytes_max
+        if size_max and len(msg.payload) > size_max:
+            size = len(msg.payload)
+            self._put(
+                Event(EventKind.MESSAGE, msg.topic, mid=msg.mid, qos=msg.qos, dropped_bytes=size)
+            )
+            return
         correlation = getattr(msg.properties, "CorrelationData", None)
         payload = bytes(msg.payload)
         if correlation is not None and self._answer_request(correlation, msg.topic, payload):

@@ -38,6 +38,7 @@ from hub.broker import PrivateBroker
 from hub.service import POISON_ATTEMPTS_MAX, HubService
 from tapcard.device.intents import seal_intent
 from tapcard.device.scripted import ScriptedDevice
+from tapcard.mqtt import EventKind, Identity, MqttClient, Session
 from tapcard.wire import messages as m
 from tapcard.wire.codes import FORM_REASONS, Reason
 from tapcard.wire.topics import Family, device_topic
@@ -51,6 +52,7 @@ WAIT_S = 10.0
 DEEP_LEVELS = 2_000  # `{"a":` x 2000: ~10 KB, once enough to kill the hub's decoder
 DEEP = b'{"a":' * DEEP_LEVELS + b"1" + b"}" * DEEP_LEVELS
 FLAT = b"[" * 100_000  # flat openers, past the size limit
+HUGE_PAYLOAD_BYTES = 4 * 1024 * 1024
 HOSTILE_FAMILIES = (Family.TX, Family.QUERY, Family.STAFF, Family.HEALTH, Family.STATUS)
 SIGNED_FAMILIES = (Family.TX, Family.QUERY, Family.STAFF, Family.HEALTH)
 GHOST = "ghost-7"  # never registered
@@ -154,6 +156,7 @@ def _hostile_payloads(seeded: Seeded) -> list[tuple[str, bytes, str]]:
         cases.append((topic, signed, "malformed"))
     tx = device_topic(seeded.device_id, Family.TX)
     cases.append((tx, b'{"v":1,"x":' + DEEP + b"}", "malformed"))
+    cases.append((tx, b"x" * HUGE_PAYLOAD_BYTES, "oversize"))  # dropped before the queue
     return cases
 
 
@@ -173,7 +176,36 @@ def test_deep_nesting_on_every_family_stops_nothing(
     # the stranger's topics got nothing signed back; its tx refusals were counted instead
     assert raw.messages == []
     assert service.counters["unanswered.unknown_device"] == 2
-    assert len(cases) == 25  # the cases tried, for the record
+    assert len(cases) == 26  # the cases tried, for the record
+
+
+def test_the_client_queues_no_oversize_payload(broker: PrivateBroker, raw: Raw) -> None:
+    """Past `payload_bytes_max` only the size is queued: a flood of large messages
+    cannot fill the hub's memory while its worker is busy."""
+    topic = device_topic(f"probe-{uuid.uuid4().hex[:8]}", Family.CONTROL)  # no one else's
+    session = Session(
+        client_id=f"hostile-{uuid.uuid4().hex[:8]}",
+        host=broker.host,
+        port=broker.port,
+        session_expiry_s=0,
+        subscriptions=((topic, 1),),
+        queued=frozenset({EventKind.MESSAGE}),
+        reconnect_delay_s_max=1,
+        payload_bytes_max=1024,
+    )
+    client = MqttClient[None](session, Identity("test", SigningKey.generate()))
+    client.start()
+    try:
+        assert client.subscribed.wait(WAIT_S)
+        raw.publish(topic, b"x" * HUGE_PAYLOAD_BYTES)
+        raw.publish(topic, b"y" * 1024)
+        events = client.take(WAIT_S, 2, gather_s=WAIT_S)
+    finally:
+        client.stop()
+    assert [(e.payload, e.dropped_bytes) for e in events] == [
+        (b"", HUGE_PAYLOAD_BYTES),
+        (b"y" * 1024, 0),
+    ]
 
 
 # --- every wire rejection is counted, and reaches the counters table --------------------
