@@ -33,12 +33,14 @@ from hub.staff_pins import check_pin
 from hub.staff_sessions import StaffCheck, intent_staff, verified_staff
 from tapcard.device.bundle import Bundle
 from tapcard.device.intents import StaffBadge, seal_intent
+from tapcard.domain.model import StaffRole
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import open_envelope
 from tapcard.wire.keys import new_signing_key, seal_pin, signing_key_text, verify_key_text
 from tapcard.wire.topics import Family, device_topic
 from terminal.staff_link import StaffLink
+from tests.conftest import Seeded
 from tests.device.conftest import Rig, fast_link, rig  # noqa: F401
 from tests.hub.test_ingest import Listener
 
@@ -391,3 +393,32 @@ def test_offline_logins_are_booked_for_active_staff_of_the_branch(
     with hub.engine.connect() as conn:
         got = intent_staff(conn, "till-1", intent, hub.clock.now_ms())
     assert got.reason == Reason.STAFF_NOT_ALLOWED and got.staff_id == ""
+
+
+def test_the_session_store_on_both_databases(seeded: Seeded) -> None:
+    """The same rules through the functions alone, on SQLite and PostgreSQL."""
+    hub = seeded.hub
+    now = hub.clock.now_ms()
+    with hub.transaction() as conn:
+        add_staff(conn, "ann", "Ann Lee", "shop-1", "manager", PIN, "test")
+        challenges = [staff_sessions.issue_challenge(conn, "kiosk-1", now + i) for i in range(12)]
+        assert conn.execute(
+            sa.select(sa.func.count()).select_from(db.staff_challenges)
+        ).scalar() == (staff_sessions.CHALLENGES_PER_DEVICE_MAX)
+        assert not staff_sessions.take_challenge(conn, "kiosk-1", challenges[0], now)  # dropped
+        assert not staff_sessions.take_challenge(conn, "other", challenges[-1], now)
+        assert staff_sessions.take_challenge(conn, "kiosk-1", challenges[-1], now)
+        assert not staff_sessions.take_challenge(conn, "kiosk-1", challenges[-1], now)  # once
+        late = now + 10 + staff_sessions.CHALLENGE_S * 1000
+        assert not staff_sessions.take_challenge(conn, "kiosk-1", challenges[-2], late)
+        token, ends = staff_sessions.open_session(conn, "ann", "kiosk-1", StaffRole.MANAGER, now)
+        assert staff_sessions.live_session(conn, "kiosk-1", token, now) is not None
+        assert staff_sessions.live_session(conn, "kiosk-1", token, ends) is None
+        assert staff_sessions.verified_staff(conn, "kiosk-1", token, ends) == "ann"
+        for index in range(staff_sessions.PIN_TRIES_MAX):
+            locked = staff_sessions.record_pin_failure(conn, "ann", "kiosk-1", now + index)
+        assert locked == now + index + staff_sessions.PIN_LOCKOUT_S * 1000
+        assert staff_sessions.pin_locked_until(conn, "ann", "kiosk-1", now + index) == locked
+        assert staff_sessions.pin_locked_until(conn, "ann", "kiosk-1", locked) == 0
+        staff_sessions.clear_pin_failures(conn, "ann")
+        assert staff_sessions.pin_lockouts(conn, now + index) == []
