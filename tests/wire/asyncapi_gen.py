@@ -25,7 +25,7 @@ import yaml
 from tapcard import __version__
 from tapcard.wire import PROTOCOL_VERSION
 from tapcard.wire.codes import FORM_REASONS, Reason
-from tapcard.wire.envelope import HUB_SIGNER, SIG_B64_LEN, Envelope
+from tapcard.wire.envelope import HUB_SIGNER, JSON_DEPTH_MAX, SIG_B64_LEN, Envelope
 from tapcard.wire.messages import MESSAGE_TYPES, PAYLOAD_BYTES_MAX, RULES_PAYLOAD_BYTES_MAX
 from tapcard.wire.topics import DEVICE_ID_RE, PREFIX, SHARED_GROUP, Family
 from tests.wire.samples import SAMPLES
@@ -61,11 +61,14 @@ size (`{PAYLOAD_BYTES_MAX}` bytes; devices allow `{RULES_PAYLOAD_BYTES_MAX}` for
 and deny list) -> OVERSIZE; envelope JSON -> MALFORMED; envelope `v` ->
 UNSUPPORTED_VERSION; on device topics the signer must be the topic's device ->
 DEVICE_MISMATCH; signer known and active -> UNKNOWN_DEVICE / DEVICE_REVOKED;
-signature -> BAD_SIGNATURE; body JSON -> MALFORMED; body schema (unknown fields
-included) -> SCHEMA; body `v` -> UNSUPPORTED_VERSION; a `device` field in the body
-must name the topic's device -> DEVICE_MISMATCH. The body is decoded only after the
-signature holds. A refused intent on `tx` still gets a TxResult (with the ids the
-hub could read, else the nil UUID and seq 0); other refused messages are dropped.
+signature -> BAD_SIGNATURE; body JSON, or nesting deeper than {JSON_DEPTH_MAX} ->
+MALFORMED; body schema (unknown fields included) -> SCHEMA; body `v` ->
+UNSUPPORTED_VERSION; a `device` field in the body must name the topic's device ->
+DEVICE_MISMATCH. The body is decoded only after the signature holds. A refused intent
+on `tx` of a registered, active device still gets a TxResult (with the ids the hub
+could read, else the nil UUID and seq 0); the hub signs nothing for an unknown or
+revoked device's topic, and other refused messages are dropped. Every refusal is
+counted by reason.
 
 **Versions.** Every body and the envelope carry `v` = {PROTOCOL_VERSION}; receivers refuse
 other versions. Incompatible changes get a new topic prefix (`tapcard/v2/...`).
