@@ -1,9 +1,10 @@
 """The hub never crashes on input: hypothesis throws bytes and odd intents at it.
 
 Scenario: first arbitrary payloads (random bytes, JSON-shaped junk, envelopes with
-random bodies) arrive on device topics and are routed exactly as the MQTT worker
-routes them; then properly signed intents with random operations, amounts, cards,
-rule versions and duplicates go through the ledger. Nothing raises, every intent gets
+random bodies, JSON nested past the depth limit, bare, in a field or as a signed body)
+arrive on device topics and are routed exactly as the MQTT worker routes them; then
+properly signed intents with random operations, amounts, cards, rule versions and
+duplicates go through the ledger. Nothing raises, every intent gets
 exactly one answer, and `verify` proves the journal afterwards.
 """
 
@@ -25,9 +26,11 @@ from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import FeeKind, Payment
 from tapcard.mqtt import Event, EventKind
 from tapcard.wire import messages as m
+from tapcard.wire.envelope import JSON_DEPTH_MAX
 from tapcard.wire.topics import Family, device_topic
 from tests.conftest import Seeded
 from tests.hub.support import Device
+from tests.wire.support import seal_raw
 
 FUZZ = settings(
     max_examples=300,
@@ -71,6 +74,39 @@ def test_routing_arbitrary_payloads_never_raises(
     intents: list[Incoming] = []
     service.router.route(Event(EventKind.MESSAGE, topic, payload, mid=1, qos=1), intents)
     assert intents == []  # nothing unsigned gets through to the ledger
+
+
+@FUZZ
+@given(
+    family=st.sampled_from(list(Family)),
+    levels=st.integers(JSON_DEPTH_MAX + 1, 3_000),
+    shape=st.sampled_from([(b'{"a":', b"}"), (b"[", b"]"), (b'{"a":[', b"]}")]),
+    where=st.sampled_from(["bare", "unknown-field", "signed-body"]),
+)
+def test_routing_deep_payloads_refuses_and_counts_them(
+    seeded_sqlite: Seeded,
+    broker: PrivateBroker,
+    family: Family,
+    levels: int,
+    shape: tuple[bytes, bytes],
+    where: str,
+) -> None:
+    """Nested past the limit, anywhere (even signed by the real device key): refused as
+    MALFORMED and counted, never a RecursionError."""
+    service = _service(seeded_sqlite, broker)
+    opener, closer = shape
+    deep = opener * levels + b"1" + closer * levels
+    topic = device_topic(seeded_sqlite.device_id, family)
+    payload = {
+        "bare": deep,
+        "unknown-field": b'{"v":1,"x":' + deep + b"}",
+        "signed-body": seal_raw(seeded_sqlite.device_key, seeded_sqlite.device_id, topic, deep),
+    }[where]
+    before = service.counters["rejected.malformed"]
+    intents: list[Incoming] = []
+    service.router.route(Event(EventKind.MESSAGE, topic, payload, mid=1, qos=1), intents)
+    assert intents == []
+    assert service.counters["rejected.malformed"] == before + 1
 
 
 _services: dict[int, HubService] = {}
