@@ -12,7 +12,7 @@ from pathlib import Path
 from hub import admin
 from hub.app import Hub
 from hub.broker import PrivateBroker
-from hub.config import BrokerAddress, HubConfig
+from hub.config import HubConfig
 from hub.rulestore import parse_rules, store_rules
 from hub.service import HubService
 from tapcard.device.bundle import Bundle
@@ -50,7 +50,9 @@ def make_rig(folder: Path, cards: int = 2) -> BenchRig:
     with hub.transaction() as conn:
         store_rules(conn, parse_rules(sample_rules_bytes()), "bench")
         admin.add_branch(conn, "shop-1", "Shop one", "chain", "bench")
-        admin.add_device(conn, "kiosk-b", "shop-1", "kiosk", verify_key_text(key.verify_key), "b")
+        admin.add_device(
+            conn, "kiosk-b", "shop-1", "terminal", verify_key_text(key.verify_key), "b"
+        )
     rules = hub.rules.latest()
     card_ids = []
     with hub.transaction() as conn:
@@ -65,7 +67,7 @@ def make_rig(folder: Path, cards: int = 2) -> BenchRig:
             card_ids.append(admin.issue_card(conn, member, rules, "bench"))
     broker = PrivateBroker(folder / "broker")
     broker.start()
-    service = HubService(hub, BrokerAddress(broker.host, broker.port))
+    service = HubService(hub, broker.hub_address)
     service.start()
     assert service.wait_connected(10)
     bundle = Bundle.parse(

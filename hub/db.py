@@ -123,12 +123,15 @@ transfers = sa.Table(
     sa.Column("member_id", sa.Integer, nullable=True, index=True),
     sa.Column("branch_id", sa.String(48), nullable=True),
     sa.Column("rules_version", sa.Integer, nullable=False),
-    sa.Column("created_ms", sa.BigInteger, nullable=False),  # when it happened (device)
+    sa.Column("created_ms", sa.BigInteger, nullable=False),  # when it happened (hub's time)
     sa.Column("applied_ms", sa.BigInteger, nullable=False, index=True),  # when booked
     sa.Column("offline", sa.Boolean, nullable=False, default=False),
     sa.Column("actor", sa.String(64), nullable=False, default=""),  # staff or HQ user
     sa.Column("reason", sa.String(500), nullable=False, default=""),
     sa.Column("detail", sa.Text, nullable=False, default="{}"),  # quote, item, receipt
+    # A card's and a device's spending by day (hub.ledger_store.load_usage).
+    sa.Index("transfers_card_created", "card_id", "created_ms"),
+    sa.Index("transfers_device_created", "device_id", "created_ms"),
 )
 
 legs = sa.Table(

@@ -225,6 +225,10 @@ def _cap_offline(decision: Decision, member: MemberState, rules: RuleSet, sender
     """Book an offline intent within the offline policy: what the day's caps and the
     balance bound allow comes off the member, the rest off the adjustments account and
     into an exception for HQ (the goods were handed over; the device should not have)."""
+    if not _member_debit(decision, member.id, Asset.CENTS) and not _member_debit(
+        decision, member.id, Asset.POINTS
+    ):
+        return  # takes nothing from the member: nothing to cap or count
     used = _OfflineUsed(
         card_points=sender.offline_card.points,
         card_cents=sender.offline_card.cents,
@@ -320,7 +324,8 @@ class _Ctx:
 
     def covers(self, asset: Asset, amount: int, what: str) -> bool:
         """Whether the balance covers `amount`; offline shortfalls become exceptions."""
-        shortfall = amount - self.member.balance(asset)
+        # Only what this intent takes below zero: an earlier overdraw is its own exception.
+        shortfall = amount - max(0, self.member.balance(asset))
         if shortfall <= 0:
             return True
         if self.intent.offline:

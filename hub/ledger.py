@@ -323,8 +323,7 @@ class Ledger:
             if c.daily_cents_max is not None or c.daily_points_max is not None
         ]
         offline = [i for i in batch if i.intent.offline]
-        cards = sorted({*limited, *(i.intent.card_id for i in offline)})
-        if not cards:
+        if not limited and not offline:
             return store.DayUsage()
         now_ms = self.clock.now_ms()
         ages_s = [
@@ -334,7 +333,9 @@ class Ledger:
         ]
         # From the start of the earliest business day an intent may count on.
         since_ms = now_ms - (max(ages_s, default=0) + USAGE_DAY_S_MAX) * 1000
-        return store.load_usage(conn, cards, sorted({i.device_id for i in offline}), since_ms)
+        offline_cards = [i.intent.card_id for i in offline]
+        devices = [i.device_id for i in offline]
+        return store.load_usage(conn, limited, offline_cards, devices, since_ms)
 
     # --- writing ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from hub import db
 from hub.decide import CardInfo, Spent
 from hub.posting import IN_CLAUSE_ITEMS_MAX
-from tapcard.domain.authority import business_date
+from tapcard.domain.authority import business_day_start_ms
 from tapcard.domain.model import Asset, DeviceKind
 
 
@@ -62,8 +62,8 @@ class Scope(enum.Enum):
     OFFLINE_DEVICE = "offline_device"  # what a device took offline, all cards
 
 
-# (card or device, when, asset, debit of a member account)
-_UsageRow = tuple[str, int, str, int]
+# (when, asset, debit of a member account)
+_UsageRow = tuple[int, str, int]
 
 
 @dataclass(slots=True)
@@ -71,15 +71,17 @@ class DayUsage:
     """What cards and devices took from members' accounts, by business day: read once
     for a batch from the transfers since `since_ms`, then counted on as it books."""
 
-    rows: dict[Scope, list[_UsageRow]] = field(default_factory=dict)
+    rows: dict[tuple[Scope, str], list[_UsageRow]] = field(default_factory=dict)
     spent: dict[tuple[Scope, str, str, dt.date], Spent] = field(default_factory=dict)
 
     def of(self, scope: Scope, key: str, day: dt.date, zone: str) -> Spent:
         found = self.spent.get((scope, key, zone, day))
         if found is None:
             found = Spent()
-            for owner, at_ms, asset, debit in self.rows.get(scope, ()):
-                if owner == key and business_date(at_ms, zone) == day:
+            start_ms = business_day_start_ms(day, zone)
+            end_ms = business_day_start_ms(day + dt.timedelta(days=1), zone)
+            for at_ms, asset, debit in self.rows.get((scope, key), ()):
+                if start_ms <= at_ms < end_ms:
                     if asset == Asset.CENTS.value:
                         found.cents += debit
                     elif asset == Asset.POINTS.value:
@@ -87,44 +89,46 @@ class DayUsage:
             self.spent[(scope, key, zone, day)] = found
         return found
 
+    def add(self, scope: Scope, key: str, row: _UsageRow) -> None:
+        self.rows.setdefault((scope, key), []).append(row)
+
 
 def load_usage(
-    conn: Connection, card_ids: Sequence[str], device_ids: Sequence[str], since_ms: int
+    conn: Connection,
+    limited: Sequence[str],
+    offline_cards: Sequence[str],
+    devices: Sequence[str],
+    since_ms: int,
 ) -> DayUsage:
-    """Member debits since `since_ms` by the cards (all, and offline) and by the devices
-    (offline). Transfers are dated by the hub and booked after they happened, so the
-    indexed applied_ms bounds the scan."""
+    """Member debits since `since_ms`: all of the cards with their own daily limits, the
+    offline ones of the cards and devices sending offline intents (through the indexes
+    on (card_id, created_ms) and (device_id, created_ms))."""
     usage = DayUsage()
     t, legs = db.transfers, db.legs
     base = (
         sa.select(t.c.card_id, t.c.device_id, t.c.offline, t.c.created_ms, legs.c.asset)
         .add_columns(legs.c.debit)
         .join(t, t.c.tx_id == legs.c.tx_id)
-        .where(
-            t.c.applied_ms >= since_ms,
-            t.c.created_ms >= since_ms,
-            legs.c.account.like("m:%"),
-            legs.c.debit > 0,
-        )
+        .where(t.c.created_ms >= since_ms, legs.c.account.like("m:%"), legs.c.debit > 0)
     )
-    for scope, column, ids in (
-        (Scope.CARD, t.c.card_id, card_ids),
-        (Scope.OFFLINE_DEVICE, t.c.device_id, device_ids),
+    offline = t.c.offline.is_(True)
+    for ids, query in (
+        (limited, base),
+        (sorted(set(offline_cards) - set(limited)), base.where(offline)),
+        (devices, base.where(offline)),
     ):
+        column = t.c.device_id if ids is devices else t.c.card_id
         for chunk in chunks(sorted(set(ids))):
-            query = base.where(column.in_(chunk))
-            if scope is Scope.OFFLINE_DEVICE:
-                query = query.where(t.c.offline.is_(True))
-            for card, device, offline, at_ms, asset, debit in conn.execute(query):
-                row = (
-                    device if scope is Scope.OFFLINE_DEVICE else card,
-                    int(at_ms),
-                    asset,
-                    int(debit),
-                )
-                usage.rows.setdefault(scope, []).append(row)
-                if scope is Scope.CARD and offline:
-                    usage.rows.setdefault(Scope.OFFLINE_CARD, []).append(row)
+            for card, device, was_offline, at_ms, asset, debit in conn.execute(
+                query.where(column.in_(chunk))
+            ):
+                row = (int(at_ms), asset, int(debit))
+                if ids is devices:
+                    usage.add(Scope.OFFLINE_DEVICE, device, row)
+                    continue
+                usage.add(Scope.CARD, card, row)
+                if was_offline:
+                    usage.add(Scope.OFFLINE_CARD, card, row)
     return usage
 
 

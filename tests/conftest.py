@@ -159,7 +159,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @dataclass
 class Seeded:
-    """A hub with the sample rules, one branch, one kiosk and two members with cards."""
+    """A hub with the sample rules, one branch, one device and two members with cards.
+    The device is a terminal (it may sell and top up; a kiosk only redeems)."""
 
     hub: Hub
     device_id: str
@@ -167,7 +168,7 @@ class Seeded:
     cards: list[str]
     members: list[int]
 
-    def add_device(self, device_id: str, kind: str = "kiosk") -> SigningKey:
+    def add_device(self, device_id: str, kind: str = "terminal") -> SigningKey:
         key = new_signing_key()
         with self.hub.transaction() as conn:
             admin.add_device(
@@ -200,7 +201,7 @@ def seed_hub(config: HubConfig) -> Seeded:
     with hub.transaction() as conn:
         admin.add_branch(conn, "shop-1", "Shop one", "chain", "test")
         admin.add_device(
-            conn, "kiosk-1", "shop-1", "kiosk", verify_key_text(key.verify_key), "test"
+            conn, "kiosk-1", "shop-1", "terminal", verify_key_text(key.verify_key), "test"
         )
         for name, phone in (("Li Wei", "13800000001"), ("Ana Silva", "13800000002")):
             member_id = admin.add_member(
@@ -228,4 +229,5 @@ def seeded_sqlite(tmp_path: Path) -> Iterator[Seeded]:
 
 
 def broker_address(broker: PrivateBroker) -> BrokerAddress:
-    return BrokerAddress(broker.host, broker.port)
+    """The hub's login to a private broker (devices connect anonymously)."""
+    return broker.hub_address

@@ -248,9 +248,10 @@ def test_card_lifecycle_issue_lost_replace_renew(hub_cli: Cli) -> None:
 
 
 def kiosk_and_card(hub_cli: Cli, tmp_path: Path) -> tuple[Device, int, str]:
-    """A kiosk added through the CLI (its key from the bundle), a member and a card."""
+    """A device added through the CLI (its key from the bundle), a member and a card: a
+    terminal, as it sells (by the sample rules a kiosk only redeems)."""
     bundle_path = tmp_path / "kiosk-1.json"
-    hub_cli.ok("device", "add", "kiosk-1", "--branch", "shop-1", "--kind", "kiosk",
+    hub_cli.ok("device", "add", "kiosk-1", "--branch", "shop-1", "--kind", "terminal",
                "--out", str(bundle_path))  # fmt: skip
     key = signing_key_from_text(json.loads(bundle_path.read_text())["device_key"])
     member_id = add_member(hub_cli, "Li Wei", "13800000001")
