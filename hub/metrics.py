@@ -8,11 +8,30 @@ import time
 from collections import Counter
 from typing import Final
 
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 from hub import db
+from tapcard.wire.codes import Reason
 
 COUNTERS_FLUSH_S: Final = 5.0
+REJECTED_PREFIX: Final = "rejected."  # + the reason's name: a refusal, wire or ledger
+
+
+def rejected_counter(reason: Reason) -> str:
+    """The counter of refusals for `reason` (what `rejections` reads back)."""
+    return f"{REJECTED_PREFIX}{reason.name.lower()}"
+
+
+def rejections(conn: Connection) -> dict[str, int]:
+    """Every refusal the hub's workers counted and flushed, wire (bad signature,
+    malformed, oversize, ...) and ledger alike, by reason name: /metrics'
+    tapcard_rejections_total. Wire refusals have no stored result to count instead."""
+    c = db.counters
+    rows = conn.execute(
+        sa.select(c.c.name, c.c.value).where(c.c.name.like(f"{REJECTED_PREFIX}%"))
+    ).all()
+    return {name.removeprefix(REJECTED_PREFIX): int(value) for name, value in sorted(rows)}
 
 
 class Metrics:

@@ -17,7 +17,7 @@ import msgspec
 from hub import admin, staff
 from hub.app import Hub
 from hub.ledger import Incoming, body_digest
-from hub.metrics import Metrics
+from hub.metrics import Metrics, rejected_counter
 from hub.registry import DeviceRegistry, record_heartbeat, record_status
 from tapcard.mqtt import REPLY_FAMILY, Event
 from tapcard.wire import messages as m
@@ -168,7 +168,7 @@ class Router:
     def _refuse(
         self, device_id: str, family: Family, payload: bytes, exc: WireError
     ) -> list[Outgoing]:
-        self.metrics.counts[f"rejected.{exc.reason.name.lower()}"] += 1
+        self.metrics.counts[rejected_counter(exc.reason)] += 1
         log.warning("refused %s from %s: %s", family.value, device_id, exc)
         if family is not Family.TX:
             return []

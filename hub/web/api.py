@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from hub import db
+from hub import metrics as hub_metrics
 from hub.admin.cards import report_lost
 from hub.admin.members import member_history, member_view, search_members
 from hub.web import alerts, auth, reporting
@@ -204,6 +205,7 @@ def metrics(request: Request) -> Response:
         by_outcome = conn.execute(
             sa.select(r.c.accepted, r.c.reason, sa.func.count()).group_by(r.c.accepted, r.c.reason)
         ).all()
+        refused = hub_metrics.rejections(conn)  # wire refusals have no stored result
     _, devices = w.watcher.snapshot()
     lines: list[str] = []
     _metric(lines, "tapcard_transfers_total", "counter", "transfers booked", [("", transfers)])
@@ -216,7 +218,8 @@ def metrics(request: Request) -> Response:
         "intents answered",
         [('{accepted="true"}', accepted), ('{accepted="false"}', sum(n for _, n in rejected))],
     )
-    _metric(lines, "tapcard_rejections_total", "counter", "rejected intents by reason", rejected)
+    by_reason = [(f'{{reason="{name}"}}', n) for name, n in refused.items()]
+    _metric(lines, "tapcard_rejections_total", "counter", "refusals by reason", by_reason)
     presence = [
         (f'{{presence="{p}"}}', sum(1 for d in devices.values() if d["presence"] == p))
         for p in ("online", "stale", "offline", "never", "revoked")

@@ -6,7 +6,8 @@ every family the hub takes (tx, query, staff, health, status), on a known device
 topics and on a stranger's. Each is refused, counted once by reason and acknowledged;
 the stranger's topics get nothing signed back; a real purchase still gets its result.
 Then the usual wire rejections (bad signature, not JSON, oversize, schema, device
-mismatch, unknown device) are counted by reason and reach the `counters` table. A
+mismatch, unknown device) are counted by reason, reach the `counters` table and show
+on /metrics. A
 handler that raises on one message (a bug, faked at the lowest level) poisons only
 that message: acknowledged, counted and logged once, never redelivered. Last, an
 intent with seq 2**62: the gaps report, in process and as `tapcard hub report gaps`,
@@ -30,12 +31,15 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hub import admin, db, reports
 from hub.broker import PrivateBroker
 from hub.service import POISON_ATTEMPTS_MAX, HubService
+from hub.web.app import create_app
+from hub.web.settings import WebSettings
 from tapcard.device.intents import seal_intent
 from tapcard.device.scripted import ScriptedDevice
 from tapcard.mqtt import EventKind, Identity, MqttClient, Session
@@ -256,6 +260,11 @@ def test_wire_rejections_are_counted_by_reason(
         stored = dict(conn.execute(sa.select(db.counters.c.name, db.counters.c.value)).all())
     assert {k: stored.get(k) for k in expected} == expected
     assert stored["unanswered.unknown_device"] == 1
+    # What the dashboard's /metrics shows (the app without its lifespan: no watcher).
+    text = TestClient(create_app(seeded_sqlite.hub, WebSettings())).get("/metrics").text
+    for name, count in expected.items():
+        label = name.removeprefix("rejected.")
+        assert f'tapcard_rejections_total{{reason="{label}"}} {count}' in text, text
 
 
 # --- the poison-message rule ---------------------------------------------------------------
