@@ -8,8 +8,8 @@ the stranger's topics get nothing signed back; a real purchase still gets its re
 Then the usual wire rejections (bad signature, not JSON, oversize, schema, device
 mismatch, unknown device) are counted by reason, reach the `counters` table and show
 on /metrics. A
-handler that raises on one message (a bug, faked at the lowest level) poisons only
-that message: acknowledged, counted and logged once, never redelivered. Last, an
+handler that raises on one message of any family (a bug, faked where the handler calls
+out) poisons only that message: acknowledged, counted and logged once, never redelivered. Last, an
 intent with seq 2**62: the gaps report, in process and as `tapcard hub report gaps`,
 answers at once with bounded output and within a memory bound.
 """
@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -35,8 +35,9 @@ from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hub import admin, db, reports
+from hub import admin, db, reports, router, staff
 from hub.broker import PrivateBroker
+from hub.ledger import Incoming
 from hub.service import POISON_ATTEMPTS_MAX, HubService
 from hub.web.app import create_app
 from hub.web.settings import WebSettings
@@ -50,6 +51,7 @@ from tests.clock import pinned_now_ms
 from tests.conftest import Seeded, broker_address
 from tests.hub.processes import wait_until
 from tests.hub.support import purchase
+from tests.wire.samples import SAMPLES
 from tests.wire.support import seal_raw
 
 WAIT_S = 10.0
@@ -270,43 +272,75 @@ def test_wire_rejections_are_counted_by_reason(
 # --- the poison-message rule ---------------------------------------------------------------
 
 
+def _raise_a_bug(*_args: object) -> NoReturn:
+    raise RecursionError("a handler bug, faked")
+
+
+def _plant_bug(
+    family: Family, seeded: Seeded, kiosk: ScriptedDevice, monkeypatch: pytest.MonkeyPatch
+) -> bytes:
+    """A handler that fails on one message of `family` (a bug, faked where the handler
+    calls out), and that message."""
+    if family is Family.TX:
+        sealed = kiosk.make(seeded.cards[0], purchase(100))
+        real = seeded.hub.ledger.apply_batch
+
+        def apply_with_a_bug(batch: list[Incoming]) -> list[m.TxResult]:
+            if any(i.intent.tx_id == sealed.tx_id for i in batch):
+                _raise_a_bug()
+            return real(batch)
+
+        monkeypatch.setattr(seeded.hub.ledger, "apply_batch", apply_with_a_bug)
+        return sealed.payload
+    if family is Family.QUERY:
+        real_snapshot = admin.card_snapshot
+
+        def snapshot_with_a_bug(conn: Any, card_id: str, rules: Any) -> m.Snapshot:
+            if card_id == POISON_CARD:
+                _raise_a_bug()
+            return real_snapshot(conn, card_id, rules)
+
+        monkeypatch.setattr(admin, "card_snapshot", snapshot_with_a_bug)
+        query = m.SnapshotQuery(device=kiosk.device_id, card_id=POISON_CARD)
+        return kiosk.sealed_body(family, query)
+    target = {Family.STAFF: (staff, "answer"), Family.HEALTH: (router, "record_heartbeat")}
+    module, name = target.get(family, (router, "record_status"))
+    monkeypatch.setattr(module, name, _raise_a_bug)
+    body = SAMPLES[{Family.STAFF: "StaffRequest", Family.HEALTH: "Health"}.get(family, "Status")]
+    return kiosk.sealed_body(family, body.body)
+
+
 @pytest.mark.no_fail_on_log_exception  # the poisoned message is logged with its traceback
+@pytest.mark.parametrize("family", HOSTILE_FAMILIES, ids=str)
 def test_a_message_whose_handler_raises_is_poison_once(
+    family: Family,
     seeded_sqlite: Seeded,
     broker: PrivateBroker,
     kiosk: ScriptedDevice,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    real = admin.card_snapshot
-
-    def snapshot_with_a_bug(conn: Any, card_id: str, rules: Any) -> m.Snapshot:
-        if card_id == POISON_CARD:
-            raise RecursionError("a handler bug, faked")
-        return real(conn, card_id, rules)
-
-    monkeypatch.setattr(admin, "card_snapshot", snapshot_with_a_bug)
+    payload = _plant_bug(family, seeded_sqlite, kiosk, monkeypatch)
+    counter = f"poison.{family.value}"
     worker = uuid.uuid4().hex[:8]
     service = _start(seeded_sqlite, broker, worker)
     try:
-        query = m.SnapshotQuery(device=kiosk.device_id, card_id=POISON_CARD)
-        payload = kiosk.sealed_body(Family.QUERY, query)
-        kiosk.publish_raw(Family.QUERY, payload)
-        _still_serves(seeded_sqlite, kiosk)  # not held up behind the poisoned query
-        wait_until(lambda: service.counters["poison.query"] == 1, WAIT_S, "the poison count")
+        kiosk.publish_raw(family, payload)
+        _still_serves(seeded_sqlite, kiosk)  # not held up behind the poisoned message
+        wait_until(lambda: service.counters[counter] == 1, WAIT_S, "the poison count")
     finally:
         service.stop()
     poisoned = [r for r in caplog.records if "poison message" in r.getMessage()]
     assert len(poisoned) == 1 and poisoned[0].levelno == logging.ERROR
     text = poisoned[0].getMessage()
-    assert device_topic(kiosk.device_id, Family.QUERY) in text and f"({len(payload)} bytes)" in text
+    assert device_topic(kiosk.device_id, family) in text and f"({len(payload)} bytes)" in text
     assert f"after {POISON_ATTEMPTS_MAX} tries" in text
     assert not [r for r in caplog.records if "still failing" in r.getMessage()]  # said once
     # Acknowledged: the same session after a restart gets no redelivery of it.
     again = _start(seeded_sqlite, broker, worker)
     try:
         _still_serves(seeded_sqlite, kiosk)
-        assert again.counters["poison.query"] == 0
+        assert again.counters[counter] == 0
     finally:
         again.stop()
 
