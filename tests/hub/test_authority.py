@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -376,23 +375,6 @@ def test_unprovisioned_sender_books_nothing(seeded: Seeded) -> None:
     [result] = apply(seeded, ghost.incoming(seeded.cards[0], m.TopUp(amount_cents=100)))
     assert result.reason == Reason.DEVICE_NOT_ALLOWED
     assert count(seeded, db.transfers) == 0
-
-
-# --- the cost of the checks ------------------------------------------------------------
-
-
-def test_checks_cost_per_intent_is_measured(seeded_sqlite: Seeded) -> None:
-    """Not a bound on speed (the machine is shared): it prints the figure the report
-    quotes, and checks the intents were all booked."""
-    seeded = seeded_sqlite
-    terminal = Device(seeded.device_id, seeded.device_key)
-    credit(seeded.hub, seeded.members[0], Asset.CENTS, 400_000)
-    batch = [terminal.incoming(seeded.cards[i % 2], purchase(1_000 + i)) for i in range(400)]
-    started = time.perf_counter()
-    results = seeded.hub.ledger.apply_batch(batch)
-    elapsed_us = (time.perf_counter() - started) * 1e6
-    assert all(r.accepted for r in results)
-    print(f"apply_batch: {elapsed_us / len(batch):.0f} us per intent")
 
 
 # --- a device sending anything ---------------------------------------------------------
