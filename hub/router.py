@@ -14,7 +14,8 @@ from typing import Any, Final, TypeAlias
 
 import msgspec
 
-from hub import admin, staff
+from hub import staff
+from hub.admin.snapshot import answer_query
 from hub.app import Hub
 from hub.ledger import Incoming, body_digest
 from hub.metrics import Metrics, rejected_counter
@@ -230,10 +231,9 @@ class Router:
 
     def _on_query(self, query: m.SnapshotQuery, event: Event[Checked]) -> list[Outgoing]:
         reply_topic = _reply_topic(query.device, Family.QUERY, event)
-        with self.hub.engine.connect() as conn:
-            rules_version = self.hub.rules.latest_version()
-            rules = self.hub.rules.get(rules_version) if rules_version else None
-            snapshot = admin.card_snapshot(conn, query.card_id, rules)
+        rules_version = self.hub.rules.latest_version()
+        rules = self.hub.rules.get(rules_version) if rules_version else None
+        snapshot = answer_query(self.hub.engine, self.hub.writer, query, rules)
         return [Outgoing(reply_topic, snapshot, correlation=event.correlation)]
 
     def _on_staff(self, request: m.StaffRequest, event: Event[Checked]) -> list[Outgoing]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from hub import clones, db
 from tapcard.domain import engine as rules_engine
@@ -13,13 +13,24 @@ from tapcard.wire.codes import Reason
 from tapcard.wire.messages import Balances, Snapshot, SnapshotQuery
 
 
-def answer_query(conn: Connection, query: SnapshotQuery, rules: RuleSet | None) -> Snapshot:
+def answer_query(
+    reader: Engine, writer: Engine, query: SnapshotQuery, rules: RuleSet | None
+) -> Snapshot:
     """A device's snapshot query: the card's snapshot, and a suspected-clone alert when
-    the device read the card from a chip other than the issued one (the caller commits)."""
-    snapshot = card_snapshot(conn, query.card_id, rules)
-    if snapshot.found and query.uid:
-        issued = conn.execute(sa.select(db.cards.c.uid).where(db.cards.c.id == query.card_id))
-        clones.note_seen_uid(conn, query.card_id, issued.scalar_one(), query.uid, query.device)
+    the device read the card from a chip other than the issued one.
+
+    Read on `reader`; only a mismatch opens a write transaction, so that the query a
+    device makes on every tap never takes SQLite's write lock.
+    """
+    with reader.connect() as conn:
+        snapshot = card_snapshot(conn, query.card_id, rules)
+        issued = ""
+        if snapshot.found and query.uid:
+            found = conn.execute(sa.select(db.cards.c.uid).where(db.cards.c.id == query.card_id))
+            issued = found.scalar_one() or ""
+    if issued and issued.lower() != query.uid.lower():
+        with writer.begin() as conn:
+            clones.note_seen_uid(conn, query.card_id, issued, query.uid, query.device)
     return snapshot
 
 

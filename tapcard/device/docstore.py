@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+import msgspec
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
 from tapcard.device.store import StoreError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DOCS_FILE: Final = "docs.json"
 DOC_BYTES_MAX: Final = 8 * 1024 * 1024  # the deny list is the largest (100,000 card ids)
@@ -100,6 +105,18 @@ class DocStore:
             row = self._table.get(Query().name == name)
         assert row is None or isinstance(row, dict)
         return None if row is None else row["doc"]
+
+    def get_typed(self, name: str, kind: type[T]) -> T | None:
+        """The document as `kind`, or None when absent or unusable (an older or damaged
+        file): the device then waits for the hub's next copy."""
+        raw = self.get(name)
+        if raw is None:
+            return None
+        try:
+            return msgspec.convert(raw, type=kind)
+        except msgspec.ValidationError as exc:
+            log.warning("stored %s document is unusable (%s); waiting for the hub's", name, exc)
+            return None
 
     def put(self, name: str, doc: Any) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ from tapcard.device.policy import Verdict
 from tapcard.domain.engine import SaleLine, SaleQuote
 from tapcard.domain.model import Payment
 from tapcard.domain.rules import RuleSet
+from tapcard.readers.base import CardTap
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 
@@ -88,6 +89,8 @@ class DevicePort(Protocol):
     def set_staff(self, badge: StaffBadge | None) -> None: ...
 
     def status(self) -> DeviceStatus: ...
+
+    def identify(self, tap: CardTap) -> str: ...
 
     def snapshot(self, card_id: str) -> Seen: ...
 

@@ -41,7 +41,7 @@ from tapcard.domain.engine import SaleLine, SaleQuote
 from tapcard.domain.model import CARD_ID_RE, FeeKind, Payment
 from tapcard.domain.rules import RuleSet, unchecked_tag_allowed
 from tapcard.errors import ValidationError
-from tapcard.readers import CardReader, HealthState, authenticate_tap
+from tapcard.readers import CardReader, CardTap, HealthState, authenticate_tap
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 RESULT_WAIT_S_MAX: Final = 120.0
 READ_CARD_TIMEOUT_MS_MAX: Final = 10_000
+IDENTIFY_TIMEOUT_MS: Final = 1_000  # reading a tap's credential and signature
 STATUS_DOC: Final = "status"
 RULES_DOC: Final = "rules"
 DENYLIST_DOC: Final = "denylist"
@@ -80,8 +81,8 @@ class DeviceRuntime:
         self.store = DeviceStore(data_dir)
         self.docs = DocStore(data_dir)
         self.outbox = Outbox(self.store, bundle.device_key, bundle.device_id, self.clock)
-        self._rules: m.RulesDoc | None = _load_doc(self.docs, RULES_DOC, m.RulesDoc)
-        deny = _load_doc(self.docs, DENYLIST_DOC, m.DenyList)
+        self._rules: m.RulesDoc | None = self.docs.get_typed(RULES_DOC, m.RulesDoc)
+        deny = self.docs.get_typed(DENYLIST_DOC, m.DenyList)
         self._deny_version = deny.version if deny else 0
         self._denied: frozenset[str] = frozenset(deny.cards) if deny else frozenset()
         self._submit_lock = threading.Lock()
@@ -153,18 +154,22 @@ class DeviceRuntime:
         self.reader.write_credential(credential, timeout_ms)
 
     def read_card(self, timeout_ms: int) -> str | None:
-        """The verified card id of the card in the field, or None if none came.
-
-        Raises CredentialError (forged or copied card) or ReaderError (card pulled)."""
+        """The verified card id of the card in the field, or None if none came (see
+        `identify` for what it raises)."""
         assert 0 <= timeout_ms <= READ_CARD_TIMEOUT_MS_MAX
         if self.reader is None:
             raise ValidationError("this device has no card reader")
         tap = self.reader.wait_for_card(timeout_ms)
-        if tap is None:
-            return None
-        keys = [self.bundle.issuer_key]
+        return None if tap is None else self.identify(tap, timeout_ms)
+
+    def identify(self, tap: CardTap, timeout_ms: int = IDENTIFY_TIMEOUT_MS) -> str:
+        """The verified card id of a tap: the one check of a card's credential and chip,
+        for `read_card` and the apps' reader loop alike. Raises CredentialError (forged,
+        copied or cloned card) or ReaderError (card pulled)."""
         try:
-            card = authenticate_tap(tap, keys, timeout_ms, self._allows_unchecked)
+            card = authenticate_tap(
+                tap, [self.bundle.issuer_key], timeout_ms, self._allows_unchecked
+            )
         except CredentialError as exc:
             if exc.reason in CLONE_REASONS:
                 self._alarms.add(ALARM_SUSPECTED_CLONE)
@@ -468,17 +473,6 @@ class DeviceRuntime:
         except StoreError:
             self._alarms.add(ALARM_STORE_ERROR)
             raise
-
-
-def _load_doc(docs: DocStore, name: str, kind: type[T]) -> T | None:
-    raw = docs.get(name)
-    if raw is None:
-        return None
-    try:
-        return msgspec.convert(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        log.warning("stored %s document is unusable (%s); waiting for the hub's", name, exc)
-        return None
 
 
 def _check_card_id(card_id: str) -> None:

@@ -92,9 +92,7 @@ def card_watcher(
     """The reader loop that hands taps and removals to the app's presenter, if a reader."""
     if reader is None:
         return None
-    return CardWatcher(
-        reader, [runtime.bundle.issuer_key], presenter.on_tap, presenter.on_removed, post
-    )
+    return CardWatcher(reader, runtime.identify, presenter.on_tap, presenter.on_removed, post)
 
 
 class Stoppable(Protocol):

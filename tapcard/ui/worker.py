@@ -17,12 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from nacl.signing import VerifyKey
-
 from tapcard import sdnotify
 from tapcard.cards.credential import CredentialError
 from tapcard.errors import TapcardError
-from tapcard.readers import CardReader, CardTap, ReaderError, authenticate_tap
+from tapcard.readers import CardReader, CardTap, ReaderError
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +102,13 @@ class CardWatcher:
     def __init__(
         self,
         reader: CardReader,
-        issuer_keys: list[VerifyKey],
+        identify: Callable[[CardTap], str],
         on_tap: Callable[[Tap], None],
         on_removed: Callable[[], None],
         post: Post,
     ) -> None:
         self.reader = reader
-        self._keys = issuer_keys
+        self._identify_card = identify  # the device's one credential check (DevicePort)
         self._on_tap = on_tap
         self._on_removed = on_removed
         self._post = post
@@ -151,10 +149,10 @@ class CardWatcher:
         if raw.is_blank:
             return Tap(raw, blank=True)
         try:
-            card = authenticate_tap(raw, self._keys, 1000)
+            card_id = self._identify_card(raw)
         except (CredentialError, ReaderError) as exc:
             return Tap(raw, error=exc)
-        return Tap(raw, card_id=card.card_id)
+        return Tap(raw, card_id=card_id)
 
     def _wait_removal(self) -> None:
         while not self._stop.is_set():

@@ -62,8 +62,7 @@ def _issue(seeded: Seeded, uid: str) -> str:
 
 def _ask(seeded: Seeded, card_id: str, uid: str, device: str = "kiosk-1") -> bool:
     query = SnapshotQuery(device=device, card_id=card_id, uid=uid)
-    with seeded.hub.transaction() as conn:
-        snapshot = answer_query(conn, query, seeded.hub.rules.latest())
+    snapshot = answer_query(seeded.hub.engine, seeded.hub.writer, query, seeded.hub.rules.latest())
     return snapshot.found
 
 

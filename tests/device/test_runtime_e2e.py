@@ -111,3 +111,32 @@ def test_stored_value_purchase_beyond_balance_is_refused_online(rig: Rig) -> Non
     status = device.status()
     assert status.link_connected and status.rules_version == 1 and status.outbox_depth == 0
     assert status.reader == "no_reader"
+
+
+def test_a_card_read_from_another_chip_alerts_hq_through_the_hub(rig: Rig) -> None:
+    """The kiosk's own tap path sends the chip's UID with its snapshot query, and the
+    hub's router records a suspected clone when the card was issued on another chip."""
+    from hub import admin, clones
+
+    issued_uid, seen_uid = "04" + "aa" * 6, UID
+    rules = rig.seeded.hub.rules.latest()
+    assert rules is not None
+    with rig.seeded.hub.transaction() as conn:
+        card_id = admin.issue_card(conn, rig.seeded.members[1], rules, "test", uid=issued_uid)
+    reader = SimReader()
+    device = rig.device("kiosk-2", reader=reader)
+    issuer = rig.seeded.hub.secrets.issuer_key
+    reader.tap(make_sim_card(issuer, MASTER, card_id, seen_uid, pinned_today()))
+    assert device.read_card(1000) == card_id
+    snapshot, online = device.snapshot(card_id)
+    assert online and snapshot is not None and snapshot.found  # answered as usual
+    e = db.exceptions
+    with rig.seeded.hub.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(e.c.card_id, e.c.device_id, e.c.detail).where(
+                e.c.kind == clones.EXCEPTION_KIND
+            )
+        ).all()
+    assert [(r.card_id, r.device_id) for r in rows] == [(card_id, "kiosk-2")]
+    assert seen_uid.hex() in rows[0].detail and issued_uid in rows[0].detail
+    reader.close()

@@ -96,9 +96,7 @@ def make_till(rig: Rig, device_id: str = "till-1", post: Any = direct) -> Till: 
     assert link.connected.wait(10)
     views: list[tuple[str, Any]] = []
     presenter = TerminalPresenter(runtime, link, post, lambda s, v: views.append((s, v)), "en")
-    watcher = CardWatcher(
-        reader, [runtime.bundle.issuer_key], presenter.on_tap, presenter.on_removed, post
-    )
+    watcher = CardWatcher(reader, runtime.identify, presenter.on_tap, presenter.on_removed, post)
     return Till(rig, presenter, reader, runtime, link, views, watcher)
 
 

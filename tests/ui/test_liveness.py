@@ -37,7 +37,7 @@ def test_pings_only_while_the_reader_loop_turns(
     monkeypatch.setenv("WATCHDOG_USEC", "2000")  # 2 ms: every tick may ping
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     reader = SimReader()
-    watcher = CardWatcher(reader, [], lambda _tap: None, lambda: None, lambda fn: fn())
+    watcher = CardWatcher(reader, lambda _raw: "", lambda _tap: None, lambda: None, lambda fn: fn())
     liveness = AppLiveness()
     try:
         liveness.tick(watcher)
