@@ -43,7 +43,7 @@ class Transfer:
     kind: TxKind
     member_id: int
     rules_version: int
-    created_ms: int  # when it happened (device time for intents)
+    created_ms: int  # when it happened (the hub's time: tapcard.domain.authority.hub_time_ms)
     applied_ms: int  # when it was booked
     card_id: str | None = None
     device_id: str | None = None  # None: booked at HQ

@@ -1,5 +1,5 @@
 """The authority rules as pure functions: the capability table, the offline caps that
-device and hub share, and the hub's time.
+device and hub share (and the device's policy applying them), and the hub's time.
 
 Scenario: the test chain's rules with and without a table; a kiosk and a terminal at
 shop-1 and shop-2; a card and a device part way through an offline day; intents dated
@@ -13,11 +13,15 @@ import datetime as dt
 
 import pytest
 
+from tapcard.device import policy
+from tapcard.device.store import DayCounters
 from tapcard.domain import authority
 from tapcard.domain.authority import DenialKind, OfflineRoom
 from tapcard.domain.model import DeviceKind, Payment, TxKind
 from tapcard.domain.rules import SEQ_AHEAD_MAX, Capability, OfflinePolicy, validate_rules
 from tapcard.samples import load_sample_rules
+from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
 from tests.domain.helpers import make_rules
 
 KIOSK, TERMINAL = DeviceKind.KIOSK, DeviceKind.TERMINAL
@@ -184,3 +188,42 @@ def test_the_business_day_is_the_rule_sets_zone() -> None:
     assert authority.business_date(shanghai_midnight, "UTC") == dt.date(2026, 6, 10)
     start = authority.business_day_start_ms(dt.date(2026, 6, 11), "Asia/Shanghai")
     assert start == shanghai_midnight
+
+
+# --- the device's own policy uses the same rules ------------------------------------------
+
+
+def _verdict(op: m.AnyOp, online: bool, held_cents: int, used: DayCounters) -> policy.Verdict:
+    rules = load_sample_rules()
+    snapshot = m.Snapshot(
+        card_id="C1",
+        found=True,
+        state="active",
+        balances=m.Balances(points=5_000, growth=0, stored_value_cents=held_cents),
+        expires_on=dt.date(2030, 1, 1),
+        as_of_ms=ARRIVAL_MS - HOUR_MS,
+    )
+    return policy.decide(
+        rules=rules,
+        snapshot=snapshot,
+        online=online,
+        denied=(),
+        op=op,
+        card_id="C1",
+        counters=used,
+        now_ms=ARRIVAL_MS,
+        today=dt.date(2026, 6, 10),
+    )
+
+
+def test_the_device_refuses_a_top_up_past_the_cap_and_caps_itself_offline() -> None:
+    fresh = DayCounters(card_points=0, card_cents=0, device_cents=0)
+    past_cap = _verdict(m.TopUp(amount_cents=100_001), False, 400_000, fresh)
+    assert not past_cap.accepted and past_cap.reason == Reason.STORED_VALUE_CAP
+    assert _verdict(m.TopUp(amount_cents=100_000), False, 400_000, fresh).accepted
+    near_day_cap = DayCounters(card_points=1_500, card_cents=0, device_cents=0)
+    mug = m.Redeem(item="PRIZE-MUG", units=1)  # 1,500 points: over the 2,000 a day offline
+    offline = _verdict(mug, False, 0, near_day_cap)
+    assert not offline.accepted and offline.reason == Reason.LIMIT_EXCEEDED
+    assert offline.message == "offline a card may redeem 2000 points a day"
+    assert _verdict(mug, True, 0, near_day_cap).accepted  # online the hub decides
