@@ -9,20 +9,19 @@ written elsewhere; a decision only reads it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from hub.authority import Sender, Spent, cap_offline, capability_refusal, member_debit
 from tapcard.domain import authority, engine
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import MemberContext, SaleQuote
-from tapcard.domain.ledger import Leg, member_account
+from tapcard.domain.ledger import Leg
 from tapcard.domain.model import (
     Asset,
     CardState,
-    DeviceKind,
     FeeKind,
     Payment,
     TxKind,
@@ -32,7 +31,6 @@ from tapcard.domain.model import (
 from tapcard.domain.rules import CatalogItem, RuleSet
 from tapcard.wire.codes import CARD_STATE_REASON, Reason
 from tapcard.wire.messages import (
-    AnyOp,
     Backfill,
     Fee,
     Purchase,
@@ -73,32 +71,6 @@ class CardInfo:
             daily_cents_max=row.daily_cents_max,
             daily_points_max=row.daily_points_max,
         )
-
-
-@dataclass(slots=True)
-class Spent:
-    """Stored value and points taken on one business day (by a card, or a device)."""
-
-    cents: int = 0
-    points: int = 0
-
-
-@dataclass(slots=True)
-class Sender:
-    """What the hub knows of where an intent comes from and of the day it counts on."""
-
-    device: DeviceKind | None  # None: not a provisioned device
-    branch: str
-    card_day: Spent = field(default_factory=Spent)  # the card's, for its own daily limits
-    offline_card: Spent = field(default_factory=Spent)  # the card's offline intents
-    offline_device: Spent = field(default_factory=Spent)  # the device's offline intents
-
-
-@dataclass(frozen=True, slots=True)
-class _OfflineUsed:
-    card_points: int
-    card_cents: int
-    device_cents: int
 
 
 @dataclass(slots=True)
@@ -148,9 +120,9 @@ def decide(
         return refuse(
             Reason.UNKNOWN_RULES_VERSION, f"rule set {intent.rules_version} is unknown", today
         )
-    denied = _capability_refusal(rules, sender, intent.op, today)
+    denied = capability_refusal(rules, sender, intent.op)
     if denied is not None:
-        return denied
+        return refuse(*denied, today)
     if card is None or member is None:
         return refuse(Reason.UNKNOWN_CARD, f"card {intent.card_id} is not known", today)
     exceptions: list[tuple[str, Asset, int, str]] = []
@@ -169,7 +141,7 @@ def decide(
         return refuse(Reason.LIMIT_EXCEEDED, over_limit, today)
     decision.exceptions = exceptions + decision.exceptions
     if intent.offline:
-        _cap_offline(decision, member, rules, sender)
+        cap_offline(decision, member, rules, sender)
     sender.card_day.cents += _member_debit(decision, member.id, Asset.CENTS)
     sender.card_day.points += _member_debit(decision, member.id, Asset.POINTS)
     if decision.new_expiry is not None:
@@ -178,97 +150,8 @@ def decide(
     return decision
 
 
-def _operation(op: AnyOp) -> tuple[TxKind, Payment | None, int]:
-    """What the capability table bounds: the operation, its tender and the amount the
-    device chose (a sale's gross; redemptions and fees are priced by the rules)."""
-    if isinstance(op, Purchase):
-        return TxKind.PURCHASE, op.payment, _gross_cents(op.lines)
-    if isinstance(op, TopUp):
-        return TxKind.TOPUP, Payment.CASH, op.amount_cents
-    if isinstance(op, Spend):
-        return TxKind.SPEND, Payment.STORED_VALUE, op.amount_cents
-    if isinstance(op, Redeem):
-        return TxKind.REDEEM, None, 0
-    if isinstance(op, Backfill):
-        return TxKind.BACKFILL, None, _gross_cents(op.lines)
-    if isinstance(op, Fee):
-        return TxKind.FEE, op.payment, 0
-    return TxKind.RENEWAL, op.payment, 0
-
-
-def _gross_cents(lines: Sequence[engine.SaleLine]) -> int:
-    return sum(line.unit_price_cents * line.quantity for line in lines)
-
-
-def _capability_refusal(
-    rules: RuleSet, sender: Sender, op: AnyOp, today: dt.date
-) -> Decision | None:
-    if sender.device is None:
-        return refuse(Reason.DEVICE_NOT_ALLOWED, "the device is not provisioned", today)
-    operation, tender, amount_cents = _operation(op)
-    denial = authority.capability_denial(
-        rules,
-        device=sender.device,
-        branch=sender.branch,
-        operation=operation,
-        tender=tender,
-        amount_cents=amount_cents,
-    )
-    if denial is None:
-        return None
-    if denial.kind is authority.DenialKind.OPERATION:
-        return refuse(Reason.DEVICE_NOT_ALLOWED, denial.message, today)
-    return refuse(Reason.AMOUNT_NOT_ALLOWED, denial.message, today)
-
-
-def _cap_offline(decision: Decision, member: MemberState, rules: RuleSet, sender: Sender) -> None:
-    """Book an offline intent within the offline policy: what the day's caps and the
-    balance bound allow comes off the member, the rest off the adjustments account and
-    into an exception for HQ (the goods were handed over; the device should not have)."""
-    if not _member_debit(decision, member.id, Asset.CENTS) and not _member_debit(
-        decision, member.id, Asset.POINTS
-    ):
-        return  # takes nothing from the member: nothing to cap or count
-    used = _OfflineUsed(
-        card_points=sender.offline_card.points,
-        card_cents=sender.offline_card.cents,
-        device_cents=sender.offline_device.cents,
-    )
-    room = authority.offline_chargeable(
-        rules.offline, used, member.balance(Asset.CENTS), member.balance(Asset.POINTS)
-    )
-    for asset, allowed in ((Asset.CENTS, room.cents), (Asset.POINTS, room.points)):
-        excess = _member_debit(decision, member.id, asset) - allowed
-        if excess > 0:
-            decision.legs = legs_of.shift_to_adjustments(decision.legs, member.id, asset, excess)
-            detail = f"offline beyond the policy: {excess} {asset.value} not charged to the card"
-            decision.exceptions = _less_overdraw(decision.exceptions, asset, excess)
-            decision.exceptions.append(("offline_over_policy", asset, excess, detail))
-    charged_cents = _member_debit(decision, member.id, Asset.CENTS)
-    sender.offline_card.cents += charged_cents
-    sender.offline_card.points += _member_debit(decision, member.id, Asset.POINTS)
-    sender.offline_device.cents += charged_cents
-
-
-def _less_overdraw(
-    exceptions: list[tuple[str, Asset, int, str]], asset: Asset, excess: int
-) -> list[tuple[str, Asset, int, str]]:
-    """The overdraw that remains once `excess` is not charged to the member: each unit
-    is one exception, never two."""
-    out: list[tuple[str, Asset, int, str]] = []
-    for kind, of, amount, detail in exceptions:
-        left = amount
-        if kind == "offline_overdraw" and of is asset:
-            left, excess = max(0, amount - excess), max(0, excess - amount)
-            if left == 0:
-                continue
-        out.append((kind, of, left, detail))
-    return out
-
-
 def _member_debit(decision: Decision, member_id: int, asset: Asset) -> int:
-    code = member_account(member_id, asset)
-    return sum(leg.debit for leg in decision.legs if leg.account == code)
+    return member_debit(decision.legs, member_id, asset)
 
 
 def _card_limit_error(card: CardInfo, spent: Spent, decision: Decision) -> str:

@@ -23,7 +23,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from hub import db
 from hub import ledger_store as store
-from hub.decide import CardInfo, Decision, Sender, decide
+from hub.authority import Sender
+from hub.decide import CardInfo, Decision, decide
 from hub.member_state import MemberState, load_members
 from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
 from hub.rulestore import RulesCache

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
-from hub.decide import CardInfo, Spent
+from hub.authority import Spent
+from hub.decide import CardInfo
 from hub.posting import IN_CLAUSE_ITEMS_MAX
 from tapcard.domain.authority import business_day_start_ms
 from tapcard.domain.model import Asset, DeviceKind
