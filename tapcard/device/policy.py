@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tapcard.device.store import DayCounters
 from tapcard.domain import engine
-from tapcard.domain.authority import offline_limit_error, stored_value_cap
+from tapcard.domain.authority import offline_limit_error
 from tapcard.domain.engine import MemberContext
 from tapcard.domain.model import FeeKind, Payment, card_allows, effective_card_state
 from tapcard.domain.rules import RuleSet
@@ -84,12 +84,6 @@ def op_cost(rules: RuleSet, snapshot: m.Snapshot, op: m.AnyOp, today: dt.date) -
         kind = op.fee if isinstance(op, m.Fee) else FeeKind.ANNUAL
         paid = op.payment is Payment.STORED_VALUE
         return Cost(cents=engine.fee_cents(rules, kind) if paid else 0)
-    if isinstance(op, m.TopUp):
-        # The hub refuses a top-up past the cap; offline the cash would be taken for nothing.
-        cap_cents = stored_value_cap(rules)
-        held_cents = snapshot.balances.stored_value_cents if snapshot.balances else 0
-        if held_cents + op.amount_cents > cap_cents:
-            return _refuse(Reason.STORED_VALUE_CAP, f"a card may hold at most {cap_cents} cents")
     assert isinstance(op, m.TopUp | m.Backfill)
     return Cost()
 
