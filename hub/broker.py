@@ -30,6 +30,7 @@ from hub.config import BROKER_PASSWORD_FILE_ENV, BROKER_USER_ENV, BrokerAddress
 from hub.deploy.pki import HUB_IDENTITY
 from tapcard.errors import TapcardError
 from tapcard.files import private_folder, write_private
+from tapcard.wire.messages import PACKET_BYTES_MAX
 from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC
 
 BROKER_START_TIMEOUT_S = 10.0
@@ -170,6 +171,7 @@ class PrivateBroker:
                     f"autosave_interval {AUTOSAVE_INTERVAL_S}",
                     "max_queued_messages 100000",
                     "max_inflight_messages 0",
+                    f"max_packet_size {PACKET_BYTES_MAX}",
                     # Small messages otherwise wait ~40 ms for delayed ACKs (Nagle).
                     "set_tcp_nodelay true",
                     "log_dest stderr",

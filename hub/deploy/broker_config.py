@@ -35,6 +35,7 @@ from hub import db
 from hub.config import BrokerAddress
 from hub.deploy.pki import HUB_IDENTITY, CertificateAuthority, TlsFiles, write_file
 from tapcard.errors import ValidationError
+from tapcard.wire.messages import PACKET_BYTES_MAX
 from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC, Family, is_valid_device_id
 
 CONFIG_FILE: Final = "mosquitto.conf"
@@ -152,6 +153,7 @@ def _listener_lines(
         f"autosave_interval {AUTOSAVE_INTERVAL_S}",
         f"max_queued_messages {QUEUED_MESSAGES_MAX}",
         f"max_inflight_messages {inflight_max}",
+        f"max_packet_size {PACKET_BYTES_MAX}",
         "set_tcp_nodelay true",
         "log_dest stderr",
         "log_type error",

@@ -21,6 +21,10 @@ RULES_PAYLOAD_BYTES_MAX: Final = 1024 * 1024
 DENYLIST_CARDS_MAX: Final = 100_000
 # 100,000 ids of up to 32 characters, escaped inside the envelope's body text.
 DENYLIST_PAYLOAD_BYTES_MAX: Final = 4 * 1024 * 1024
+# What a broker accepts in one MQTT packet: the largest body plus topic and properties.
+# Larger packets are refused at the broker, so no client reads them into memory.
+PACKET_BYTES_MAX: Final = DENYLIST_PAYLOAD_BYTES_MAX + 64 * 1024
+assert PAYLOAD_BYTES_MAX < RULES_PAYLOAD_BYTES_MAX < DENYLIST_PAYLOAD_BYTES_MAX < PACKET_BYTES_MAX
 AMOUNT_CENTS_MAX: Final = 100_000_000
 
 # (?!\n)$: Python's $ also matches before a final newline; JSON Schema's does not.

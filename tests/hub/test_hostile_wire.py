@@ -35,7 +35,7 @@ from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hub import admin, db, reports, router, staff
+from hub import db, reports, router, staff
 from hub.broker import PrivateBroker
 from hub.ledger import Incoming
 from hub.service import POISON_ATTEMPTS_MAX, HubService
@@ -221,6 +221,27 @@ def test_the_client_queues_no_oversize_payload(broker: PrivateBroker, raw: Raw) 
     ]
 
 
+def test_the_broker_refuses_packets_past_its_limit(broker: PrivateBroker, raw: Raw) -> None:
+    """The broker tells every client its packet limit and drops larger packets, so no
+    subscriber (the hub included) ever reads one into memory."""
+    connack: list[object] = []
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sender.on_connect = lambda _c, _u, _f, _rc, props: connack.append(props)
+    sender.connect(broker.host, broker.port)
+    sender.loop_start()
+    topic = device_topic(GHOST, Family.CONTROL)  # `raw` listens there
+    try:
+        wait_until(lambda: bool(connack), timeout_s=WAIT_S, what="CONNACK")
+        assert getattr(connack[0], "MaximumPacketSize", None) == m.PACKET_BYTES_MAX
+        sender.publish(topic, b"x" * (m.PACKET_BYTES_MAX + 1), qos=1)
+        raw.publish(topic, b"after")
+        wait_until(lambda: bool(raw.messages), timeout_s=WAIT_S, what="the small message")
+    finally:
+        sender.disconnect()
+        sender.loop_stop()
+    assert [bytes(msg.payload) for msg in raw.messages] == [b"after"]
+
+
 # --- every wire rejection is counted, and reaches the counters table --------------------
 
 
@@ -293,14 +314,16 @@ def _plant_bug(
         monkeypatch.setattr(seeded.hub.ledger, "apply_batch", apply_with_a_bug)
         return sealed.payload
     if family is Family.QUERY:
-        real_snapshot = admin.card_snapshot
+        real_answer = router.answer_query
 
-        def snapshot_with_a_bug(conn: Any, card_id: str, rules: Any) -> m.Snapshot:
-            if card_id == POISON_CARD:
+        def answer_with_a_bug(
+            reader: Any, writer: Any, query: m.SnapshotQuery, rules: Any
+        ) -> m.Snapshot:
+            if query.card_id == POISON_CARD:
                 _raise_a_bug()
-            return real_snapshot(conn, card_id, rules)
+            return real_answer(reader, writer, query, rules)
 
-        monkeypatch.setattr(admin, "card_snapshot", snapshot_with_a_bug)
+        monkeypatch.setattr(router, "answer_query", answer_with_a_bug)
         query = m.SnapshotQuery(device=kiosk.device_id, card_id=POISON_CARD)
         return kiosk.sealed_body(family, query)
     target = {Family.STAFF: (staff, "answer"), Family.HEALTH: (router, "record_heartbeat")}
