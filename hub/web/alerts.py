@@ -18,11 +18,12 @@ from hub import db
 from hub.admin.audit import audit
 from hub.admin.denylist import denylist_version
 from hub.app import Hub
+from hub.staff_sessions import PIN_LOCKOUT_S, pin_lockouts
 from hub.web.auth import User
 from hub.web.settings import WebSettings
 from tapcard.errors import NotFoundError
 
-KINDS = ("offline", "reader", "outbox", "rules", "denylist", "gap", "exception", "disk")
+KINDS = ("offline", "reader", "outbox", "rules", "denylist", "gap", "exception", "disk", "pin_lock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,20 @@ def _gap_alerts(gaps: list[dict[str, Any]], device_branch: dict[str, str]) -> li
     ]
 
 
+def _lockout_alerts(conn: Connection, now_ms: int, device_branch: dict[str, str]) -> list[Alert]:
+    """PIN logins locked after repeated wrong PINs: someone may be guessing at a till."""
+    staff_branch = dict(conn.execute(sa.select(db.staff.c.id, db.staff.c.branch_id)).all())
+    out = []
+    for lock in pin_lockouts(conn, now_ms):
+        branches = device_branch if lock.kind == "device" else staff_branch
+        text = f"PIN logins for {lock.kind} {lock.subject} locked after repeated wrong PINs"
+        since_ms = lock.until_ms - PIN_LOCKOUT_S * 1000
+        subject = f"{lock.kind} {lock.subject}"
+        key = f"pin_lock:{lock.kind}:{lock.subject}"
+        out.append(Alert(key, "pin_lock", branches.get(lock.subject), subject, text, since_ms))
+    return out
+
+
 def compute(
     conn: Connection,
     cfg: WebSettings,
@@ -149,6 +164,7 @@ def compute(
     device_branch = {d["id"]: d["branch"] for d in devices.values()}
     found.extend(_exception_alerts(conn, device_branch))
     found.extend(_gap_alerts(gaps, device_branch))
+    found.extend(_lockout_alerts(conn, now_ms, device_branch))
     acks = dict(conn.execute(sa.select(db.alert_acks.c.key, db.alert_acks.c.acked_by)).all())
     return [
         Alert(a.key, a.kind, a.branch, a.subject, a.message, a.since_ms, acks.get(a.key))

@@ -31,6 +31,8 @@ from hub import admin, db, staff, staff_sessions
 from hub.staff import add_staff
 from hub.staff_pins import check_pin
 from hub.staff_sessions import StaffCheck, intent_staff, verified_staff
+from hub.web import alerts
+from hub.web.settings import WebSettings
 from tapcard.device.bundle import Bundle
 from tapcard.device.intents import StaffBadge, seal_intent
 from tapcard.domain.model import StaffRole
@@ -202,7 +204,9 @@ def test_forty_wrong_pins_lock_and_the_right_pin_is_refused_fast(
     assert audits(rig, "staff.pin_locked") == 1
     with rig.seeded.hub.engine.connect() as conn:
         lockouts = staff_sessions.pin_lockouts(conn, rig.seeded.hub.clock.now_ms())
+        shown = alerts.compute(conn, WebSettings(), {}, [])
     assert [(lock.kind, lock.subject) for lock in lockouts] == [("staff", "ann")]
+    assert [(a.kind, a.subject, a.branch) for a in shown] == [("pin_lock", "staff ann", "shop-1")]
     assert log_in(till, "bob").error == ""  # one staff member's lock, not the device's
 
     locked_ms, scrypt_ms = _locked_and_scrypt_ms(rig, till)
