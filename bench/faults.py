@@ -316,7 +316,7 @@ def count_once(rig: Rig) -> dict[str, float]:
         if isinstance(s.intent.op, m.TopUp) and answered.get(str(s.tx_id))
     )
     disagree = sum(
-        1 for s in rig.sealed if rig.device.results[s.tx_id].accepted != answered[str(s.tx_id)]
+        1 for s in rig.sealed if rig.device.results[s.tx_id].accepted != answered.get(str(s.tx_id))
     )
     return {
         "sent": len(rig.sealed),
