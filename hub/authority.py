@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hub.staff_sessions import StaffCheck
 from tapcard.domain import authority
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import SaleLine
@@ -93,6 +94,19 @@ def capability_refusal(rules: RuleSet, sender: Sender, op: AnyOp) -> tuple[Reaso
     if denial.kind is authority.DenialKind.OPERATION:
         return Reason.DEVICE_NOT_ALLOWED, denial.message
     return Reason.AMOUNT_NOT_ALLOWED, denial.message
+
+
+def staff_refusal(
+    decision: Decision, offline: bool, checked: StaffCheck | None
+) -> tuple[Reason, str] | None:
+    """Why an intent naming staff it cannot prove is refused. An offline one was handed
+    over already: it is booked without the staff credit, and HQ gets an exception."""
+    if checked is None or checked.reason is Reason.OK or decision.reason is not Reason.OK:
+        return None
+    if offline:
+        decision.exceptions.append(("staff_unverified", Asset.CENTS, 0, checked.message))
+        return None
+    return checked.reason, checked.message
 
 
 def cap_offline(decision: Decision, member: MemberState, rules: RuleSet, sender: Sender) -> None:

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from hub.authority import Sender, Spent, cap_offline, capability_refusal, member_debit
+from hub.authority import (
+    Sender,
+    Spent,
+    cap_offline,
+    capability_refusal,
+    member_debit,
+    operation_of,
+)
 from tapcard.domain import authority, engine
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import MemberContext, SaleQuote
@@ -28,7 +35,7 @@ from tapcard.domain.model import (
     card_allows,
     effective_card_state,
 )
-from tapcard.domain.rules import CatalogItem, RuleSet
+from tapcard.domain.rules import CARD_KINDS_STORED_VALUE, CatalogItem, RuleSet
 from tapcard.wire.codes import CARD_STATE_REASON, Reason
 from tapcard.wire.messages import (
     Backfill,
@@ -177,6 +184,12 @@ def _check_card(
     exceptions: list[tuple[str, Asset, int, str]],
 ) -> Decision | None:
     state = effective_card_state(card.state, card.expires_on, today, member.state)
+    kind, payment, _ = operation_of(intent.op)
+    if card.kind not in CARD_KINDS_STORED_VALUE and (
+        kind is TxKind.TOPUP or payment is Payment.STORED_VALUE
+    ):
+        # Such a card may be an unchecked tag (RuleSet.unchecked_tag_kinds): never money.
+        return refuse(Reason.CARD_NOT_ALLOWED, f"a {card.kind} card holds no stored value", today)
     if card_allows(state, renewal=isinstance(intent.op, Renewal)):
         return None
     if intent.offline:

@@ -23,11 +23,12 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from hub import db
 from hub import ledger_store as store
-from hub.authority import Sender
-from hub.decide import CardInfo, Decision, decide
+from hub.authority import Sender, staff_refusal
+from hub.decide import CardInfo, Decision, decide, refuse
 from hub.member_state import MemberState, load_members
 from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
 from hub.rulestore import RulesCache
+from hub.staff_sessions import StaffCheck, intent_staff
 from tapcard.clock import Clock
 from tapcard.domain import authority
 from tapcard.domain.model import Asset
@@ -87,6 +88,7 @@ class _Batch:
     counters: Counter[str] = field(default_factory=Counter)
     devices: dict[str, store.DeviceInfo] = field(default_factory=dict)
     usage: store.DayUsage = field(default_factory=store.DayUsage)
+    staff: dict[str, StaffCheck] = field(default_factory=dict)  # tx -> whom to book it under
 
 
 class Ledger:
@@ -207,6 +209,9 @@ class Ledger:
             today=today,
             sender=_sender(incoming, device, today, rules, state.usage),
         )
+        refused = staff_refusal(decision, intent.offline, state.staff.get(incoming.tx))
+        if refused is not None:
+            decision = refuse(*refused, today)
         if when.moved and decision.reason is Reason.OK:
             detail = f"device dated it {intent.created_ms} ms, the hub booked it at {when.at_ms}"
             decision.exceptions.append(("offline_date", Asset.CENTS, 0, detail))
@@ -261,7 +266,7 @@ class Ledger:
             seq=intent.seq,
             branch_id=incoming.branch_id or None,
             offline=intent.offline,
-            actor=intent.staff,
+            actor=state.staff[tx].staff_id if tx in state.staff else "",  # verified
             detail=decision.detail_json,
         )
         state.journal.post(transfer, decision.legs, member)
@@ -311,6 +316,8 @@ class Ledger:
         state.receipts = store.load_receipts(conn, receipt_nos)
         state.devices = store.load_devices(conn, [i.device_id for i in batch])
         state.usage = self._load_usage(conn, batch, state)
+        now_ms = self.clock.now_ms()
+        state.staff = {i.tx: intent_staff(conn, i.device_id, i.intent, now_ms) for i in batch}
         return state
 
     def _load_usage(

@@ -72,6 +72,12 @@ COUNTER_TITLES: Final[Mapping[Reason, str]] = {
     Reason.BACKFILL_WINDOW: "Receipt outside the backfill window",
     Reason.RECEIPT_USED: "This receipt already earned points",
     Reason.INSUFFICIENT_FUNDS: "Not enough stored value",
+    Reason.DEVICE_NOT_ALLOWED: "This till may not do this",
+    Reason.AMOUNT_NOT_ALLOWED: "The amount is above this till's limit",
+    Reason.STORED_VALUE_CAP: "The card would hold more than the stored-value limit",
+    Reason.SEQ_AHEAD: "This till is out of step with HQ: please call support",
+    Reason.STAFF_UNVERIFIED: "Please log in again",
+    Reason.STAFF_NOT_ALLOWED: "This staff member may not work at this till",
 }
 assert not set(COUNTER_TITLES) & set(_BY_REASON)
 

@@ -8,10 +8,13 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from hub.app import Hub
 from hub.ledger import Incoming, body_digest
-from tapcard.device.intents import SealedIntent, seal_intent
+from hub.staff import add_staff
+from hub.staff_sessions import open_session, staff_at_branch
+from tapcard.device.intents import SealedIntent, StaffBadge, seal_intent
 from tapcard.domain.engine import SaleLine
-from tapcard.domain.model import Payment
+from tapcard.domain.model import Payment, StaffRole
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import open_envelope
 from tests.clock import pinned_now_ms
@@ -33,6 +36,17 @@ class Device:
 
     def incoming(self, card_id: str, op: m.AnyOp, **kw: Any) -> Incoming:
         return to_incoming(self.sealed(card_id, op, **kw))
+
+
+def staff_on_duty(hub: Hub, device_id: str, staff_id: str, branch: str = "shop-1") -> StaffBadge:
+    """A cashier of `branch` logged in at the terminal `device_id`: what its intents
+    carry to be booked under that staff id (the hub books no unproven staff name)."""
+    with hub.transaction() as conn:
+        if not staff_at_branch(conn, staff_id, branch):
+            add_staff(conn, staff_id, staff_id.title(), branch, StaffRole.CASHIER, "1234", "test")
+        now_ms = hub.clock.now_ms()
+        token, _ = open_session(conn, staff_id, device_id, StaffRole.CASHIER, now_ms)
+    return StaffBadge(staff_id, token)
 
 
 def to_incoming(sealed: SealedIntent, branch: str = "shop-1") -> Incoming:

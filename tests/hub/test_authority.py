@@ -197,6 +197,29 @@ def test_kiosk_may_not_top_up_and_a_terminal_only_within_its_bound(
     assert_verified(seeded)
 
 
+def test_a_card_of_a_kind_without_stored_value_never_moves_money(
+    seeded: Seeded, terminal: Device
+) -> None:
+    """A parking card may be an unchecked tag (rules.unchecked_tag_kinds): whatever the
+    device sends, it tops up, spends and pays nothing from the member's stored value."""
+    rules = seeded.hub.rules.latest()
+    with seeded.hub.transaction() as conn:
+        parking = admin.issue_card(conn, seeded.members[0], rules, "test", kind=CardKind.PARKING)
+    [funded] = apply(seeded, terminal.incoming(seeded.cards[0], m.TopUp(amount_cents=10_000)))
+    assert funded.accepted
+    top_up, spend, paid, cash = apply(
+        seeded,
+        terminal.incoming(parking, m.TopUp(amount_cents=1_000)),
+        terminal.incoming(parking, m.Spend(amount_cents=1_000), offline=True),
+        terminal.incoming(parking, purchase(1_000, pay=Payment.STORED_VALUE)),
+        terminal.incoming(parking, purchase(1_000)),
+    )
+    assert [r.reason for r in (top_up, spend, paid)] == [Reason.CARD_NOT_ALLOWED] * 3
+    assert cash.accepted  # earning points on a cash sale is fine
+    assert balances(seeded, seeded.members[0])["cents"] == 10_000
+    assert_verified(seeded)
+
+
 def test_offline_spend_beyond_card_and_policy(seeded: Seeded, terminal: Device) -> None:
     member = seeded.members[0]
     credit(seeded.hub, member, Asset.CENTS, 100_000)

@@ -19,6 +19,7 @@ import json
 import secrets
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import msgspec
@@ -28,6 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub import admin, db, staff, staff_sessions
+from hub.ledger import Incoming, body_digest
 from hub.staff import add_staff
 from hub.staff_pins import check_pin
 from hub.staff_sessions import StaffCheck, intent_staff, verified_staff
@@ -35,6 +37,7 @@ from hub.web import alerts
 from hub.web.settings import WebSettings
 from tapcard.device.bundle import Bundle
 from tapcard.device.intents import StaffBadge, seal_intent
+from tapcard.device.runtime import DeviceRuntime
 from tapcard.domain.model import StaffRole
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
@@ -352,6 +355,65 @@ def test_intents_carry_the_session_and_the_hub_books_only_verified_staff(
         assert (
             verified_staff(conn, "till-1", ann.session, ann.session_expires_ms + grace_ms) is None
         )
+
+
+def _booked_actor(rig: Rig, tx_id: object) -> str | None:  # noqa: F811
+    t = db.transfers
+    with rig.seeded.hub.engine.connect() as conn:
+        row = conn.execute(sa.select(t.c.actor).where(t.c.tx_id == str(tx_id))).first()
+    return None if row is None else str(row.actor)
+
+
+def test_the_ledger_books_the_verified_staff_and_refuses_a_free_text_claim(
+    rig: Rig,  # noqa: F811
+    links: Links,
+) -> None:
+    """Through the ledger: a sale under ann's session is booked as ann's; an online
+    intent that names "boss" with no session is refused and books nothing; an offline
+    one (goods handed over) is booked with no staff credit and an exception for HQ."""
+    till = links("till-1")
+    ann = log_in(till, "ann")
+    runtime = rig.device("till-1")
+    card = rig.seeded.cards[0]
+    runtime.set_staff(StaffBadge("ann", ann.session))
+    good = runtime.top_up(card, 1_000, staff="ann")
+    assert good.tx_id is not None
+    result = runtime.wait_result(good.tx_id, 10)
+    assert result is not None and result.accepted
+    assert _booked_actor(rig, good.tx_id) == "ann"
+
+    runtime.set_staff(None)
+    claimed = runtime.top_up(card, 1_000, staff="boss")
+    assert claimed.tx_id is not None
+    refused = runtime.wait_result(claimed.tx_id, 10)
+    assert refused is not None and refused.reason == Reason.STAFF_UNVERIFIED
+    assert _booked_actor(rig, claimed.tx_id) is None
+
+    offline = rig.seeded.hub.ledger.apply_batch([_offline_claim(rig, runtime, card)])[0]
+    assert offline.accepted
+    assert _booked_actor(rig, offline.tx_id) == ""
+    e = db.exceptions
+    with rig.seeded.hub.engine.connect() as conn:
+        kinds = conn.execute(sa.select(e.c.kind).where(e.c.kind == "staff_unverified")).all()
+    assert len(kinds) == 1
+
+
+def _offline_claim(rig: Rig, runtime: DeviceRuntime, card: str) -> Incoming:  # noqa: F811
+    """An offline top-up from till-1 naming "boss" with neither a session nor an
+    offline login, as its envelope would reach the ledger."""
+    intent = m.TxIntent(
+        tx_id=uuid.uuid4(),
+        device="till-1",
+        seq=runtime.store.seq() + 1,
+        created_ms=rig.seeded.hub.clock.now_ms(),
+        card_id=card,
+        rules_version=1,
+        offline=True,
+        staff="boss",
+        op=m.TopUp(amount_cents=500),
+    )
+    body = msgspec.json.encode(intent)
+    return Incoming(device_id="till-1", intent=intent, digest=body_digest(body))
 
 
 def _claims(session: str) -> list[tuple[str, dict[str, object], Reason]]:

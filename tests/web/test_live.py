@@ -172,13 +172,14 @@ def test_browser_end_to_end(
     web_hub: WebHub, live_server: WebServer, device: DeviceProcess, browser_page: object
 ) -> None:
     page = browser_page
-    from tests.hub.support import Device, purchase
+    from tests.hub.support import Device, purchase, staff_on_duty
 
     seeded = web_hub.seeded
     sender = Device("kiosk-1", seeded.device_key)
+    ana = staff_on_duty(seeded.hub, "kiosk-1", "ana")
     seeded.hub.ledger.apply_batch(
         [
-            sender.incoming(seeded.cards[i % 2], purchase(5_000 + 700 * i), staff="ana")
+            sender.incoming(seeded.cards[i % 2], purchase(5_000 + 700 * i), staff=ana)
             for i in range(6)
         ]
     )

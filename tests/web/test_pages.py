@@ -150,11 +150,12 @@ def test_alerts_are_listed_counted_and_acknowledged(web_hub: WebHub, client_for:
 
 
 def test_reports_chart_and_export_csv(web_hub: WebHub, client_for: Client) -> None:
-    from tests.hub.support import Device, purchase
+    from tests.hub.support import Device, purchase, staff_on_duty
 
     seeded = web_hub.seeded
     device = Device(seeded.device_id, seeded.device_key)
-    seeded.hub.ledger.apply_batch([device.incoming(seeded.cards[0], purchase(12_345), staff="ana")])
+    ana = staff_on_duty(seeded.hub, seeded.device_id, "ana")
+    seeded.hub.ledger.apply_batch([device.incoming(seeded.cards[0], purchase(12_345), staff=ana)])
     client, _ = client_for("hq")
     page = client.get("/reports?name=turnover")
     assert 'id="chart-data"' in page.text and "shop-1" in page.text
