@@ -71,6 +71,7 @@ BROKER_DOWN_S = 0.5  # the broker stays dead this long before its restart
 EVENT_TIMEOUT_S = 120.0  # for the results before one kill, or one recovery
 DRAIN_TIMEOUT_S = 300.0
 POLL_S = 0.02
+CHUNK_INTENTS_MIN = 8  # a kill waits for a quarter of a chunk: leave some in flight
 assert RESEND_AFTER_S < EVENT_TIMEOUT_S < DRAIN_TIMEOUT_S
 
 UrlMaker = Callable[[], AbstractContextManager[str]]  # a fresh, empty database per call
@@ -116,7 +117,11 @@ def open_rig(folder: Path, db_url: str, n: int) -> Rig:
     with seeded.hub.transaction() as conn:
         for i in range(EXTRA_CARDS_N):
             member = admin.add_member(
-                conn, admin.NewMember(name=f"Member {i}", phone=f"1390000{i:04d}"), rules, "", "b"
+                conn,
+                admin.NewMember(name=f"Member {i}", phone=f"1390000{i:04d}"),
+                rules,
+                "",
+                "bench",
             )
             seeded.cards.append(admin.issue_card(conn, member, rules, "bench"))
     broker = PrivateBroker(folder / "broker")
@@ -374,6 +379,8 @@ def main() -> int:
     args = parser.parse_args()
     n = args.n or (N_QUICK if args.quick else N_FULL)
     hub_kills = args.hub_kills or (HUB_KILLS_QUICK if args.quick else HUB_KILLS_FULL)
+    if hub_kills < 1 or n < CHUNK_INTENTS_MIN * (hub_kills + BROKER_KILLS + 1):
+        parser.error(f"at least 1 hub kill and {CHUNK_INTENTS_MIN} intents per chunk")
     figures: dict[str, float] = {"n": n}
     with tempfile.TemporaryDirectory(prefix="tapcard-faults-") as tmp:
         folder = Path(tmp)
