@@ -44,6 +44,7 @@ from tapcard.domain.model import Payment
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire import messages as m
 from tapcard.wire.keys import new_signing_key, verify_key_text
+from tapcard.wire.topics import PREFIX
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.hub.processes import HubProcess, ResendingDevice
@@ -137,7 +138,8 @@ def run_mosquitto(broker: PrivateBroker, n: int, payload_bytes: int) -> float:
     """Raw QoS 1 throughput, one publisher to one subscriber, same payload size."""
     done = threading.Event()
     received = [0]
-    topic = f"bench/{uuid.uuid4().hex}"
+    # Under the device prefix: the embedded broker's ACL lets anonymous clients only there.
+    topic = f"{PREFIX}/dev/bench-{uuid.uuid4().hex[:12]}/peer"
 
     def on_message(*_: object) -> None:
         received[0] += 1
