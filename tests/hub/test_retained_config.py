@@ -27,7 +27,7 @@ from hub.deploy.pki import HUB_IDENTITY
 from hub.duties import RetainedProbe
 from hub.service import HubService
 from tapcard.wire import messages as m
-from tapcard.wire.envelope import HUB_SIGNER, seal, signed_by_hub, unseal
+from tapcard.wire.envelope import HUB_SIGNER, WireError, seal, signed_by_hub, unseal
 from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC
 from tests.conftest import Seeded
 
@@ -155,7 +155,9 @@ def test_the_hub_publishes_cleared_config_again_within_the_interval(
         assert _version(seeded_sqlite, topic, after[topic]) == _version(
             seeded_sqlite, topic, before[topic]
         )
-        assert service.config.reasserted[topic] == 1
+        # At least once: under load a second probe may still read the empty store
+        # before the broker has taken the hub's publish. Each is one small publish.
+        assert service.config.reasserted[topic] >= 1
 
 
 def test_a_doc_not_signed_by_the_hub_is_replaced(
@@ -164,14 +166,24 @@ def test_a_doc_not_signed_by_the_hub_is_replaced(
     rules = seeded_sqlite.hub.rules.latest()
     forged_doc = m.RulesDoc(version=rules.version, published_ms=1, rules=rules)
     forged = seal(SigningKey.generate(), HUB_SIGNER, RULES_TOPIC, forged_doc)
+    before = service.config.reasserted[RULES_TOPIC]
     admin = Publisher(own_broker.hub_address)
     try:
         admin.publish(RULES_TOPIC, forged)
     finally:
         admin.close()
-    _wait(lambda: service.config.reasserted[RULES_TOPIC] == 1, "the hub's rules again")
-    found = _wait_retained(own_broker.address, {RULES_TOPIC})
-    assert _version(seeded_sqlite, RULES_TOPIC, found[RULES_TOPIC]) == rules.version
+    # More than before, not exactly once more: a probe may read the forged copy again
+    # before the broker has taken the hub's answer to the first one.
+    _wait(lambda: service.config.reasserted[RULES_TOPIC] > before, "the hub's rules again")
+
+    def hub_signed_again() -> bool:
+        found = _wait_retained(own_broker.address, {RULES_TOPIC})[RULES_TOPIC]
+        try:
+            return _version(seeded_sqlite, RULES_TOPIC, found) == rules.version
+        except WireError:  # the forged copy, until the broker has taken the hub's
+            return False
+
+    _wait(hub_signed_again, "the hub-signed rules retained")
 
 
 def test_a_broker_restarted_without_its_store_gets_the_config_again(
