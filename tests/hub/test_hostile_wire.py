@@ -51,6 +51,7 @@ from tests.clock import pinned_now_ms
 from tests.conftest import Seeded, broker_address
 from tests.hub.processes import wait_until
 from tests.hub.support import purchase
+from tests.hub.test_ingest import Listener
 from tests.wire.samples import SAMPLES
 from tests.wire.support import seal_raw
 
@@ -101,31 +102,11 @@ def kiosk(seeded_sqlite: Seeded, broker: PrivateBroker) -> Iterator[ScriptedDevi
     device.close()
 
 
-class Raw:
-    """A plain MQTT client: publishes anything, collects what arrives on some topics."""
-
-    def __init__(self, broker: PrivateBroker, topics: list[str]) -> None:
-        self.messages: list[mqtt.MQTTMessage] = []
-        self._lock = threading.Lock()
-        self._granted = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_args: self._granted.set()
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        self.client.subscribe([(t, 1) for t in topics])
-        assert self._granted.wait(WAIT_S), "the broker did not grant the subscriptions"
-
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append(msg)
+class Raw(Listener):
+    """The ingest tests' listener that also publishes anything, as a hostile client."""
 
     def publish(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=1, retain=False).wait_for_publish(WAIT_S)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture
