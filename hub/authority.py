@@ -21,7 +21,7 @@ from tapcard.domain.ledger import Leg, member_account
 from tapcard.domain.model import Asset, DeviceKind, Payment, TxKind
 from tapcard.domain.rules import RuleSet
 from tapcard.wire.codes import Reason
-from tapcard.wire.messages import AnyOp, Backfill, Fee, Purchase, Redeem, Spend, TopUp
+from tapcard.wire.messages import AnyOp, Backfill, Fee, Purchase, Redeem, Refund, Spend, TopUp
 
 if TYPE_CHECKING:  # decided and loaded elsewhere; only their shape here
     from hub.decide import Decision
@@ -69,6 +69,8 @@ def operation_of(op: AnyOp) -> tuple[TxKind, Payment | None, int]:
         return TxKind.BACKFILL, None, gross_cents(op.lines)
     if isinstance(op, Fee):
         return TxKind.FEE, op.payment, 0
+    if isinstance(op, Refund):  # priced by the sale it refers to, not by the device
+        return TxKind.REFUND, None, 0
     return TxKind.RENEWAL, op.payment, 0
 
 

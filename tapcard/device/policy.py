@@ -84,7 +84,9 @@ def op_cost(rules: RuleSet, snapshot: m.Snapshot, op: m.AnyOp, today: dt.date) -
         kind = op.fee if isinstance(op, m.Fee) else FeeKind.ANNUAL
         paid = op.payment is Payment.STORED_VALUE
         return Cost(cents=engine.fee_cents(rules, kind) if paid else 0)
-    assert isinstance(op, m.TopUp | m.Backfill)
+    # A refund takes nothing from the card (the device refuses stored-value refunds
+    # offline before it gets here: tapcard/device/runtime.py).
+    assert isinstance(op, m.TopUp | m.Backfill | m.Refund)
     return Cost()
 
 

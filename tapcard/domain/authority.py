@@ -42,6 +42,7 @@ DEFAULT_CAPABILITIES: tuple[Capability, ...] = (
     Capability(DeviceKind.TERMINAL, TxKind.BACKFILL),
     Capability(DeviceKind.TERMINAL, TxKind.FEE),
     Capability(DeviceKind.TERMINAL, TxKind.RENEWAL),
+    Capability(DeviceKind.TERMINAL, TxKind.REFUND),
 )
 
 

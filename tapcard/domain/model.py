@@ -103,6 +103,7 @@ class TxKind(enum.StrEnum):
     REPLACEMENT = "replacement"
     REVERSAL = "reversal"
     ADJUSTMENT = "adjustment"
+    REFUND = "refund"
 
 
 class Payment(enum.StrEnum):

@@ -78,6 +78,10 @@ COUNTER_TITLES: Final[Mapping[Reason, str]] = {
     Reason.SEQ_AHEAD: "This till is out of step with HQ: please call support",
     Reason.STAFF_UNVERIFIED: "Please log in again",
     Reason.STAFF_NOT_ALLOWED: "This staff member may not work at this till",
+    Reason.UNKNOWN_REFERENCE: "No sale has this receipt or reference",
+    Reason.REFUND_EXCEEDS_SALE: "More than was sold and not yet refunded",
+    Reason.NOT_REFUNDABLE: "This cannot be refunded",
+    Reason.VOUCHER_USED: "The voucher was already used: no refund",
 }
 assert not set(COUNTER_TITLES) & set(_BY_REASON)
 

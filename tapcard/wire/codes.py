@@ -46,6 +46,11 @@ class Reason(enum.IntEnum):
     # Staff at a terminal (hub/staff_sessions.py)
     STAFF_UNVERIFIED = 50  # no, a forged, an expired or another device's staff session
     STAFF_NOT_ALLOWED = 51  # not a terminal, or the staff id is not active at its branch
+    # Refunds (hub/refunds.py)
+    UNKNOWN_REFERENCE = 60  # no purchase or redemption has this transfer id or receipt
+    REFUND_EXCEEDS_SALE = 61  # more of a line than was sold and not yet refunded
+    NOT_REFUNDABLE = 62  # not a purchase or redemption, or nothing left to refund
+    VOUCHER_USED = 63  # the redemption's voucher was used: it cannot be given back
     # The hub
     INTERNAL_ERROR = 99
 

@@ -12,7 +12,7 @@ from typing import Annotated, Final
 
 import msgspec
 
-from tapcard.domain.engine import SALE_LINES_MAX, SaleLine
+from tapcard.domain.engine import SALE_LINE_QUANTITY_MAX, SALE_LINES_MAX, SaleLine
 from tapcard.domain.model import FeeKind, Payment
 from tapcard.domain.rules import RuleSet
 
@@ -85,7 +85,28 @@ class Renewal(Op, frozen=True, tag="renewal"):
     payment: Payment
 
 
-AnyOp = Purchase | TopUp | Spend | Redeem | Backfill | Fee | Renewal
+# A transfer id or a receipt number, as staff type or scan it from the original receipt.
+SaleRef = Annotated[str, msgspec.Meta(min_length=3, max_length=64)]
+RefundReason = Annotated[str, msgspec.Meta(min_length=3, max_length=200)]
+
+
+class RefundLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How many of one line of the original sale come back."""
+
+    line_no: Annotated[int, msgspec.Meta(ge=0, lt=SALE_LINES_MAX)]  # 0-based, as sold
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=SALE_LINE_QUANTITY_MAX)]
+
+
+class Refund(Op, frozen=True, kw_only=True, tag="refund"):
+    """Give back (part of) a purchase or a redemption, found by `ref`. No lines: all that
+    is still refundable. The hub prices it by the sale's own rule version and tier."""
+
+    ref: SaleRef
+    lines: Annotated[list[RefundLine], msgspec.Meta(max_length=SALE_LINES_MAX)] = []
+    reason: RefundReason
+
+
+AnyOp = Purchase | TopUp | Spend | Redeem | Backfill | Fee | Renewal | Refund
 
 
 class TxIntent(Body, frozen=True, kw_only=True):
@@ -326,6 +347,13 @@ class UseVoucher(StaffOp, frozen=True, tag="voucher"):
     code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
 
 
+class SaleLookup(StaffOp, frozen=True, tag="sale"):
+    """What a purchase or redemption (a transfer id or receipt number) still has to
+    refund: answered in `StaffReply.sale`."""
+
+    ref: SaleRef
+
+
 AnyStaffOp = (
     LoginChallenge
     | StaffLogin
@@ -337,6 +365,7 @@ AnyStaffOp = (
     | ReversePoints
     | RenewWaived
     | UseVoucher
+    | SaleLookup
 )
 
 
@@ -354,6 +383,36 @@ class MemberRow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     tier: ShortText
     state: ShortText
     cards: Annotated[list[ShortText], msgspec.Meta(max_length=32)] = []
+
+
+class SaleLineView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    line_no: int  # 0-based, what a RefundLine names
+    category: ShortText
+    sku: ShortText = ""
+    unit_price_cents: int
+    quantity: int  # as sold
+    refunded: int = 0  # by earlier refunds, at any device
+
+
+class SaleView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A sale as a refund sees it: what it was, what was given back, what still can be."""
+
+    tx_id: ShortText
+    kind: ShortText  # purchase | redeem
+    card_id: ShortText
+    member_id: int
+    member_name_masked: ShortText = ""
+    created_ms: UnixMs  # when the hub booked it
+    payment: ShortText = ""  # cash | stored_value; "" for a redemption
+    net_cents: int = 0  # what the member paid
+    refunded_cents: int = 0  # money given back so far
+    points_earned: int = 0  # a redemption: the points it spent
+    item: ShortText = ""  # a redemption: the catalog item
+    units: int = 0
+    voucher_used: bool = False  # a redemption whose voucher was used: not refundable
+    refundable: bool = False
+    why_not: Text = ""  # when not refundable, in English
+    lines: Annotated[list[SaleLineView], msgspec.Meta(max_length=SALE_LINES_MAX)] = []
 
 
 class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
@@ -385,6 +444,7 @@ class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     voucher: ShortText = ""  # voucher: the code accepted, as printed
     item: ShortText = ""  # voucher: the catalog item it was for
     units: int = 0  # voucher: hours of parking, washes, prizes
+    sale: SaleView | None = None  # sale: what can be refunded
 
 
 MESSAGE_TYPES: dict[str, type[Body]] = {

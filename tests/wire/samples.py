@@ -108,6 +108,11 @@ OPS: dict[str, m.AnyOp] = {
     ),
     "fee": m.Fee(fee=FeeKind.JOINING, payment=Payment.STORED_VALUE),
     "renewal": m.Renewal(payment=Payment.CASH),
+    "refund": m.Refund(
+        ref="R-2026-000017",
+        lines=[m.RefundLine(line_no=0, quantity=1)],
+        reason="damaged packaging",
+    ),
 }
 
 RULES = RuleSet(
