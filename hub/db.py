@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub import staff_schema
+from hub import member_schema, staff_schema
 from hub.web import schema as web_schema
 from tapcard.clock import Clock, clock_from_env, today
 
@@ -75,8 +75,9 @@ members = sa.Table(
     sa.Column("period_start", sa.Date, nullable=False),  # current tier validity period
     sa.Column("period_growth", sa.BigInteger, nullable=False, default=0),
     sa.Column("last_activity_on", sa.Date, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # active | terminated
+    sa.Column("state", sa.String(16), nullable=False),  # active | terminated | merged
 )
+member_schema.define(members)  # phone and ID keys, merged_into (migration 0012)
 
 member_tags = sa.Table(
     "member_tags",

@@ -82,19 +82,28 @@ class Journal:
     system_deltas: Counter[str] = field(default_factory=Counter)
     daily: DailyTotals = field(default_factory=dict)
 
-    def post(self, transfer: Transfer, legs: Sequence[Leg], member: MemberState | None) -> None:
+    def post(
+        self,
+        transfer: Transfer,
+        legs: Sequence[Leg],
+        member: MemberState | None,
+        counterpart: MemberState | None = None,
+    ) -> None:
         """Book one transfer: its legs must balance and touch only `member`'s accounts
-        and system accounts (callers validate input first; this is the second check)."""
+        and system accounts (callers validate input first; this is the second check).
+        A merge alone moves between two members: the source is its `counterpart`."""
         errors = validate_legs(legs) if legs else []
         assert not errors, errors
+        owners = [m for m in (member, counterpart) if m is not None]
         for leg in legs:
             if leg.account.startswith(SYSTEM_ACCOUNT_PREFIX):
                 self.system_deltas[leg.account] += leg.delta
             else:
-                assert member is not None and member.owns(leg.account), leg.account
+                assert any(m.owns(leg.account) for m in owners), leg.account
         if member is not None:
             assert member.id == transfer.member_id
-            member.apply_legs(legs)
+        for owner in owners:
+            owner.apply_legs(legs)
         self.transfers.append(transfer.row())
         self.legs += [_leg_row(transfer.tx_id, leg) for leg in legs]
         add_to_daily(self.daily, transfer.created_ms, transfer.branch_id, legs)

@@ -21,6 +21,7 @@ from hub.admin.cards import (
 )
 from hub.admin.denylist import DENYLIST_VERSION_KEY, deny, denylist_cards, denylist_version
 from hub.admin.devices import add_branch, add_device, revoke_device
+from hub.admin.duplicates import DuplicateMemberError, member_duplicates
 from hub.admin.fees import fee_legs, joining_fee
 from hub.admin.members import (
     SEARCH_RESULTS_MAX,
@@ -32,6 +33,8 @@ from hub.admin.members import (
     search_members,
     validate_new_member,
 )
+from hub.admin.merge import merge_members, merge_preview
+from hub.admin.profiles import ProfileChange, edit_member
 from hub.admin.settings import get_setting, set_setting
 from hub.admin.snapshot import card_snapshot
 from hub.admin.vouchers import use_voucher
@@ -41,7 +44,9 @@ __all__ = [
     "DENYLIST_VERSION_KEY",
     "REASON_LEN_MIN",
     "SEARCH_RESULTS_MAX",
+    "DuplicateMemberError",
     "NewMember",
+    "ProfileChange",
     "add_branch",
     "add_device",
     "add_member",
@@ -51,13 +56,17 @@ __all__ = [
     "deny",
     "denylist_cards",
     "denylist_version",
+    "edit_member",
     "fee_legs",
     "get_setting",
     "issue_card",
     "joining_fee",
     "member_credits",
+    "member_duplicates",
     "member_history",
     "member_view",
+    "merge_members",
+    "merge_preview",
     "renew_card",
     "replace_card",
     "report_lost",

@@ -21,7 +21,14 @@ from hub.admin.fees import fee_legs
 from hub.admin.members import require_member
 from hub.admin.settings import get_setting, set_setting
 from tapcard.domain import engine as rules_engine
-from tapcard.domain.model import CARD_STATES_FINAL, CardKind, CardState, Payment, TxKind
+from tapcard.domain.model import (
+    CARD_STATES_FINAL,
+    CardKind,
+    CardState,
+    MemberStatus,
+    Payment,
+    TxKind,
+)
 from tapcard.domain.rules import RuleSet
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
 
@@ -48,7 +55,8 @@ def issue_card(
     daily_points_max: int | None = None,
     today: dt.date | None = None,
 ) -> str:
-    require_member(conn, member_id)
+    if require_member(conn, member_id).state == MemberStatus.MERGED:
+        raise ConflictError(f"member {member_id} was merged into another: issue to that one")
     for limit in (daily_cents_max, daily_points_max):
         if limit is not None and not 0 <= limit <= db.INT_MAX:
             raise ValidationError(f"a daily limit is between 0 and {db.INT_MAX}")

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Connection, Row
 
 from hub import db
 from hub.admin.audit import audit
+from hub.admin.duplicates import existing_member, keys_of
+from tapcard.domain import profile
 from tapcard.domain.ledger import member_account
 from tapcard.domain.model import Asset, MemberStatus, mask_id_number
 from tapcard.domain.rules import RuleSet
@@ -31,18 +33,17 @@ class NewMember:
     branch_id: str | None = None
 
 
-def validate_new_member(member: NewMember) -> list[str]:
-    errors = []
-    if not 1 <= len(member.name.strip()) <= 200:
-        errors.append("name is required (at most 200 characters)")
-    digits = member.phone.replace("+", "").replace(" ", "").replace("-", "")
-    if not (digits.isdigit() and 5 <= len(digits) <= 20):
-        errors.append("phone must be 5-20 digits")
-    if member.id_number and not 6 <= len(member.id_number.strip()) <= 32:
-        errors.append("ID number must be 6-32 characters")
+def validate_new_member(member: NewMember, today: dt.date | None = None) -> list[str]:
+    errors = [
+        profile.name_error(member.name),
+        profile.phone_error(member.phone),
+        profile.id_number_error(member.id_number),
+        profile.address_error(member.address),
+        profile.birthday_error(member.birthday, today) if today else "",
+    ]
     if any(not 1 <= len(tag) <= 48 for tag in member.tags):
         errors.append("tags are 1-48 characters")
-    return errors
+    return [error for error in errors if error]
 
 
 def add_member(
@@ -53,16 +54,21 @@ def add_member(
     actor: str,
     today: dt.date | None = None,
 ) -> int:
-    errors = validate_new_member(member)
+    today = today or db.today_at(conn)
+    errors = validate_new_member(member, today)
     if errors:
         raise ValidationError("; ".join(errors))
-    today = today or db.today_at(conn)
+    id_hash = id_number_hash if member.id_number.strip() else ""
+    existing_member(conn, member.phone, id_hash)  # the same person: no second discount
+    phone_key, id_number_key = keys_of(member.phone, id_hash)
     inserted = conn.execute(
         db.members.insert().values(
             name=member.name.strip(),
             phone=member.phone.strip(),
-            id_number_masked=mask_id_number(member.id_number) if member.id_number else "",
-            id_number_hash=id_number_hash if member.id_number else "",
+            id_number_masked=mask_id_number(member.id_number) if id_hash else "",
+            id_number_hash=id_hash,
+            phone_key=phone_key,
+            id_number_key=id_number_key,
             address=member.address,
             birthday=member.birthday,
             branch_id=member.branch_id,
@@ -128,7 +134,8 @@ def require_member(conn: Connection, member_id: int) -> Row[Any]:
 def member_view(conn: Connection, member_id: int) -> dict[str, Any]:
     row = require_member(conn, member_id)
     view = dict(row._mapping)
-    view.pop("id_number_hash")
+    for secret in ("id_number_hash", "id_number_key"):
+        view.pop(secret)
     view["tags"] = sorted(
         conn.execute(
             sa.select(db.member_tags.c.tag).where(db.member_tags.c.member_id == member_id)

@@ -42,10 +42,13 @@ STAFF_CARD_PREFIX: Final = "S-"  # a staff card's card id: S-<staff id>
 
 
 class MemberStatus(enum.StrEnum):
-    """Whether a member's account is open. A terminated account's cards are all unusable."""
+    """Whether a member's account is open. A terminated account's cards are all unusable;
+    a merged one (the same person as another member, who now holds its balances and
+    cards) is closed for good."""
 
     ACTIVE = "active"
     TERMINATED = "terminated"
+    MERGED = "merged"
 
 
 class StaffRole(enum.StrEnum):
@@ -67,7 +70,7 @@ def effective_card_state(
     someone renews it), and every card of a terminated member is terminated. None is a
     state this version does not know (a newer hub's): never usable.
     """
-    if member == MemberStatus.TERMINATED:
+    if member in (MemberStatus.TERMINATED, MemberStatus.MERGED):
         return CardState.TERMINATED
     try:
         known = CardState(state)
@@ -103,6 +106,7 @@ class TxKind(enum.StrEnum):
     REPLACEMENT = "replacement"
     REVERSAL = "reversal"
     ADJUSTMENT = "adjustment"
+    MERGE = "merge"  # one member's balances moved to the member they are the same as
     REFUND = "refund"
 
 
