@@ -3,10 +3,11 @@ hub/db.py is at its size limit: the comparable phone and ID keys behind unique
 indexes, and where a merged member went.
 
 `phone_key` is `tapcard.domain.profile.phone_key` of the phone and `id_number_key` the
-ID number's keyed hash (empty ID: NULL). Both are NULL for a merged member and for the
-duplicates an older database already held (the migration keeps the key on the oldest
-member and leaves the others for `tapcard hub member duplicates`): NULLs never collide
-in a unique index, on SQLite or PostgreSQL.
+ID number's keyed hash (empty ID: NULL). A merged member keeps them (its phone finds
+the member it went into). They are NULL for the duplicates an older database already
+held: the migration keeps the key on the oldest member and leaves the others for
+`tapcard hub member duplicates`; NULLs never collide in a unique index, on SQLite or
+PostgreSQL.
 """
 
 from __future__ import annotations

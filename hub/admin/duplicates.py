@@ -3,8 +3,8 @@ belongs to, and listing the duplicates an older database still holds.
 
 The comparison is on `members.phone_key` (the phone as `tapcard.domain.profile.phone_key`
 spells it) and `members.id_number_key` (the ID's keyed hash), both behind unique
-indexes; a merged member holds neither, so its phone and ID are free for no one but
-the member it went into, who already has them.
+indexes. A merged member keeps its keys, so its phone or ID finds the member it went
+into.
 """
 
 from __future__ import annotations
@@ -50,12 +50,14 @@ def existing_member(
     ):
         if not value:  # no phone or ID given: nothing to compare
             continue
-        query = sa.select(m.c.id, m.c.name, m.c.phone).where(column == value)
+        query = sa.select(m.c.id, m.c.merged_into).where(column == value)
         if exclude is not None:
             query = query.where(m.c.id != exclude)
         row = conn.execute(query).first()
-        if row is not None:
-            raise DuplicateMemberError(int(row.id), field, str(row.name), str(row.phone))
+        if row is not None:  # a merged member's phone and ID are its target's now
+            found = int(row.merged_into or row.id)
+            person = conn.execute(sa.select(m.c.name, m.c.phone).where(m.c.id == found)).one()
+            raise DuplicateMemberError(found, field, str(person.name), str(person.phone))
 
 
 def member_duplicates(conn: Connection) -> list[dict[str, Any]]:

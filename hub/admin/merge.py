@@ -4,8 +4,9 @@ What the source holds moves in one database transaction: its balances (points, g
 stored value) as ONE transfer of kind `merge` whose legs go from the source's accounts
 to the target's, its cards, tags and unused vouchers, its points expiry buckets where
 the hub keeps them, and its ID number when the target has none. The source is left
-`merged` with `merged_into` set and no phone or ID key, so it can no longer be used,
-edited, issued a card or merged again; the merge is audited.
+`merged` with `merged_into` set, so it can no longer be used, edited, issued a card or
+merged again; it keeps its phone key (and its ID key unless the target took the ID), so
+registering that phone again finds the target instead. The merge is audited.
 """
 
 from __future__ import annotations
@@ -187,10 +188,5 @@ def _close_source(conn: Connection, source: Row[Any], target: Row[Any]) -> None:
     conn.execute(
         m.update()
         .where(m.c.id == source.id)
-        .values(
-            state=MemberStatus.MERGED.value,
-            merged_into=target.id,
-            phone_key=None,
-            id_number_key=None,
-        )
+        .values(state=MemberStatus.MERGED.value, merged_into=target.id)
     )
