@@ -8,6 +8,7 @@ from typing import Any
 from hub.admin.cards import issue_card, renew_card, replace_card, report_lost
 from hub.admin.members import NewMember, add_member, member_history, member_view, search_members
 from hub.admin.vouchers import use_voucher
+from hub.cli import profiles
 from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data
 from tapcard.domain.model import CardKind, CardState, Payment
 
@@ -133,6 +134,7 @@ def register(cmds: Any) -> None:
         member, "show", cmd_member_show, "a member's profile, cards, balances, history", read=True
     )
     show.add_argument("member_id", type=int)
+    profiles.register(member)
     card = cmds.add_parser("card", help="cards").add_subparsers(dest="card_cmd", required=True)
     issue = add_command(card, "issue", cmd_card_issue, "issue a card to a member", read=True)
     issue.add_argument("member_id", type=int)
