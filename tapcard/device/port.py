@@ -132,6 +132,16 @@ class DevicePort(Protocol):
         seen: Seen | None = None,
     ) -> LocalReceipt: ...
 
+    def refund(
+        self,
+        card_id: str,
+        ref: str,
+        lines: Sequence[m.RefundLine],
+        reason: str,
+        staff: str = "",
+        seen: Seen | None = None,
+    ) -> LocalReceipt: ...
+
     def renew(
         self,
         card_id: str,

@@ -247,6 +247,19 @@ class DeviceRuntime:
         op = m.Backfill(receipt_no=receipt_no, receipt_on=receipt_on, lines=list(lines))
         return self.submit(card_id, op, staff, seen)
 
+    def refund(
+        self,
+        card_id: str,
+        ref: str,
+        lines: Sequence[m.RefundLine],
+        reason: str,
+        staff: str = "",
+        seen: Seen | None = None,
+    ) -> LocalReceipt:
+        """Give back (part of) the sale `ref`; no lines: all that is still refundable."""
+        op = m.Refund(ref=ref, lines=list(lines), reason=reason)
+        return self.submit(card_id, op, staff, seen)
+
     def renew(
         self,
         card_id: str,
