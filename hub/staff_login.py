@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import admin, db
+from hub import staff_card_tries as card_tries
 from hub import staff_sessions as sessions
 from hub.app import Hub
 from hub.staff_pins import check_pin, staff_card_id
@@ -95,16 +96,35 @@ def _wrong_pin(conn: Connection, request: m.StaffRequest, now_ms: int) -> Fields
     return _locked(locked_ms, now_ms)
 
 
-def _locked(locked_ms: int, now_ms: int) -> Fields:
+def _locked(locked_ms: int, now_ms: int, what: str = "wrong PINs") -> Fields:
     minutes = max(1, -(-(locked_ms - now_ms) // MINUTE_MS))
-    return refused("locked", f"too many wrong PINs: try again in {minutes} min")
+    return refused("locked", f"too many {what}: try again in {minutes} min")
+
+
+def _wrong_card(
+    conn: Connection, request: m.StaffRequest, op: m.StaffCardLogin, now_ms: int
+) -> Fields:
+    actor = _actor(request)
+    details = {"card": op.card_id, "uid": op.uid}
+    admin.audit(conn, actor, "staff.card_login_failed", request.staff, details)
+    locked_ms = card_tries.record_card_failure(conn, op.card_id, request.device, now_ms)
+    if not locked_ms:
+        return refused("unknown_staff", f"card {op.card_id} is not {request.staff}'s")
+    admin.audit(conn, actor, "staff.card_locked", request.staff, {**details, "until_ms": locked_ms})
+    log.warning("card logins of %s at %s locked: too many refused", op.card_id, request.device)
+    return _locked(locked_ms, now_ms, "refused card logins")
 
 
 def card_login(
     conn: Connection, request: m.StaffRequest, op: m.StaffCardLogin, branch: str, now_ms: int
 ) -> Fields:
-    """A staff card the terminal verified: the hub's challenge makes it one-time."""
+    """A staff card the terminal verified: the hub's challenge makes it one-time. Lock
+    first (hub/staff_card_tries.py), then the challenge, then the card."""
     actor = _actor(request)
+    locked_ms = card_tries.card_locked_until(conn, op.card_id, request.device, now_ms)
+    if locked_ms:
+        admin.audit(conn, actor, "staff.card_login_locked", request.staff, {"card": op.card_id})
+        return _locked(locked_ms, now_ms, "card logins")
     if not sessions.take_challenge(conn, request.device, op.challenge, now_ms):
         admin.audit(conn, actor, "staff.login_replayed", request.staff)
         return refused("invalid", "the login challenge is unknown, used or expired: try again")
@@ -113,8 +133,8 @@ def card_login(
         sa.select(db.denylist.c.card_id).where(db.denylist.c.card_id == op.card_id)
     ).first()
     if row is None or op.card_id != staff_card_id(row.id) or denied is not None:
-        admin.audit(conn, actor, "staff.card_login_failed", request.staff, {"card": op.card_id})
-        return refused("unknown_staff", f"card {op.card_id} is not {request.staff}'s")
+        return _wrong_card(conn, request, op, now_ms)
+    card_tries.clear_card_failures(conn, op.card_id)
     admin.audit(conn, actor, "staff.card_login", row.id, {"uid": op.uid})
     return _session_fields(conn, row, request.device, now_ms)
 

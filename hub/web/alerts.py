@@ -18,12 +18,25 @@ from hub import db
 from hub.admin.audit import audit
 from hub.admin.denylist import denylist_version
 from hub.app import Hub
+from hub.staff_card_tries import CARD_LOCKOUT_S, card_lockouts
 from hub.staff_sessions import PIN_LOCKOUT_S, pin_lockouts
 from hub.web.auth import User
 from hub.web.settings import WebSettings
+from tapcard.domain.model import STAFF_CARD_PREFIX
 from tapcard.errors import NotFoundError
 
-KINDS = ("offline", "reader", "outbox", "rules", "denylist", "gap", "exception", "disk", "pin_lock")
+KINDS = (
+    "offline",
+    "reader",
+    "outbox",
+    "rules",
+    "denylist",
+    "gap",
+    "exception",
+    "disk",
+    "pin_lock",
+    "card_lock",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +159,25 @@ def _lockout_alerts(conn: Connection, now_ms: int, device_branch: dict[str, str]
         subject = f"{lock.kind} {lock.subject}"
         key = f"pin_lock:{lock.kind}:{lock.subject}"
         out.append(Alert(key, "pin_lock", branches.get(lock.subject), subject, text, since_ms))
+    return out + _card_lockout_alerts(conn, now_ms, device_branch)
+
+
+def _card_lockout_alerts(
+    conn: Connection, now_ms: int, device_branch: dict[str, str]
+) -> list[Alert]:
+    """Staff card logins locked after repeated refusals: copied or made-up staff cards."""
+    staff_branch = {
+        f"{STAFF_CARD_PREFIX}{staff_id}": branch
+        for staff_id, branch in conn.execute(sa.select(db.staff.c.id, db.staff.c.branch_id))
+    }
+    out = []
+    for lock in card_lockouts(conn, now_ms):
+        branches = device_branch if lock.kind == "device" else staff_branch
+        text = f"staff card logins for {lock.kind} {lock.subject} locked after repeated refusals"
+        since_ms = lock.until_ms - CARD_LOCKOUT_S * 1000
+        key = f"card_lock:{lock.kind}:{lock.subject}"
+        subject = f"{lock.kind} {lock.subject}"
+        out.append(Alert(key, "card_lock", branches.get(lock.subject), subject, text, since_ms))
     return out
 
 

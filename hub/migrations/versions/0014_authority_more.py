@@ -4,7 +4,8 @@ Revision ID: 0014
 Revises: 0013
 """
 
-from alembic import op  # noqa: F401  (used once this migration has its tables)
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0014"
 down_revision = "0013"
@@ -13,8 +14,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Failed staff card logins per card and per device (hub/staff_card_tries.py).
+    op.create_table(
+        "staff_card_failures",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("card_id", sa.String(length=32), nullable=False),
+        sa.Column("device_id", sa.String(length=48), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    for column in ("at_ms", "card_id", "device_id"):
+        op.create_index(f"ix_staff_card_failures_{column}", "staff_card_failures", [column])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("staff_card_failures")
