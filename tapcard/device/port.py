@@ -133,13 +133,7 @@ class DevicePort(Protocol):
     ) -> LocalReceipt: ...
 
     def refund(
-        self,
-        card_id: str,
-        ref: str,
-        lines: Sequence[m.RefundLine],
-        reason: str,
-        staff: str = "",
-        seen: Seen | None = None,
+        self, card_id: str, op: m.Refund, staff: str = "", seen: Seen | None = None
     ) -> LocalReceipt: ...
 
     def renew(

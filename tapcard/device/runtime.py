@@ -248,16 +248,8 @@ class DeviceRuntime:
         return self.submit(card_id, op, staff, seen)
 
     def refund(
-        self,
-        card_id: str,
-        ref: str,
-        lines: Sequence[m.RefundLine],
-        reason: str,
-        staff: str = "",
-        seen: Seen | None = None,
+        self, card_id: str, op: m.Refund, staff: str = "", seen: Seen | None = None
     ) -> LocalReceipt:
-        """Give back (part of) the sale `ref`; no lines: all that is still refundable."""
-        op = m.Refund(ref=ref, lines=list(lines), reason=reason)
         return self.submit(card_id, op, staff, seen)
 
     def renew(
