@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import admin, db
+from hub import staff_members
 from hub import staff_sessions as sessions
 from hub.app import Hub
 from hub.staff_login import login, refused
@@ -111,6 +112,8 @@ def handle(hub: Hub, request: m.StaffRequest, branch: str) -> m.StaffReply:
         return m.StaffReply(**base, **fields)
     except StaffRefused as exc:
         return m.StaffReply(**base, error=exc.error, message=str(exc)[:500])
+    except admin.DuplicateMemberError as exc:
+        return m.StaffReply(**base, **staff_members.duplicate(exc))
     except NotFoundError as exc:
         return m.StaffReply(**base, error="not_found", message=str(exc)[:500])
     except ConflictError as exc:
@@ -167,6 +170,8 @@ def _dispatch(
         return {"card_id": op.card_id, "expires_on": expiry, "fee_waived": True}
     if isinstance(op, m.MemberSearch):
         return {"members": _search(conn, op.text, row.branch_id)}
+    if isinstance(op, m.ShowProfile | m.EditMember):
+        return staff_members.answer(hub, conn, op, row.branch_id, actor)
     if isinstance(op, m.UseVoucher):
         used = admin.use_voucher(conn, op.code, actor)
         return {

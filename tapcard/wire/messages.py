@@ -354,6 +354,26 @@ class SaleLookup(StaffOp, frozen=True, tag="sale"):
     ref: SaleRef
 
 
+class ShowProfile(StaffOp, frozen=True, tag="profile"):
+    """A member's profile as the edit form shows it (`StaffReply.profile`): a member of
+    the terminal's branch only."""
+
+    member_id: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class EditMember(StaffOp, frozen=True, tag="edit_member"):
+    """Change a member's profile: a field left out (None) stays; "" clears the address,
+    birthday or ID number. The ID number travels in full once and is kept only masked
+    and hashed. Answered with the profile after the change and the fields changed."""
+
+    member_id: Annotated[int, msgspec.Meta(ge=1)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    phone: Annotated[str, msgspec.Meta(min_length=5, max_length=24)] | None = None
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    birthday: Annotated[str, msgspec.Meta(max_length=10)] | None = None  # YYYY-MM-DD
+    id_number: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+
 AnyStaffOp = (
     LoginChallenge
     | StaffLogin
@@ -366,6 +386,8 @@ AnyStaffOp = (
     | RenewWaived
     | UseVoucher
     | SaleLookup
+    | ShowProfile
+    | EditMember
 )
 
 
@@ -383,6 +405,17 @@ class MemberRow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     tier: ShortText
     state: ShortText
     cards: Annotated[list[ShortText], msgspec.Meta(max_length=32)] = []
+
+
+class MemberProfile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the terminal's edit form shows: the ID number only as its mask."""
+
+    member_id: int
+    name: Annotated[str, msgspec.Meta(max_length=200)]
+    phone: ShortText
+    address: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    birthday: dt.date | None = None
+    id_number_masked: ShortText = ""
 
 
 class SaleLineView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -417,7 +450,8 @@ class SaleView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     """The hub's answer; `error` is "" on success, else bad_pin | locked |
-    unknown_staff | no_session | not_allowed | not_found | conflict | invalid | internal.
+    unknown_staff | no_session | not_allowed | not_found | conflict | duplicate |
+    invalid | internal.
 
     Fields at their defaults stay out of the JSON, so a reply carries what its operation
     sets: a hub can answer a newer operation with newer fields while terminals that
@@ -445,6 +479,11 @@ class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     item: ShortText = ""  # voucher: the catalog item it was for
     units: int = 0  # voucher: hours of parking, washes, prizes
     sale: SaleView | None = None  # sale: what can be refunded
+    # profile, edit_member: the profile (after the change); edit_member: what changed.
+    # register, edit_member refused with error "duplicate": `member_id` and `members`
+    # name the member who already has that phone or ID number, masked.
+    profile: MemberProfile | None = None
+    changed: Annotated[list[ShortText], msgspec.Meta(max_length=8)] = []
 
 
 MESSAGE_TYPES: dict[str, type[Body]] = {
