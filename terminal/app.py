@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from kivy.app import App
 from kivy.clock import Clock
+from kivy.factory import Factory
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
@@ -119,6 +120,41 @@ class ReversalScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
         self.ids.reason.text = ""
 
 
+class RefundScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+    sale = StringProperty("")
+    can_lookup = BooleanProperty(False)
+    can_pick = BooleanProperty(False)
+    can_review = BooleanProperty(False)
+    warn = BooleanProperty(False)
+
+    def show(self, view: ui.RefundView) -> None:
+        self.sale = "\n".join(view.sale)
+        self.can_lookup, self.can_pick = view.can_lookup, view.can_pick
+        self.can_review, self.warn = view.can_review, view.warn
+        if self.ids.ref.text != view.ref:
+            self.ids.ref.text = view.ref
+        if self.ids.reason.text != view.reason:
+            self.ids.reason.text = view.reason
+        rows = self.ids.rows
+        rows.clear_widgets()
+        for row in view.rows:
+            rows.add_widget(
+                Factory.RefundLineRow(
+                    line_no=row.line_no, label=row.label, picked=row.picked, left=row.left
+                )
+            )
+
+
+class RefundConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+    member = StringProperty("")
+    lines = StringProperty("")
+    totals = StringProperty("")
+
+    def show(self, view: ui.RefundConfirmView) -> None:
+        self.member = view.member
+        self.lines, self.totals = "\n".join(view.lines), "\n".join(view.totals)
+
+
 SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.Screen.LOGIN: LoginScreen,
     ui.Screen.HOME: HomeScreen,
@@ -130,6 +166,8 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.Screen.BACKFILL: BackfillScreen,
     ui.Screen.RENEWAL: RenewalScreen,
     ui.Screen.REVERSAL: ReversalScreen,
+    ui.Screen.REFUND: RefundScreen,
+    ui.Screen.REFUND_CONFIRM: RefundConfirmScreen,
 }
 
 

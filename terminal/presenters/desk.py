@@ -97,6 +97,8 @@ class Desk:
         self.view: TerminalView | None = None
         # How each screen that follows state (language, the card) draws itself again.
         self.redraws: dict[Screen, Callable[[], object]] = {}
+        # What else forgets what was entered when staff sign out (a refund's draft).
+        self.on_sign_out: list[Callable[[], None]] = []
 
     # --- showing -------------------------------------------------------------------------
 
@@ -179,6 +181,8 @@ class Desk:
         self.port.set_staff(None)
         self.card = None
         self.sale_lines.clear()
+        for forget in self.on_sign_out:
+            forget()
         self.show_login(message)
 
     def staff_id(self) -> str:

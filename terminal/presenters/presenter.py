@@ -1,6 +1,6 @@
 """The counter terminal's presenter, without Kivy: one object the app talks to, made of
 the small presenters beside it (session, sale, transactions, renewal, backfill, cards,
-vouchers, reversal, shift) that share one `Desk`.
+vouchers, reversal, refund, shift) that share one `Desk`.
 
 Manager-only work (points reversal, fee waivers, card replacement) is checked by the
 hub. Every transaction and staff request carries the staff id (audit). Money and points
@@ -21,6 +21,7 @@ from tapcard.ui.worker import Post, Tap
 from terminal.presenters.backfill import BackfillPresenter
 from terminal.presenters.cards import CardsPresenter
 from terminal.presenters.desk import LOCK_AFTER_S, CardOnReader, Desk, StaffLink, ViewListener
+from terminal.presenters.refund import RefundPresenter
 from terminal.presenters.renewal import RenewalPresenter
 from terminal.presenters.reversal import ReversalPresenter
 from terminal.presenters.sale import SalePresenter
@@ -50,6 +51,7 @@ class TerminalPresenter:
         self.cards = CardsPresenter(desk)
         self.vouchers = VoucherPresenter(desk)
         self.reversals = ReversalPresenter(desk)
+        self.refunds = RefundPresenter(desk)
         self.shifts = ShiftPresenter(desk)
         desk.redraws.update(
             {
@@ -59,6 +61,8 @@ class TerminalPresenter:
                 Screen.BACKFILL: self.backfills.redraw,
                 Screen.RENEWAL: self.renewals.renewal,
                 Screen.REVERSAL: self.reversals.reversal_form,
+                Screen.REFUND: self.refunds.refund_form,
+                Screen.REFUND_CONFIRM: self.refunds.review,
             }
         )
         # What the app and its kv files call, by the names they have always had.
@@ -87,6 +91,11 @@ class TerminalPresenter:
         self.replace = c.replace
         self.use_voucher = self.vouchers.use_voucher
         self.reversal_form, self.reverse = self.reversals.reversal_form, self.reversals.reverse
+        f = self.refunds
+        self.start_refund, self.refund_form, self.look_up = f.start_refund, f.refund_form, f.look_up
+        self.refund_ref, self.refund_reason = f.refund_ref, f.refund_reason
+        self.pick, self.pick_all, self.review = f.pick, f.pick_all, f.review
+        self.confirm_refund = f.confirm_refund
         self.shift_summary = self.shifts.shift_summary
         desk.show_login()
 

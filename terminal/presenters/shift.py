@@ -24,6 +24,7 @@ SHIFT_KINDS: Final = (
     "backfill",
     "card_issued",
     "reversal",
+    "refund",
     "fee_waived",
     "voucher",
 )

@@ -21,6 +21,8 @@ class Screen(enum.StrEnum):
     BACKFILL = "backfill"
     RENEWAL = "renewal"
     REVERSAL = "reversal"
+    REFUND = "refund"
+    REFUND_CONFIRM = "refund_confirm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,37 @@ class ReversalView:
     manager: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RefundRow:
+    """One line of the sale being refunded: what it was and how many come back."""
+
+    line_no: int
+    label: str  # category, unit price, quantity sold, refunded before
+    picked: int  # how many the cashier gives back now
+    left: int  # still refundable
+
+
+@dataclass(frozen=True, slots=True)
+class RefundView:
+    header: Header
+    ref: str  # as typed or scanned
+    reason: str
+    sale: tuple[str, ...]  # the sale found (member, when, paid), or why there is none
+    rows: tuple[RefundRow, ...]
+    can_lookup: bool  # online: the hub can be asked
+    can_pick: bool  # a refundable sale with lines
+    can_review: bool  # something picked (or a whole redemption) and a reason
+    warn: bool  # the text above is a refusal or the offline notice
+
+
+@dataclass(frozen=True, slots=True)
+class RefundConfirmView:
+    header: Header
+    member: str  # masked name and card
+    lines: tuple[str, ...]  # what comes back, line by line
+    totals: tuple[str, ...]  # money given back and how, points taken back or restored
+
+
 TerminalView = (
     LoginView
     | HomeView
@@ -123,4 +156,6 @@ TerminalView = (
     | BackfillView
     | RenewalView
     | ReversalView
+    | RefundView
+    | RefundConfirmView
 )

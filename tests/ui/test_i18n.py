@@ -12,7 +12,7 @@ from pathlib import Path
 from tapcard.domain.model import CardState, StaffRole
 from tapcard.ui import kiosk, refusals
 from tapcard.ui.i18n import Translator, catalog, parse_po
-from terminal.presenters import desk, sale, session, shift, vouchers
+from terminal.presenters import desk, refund, sale, session, shift, vouchers
 
 ROOT = Path(__file__).resolve().parents[2]
 _CALL = re.compile(r"""\bt\(\s*(["'])((?:(?!\1).)+)\1""")
@@ -30,13 +30,26 @@ def used_msgids() -> set[str]:
     found.update(desk.STAFF_ERRORS.values())
     found.update((desk.HUB_UNREACHABLE, session.OFFLINE_UNCHECKED))
     found.update(vouchers.VOUCHER_ERRORS.values())
+    found.update(
+        (*refund.REFUND_ERRORS.values(), refund.OFFLINE_LOOKUP, *refund.PAID_BACK.values())
+    )
+    found.update(("refund_cash", "refund_stored_value", "cash", "stored_value"))
     found.update(shift.SHIFT_LABELS.values())
     found.update(state.value.capitalize() for state in CardState)
     found.update(refusals.COUNTER_TITLES.values())
     found.update(sale.CATEGORIES)
     found.update(
         k.capitalize()
-        for k in ("sale", "topup", "spend", "redeem", "renewal", "backfill", "card_issued")
+        for k in (
+            "sale",
+            "topup",
+            "spend",
+            "redeem",
+            "renewal",
+            "backfill",
+            "card_issued",
+            "refund",
+        )
     )
     found.update(role.value for role in StaffRole)
     found.update(("sale_cash", "sale_stored_value", "topup", "spend"))
