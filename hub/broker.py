@@ -5,10 +5,18 @@ in its own folder (0700), and is stopped with the program that started it.
 
 Who may write what (its ACL file, `acl_text`): the hub logs in as HUB_IDENTITY with a
 password made for this broker (kept 0600 in its folder, hashed in its password file) and
-may read and write everything under `tapcard/`; any other local client, anonymous, may
-use the device topics and only read the retained rule set and deny list, so nobody but
-the hub can clear or replace them. The deployed broker does the same with certificates
-(hub.deploy.broker_config).
+may read and write everything under `tapcard/`. Each active device of the registry logs
+in with its id and a password the hub derives from its own secret (`device_password`:
+HMAC of the device id, so nothing new is stored per device; the provisioning bundle
+carries it) and gets the deployed broker's ACL lines (hub.deploy.broker_config): its own
+topics, and the retained rule set and deny list read-only. Anonymous clients get nothing.
+The broker follows the registry (`follow`): a device provisioned or revoked, by this
+process or by `tapcard hub device add/revoke` in another, has its login written or
+removed within REGISTRY_FOLLOW_S, and mosquitto re-reads both files on SIGHUP.
+
+`anonymous_devices=True` is the tests' shared broker: many hubs with their own databases
+use one broker there, so device topics stay open to anonymous clients (never the
+retained config), as before the per-device logins.
 """
 
 from __future__ import annotations
@@ -16,22 +24,31 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import hmac
+import logging
 import os
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Final
 
+from sqlalchemy.engine import Engine
+
 from hub.config import BROKER_PASSWORD_FILE_ENV, BROKER_USER_ENV, BrokerAddress
+from hub.deploy.broker_config import acl_text as registry_acl_text
+from hub.deploy.broker_config import registry_devices
 from hub.deploy.pki import HUB_IDENTITY
 from tapcard.errors import TapcardError
 from tapcard.files import private_folder, write_private
 from tapcard.wire.messages import PACKET_BYTES_MAX
 from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC
+
+log = logging.getLogger(__name__)
 
 BROKER_START_TIMEOUT_S = 10.0
 BROKER_STOP_TIMEOUT_S = 5.0
@@ -39,7 +56,9 @@ AUTOSAVE_INTERVAL_S = 1  # persistence: what the broker queued survives its own 
 PASSWORD_FILE: Final = "passwd"  # noqa: S105 (a file name) mosquitto's, hashed
 HUB_PASSWORD_FILE: Final = "hub.password"  # noqa: S105 (a file name) for the hub
 ACL_FILE: Final = "acl"
+DEVICE_SECRET_FILE: Final = "device-logins.secret"  # noqa: S105 (a file name) HMAC key
 PASSWORD_BYTES: Final = 24
+REGISTRY_FOLLOW_S: Final = 2.0  # a provisioned or revoked device's login, this soon
 # mosquitto's own "$7$" hash (PBKDF2-HMAC-SHA512), as mosquitto_passwd writes it.
 HASH_ITERATIONS: Final = 101
 HASH_SALT_BYTES: Final = 12
@@ -53,22 +72,29 @@ def password_line(username: str, password: str) -> str:
     return f"{username}:$7${HASH_ITERATIONS}${encoded[0]}${encoded[1]}"
 
 
-def acl_text() -> str:
-    """Anonymous clients (devices, tests): the device topics, and the retained config
-    read-only; the hub: everything under the prefix."""
-    return "\n".join(
-        [
-            "# Written by hub.broker for the embedded broker; rewritten on every start.",
+def device_password(folder: Path, device_id: str) -> str:
+    """A device's password on the embedded broker in `folder`: HMAC-SHA256 of its id
+    with the hub's secret for this broker (made 0600 on first use)."""
+    path = private_folder(folder) / DEVICE_SECRET_FILE
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(PASSWORD_BYTES).encode())
+    mac = hmac.new(path.read_bytes().strip(), device_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def acl_text(devices: dict[str, str] | None = None, anonymous_devices: bool = False) -> str:
+    """The hub: everything under the prefix; each device (id -> branch): its own topics
+    and the retained config read-only; anonymous clients nothing, or with
+    `anonymous_devices` (tests) the device topics and the retained config read-only."""
+    lines = ["# Written by hub.broker for the embedded broker; rewritten from the registry."]
+    if anonymous_devices:
+        lines += [
             "# Lines before the first user line are for anonymous clients.",
             f"topic readwrite {PREFIX}/dev/#",
             f"topic read {RULES_TOPIC}",
             f"topic read {DENYLIST_TOPIC}",
-            "",
-            f"user {HUB_IDENTITY}",
-            f"topic readwrite {PREFIX.split('/')[0]}/#",
-            "",
         ]
-    )
+    return "\n".join(lines) + "\n" + registry_acl_text(devices or {}, with_hub=True)
 
 
 def free_port() -> int:
@@ -109,13 +135,25 @@ def mosquitto_binary() -> str:
 
 class PrivateBroker:
     """mosquitto on 127.0.0.1:<port> with persistence in `folder`; `hub_address` logs in
-    as the hub, `address` is anonymous (what devices and test clients use)."""
+    as the hub, `device_address` as one device of `registry` (the hub's database, whose
+    active devices get logins: see `follow`)."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        port: int | None = None,
+        registry: Engine | None = None,
+        anonymous_devices: bool = False,
+    ) -> None:
         self.folder = folder
         self.port = port or free_port()
+        self.registry = registry
+        self.anonymous_devices = anonymous_devices
         self.process: subprocess.Popen[bytes] | None = None
         self._hub_password = ""
+        self._devices: dict[str, str] = {}  # device -> branch, in the files now
+        self._following = threading.Event()
+        self._follower: threading.Thread | None = None
 
     @property
     def host(self) -> str:
@@ -123,6 +161,7 @@ class PrivateBroker:
 
     @property
     def address(self) -> BrokerAddress:
+        """No login: what only the tests' shared broker (`anonymous_devices`) admits."""
         return BrokerAddress(self.host, self.port)
 
     @property
@@ -131,6 +170,17 @@ class PrivateBroker:
         if not self._hub_password:
             self._hub_password = self._load_hub_password()
         return BrokerAddress(self.host, self.port, HUB_IDENTITY, self._hub_password)
+
+    def device_address(self, device_id: str) -> BrokerAddress:
+        """A device's login (valid while the registry has it active)."""
+        return BrokerAddress(
+            self.host, self.port, device_id, device_password(self.folder, device_id)
+        )
+
+    @property
+    def admitted(self) -> frozenset[str]:
+        """The devices whose logins are in the broker's files now."""
+        return frozenset(self._devices)
 
     def hub_login_env(self) -> dict[str, str]:
         """The environment that lets a hub in another process log in as the hub."""
@@ -146,13 +196,41 @@ class PrivateBroker:
             write_private(path, secrets.token_urlsafe(PASSWORD_BYTES).encode())
         return path.read_text().strip()
 
+    def _write_logins(self, devices: dict[str, str]) -> None:
+        """The password file (the hub and each device) and the ACL for these devices."""
+        lines = [password_line(HUB_IDENTITY, self.hub_address.password)]
+        lines += [password_line(d, device_password(self.folder, d)) for d in sorted(devices)]
+        write_private(self.folder / PASSWORD_FILE, ("\n".join(lines) + "\n").encode())
+        acl = acl_text(devices, self.anonymous_devices)
+        write_private(self.folder / ACL_FILE, acl.encode())
+        self._devices = dict(devices)
+
+    def sync(self) -> bool:
+        """Logins from the registry again; mosquitto re-reads them (SIGHUP) when they
+        changed. True when they did."""
+        if self.registry is None:
+            return False
+        devices = registry_devices(self.registry)
+        if devices == self._devices:
+            return False
+        self._write_logins(devices)
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
+        return True
+
+    def _follow(self) -> None:
+        while not self._following.wait(REGISTRY_FOLLOW_S):
+            try:
+                self.sync()
+            except Exception:  # a database hiccup: the next round tries again
+                log.exception("embedded broker: could not read the device registry")
+
     def write_config(self) -> Path:
         private_folder(self.folder)
-        password = self.hub_address.password
         passwd = self.folder / PASSWORD_FILE
-        write_private(passwd, (password_line(HUB_IDENTITY, password) + "\n").encode())
         acl = self.folder / ACL_FILE
-        write_private(acl, acl_text().encode())
+        devices = registry_devices(self.registry) if self.registry is not None else {}
+        self._write_logins(devices)
         config = self.folder / "mosquitto.conf"
         write_private(
             config,
@@ -163,7 +241,7 @@ class PrivateBroker:
                     # write into a private temporary folder; this broker stays ours.
                     *(["user root"] if os.geteuid() == 0 else []),
                     f"listener {self.port} 127.0.0.1",
-                    "allow_anonymous true",  # limited by the ACL: see acl_text
+                    f"allow_anonymous {'true' if self.anonymous_devices else 'false'}",
                     f"password_file {passwd}",
                     f"acl_file {acl}",
                     "persistence true",
@@ -200,8 +278,18 @@ class PrivateBroker:
         if not wait_for_port(self.host, self.port, BROKER_START_TIMEOUT_S):
             self.stop()
             raise TapcardError(f"mosquitto did not start; see {self.folder / 'mosquitto.log'}")
+        if self.registry is not None:
+            self._following.clear()
+            self._follower = threading.Thread(
+                target=self._follow, name="broker-registry", daemon=True
+            )
+            self._follower.start()
 
     def stop(self, kill: bool = False) -> None:
+        self._following.set()
+        if self._follower is not None:
+            self._follower.join()
+            self._follower = None
         if self.process is None:
             return
         end_process(self.process, signal.SIGKILL if kill else signal.SIGTERM, BROKER_STOP_TIMEOUT_S)

@@ -80,7 +80,7 @@ def _run_headless(data_dir: Path) -> int:
         HubConfig.from_env(data_dir=str(data_dir), db_url=f"sqlite:///{data_dir / 'hub.sqlite3'}")
     )
     key_text, cards = seed(hub, data_dir)
-    broker = PrivateBroker(data_dir / "broker")
+    broker = PrivateBroker(data_dir / "broker", registry=hub.engine)  # devices log in
     broker.start()
     service = HubService(hub, broker.hub_address)  # the one client that may publish config
     service.start()
@@ -95,6 +95,7 @@ def _run_headless(data_dir: Path) -> int:
             broker.host,
             broker.port,
             rules_version=hub.rules.latest_version(),
+            password=broker.device_address(DEMO_DEVICE).password,
         )
         device.seq = _last_seq(hub)  # a real device keeps this in its outbox
         try:

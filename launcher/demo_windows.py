@@ -35,7 +35,9 @@ def run_windows(data_dir: Path, run_command: RunCommand, lang: str = "en") -> in
     url = f"sqlite:///{data_dir / 'hub.sqlite3'}"
     hub = Hub.init(HubConfig.from_env(data_dir=str(data_dir), db_url=url))
     _, cards = seed(hub, data_dir)
-    broker = PrivateBroker(data_dir / "broker", port=_broker_port(data_dir))
+    broker = PrivateBroker(  # each device logs in as itself (the bundle has its password)
+        data_dir / "broker", port=_broker_port(data_dir), registry=hub.engine
+    )
     broker.start()
     service = HubService(hub, broker.hub_address)  # the one client that may publish config
     children: list[subprocess.Popen[bytes]] = []
@@ -73,16 +75,10 @@ def _provision(
         folder = data_dir / device_id
         if not (folder / "bundle.json").exists():
             bundle = data_dir / f"{device_id}.bundle.json"
-            hub_args = [
-                "hub",
-                "--data",
-                str(data_dir),
-                "--db",
-                url,
-                "--broker",
-                f"127.0.0.1:{port}",
-            ]
+            hub_args = ["hub", "--data", str(data_dir), "--db", url]
+            # No --broker: this hub runs the broker, so the bundle gets the device's login.
             add = ["device", "add", device_id, "--branch", DEMO_BRANCH, "--kind", kind]
+            add += ["--connect", f"127.0.0.1:{port}"]
             if run_command([*hub_args, *add, "--out", str(bundle)]) != 0:
                 raise SystemExit(f"could not add the demo {kind}")
             if run_command(["device", "provision", str(bundle), "--data", str(folder)]) != 0:

@@ -185,6 +185,10 @@ class MqttClient(Generic[NoteT]):
         """TLS to the broker, with a client certificate when given (before `start`)."""
         self.paho.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
 
+    def login(self, username: str, password: str) -> None:
+        """A broker login (before `start`): a device's own, on the embedded broker."""
+        self.paho.username_pw_set(username, password)
+
     def start(self) -> None:
         self._on_pre_connect(self.paho, None)
         s = self.session

@@ -81,8 +81,10 @@ def verify_threads_cleaned_up() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
-    """One private mosquitto for the session; tests that kill it use `own_broker`."""
-    instance = PrivateBroker(tmp_path_factory.mktemp("broker"))
+    """One private mosquitto for the session; tests that kill it use `own_broker`. Many
+    hubs with their own databases share it, so device topics stay open to anonymous
+    clients (tests/hub/test_broker_logins.py runs the embedded broker as shipped)."""
+    instance = PrivateBroker(tmp_path_factory.mktemp("broker"), anonymous_devices=True)
     instance.start()
     yield instance
     instance.stop()
@@ -90,7 +92,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
-    instance = PrivateBroker(tmp_path / "broker")
+    instance = PrivateBroker(tmp_path / "broker", anonymous_devices=True)
     instance.start()
     yield instance
     instance.stop()

@@ -42,9 +42,11 @@ def cmd_device_add(args: argparse.Namespace) -> int:
         "issuer_public_key": verify_key_text(hub.secrets.issuer_key.verify_key),
         "broker": str(BrokerAddress.parse(broker)),
     }
-    from hub.deploy.provision import RELOAD_HINT, finish_bundle  # deploy: TLS cert, signature
+    from hub.deploy.provision import RELOAD_HINT, embedded_login, finish_bundle
 
-    bundle, acl = finish_bundle(
+    if hub.config.broker is None:  # the hub runs its own broker: the device's login on it
+        bundle = embedded_login(bundle, hub.config.data_dir)
+    bundle, acl = finish_bundle(  # deploy: TLS certificate, signature
         bundle, hub.engine, hub.config.data_dir, hub.secrets.hub_key, args.connect is not None
     )
     if acl is not None:

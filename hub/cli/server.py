@@ -51,7 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     broker = None
     address = config.broker
     if address is None:
-        broker = PrivateBroker(config.data_dir / "broker", port=args.broker_port)
+        broker = PrivateBroker(  # devices log in as themselves: hub.broker
+            config.data_dir / "broker", port=args.broker_port, registry=hub.engine
+        )
         broker.start()
         address = broker.hub_address
         print(f"started a private mosquitto on {address}", flush=True)

@@ -99,6 +99,11 @@ def _devices(engine: Engine, branch_id: str | None = None) -> tuple[dict[str, st
     return active, revoked
 
 
+def registry_devices(engine: Engine) -> dict[str, str]:
+    """Active device -> branch, from the registry (the embedded broker's logins too)."""
+    return _devices(engine)[0]
+
+
 def device_rules(device_id: str) -> list[str]:
     """The ACL lines of one device: its own topics, and the retained config."""
     base = f"{PREFIX}/dev/{device_id}"

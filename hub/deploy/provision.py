@@ -22,6 +22,7 @@ from hub.deploy.broker_config import (
 from hub.deploy.pki import CertificateAuthority, pki_dir, write_file
 
 SETTINGS_FILE: Final = "broker-config.json"  # in the PKI folder: how broker-config ran
+EMBEDDED_BROKER_DIR: Final = "broker"  # in the hub's data folder (hub/cli/server.py)
 RELOAD_HINT: Final = "reload the broker to apply it: `systemctl reload tapcard-broker`"
 
 
@@ -98,6 +99,18 @@ def finish_bundle(
         # line here, once tests/hub/test_cli.py expects the `signature` field.
         bundle = sign_bundle(bundle, hub_key)
     return bundle, files
+
+
+def embedded_login(bundle: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """Without a CA (the embedded broker, hub.broker): the device's login on it, derived
+    from the hub's secret for that broker; the running broker admits the device once
+    it follows the registry (within hub.broker.REGISTRY_FOLLOW_S)."""
+    if load_settings(data_dir) is not None:
+        return bundle  # TLS: the certificate is the login
+    from hub.broker import device_password
+
+    password = device_password(data_dir / EMBEDDED_BROKER_DIR, str(bundle["device_id"]))
+    return {**bundle, "broker_password": password}
 
 
 def refresh_broker(engine: Engine, data_dir: Path) -> BrokerFiles | None:

@@ -56,6 +56,8 @@ class _BundleFields(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     hub_public_key: str
     issuer_public_key: str
     broker: str
+    # The device's login on the hub's embedded broker (its user name is device_id).
+    broker_password: str = ""
     tls: TlsFields | None = None
     reader: ReaderFields | None = None
     signature: str = ""  # the hub's, over the other fields (see tapcard.device.provisioning)
@@ -71,6 +73,7 @@ class Bundle:
     issuer_key: VerifyKey
     broker_host: str
     broker_port: int
+    broker_password: str  # '' when the broker takes no login (TLS certificates instead)
     tls: TlsFields | None
     reader: ReaderConfig
     raw: bytes  # the bundle as provisioned, for copying
@@ -106,6 +109,7 @@ class Bundle:
             issuer_key=issuer_key,
             broker_host=host,
             broker_port=port,
+            broker_password=fields.broker_password,
             tls=fields.tls,
             reader=_reader(fields.reader),
             raw=data,

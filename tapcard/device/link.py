@@ -434,6 +434,8 @@ def device_client(
     hub, and speaks TLS when the bundle says so."""
     identity = Identity(bundle.device_id, bundle.device_key, signed_by_hub(bundle.hub_key))
     client = MqttClient[None](session, identity, will=will)
+    if bundle.broker_password:  # the embedded broker: each device logs in as itself
+        client.login(bundle.device_id, bundle.broker_password)
     tls = bundle.tls
     if tls is not None:
         client.tls_set(tls.ca, tls.cert or None, tls.key or None)

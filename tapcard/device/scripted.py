@@ -42,6 +42,7 @@ class ScriptedDevice:
         port: int,
         rules_version: int = 1,
         clock: Clock | None = None,
+        password: str = "",
     ) -> None:
         self.clock = clock_from_env() if clock is None else clock
         self.device_id = device_id
@@ -62,6 +63,8 @@ class ScriptedDevice:
         self.client.max_inflight_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        if password:  # the embedded broker's login for this device (hub.broker)
+            self.client.username_pw_set(device_id, password)
         self.client.connect(host, port, keepalive=MQTT_KEEPALIVE_S)
         self.client.loop_start()
         if not self._connected.wait(CONNECT_TIMEOUT_S):

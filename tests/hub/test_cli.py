@@ -151,7 +151,9 @@ def test_device_add_writes_a_private_bundle(hub_cli: Cli, tmp_path: Path) -> Non
         "hub_public_key",
         "issuer_public_key",
         "broker",
+        "broker_password",  # the hub runs its own broker here: the device's login on it
     }
+    assert len(bundle["broker_password"]) >= 32
     assert (bundle["device_id"], bundle["branch_id"], bundle["kind"]) == (
         "kiosk-1",
         "shop-1",
