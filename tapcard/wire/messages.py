@@ -91,10 +91,8 @@ RefundReason = Annotated[str, msgspec.Meta(min_length=3, max_length=200)]
 
 
 class RefundLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """How many of one line of the original sale come back."""
-
     line_no: Annotated[int, msgspec.Meta(ge=0, lt=SALE_LINES_MAX)]  # 0-based, as sold
-    quantity: Annotated[int, msgspec.Meta(ge=1, le=SALE_LINE_QUANTITY_MAX)]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=SALE_LINE_QUANTITY_MAX)]  # coming back
 
 
 class Refund(Op, frozen=True, kw_only=True, tag="refund"):
@@ -348,10 +346,7 @@ class UseVoucher(StaffOp, frozen=True, tag="voucher"):
 
 
 class SaleLookup(StaffOp, frozen=True, tag="sale"):
-    """What a purchase or redemption (a transfer id or receipt number) still has to
-    refund: answered in `StaffReply.sale`."""
-
-    ref: SaleRef
+    ref: SaleRef  # what this sale still has to refund: answered in `StaffReply.sale`
 
 
 class ShowProfile(StaffOp, frozen=True, tag="profile"):
