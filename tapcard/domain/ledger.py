@@ -67,6 +67,7 @@ _CENTS, _POINTS, _GROWTH = Asset.CENTS, Asset.POINTS, Asset.GROWTH
 _STORED_VALUE = Payment.STORED_VALUE
 _S_CASH = system_account(SystemAccount.CASH)
 _S_SALES = system_account(SystemAccount.SALES)
+_S_REFUNDS = system_account(SystemAccount.REFUNDS)
 _S_DISCOUNTS = system_account(SystemAccount.DISCOUNTS)
 _S_FEES = system_account(SystemAccount.FEES)
 _S_POINTS_ISSUED = system_account(SystemAccount.POINTS_ISSUED)
@@ -160,6 +161,21 @@ def reversal_legs(member_id: int, points: int, growth: int) -> list[Leg]:
         _GROWTH,
         growth,
     )
+
+
+def refund_legs(
+    member_id: int, money_cents: int, payment: Payment, points: int, growth: int
+) -> list[Leg]:
+    """Give back the money of returned goods (to stored value, or paid out in cash)
+    against the refunds account, and take back the points and growth they earned."""
+    return _pair(_S_REFUNDS, _payer(member_id, payment), _CENTS, money_cents) + reversal_legs(
+        member_id, points, growth
+    )
+
+
+def redemption_refund_legs(member_id: int, points: int) -> list[Leg]:
+    """The points of a redemption whose reward came back: the mirror of redeem_legs."""
+    return _pair(_S_POINTS_REDEEMED, member_account(member_id, _POINTS), _POINTS, points)
 
 
 def adjustment_legs(member_id: int, asset: Asset, delta: int) -> list[Leg]:

@@ -127,6 +127,7 @@ class SystemAccount(enum.StrEnum):
 
     CASH = "cash"  # money taken at counters
     SALES = "sales"  # gross sales revenue
+    REFUNDS = "refunds"  # money given back for returned goods (contra-revenue)
     DISCOUNTS = "discounts"  # discounts given (contra-revenue)
     FEES = "fees"  # fee revenue
     POINTS_ISSUED = "points_issued"  # the other side of every point earned
@@ -139,6 +140,7 @@ class SystemAccount(enum.StrEnum):
 SYSTEM_ACCOUNT_ASSET: dict[SystemAccount, Asset] = {
     SystemAccount.CASH: Asset.CENTS,
     SystemAccount.SALES: Asset.CENTS,
+    SystemAccount.REFUNDS: Asset.CENTS,
     SystemAccount.DISCOUNTS: Asset.CENTS,
     SystemAccount.FEES: Asset.CENTS,
     SystemAccount.POINTS_ISSUED: Asset.POINTS,
