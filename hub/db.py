@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub import member_schema, staff_schema
+from hub import expiry_schema, member_schema, staff_schema
 from hub.web import schema as web_schema
 from tapcard.clock import Clock, clock_from_env, today
 
@@ -489,3 +489,6 @@ staff_sessions, staff_challenges, staff_pin_failures = staff_schema.define(metad
 
 # Failed dashboard logins per account and address (migration 0007): hub/web/schema.py.
 web_login_failures = web_schema.define(metadata)
+
+# Points by expiry date (migration 0010): hub/expiry_schema.py.
+point_buckets = expiry_schema.define(metadata)

@@ -384,6 +384,8 @@ def _fee(ctx: _Ctx, kind: FeeKind, payment: Payment, tx_kind: TxKind) -> Decisio
     detail = {"fee": kind.value, "payment": payment.value}
     if new_expiry is not None:
         detail["expires_on"] = new_expiry.isoformat()
+        # The card's expiry before: points frozen since then thaw (hub/point_buckets.py).
+        detail["renewed_from"] = ctx.card.expires_on.isoformat()
     return ctx.ok(
         tx_kind,
         legs,

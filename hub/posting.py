@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from hub import db
+from hub import db, point_buckets
 from hub.member_state import MemberState, write_members
+from hub.point_buckets import Credit, Renewal
 from tapcard.domain.ledger import Leg, system_account, validate_legs
 from tapcard.domain.model import SYSTEM_ACCOUNT_ASSET, Asset, TxKind
 
@@ -73,6 +75,18 @@ class Transfer:
         }
 
 
+class LegOwner(Protocol):
+    """What `Journal.post` needs of a member: a MemberState, or the expiry job's
+    points-only stand-in (hub/expiry.py), which writes its one account itself."""
+
+    @property
+    def id(self) -> int: ...
+
+    def owns(self, account: str) -> bool: ...
+
+    def apply_legs(self, legs: Sequence[Leg]) -> None: ...
+
+
 @dataclass(slots=True)
 class Journal:
     """The transfers of one database transaction, posted in memory, then written."""
@@ -81,13 +95,16 @@ class Journal:
     legs: list[dict[str, object]] = field(default_factory=list)
     system_deltas: Counter[str] = field(default_factory=Counter)
     daily: DailyTotals = field(default_factory=dict)
+    # Points credited to members (their expiry buckets) and renewals (which thaw them).
+    credits: list[Credit] = field(default_factory=list)
+    renewals: list[Renewal] = field(default_factory=list)
 
     def post(
         self,
         transfer: Transfer,
         legs: Sequence[Leg],
-        member: MemberState | None,
-        counterpart: MemberState | None = None,
+        member: LegOwner | None,
+        counterpart: LegOwner | None = None,
     ) -> None:
         """Book one transfer: its legs must balance and touch only `member`'s accounts
         and system accounts (callers validate input first; this is the second check).
@@ -107,6 +124,24 @@ class Journal:
         self.transfers.append(transfer.row())
         self.legs += [_leg_row(transfer.tx_id, leg) for leg in legs]
         add_to_daily(self.daily, transfer.created_ms, transfer.branch_id, legs)
+        self._note_points(transfer, legs)
+
+    def _note_points(self, transfer: Transfer, legs: Sequence[Leg]) -> None:
+        """What the expiry buckets need: every credit to a member's points account,
+        whatever the path (ingest, HQ, refunds, merges), and every renewal."""
+        for leg in legs:
+            if leg.asset is Asset.POINTS and leg.credit > 0 and leg.account.startswith("m:"):
+                member_id = int(leg.account.split(":")[1])  # m:<member>:points
+                credit = Credit(member_id, transfer.rules_version, transfer.created_ms, leg.credit)
+                self.credits.append(credit)
+        if transfer.kind is TxKind.RENEWAL:
+            old_expiry = point_buckets.renewed_from(transfer.detail)
+            if old_expiry is not None:
+                self.renewals.append(
+                    Renewal(
+                        transfer.member_id, old_expiry, transfer.rules_version, transfer.created_ms
+                    )
+                )
 
     @property
     def tx_ids(self) -> list[str]:
@@ -121,6 +156,8 @@ class Journal:
         """The balances the posted legs moved, the daily totals, and the balance check."""
         write_members(conn, members)
         db.add_daily_totals(conn, self.daily)
+        point_buckets.thaw(conn, self.renewals)  # before the new credits: they are not frozen
+        point_buckets.add_credits(conn, self.credits)
         if db.is_sqlite(conn) and self.transfers:
             check_balanced(conn, self.tx_ids)
         # System accounts last and in a fixed order: concurrent workers hold these

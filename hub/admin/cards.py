@@ -184,7 +184,11 @@ def renew_card(
     )
     fee = rules.fees.annual_cents
     legs = [] if waive_fee else fee_legs(int(card.member_id), fee, fee_paid_by)
-    detail: dict[str, object] = {"expires_on": expiry.isoformat()}
+    # The expiry before renewal: points frozen since then thaw (hub/point_buckets.py).
+    detail: dict[str, object] = {
+        "expires_on": expiry.isoformat(),
+        "renewed_from": card.expires_on.isoformat(),
+    }
     if waive_fee:
         detail["fee_waived_cents"] = fee
         audit(conn, actor, "fee.waive", card_id, {"fee": "annual", "cents": fee})

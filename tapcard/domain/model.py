@@ -106,6 +106,7 @@ class TxKind(enum.StrEnum):
     REPLACEMENT = "replacement"
     REVERSAL = "reversal"
     ADJUSTMENT = "adjustment"
+    EXPIRY = "expiry"  # points past their expiry date (hub/expiry.py, daily)
     MERGE = "merge"  # one member's balances moved to the member they are the same as
     REFUND = "refund"
 
@@ -135,6 +136,7 @@ class SystemAccount(enum.StrEnum):
     GROWTH_ISSUED = "growth_issued"
     ADJUSTMENTS_CENTS = "adjustments_cents"
     ADJUSTMENTS_POINTS = "adjustments_points"
+    POINTS_EXPIRED = "points_expired"  # where expired points go
 
 
 SYSTEM_ACCOUNT_ASSET: dict[SystemAccount, Asset] = {
@@ -148,6 +150,7 @@ SYSTEM_ACCOUNT_ASSET: dict[SystemAccount, Asset] = {
     SystemAccount.GROWTH_ISSUED: Asset.GROWTH,
     SystemAccount.ADJUSTMENTS_CENTS: Asset.CENTS,
     SystemAccount.ADJUSTMENTS_POINTS: Asset.POINTS,
+    SystemAccount.POINTS_EXPIRED: Asset.POINTS,
 }
 assert set(SYSTEM_ACCOUNT_ASSET) == set(SystemAccount)
 

@@ -26,6 +26,9 @@ RULES_CAPABILITIES_MAX = 200
 # outbox never holds more (validate_rules), so a device's resend always fits.
 SEQ_AHEAD_MAX = 10_000
 BUSINESS_TIME_ZONE_DEFAULT = "Asia/Shanghai"
+POINTS_EXPIRY_MONTHS_MAX = 120
+POINTS_EXPIRY_YEARS_MAX = 10
+POINT_COST_MILLICENTS_MAX = 1_000_000  # ten yuan a point: anything more is a typo
 # Card kinds that carry the member's stored value: a clone of one spends real money, so
 # their tags are never accepted without an originality signature.
 CARD_KINDS_STORED_VALUE = frozenset(
@@ -38,6 +41,12 @@ class CampaignKind(enum.StrEnum):
     PERCENT_OFF = "percent_off"  # percentage off the eligible subtotal
     NEW_MEMBER = "new_member"  # percentage off for members who joined recently
     GIFT = "gift"  # a gift handed over when the eligible subtotal reaches X
+
+
+class ExpiryScheme(enum.StrEnum):
+    NONE = "none"  # points never expire
+    ROLLING = "rolling"  # earned in a month: expire at the end of the month N months later
+    CALENDAR = "calendar"  # earned in a year: expire at the end of the year N years later
 
 
 class CatalogKind(enum.StrEnum):
@@ -97,6 +106,17 @@ class Campaign(Window):
     new_member_days: int = 0  # NEW_MEMBER: days since joining
     gift: str = ""  # GIFT: what is handed over
     stackable: bool = False  # False: only the best non-stackable campaign applies
+
+
+@dataclass(frozen=True, slots=True)
+class PointsExpiry:
+    """When earned points expire (tapcard.domain.expiry), and what one point costs the
+    chain while it is outstanding (the points liability report)."""
+
+    scheme: ExpiryScheme = ExpiryScheme.NONE
+    months: int = 12  # ROLLING: earned in March, expire at the end of March a year later
+    years: int = 1  # CALENDAR: earned in 2026, expire on 31 December 2027
+    point_cost_millicents: int = 0  # liability per outstanding point (1000 = one cent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +195,7 @@ class RuleSet:
     capabilities: tuple[Capability, ...] | None = None
     stored_value_cents_max: int | None = None  # per card (its member's stored value)
     time_zone: str = BUSINESS_TIME_ZONE_DEFAULT  # the business day of campaigns and limits
+    points_expiry: PointsExpiry = field(default_factory=PointsExpiry)
 
     def tier(self, name: str) -> Tier:
         for tier in self.tiers:
@@ -221,6 +242,7 @@ def validate_rules(rules: RuleSet) -> list[str]:
     errors += _validate_campaigns(rules.campaigns)
     errors += _validate_catalog(rules.catalog)
     errors += _validate_authority(rules)
+    errors += _validate_expiry(rules.points_expiry)
     errors += [
         f"unchecked_tag_kinds: {kind.value} cards spend stored value, their tags must be checked"
         for kind in rules.unchecked_tag_kinds
@@ -252,6 +274,19 @@ def _validate_authority(rules: RuleSet) -> list[str]:
         errors.append("stored_value_cents_max must be >= 1")
     if not is_time_zone(rules.time_zone):
         errors.append(f"time_zone {rules.time_zone!r} is not a known zone such as Asia/Shanghai")
+    return errors
+
+
+def _validate_expiry(expiry: PointsExpiry) -> list[str]:
+    errors: list[str] = []
+    if not 1 <= expiry.months <= POINTS_EXPIRY_MONTHS_MAX:
+        errors.append(f"points_expiry.months must be within 1..{POINTS_EXPIRY_MONTHS_MAX}")
+    if not 1 <= expiry.years <= POINTS_EXPIRY_YEARS_MAX:
+        errors.append(f"points_expiry.years must be within 1..{POINTS_EXPIRY_YEARS_MAX}")
+    if not 0 <= expiry.point_cost_millicents <= POINT_COST_MILLICENTS_MAX:
+        errors.append(
+            f"points_expiry.point_cost_millicents must be within 0..{POINT_COST_MILLICENTS_MAX}"
+        )
     return errors
 
 

@@ -1,0 +1,196 @@
+"""The daily expiry job: book each member's points past their last day as an expiry
+transfer (debit the member's points, credit s:points_expired), in chunks of members.
+
+Run on day T it expires what could be spent until T-1 at the latest. Who has points due
+comes from one set-based query per chunk over the buckets' index; how many follows
+tapcard.domain.expiry (balance minus what is kept after T-1), so a second run the same
+day finds nothing to book, and the transfer id is derived from the member and the day,
+so even two runs at once cannot book one member's expiry twice.
+
+A frozen member keeps the points due: a terminated member, or one whose card has
+expired and who holds no usable card (renewal thaws them: hub/point_buckets.py). The
+buckets a run has booked can no longer matter and are deleted in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from hub import db
+from hub.posting import Journal, Transfer
+from tapcard.domain.ledger import Leg, member_account, system_account
+from tapcard.domain.model import Asset, MemberStatus, SystemAccount, TxKind
+from tapcard.domain.rules import RuleSet
+
+EXPIRY_CHUNK_MEMBERS = 20_000  # one transaction: ingest waits at most this long on a lock
+ACTOR = "expiry"
+_TX_NAMESPACE = uuid.UUID("6f1d8a52-4a57-4c1e-9d0c-2b3f6e0a7e11")
+_S_EXPIRED = system_account(SystemAccount.POINTS_EXPIRED)
+
+Progress = Callable[[int, int], None]  # (members done, members due)
+
+# Members with a bucket due by :due in [:lo, :hi], their points balance and what they
+# keep after :due; frozen members left out (see the module). Our own text, no input.
+_DUE_SQL = """
+SELECT d.member_id, COALESCE(a.balance, 0),
+  COALESCE((SELECT SUM(k.points) FROM point_buckets k
+            WHERE k.member_id = d.member_id AND k.expires_on > :due), 0)
+FROM (SELECT DISTINCT member_id FROM point_buckets
+      WHERE expires_on <= :due AND member_id BETWEEN :lo AND :hi) d
+JOIN members m ON m.id = d.member_id
+LEFT JOIN accounts a ON a.member_id = d.member_id AND a.asset = 'points'
+WHERE m.state = :active
+  AND NOT (EXISTS (SELECT 1 FROM cards c WHERE c.member_id = d.member_id
+                   AND c.state IN ('active', 'expired') AND c.expires_on < :today)
+           AND NOT EXISTS (SELECT 1 FROM cards c WHERE c.member_id = d.member_id
+                           AND c.state = 'active' AND c.expires_on >= :today))
+ORDER BY d.member_id
+"""
+
+
+@dataclass(slots=True)
+class ExpiryReport:
+    day: dt.date
+    members: int = 0  # members whose points expired
+    points: int = 0
+    pruned: int = 0  # members whose buckets due were deleted (booked, or nothing left)
+    tx_ids: list[str] = field(default_factory=list)
+
+
+def due_count(conn: Connection, today: dt.date) -> int:
+    """How many members hold a bucket past its last day (frozen ones included)."""
+    b = db.point_buckets
+    query = sa.select(sa.func.count(sa.distinct(b.c.member_id))).where(b.c.expires_on < today)
+    return int(conn.execute(query).scalar() or 0)
+
+
+def _next_range(
+    conn: Connection, today: dt.date, after: int, chunk: int
+) -> tuple[int, int, int] | None:
+    """The first and last member id of the next `chunk` members with buckets due: the
+    job walks the members by key, never holding all their ids."""
+    b = db.point_buckets
+    ids = (
+        sa.select(b.c.member_id)
+        .where(b.c.member_id > after, b.c.expires_on < today)
+        .group_by(b.c.member_id)
+        .order_by(b.c.member_id)
+        .limit(chunk)
+        .subquery()
+    )
+    col = ids.c.member_id
+    lo, hi, n = conn.execute(sa.select(sa.func.min(col), sa.func.max(col), sa.func.count())).one()
+    return None if lo is None else (int(lo), int(hi), int(n))
+
+
+def run_expiry(
+    engine: Engine,
+    rules: RuleSet,
+    today: dt.date,
+    progress: Progress | None = None,
+    chunk: int = EXPIRY_CHUNK_MEMBERS,
+) -> ExpiryReport:
+    """Book the expiry of every member's points due before `today`, chunk by chunk,
+    each chunk its own transaction (`engine` is the hub's writer)."""
+    report = ExpiryReport(today)
+    with engine.connect() as conn:
+        total = due_count(conn, today)
+    after = done = 0
+    while True:
+        with engine.begin() as conn:
+            found = _next_range(conn, today, after, chunk)
+            if found is None:
+                return report
+            lo, after, n = found
+            _expire_chunk(conn, rules, today, lo, after, report)
+        done += n
+        if progress is not None:
+            progress(min(done, total), total)
+
+
+def _expire_chunk(
+    conn: Connection, rules: RuleSet, today: dt.date, lo: int, hi: int, report: ExpiryReport
+) -> None:
+    if conn.dialect.name == "postgresql":  # the ledger locks members in id order too
+        conn.execute(
+            sa.select(db.members.c.id)
+            .where(db.members.c.id.between(lo, hi))
+            .order_by(db.members.c.id)
+            .with_for_update()
+        )
+    due = today - dt.timedelta(days=1)
+    params = {"due": due, "today": today, "lo": lo, "hi": hi, "active": MemberStatus.ACTIVE.value}
+    rows = conn.execute(sa.text(_DUE_SQL), params).all()
+    expiring = [(int(m), max(0, int(bal) - int(kept))) for m, bal, kept in rows]
+    _book(conn, rules, due, [(m, n) for m, n in expiring if n > 0], report)
+    if not expiring:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"DELETE FROM point_buckets WHERE member_id = {mark} AND expires_on <= {mark}",  # noqa: S608
+        [(m, due) for m, _ in expiring],
+    )
+    report.pruned += len(expiring)
+
+
+def _book(
+    conn: Connection,
+    rules: RuleSet,
+    due: dt.date,
+    expiring: Sequence[tuple[int, int]],
+    report: ExpiryReport,
+) -> None:
+    if not expiring:
+        return
+    now = db.now_ms(conn)
+    journal = Journal()
+    for member_id, points in expiring:
+        account = member_account(member_id, Asset.POINTS)
+        legs = [
+            Leg(account, Asset.POINTS, debit=points),
+            Leg(_S_EXPIRED, Asset.POINTS, credit=points),
+        ]
+        tx_id = str(uuid.uuid5(_TX_NAMESPACE, f"{member_id}:{due.isoformat()}"))
+        transfer = Transfer(
+            tx_id=tx_id,
+            kind=TxKind.EXPIRY,
+            member_id=member_id,
+            rules_version=rules.version,
+            created_ms=now,
+            applied_ms=now,
+            actor=ACTOR,
+            reason=f"{points} points expired on {due.isoformat()}",
+            detail=f'{{"expired_on": "{due.isoformat()}", "points": {points}}}',
+        )
+        journal.post(transfer, legs, _PointsOnly(member_id))
+        report.tx_ids.append(tx_id)
+    journal.insert(conn)
+    # Only the points account moves: one relative update per member, never the member row.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"UPDATE accounts SET balance = balance - {mark} WHERE code = {mark}",  # noqa: S608
+        [(points, member_account(m, Asset.POINTS)) for m, points in expiring],
+    )
+    journal.settle(conn, [])
+    report.members += len(expiring)
+    report.points += sum(points for _, points in expiring)
+
+
+@dataclass(frozen=True, slots=True)
+class _PointsOnly:
+    """The member as Journal.post checks it: only its points account moves, and the job
+    writes that itself, relative to what is stored, under the chunk's lock."""
+
+    id: int
+
+    def owns(self, account: str) -> bool:
+        return account.startswith(f"m:{self.id}:")
+
+    def apply_legs(self, legs: Sequence[Leg]) -> None:
+        pass
