@@ -107,7 +107,9 @@ def login(
     w = web(request)
     address = request.client.host if request.client else ""
     with w.hub.writer.begin() as conn:
-        outcome = throttle.attempt(conn, username, password, address)
+        known = request.cookies.get(throttle.KNOWN_COOKIE, "")
+        key = throttle.known_key(w.hub.secrets.secret)
+        outcome = throttle.attempt(conn, username, password, address, known, key)
         user = outcome.user
         session = auth.open_session(conn, user, w.cfg.session_ttl_s) if user else None
     if outcome.locked_s:
@@ -116,6 +118,8 @@ def login(
         return done("/login", error=throttle.WRONG_TEXT)
     response = done(_safe_next(next))
     _cookie(response, request, SESSION_COOKIE, session[0], int(w.cfg.session_ttl_s))
+    # This browser is known for this account now: exempt from the account-wide slowdown.
+    _cookie(response, request, throttle.KNOWN_COOKIE, outcome.known, throttle.KNOWN_LOGIN_S)
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response
 
