@@ -22,13 +22,16 @@ from hub.authority import (
     member_debit,
     operation_of,
 )
+from hub.refunds import decide_refund
 from tapcard.domain import authority, engine
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import MemberContext, SaleQuote
 from tapcard.domain.ledger import Leg
 from tapcard.domain.model import (
     Asset,
+    CardKind,
     CardState,
+    DeviceKind,
     FeeKind,
     Payment,
     TxKind,
@@ -42,6 +45,7 @@ from tapcard.wire.messages import (
     Fee,
     Purchase,
     Redeem,
+    Refund,
     Renewal,
     Spend,
     TopUp,
@@ -50,6 +54,7 @@ from tapcard.wire.messages import (
 
 if TYPE_CHECKING:  # the state is read and written in hub.member_state; only its shape here
     from hub.member_state import MemberState
+    from hub.refunds import RefundBook
 
 
 @dataclass(slots=True)
@@ -93,6 +98,7 @@ class Decision:
     points_earned: int = 0
     points_spent: int = 0
     voucher: str = ""
+    voucher_item: CatalogItem | None = None  # the voucher's terms come from it
     item: str = ""
     units: int = 0
     receipt_no: str = ""
@@ -121,6 +127,7 @@ def decide(
     today: dt.date,
     now_ms: int,
     sender: Sender,
+    refunds: RefundBook | None = None,
 ) -> Decision:
     """Accept (with legs) or refuse (with a reason) one intent."""
     if rules is None:
@@ -137,6 +144,7 @@ def decide(
     if refused is not None:
         return refused
     ctx = _Ctx(intent, rules, member, today, exceptions, stock, receipts, voucher_secret, card)
+    ctx.refunds, ctx.device = refunds, sender.device
     decision = _decide_op(ctx)
     if decision.reason is not Reason.OK:
         return decision
@@ -211,6 +219,8 @@ class _Ctx:
     receipts: set[str]
     voucher_secret: bytes
     card: CardInfo
+    refunds: RefundBook | None = None  # the sales a batch's refunds name (hub.refunds)
+    device: DeviceKind | None = None
 
     def ok(self, kind: TxKind, legs: list[Leg], message: str, **kw: Any) -> Decision:
         return Decision(Reason.OK, message, self.today, kind=kind, legs=legs, **kw)
@@ -244,9 +254,14 @@ def _decide_op(ctx: _Ctx) -> Decision:
     if isinstance(op, Purchase):
         return _purchase(ctx, op)
     if isinstance(op, TopUp):
-        cap_cents = authority.stored_value_cap(ctx.rules)
-        if ctx.member.balance(Asset.CENTS) + op.amount_cents > cap_cents:
-            return ctx.refuse(Reason.STORED_VALUE_CAP, f"a card may hold at most {cap_cents} cents")
+        over = authority.topup_refusal(
+            ctx.rules,
+            real_name=ctx.member.real_name,
+            balance_cents=ctx.member.balance(Asset.CENTS),
+            amount_cents=op.amount_cents,
+        )
+        if over:
+            return ctx.refuse(Reason.STORED_VALUE_CAP, over)
         legs = legs_of.topup_legs(ctx.member.id, op.amount_cents)
         return ctx.ok(TxKind.TOPUP, legs, "topped up", net_cents=op.amount_cents)
     if isinstance(op, Spend):
@@ -258,10 +273,15 @@ def _decide_op(ctx: _Ctx) -> Decision:
         return _redeem(ctx, op)
     if isinstance(op, Backfill):
         return _backfill(ctx, op)
+    if isinstance(op, Refund):
+        return decide_refund(ctx, op, ctx.refunds, ctx.device)
     if isinstance(op, Fee):
         return _fee(ctx, op.fee, op.payment, TxKind.FEE)
     assert isinstance(op, Renewal)
-    return _fee(ctx, FeeKind.ANNUAL, op.payment, TxKind.RENEWAL)
+    # A supplementary card's renewal charges its own annual fee (fees.supplementary_cents).
+    supplementary = ctx.card.kind == CardKind.SUPPLEMENTARY
+    annual = FeeKind.SUPPLEMENTARY if supplementary else FeeKind.ANNUAL
+    return _fee(ctx, annual, op.payment, TxKind.RENEWAL)
 
 
 def _earned_tier(ctx: _Ctx, growth: int) -> str:
@@ -292,6 +312,7 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
         return ctx.refuse(Reason.INVALID_REQUEST, "; ".join(errors))
     if op.receipt_no and op.receipt_no in ctx.receipts:
         return ctx.refuse(Reason.RECEIPT_USED, f"receipt {op.receipt_no} is already booked")
+    tier = ctx.context().tier
     quote = engine.quote_sale(ctx.rules, ctx.context(), op.lines, ctx.today)
     if op.payment is Payment.STORED_VALUE and not ctx.covers(
         Asset.CENTS, quote.net_cents, "purchase"
@@ -303,7 +324,8 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
         TxKind.PURCHASE,
         legs,
         "sale booked",
-        detail_json=_quote_detail(quote, payment=op.payment.value, lines=lines),
+        # The tier too: a refund prices the sale again as it was (hub/refunds.py).
+        detail_json=_quote_detail(quote, payment=op.payment.value, lines=lines, tier=tier),
         net_cents=quote.net_cents,
         discount_cents=quote.discount_cents,
         points_earned=quote.points,
@@ -342,6 +364,7 @@ def _redeem(ctx: _Ctx, op: Redeem) -> Decision:
         detail_json=detail.decode(),
         points_spent=points,
         voucher=code,
+        voucher_item=item,
         item=item.code,
         units=op.units,
     )

@@ -33,6 +33,7 @@ class MemberState:
     period_growth: int
     last_activity_on: dt.date
     state: str  # a MemberStatus value
+    real_name: bool  # registered with an ID number: the higher stored-value limits
     balances: dict[Asset, int] = field(default_factory=dict)
     changed: bool = False
 
@@ -46,6 +47,7 @@ class MemberState:
             period_growth=int(row.period_growth),
             last_activity_on=row.last_activity_on,
             state=row.state,
+            real_name=bool(row.id_number_hash),
             balances={asset: 0 for asset in Asset},
         )
 

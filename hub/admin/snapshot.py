@@ -44,6 +44,7 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Snap
             db.members.c.state.label("m_state"),
             db.members.c.joined_on,
             db.members.c.birthday,
+            db.members.c.id_number_hash,
         )
         .join(db.members, db.members.c.id == db.cards.c.member_id)
         .where(db.cards.c.id == card_id)
@@ -86,4 +87,5 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Snap
         as_of_ms=db.now_ms(conn),
         joined_on=row.joined_on,
         birthday_md=row.birthday.strftime("%m-%d") if row.birthday else "",
+        real_name=bool(row.id_number_hash),
     )

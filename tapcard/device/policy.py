@@ -19,12 +19,19 @@ from dataclasses import dataclass
 
 from tapcard.device.store import DayCounters
 from tapcard.domain import engine
-from tapcard.domain.authority import offline_limit_error
+from tapcard.domain.authority import (
+    DenialKind,
+    business_date,
+    capability_denial,
+    offline_limit_error,
+    topup_refusal,
+)
 from tapcard.domain.engine import MemberContext
-from tapcard.domain.model import FeeKind, Payment, card_allows, effective_card_state
+from tapcard.domain.model import DeviceKind, FeeKind, Payment, card_allows, effective_card_state
 from tapcard.domain.rules import RuleSet
 from tapcard.wire import messages as m
 from tapcard.wire.codes import CARD_STATE_REASON, Reason
+from tapcard.wire.operations import operation_of
 
 # A snapshot does not carry the join date; this one never qualifies for a new-member
 # discount, so a device quote is never lower than the hub's (caps stay conservative).
@@ -49,6 +56,11 @@ class Verdict:
 
 
 BIRTHDAY_YEAR = 2000  # a leap year, so that 29 February birthdays stay valid
+
+
+def business_day(rules: RuleSet, now_ms: int) -> dt.date:
+    """The day the hub counts caps, campaigns and limits on: in the rules' time zone."""
+    return business_date(now_ms, rules.time_zone)
 
 
 def member_context(rules: RuleSet, snapshot: m.Snapshot) -> MemberContext:
@@ -101,9 +113,15 @@ def decide(
     counters: DayCounters,
     now_ms: int,
     today: dt.date,
+    device: DeviceKind | None = None,
+    branch: str = "",
 ) -> Verdict:
-    """Accept or refuse one operation on one card."""
+    """Accept or refuse one operation on one card (by this kind of device at `branch`:
+    what the capability table forbids it, the hub would refuse)."""
     offline = not online
+    refused = _capability(rules, device, branch, op, offline)
+    if refused is not None:
+        return refused
     if card_id in denied:
         return _refuse(Reason.CARD_LOST, f"card {card_id} is on the deny list", offline)
     if snapshot is None or not snapshot.found:
@@ -115,7 +133,7 @@ def decide(
     cost = op_cost(rules, snapshot, op, today)
     if isinstance(cost, Verdict):
         return Verdict(False, cost.reason, cost.message, offline, Cost())
-    refused = _covers(snapshot, cost, offline)
+    refused = _covers(snapshot, cost, offline) or _stored_value_policy(rules, snapshot, op, offline)
     if refused is not None:
         return refused
     if offline:
@@ -123,6 +141,29 @@ def decide(
         if refused is not None:
             return refused
     return Verdict(True, Reason.OK, "accepted offline" if offline else "accepted", offline, cost)
+
+
+def _capability(
+    rules: RuleSet, device: DeviceKind | None, branch: str, op: m.AnyOp, offline: bool
+) -> Verdict | None:
+    """The hub's capability check (tapcard.domain.authority), before anything is queued:
+    offline, goods the hub will refuse are never handed over."""
+    if device is None:
+        return None
+    operation, tender, amount_cents = operation_of(op)
+    denial = capability_denial(
+        rules,
+        device=device,
+        branch=branch,
+        operation=operation,
+        tender=tender,
+        amount_cents=amount_cents,
+    )
+    if denial is None:
+        return None
+    if denial.kind is DenialKind.OPERATION:
+        return _refuse(Reason.DEVICE_NOT_ALLOWED, denial.message, offline)
+    return _refuse(Reason.AMOUNT_NOT_ALLOWED, denial.message, offline)
 
 
 def _refuse(reason: Reason, message: str, offline: bool = False) -> Verdict:
@@ -153,6 +194,20 @@ def _covers(snapshot: m.Snapshot, cost: Cost, offline: bool) -> Verdict | None:
             offline,
         )
     return None
+
+
+def _stored_value_policy(
+    rules: RuleSet, snapshot: m.Snapshot, op: m.AnyOp, offline: bool
+) -> Verdict | None:
+    """A top-up within the per-card and per-top-up caps (the hub's check, on the
+    snapshot's balance and real-name flag)."""
+    if not isinstance(op, m.TopUp):
+        return None
+    held = snapshot.balances.stored_value_cents if snapshot.balances else 0
+    over = topup_refusal(
+        rules, real_name=snapshot.real_name, balance_cents=held, amount_cents=op.amount_cents
+    )
+    return _refuse(Reason.STORED_VALUE_CAP, over, offline) if over else None
 
 
 def _offline_limits(

@@ -4,7 +4,8 @@ Three rules, each written once and used where it applies:
 
 - the capability table (`RuleSet.capabilities`): which operations each device kind may
   send, at which branches, up to which amount per tender (`capability_denial`), and the
-  per-card stored-value cap (`stored_value_cap`);
+  stored-value policy (`stored_value_policy`, `topup_refusal`: per card and per top-up,
+  higher for members registered by real name);
 - the offline policy's daily caps (`offline_limit_error` for the device deciding alone,
   `offline_room` and `offline_chargeable` for the hub booking what the device decided);
 - the hub's time (`hub_time_ms`, `business_date`): an online intent happened when it
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tapcard.domain.model import DeviceKind, Payment, TxKind
-from tapcard.domain.rules import Capability, OfflinePolicy, RuleSet
+from tapcard.domain.rules import Capability, OfflinePolicy, RuleSet, StoredValuePolicy
 
 # Rule sets from before the capability table get these bounds (docs/rules.md).
 TOPUP_CENTS_MAX_DEFAULT = 500_000  # ¥5,000 in one top-up
@@ -61,11 +62,35 @@ def capabilities_of(rules: RuleSet) -> tuple[Capability, ...]:
     return DEFAULT_CAPABILITIES if rules.capabilities is None else rules.capabilities
 
 
+def stored_value_policy(rules: RuleSet) -> StoredValuePolicy:
+    """The rule set's stored-value policy. A rule set from before it keeps what it meant:
+    its one per-card cap (or the default) for every member, top-ups bounded by the
+    default capability bound."""
+    if rules.stored_value is not None:
+        return rules.stored_value
+    card = rules.stored_value_cents_max or STORED_VALUE_CENTS_MAX_DEFAULT
+    return StoredValuePolicy(card, TOPUP_CENTS_MAX_DEFAULT, card, TOPUP_CENTS_MAX_DEFAULT)
+
+
 def stored_value_cap(rules: RuleSet) -> int:
-    """The most stored value one card (its member's account) may hold after a top-up."""
-    if rules.stored_value_cents_max is None:
-        return STORED_VALUE_CENTS_MAX_DEFAULT
-    return rules.stored_value_cents_max
+    """The most stored value any card (its member's account) may hold after a top-up."""
+    return stored_value_policy(rules).real_name_card_cents_max
+
+
+def topup_refusal(rules: RuleSet, *, real_name: bool, balance_cents: int, amount_cents: int) -> str:
+    """Why this top-up breaks the stored-value policy ('' when it may go ahead): the one
+    check the hub and the device's offline policy both make."""
+    policy = stored_value_policy(rules)
+    if real_name:
+        card_max, topup_max = policy.real_name_card_cents_max, policy.real_name_topup_cents_max
+    else:
+        card_max, topup_max = policy.card_cents_max, policy.topup_cents_max
+    who = "a member registered by real name" if real_name else "a member without real name"
+    if amount_cents > topup_max:
+        return f"one top-up for {who} is at most {topup_max} cents"
+    if balance_cents + amount_cents > card_max:
+        return f"a card of {who} may hold at most {card_max} cents"
+    return ""
 
 
 def capability_denial(

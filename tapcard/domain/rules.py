@@ -26,6 +26,9 @@ RULES_CAPABILITIES_MAX = 200
 # outbox never holds more (validate_rules), so a device's resend always fits.
 SEQ_AHEAD_MAX = 10_000
 BUSINESS_TIME_ZONE_DEFAULT = "Asia/Shanghai"
+# A voucher's place (branches, device kinds) is stored with it as one separated text.
+VOUCHER_PLACE_SEPARATOR = ","
+VOUCHER_PLACE_CHARS_MAX = 500
 POINTS_EXPIRY_MONTHS_MAX = 120
 POINTS_EXPIRY_YEARS_MAX = 10
 POINT_COST_MILLICENTS_MAX = 1_000_000  # ten yuan a point: anything more is a typo
@@ -127,6 +130,12 @@ class CatalogItem:
     points: int  # per unit: per hour of parking, per wash, per prize
     units_max: int = 1  # parking: most hours in one redemption
     stock: int | None = None  # prizes: initial stock; None means unlimited
+    # The voucher a redemption issues: days it is valid from the hub's time of issue
+    # (0: no expiry), and where it counts (branch ids and device kinds; empty: anywhere).
+    valid_days: int = 0
+    branches: tuple[str, ...] = ()
+    device_kinds: tuple[DeviceKind, ...] = ()
+    points_back_on_expiry: bool = False  # an unused expired voucher gives its points back
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,17 @@ class OfflinePolicy:
     outbox_len_max: int = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class StoredValuePolicy:
+    """What a prepaid card may hold and take in one top-up. A member registered by real
+    name (an ID number checked at registration) may have the higher limits."""
+
+    card_cents_max: int = 100_000  # balance after a top-up, anonymous member
+    topup_cents_max: int = 100_000  # one top-up, anonymous member
+    real_name_card_cents_max: int = 500_000
+    real_name_topup_cents_max: int = 500_000
+
+
 # The operations a device sends in an intent (the rest are booked at HQ).
 INTENT_KINDS = frozenset(
     {
@@ -150,6 +170,7 @@ INTENT_KINDS = frozenset(
         TxKind.BACKFILL,
         TxKind.FEE,
         TxKind.RENEWAL,
+        TxKind.REFUND,
     }
 )
 
@@ -193,8 +214,15 @@ class RuleSet:
     unchecked_tag_kinds: tuple[CardKind, ...] = ()
     # None: a rule set from before the table; tapcard.domain.authority's defaults apply.
     capabilities: tuple[Capability, ...] | None = None
-    stored_value_cents_max: int | None = None  # per card (its member's stored value)
+    stored_value_cents_max: int | None = None  # per card; older rule sets (see stored_value)
+    # None: a rule set from before the policy; tapcard.domain.authority derives one.
+    stored_value: StoredValuePolicy | None = None
     time_zone: str = BUSINESS_TIME_ZONE_DEFAULT  # the business day of campaigns and limits
+    # Joining by spend instead of the joining fee: a provisional member whose net
+    # purchases reach join_spend_cents within join_spend_days of joining is a full member
+    # (both 0: joining by spend is not offered). docs/rules.md "Joining".
+    join_spend_cents: int = 0
+    join_spend_days: int = 0
     points_expiry: PointsExpiry = field(default_factory=PointsExpiry)
 
     def tier(self, name: str) -> Tier:
@@ -272,6 +300,9 @@ def _validate_authority(rules: RuleSet) -> list[str]:
         errors.append(f"offline.outbox_len_max cannot exceed {SEQ_AHEAD_MAX}")
     if rules.stored_value_cents_max is not None and rules.stored_value_cents_max < 1:
         errors.append("stored_value_cents_max must be >= 1")
+    errors += _validate_stored_value(rules)
+    if (rules.join_spend_cents > 0) != (rules.join_spend_days > 0):
+        errors.append("join_spend_cents and join_spend_days are both set or both 0")
     if not is_time_zone(rules.time_zone):
         errors.append(f"time_zone {rules.time_zone!r} is not a known zone such as Asia/Shanghai")
     return errors
@@ -287,6 +318,28 @@ def _validate_expiry(expiry: PointsExpiry) -> list[str]:
         errors.append(
             f"points_expiry.point_cost_millicents must be within 0..{POINT_COST_MILLICENTS_MAX}"
         )
+    return errors
+
+
+def _validate_stored_value(rules: RuleSet) -> list[str]:
+    policy = rules.stored_value
+    if policy is None:
+        return []
+    errors: list[str] = []
+    if rules.stored_value_cents_max is not None:
+        errors.append("give stored_value or stored_value_cents_max, not both")
+    for name in (
+        "card_cents_max",
+        "topup_cents_max",
+        "real_name_card_cents_max",
+        "real_name_topup_cents_max",
+    ):
+        if getattr(policy, name) < 1:
+            errors.append(f"stored_value.{name} must be >= 1")
+    if policy.real_name_card_cents_max < policy.card_cents_max:
+        errors.append("stored_value.real_name_card_cents_max cannot be below card_cents_max")
+    if policy.real_name_topup_cents_max < policy.topup_cents_max:
+        errors.append("stored_value.real_name_topup_cents_max cannot be below topup_cents_max")
     return errors
 
 
@@ -317,6 +370,8 @@ def _non_negative_ints(rules: RuleSet) -> list[tuple[str, int]]:
         ("fees.annual_cents", fees.annual_cents),
         ("fees.supplementary_cents", fees.supplementary_cents),
         ("fees.replacement_cents", fees.replacement_cents),
+        ("join_spend_cents", rules.join_spend_cents),
+        ("join_spend_days", rules.join_spend_days),
         ("offline.cache_age_s_max", offline.cache_age_s_max),
         ("offline.card_daily_points_max", offline.card_daily_points_max),
         ("offline.card_daily_cents_max", offline.card_daily_cents_max),
@@ -388,4 +443,18 @@ def _validate_catalog(catalog: tuple[CatalogItem, ...]) -> list[str]:
             errors.append(f"catalog {item.code}: points > 0 and units_max >= 1")
         if item.stock is not None and item.stock < 0:
             errors.append(f"catalog {item.code}: stock must be >= 0")
+        if item.valid_days < 0:
+            errors.append(f"catalog {item.code}: valid_days must be >= 0")
+        if item.points_back_on_expiry and item.valid_days == 0:
+            errors.append(f"catalog {item.code}: points_back_on_expiry needs valid_days > 0")
+        errors += _validate_place(item)
+    return errors
+
+
+def _validate_place(item: CatalogItem) -> list[str]:
+    errors = []
+    if any(not b or VOUCHER_PLACE_SEPARATOR in b for b in item.branches):
+        errors.append(f"catalog {item.code}: a branch id is not empty and has no comma")
+    if len(VOUCHER_PLACE_SEPARATOR.join(item.branches)) > VOUCHER_PLACE_CHARS_MAX:
+        errors.append(f"catalog {item.code}: branches take at most {VOUCHER_PLACE_CHARS_MAX} chars")
     return errors

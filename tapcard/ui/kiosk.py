@@ -247,10 +247,12 @@ class KioskPresenter:
         self.online = online
         session = self.session
         session.snapshot, session.online = snapshot, online
-        if not verdict.accepted and verdict.reason is not Reason.LIMIT_EXCEEDED:
+        # The probe is a 1-cent top-up: a card at its stored-value cap is fine to look at.
+        lookable = (Reason.LIMIT_EXCEEDED, Reason.STORED_VALUE_CAP)
+        if not verdict.accepted and verdict.reason not in lookable:
             self._refuse(refusal_of(verdict.reason))
             return
-        if not verdict.accepted:  # offline and the cache is too old: show, but no rewards
+        if verdict.reason is Reason.LIMIT_EXCEEDED:  # offline, cache too old: no rewards
             session.note = Refusal.OFFLINE_LIMIT
         self._show(MEMBER, self._member_view(session))
 

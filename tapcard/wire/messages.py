@@ -230,6 +230,9 @@ class Snapshot(Body, frozen=True, kw_only=True):
     # the birthday travels as month and day only.
     joined_on: dt.date | None = None
     birthday_md: Annotated[str, msgspec.Meta(pattern=r"^(\d\d-\d\d)?$")] = ""
+    # Registered by real name (an ID number checked): the stored-value policy's higher
+    # limits, which the device applies offline as the hub does.
+    real_name: bool = False
 
 
 # --- retained configuration (hub -> devices) ----------------------------------------
@@ -301,6 +304,7 @@ class RegisterMember(StaffOp, frozen=True, tag="register"):
     card_key: CardKeyHex = ""  # the chip's own public key, when it has one
     birthday: dt.date | None = None
     waive_fee: bool = False  # the joining fee (paid cash otherwise); a manager only
+    join_by_spend: bool = False  # no fee; provisional until it spends (docs/rules.md)
 
 
 class ReportLost(StaffOp, frozen=True, tag="lost"):

@@ -217,10 +217,12 @@ def _verdict(op: m.AnyOp, online: bool, held_cents: int, used: DayCounters) -> p
 
 
 def test_the_device_caps_itself_offline_by_the_shared_rule() -> None:
-    # A 1-cent top-up is the kiosk's card check: it must pass for a card at the cap (the
-    # hub, not the device, refuses a top-up past it).
+    # The device refuses a top-up past the stored-value policy as the hub does (the
+    # kiosk's 1-cent probe takes that refusal as "fine to look at": tapcard/ui/kiosk.py).
     fresh = DayCounters(card_points=0, card_cents=0, device_cents=0)
-    assert _verdict(m.TopUp(amount_cents=1), False, 500_000, fresh).accepted
+    at_cap = _verdict(m.TopUp(amount_cents=1), False, 100_000, fresh)
+    assert not at_cap.accepted and at_cap.reason == Reason.STORED_VALUE_CAP
+    assert _verdict(m.TopUp(amount_cents=1), False, 99_999, fresh).accepted
     near_day_cap = DayCounters(card_points=1_500, card_cents=0, device_cents=0)
     mug = m.Redeem(item="PRIZE-MUG", units=1)  # 1,500 points: over the 2,000 a day offline
     offline = _verdict(mug, False, 0, near_day_cap)

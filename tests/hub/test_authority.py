@@ -178,6 +178,9 @@ def test_kiosk_may_not_top_up_and_a_terminal_only_within_its_bound(
     seeded: Seeded, terminal: Device, kiosk: Device
 ) -> None:
     card = seeded.cards[0]
+    with seeded.hub.transaction() as conn:  # registered by real name: the ¥5,000 limits
+        member = db.members.c.id == seeded.members[0]
+        conn.execute(db.members.update().where(member).values(id_number_hash="checked"))
     by_kiosk, huge, over_cap, fine, kiosk_redeem = apply(
         seeded,
         kiosk.incoming(card, m.TopUp(amount_cents=HUNDRED_MILLION_CENTS)),
