@@ -15,9 +15,11 @@ from sqlalchemy.engine import Connection
 
 from hub import db
 from hub.admin.audit import audit
-from hub.admin.denylist import deny
+from hub.admin.joining import JoinReport, settle_joins
+from hub.admin.vouchers import ExpiryReport, expire_vouchers
+from hub.stored_value import end_membership
 from tapcard.domain import engine
-from tapcard.domain.model import CARD_STATES_FINAL, CardState, MemberStatus
+from tapcard.domain.model import CardState, MemberStatus
 from tapcard.domain.rules import RuleSet
 
 MEMBERS_PER_PASS_MAX = 100_000  # bound one run; the next day's run continues
@@ -30,13 +32,17 @@ class MaintenanceReport:
     kept: int = 0
     terminated: list[int] = field(default_factory=list)
     expired_cards: list[str] = field(default_factory=list)
+    joins: JoinReport = field(default_factory=JoinReport)  # joining by spend settled
+    vouchers: ExpiryReport = field(default_factory=ExpiryReport)  # unused vouchers expired
 
 
 def run_maintenance(conn: Connection, rules: RuleSet, today: dt.date) -> MaintenanceReport:
     report = MaintenanceReport()
     _review_tiers(conn, rules, today, report)
     _terminate_inactive(conn, rules, today, report)
+    report.joins = settle_joins(conn, rules, today)  # before expiry: a full member's card
     _expire_cards(conn, today, report)
+    report.vouchers = expire_vouchers(conn, rules)
     return report
 
 
@@ -79,40 +85,29 @@ def _review_tiers(
 def _terminate_inactive(
     conn: Connection, rules: RuleSet, today: dt.date, report: MaintenanceReport
 ) -> None:
-    m, c = db.members, db.cards
+    m = db.members
     rows = conn.execute(
         sa.select(m.c.id, m.c.last_activity_on)
         .where(m.c.state == MemberStatus.ACTIVE.value)
         .order_by(m.c.id)
         .limit(MEMBERS_PER_PASS_MAX)
     ).all()
-    final = [s.value for s in CARD_STATES_FINAL]
     for member_id, last_activity_on in rows:
         if not engine.is_inactive(rules, last_activity_on, today):
             continue
-        ended = MemberStatus.TERMINATED.value
-        conn.execute(m.update().where(m.c.id == member_id).values(state=ended))
-        cards = (
-            conn.execute(
-                sa.select(c.c.id).where(c.c.member_id == member_id, c.c.state.not_in(final))
-            )
-            .scalars()
-            .all()
-        )
-        for card_id in cards:
-            conn.execute(
-                c.update()
-                .where(c.c.id == card_id)
-                .values(state=CardState.TERMINATED.value, state_ms=db.now_ms(conn))
-            )
-            deny(conn, card_id, CardState.TERMINATED.value)
+        # The stored value left goes to the unclaimed account HQ settles (never stranded).
+        ended = end_membership(conn, member_id, ACTOR, "inactive", rules)
         report.terminated.append(member_id)
         audit(
             conn,
             ACTOR,
             "member.terminate",
             str(member_id),
-            {"last_activity_on": last_activity_on.isoformat(), "cards": list(cards)},
+            {
+                "last_activity_on": last_activity_on.isoformat(),
+                "cards": ended.cards,
+                "unclaimed_cents": ended.unclaimed_cents,
+            },
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Connection
 from hub import db
 from tapcard.domain.ledger import system_account
 from tapcard.domain.model import Asset, SystemAccount, TxKind
+from tapcard.domain.rules import PointsExpiry
 
 DAY_MS = db.DAY_MS
 GAPS_LISTED_MAX = 20  # missing sequence numbers listed per device
@@ -199,6 +201,62 @@ def stored_value(conn: Connection, branch: str | None = None) -> list[dict[str, 
     ]
 
 
+def stored_value_by_branch(conn: Connection, branch: str | None = None) -> list[dict[str, Any]]:
+    """Stored value by the branch where it was topped up and where it was spent, for
+    settlement between branches (docs/stored-value.md): every leg on a member's cents
+    account, by its transfer's branch ("hq" for what HQ booked: adjustments, fees,
+    payouts, balances moved to unclaimed). `net_cents` (topped up less spent) is what
+    the branch holds for value it has not delivered: it pays that to HQ's clearing, or
+    receives it when negative. Without a branch a `total` row follows, whose net is the
+    stored value members hold now."""
+    t, g = db.transfers, db.legs
+    amount = g.c.credit - g.c.debit
+    is_topup = t.c.kind == TxKind.TOPUP.value
+    place = sa.func.coalesce(t.c.branch_id, "")
+    conditions = [g.c.asset == Asset.CENTS.value, g.c.account.like("m:%")]
+    if branch:
+        conditions.append(t.c.branch_id == branch)
+    query = (
+        sa.select(
+            place,
+            sa.func.sum(sa.case((is_topup, amount), else_=0)),
+            sa.func.sum(sa.case((is_topup, 0), else_=-amount)),
+        )
+        .select_from(g.join(t, t.c.tx_id == g.c.tx_id))
+        .where(*conditions)
+        .group_by(place)
+        .order_by(place)
+    )
+    rows = [
+        {
+            "branch": b or "hq",
+            "topped_up_cents": int(up or 0),
+            "spent_cents": int(spent or 0),
+            "net_cents": int(up or 0) - int(spent or 0),
+        }
+        for b, up, spent in conn.execute(query)
+    ]
+    if not branch and rows:
+        total = {k: sum(int(r[k]) for r in rows) for k in ("topped_up_cents", "spent_cents")}
+        net = total["topped_up_cents"] - total["spent_cents"]
+        rows.append({"branch": "total", **total, "net_cents": net})
+    return rows
+
+
+def in_yuan(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with each `*_cents` column as `*_yuan` (exact: 2 decimal places), for
+    CSV and the CLI: the unit in the header, the amount as people read it."""
+    return [
+        {
+            (k[: -len("_cents")] + "_yuan" if k.endswith("_cents") else k): (
+                Decimal(int(v)).scaleb(-2) if k.endswith("_cents") else v
+            )
+            for k, v in row.items()
+        }
+        for row in rows
+    ]
+
+
 def new_members(
     conn: Connection,
     start: dt.date | None = None,
@@ -338,12 +396,27 @@ def open_exceptions(conn: Connection) -> list[dict[str, Any]]:
 
 
 # The reports of `tapcard hub report NAME`; the dashboard has its own list (hub.web.reporting).
+def points_liability(conn: Connection) -> list[dict[str, Any]]:
+    """Points outstanding as a liability at the latest rules' per-point cost, and what
+    expires within 30 and 90 days (hub/point_buckets.py)."""
+    from hub.point_buckets import liability
+    from hub.rulestore import parse_rules
+
+    body = conn.execute(
+        sa.select(db.rule_sets.c.body).order_by(db.rule_sets.c.version.desc()).limit(1)
+    ).scalar()
+    policy = parse_rules(body.encode()).points_expiry if body else PointsExpiry()
+    return liability(conn, policy, db.today_at(conn))
+
+
 REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "turnover": turnover,
     "points": points_flow,
     "cards": cards_by_tier_and_state,
     "categories": sales_by_category,
     "campaigns": campaign_effect,
+    "stored-value": stored_value_by_branch,
     "gaps": sequence_gaps,
     "exceptions": open_exceptions,
+    "points-liability": points_liability,
 }

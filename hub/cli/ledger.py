@@ -91,6 +91,10 @@ def cmd_maintain(args: argparse.Namespace) -> int:
             "kept": report.kept,
             "terminated": report.terminated,
             "expired_cards": report.expired_cards,
+            "joined_by_spend": report.joins.full,
+            "joins_lapsed": report.joins.lapsed,
+            "vouchers_expired": report.vouchers.expired,
+            "voucher_points_back": report.vouchers.points_back,
         },
     )
     return 0
@@ -102,10 +106,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {}
     if args.name in ("turnover", "points", "categories", "campaigns"):
         kwargs = {"start": args.start, "end": args.end}
-    if args.name in ("turnover", "points", "categories"):
+    if args.name in ("turnover", "points", "categories", "stored-value"):
         kwargs["branch"] = args.branch
     with hub.engine.connect() as conn:
         rows = func(conn, **kwargs)
+    if args.name in ("stored-value", "points-liability"):  # money: shown in yuan
+        rows = reports.in_yuan(rows)
     print_data(args, rows)
     return 0
 

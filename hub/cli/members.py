@@ -1,4 +1,4 @@
-"""`tapcard hub member | card | voucher`: members, their cards and vouchers."""
+"""`tapcard hub member | card | voucher`: members, their cards, vouchers (cli/vouchers.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from hub.admin.cards import issue_card, renew_card, replace_card, report_lost
+from hub.admin.joining import start_join_by_spend
 from hub.admin.members import NewMember, add_member, member_history, member_view, search_members
-from hub.admin.vouchers import use_voucher
-from hub.cli import profiles
+from hub.cli import profiles, stored_value, vouchers
 from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data
 from tapcard.domain.model import CardKind, CardState, Payment
 
@@ -64,7 +64,11 @@ def cmd_card_issue(args: argparse.Namespace) -> int:
             card_id=args.card_id or "",
             daily_cents_max=args.daily_cents_max,
             daily_points_max=args.daily_points_max,
+            fee_paid_by=args.fee_paid_by,
+            waive_fee=args.waive_fee,
         )
+        if args.join_by_spend:  # instead of the joining fee (docs/rules.md "Joining")
+            start_join_by_spend(conn, args.member_id, card_id, hub.rules.latest(), actor_of(args))
     print_data(args, {"card_id": card_id})
     return 0
 
@@ -104,16 +108,6 @@ def cmd_card_renew(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_voucher_use(args: argparse.Namespace) -> int:
-    """Accept a voucher once (a car park's exit system can call this): exit 2 with the
-    reason when it is unknown or was used already."""
-    hub = open_hub(args)
-    with hub.transaction() as conn:
-        used = use_voucher(conn, args.code, actor_of(args))
-    print_data(args, used)
-    return 0
-
-
 def register(cmds: Any) -> None:
     member = cmds.add_parser("member", help="members").add_subparsers(
         dest="member_cmd", required=True
@@ -135,6 +129,7 @@ def register(cmds: Any) -> None:
     )
     show.add_argument("member_id", type=int)
     profiles.register(member)
+    stored_value.register_member(member)
     card = cmds.add_parser("card", help="cards").add_subparsers(dest="card_cmd", required=True)
     issue = add_command(card, "issue", cmd_card_issue, "issue a card to a member", read=True)
     issue.add_argument("member_id", type=int)
@@ -143,6 +138,11 @@ def register(cmds: Any) -> None:
     issue.add_argument("--card-id", help="card number (default: the next free one)")
     issue.add_argument("--daily-cents-max", type=int, help="own daily spending limit")
     issue.add_argument("--daily-points-max", type=int, help="own daily redemption limit")
+    issue.add_argument("--fee-paid-by", choices=PAYERS, default=Payment.CASH.value)
+    issue.add_argument("--waive-fee", action="store_true", help="waive a supplementary fee")
+    issue.add_argument(
+        "--join-by-spend", action="store_true", help="provisional until the spend threshold"
+    )
     lost = add_command(
         card, "lost", cmd_card_lost, "report a card lost: refused everywhere", read=True
     )
@@ -159,5 +159,4 @@ def register(cmds: Any) -> None:
     voucher = cmds.add_parser("voucher", help="vouchers from redemptions").add_subparsers(
         dest="voucher_cmd", required=True
     )
-    use = add_command(voucher, "use", cmd_voucher_use, "accept a voucher, once", read=True)
-    use.add_argument("code", help="as printed (XXXX-XXXX-XXXX) or as scanned")
+    vouchers.register(voucher)

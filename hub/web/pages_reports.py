@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Connection
 from starlette.datastructures import UploadFile
 
-from hub import db
+from hub import db, reports
 from hub.admin.audit import audit
 from hub.rulestore import parse_rules, store_rules
 from hub.web import auth, reporting
@@ -93,6 +93,8 @@ def report_csv(
         raise HTTPException(404, f"no report {name}")
     with web(request).hub.engine.connect() as conn:
         rows = reporting.run(conn, name, parse_date(start), parse_date(end), scope(user, branch))
+    if name in reporting.CSV_IN_YUAN:
+        rows = reports.in_yuan(rows)
     return csv_response(rows, name)
 
 

@@ -26,10 +26,20 @@ def _stored_value(c: Connection, s: dt.date | None, e: dt.date | None, b: str | 
     return reports.stored_value(c, b)  # what members hold now: no dates
 
 
+def _stored_value_branches(
+    c: Connection, s: dt.date | None, e: dt.date | None, b: str | None
+) -> Rows:
+    return reports.stored_value_by_branch(c, b)  # since the first top-up: no dates
+
+
+# Reports whose CSV is in yuan (`*_yuan` columns): what branches settle between them.
+CSV_IN_YUAN = frozenset({"stored_value_branches"})
+
 REPORTS: dict[str, tuple[str, Report]] = {
     "turnover": ("Turnover by branch and day", reports.turnover),
     "points": ("Points issued vs redeemed", reports.points_flow),
     "stored_value": ("Stored value outstanding", _stored_value),
+    "stored_value_branches": ("Stored value by branch (settlement)", _stored_value_branches),
     "cards": ("Cards by tier and state", _cards),
     "new_members": ("New members", reports.new_members),
     "categories": ("Sales by category", reports.sales_by_category),
@@ -42,6 +52,7 @@ CHARTS: dict[str, tuple[str, str, list[str], str | None]] = {
     "turnover": ("bar", "day", ["net_cents"], "branch"),
     "points": ("line", "day", ["issued", "redeemed"], None),
     "stored_value": ("bar", "branch", ["outstanding_cents"], None),
+    "stored_value_branches": ("bar", "branch", ["topped_up_cents", "spent_cents"], None),
     "cards": ("bar", "tier", ["cards"], "state"),
     "new_members": ("line", "day", ["members"], None),
     "categories": ("bar", "category", ["gross_cents"], None),

@@ -106,9 +106,12 @@ class TxKind(enum.StrEnum):
     REPLACEMENT = "replacement"
     REVERSAL = "reversal"
     ADJUSTMENT = "adjustment"
+    VOUCHER_EXPIRY = "voucher_expiry"  # an unused expired voucher's points given back
     EXPIRY = "expiry"  # points past their expiry date (hub/expiry.py, daily)
     MERGE = "merge"  # one member's balances moved to the member they are the same as
     REFUND = "refund"
+    PAYOUT = "payout"  # stored value paid back to a member who left (hub/stored_value.py)
+    UNCLAIMED = "unclaimed"  # a terminated member's stored value, held for HQ to settle
 
 
 class Payment(enum.StrEnum):
@@ -137,6 +140,8 @@ class SystemAccount(enum.StrEnum):
     ADJUSTMENTS_CENTS = "adjustments_cents"
     ADJUSTMENTS_POINTS = "adjustments_points"
     POINTS_EXPIRED = "points_expired"  # where expired points go
+    # Stored value of terminated members, still owed until HQ pays it out (a liability).
+    UNCLAIMED_STORED_VALUE = "unclaimed_stored_value"
 
 
 SYSTEM_ACCOUNT_ASSET: dict[SystemAccount, Asset] = {
@@ -151,6 +156,7 @@ SYSTEM_ACCOUNT_ASSET: dict[SystemAccount, Asset] = {
     SystemAccount.ADJUSTMENTS_CENTS: Asset.CENTS,
     SystemAccount.ADJUSTMENTS_POINTS: Asset.POINTS,
     SystemAccount.POINTS_EXPIRED: Asset.POINTS,
+    SystemAccount.UNCLAIMED_STORED_VALUE: Asset.CENTS,
 }
 assert set(SYSTEM_ACCOUNT_ASSET) == set(SystemAccount)
 

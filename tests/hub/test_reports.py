@@ -283,6 +283,7 @@ def test_open_exceptions(shops: tuple[Seeded, list[m.TxResult]]) -> None:
 
 def test_every_report_is_covered() -> None:
     tested = {"turnover", "points", "cards", "categories", "campaigns", "gaps", "exceptions"}
+    tested.add("stored-value")  # tests/hub/test_stored_value.py
     assert set(reports.REPORTS) == tested
 
 
