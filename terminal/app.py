@@ -120,6 +120,41 @@ class ReversalScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
         self.ids.reason.text = ""
 
 
+class ProfileScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+    member = StringProperty("")
+    note = StringProperty("")
+    id_masked = StringProperty("")
+    warn = BooleanProperty(False)
+    confirming = BooleanProperty(False)
+    duplicate = BooleanProperty(False)
+
+    def show(self, view: ui.ProfileView) -> None:
+        self.view = view
+        self.member, self.id_masked = str(view.member_id), view.id_number_masked
+        errors = [text for _, text in view.errors]
+        self.note = view.duplicate or "\n".join(errors or view.confirm)
+        self.warn, self.duplicate = bool(view.errors or view.duplicate), bool(view.duplicate)
+        self.confirming = bool(view.confirm)
+        for field, value in view.values:
+            self.ids[field].text = value
+        if not view.errors and not view.confirm:
+            self.ids.id_number.text = ""
+
+    def hint(self, field: str, text: str) -> None:
+        """The error of the field being typed, at once (the hub checks again)."""
+        error = App.get_running_app().presenter.profile_field_error(field, text)
+        if error or not self.confirming:
+            self.note, self.warn = error, bool(error)
+
+    def check(self) -> None:
+        presenter = App.get_running_app().presenter
+        if self.duplicate:
+            presenter.open_profile(self.view.member_id)
+            return
+        values = {f: self.ids[f].text for f in ("name", "phone", "address", "birthday")}
+        presenter.check_profile(values, self.ids.id_number.text)
+
+
 class RefundScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     sale = StringProperty("")
     can_lookup = BooleanProperty(False)
@@ -168,6 +203,7 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.Screen.REVERSAL: ReversalScreen,
     ui.Screen.REFUND: RefundScreen,
     ui.Screen.REFUND_CONFIRM: RefundConfirmScreen,
+    ui.Screen.PROFILE: ProfileScreen,
 }
 
 

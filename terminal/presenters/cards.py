@@ -5,6 +5,8 @@ credential for it, and the terminal writes it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tapcard.domain.model import Payment
 from tapcard.ui import fmt
 from tapcard.wire import messages as m
@@ -13,8 +15,11 @@ from terminal.presenters.views import MembersView, Screen
 
 
 class CardsPresenter:
-    def __init__(self, desk: Desk) -> None:
+    def __init__(
+        self, desk: Desk, on_duplicate: Callable[[m.StaffReply], None] | None = None
+    ) -> None:
         self.desk = desk
+        self.on_duplicate = on_duplicate  # a registration of someone already a member
 
     def search(self, text: str) -> None:
         if not self.desk.guard() or not text.strip():
@@ -40,7 +45,8 @@ class CardsPresenter:
         op = m.RegisterMember(
             name=name.strip(), phone=phone.strip(), uid=uid, card_key=key, waive_fee=waive_fee
         )
-        self.desk.ask_hub(op, self._issued, write=True)
+        refused = {"duplicate": self.on_duplicate} if self.on_duplicate else None
+        self.desk.ask_hub(op, self._issued, write=True, on_refused=refused)
 
     def report_lost(self, card_id: str) -> None:
         d = self.desk

@@ -220,9 +220,11 @@ class Desk:
         done: Callable[[m.StaffReply], None],
         write: bool = False,
         errors: Mapping[str, str] = STAFF_ERRORS,
+        on_refused: Mapping[str, Callable[[m.StaffReply], None]] | None = None,
     ) -> None:
         """Send `op` as the logged-in staff member; `done(reply)` when the hub says yes,
-        else a message. `write`: the reply's credential goes onto the card first."""
+        else a message (or `on_refused[error](reply)`, for a refusal with its own
+        screen). `write`: the reply's credential goes onto the card first."""
         assert self.staff is not None
         staff_id, session = self.staff.staff_id, self.staff.session
 
@@ -241,6 +243,8 @@ class Desk:
                 self.message(self.t("Writing the card failed"), str(reply)[:200])
             elif reply.error == "no_session":  # ended at the hub, or an offline login
                 self.sign_out(self.t(STAFF_ERRORS["no_session"]))
+            elif on_refused and reply.error in on_refused:
+                on_refused[reply.error](reply)
             elif reply.error:
                 title = errors.get(reply.error) or STAFF_ERRORS.get(reply.error, "Not found")
                 self.message(self.t(title), reply.message)

@@ -21,6 +21,7 @@ from tapcard.ui.worker import Post, Tap
 from terminal.presenters.backfill import BackfillPresenter
 from terminal.presenters.cards import CardsPresenter
 from terminal.presenters.desk import LOCK_AFTER_S, CardOnReader, Desk, StaffLink, ViewListener
+from terminal.presenters.profile import ProfilePresenter
 from terminal.presenters.refund import RefundPresenter
 from terminal.presenters.renewal import RenewalPresenter
 from terminal.presenters.reversal import ReversalPresenter
@@ -48,7 +49,8 @@ class TerminalPresenter:
         self.sales = SalePresenter(desk, self.transactions)
         self.renewals = RenewalPresenter(desk, self.transactions)
         self.backfills = BackfillPresenter(desk, self.transactions)
-        self.cards = CardsPresenter(desk)
+        self.profiles = ProfilePresenter(desk)
+        self.cards = CardsPresenter(desk, self.profiles.duplicate)
         self.vouchers = VoucherPresenter(desk)
         self.reversals = ReversalPresenter(desk)
         self.refunds = RefundPresenter(desk)
@@ -97,6 +99,9 @@ class TerminalPresenter:
         self.pick, self.pick_all, self.review = f.pick, f.pick_all, f.review
         self.confirm_refund = f.confirm_refund
         self.shift_summary = self.shifts.shift_summary
+        pr = self.profiles
+        self.open_profile, self.check_profile = pr.open_profile, pr.check
+        self.confirm_edit, self.profile_field_error = pr.confirm_edit, pr.field_error
         desk.show_login()
 
     def stop(self) -> None:

@@ -23,6 +23,7 @@ class Screen(enum.StrEnum):
     REVERSAL = "reversal"
     REFUND = "refund"
     REFUND_CONFIRM = "refund_confirm"
+    PROFILE = "profile"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,21 @@ class RefundConfirmView:
     totals: tuple[str, ...]  # money given back and how, points taken back or restored
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileView:
+    """A member's profile form: the values (current, or as typed), an error beside each
+    field that has one, then a confirmation of what changes; or, when a registration
+    found the phone or ID already a member's, that member and a button to open them."""
+
+    header: Header
+    member_id: int
+    values: tuple[tuple[str, str], ...]  # (field, value): name, phone, address, birthday
+    id_number_masked: str
+    errors: tuple[tuple[str, str], ...] = ()  # (field, translated error)
+    confirm: tuple[str, ...] = ()  # "Phone: old -> new", when asking to confirm
+    duplicate: str = ""  # "Already a member: ..."; the button opens `member_id`
+
+
 TerminalView = (
     LoginView
     | HomeView
@@ -158,4 +174,5 @@ TerminalView = (
     | ReversalView
     | RefundView
     | RefundConfirmView
+    | ProfileView
 )

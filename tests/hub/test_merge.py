@@ -172,3 +172,26 @@ def test_old_duplicates_survive_the_migration_and_are_listed(db_url: str) -> Non
         ]
     finally:
         engine.dispose()
+
+
+def _buckets(s: Seeded, member_id: int) -> dict[object, int]:
+    b = db.point_buckets
+    with s.hub.engine.connect() as conn:
+        rows = conn.execute(sa.select(b.c.expires_on, b.c.points).where(b.c.member_id == member_id))
+        return {row.expires_on: int(row.points) for row in rows}
+
+
+def test_points_expiry_buckets_move_with_their_dates(seeded: Seeded) -> None:
+    source, target = seeded.members
+    credit(seeded.hub, source, Asset.POINTS, 400)
+    credit(seeded.hub, target, Asset.POINTS, 100)
+    before_source, before_target = _buckets(seeded, source), _buckets(seeded, target)
+    assert sum(before_source.values()) == 400 and sum(before_target.values()) == 100
+    summary = _merge(seeded, source, target)
+    assert summary["point_buckets"] is True
+    after = _buckets(seeded, target)
+    expected = dict(before_target)
+    for day, points in before_source.items():
+        expected[day] = expected.get(day, 0) + points
+    assert after == expected  # same dates, the merge's own credit not counted again
+    assert _buckets(seeded, source) == {}
