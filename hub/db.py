@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub import expiry_schema, member_schema, staff_schema
+from hub import expiry_schema, member_schema, refund_schema, staff_schema
 from hub.web import schema as web_schema
 from tapcard.clock import Clock, clock_from_env, today
 
@@ -221,6 +221,7 @@ vouchers = sa.Table(
     sa.Column("issued_ms", sa.BigInteger, nullable=False),
     sa.Column("used_ms", sa.BigInteger, nullable=True),
 )
+refunds, refund_lines = refund_schema.define(metadata, vouchers)  # migration 0009
 
 stock = sa.Table(
     "stock",

@@ -10,7 +10,6 @@ loses nothing and a redelivery changes nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 from collections import Counter
@@ -23,18 +22,19 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from hub import db
 from hub import ledger_store as store
-from hub.authority import Sender, staff_refusal
+from hub.authority import staff_refusal
 from hub.decide import CardInfo, Decision, decide, refuse
+from hub.ledger_time import hub_time, sender_of
 from hub.member_state import MemberState, load_members
 from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
+from hub.refunds import RefundBook
 from hub.rulestore import RulesCache
 from hub.staff_sessions import StaffCheck, intent_staff
 from tapcard.clock import Clock
-from tapcard.domain import authority
 from tapcard.domain.model import Asset
-from tapcard.domain.rules import BUSINESS_TIME_ZONE_DEFAULT, SEQ_AHEAD_MAX, OfflinePolicy, RuleSet
+from tapcard.domain.rules import SEQ_AHEAD_MAX
 from tapcard.wire.codes import Reason
-from tapcard.wire.messages import Backfill, Purchase, Redeem, TxIntent, TxResult
+from tapcard.wire.messages import Backfill, Purchase, Redeem, Refund, TxIntent, TxResult
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class _Batch:
     devices: dict[str, store.DeviceInfo] = field(default_factory=dict)
     usage: store.DayUsage = field(default_factory=store.DayUsage)
     staff: dict[str, StaffCheck] = field(default_factory=dict)  # tx -> whom to book it under
+    refunds: RefundBook | None = None  # the sales the batch's refunds name
 
 
 class Ledger:
@@ -194,7 +195,7 @@ class Ledger:
             message = f"sequence {intent.seq} is too far ahead of {seq_next}"
             return rejection(intent, Reason.SEQ_AHEAD, message)
         rules = self.rules.get(intent.rules_version)
-        when, today = _hub_time(intent, rules, device, now_ms)
+        when, today = hub_time(intent, rules, device, now_ms)
         card = state.cards.get(intent.card_id)
         member = state.members.get(card.member_id) if card is not None else None
         decision = decide(
@@ -207,7 +208,8 @@ class Ledger:
             receipts=state.receipts,
             voucher_secret=self.voucher_secret,
             today=today,
-            sender=_sender(incoming, device, today, rules, state.usage),
+            sender=sender_of(incoming, device, today, rules, state.usage),
+            refunds=state.refunds,
         )
         refused = staff_refusal(decision, intent.offline, state.staff.get(incoming.tx))
         if refused is not None:
@@ -315,6 +317,8 @@ class Ledger:
         )
         state.receipts = store.load_receipts(conn, receipt_nos)
         state.devices = store.load_devices(conn, [i.device_id for i in batch])
+        refs = [i.intent.op.ref for i in batch if isinstance(i.intent.op, Refund)]
+        state.refunds = RefundBook.load(conn, refs, self.rules.get) if refs else None
         state.usage = self._load_usage(conn, batch, state)
         now_ms = self.clock.now_ms()
         state.staff = {i.tx: intent_staff(conn, i.device_id, i.intent, now_ms) for i in batch}
@@ -360,6 +364,8 @@ class Ledger:
             db.bulk_insert(conn, table, rows)
         store.write_cards(conn, state.cards.values())
         store.write_stock(conn, state.stock)
+        if state.refunds is not None:  # after the stock: a reward given back adds to it
+            state.refunds.write(conn, state.journal.transfers, self.clock.now_ms())
         store.write_seq_max(conn, state.seq_max)
         state.journal.settle(conn, state.members.values())
 
@@ -463,35 +469,3 @@ def _side_effects(
             }
         )
         log.warning("offline exception %s on %s: %s", kind, intent.card_id, detail)
-
-
-def _hub_time(
-    intent: TxIntent, rules: RuleSet | None, device: store.DeviceInfo | None, now_ms: int
-) -> tuple[authority.HubTime, dt.date]:
-    """When the hub says the intent happened, and the business day that is."""
-    policy = rules.offline if rules is not None else OfflinePolicy()
-    earliest_ms = device.provisioned_ms if device is not None else now_ms
-    window = authority.offline_window_ms(policy, now_ms, earliest_ms)
-    when = authority.hub_time_ms(
-        offline=intent.offline, created_ms=intent.created_ms, arrival_ms=now_ms, window=window
-    )
-    zone = rules.time_zone if rules is not None else BUSINESS_TIME_ZONE_DEFAULT
-    return when, authority.business_date(when.at_ms, zone)
-
-
-def _sender(
-    incoming: Incoming,
-    device: store.DeviceInfo | None,
-    today: dt.date,
-    rules: RuleSet | None,
-    usage: store.DayUsage,
-) -> Sender:
-    zone = rules.time_zone if rules is not None else BUSINESS_TIME_ZONE_DEFAULT
-    card, device_id = incoming.intent.card_id, incoming.device_id
-    return Sender(
-        device=device.kind if device is not None else None,
-        branch=incoming.branch_id,
-        card_day=usage.of(store.Scope.CARD, card, today, zone),
-        offline_card=usage.of(store.Scope.OFFLINE_CARD, card, today, zone),
-        offline_device=usage.of(store.Scope.OFFLINE_DEVICE, device_id, today, zone),
-    )

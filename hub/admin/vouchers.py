@@ -24,6 +24,8 @@ def use_voucher(conn: Connection, code_text: str, actor: str) -> dict[str, str |
     row = conn.execute(sa.select(v).where(v.c.code == code)).first()
     if row is None:
         raise NotFoundError(f"no voucher {code}")
+    if row.voided_ms is not None:  # its redemption was refunded (hub/refunds.py)
+        raise ConflictError(f"voucher {code} was voided by a refund")
     at_ms = db.now_ms(conn)
     taken = conn.execute(
         v.update().where(v.c.code == code, v.c.used_ms.is_(None)).values(used_ms=at_ms)
