@@ -17,6 +17,7 @@ import msgspec
 from hub import staff
 from hub.admin.snapshot import answer_query
 from hub.app import Hub
+from hub.dead_letters import Aside, set_aside
 from hub.ledger import Incoming, body_digest
 from hub.metrics import Metrics, rejected_counter
 from hub.registry import DeviceRegistry, record_heartbeat, record_status
@@ -60,6 +61,14 @@ class _Ids(msgspec.Struct):
 
 _outer_decoder = msgspec.json.Decoder(_Outer)
 _ids_decoder = msgspec.json.Decoder(_Ids)
+
+
+class SignedButUnreadable(WireError):
+    """A message whose signature checked but whose body its schema refuses."""
+
+    def __init__(self, reason: Reason, message: str, digest: str) -> None:
+        super().__init__(reason, message)
+        self.digest = digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +170,10 @@ class Router:
             )
         entry = self.registry.get(device_id)
         body_bytes = verify(envelope, topic, entry.key)
-        body = decoder.decode(body_bytes)
+        try:
+            body = decoder.decode(body_bytes)
+        except WireError as exc:
+            raise SignedButUnreadable(exc.reason, str(exc), body_digest(body_bytes)) from None
         if getattr(body, "device", device_id) != device_id:
             raise WireError(Reason.DEVICE_MISMATCH, "the body names another device")
         return body, body_digest(body_bytes)
@@ -180,6 +192,12 @@ class Router:
             self.metrics.counts[f"unanswered.{unanswerable.name.lower()}"] += 1
             return []
         tx_id, seq = _best_effort_ids(payload)
+        if isinstance(exc, SignedButUnreadable):
+            # Signed by the device itself: resending cannot help, so it is set aside.
+            why = f"its body is refused: {exc}"
+            aside = set_aside(self.hub, Aside(device_id, tx_id, seq, exc.digest, why))
+            if aside is not None:
+                return results_messages([aside])
         refused = m.TxResult(
             tx_id=tx_id,
             device=device_id,

@@ -22,16 +22,17 @@ from paho.mqtt.properties import Properties
 
 from hub.app import Hub
 from hub.config import BrokerAddress
+from hub.dead_letters import Aside, set_aside
 from hub.duties import CONFIG_CHECK_S, ConfigFeed, DailyMaintenance
 from hub.ledger import rejection
 from hub.metrics import Metrics
 from hub.registry import DeviceRegistry
-from hub.router import Checked, Outgoing, Router
+from hub.router import Checked, Outgoing, Router, results_messages
 from tapcard import __version__
 from tapcard.mqtt import Event, EventKind, Identity, MqttClient, Session
 from tapcard.sdnotify import Watchdog
 from tapcard.wire.envelope import HUB_SIGNER
-from tapcard.wire.messages import PAYLOAD_BYTES_MAX
+from tapcard.wire.messages import PAYLOAD_BYTES_MAX, TxIntent
 from tapcard.wire.topics import Family, device_filter, parse_device_topic, shared_filter
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,31 @@ class HubService:
             POISON_ATTEMPTS_MAX,
             exc_info=exc,
         )
+        for outgoing in self._set_aside(event):
+            self._send(outgoing)
         self.client.ack(event)
+
+    def _set_aside(self, event: Event[Checked]) -> list[Outgoing]:
+        """A poisoned signed intent is answered SET_ASIDE and its seq recorded as used
+        (hub/dead_letters.py), so the device stops sending it; other messages get
+        nothing (a query or staff request is simply not answered)."""
+        if not isinstance(event.note, tuple):
+            return []
+        intent, digest = event.note
+        if not isinstance(intent, TxIntent):
+            return []
+        why = f"the hub failed on it {POISON_ATTEMPTS_MAX} times (poison)"
+        aside = Aside(
+            intent.device,
+            intent.tx_id,
+            intent.seq,
+            digest,
+            why,
+            intent.rules_version,
+            intent.card_id,
+        )
+        result = set_aside(self.hub, aside)
+        return results_messages([result]) if result is not None else []
 
     def _process(self, batch: list[Event[Checked]]) -> None:
         if any(e.kind is EventKind.CONNECTED for e in batch):

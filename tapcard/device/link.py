@@ -65,6 +65,9 @@ ALARM_RESEND_INCOMPLETE: Final = "resend_incomplete"  # the hub wants entries we
 # The retained rule set or deny list was cleared at the broker: we keep what we hold
 # (a device must never run without rules) and say so; the hub publishes it again.
 ALARM_CONFIG_CLEARED: Final = "config_cleared"
+# The hub set intents aside (poison, or a body it refuses): they sit in the store's
+# dead-letter list, never sent again, until someone looks (it survives restarts).
+ALARM_DEAD_LETTER: Final = "dead_letter"
 CONFIG_TOPICS: Final = frozenset({RULES_TOPIC, DENYLIST_TOPIC})
 assert RESEND_AFTER_S <= RESEND_AFTER_S_MAX
 assert 0 < PENDING_FETCH_MAX <= INFLIGHT_MAX
@@ -103,7 +106,7 @@ class Link:
         self.store = store
         self.handlers = handlers
         self.device_id = bundle.device_id
-        self.alarms: set[str] = set()
+        self.alarms: set[str] = {ALARM_DEAD_LETTER} if store.dead_letter_count() else set()
         self.last_sync_ms = 0
         self.counters: dict[str, int] = {}
         self._connected = threading.Event()
@@ -370,7 +373,14 @@ class Link:
 
     def _finish(self, results: list[m.TxResult]) -> None:
         rows = [(str(r.tx_id), _result_encoder.encode(r).decode()) for r in results]
-        newly = set(self.store.mark_done(rows, self.clock.now_ms()))
+        dead = {str(r.tx_id) for r in results if r.reason == Reason.SET_ASIDE}
+        newly = set(self.store.mark_done(rows, self.clock.now_ms(), dead))
+        if dead:
+            self.alarms.add(ALARM_DEAD_LETTER)
+            self._count("dead_letter", len(dead))
+            log.error(
+                "device %s: the hub set aside %d intents: dead-lettered", self.device_id, len(dead)
+            )
         self.last_sync_ms = self.clock.now_ms()
         self._count("results", len(results))
         fresh = [r for r in results if str(r.tx_id) in newly]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -36,6 +36,19 @@ DONE_KEEP_MAX: Final = 20_000
 PENDING_FETCH_MAX: Final = 1_000  # rows the sender reads at once
 SNAPSHOTS_MAX: Final = 50_000  # cached cards; the least recently updated go first
 SEQ_KEY: Final = "seq"
+DEAD_LETTERS_LISTED_MAX: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An intent the hub set aside (Reason.SET_ASIDE): never sent again."""
+
+    tx_id: str
+    seq: int
+    card_id: str
+    result: str  # the hub's answer, JSON
+    at_ms: int
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -59,6 +72,14 @@ CREATE TABLE IF NOT EXISTS counters (
     points INTEGER NOT NULL DEFAULT 0 CHECK (points >= 0),
     cents INTEGER NOT NULL DEFAULT 0 CHECK (cents >= 0),
     PRIMARY KEY (day, scope, key)
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    tx_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    card_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    result TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     card_id TEXT PRIMARY KEY,
@@ -208,9 +229,12 @@ class DeviceStore:
             for r in rows
         ]
 
-    def mark_done(self, results: Sequence[tuple[str, str]], now_ms: int) -> list[str]:
+    def mark_done(
+        self, results: Sequence[tuple[str, str]], now_ms: int, dead: Collection[str] = ()
+    ) -> list[str]:
         """Mark entries answered by the hub: (tx_id, result JSON). Returns those that
-        were pending (a duplicate answer changes nothing)."""
+        were pending (a duplicate answer changes nothing). Those in `dead` (the hub set
+        them aside) are copied to the dead-letter list too, which pruning never touches."""
         changed: list[str] = []
         with self._tx() as db:
             for tx_id, result_json in results:
@@ -221,6 +245,12 @@ class DeviceStore:
                 )
                 if cursor.rowcount == 1:
                     changed.append(tx_id)
+                if tx_id in dead:
+                    db.execute(
+                        "INSERT OR IGNORE INTO dead_letters"
+                        " SELECT tx_id, seq, card_id, payload, ?, ? FROM outbox WHERE tx_id = ?",
+                        (result_json, now_ms, tx_id),
+                    )
             if changed:
                 _prune_done(db)
         return changed
@@ -238,6 +268,17 @@ class DeviceStore:
             ).rowcount
             oldest = _scalar(db, "SELECT coalesce(min(seq), 0) FROM outbox")
         return int(reopened), oldest
+
+    def dead_letters(self, limit: int = DEAD_LETTERS_LISTED_MAX) -> list[DeadLetter]:
+        """The intents the hub set aside, oldest first (kept until an operator acts)."""
+        rows = self._read(
+            "SELECT tx_id, seq, card_id, result, at_ms FROM dead_letters ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+        return [DeadLetter(str(r[0]), int(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+
+    def dead_letter_count(self) -> int:
+        return int(self._read("SELECT count(*) FROM dead_letters")[0][0])
 
     def result_of(self, tx_id: str) -> str | None:
         rows = self._read("SELECT result FROM outbox WHERE tx_id = ?", (tx_id,))

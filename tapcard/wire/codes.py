@@ -52,6 +52,10 @@ class Reason(enum.IntEnum):
     NOT_REFUNDABLE = 62  # not a purchase or redemption, or nothing left to refund
     VOUCHER_USED = 63  # the redemption's voucher was used: it cannot be given back
     # The hub
+    # A signed intent the hub could not handle (a poison message, or a body its schema
+    # refuses): its seq is consumed, never booked; the device moves it to its
+    # dead-letter list and stops sending it (hub/dead_letters.py).
+    SET_ASIDE = 98
     INTERNAL_ERROR = 99
 
 
