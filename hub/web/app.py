@@ -17,7 +17,15 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.app import Hub
-from hub.web import api, auth, pages_fleet, pages_members, pages_profiles, pages_reports
+from hub.web import (
+    api,
+    auth,
+    pages_fleet,
+    pages_leave,
+    pages_members,
+    pages_profiles,
+    pages_reports,
+)
 from hub.web.bodylimit import BodyLimit
 from hub.web.deps import LoginRequired, Web
 from hub.web.fleet import Watcher
@@ -151,6 +159,7 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
     app.include_router(pages_fleet.router)
     app.include_router(pages_members.router)
     app.include_router(pages_profiles.router)
+    app.include_router(pages_leave.router)
     app.include_router(pages_reports.router)
     app.include_router(api.router)
     app.include_router(api.metrics_router)
