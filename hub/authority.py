@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from hub.staff_sessions import StaffCheck
 from tapcard.domain import authority
 from tapcard.domain import ledger as legs_of
-from tapcard.domain.engine import SaleLine
 from tapcard.domain.ledger import Leg, member_account
-from tapcard.domain.model import Asset, DeviceKind, Payment, TxKind
+from tapcard.domain.model import Asset, DeviceKind
 from tapcard.domain.rules import RuleSet
 from tapcard.wire.codes import Reason
-from tapcard.wire.messages import AnyOp, Backfill, Fee, Purchase, Redeem, Refund, Spend, TopUp
+from tapcard.wire.messages import AnyOp
+from tapcard.wire.operations import operation_of  # shared with the device
 
 if TYPE_CHECKING:  # decided and loaded elsewhere; only their shape here
     from hub.decide import Decision
@@ -52,30 +52,6 @@ class _OfflineUsed:
     card_points: int
     card_cents: int
     device_cents: int
-
-
-def operation_of(op: AnyOp) -> tuple[TxKind, Payment | None, int]:
-    """What the capability table bounds: the operation, its tender and the amount the
-    device chose (a sale's gross; redemptions and fees are priced by the rules)."""
-    if isinstance(op, Purchase):
-        return TxKind.PURCHASE, op.payment, gross_cents(op.lines)
-    if isinstance(op, TopUp):
-        return TxKind.TOPUP, Payment.CASH, op.amount_cents
-    if isinstance(op, Spend):
-        return TxKind.SPEND, Payment.STORED_VALUE, op.amount_cents
-    if isinstance(op, Redeem):
-        return TxKind.REDEEM, None, 0
-    if isinstance(op, Backfill):
-        return TxKind.BACKFILL, None, gross_cents(op.lines)
-    if isinstance(op, Fee):
-        return TxKind.FEE, op.payment, 0
-    if isinstance(op, Refund):  # priced by the sale it refers to, not by the device
-        return TxKind.REFUND, None, 0
-    return TxKind.RENEWAL, op.payment, 0
-
-
-def gross_cents(lines: Sequence[SaleLine]) -> int:
-    return sum(line.unit_price_cents * line.quantity for line in lines)
 
 
 def capability_refusal(rules: RuleSet, sender: Sender, op: AnyOp) -> tuple[Reason, str] | None:
@@ -160,3 +136,15 @@ def member_debit(legs: Sequence[Leg], member_id: int, asset: Asset) -> int:
     """What these legs take from the member's account of `asset`."""
     code = member_account(member_id, asset)
     return sum(leg.debit for leg in legs if leg.account == code)
+
+
+# hub.decide takes the operation mapping from here, with the rest of the authority rules.
+__all__ = [
+    "Sender",
+    "Spent",
+    "cap_offline",
+    "capability_refusal",
+    "member_debit",
+    "operation_of",
+    "staff_refusal",
+]

@@ -27,7 +27,7 @@ import msgspec
 
 from tapcard import __version__
 from tapcard.cards.credential import CLONE_REASONS, CredentialError
-from tapcard.clock import Clock, clock_from_env, utc_date
+from tapcard.clock import Clock, clock_from_env
 from tapcard.device import policy
 from tapcard.device.bundle import Bundle
 from tapcard.device.docstore import DocStore
@@ -38,7 +38,7 @@ from tapcard.device.port import DeviceStatus, LocalReceipt, Seen
 from tapcard.device.store import DeviceStore, Spent, StoreError
 from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine, SaleQuote
-from tapcard.domain.model import CARD_ID_RE, FeeKind, Payment
+from tapcard.domain.model import CARD_ID_RE, DeviceKind, FeeKind, Payment
 from tapcard.domain.rules import RuleSet, unchecked_tag_allowed
 from tapcard.errors import ValidationError
 from tapcard.readers import CardReader, CardTap, HealthState, authenticate_tap
@@ -204,7 +204,8 @@ class DeviceRuntime:
         if errors:
             raise ValidationError("; ".join(errors))
         context = policy.member_context(rules, snapshot)
-        return engine.quote_sale(rules, context, lines, on or utc_date(self.clock.now_ms()))
+        today = policy.business_day(rules, self.clock.now_ms())  # the rules' time zone
+        return engine.quote_sale(rules, context, lines, on or today)
 
     # --- transactions -------------------------------------------------------------------
 
@@ -299,7 +300,8 @@ class DeviceRuntime:
         op: m.AnyOp,
         seen: Seen | None = None,
     ) -> policy.Verdict:
-        """What `submit` would decide now, without queueing anything (a UI's pre-check)."""
+        """What `submit` would decide now, without queueing anything (a UI's pre-check;
+        the capability table is left to `submit`: the kiosk probes a card with a top-up)."""
         _check_card_id(card_id)
         rules = self._require_rules()
         snapshot, online = seen if seen is not None else self.snapshot(card_id)
@@ -313,8 +315,9 @@ class DeviceRuntime:
         snapshot: m.Snapshot | None,
         online: bool,
         now: int,
+        device: DeviceKind | None = None,
     ) -> policy.Verdict:
-        day = _day_of(now)
+        today = policy.business_day(rules, now)
         return policy.decide(
             rules=rules,
             snapshot=snapshot,
@@ -322,9 +325,11 @@ class DeviceRuntime:
             denied=self._denied,
             op=op,
             card_id=card_id,
-            counters=self.store.day_counters(day, card_id),
+            counters=self.store.day_counters(today.isoformat(), card_id),
             now_ms=now,
-            today=dt.date.fromisoformat(day),
+            today=today,
+            device=device,
+            branch=self.bundle.branch_id,
         )
 
     def _decide_and_queue(
@@ -337,8 +342,9 @@ class DeviceRuntime:
         online: bool,
     ) -> LocalReceipt:
         now = self.clock.now_ms()
-        day = _day_of(now)
-        verdict = self._verdict(rules, card_id, op, snapshot, online, now)
+        day = policy.business_day(rules, now).isoformat()  # the day the counters count
+        kind = DeviceKind(self.bundle.kind)  # what the hub's capability table lets it send
+        verdict = self._verdict(rules, card_id, op, snapshot, online, now, kind)
         if not verdict.accepted:
             return LocalReceipt(False, verdict.reason, verdict.message, verdict.offline)
         cost = verdict.cost
@@ -491,8 +497,3 @@ def _check_op(op: m.AnyOp) -> None:
         msgspec.json.decode(msgspec.json.encode(op), type=m.AnyOp)
     except msgspec.ValidationError as exc:
         raise ValidationError(f"invalid request: {exc}") from None
-
-
-def _day_of(unix_ms: int) -> str:
-    """The day as the hub counts it (UTC), so device and hub caps agree."""
-    return utc_date(unix_ms).isoformat()

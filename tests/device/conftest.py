@@ -38,13 +38,17 @@ def wait_until(check: Callable[[], bool], timeout_s: float = WAIT_S, what: str =
         time.sleep(0.02)
 
 
-def bundle_json(seeded: Seeded, device_id: str, broker: PrivateBroker) -> bytes:
-    key = seeded.add_device(device_id)
+def bundle_json(
+    seeded: Seeded, device_id: str, broker: PrivateBroker, kind: str = "terminal"
+) -> bytes:
+    """A device registered at the hub as `kind`, and its bundle saying the same: the
+    device checks the capability table for its kind before it queues anything."""
+    key = seeded.add_device(device_id, kind)
     secrets = seeded.hub.secrets
     data = {
         "device_id": device_id,
         "branch_id": "shop-1",
-        "kind": "kiosk",
+        "kind": kind,
         "device_key": signing_key_text(key),
         "hub_public_key": verify_key_text(secrets.hub_key.verify_key),
         "issuer_public_key": verify_key_text(secrets.issuer_key.verify_key),

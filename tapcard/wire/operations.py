@@ -1,0 +1,35 @@
+"""What the capability table (tapcard.domain.authority) bounds in one operation: its kind,
+its tender and the amount the device chose. One mapping for the hub, which refuses what
+the table forbids, and the device, which refuses it before it queues anything."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tapcard.domain.engine import SaleLine
+from tapcard.domain.model import Payment, TxKind
+from tapcard.wire.messages import AnyOp, Backfill, Fee, Purchase, Redeem, Refund, Spend, TopUp
+
+
+def operation_of(op: AnyOp) -> tuple[TxKind, Payment | None, int]:
+    """(operation, tender, amount in cents): a sale's gross; redemptions, fees and
+    refunds are priced by the rules, so no device-chosen amount."""
+    if isinstance(op, Purchase):
+        return TxKind.PURCHASE, op.payment, gross_cents(op.lines)
+    if isinstance(op, TopUp):
+        return TxKind.TOPUP, Payment.CASH, op.amount_cents
+    if isinstance(op, Spend):
+        return TxKind.SPEND, Payment.STORED_VALUE, op.amount_cents
+    if isinstance(op, Redeem):
+        return TxKind.REDEEM, None, 0
+    if isinstance(op, Backfill):
+        return TxKind.BACKFILL, None, gross_cents(op.lines)
+    if isinstance(op, Fee):
+        return TxKind.FEE, op.payment, 0
+    if isinstance(op, Refund):
+        return TxKind.REFUND, None, 0
+    return TxKind.RENEWAL, op.payment, 0
+
+
+def gross_cents(lines: Sequence[SaleLine]) -> int:
+    return sum(line.unit_price_cents * line.quantity for line in lines)
