@@ -74,7 +74,8 @@ COUNTER_TITLES: Final[Mapping[Reason, str]] = {
     Reason.INSUFFICIENT_FUNDS: "Not enough stored value",
     Reason.DEVICE_NOT_ALLOWED: "This till may not do this",
     Reason.AMOUNT_NOT_ALLOWED: "The amount is above this till's limit",
-    Reason.STORED_VALUE_CAP: "The card would hold more than the stored-value limit",
+    # Per card and per top-up; lower for a member not registered by real name.
+    Reason.STORED_VALUE_CAP: "Above the stored-value limit of this card or of one top-up",
     Reason.SEQ_AHEAD: "This till is out of step with HQ: please call support",
     Reason.STAFF_UNVERIFIED: "Please log in again",
     Reason.STAFF_NOT_ALLOWED: "This staff member may not work at this till",
@@ -82,6 +83,9 @@ COUNTER_TITLES: Final[Mapping[Reason, str]] = {
     Reason.REFUND_EXCEEDS_SALE: "More than was sold and not yet refunded",
     Reason.NOT_REFUNDABLE: "This cannot be refunded",
     Reason.VOUCHER_USED: "The voucher was already used: no refund",
+    Reason.VOUCHER_EXPIRED: "This voucher has expired",
+    Reason.VOUCHER_WRONG_BRANCH: "This voucher is not valid at this branch",
+    Reason.VOUCHER_WRONG_DEVICE: "This voucher is not valid here",
 }
 assert not set(COUNTER_TITLES) & set(_BY_REASON)
 
