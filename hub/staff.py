@@ -27,8 +27,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import admin, db
-from hub import staff_members
+from hub import admin, db, refund_view, staff_members
 from hub import staff_sessions as sessions
 from hub.app import Hub
 from hub.staff_login import login, refused
@@ -183,6 +182,9 @@ def _dispatch(
     if isinstance(op, m.ReportLost):
         admin.report_lost(conn, op.card_id, actor)
         return {"card_id": op.card_id}
+    if isinstance(op, m.SaleLookup):  # any branch may refund any sale of the chain
+        ref = _resolve_transfer(conn, op.ref, request.device) if "/" in op.ref else op.ref
+        return {"sale": refund_view.sale_view(conn, ref)}
     return _issue(hub, conn, row, op, actor)
 
 

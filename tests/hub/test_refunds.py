@@ -19,7 +19,7 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from hub import admin, db
+from hub import admin, db, staff
 from hub.rulestore import parse_rules, store_rules
 from hub.verify import verify_ledger
 from tapcard.device.intents import StaffBadge
@@ -233,7 +233,7 @@ def test_older_sales_without_a_recorded_tier_are_priced_by_their_net(
     with seeded.hub.transaction() as conn:
         t = db.transfers
         detail = conn.execute(sa.select(t.c.detail).where(t.c.tx_id == str(sale.tx_id))).scalar()
-        old = msgspec.json.decode(detail)
+        old = msgspec.json.decode(str(detail))
         assert old.pop("tier") == "regular"
         conn.execute(
             t.update()
@@ -242,3 +242,30 @@ def test_older_sales_without_a_recorded_tier_are_priced_by_their_net(
         )
     back = _one(seeded, till, refund(str(sale.tx_id), (1, 1)))
     assert back.accepted and back.net_cents == 4_500
+
+
+def test_the_counter_looks_a_sale_up_with_what_is_left_to_refund(
+    seeded: Seeded, till: tuple[Device, StaffBadge]
+) -> None:
+    sale = _one(seeded, till, purchase(10_000, 5_000, receipt_no="R-7"))
+    assert _one(seeded, till, refund("R-7", (1, 1))).accepted
+    badge = till[1]
+
+    def ask(ref: str) -> m.StaffReply:
+        op = m.SaleLookup(ref=ref)
+        request = m.StaffRequest(device=seeded.device_id, staff="ann", session=badge.session, op=op)
+        return staff.handle(seeded.hub, request, "shop-1")
+
+    reply = ask("R-7")
+    assert reply.error == "" and reply.sale is not None
+    view = reply.sale
+    assert (view.tx_id, view.kind, view.member_name_masked) == (
+        str(sale.tx_id),
+        "purchase",
+        "L****i",
+    )
+    assert [(x.line_no, x.quantity, x.refunded) for x in view.lines] == [(0, 1, 0), (1, 1, 1)]
+    assert view.net_cents == sale.net_cents and view.refundable
+    assert view.refunded_cents == 4_500
+    assert ask(f"{sale.seq}/{str(sale.tx_id)[:8]}").sale == view
+    assert ask("R-NOTHING").error == "not_found"
