@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub import expiry_schema, member_schema, refund_schema, staff_schema
+from hub import expiry_schema, member_schema, refund_schema, staff_schema, voucher_schema
 from hub.web import schema as web_schema
 from tapcard.clock import Clock, clock_from_env, today
 
@@ -222,6 +222,7 @@ vouchers = sa.Table(
     sa.Column("used_ms", sa.BigInteger, nullable=True),
 )
 refunds, refund_lines = refund_schema.define(metadata, vouchers)  # migration 0009
+voucher_schema.define_voucher_terms(vouchers)  # expiry and place (migration 0013)
 
 stock = sa.Table(
     "stock",
@@ -493,3 +494,6 @@ web_login_failures = web_schema.define(metadata)
 
 # Points by expiry date (migration 0010): hub/expiry_schema.py.
 point_buckets = expiry_schema.define(metadata)
+
+# Memberships joined by spend (migration 0013): hub/voucher_schema.py.
+join_by_spend = voucher_schema.define(metadata)

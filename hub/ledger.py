@@ -31,6 +31,7 @@ from hub.refunds import RefundBook
 from hub.rulestore import RulesCache
 from hub.staff_sessions import StaffCheck, intent_staff
 from tapcard.clock import Clock
+from hub.voucher_schema import terms_columns
 from tapcard.domain.model import Asset
 from tapcard.domain.rules import SEQ_AHEAD_MAX
 from tapcard.wire.codes import Reason
@@ -430,6 +431,7 @@ def _side_effects(
                 "issued_ms": now_ms,
             }
         )
+                **terms_columns(decision.voucher_item, now_ms),
     for number, line in enumerate(decision.lines):
         state.sale_lines.append(
             {

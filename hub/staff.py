@@ -29,12 +29,15 @@ from sqlalchemy.engine import Connection
 
 from hub import admin, db, refund_view, staff_members
 from hub import staff_sessions as sessions
+from hub.admin.joining import start_join_by_spend
+from hub.admin.vouchers import VoucherRefused
 from hub.app import Hub
 from hub.staff_login import login, refused
 from hub.staff_pins import hash_pin, staff_card_id
 from tapcard.cards.credential import issue_credential
 from tapcard.clock import today as clock_today
 from tapcard.domain.model import CARD_ID_RE, Asset, StaffRole, mask_name, mask_phone
+from tapcard.domain.vouchers import Place
 from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
 from tapcard.wire import messages as m
 
@@ -172,7 +175,7 @@ def _dispatch(
     if isinstance(op, m.ShowProfile | m.EditMember):
         return staff_members.answer(hub, conn, op, row.branch_id, actor)
     if isinstance(op, m.UseVoucher):
-        used = admin.use_voucher(conn, op.code, actor)
+        used = _use_voucher(conn, op.code, request.device, actor)
         return {
             "voucher": used["code"],
             "item": used["item"],
@@ -188,6 +191,17 @@ def _dispatch(
     return _issue(hub, conn, row, op, actor)
 
 
+def _use_voucher(conn: Connection, code: str, device: str, actor: str) -> dict[str, str | int]:
+    """At the terminal's own branch and kind, as the registry has them; an expired or
+    misplaced voucher is refused with its reason (voucher_expired, voucher_wrong_branch,
+    voucher_wrong_device)."""
+    kind, branch = sessions.device_kind_and_branch(conn, device) or ("", "")
+    try:
+        return admin.use_voucher(conn, code, actor, Place(branch=branch, device_kind=kind))
+    except VoucherRefused as exc:
+        raise StaffRefused(exc.why.value, str(exc)) from None
+
+
 def _issue(hub: Hub, conn: Connection, row: Any, op: m.AnyStaffOp, actor: str) -> dict[str, Any]:
     """The operations that put a new credential on a chip: registration, replacement."""
     rules = hub.rules.latest()
@@ -197,13 +211,19 @@ def _issue(hub: Hub, conn: Connection, row: Any, op: m.AnyStaffOp, actor: str) -
         )
         member_id = admin.add_member(conn, new, rules, "", actor)
         card_id = admin.issue_card(conn, member_id, rules, actor, uid=op.uid)
-        fee = admin.joining_fee(conn, member_id, rules, actor, card_id, op.waive_fee)
+        until = None
+        if op.join_by_spend:  # no joining fee: provisional until the threshold is spent
+            until = start_join_by_spend(conn, member_id, card_id, rules, actor)
+            fee = 0
+        else:
+            fee = admin.joining_fee(conn, member_id, rules, actor, card_id, op.waive_fee)
         return {
             "member_id": member_id,
             "card_id": card_id,
             "credential": _credential(hub, card_id, op.uid, op.card_key),
             "fee_cents": fee,
-            "fee_waived": op.waive_fee and rules.fees.joining_cents > 0,
+            "fee_waived": op.waive_fee and not op.join_by_spend and rules.fees.joining_cents > 0,
+            "expires_on": until,
         }
     assert isinstance(op, m.ReplaceCard)
     card_id = admin.replace_card(

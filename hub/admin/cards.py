@@ -17,7 +17,8 @@ from hub import db
 from hub.admin.audit import audit
 from hub.admin.booking import book_admin
 from hub.admin.denylist import deny
-from hub.admin.fees import fee_legs
+from hub.admin.fees import fee_legs, supplementary_fee
+from hub.admin.joining import joining_fee_paid, renewal_fee_kind
 from hub.admin.members import require_member
 from hub.admin.settings import get_setting, set_setting
 from tapcard.domain import engine as rules_engine
@@ -54,7 +55,11 @@ def issue_card(
     daily_cents_max: int | None = None,
     daily_points_max: int | None = None,
     today: dt.date | None = None,
+    fee_paid_by: str = Payment.CASH,
+    waive_fee: bool = False,
 ) -> str:
+    """A new card for the member; a supplementary card's annual fee is booked (paid by
+    `fee_paid_by`) unless waived, which is audited."""
     if require_member(conn, member_id).state == MemberStatus.MERGED:
         raise ConflictError(f"member {member_id} was merged into another: issue to that one")
     for limit in (daily_cents_max, daily_points_max):
@@ -79,6 +84,8 @@ def issue_card(
         )
     )
     audit(conn, actor, "card.issue", card_id, {"member": member_id, "kind": kind.value})
+    if kind is CardKind.SUPPLEMENTARY:
+        supplementary_fee(conn, member_id, card_id, rules, actor, fee_paid_by, waive_fee)
     return card_id
 
 
@@ -182,7 +189,9 @@ def renew_card(
         .where(db.cards.c.id == card_id)
         .values(state=CardState.ACTIVE.value, expires_on=expiry, state_ms=db.now_ms(conn))
     )
-    fee = rules.fees.annual_cents
+    # The joining fee when a joining by spend lapsed, a supplementary card's own fee.
+    fee_kind = renewal_fee_kind(conn, int(card.member_id), card.kind)
+    fee = rules_engine.fee_cents(rules, fee_kind)
     legs = [] if waive_fee else fee_legs(int(card.member_id), fee, fee_paid_by)
     # The expiry before renewal: points frozen since then thaw (hub/point_buckets.py).
     detail: dict[str, object] = {
@@ -191,7 +200,9 @@ def renew_card(
     }
     if waive_fee:
         detail["fee_waived_cents"] = fee
-        audit(conn, actor, "fee.waive", card_id, {"fee": "annual", "cents": fee})
+        audit(conn, actor, "fee.waive", card_id, {"fee": fee_kind.value, "cents": fee})
+    detail["fee"] = fee_kind.value
+    joining_fee_paid(conn, int(card.member_id))
     book_admin(
         conn,
         TxKind.RENEWAL,

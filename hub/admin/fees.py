@@ -49,3 +49,34 @@ def joining_fee(
         rules=rules,
     )
     return fee
+
+
+def supplementary_fee(
+    conn: Connection,
+    member_id: int,
+    card_id: str,
+    rules: RuleSet,
+    actor: str,
+    paid_by: str = Payment.CASH,
+    waive_fee: bool = False,
+) -> int:
+    """Book the supplementary card's annual fee for its first year (renewals charge it
+    again, hub/admin/cards.py), or audit its waiver; returns the cents booked."""
+    fee = rules.fees.supplementary_cents
+    if fee <= 0:
+        return 0
+    if waive_fee:
+        audit(conn, actor, "fee.waive", card_id, {"fee": "supplementary", "cents": fee})
+        return 0
+    book_admin(
+        conn,
+        TxKind.FEE,
+        member_id,
+        fee_legs(member_id, fee, paid_by),
+        actor,
+        "supplementary card fee",
+        card_id=card_id,
+        detail={"fee": "supplementary", "fee_cents": fee},
+        rules=rules,
+    )
+    return fee

@@ -1,22 +1,55 @@
-"""Vouchers from redemptions, accepted once wherever they are shown."""
+"""Vouchers from redemptions: accepted once, where and while they count; an unused
+expired one gives its points back when its catalog item said so at issue."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
 from hub.admin.audit import audit
+from hub.admin.booking import book_admin
+from hub.voucher_schema import terms_of_row
 from tapcard.domain import engine as rules_engine
+from tapcard.domain import vouchers as terms
+from tapcard.domain.ledger import member_account, voucher_expiry_legs
+from tapcard.domain.model import Asset, TxKind
+from tapcard.domain.rules import RuleSet
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
 
+VOUCHERS_PER_PASS_MAX = 100_000  # bound one run of the expiry job; the next run continues
+EXPIRY_ACTOR = "maintenance"
+_REFUSED_TEXT = {
+    terms.VoucherRefusal.EXPIRED: "expired at {when} UTC",
+    terms.VoucherRefusal.WRONG_BRANCH: "counts only at branch {branches}",
+    terms.VoucherRefusal.WRONG_DEVICE: "counts only at a {kinds}",
+}
 
-def use_voucher(conn: Connection, code_text: str, actor: str) -> dict[str, str | int]:
-    """Accept a voucher once (a car park's exit, a wash bay, a counter): it is marked used
-    in the same statement that checks it was not, so two places accepting the same code
-    at the same moment get one yes and one "already used"."""
+
+class VoucherRefused(ConflictError):
+    """The voucher exists and is unused but does not count now or here."""
+
+    def __init__(self, why: terms.VoucherRefusal, message: str) -> None:
+        super().__init__(message)
+        self.why = why
+
+
+def _utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def use_voucher(
+    conn: Connection, code_text: str, actor: str, place: terms.Place | None = None
+) -> dict[str, str | int]:
+    """Accept a voucher once (a car park's exit, a wash bay, a counter) at `place` (the
+    accepting device's branch and kind from the hub's registry; None: HQ, where only the
+    expiry applies). It is marked used in the same statement that checks it was not, so
+    two places accepting the same code at the same moment get one yes and one "already
+    used"; an expired or misplaced one is refused with the reason and stays unused."""
     code = rules_engine.parse_voucher_code(code_text)
     if code is None:
         raise ValidationError(f"{code_text.strip()[:40]!r} is not a voucher code")
@@ -27,13 +60,26 @@ def use_voucher(conn: Connection, code_text: str, actor: str) -> dict[str, str |
     if row.voided_ms is not None:  # its redemption was refunded (hub/refunds.py)
         raise ConflictError(f"voucher {code} was voided by a refund")
     at_ms = db.now_ms(conn)
+    if row.used_ms is None:
+        voucher_terms = terms_of_row(row)
+        why = terms.refusal(voucher_terms, at_ms, place)
+        if why is not None:
+            text = _REFUSED_TEXT[why].format(
+                when=_utc(voucher_terms.expires_ms or 0),
+                branches=" or ".join(voucher_terms.branches),
+                kinds=" or ".join(voucher_terms.device_kinds),
+            )
+            raise VoucherRefused(why, f"voucher {code} {text}")
     taken = conn.execute(
-        v.update().where(v.c.code == code, v.c.used_ms.is_(None)).values(used_ms=at_ms)
+        v.update()
+        .where(v.c.code == code, v.c.used_ms.is_(None), v.c.expired_ms.is_(None))
+        .values(used_ms=at_ms)
     ).rowcount
     if taken != 1:
         used = conn.execute(sa.select(v.c.used_ms).where(v.c.code == code)).scalar_one()
-        when = dt.datetime.fromtimestamp(int(used) / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
-        raise ConflictError(f"voucher {code} was already used at {when} UTC")
+        if used is None:  # the expiry job gave it back in the meantime
+            raise VoucherRefused(terms.VoucherRefusal.EXPIRED, f"voucher {code} has expired")
+        raise ConflictError(f"voucher {code} was already used at {_utc(int(used))} UTC")
     view: dict[str, str | int] = {
         "code": code,
         "item": row.item,
@@ -44,3 +90,81 @@ def use_voucher(conn: Connection, code_text: str, actor: str) -> dict[str, str |
     }
     audit(conn, actor, "voucher.use", code, {"item": row.item, "units": int(row.units)})
     return view
+
+
+@dataclass(slots=True)
+class ExpiryReport:
+    expired: list[str] = field(default_factory=list)  # codes marked expired this run
+    points_back: dict[str, int] = field(default_factory=dict)  # code -> points given back
+
+
+def expire_vouchers(conn: Connection, rules: RuleSet) -> ExpiryReport:
+    """Mark the unused vouchers past their expiry (hub time) expired, and book the points
+    of those whose item said so back to the member as a VOUCHER_EXPIRY transfer, with the
+    prize's stock restored. Each voucher once: the mark and the booking are one database
+    transaction and the mark is conditional, so a second run (or two at once) finds
+    nothing to do."""
+    v = db.vouchers
+    now_ms = db.now_ms(conn)
+    query = (
+        sa.select(v.c.code, v.c.tx_id, v.c.item, v.c.units, v.c.member_id, v.c.points_back)
+        .where(v.c.expires_ms <= now_ms, v.c.used_ms.is_(None), v.c.expired_ms.is_(None))
+        .order_by(v.c.expires_ms, v.c.code)
+        .limit(VOUCHERS_PER_PASS_MAX)
+    )
+    if "voided_ms" in v.c:  # a refunded redemption's voucher: its points came back already
+        query = query.where(v.c.voided_ms.is_(None))
+    report = ExpiryReport()
+    for row in conn.execute(query).all():
+        marked = conn.execute(
+            v.update()
+            .where(v.c.code == row.code, v.c.used_ms.is_(None), v.c.expired_ms.is_(None))
+            .values(expired_ms=now_ms)
+        ).rowcount
+        if marked != 1:
+            continue
+        report.expired.append(row.code)
+        if row.points_back:
+            points = _points_spent(conn, row.tx_id, int(row.member_id))
+            if points > 0:
+                _give_back(conn, row, points, rules)
+                report.points_back[row.code] = points
+    if report.expired:
+        audit(
+            conn,
+            EXPIRY_ACTOR,
+            "voucher.expire",
+            f"{len(report.expired)} vouchers",
+            {"codes": report.expired[:100], "points_back": sum(report.points_back.values())},
+        )
+    return report
+
+
+def _points_spent(conn: Connection, tx_id: str, member_id: int) -> int:
+    """The points the redemption took from the member (its legs, not the rules today)."""
+    account = member_account(member_id, Asset.POINTS)
+    lg = db.legs
+    spent = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(lg.c.debit) - sa.func.sum(lg.c.credit), 0)).where(
+            lg.c.tx_id == tx_id, lg.c.account == account
+        )
+    ).scalar_one()
+    return int(spent)
+
+
+def _give_back(conn: Connection, row: Any, points: int, rules: RuleSet) -> None:
+    member_id = int(row.member_id)
+    tx_id = book_admin(
+        conn,
+        TxKind.VOUCHER_EXPIRY,
+        member_id,
+        voucher_expiry_legs(member_id, points),
+        EXPIRY_ACTOR,
+        f"voucher {row.code} expired unused",
+        rules=rules,
+        detail={"voucher": row.code, "redeemed": row.tx_id, "points": points},
+    )
+    v, s = db.vouchers, db.stock
+    conn.execute(v.update().where(v.c.code == row.code).values(expiry_tx_id=tx_id))
+    # Only a stocked prize has a stock row: the others have nothing to restore.
+    conn.execute(s.update().where(s.c.item == row.item).values(remaining=s.c.remaining + row.units))

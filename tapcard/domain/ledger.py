@@ -144,6 +144,11 @@ def redeem_legs(member_id: int, points: int) -> list[Leg]:
     )
 
 
+def voucher_expiry_legs(member_id: int, points: int) -> list[Leg]:
+    """An unused expired voucher's points back to the member: the redemption undone."""
+    return _pair(_S_POINTS_REDEEMED, member_account(member_id, _POINTS), _POINTS, points)
+
+
 def fee_legs(member_id: int, amount_cents: int, payment: Payment) -> list[Leg]:
     return _pair(_payer(member_id, payment), _S_FEES, _CENTS, amount_cents)
 

@@ -51,6 +51,10 @@ class Reason(enum.IntEnum):
     REFUND_EXCEEDS_SALE = 61  # more of a line than was sold and not yet refunded
     NOT_REFUNDABLE = 62  # not a purchase or redemption, or nothing left to refund
     VOUCHER_USED = 63  # the redemption's voucher was used: it cannot be given back
+    # Vouchers (hub/admin/vouchers.py): where and until when a voucher counts
+    VOUCHER_EXPIRED = 70  # past its expiry, hub time
+    VOUCHER_WRONG_BRANCH = 71  # the rules let it count at other branches only
+    VOUCHER_WRONG_DEVICE = 72  # the rules let it count at other kinds of device only
     # The hub
     # A signed intent the hub could not handle (a poison message, or a body its schema
     # refuses): its seq is consumed, never booked; the device moves it to its

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from typing import Final
 
 from tapcard.domain import engine
+from tapcard.ui.refusals import counter_title
 from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
 from terminal.presenters.desk import Desk
 from terminal.presenters.views import ReceiptView, Screen
 
@@ -15,6 +17,15 @@ VOUCHER_ERRORS: Final[Mapping[str, str]] = {
     "not_found": "Unknown voucher",
     "conflict": "Voucher already used",
     "invalid": "Not a voucher code",
+    # The hub's reason, by the name of its code: expired, or not valid at this place.
+    **{
+        reason.name.lower(): counter_title(reason)
+        for reason in (
+            Reason.VOUCHER_EXPIRED,
+            Reason.VOUCHER_WRONG_BRANCH,
+            Reason.VOUCHER_WRONG_DEVICE,
+        )
+    },
 }
 
 
