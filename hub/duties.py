@@ -197,13 +197,15 @@ class ConfigFeed:
 
 
 class DailyMaintenance:
-    """Tier review, termination and expiry once a day (idempotent, see maintenance)."""
+    """Tier review, termination, card expiry and points expiry once a day (idempotent,
+    see maintenance and hub/expiry.py)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self._done_on: dt.date | None = None
 
     def due(self) -> None:
+        from hub.expiry import run_expiry
         from hub.maintenance import run_maintenance
 
         today = clock_today(self.hub.clock)
@@ -211,7 +213,10 @@ class DailyMaintenance:
             return
         with self.hub.writer.begin() as conn:
             report = run_maintenance(conn, self.hub.rules.latest(), today)
+        # After card expiry above: a card that lapsed today freezes its points first.
+        expired = run_expiry(self.hub.writer, self.hub.rules.latest(), today)
         self._done_on = today
+        log.info("expiry: %d points of %d members", expired.points, expired.members)
         log.info(
             "maintenance: %d downgraded, %d terminated, %d cards expired",
             len(report.downgraded),

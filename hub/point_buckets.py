@@ -132,3 +132,44 @@ def thaw(conn: Connection, renewals: Iterable[Renewal]) -> None:
             continue
         conn.execute(db.point_buckets.delete().where(db.point_buckets.c.member_id == member_id))
         upsert(conn, {(member_id, on): points for on, points in moved.items()})
+
+
+LIABILITY_HORIZONS_DAYS = (30, 90)  # what expires within these many days, from today
+
+# Points that expire by :last (a member keeps at most what later buckets hold), summed
+# over every member with points. Our own text, no input.
+_EXPIRING_SQL = """
+SELECT COALESCE(SUM(CASE WHEN a.balance > COALESCE(k.kept, 0)
+                         THEN a.balance - COALESCE(k.kept, 0) ELSE 0 END), 0)
+FROM accounts a
+LEFT JOIN (SELECT member_id, SUM(points) AS kept FROM point_buckets
+           WHERE expires_on > :last GROUP BY member_id) k ON k.member_id = a.member_id
+WHERE a.asset = 'points' AND a.member_id IS NOT NULL AND a.balance > 0
+"""
+
+
+def liability(conn: Connection, policy: PointsExpiry, today: dt.date) -> list[dict[str, object]]:
+    """Points outstanding valued at the rules' per-point cost, and what of them expires
+    within each horizon (frozen members' points included: they may still lapse)."""
+    outstanding = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(db.accounts.c.balance), 0)).where(
+            db.accounts.c.asset == "points",
+            db.accounts.c.member_id.is_not(None),
+            db.accounts.c.balance > 0,
+        )
+    ).scalar_one()
+    rows: list[dict[str, object]] = [_liability_row("outstanding", int(outstanding), policy)]
+    for days in LIABILITY_HORIZONS_DAYS:
+        last = today + dt.timedelta(days=days - 1)
+        points = conn.execute(sa.text(_EXPIRING_SQL), {"last": last}).scalar_one()
+        rows.append(_liability_row(f"expiring by {last.isoformat()}", int(points), policy))
+    return rows
+
+
+def _liability_row(what: str, points: int, policy: PointsExpiry) -> dict[str, object]:
+    return {
+        "points": what,
+        "count": points,
+        "point_cost_millicents": policy.point_cost_millicents,
+        "liability_cents": expiry.liability_cents(points, policy),
+    }

@@ -14,6 +14,7 @@ back the days they had left when the card expired.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +26,10 @@ from hub import admin, db
 from hub.app import Hub
 from hub.config import HubConfig
 from hub.expiry import run_expiry
-from hub.point_buckets import member_buckets
+from hub.point_buckets import liability, member_buckets
 from hub.rulestore import parse_rules, store_rules
 from hub.verify import verify_ledger
+from launcher import cli
 from tapcard.clock import ManualClock
 from tapcard.domain.ledger import member_account, system_account
 from tapcard.domain.model import Asset, SystemAccount, TxKind
@@ -60,8 +62,9 @@ class Chain:
         with self.hub.engine.connect() as conn:
             code = member_account(member_id, Asset.POINTS)
             return int(
-                conn.execute(sa.select(db.accounts.c.balance).where(db.accounts.c.code == code))
-                .scalar_one()
+                conn.execute(
+                    sa.select(db.accounts.c.balance).where(db.accounts.c.code == code)
+                ).scalar_one()
             )
 
     def buckets(self, member_id: int) -> list[tuple[dt.date, int]]:
@@ -154,3 +157,42 @@ def test_terminated_member_keeps_points(chain: Chain) -> None:
         conn.execute(db.members.update().where(db.members.c.id == bo).values(state="terminated"))
     assert chain.expire(D(2029, 6, 1)) == 0
     assert (chain.points(bo), chain.buckets(bo)) == (10, [(D(2029, 3, 31), 10)])
+
+
+def test_liability_and_what_expires_soon(chain: Chain) -> None:
+    li, _ = chain.member("Li Wei", "13800000001")
+    ana, _ = chain.member("Ana Silva", "13800000002")
+    chain.at(D(2028, 1, 5))
+    credit(chain.hub, li, Asset.POINTS, 1000)  # last day 31 January 2029
+    chain.at(D(2028, 3, 5))
+    credit(chain.hub, li, Asset.POINTS, 500)  # last day 31 March 2029
+    credit(chain.hub, ana, Asset.POINTS, 301)
+    credit(chain.hub, li, Asset.POINTS, -200)  # spent from January's points
+    policy = chain.hub.rules.latest().points_expiry
+    assert policy.point_cost_millicents == 500  # the sample rules: half a cent a point
+    with chain.hub.engine.connect() as conn:
+        rows = liability(conn, policy, D(2029, 1, 15))
+    assert [(r["points"], r["count"], r["liability_cents"]) for r in rows] == [
+        ("outstanding", 1601, 801),
+        ("expiring by 2029-02-13", 800, 400),
+        ("expiring by 2029-04-14", 1601, 801),
+    ]
+
+
+def test_cli_expires_and_reports(
+    chain: Chain, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    li, _ = chain.member("Li Wei", "13800000001")
+    chain.at(D(2028, 1, 5))
+    credit(chain.hub, li, Asset.POINTS, 40)
+    base = ["hub", "--data", str(tmp_path / "hub"), "--db", db_url, "--actor", "test"]
+    capsys.readouterr()
+    for expected, shown in ((40, "1/1 members"), (0, "")):  # the second run books nothing
+        assert cli.main([*base, "expire-points", "--date", "2029-02-01", "--json"]) == 0
+        out, err = capsys.readouterr()
+        assert json.loads(out)["points"] == expected
+        assert shown in err  # the plain progress counter, on stderr
+    assert chain.points(li) == 0
+    assert cli.main([*base, "report", "points-liability", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["points"] == "outstanding" and rows[0]["liability_yuan"] == "0.00"

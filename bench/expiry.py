@@ -1,0 +1,202 @@
+"""The points expiry job over many members: time and peak memory.
+
+A SQLite hub gets N members, each with a card still valid, 150 points in two buckets
+(100 whose last day was yesterday, 50 later) and a balance of 120 (30 spent), so every
+member has 70 points to expire: the worst day, the end of a calendar year when all points
+of a year lapse at once. The job (`hub.expiry.run_expiry`) books one expiry transfer per
+member. The peer, measured in the same run on the same database: the same members'
+points balances read with one plain SELECT (streamed), which is the least any job that
+looks at every member must do. Each is measured in a fresh process, whose peak resident
+memory (VmHWM) is its own.
+
+    python bench/expiry.py [--quick] [--n N]
+
+The last line of output is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hub import db
+from hub.app import Hub
+from hub.config import HubConfig
+from hub.rulestore import parse_rules, store_rules
+from tapcard.clock import ManualClock
+from tapcard.samples import sample_rules_bytes
+
+N_FULL = 1_000_000
+N_QUICK = 100_000
+BATCH_ROWS = 50_000
+TODAY = dt.date(2031, 1, 1)  # the job's day: what lapsed on 31 December 2030 goes
+RUN_TIMEOUT_S = 900
+
+
+def _defaults(table: sa.Table, given: dict[str, Any]) -> list[str]:
+    """The columns to insert: those given, and every other one with a scalar default."""
+    cols = list(given)
+    for c in table.columns:
+        if c.name in given or c.primary_key:
+            continue
+        if c.default is not None and c.default.is_scalar:
+            given[c.name] = c.default.arg
+        elif not c.nullable:
+            raise SystemExit(f"bench: {table.name}.{c.name} needs a value")
+        else:
+            given[c.name] = None
+        cols.append(c.name)
+    return cols
+
+
+def seed(data: Path, n: int) -> str:
+    url = f"sqlite:///{data / 'hub.sqlite3'}"
+    clock = ManualClock(int(dt.datetime(2030, 12, 31, 12, tzinfo=dt.UTC).timestamp() * 1000))
+    hub = Hub.init(HubConfig(data, url, None), clock=clock)
+    with hub.transaction() as conn:
+        store_rules(conn, parse_rules(sample_rules_bytes()), "bench")
+    day = dt.date(2030, 1, 1)
+    due, later, card_expiry = (
+        TODAY - dt.timedelta(days=1),
+        dt.date(2031, 6, 30),
+        dt.date(2032, 1, 1),
+    )
+    with hub.writer.begin() as conn:
+        for start in range(1, n + 1, BATCH_ROWS):
+            ids = range(start, min(n, start + BATCH_ROWS - 1) + 1)
+            member = {
+                "id": 0,
+                "name": "",
+                "phone": "",
+                "tier": "regular",
+                "joined_on": day,
+                "period_start": day,
+                "last_activity_on": day,
+                "state": "active",
+            }
+            cols = _defaults(db.members, member)
+            conn.exec_driver_sql(
+                f"INSERT INTO members ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [(i, f"M{i}", f"1{i:010d}", *[member[c] for c in cols[3:]]) for i in ids],
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO accounts (code, asset, member_id, balance) VALUES (?, ?, ?, ?)",
+                [
+                    (f"m:{i}:{a}", a, i, 120 if a == "points" else 0)
+                    for i in ids
+                    for a in ("cents", "points", "growth")
+                ],
+            )
+            card = {
+                "id": "",
+                "member_id": 0,
+                "kind": "member",
+                "state": "active",
+                "issued_on": day,
+                "expires_on": card_expiry,
+            }
+            ccols = _defaults(db.cards, card)
+            conn.exec_driver_sql(
+                f"INSERT INTO cards ({', '.join(ccols)}) VALUES ({', '.join('?' * len(ccols))})",
+                [(f"C{i}", i, *[card[c] for c in ccols[2:]]) for i in ids],
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO point_buckets (member_id, expires_on, points) VALUES (?, ?, ?)",
+                [(i, on, p) for i in ids for on, p in ((due, 100), (later, 50))],
+            )
+    hub.close()
+    return url
+
+
+def measured(what: str, url: str) -> dict[str, Any]:
+    """Run `what` (job | peer) in a fresh process; its seconds and peak memory."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", what, "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def child(what: str, url: str) -> None:
+    engine = db.make_engine(url)
+    started = time.perf_counter()
+    if what == "job":
+        from hub.expiry import run_expiry
+        from hub.rulestore import RulesCache
+
+        rules = RulesCache(engine).latest()
+        report = run_expiry(db.writer(engine), rules, TODAY)
+        count, points = report.members, report.points
+    else:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(
+                sa.text("SELECT member_id, balance FROM accounts WHERE asset = 'points'")
+            )
+            count = points = 0
+            for rows in iter(lambda: result.fetchmany(10_000), []):
+                count += len(rows)
+                points += sum(int(r[1]) for r in rows)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"s": seconds, "peak_mb": _peak_mb(), "members": count, "points": points}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"{N_QUICK} members (< 1 min)")
+    parser.add_argument("--n", type=int)
+    parser.add_argument("--child", choices=["job", "peer"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.url)
+        return
+    n = args.n or (N_QUICK if args.quick else N_FULL)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        url = seed(Path(tmp), n)
+        print(f"seeded {n} members in {time.perf_counter() - started:.1f} s", flush=True)
+        peer = measured("peer", url)
+        job = measured("job", url)
+        again = measured("job", url)  # the same day again: finds nothing to book
+    assert job["members"] == n and job["points"] == 70 * n, job
+    assert again["points"] == 0, again
+    print(f"{'':24}{'seconds':>10}{'peak MB':>10}{'members/s':>12}")
+    for name, r in (("peer: SELECT balances", peer), ("expiry job", job), ("job again", again)):
+        rate = n / r["s"] if r["s"] else 0
+        print(f"{name:24}{r['s']:>10.2f}{r['peak_mb']:>10.0f}{rate:>12.0f}")
+    figures = {
+        "bench": "expiry",
+        "members": n,
+        "job_s": round(job["s"], 2),
+        "job_peak_mb": round(job["peak_mb"]),
+        "job_again_s": round(again["s"], 2),
+        "peer_select_s": round(peer["s"], 2),
+        "peer_peak_mb": round(peer["peak_mb"]),
+        "points_expired": job["points"],
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
