@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tapcard.domain.model import FeeKind
+from tapcard.domain.programs import find_program
 from tapcard.domain.rules import (
     BP_WHOLE,
     Campaign,
@@ -48,6 +49,10 @@ class MemberContext:
     tier: str
     joined_on: dt.date
     birthday: dt.date | None = None
+    # A category or co-branded card's program code ("": a member card, earns as the
+    # rules say) and the branch of the sale (where a co-branded card's partners are).
+    program: str = ""
+    branch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,9 @@ class SaleQuote:
     tier_discount_cents: int
     campaign_discount_cents: int
     net_cents: int  # what the member pays
-    excluded_cents: int  # paid for excluded categories: earns nothing
+    # Paid that earns nothing: excluded categories and, on a category or co-branded
+    # card, the lines its program does not cover.
+    excluded_cents: int
     earning_cents: int  # paid amount that earns points
     remainder_cents: int  # the fraction of a point's worth that earns nothing
     base_points: int  # before multipliers; also the growth points earned
@@ -99,13 +106,16 @@ def quote_sale(
     """Price a sale: member prices, tier discount, campaigns, then points on what is paid.
 
     Excluded categories (group-buy, special offers) get no tier discount, no campaign
-    and earn nothing. Campaign discounts come out of the eligible lines only.
+    and earn nothing. Campaign discounts come out of the eligible lines only. On a
+    category or co-branded card only the lines its program covers earn, after their
+    share of the campaign discount (rounded against the card).
     """
     assert not validate_lines(lines), validate_lines(lines)
     tier = rules.tier(member.tier)
     excluded = set(rules.earn.excluded_categories)
     prices = rules.price_lists.get(tier.name, {})
-    gross = saving = tier_off = excluded_cents = eligible = 0
+    program = find_program(rules.card_programs, member.program)
+    gross = saving = tier_off = excluded_cents = eligible = covered = 0
     for line in lines:
         retail = line.unit_price_cents * line.quantity
         gross += retail
@@ -115,16 +125,21 @@ def quote_sale(
         if line.sku and line.sku in prices:
             member_total = min(prices[line.sku], line.unit_price_cents) * line.quantity
             saving += retail - member_total
-            eligible += member_total  # a member price already replaces the tier discount
-            continue
-        line_off = retail * tier.discount_bp // BP_WHOLE
-        tier_off += line_off
-        eligible += retail - line_off
+            paid = member_total  # a member price already replaces the tier discount
+        else:
+            line_off = retail * tier.discount_bp // BP_WHOLE
+            tier_off += line_off
+            paid = retail - line_off
+        eligible += paid
+        if program is None or program.earns(line.category, member.branch):
+            covered += paid
     campaign_offs, gifts = _apply_campaigns(rules.campaigns, member, eligible, on)
     campaign_off = sum(off for _, off in campaign_offs)
     assert 0 <= campaign_off <= eligible
-    earning = eligible - campaign_off
-    base_points, remainder = divmod(earning, rules.earn.cents_per_point)
+    earning = covered - (-(-campaign_off * covered // eligible) if eligible else 0)
+    excluded_cents += eligible - campaign_off - earning
+    cents_per_point = (program and program.cents_per_point) or rules.earn.cents_per_point
+    base_points, remainder = divmod(earning, cents_per_point)
     factor = points_factor_pct(rules, member, on)
     quote = SaleQuote(
         gross_cents=gross,

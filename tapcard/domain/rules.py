@@ -14,6 +14,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 
 from tapcard.domain.model import CardKind, DeviceKind, Payment, TxKind
+from tapcard.domain.programs import CardProgram, validate_programs
 from tapcard.domain.window import Window, validate_window
 
 BP_WHOLE = 10_000  # basis points in 100 %
@@ -224,6 +225,8 @@ class RuleSet:
     join_spend_cents: int = 0
     join_spend_days: int = 0
     points_expiry: PointsExpiry = field(default_factory=PointsExpiry)
+    # Category and co-branded cards: where each earns (tapcard/domain/programs.py).
+    card_programs: tuple[CardProgram, ...] = ()
 
     def tier(self, name: str) -> Tier:
         for tier in self.tiers:
@@ -271,6 +274,7 @@ def validate_rules(rules: RuleSet) -> list[str]:
     errors += _validate_catalog(rules.catalog)
     errors += _validate_authority(rules)
     errors += _validate_expiry(rules.points_expiry)
+    errors += validate_programs(rules.card_programs)
     errors += [
         f"unchecked_tag_kinds: {kind.value} cards spend stored value, their tags must be checked"
         for kind in rules.unchecked_tag_kinds
