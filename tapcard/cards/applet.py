@@ -19,6 +19,7 @@ from tapcard.cards.credential import (
     SIGNATURE_BYTES,
     answer_challenge,
 )
+from tapcard.cards.type4 import CLA_NATIVE, NativeChip
 
 # Proprietary, unregistered AID (ISO 7816-5 category 'F'): F0 "tapcard" 01.
 TAPCARD_AID = bytes.fromhex("F0") + b"tapcard" + b"\x01"
@@ -65,11 +66,16 @@ class CardApplet:
     """One card: its UID, its credential file and (for smart cards) its own key."""
 
     def __init__(
-        self, uid: bytes, credential: bytes = b"", card_key: SigningKey | None = None
+        self,
+        uid: bytes,
+        credential: bytes = b"",
+        card_key: SigningKey | None = None,
+        native: NativeChip | None = None,
     ) -> None:
         assert len(credential) <= CREDENTIAL_BYTES_MAX
         self.uid = uid
         self.card_key = card_key
+        self.native = native  # an NXP chip's GetVersion and Read_Sig (tapcard.cards.type4)
         self.file = bytearray(CREDENTIAL_FILE_BYTES)
         self.file[0:LENGTH_PREFIX_BYTES] = len(credential).to_bytes(LENGTH_PREFIX_BYTES, "big")
         self.file[LENGTH_PREFIX_BYTES : LENGTH_PREFIX_BYTES + len(credential)] = credential
@@ -93,6 +99,8 @@ class CardApplet:
         cla, ins, p1p2, body = apdu[0], apdu[1], apdu[2] << 8 | apdu[3], apdu[4:]
         if cla == CLA_PCSC and ins == INS_GET_DATA and p1p2 == P1P2_UID:
             return self.uid + sw_bytes(StatusWord.OK)
+        if cla == CLA_NATIVE and self.native is not None:
+            return self.native.process(ins, body)
         if cla != CLA_ISO:
             return sw_bytes(StatusWord.CLA_NOT_SUPPORTED)
         if ins == INS_SELECT:

@@ -2,9 +2,11 @@
 
 The credential travels as one NDEF record of the external type
 `tapcard.example:cred`. NTAG21x chips also get their NXP originality signature
-checked (READ_SIG): none or an all-zero one is Originality.MISSING (a suspected
-clone); other tags report Originality.UNCHECKED. Tags cannot answer a
-challenge, so their credentials carry no card key and `responder` is None.
+checked (READ_SIG), and Type 4 tags that name themselves NXP NTAG 4xx DNA or DESFire
+EV2/EV3/Light (tapcard/cards/type4.py: GetVersion, Read_Sig): none or an all-zero one
+is Originality.MISSING (a suspected clone); other tags report Originality.UNCHECKED.
+Tags cannot answer a challenge, so their credentials carry no card key and `responder`
+is None.
 
 Every clf.connect() gets a terminate deadline. A sense cycle itself is bounded by the
 driver (milliseconds on a PN53x, one second on the UDP driver), so a call returns at
@@ -19,6 +21,7 @@ from typing import Any
 import ndef
 import nfc
 import nfc.tag.tt2_nxp
+import nfc.tag.tt4
 
 from tapcard.cards.credential import CREDENTIAL_BYTES_MAX
 from tapcard.cards.originality import (
@@ -27,6 +30,7 @@ from tapcard.cards.originality import (
     Originality,
     check_originality,
 )
+from tapcard.cards.type4 import NXP_ISO_DEP_PUBLIC_KEYS, Transmit, type4_originality
 from tapcard.readers.base import (
     READER_POLL_INTERVAL_MS,
     Backend,
@@ -45,15 +49,23 @@ PRESENCE_POLL_INTERVAL_MS = 100  # how often wait_for_removal checks the tag is 
 # costs a sense round per wait (1 s on the UDP driver), so only what we issue is polled.
 SENSE_TARGETS = ("106A",)
 SENSE_INTERVAL_S = 0.05  # pause between sense rounds inside one connect()
+APDU_RESPONSE_BYTES_MAX = 256  # short Le: Read_Sig's 56 bytes and GetVersion's frames fit
+SW_LOST_FRAME = 0x6F00  # ISO 7816-4 "no precise diagnosis": what a lost answer reads as
 
 # nfcpy raises these when the tag leaves the field or garbles a frame.
 _TAG_ERRORS = (nfc.tag.TagCommandError, nfc.clf.CommunicationError)
 
 
 class NfcpyReader:
-    def __init__(self, path: str, originality_keys: list[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        originality_keys: list[bytes] | None = None,
+        type4_keys: tuple[bytes, ...] | None = None,
+    ) -> None:
         self._path = path  # "usb", "usb:072f:2200", "tty:S0:pn532", "udp:127.0.0.1:54321"
         self._keys = originality_keys if originality_keys is not None else [NXP_NTAG21X_PUBLIC_KEY]
+        self._type4_keys = NXP_ISO_DEP_PUBLIC_KEYS if type4_keys is None else type4_keys
         self._clf: Any = None
         self._tag: Any = None
 
@@ -124,6 +136,9 @@ class NfcpyReader:
             self._clf = None
 
     def _originality(self, tag: Any) -> Originality:
+        if isinstance(tag, nfc.tag.tt4.Type4Tag):
+            transmit = self._tt4_transmit(tag)
+            return type4_originality(transmit, bytes(tag.identifier), self._type4_keys)
         if not isinstance(tag, nfc.tag.tt2_nxp.NTAG21x):
             return Originality.UNCHECKED
         try:
@@ -134,6 +149,32 @@ class NfcpyReader:
             # A genuine tag pulled during READ_SIG must not read as a signature-less clone.
             raise ReaderError(ReaderReason.CARD_REMOVED, "tag left during READ_SIG")
         return check_originality(bytes(tag.identifier), signature, self._keys)
+
+    def _tt4_transmit(self, tag: Any) -> Transmit:
+        """APDUs to a Type 4 tag. A frame lost while the tag stays reads as a refusal
+        (status 6F00: a chip that mutes on a native command is no signing model, and
+        one that named itself so and then mutes on Read_Sig has no signature); a tag
+        that left is CARD_REMOVED, never a suspected clone."""
+
+        def transmit(apdu: bytes) -> tuple[bytes, int]:
+            data = apdu[5 : 5 + apdu[4]] if len(apdu) > 5 else None
+            try:
+                answer = bytes(
+                    tag.send_apdu(
+                        *apdu[:4], data=data, mrl=APDU_RESPONSE_BYTES_MAX, check_status=False
+                    )
+                )
+            except _TAG_ERRORS:
+                if not self._still_there(tag):
+                    raise ReaderError(
+                        ReaderReason.CARD_REMOVED, "tag left during Read_Sig"
+                    ) from None
+                return b"", SW_LOST_FRAME
+            if len(answer) < 2:
+                return b"", SW_LOST_FRAME
+            return answer[:-2], int.from_bytes(answer[-2:], "big")
+
+        return transmit
 
     def _still_there(self, tag: Any) -> bool:
         """Whether the tag is still in the field. A chip that does not know READ_SIG goes

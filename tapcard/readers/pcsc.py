@@ -43,6 +43,7 @@ from tapcard.cards.credential import (
     UID_BYTES_MIN,
 )
 from tapcard.cards.originality import Originality
+from tapcard.cards.type4 import NXP_ISO_DEP_PUBLIC_KEYS, type4_originality
 from tapcard.readers.base import (
     READER_POLL_INTERVAL_MS,
     Backend,
@@ -80,8 +81,9 @@ def _describe(hresult: int) -> str:
 
 
 class PcscReader:
-    def __init__(self, reader_name: str = "") -> None:
+    def __init__(self, reader_name: str = "", type4_keys: tuple[bytes, ...] | None = None) -> None:
         self._wanted = reader_name  # substring of the PC/SC reader name; "" = first one
+        self._type4_keys = NXP_ISO_DEP_PUBLIC_KEYS if type4_keys is None else type4_keys
         self._context: Any = None
         self._reader = ""
         self._card: Any = None
@@ -193,9 +195,16 @@ class PcscReader:
             backend=Backend.PCSC,
             reader_name=reader,
             card_public_key=card_key,
-            originality=Originality.UNCHECKED,  # smart cards prove themselves by challenge
+            originality=self._originality(uid, card_key),
             responder=self if card_key is not None else None,
         )
+
+    def _originality(self, uid: bytes, card_key: bytes | None) -> Originality:
+        """A card with its own key proves itself by challenge; a key-less one is only as
+        good as its chip: NXP ISO-DEP chips are asked for their originality signature."""
+        if card_key is not None:
+            return Originality.UNCHECKED
+        return type4_originality(self._transmit, uid, self._type4_keys)
 
     def wait_for_removal(self, timeout_ms: int) -> bool:
         deadline = Deadline(timeout_ms)

@@ -28,6 +28,12 @@ from tapcard.cards.credential import (
     issue_credential,
 )
 from tapcard.cards.originality import Originality
+from tapcard.cards.type4 import (
+    NXP_ISO_DEP_PUBLIC_KEYS,
+    NativeChip,
+    transmit_to,
+    type4_originality,
+)
 from tapcard.readers.base import (
     Backend,
     CardTap,
@@ -48,6 +54,8 @@ class SimCard:
     uid: bytes
     credential: bytes = b""
     card_seed: bytes | None = None  # the card's Ed25519 seed; None for a plain NFC tag
+    # An NXP ISO-DEP chip's GetVersion and Read_Sig (None: the chip has no native side)
+    native: NativeChip | None = None
 
 
 class _SimCommand(msgspec.Struct, frozen=True):
@@ -71,8 +79,14 @@ def make_sim_card(
 
 
 class SimReader:
-    def __init__(self, socket_path: str = "", reader_name: str = "sim") -> None:
+    def __init__(
+        self,
+        socket_path: str = "",
+        reader_name: str = "sim",
+        type4_keys: tuple[bytes, ...] | None = None,
+    ) -> None:
         self._reader_name = reader_name
+        self._type4_keys = NXP_ISO_DEP_PUBLIC_KEYS if type4_keys is None else type4_keys
         self._changed = threading.Condition()
         self._applet: CardApplet | None = None
         self._stop = threading.Event()
@@ -88,7 +102,7 @@ class SimReader:
     def tap(self, card: SimCard) -> None:
         key = SigningKey(card.card_seed) if card.card_seed is not None else None
         with self._changed:
-            self._applet = CardApplet(card.uid, card.credential, key)
+            self._applet = CardApplet(card.uid, card.credential, key, card.native)
             self._changed.notify_all()
 
     def remove(self) -> None:
@@ -107,13 +121,19 @@ class SimReader:
         if applet is None:
             return None
         key = applet.card_key
+        # A card that answers challenges proves itself; a key-less one has its chip checked.
+        originality = (
+            Originality.UNCHECKED
+            if key is not None
+            else type4_originality(transmit_to(applet.process), applet.uid, self._type4_keys)
+        )
         return CardTap(
             uid=applet.uid,
             credential=applet.credential,
             backend=Backend.SIM,
             reader_name=self._reader_name,
             card_public_key=bytes(key.verify_key) if key is not None else None,
-            originality=Originality.UNCHECKED,
+            originality=originality,
             responder=self if key is not None else None,
         )
 

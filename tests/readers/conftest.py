@@ -49,9 +49,13 @@ def insert_card(pcscd: Pcscd) -> Iterator[object]:
     cards: list[EmulatedCard] = []
 
     def insert(
-        uid: bytes, credential: bytes = b"", card_seed: bytes | None = None, fault: str = "none:0"
+        uid: bytes,
+        credential: bytes = b"",
+        card_seed: bytes | None = None,
+        fault: str = "none:0",
+        native: tuple[bytes, bytes | None] | None = None,
     ) -> EmulatedCard:
-        card = pcsc_emulation.insert_card(pcscd, uid, credential, card_seed, fault)
+        card = pcsc_emulation.insert_card(pcscd, uid, credential, card_seed, fault, native)
         cards.append(card)
         return card
 

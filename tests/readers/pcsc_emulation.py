@@ -150,6 +150,7 @@ def insert_card(
     credential: bytes = b"",
     card_seed: bytes | None = None,
     fault: str = "none:0",
+    native: tuple[bytes, bytes | None] | None = None,
 ) -> EmulatedCard:
     """Start a card emulator (vpcd_card.py) and return once it has connected to vpcd.
 
@@ -163,6 +164,9 @@ def insert_card(
         f"--card-seed={card_seed.hex() if card_seed else ''}",
         f"--fault={fault}",
     ]
+    if native is not None:  # an NXP chip: (GetVersion, Read_Sig's signature or None)
+        command.append(f"--native-version={native[0].hex()}")
+        command.append(f"--native-signature={native[1].hex() if native[1] else ''}")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
     card = EmulatedCard(process)

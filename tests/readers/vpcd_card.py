@@ -25,6 +25,7 @@ import time
 from nacl.signing import SigningKey
 
 from tapcard.cards.applet import INS_INTERNAL_AUTHENTICATE, CardApplet, StatusWord, sw_bytes
+from tapcard.cards.type4 import NativeChip
 
 CTRL_POWER_OFF = 0x00
 CTRL_POWER_ON = 0x01
@@ -114,9 +115,15 @@ def main() -> None:
     parser.add_argument("--credential", default="")
     parser.add_argument("--card-seed", default="")
     parser.add_argument("--fault", default="none:0")
+    parser.add_argument("--native-version", default="")  # hex: an NXP chip's GetVersion
+    parser.add_argument("--native-signature", default="")  # hex, or "" for Read_Sig refused
     args = parser.parse_args()
     key = SigningKey(bytes.fromhex(args.card_seed)) if args.card_seed else None
-    applet = CardApplet(bytes.fromhex(args.uid), bytes.fromhex(args.credential), key)
+    native = None
+    if args.native_version:
+        signature = bytes.fromhex(args.native_signature) if args.native_signature else None
+        native = NativeChip(bytes.fromhex(args.native_version), signature)
+    applet = CardApplet(bytes.fromhex(args.uid), bytes.fromhex(args.credential), key, native)
     fault, at = args.fault.split(":")
     conn = _connect(args.port)
     print("inserted", flush=True)
