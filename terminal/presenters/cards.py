@@ -35,15 +35,23 @@ class CardsPresenter:
         )
         d.show(Screen.MEMBERS, MembersView(d.header(), rows or (t("Not found"),)))
 
-    def register(self, name: str, phone: str, waive_fee: bool = False) -> None:
+    def register(
+        self, name: str, phone: str, waive_fee: bool = False, join_by_spend: bool = False
+    ) -> None:
         """A new member, and the blank card on the reader becomes theirs. The joining fee
-        is taken in cash, or waived by a manager."""
+        is taken in cash, or waived by a manager; or, joining by spend, not taken at all
+        while the member spends the rules' threshold (docs/rules.md "Joining")."""
         blank = self._blank()
         if blank is None or not self.desk.guard():
             return
         uid, key = blank
         op = m.RegisterMember(
-            name=name.strip(), phone=phone.strip(), uid=uid, card_key=key, waive_fee=waive_fee
+            name=name.strip(),
+            phone=phone.strip(),
+            uid=uid,
+            card_key=key,
+            waive_fee=waive_fee,
+            join_by_spend=join_by_spend,
         )
         refused = {"duplicate": self.on_duplicate} if self.on_duplicate else None
         self.desk.ask_hub(op, self._issued, write=True, on_refused=refused)
