@@ -50,6 +50,7 @@ devices = sa.Table(
     sa.Column("online", sa.Boolean, nullable=False, default=False),
     sa.Column("status_ms", sa.BigInteger, nullable=False, default=0),
     sa.Column("last_seen_ms", sa.BigInteger, nullable=False, default=0),
+    sa.Column("offline_from_ms", sa.BigInteger, nullable=False, default=0),  # hub/registry.py
     sa.Column("health", sa.Text, nullable=False, default="{}"),
     sa.Column("software_version", sa.String(64), nullable=False, default=""),
     sa.Column("rules_version", sa.Integer, nullable=False, default=0),
@@ -221,8 +222,8 @@ vouchers = sa.Table(
     sa.Column("issued_ms", sa.BigInteger, nullable=False),
     sa.Column("used_ms", sa.BigInteger, nullable=True),
 )
-refunds, refund_lines = refund_schema.define(metadata, vouchers)  # migration 0009
 voucher_schema.define_voucher_terms(vouchers)  # expiry and place (migration 0013)
+refunds, refund_lines = refund_schema.define(metadata, vouchers)  # migration 0009
 
 stock = sa.Table(
     "stock",

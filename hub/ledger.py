@@ -28,10 +28,11 @@ from hub.ledger_time import hub_time, sender_of
 from hub.member_state import MemberState, load_members
 from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
 from hub.refunds import RefundBook
+from hub.registry import note_contact
 from hub.rulestore import RulesCache
 from hub.staff_sessions import StaffCheck, intent_staff
-from tapcard.clock import Clock
 from hub.voucher_schema import terms_columns
+from tapcard.clock import Clock
 from tapcard.domain.model import Asset
 from tapcard.domain.rules import SEQ_AHEAD_MAX
 from tapcard.wire.codes import Reason
@@ -317,6 +318,7 @@ class Ledger:
             }
         )
         state.receipts = store.load_receipts(conn, receipt_nos)
+        note_contact(conn, [i.device_id for i in batch], self.clock.now_ms())  # first: a silence
         state.devices = store.load_devices(conn, [i.device_id for i in batch])
         refs = [i.intent.op.ref for i in batch if isinstance(i.intent.op, Refund)]
         state.refunds = RefundBook.load(conn, refs, self.rules.get) if refs else None
@@ -429,9 +431,9 @@ def _side_effects(
                 "units": decision.units,
                 "member_id": member.id,
                 "issued_ms": now_ms,
+                **terms_columns(decision.voucher_item, now_ms),
             }
         )
-                **terms_columns(decision.voucher_item, now_ms),
     for number, line in enumerate(decision.lines):
         state.sale_lines.append(
             {

@@ -43,16 +43,18 @@ class DeviceInfo:
     kind: DeviceKind | None  # None: a kind this version does not know (may send nothing)
     provisioned_ms: int
     seq_max: int  # the highest sequence number answered
+    offline_from_ms: int = 0  # its last contact before its latest silence (hub/registry.py)
 
 
 def load_devices(conn: Connection, device_ids: Sequence[str]) -> dict[str, DeviceInfo]:
     d = db.devices
-    query = sa.select(d.c.id, d.c.kind, d.c.created_ms, d.c.seq_max).where(
-        d.c.id.in_(sorted(set(device_ids)))
-    )
+    columns = (d.c.id, d.c.kind, d.c.created_ms, d.c.seq_max, d.c.offline_from_ms)
+    query = sa.select(*columns).where(d.c.id.in_(sorted(set(device_ids))))
     kinds = {kind.value: kind for kind in DeviceKind}
     return {
-        row.id: DeviceInfo(kinds.get(row.kind), int(row.created_ms), int(row.seq_max or 0))
+        row.id: DeviceInfo(
+            kinds.get(row.kind), int(row.created_ms), int(row.seq_max or 0), row.offline_from_ms
+        )
         for row in conn.execute(query)
     }
 

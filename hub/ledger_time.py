@@ -23,7 +23,10 @@ def hub_time(
 ) -> tuple[authority.HubTime, dt.date]:
     """When the hub says the intent happened, and the business day that is."""
     policy = rules.offline if rules is not None else OfflinePolicy()
-    earliest_ms = device.provisioned_ms if device is not None else now_ms
+    earliest_ms = now_ms
+    if device is not None:  # not before it was provisioned, nor before it last went quiet
+        since_ms = device.offline_from_ms - authority.CLOCK_SKEW_MS
+        earliest_ms = max(device.provisioned_ms, since_ms)
     window = authority.offline_window_ms(policy, now_ms, earliest_ms)
     when = authority.hub_time_ms(
         offline=intent.offline, created_ms=intent.created_ms, arrival_ms=now_ms, window=window

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
 import sqlalchemy as sa
 from nacl.signing import VerifyKey
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.elements import ColumnElement
 
 from hub import db
 from tapcard.wire import messages as m
@@ -24,6 +24,9 @@ REGISTRY_REFRESH_S = 2.0
 UNKNOWN_RECHECK_S = 0.2  # an unknown id is looked up again at most this often
 UNKNOWN_REMEMBERED_MAX = 10_000  # bound on the negative cache
 HEALTH_HISTORY_PER_DEVICE_MAX = 360  # one hour of heartbeats at 10 s
+# Longer without a word from a device (three heartbeats and then some) is a silence in
+# which it may have been offline; shorter is one connection.
+CONTACT_GAP_MS = 45_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,20 +117,37 @@ def record_health(conn: Connection, device_id: str, at_ms: int, health_json: str
         conn.execute(h.delete().where(h.c.device_id == device_id, h.c.id <= cutoff))
 
 
-def record_status(writer: Engine, status: m.Status) -> None:
+def record_status(writer: Engine, status: m.Status, now_ms: int) -> None:
     """A device's retained online/offline status; an older one (a will from an earlier
-    connection arriving late) never overwrites a newer one."""
+    connection arriving late) never overwrites a newer one. Online is a contact at the
+    hub's time; offline is not (the broker sends the will after the device went quiet,
+    and the device's own time says nothing)."""
     d = db.devices
     with writer.begin() as conn:
         conn.execute(
             d.update()
             .where(d.c.id == status.device, d.c.status_ms <= status.at_ms)
-            .values(
-                online=status.online,
-                status_ms=status.at_ms,
-                last_seen_ms=_larger(writer, d.c.last_seen_ms, status.at_ms),
-            )
+            .values(online=status.online, status_ms=status.at_ms)
         )
+        if status.online:
+            note_contact(conn, [status.device], now_ms)
+
+
+def note_contact(conn: Connection, device_ids: Sequence[str], now_ms: int) -> None:
+    """The hub heard from these devices now (its own clock). After a silence longer than
+    CONTACT_GAP_MS, the contact before it is where the device may have gone offline:
+    an offline intent dated before that (less tapcard.domain.authority.CLOCK_SKEW_MS) is
+    moved to it and flagged (hub/ledger_time.py)."""
+    d = db.devices
+    ids = sorted(set(device_ids))
+    conn.execute(
+        d.update()
+        .where(d.c.id.in_(ids), d.c.last_seen_ms < now_ms - CONTACT_GAP_MS)
+        .values(offline_from_ms=d.c.last_seen_ms)
+    )
+    conn.execute(
+        d.update().where(d.c.id.in_(ids), d.c.last_seen_ms < now_ms).values(last_seen_ms=now_ms)
+    )
 
 
 def record_heartbeat(writer: Engine, health: m.Health, now_ms: int) -> int:
@@ -140,21 +160,13 @@ def record_heartbeat(writer: Engine, health: m.Health, now_ms: int) -> int:
             d.update()
             .where(d.c.id == health.device)
             .values(
-                last_seen_ms=now_ms,
                 health=health_json,
                 software_version=health.software_version,
                 rules_version=health.rules_version,
                 denylist_version=health.denylist_version,
             )
         )
+        note_contact(conn, [health.device], now_ms)
         seq_max = conn.execute(sa.select(d.c.seq_max).where(d.c.id == health.device)).scalar()
         record_health(conn, health.device, health.at_ms or now_ms, health_json)
     return int(seq_max or 0)
-
-
-def _larger(engine: Engine, column: sa.Column[int], value: int) -> ColumnElement[int]:
-    """The larger of a column and a value: SQLite's two-argument max is PostgreSQL's
-    greatest."""
-    if engine.dialect.name == "sqlite":
-        return sa.func.max(column, value)
-    return sa.func.greatest(column, value)

@@ -219,7 +219,7 @@ class Router:
     # --- handlers: each returns what to publish -------------------------------------
 
     def _on_status(self, status: m.Status) -> list[Outgoing]:
-        record_status(self.hub.writer, status)
+        record_status(self.hub.writer, status, self.hub.clock.now_ms())
         return []
 
     def _on_health(self, health: m.Health) -> list[Outgoing]:

@@ -30,6 +30,9 @@ TOPUP_CENTS_MAX_DEFAULT = 500_000  # ¥5,000 in one top-up
 # A named single-purpose prepaid card in China holds at most ¥5,000.
 STORED_VALUE_CENTS_MAX_DEFAULT = 500_000
 DAY_S = 24 * 3600
+# A device's clock may run this far behind the hub's: an offline intent may be dated so
+# much before the device's last contact with the hub (hub/registry.py note_contact).
+CLOCK_SKEW_MS = 120_000
 
 # Rule sets without a table: what the two apps send today. A kiosk redeems points and
 # looks cards up (a snapshot request, no intent); a terminal does everything a counter
@@ -198,7 +201,8 @@ class HubTime:
 def offline_window_ms(policy: OfflinePolicy, arrival_ms: int, earliest_ms: int) -> tuple[int, int]:
     """The times an offline intent arriving now may carry: no later than its arrival, no
     earlier than the offline age before it (a device refuses cards it saw longer ago)
-    nor than the device's provisioning."""
+    nor than `earliest_ms` (the hub's: the device's provisioning, and its last contact
+    before it went quiet less CLOCK_SKEW_MS)."""
     start_ms = max(earliest_ms, arrival_ms - policy.cache_age_s_max * 1000)
     return min(start_ms, arrival_ms), arrival_ms
 

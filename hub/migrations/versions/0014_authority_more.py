@@ -14,6 +14,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # A device's last contact before its latest silence: where its offline window starts
+    # (hub/registry.py note_contact).
+    with op.batch_alter_table("devices") as batch:
+        batch.add_column(
+            sa.Column("offline_from_ms", sa.BigInteger(), nullable=False, server_default="0")
+        )
     # Failed staff card logins per card and per device (hub/staff_card_tries.py).
     op.create_table(
         "staff_card_failures",
@@ -28,4 +34,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("devices") as batch:
+        batch.drop_column("offline_from_ms")
     op.drop_table("staff_card_failures")
