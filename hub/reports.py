@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
+from hub.refund_report import refunds_by
 from tapcard.domain.ledger import system_account
 from tapcard.domain.model import Asset, SystemAccount, TxKind
 from tapcard.domain.rules import PointsExpiry
@@ -56,15 +57,17 @@ def turnover(
     end: dt.date | None = None,
     branch: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Net sales (gross minus discounts) and orders by branch and day."""
+    """Net sales (gross minus discounts minus refunds) and orders by branch and day."""
     d = db.daily_totals
     sales, discounts = system_account(SystemAccount.SALES), system_account(SystemAccount.DISCOUNTS)
+    refunds = system_account(SystemAccount.REFUNDS)  # money given back, on the refund's day
     net = sa.func.sum(
         sa.case((d.c.account == sales, d.c.credit - d.c.debit), else_=0)
-        - sa.case((d.c.account == discounts, d.c.debit - d.c.credit), else_=0)
+        - sa.case((d.c.account.in_([discounts, refunds]), d.c.debit - d.c.credit), else_=0)
     )
     orders = sa.func.sum(sa.case((d.c.account == sales, d.c.legs), else_=0))
-    conditions = [d.c.account.in_([sales, discounts]), *_day_window(d.c.day, start, end)]
+    accounts = [sales, discounts, refunds]
+    conditions = [d.c.account.in_(accounts), *_day_window(d.c.day, start, end)]
     if branch:
         conditions.append(d.c.branch_id == branch)
     query = (
@@ -419,4 +422,5 @@ REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "gaps": sequence_gaps,
     "exceptions": open_exceptions,
     "points-liability": points_liability,
+    "refunds": refunds_by,
 }

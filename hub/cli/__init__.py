@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from hub.cli import ledger, members, points, registry, server, staff, stored_value
+from hub.cli import ledger, members, points, refunds, registry, server, staff, stored_value
 from hub.cli.common import Handler, add_command, config_of
 from tapcard.errors import TapcardError
 
@@ -30,6 +30,7 @@ def register(sub: Any) -> None:
     ledger.register(cmds)
     points.register(cmds)
     stored_value.register(cmds)
+    refunds.register(cmds)
     from hub.deploy.commands import register as register_deploy
 
     register_deploy(cmds, add_command, config_of)  # broker-config, backup, restore

@@ -104,9 +104,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     hub = open_hub(args)
     func = reports.REPORTS[args.name]
     kwargs: dict[str, Any] = {}
-    if args.name in ("turnover", "points", "categories", "campaigns"):
+    if args.name in ("turnover", "points", "categories", "campaigns", "refunds"):
         kwargs = {"start": args.start, "end": args.end}
-    if args.name in ("turnover", "points", "categories", "stored-value"):
+    if args.name in ("turnover", "points", "categories", "stored-value", "refunds"):
         kwargs["branch"] = args.branch
     with hub.engine.connect() as conn:
         rows = func(conn, **kwargs)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from hub import reports
+from hub.refund_report import refunds_by
 
 Rows = list[dict[str, Any]]
 Report = Callable[[Connection, dt.date | None, dt.date | None, str | None], Rows]
@@ -45,6 +46,7 @@ REPORTS: dict[str, tuple[str, Report]] = {
     "categories": ("Sales by category", reports.sales_by_category),
     "campaigns": ("Campaign effect", reports.campaign_effect),
     "staff": ("Staff service performance", reports.staff_performance),
+    "refunds": ("Refunds by branch, staff and reason", refunds_by),
 }
 
 # How the page charts each report: (chart type, label field, value fields, series field).
@@ -58,6 +60,7 @@ CHARTS: dict[str, tuple[str, str, list[str], str | None]] = {
     "categories": ("bar", "category", ["gross_cents"], None),
     "campaigns": ("bar", "campaign", ["net_cents", "cost_cents"], None),
     "staff": ("bar", "actor", ["transfers"], None),
+    "refunds": ("bar", "reason", ["refunded_cents"], "branch"),
 }
 
 assert set(CHARTS) == set(REPORTS)

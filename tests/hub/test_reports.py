@@ -285,6 +285,7 @@ def test_every_report_is_covered() -> None:
     tested = {"turnover", "points", "cards", "categories", "campaigns", "gaps", "exceptions"}
     tested.add("stored-value")  # tests/hub/test_stored_value.py
     tested.add("points-liability")  # tests/hub/test_expiry.py
+    tested.add("refunds")  # tests/hub/test_refund_cli.py
     assert set(reports.REPORTS) == tested
 
 
