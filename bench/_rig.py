@@ -65,7 +65,7 @@ def make_rig(folder: Path, cards: int = 2) -> BenchRig:
                 "bench",
             )
             card_ids.append(admin.issue_card(conn, member, rules, "bench"))
-    broker = PrivateBroker(folder / "broker")
+    broker = PrivateBroker(folder / "broker", anonymous_devices=True)  # bench clients: no logins
     broker.start()
     service = HubService(hub, broker.hub_address)
     service.start()

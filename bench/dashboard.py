@@ -326,7 +326,7 @@ def run(quick: bool) -> dict[str, Any]:
             f"in {seed_s:.1f} s",
             flush=True,
         )
-        broker = PrivateBroker(folder / "broker")
+        broker = PrivateBroker(folder / "broker", anonymous_devices=True)  # clients: no logins
         broker.start()
         service = HubService(hub, broker.hub_address, worker="bench")
         service.start()

@@ -124,7 +124,7 @@ def open_rig(folder: Path, db_url: str, n: int) -> Rig:
                 "bench",
             )
             seeded.cards.append(admin.issue_card(conn, member, rules, "bench"))
-    broker = PrivateBroker(folder / "broker")
+    broker = PrivateBroker(folder / "broker", anonymous_devices=True)  # bench clients: no logins
     broker.start()
     hub_proc = HubProcess(config.data_dir, db_url, broker)
     hub_proc.start()

@@ -202,7 +202,7 @@ def main() -> int:
     figures: dict[str, float] = {"n": n, "workers": args.workers}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        with PrivateBroker(folder / "broker") as broker:
+        with PrivateBroker(folder / "broker", anonymous_devices=True) as broker:  # no logins
             sqlite_config = HubConfig(folder / "sq", f"sqlite:///{folder / 'hub.sqlite3'}", None)
             sqlite = run_hub(sqlite_config, broker, n, args.workers)
             print(
