@@ -173,11 +173,10 @@ class RefundScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
         rows = self.ids.rows
         rows.clear_widgets()
         for row in view.rows:
-            rows.add_widget(
-                Factory.RefundLineRow(
-                    line_no=row.line_no, label=row.label, picked=row.picked, left=row.left
-                )
-            )
+            widget = Factory.RefundLineRow()  # a kv class: its properties exist once built
+            widget.line_no, widget.label = row.line_no, row.label
+            widget.picked, widget.left = row.picked, row.left
+            rows.add_widget(widget)
 
 
 class RefundConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints

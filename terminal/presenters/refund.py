@@ -163,17 +163,16 @@ class RefundPresenter:
 
     def _summary(self, sale: m.SaleView) -> tuple[str, ...]:
         t = self.desk.t
-        rows = [
-            f"{sale.member_name_masked} · " + t("Card") + f" {sale.card_id}",
-            t("Sold")
-            + f" {fmt.clock(sale.created_ms)} · "
-            + t("Reference: {ref}", ref=sale.tx_id[:8]),
-        ]
         if sale.kind == REDEEM:
-            rows.append(redeemed(t, sale, self.desk.port.rules))
+            what = redeemed(t, sale, self.desk.port.rules)
         else:
             paid = t(sale.payment) if sale.payment else ""
-            rows.append(t("Paid") + f" {fmt.money(sale.net_cents)} {paid}".rstrip())
+            what = t("Paid") + f" {fmt.money(sale.net_cents)} {paid}".rstrip()
+        rows = [
+            f"{sale.member_name_masked} · " + t("Card") + f" {sale.card_id}",
+            t("Sold") + f" {fmt.clock(sale.created_ms)} · {what}",
+            sale.tx_id,  # in full: ids made close together share their first digits
+        ]
         if sale.refunded_cents:
             rows.append(t("Refunded before") + f" {fmt.money(sale.refunded_cents)}")
         if not sale.refundable:
@@ -331,7 +330,7 @@ class RefundPresenter:
         rows = [
             t("Staff") + f": {self.desk.staff_id()}",
             t("Card") + f": {sale.card_id}",
-            t("Refund of {ref}", ref=sale.tx_id[:8]),
+            t("Refund of {ref}", ref=sale.tx_id),
         ]
         if result is None:
             rows.append(t("Queued offline: sent when the hub is back"))
