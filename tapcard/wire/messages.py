@@ -219,6 +219,8 @@ class Snapshot(Body, frozen=True, kw_only=True):
     reason: int = 0
     state: ShortText = ""
     kind: ShortText = ""
+    # A category or co-branded card's program: where it earns (tapcard/domain/programs.py).
+    program: ShortText = ""
     member_name_masked: ShortText = ""
     tier: ShortText = ""
     next_tier: ShortText = ""
@@ -230,9 +232,11 @@ class Snapshot(Body, frozen=True, kw_only=True):
     # the birthday travels as month and day only.
     joined_on: dt.date | None = None
     birthday_md: Annotated[str, msgspec.Meta(pattern=r"^(\d\d-\d\d)?$")] = ""
-    # Registered by real name (an ID number checked): the stored-value policy's higher
-    # limits, which the device applies offline as the hub does.
-    real_name: bool = False
+    real_name: bool = False  # ID number checked: the stored-value policy's higher limits
+    # The next points to expire and their last day (hub/point_buckets.py); 0 and None
+    # when none will (and from a hub before expiry).
+    points_expiring: Count = 0
+    points_expire_on: dt.date | None = None
 
 
 # --- retained configuration (hub -> devices) ----------------------------------------
