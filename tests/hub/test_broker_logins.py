@@ -21,8 +21,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.admin import revoke_device
+from hub.app import Hub
 from hub.broker import REGISTRY_FOLLOW_S, PrivateBroker
-from hub.config import BrokerAddress
+from hub.config import BrokerAddress, HubConfig
 from hub.deploy.provision import embedded_login
 from tapcard.device.bundle import Bundle
 from tapcard.device.link import device_client
@@ -30,6 +31,7 @@ from tapcard.mqtt import EventKind, Session
 from tapcard.wire.keys import signing_key_text, verify_key_text
 from tapcard.wire.topics import RULES_TOPIC, Family, device_topic
 from tests.conftest import Seeded
+from tests.hub.test_cli import Cli, hub_cli  # noqa: F401 (a fixture)
 
 WAIT_S = 10.0
 QUIET_S = 1.0  # how long a message that must not arrive is waited for
@@ -186,3 +188,27 @@ def test_the_device_link_logs_in_with_its_bundle(
         assert client.subscribed.wait(WAIT_S)
     finally:
         client.stop(end_session=True)
+
+
+def test_a_bundle_from_device_add_logs_in_at_the_hubs_broker(
+    hub_cli: Cli,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """`tapcard hub device add` (no --broker: this hub runs the broker) writes the login;
+    the broker the hub starts in its data folder admits the device with it."""
+    out = tmp_path / "till-9.json"
+    hub_cli.ok(
+        "device", "add", "till-9", "--branch", "shop-1", "--kind", "terminal", "--out", str(out)
+    )
+    bundle = json.loads(out.read_text())
+    hub = Hub.open(HubConfig(hub_cli.data, f"sqlite:///{hub_cli.data / 'hub.sqlite3'}", None))
+    broker = PrivateBroker(hub_cli.data / "broker", registry=hub.engine)
+    broker.start()
+    try:
+        login = BrokerAddress(broker.host, broker.port, "till-9", bundle["broker_password"])
+        device = Client(login)
+        assert device.accepted
+        device.close()
+    finally:
+        broker.stop()
+        hub.close()
