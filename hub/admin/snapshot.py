@@ -6,7 +6,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hub import clones, db
+from hub.point_buckets import member_buckets
 from tapcard.domain import engine as rules_engine
+from tapcard.domain import expiry
 from tapcard.domain.model import Asset, effective_card_state, mask_name
 from tapcard.domain.rules import RuleSet
 from tapcard.wire.codes import Reason
@@ -64,6 +66,12 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Snap
     known = effective_card_state(row.state, row.expires_on, db.today_at(conn), row.m_state)
     state = known.value if known is not None else row.state
     growth = int(balances.get(Asset.GROWTH.value, 0))
+    # The card's "N points expire on D": the next points due from today on.
+    due, due_on = expiry.next_expiry(
+        int(balances.get(Asset.POINTS.value, 0)),
+        member_buckets(conn, row.member_id),
+        db.today_at(conn),
+    )
     upcoming = (
         rules_engine.next_tier(rules, row.tier)
         if rules and row.tier in {t.name for t in rules.tiers}
@@ -88,4 +96,6 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Snap
         joined_on=row.joined_on,
         birthday_md=row.birthday.strftime("%m-%d") if row.birthday else "",
         real_name=bool(row.id_number_hash),
+        points_expiring=due,
+        points_expire_on=due_on,
     )

@@ -196,3 +196,20 @@ def test_cli_expires_and_reports(
     assert cli.main([*base, "report", "points-liability", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["points"] == "outstanding" and rows[0]["liability_yuan"] == "0.00"
+
+
+def test_the_card_shows_the_next_points_to_expire(chain: Chain) -> None:
+    li, card = chain.member("Li Wei", "13800000001")
+    chain.at(D(2028, 1, 20))
+    credit(chain.hub, li, Asset.POINTS, 100)  # last day 31 January 2029
+    chain.at(D(2028, 2, 29))
+    credit(chain.hub, li, Asset.POINTS, 60)  # last day 28 February 2029
+    credit(chain.hub, li, Asset.POINTS, -120)  # January's all spent, 40 of February's left
+    chain.at(D(2028, 12, 1))
+    with chain.hub.engine.connect() as conn:
+        shown = admin.card_snapshot(conn, card, chain.hub.rules.latest())
+    assert (shown.points_expiring, shown.points_expire_on) == (40, D(2029, 2, 28))
+    credit(chain.hub, li, Asset.POINTS, -40)
+    with chain.hub.engine.connect() as conn:
+        shown = admin.card_snapshot(conn, card, chain.hub.rules.latest())
+    assert (shown.points_expiring, shown.points_expire_on) == (0, None)
