@@ -6,7 +6,10 @@ the time from the first publish to the last result. The peer, measured in the sa
 with the same payload size: raw mosquitto QoS 1 throughput from one publisher to one
 subscriber. Latency is publish-to-result under that full load (it includes queueing).
 
-    python bench/hub_ingest.py [--quick] [--n N] [--no-postgres]
+    python bench/hub_ingest.py [--quick] [--n N] [--no-postgres] [--mix refunds]
+
+`--mix refunds` also runs a mix where every fourth intent is a refund (of a sale booked
+before the timed run, by a logged-in cashier), beside the purchase-only mix of the same run.
 
 PostgreSQL is a throwaway cluster with the server's default durability (tests/pgcluster.py),
 or the server whose admin URL $TAPCARD_TEST_PG_URL gives.
@@ -38,6 +41,7 @@ from hub.app import Hub
 from hub.broker import PrivateBroker
 from hub.config import HubConfig
 from hub.rulestore import parse_rules, store_rules
+from tapcard.device.intents import SealedIntent
 from tapcard.device.scripted import ScriptedDevice
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
@@ -48,6 +52,7 @@ from tapcard.wire.topics import PREFIX
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.hub.processes import HubProcess, ResendingDevice
+from tests.hub.support import staff_on_duty
 from tests.pgcluster import PG_URL_ENV, PgCluster
 
 CARDS_N = 50
@@ -80,8 +85,44 @@ def seed(config: HubConfig) -> tuple[Hub, ScriptedDevice | None, list[str], obje
     return hub, None, cards, key
 
 
-def run_hub(config: HubConfig, broker: PrivateBroker, n: int, workers: int = 1) -> dict[str, float]:
+def _refunded_sales(
+    device: ScriptedDevice, sender: ResendingDevice, cards: list[str], count: int, staff: object
+) -> list[tuple[str, str]]:
+    """Sales (card, transfer id) booked before the timed run, for its refunds to name."""
+    lines = [SaleLine("grocery", 1_000), SaleLine("grocery", 2_500)]
+    sales = [
+        device.make(cards[i % len(cards)], m.Purchase(lines=lines, payment=Payment.CASH))
+        for i in range(count)
+    ]
+    sender.send_all(sales)
+    sender.drain(RUN_TIMEOUT_S, resend_every_s=5)
+    return [(s.intent.card_id, str(s.tx_id)) for s in sales]
+
+
+def _mix(
+    device: ScriptedDevice, cards: list[str], n: int, refunds: list[tuple[str, str]], staff: object
+) -> list[SealedIntent]:
+    sealed = []
+    for i in range(n):
+        if refunds and i % 4 == 3:  # a line of an earlier sale, at a logged-in counter
+            card, ref = refunds[i // 4]
+            back = m.Refund(ref=ref, lines=[m.RefundLine(line_no=1, quantity=1)], reason="bench")
+            sealed.append(device.make(card, back, staff=staff))
+            continue
+        op: m.AnyOp = (
+            m.TopUp(amount_cents=500)
+            if i % 4 == 0
+            else m.Purchase(lines=[SaleLine("grocery", 1_000 + i % 97)], payment=Payment.CASH)
+        )
+        sealed.append(device.make(cards[i % len(cards)], op))
+    return sealed
+
+
+def run_hub(
+    config: HubConfig, broker: PrivateBroker, n: int, workers: int = 1, mix: str = "purchases"
+) -> dict[str, float]:
     hub, _, cards, key = seed(config)
+    staff = staff_on_duty(hub, "kiosk-1", "ann") if mix == "refunds" else None
     group = uuid.uuid4().hex[:6]
     processes = [
         HubProcess(
@@ -92,21 +133,19 @@ def run_hub(config: HubConfig, broker: PrivateBroker, n: int, workers: int = 1) 
     for process in processes:
         process.start()
     device = ScriptedDevice(
-        "kiosk-1", key, hub.secrets.hub_key.verify_key, broker.host, broker.port
-    )  # type: ignore[arg-type]
+        "kiosk-1",
+        key,  # type: ignore[arg-type]
+        hub.secrets.hub_key.verify_key,
+        broker.host,
+        broker.port,
+    )
     try:
         sender = ResendingDevice(device)
         warm = [device.make(cards[0], m.TopUp(amount_cents=1))]
         sender.send_all(warm)
         sender.drain(60, resend_every_s=0.5)
-        sealed = []
-        for i in range(n):
-            op: m.AnyOp = (
-                m.TopUp(amount_cents=500)
-                if i % 4 == 0
-                else m.Purchase(lines=[SaleLine("grocery", 1_000 + i % 97)], payment=Payment.CASH)
-            )
-            sealed.append(device.make(cards[i % len(cards)], op))
+        refunds = _refunded_sales(device, sender, cards, n // 4, staff) if staff else []
+        sealed = _mix(device, cards, n, refunds, staff)
         sent_at: dict[uuid.UUID, float] = {}
         start = time.perf_counter()
         for item in sealed:
@@ -169,6 +208,28 @@ def run_mosquitto(broker: PrivateBroker, n: int, payload_bytes: int) -> float:
     return n / elapsed
 
 
+def _refund_mix(
+    folder: Path, broker: PrivateBroker, n: int, workers: int, postgres: bool
+) -> dict[str, float]:
+    """The same run with one intent in four a refund, on the same broker."""
+    url = f"sqlite:///{folder / 'hub-refunds.sqlite3'}"
+    sqlite = run_hub(HubConfig(folder / "sq-r", url, None), broker, n, workers, "refunds")
+    print(
+        f"sqlite:     {sqlite['tx_per_s']:8.0f} tx/s  p50 {sqlite['p50_ms']:.1f} ms  "
+        f"p99 {sqlite['p99_ms']:.1f} ms  (one in four a refund)"
+    )
+    out = {"refunds_sqlite_tx_per_s": sqlite["tx_per_s"], "refunds_p99_ms": sqlite["p99_ms"]}
+    if postgres:
+        with postgres_url() as pg_url:
+            pg = run_hub(HubConfig(folder / "pg-r", pg_url, None), broker, n, workers, "refunds")
+        print(f"postgres:   {pg['tx_per_s']:8.0f} tx/s  p99 {pg['p99_ms']:.1f} ms  (refunds)")
+        out |= {
+            "refunds_postgres_tx_per_s": pg["tx_per_s"],
+            "refunds_postgres_p99_ms": pg["p99_ms"],
+        }
+    return out
+
+
 @contextlib.contextmanager
 def postgres_url() -> Iterator[str]:
     """A fresh database, dropped afterwards. The throwaway cluster keeps fsync and
@@ -197,6 +258,10 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="hub processes on a shared subscription"
     )
+    parser.add_argument(
+        "--mix", choices=["purchases", "refunds"], default="purchases",
+        help="refunds: also the mix with one refund in four, beside the purchase-only one",
+    )  # fmt: skip
     args = parser.parse_args()
     n = args.n or (N_QUICK if args.quick else N_FULL)
     figures: dict[str, float] = {"n": n, "workers": args.workers}
@@ -223,6 +288,8 @@ def main() -> int:
                     f"p99 {pg['p99_ms']:.1f} ms"
                 )
                 figures |= {"postgres_tx_per_s": pg["tx_per_s"], "postgres_p99_ms": pg["p99_ms"]}
+            if args.mix == "refunds":
+                figures |= _refund_mix(folder, broker, n, args.workers, not args.no_postgres)
             raw = run_mosquitto(broker, n, int(sqlite["payload_bytes"]))
             print(f"mosquitto:  {raw:8.0f} msg/s raw QoS 1, same payload size (the peer)")
             figures["mosquitto_msg_per_s"] = raw
