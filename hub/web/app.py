@@ -24,6 +24,7 @@ from hub.web import (
     pages_leave,
     pages_members,
     pages_profiles,
+    pages_refunds,
     pages_reports,
 )
 from hub.web.bodylimit import BodyLimit
@@ -158,6 +159,7 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
     _install_error_pages(app)
     app.include_router(pages_fleet.router)
     app.include_router(pages_members.router)
+    app.include_router(pages_refunds.router)
     app.include_router(pages_profiles.router)
     app.include_router(pages_leave.router)
     app.include_router(pages_reports.router)
