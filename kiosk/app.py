@@ -81,6 +81,7 @@ class MemberScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     stored_value = StringProperty("")
     expiry = StringProperty("")
     reminder = StringProperty("")
+    points_expiry = StringProperty("")
     as_of = StringProperty("")
     note = StringProperty("")
 
@@ -93,6 +94,7 @@ class MemberScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
             view.expiry,
         )
         self.reminder, self.as_of, self.note = view.reminder, view.as_of, view.note
+        self.points_expiry = view.points_expiry
         self._show_rewards(view.rewards)
 
     def _show_rewards(self, rows: tuple[ui.RewardRow, ...]) -> None:

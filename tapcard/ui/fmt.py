@@ -35,5 +35,18 @@ def clock(unix_ms: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
+# Our own names, not the machine locale's (a kiosk's C locale would give the same, a
+# Chinese one would not).
+_MONTHS_EN: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun")
+_MONTHS_EN_LATE: Final = ("Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def date(day: dt.date, lang: str) -> str:
+    """A day as people of the language write it: 2029年2月28日, 28 Feb 2029."""
+    if lang == "zh":
+        return f"{day.year}年{day.month}月{day.day}日"
+    return f"{day.day} {(_MONTHS_EN + _MONTHS_EN_LATE)[day.month - 1]} {day.year}"
+
+
 def days_left(expires_on: dt.date | None, today: dt.date) -> int | None:
     return None if expires_on is None else (expires_on - today).days

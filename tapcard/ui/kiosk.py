@@ -25,6 +25,7 @@ from tapcard.domain.rules import CatalogItem, CatalogKind, RuleSet
 from tapcard.errors import TapcardError
 from tapcard.readers import ReaderError
 from tapcard.ui import fmt
+from tapcard.ui.expiry import points_expiry_text
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
 from tapcard.ui.refusals import Refusal, refusal_of
 from tapcard.ui.refusals import detail as refusal_detail
@@ -90,6 +91,7 @@ class MemberView:
     as_of: str  # "" when the figures are the hub's, fresh
     rewards: tuple[RewardRow, ...]
     note: str = ""
+    points_expiry: str = ""  # "120 points expire on 28 Feb 2029", "" when none will
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +301,7 @@ class KioskPresenter:
             as_of="" if session.online else t("As of {time}", time=fmt.clock(snap.as_of_ms)),
             rewards=self._rewards(rules, balances.points, enabled=note is None),
             note=t(refusal_title(note)) if note is not None else "",
+            points_expiry=points_expiry_text(t, snap),
         )
 
     def _growth(

@@ -14,6 +14,7 @@ from tapcard.device.intents import StaffBadge
 from tapcard.device.port import DevicePort, LocalReceipt, Seen
 from tapcard.domain.engine import SaleLine
 from tapcard.ui import fmt, refusals
+from tapcard.ui.expiry import points_expiry_text
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
 from tapcard.ui.refusals import Refusal
 from tapcard.ui.worker import Post, Tap, Worker
@@ -154,6 +155,9 @@ class Desk:
             + f" {fmt.money(bal.stored_value_cents)}",
             t("Valid until") + f" {snap.expires_on}",
         ]
+        expiring = points_expiry_text(t, snap)
+        if expiring:
+            parts.append(expiring)
         if not card.online:
             parts.append(t("As of {time}", time=fmt.clock(snap.as_of_ms)))
         return "\n".join(parts)
