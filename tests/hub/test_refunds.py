@@ -269,3 +269,21 @@ def test_the_counter_looks_a_sale_up_with_what_is_left_to_refund(
     assert view.refunded_cents == 4_500
     assert ask(f"{sale.seq}/{str(sale.tx_id)[:8]}").sale == view
     assert ask("R-NOTHING").error == "not_found"
+
+
+def test_growth_taken_back_counts_against_this_periods_growth(
+    seeded: Seeded, till: tuple[Device, StaffBadge]
+) -> None:
+    """The tier review reads period growth: a refunded sale no longer counts towards it."""
+
+    def period_growth() -> int:
+        with seeded.hub.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(db.members.c.period_growth).where(db.members.c.id == seeded.members[0])
+            ).scalar_one()
+        return int(value)
+
+    sale = _one(seeded, till, purchase(10_000, 5_000))
+    assert period_growth() == sale.points_earned
+    assert _one(seeded, till, refund(str(sale.tx_id), (0, 1))).accepted
+    assert period_growth() == sale.points_earned - 90
