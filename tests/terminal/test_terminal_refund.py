@@ -18,10 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub import db
-from tapcard.domain.model import Payment
+from tapcard.domain.model import Asset, Payment
 from tapcard.wire import messages as m
 from terminal.presenters.refund import OFFLINE_LOOKUP, Draft, reckon
 from tests import kivy_env
+from tests.conftest import credit
 from tests.device.conftest import wait_until
 from tests.terminal.conftest import PIN, Till
 from tests.terminal.test_terminal_window import _both, _press
@@ -227,3 +228,33 @@ def test_refund_screen_by_touch_on_the_window(window_app: Any) -> None:
     kivy_env.pump(lambda: p.screen == "receipt" and p.view.title == "Refund", timeout_s=15)
     kivy_env.shoot(app.manager, "terminal_refund_receipt_en")  # receipts do not redraw
     assert p.refunds.draft == Draft()
+
+
+def test_a_redemption_comes_back_whole_and_restores_the_points(till: Till) -> None:
+    p, rig = till.presenter, till.rig
+    credit(rig.seeded.hub, rig.seeded.members[0], Asset.POINTS, 2_000)
+    _login(till)
+    till.tap(rig.seeded.cards[0])
+    till.card_ready()
+    before = rig.balances(0)["points"]
+    p.redeem("PARK-HOUR", 1)
+    redeemed = till.wait("receipt", "redemption")
+    spent = before - rig.balances(0)["points"]
+    assert spent > 0
+    ref = next(x for x in redeemed.lines if x.startswith("Reference: ")).split(": ", 1)[1]
+    p.start_refund()
+    p.look_up(ref)
+    wait_until(lambda: p.refunds.draft.sale is not None, what="the redemption looked up")
+    view = p.view
+    assert not view.rows and view.can_review  # no lines to pick: it comes back whole
+    confirm = p.review("member changed plans")
+    assert confirm is not None and confirm.totals == (f"Points restored: {spent}",)
+    p.confirm_refund()
+    done = till.wait("receipt", "refund booked")
+    assert f"Points restored: {spent}" in done.lines
+    assert rig.balances(0)["points"] == before
+    p.start_refund()
+    p.look_up(ref)  # given back once: never twice
+    wait_until(lambda: p.refunds.draft.sale is not None, what="looked up again")
+    assert p.view.warn and not p.view.can_review
+    assert "the reward was already given back" in p.view.sale
