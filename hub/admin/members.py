@@ -12,7 +12,9 @@ from sqlalchemy.engine import Connection, Row
 from hub import db
 from hub.admin.audit import audit
 from hub.admin.duplicates import existing_member, keys_of
+from hub.point_buckets import member_buckets
 from tapcard.domain import profile
+from tapcard.domain.expiry import next_expiry
 from tapcard.domain.ledger import member_account
 from tapcard.domain.model import Asset, MemberStatus, mask_id_number
 from tapcard.domain.rules import RuleSet
@@ -147,6 +149,12 @@ def member_view(conn: Connection, member_id: int) -> dict[str, Any]:
         )
     )
     view["balances"] = {asset: int(balance) for asset, balance in balances}
+    # The next points to expire, as the member's card shows them (hub/point_buckets.py).
+    view["points_expiring"], view["points_expire_on"] = next_expiry(
+        view["balances"].get(Asset.POINTS.value, 0),
+        member_buckets(conn, member_id),
+        db.today_at(conn),
+    )
     cards = conn.execute(sa.select(db.cards).where(db.cards.c.member_id == member_id))
     view["cards"] = [dict(card._mapping) for card in cards]
     return view

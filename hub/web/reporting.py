@@ -33,14 +33,21 @@ def _stored_value_branches(
     return reports.stored_value_by_branch(c, b)  # since the first top-up: no dates
 
 
-# Reports whose CSV is in yuan (`*_yuan` columns): what branches settle between them.
-CSV_IN_YUAN = frozenset({"stored_value_branches"})
+def _points_liability(c: Connection, s: dt.date | None, e: dt.date | None, b: str | None) -> Rows:
+    # The chain's liability as of today: no dates, and not a branch's to see.
+    return [] if b is not None else reports.points_liability(c)
+
+
+# Reports whose CSV is in yuan (`*_yuan` columns): what branches settle between them,
+# and the points liability.
+CSV_IN_YUAN = frozenset({"stored_value_branches", "points_liability"})
 
 REPORTS: dict[str, tuple[str, Report]] = {
     "turnover": ("Turnover by branch and day", reports.turnover),
     "points": ("Points issued vs redeemed", reports.points_flow),
     "stored_value": ("Stored value outstanding", _stored_value),
     "stored_value_branches": ("Stored value by branch (settlement)", _stored_value_branches),
+    "points_liability": ("Points liability and what expires in 30 and 90 days", _points_liability),
     "cards": ("Cards by tier and state", _cards),
     "new_members": ("New members", reports.new_members),
     "categories": ("Sales by category", reports.sales_by_category),
@@ -55,6 +62,7 @@ CHARTS: dict[str, tuple[str, str, list[str], str | None]] = {
     "points": ("line", "day", ["issued", "redeemed"], None),
     "stored_value": ("bar", "branch", ["outstanding_cents"], None),
     "stored_value_branches": ("bar", "branch", ["topped_up_cents", "spent_cents"], None),
+    "points_liability": ("bar", "points", ["liability_cents"], None),
     "cards": ("bar", "tier", ["cards"], "state"),
     "new_members": ("line", "day", ["members"], None),
     "categories": ("bar", "category", ["gross_cents"], None),
