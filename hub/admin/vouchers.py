@@ -4,6 +4,9 @@ expired one gives its points back when its catalog item said so at issue."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +15,8 @@ from sqlalchemy.engine import Connection
 
 from hub import db
 from hub.admin.audit import audit
-from hub.admin.booking import book_admin
+from hub.member_state import load_members
+from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
 from hub.voucher_schema import terms_of_row
 from tapcard.domain import engine as rules_engine
 from tapcard.domain import vouchers as terms
@@ -20,6 +24,7 @@ from tapcard.domain.ledger import member_account, voucher_expiry_legs
 from tapcard.domain.model import Asset, TxKind
 from tapcard.domain.rules import RuleSet
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
+from tapcard.wire.ids import new_tx_id
 
 VOUCHERS_PER_PASS_MAX = 100_000  # bound one run of the expiry job; the next run continues
 EXPIRY_ACTOR = "maintenance"
@@ -100,10 +105,10 @@ class ExpiryReport:
 
 def expire_vouchers(conn: Connection, rules: RuleSet) -> ExpiryReport:
     """Mark the unused vouchers past their expiry (hub time) expired, and book the points
-    of those whose item said so back to the member as a VOUCHER_EXPIRY transfer, with the
-    prize's stock restored. Each voucher once: the mark and the booking are one database
-    transaction and the mark is conditional, so a second run (or two at once) finds
-    nothing to do."""
+    of those whose item said so back to the member as VOUCHER_EXPIRY transfers, with the
+    prizes' stock restored. Each voucher once: the rows are locked as they are read (on
+    PostgreSQL; SQLite has one writer), marked in the same database transaction as the
+    booking, and a second run (or two at once) finds nothing to do."""
     v = db.vouchers
     now_ms = db.now_ms(conn)
     query = (
@@ -114,21 +119,12 @@ def expire_vouchers(conn: Connection, rules: RuleSet) -> ExpiryReport:
     )
     if "voided_ms" in v.c:  # a refunded redemption's voucher: its points came back already
         query = query.where(v.c.voided_ms.is_(None))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = conn.execute(query).all()
     report = ExpiryReport()
-    for row in conn.execute(query).all():
-        marked = conn.execute(
-            v.update()
-            .where(v.c.code == row.code, v.c.used_ms.is_(None), v.c.expired_ms.is_(None))
-            .values(expired_ms=now_ms)
-        ).rowcount
-        if marked != 1:
-            continue
-        report.expired.append(row.code)
-        if row.points_back:
-            points = _points_spent(conn, row.tx_id, int(row.member_id))
-            if points > 0:
-                _give_back(conn, row, points, rules)
-                report.points_back[row.code] = points
+    for start in range(0, len(rows), IN_CLAUSE_ITEMS_MAX):
+        _expire_chunk(conn, rows[start : start + IN_CLAUSE_ITEMS_MAX], rules, now_ms, report)
     if report.expired:
         audit(
             conn,
@@ -140,31 +136,55 @@ def expire_vouchers(conn: Connection, rules: RuleSet) -> ExpiryReport:
     return report
 
 
-def _points_spent(conn: Connection, tx_id: str, member_id: int) -> int:
-    """The points the redemption took from the member (its legs, not the rules today)."""
-    account = member_account(member_id, Asset.POINTS)
-    lg = db.legs
-    spent = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(lg.c.debit) - sa.func.sum(lg.c.credit), 0)).where(
-            lg.c.tx_id == tx_id, lg.c.account == account
+def _expire_chunk(
+    conn: Connection, rows: Sequence[Any], rules: RuleSet, now_ms: int, report: ExpiryReport
+) -> None:
+    v = db.vouchers
+    codes = [str(row.code) for row in rows]
+    conn.execute(v.update().where(v.c.code.in_(codes)).values(expired_ms=now_ms))
+    report.expired += codes
+    back = [row for row in rows if row.points_back]
+    spent = _points_spent(conn, back)
+    members = load_members(conn, sorted({int(row.member_id) for row in back}), lock=True)
+    journal, booked, restock = Journal(), [], Counter[str]()
+    for row in back:
+        points, member_id = spent.get(str(row.tx_id), 0), int(row.member_id)
+        if points <= 0:
+            continue
+        transfer = Transfer(
+            tx_id=str(new_tx_id(now_ms)),
+            kind=TxKind.VOUCHER_EXPIRY,
+            member_id=member_id,
+            rules_version=rules.version,
+            created_ms=now_ms,
+            applied_ms=now_ms,
+            actor=EXPIRY_ACTOR,
+            reason=f"voucher {row.code} expired unused",
+            detail=json.dumps({"voucher": row.code, "redeemed": row.tx_id, "points": points}),
         )
-    ).scalar_one()
-    return int(spent)
+        journal.post(transfer, voucher_expiry_legs(member_id, points), members[member_id])
+        booked.append((transfer.tx_id, str(row.code)))
+        report.points_back[str(row.code)] = points
+        restock[str(row.item)] += int(row.units)
+    if not booked:
+        return
+    journal.insert(conn)
+    journal.settle(conn, members.values())
+    db.bulk_update(conn, v, "code", ["expiry_tx_id"], booked)
+    s = db.stock
+    for item, units in sorted(restock.items()):  # only a stocked prize has a stock row
+        conn.execute(s.update().where(s.c.item == item).values(remaining=s.c.remaining + units))
 
 
-def _give_back(conn: Connection, row: Any, points: int, rules: RuleSet) -> None:
-    member_id = int(row.member_id)
-    tx_id = book_admin(
-        conn,
-        TxKind.VOUCHER_EXPIRY,
-        member_id,
-        voucher_expiry_legs(member_id, points),
-        EXPIRY_ACTOR,
-        f"voucher {row.code} expired unused",
-        rules=rules,
-        detail={"voucher": row.code, "redeemed": row.tx_id, "points": points},
-    )
-    v, s = db.vouchers, db.stock
-    conn.execute(v.update().where(v.c.code == row.code).values(expiry_tx_id=tx_id))
-    # Only a stocked prize has a stock row: the others have nothing to restore.
-    conn.execute(s.update().where(s.c.item == row.item).values(remaining=s.c.remaining + row.units))
+def _points_spent(conn: Connection, rows: Sequence[Any]) -> dict[str, int]:
+    """The points each redemption took from its member (its legs, not the rules today)."""
+    if not rows:
+        return {}
+    lg = db.legs
+    accounts = {member_account(int(row.member_id), Asset.POINTS) for row in rows}
+    spent = conn.execute(
+        sa.select(lg.c.tx_id, sa.func.sum(lg.c.debit) - sa.func.sum(lg.c.credit))
+        .where(lg.c.tx_id.in_([str(row.tx_id) for row in rows]), lg.c.account.in_(accounts))
+        .group_by(lg.c.tx_id)
+    ).all()
+    return {str(tx_id): int(points) for tx_id, points in spent}
