@@ -144,7 +144,7 @@ def decide(
     if refused is not None:
         return refused
     ctx = _Ctx(intent, rules, member, today, exceptions, stock, receipts, voucher_secret, card)
-    ctx.refunds, ctx.device = refunds, sender.device
+    ctx.refunds, ctx.device, ctx.branch = refunds, sender.device, sender.branch
     decision = _decide_op(ctx)
     if decision.reason is not Reason.OK:
         return decision
@@ -221,6 +221,7 @@ class _Ctx:
     card: CardInfo
     refunds: RefundBook | None = None  # the sales a batch's refunds name (hub.refunds)
     device: DeviceKind | None = None
+    branch: str = ""  # the sending device's: where a co-branded card's partners are
 
     def ok(self, kind: TxKind, legs: list[Leg], message: str, **kw: Any) -> Decision:
         return Decision(Reason.OK, message, self.today, kind=kind, legs=legs, **kw)
@@ -245,7 +246,11 @@ class _Ctx:
         if tier not in {t.name for t in self.rules.tiers}:
             tier = self.rules.tiers[0].name
         return MemberContext(
-            tier=tier, joined_on=self.member.joined_on, birthday=self.member.birthday
+            tier=tier,
+            joined_on=self.member.joined_on,
+            birthday=self.member.birthday,
+            program=self.member.program,
+            branch=self.branch,
         )
 
 
@@ -306,6 +311,11 @@ def _quote_detail(quote: SaleQuote, **extra: Any) -> str:
     return msgspec.json.encode(detail).decode()
 
 
+def _program_detail(ctx: _Ctx) -> dict[str, str]:
+    """A card account's program and the sale's branch, for its refund to earn as it did."""
+    return {"program": ctx.member.program, "branch": ctx.branch} if ctx.member.program else {}
+
+
 def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
     errors = engine.validate_lines(op.lines)
     if errors:
@@ -325,7 +335,9 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
         legs,
         "sale booked",
         # The tier too: a refund prices the sale again as it was (hub/refunds.py).
-        detail_json=_quote_detail(quote, payment=op.payment.value, lines=lines, tier=tier),
+        detail_json=_quote_detail(
+            quote, payment=op.payment.value, lines=lines, tier=tier, **_program_detail(ctx)
+        ),
         net_cents=quote.net_cents,
         discount_cents=quote.discount_cents,
         points_earned=quote.points,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from hub import card_account_schema
+
 PHONE_KEY_CHARS = 32
 ID_NUMBER_KEY_CHARS = 64
 
@@ -24,3 +26,4 @@ def define(members: sa.Table) -> None:
     members.append_column(sa.Column("merged_into", sa.Integer, nullable=True))
     sa.Index("members_phone_key", members.c.phone_key, unique=True)
     sa.Index("members_id_number_key", members.c.id_number_key, unique=True)
+    card_account_schema.define(members)  # person_id, program (migration 0015)

@@ -35,6 +35,7 @@ class MemberState:
     state: str  # a MemberStatus value
     real_name: bool  # registered with an ID number: the higher stored-value limits
     balances: dict[Asset, int] = field(default_factory=dict)
+    program: str = ""  # a category or co-branded card's own account: its program code
     changed: bool = False
 
     @classmethod
@@ -49,6 +50,7 @@ class MemberState:
             state=row.state,
             real_name=bool(row.id_number_hash),
             balances={asset: 0 for asset in Asset},
+            program=row._mapping.get("program") or "",
         )
 
     def balance(self, asset: Asset) -> int:

@@ -207,7 +207,15 @@ def sale_context(sale: Sale, rules: RuleSet, member: MemberContext) -> MemberCon
     tier = sale.detail.get("tier")
     if not isinstance(tier, str) or not tier:
         tier = tier_at_sale(rules, member, sale.lines, sale_day(sale, rules), sale.net_cents)
-    return MemberContext(tier=tier, joined_on=member.joined_on, birthday=member.birthday)
+    # A card account's sale earned by its program at its branch (hub/decide.py).
+    program, branch = (str(sale.detail.get(key) or "") for key in ("program", "branch"))
+    return MemberContext(
+        tier=tier,
+        joined_on=member.joined_on,
+        birthday=member.birthday,
+        program=program,
+        branch=branch,
+    )
 
 
 def decide_refund(

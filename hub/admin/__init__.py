@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from hub.admin.audit import audit
 from hub.admin.booking import REASON_LEN_MIN, book_admin, member_credits, reverse_points
+from hub.admin.card_accounts import person_cards
 from hub.admin.cards import (
     CARD_ID_PREFIX,
     issue_card,
@@ -67,6 +68,7 @@ __all__ = [
     "member_view",
     "merge_members",
     "merge_preview",
+    "person_cards",
     "renew_card",
     "replace_card",
     "report_lost",

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Row
 from hub import db
 from hub.admin.audit import audit
 from hub.admin.booking import book_admin
+from hub.admin.card_accounts import open_card_account, refuse_combining
 from hub.admin.denylist import deny
 from hub.admin.fees import fee_legs, supplementary_fee
 from hub.admin.joining import joining_fee_paid, renewal_fee_kind
@@ -30,6 +31,7 @@ from tapcard.domain.model import (
     Payment,
     TxKind,
 )
+from tapcard.domain.programs import PROGRAM_KINDS
 from tapcard.domain.rules import RuleSet
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
 
@@ -57,9 +59,11 @@ def issue_card(
     today: dt.date | None = None,
     fee_paid_by: str = Payment.CASH,
     waive_fee: bool = False,
+    program: str = "",
 ) -> str:
     """A new card for the member; a supplementary card's annual fee is booked (paid by
-    `fee_paid_by`) unless waived, which is audited."""
+    `fee_paid_by`) unless waived, which is audited. A category or co-branded card of
+    `program` goes to an account holder of its own (hub/admin/card_accounts.py)."""
     if require_member(conn, member_id).state == MemberStatus.MERGED:
         raise ConflictError(f"member {member_id} was merged into another: issue to that one")
     for limit in (daily_cents_max, daily_points_max):
@@ -69,6 +73,10 @@ def issue_card(
     card_id = card_id or _next_card_id(conn)
     if conn.execute(sa.select(db.cards.c.id).where(db.cards.c.id == card_id)).first():
         raise ConflictError(f"card {card_id} exists")
+    if kind in PROGRAM_KINDS or program:  # its points never combine with another card's
+        member_id = open_card_account(conn, member_id, kind, program, rules, actor, today)
+    else:
+        refuse_combining(conn, member_id)
     conn.execute(
         db.cards.insert().values(
             id=card_id,
@@ -121,7 +129,8 @@ def replace_card(
 ) -> str:
     """A new card for the same member; the old one is refused everywhere from now on.
 
-    Balances and points live on the member's accounts, so they carry over as they are;
+    Balances and points live on the card's member's accounts (a category or co-branded
+    card's own account holder), so they carry over as they are, to nobody else;
     the replacement fee from the rules is booked as a transfer, unless waived (then the
     transfer books no fee and the waiver is audited).
     """

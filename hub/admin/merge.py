@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Row
 from hub import db
 from hub.admin.audit import audit
 from hub.admin.booking import REASON_LEN_MIN
+from hub.admin.card_accounts import move_card_accounts
 from hub.admin.members import member_view, require_member
 from hub.member_state import MemberState, load_members
 from hub.posting import Journal, Transfer
@@ -39,6 +40,12 @@ def _check(source: Row[Any], target: Row[Any]) -> None:
         raise ConflictError(f"member {source.id} was already merged into {source.merged_into}")
     if target.state != MemberStatus.ACTIVE:
         raise ConflictError(f"member {target.id} is {target.state}: merge into an active member")
+    for row in (source, target):  # a card account's points never combine with others
+        if row._mapping.get("person_id") is not None:
+            raise ConflictError(
+                f"member {row.id} is the card account of member {row.person_id}: its points"
+                " stay apart; merge the people"
+            )
 
 
 def merge_preview(conn: Connection, from_id: int, into_id: int) -> dict[str, Any]:
@@ -114,6 +121,8 @@ def merge_members(
         "into": into_id,
         "balances": moved,
         **_move_holdings(conn, source_row, target_row),
+        # The source's category and co-branded cards follow, each keeping its own account.
+        "card_accounts": move_card_accounts(conn, from_id, into_id),
     }
     audit(conn, actor, "member.merge", str(from_id), {**summary, "reason": reason.strip()})
     return summary

@@ -47,6 +47,7 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Snap
             db.members.c.joined_on,
             db.members.c.birthday,
             db.members.c.id_number_hash,
+            db.members.c.program,
         )
         .join(db.members, db.members.c.id == db.cards.c.member_id)
         .where(db.cards.c.id == card_id)
@@ -82,6 +83,7 @@ def card_snapshot(conn: Connection, card_id: str, rules: RuleSet | None) -> Snap
         found=True,
         state=state,
         kind=row.kind,
+        program=row.program or "",
         member_name_masked=mask_name(row.name)[:64],
         tier=row.tier,
         next_tier=upcoming.name if upcoming else "",

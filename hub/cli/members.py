@@ -66,6 +66,7 @@ def cmd_card_issue(args: argparse.Namespace) -> int:
             daily_points_max=args.daily_points_max,
             fee_paid_by=args.fee_paid_by,
             waive_fee=args.waive_fee,
+            program=args.program or "",
         )
         if args.join_by_spend:  # instead of the joining fee (docs/rules.md "Joining")
             start_join_by_spend(conn, args.member_id, card_id, hub.rules.latest(), actor_of(args))
@@ -140,6 +141,7 @@ def register(cmds: Any) -> None:
     issue.add_argument("--daily-points-max", type=int, help="own daily redemption limit")
     issue.add_argument("--fee-paid-by", choices=PAYERS, default=Payment.CASH.value)
     issue.add_argument("--waive-fee", action="store_true", help="waive a supplementary fee")
+    issue.add_argument("--program", help="a category or cobranded card's program (own points)")
     issue.add_argument(
         "--join-by-spend", action="store_true", help="provisional until the spend threshold"
     )

@@ -63,14 +63,18 @@ def business_day(rules: RuleSet, now_ms: int) -> dt.date:
     return business_date(now_ms, rules.time_zone)
 
 
-def member_context(rules: RuleSet, snapshot: m.Snapshot) -> MemberContext:
+def member_context(rules: RuleSet, snapshot: m.Snapshot, branch: str = "") -> MemberContext:
     tier = snapshot.tier if snapshot.tier in {t.name for t in rules.tiers} else rules.tiers[0].name
     birthday = None
     if snapshot.birthday_md:
         month, day = (int(part) for part in snapshot.birthday_md.split("-"))
         birthday = dt.date(BIRTHDAY_YEAR, month, day)
     return MemberContext(
-        tier=tier, joined_on=snapshot.joined_on or JOINED_ON_UNKNOWN, birthday=birthday
+        tier=tier,
+        joined_on=snapshot.joined_on or JOINED_ON_UNKNOWN,
+        birthday=birthday,
+        program=snapshot.program,  # a category card earns on its program only, as at the hub
+        branch=branch,
     )
 
 

@@ -203,7 +203,7 @@ class DeviceRuntime:
         errors = engine.validate_lines(lines)
         if errors:
             raise ValidationError("; ".join(errors))
-        context = policy.member_context(rules, snapshot)
+        context = policy.member_context(rules, snapshot, self.bundle.branch_id)
         today = policy.business_day(rules, self.clock.now_ms())  # the rules' time zone
         return engine.quote_sale(rules, context, lines, on or today)
 

@@ -219,8 +219,7 @@ class Snapshot(Body, frozen=True, kw_only=True):
     reason: int = 0
     state: ShortText = ""
     kind: ShortText = ""
-    # A category or co-branded card's program: where it earns (tapcard/domain/programs.py).
-    program: ShortText = ""
+    program: ShortText = ""  # a category or co-branded card's: where it earns
     member_name_masked: ShortText = ""
     tier: ShortText = ""
     next_tier: ShortText = ""
