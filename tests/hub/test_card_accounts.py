@@ -16,10 +16,13 @@ import sqlalchemy as sa
 from hub import admin, db
 from hub.admin.snapshot import card_snapshot
 from hub.verify import verify_ledger
+from tapcard.device import policy
+from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Asset, CardKind, Payment
 from tapcard.errors import ConflictError, ValidationError
 from tapcard.wire import messages as m
+from tests.clock import pinned_today
 from tests.conftest import Seeded, credit
 from tests.hub.support import Device, purchase, to_incoming
 
@@ -146,3 +149,16 @@ def test_no_operation_combines_two_cards_of_one_person(seeded: Seeded, device: D
     assert summary["card_accounts"] == 1
     assert cards[dining]["points"] == 36 and cards[dining]["account"] == account
     verified(seeded)
+
+
+def test_the_devices_offline_quote_earns_as_the_hub_from_the_snapshot(
+    seeded: Seeded, device: Device
+) -> None:
+    dining = issue(seeded, seeded.members[0], CardKind.CATEGORY, "dining")
+    rules = seeded.hub.rules.latest()
+    with seeded.hub.engine.connect() as conn:
+        snapshot = card_snapshot(conn, dining, rules)
+    context = policy.member_context(rules, snapshot, "shop-1")
+    quote = engine.quote_sale(rules, context, BASKET.lines, pinned_today())
+    assert (quote.points, quote.excluded_cents) == (36, 4_500)  # the groceries, 10 % off
+    assert buy(seeded, device, dining, BASKET) == quote.points
