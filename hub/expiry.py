@@ -28,7 +28,10 @@ from tapcard.domain.ledger import member_account, system_account
 from tapcard.domain.model import Asset, MemberStatus, SystemAccount, TxKind
 from tapcard.domain.rules import RuleSet
 
-EXPIRY_CHUNK_MEMBERS = 20_000  # one transaction: ingest waits at most this long on a lock
+EXPIRY_CHUNK_MEMBERS = 20_000
+# SQLite's page cache for the job's connection: a chunk writes 20,000 transfers into
+# indexes far larger than the default 2 MB cache, which then thrashes.
+SQLITE_CACHE_KIB = 128 * 1024  # one transaction: ingest waits at most this long on a lock
 ACTOR = "expiry"
 # An expiry's transfer id is a version-8 UUID made of this prefix, the day and the member:
 # the same member and day always give the same id (uuid5 costs 6x more per member).
@@ -107,6 +110,8 @@ def run_expiry(
     after = done = 0
     while True:
         with engine.begin() as conn:
+            if db.is_sqlite(conn):
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             found = _next_range(conn, today, after, chunk)
             if found is None:
                 return report

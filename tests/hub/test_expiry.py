@@ -13,6 +13,7 @@ back the days they had left when the card expired.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import zoneinfo
@@ -33,6 +34,7 @@ from launcher import cli
 from tapcard.clock import ManualClock
 from tapcard.domain.ledger import member_account, system_account
 from tapcard.domain.model import Asset, SystemAccount, TxKind
+from tapcard.domain.rules import ExpiryScheme, PointsExpiry
 from tapcard.samples import sample_rules_bytes
 from tests.conftest import credit
 
@@ -213,3 +215,23 @@ def test_the_card_shows_the_next_points_to_expire(chain: Chain) -> None:
     with chain.hub.engine.connect() as conn:
         shown = admin.card_snapshot(conn, card, chain.hub.rules.latest())
     assert (shown.points_expiring, shown.points_expire_on) == (0, None)
+
+
+def test_a_new_rule_set_changes_only_what_is_earned_after(chain: Chain) -> None:
+    li, _ = chain.member("Li Wei", "13800000001")
+    chain.at(D(2028, 5, 10))
+    credit(chain.hub, li, Asset.POINTS, 10)  # rolling 12 months: 31 May 2029
+    rules = chain.hub.rules.latest()
+    calendar = dataclasses.replace(
+        rules,
+        version=rules.version + 1,
+        points_expiry=PointsExpiry(ExpiryScheme.CALENDAR, years=1, point_cost_millicents=500),
+    )
+    with chain.hub.transaction() as conn:
+        store_rules(conn, calendar, "test")
+    chain.at(D(2028, 12, 31), 23)  # late on 31 December in Shanghai (15:00 UTC)
+    credit(chain.hub, li, Asset.POINTS, 20)
+    assert chain.buckets(li) == [(D(2029, 5, 31), 10), (D(2029, 12, 31), 20)]
+    assert chain.expire(D(2029, 6, 1)) == 10
+    assert chain.expire(D(2030, 1, 1)) == 20
+    chain.verified()
