@@ -148,6 +148,9 @@ def decide(
     decision = _decide_op(ctx)
     if decision.reason is not Reason.OK:
         return decision
+    if decision.kind is TxKind.REFUND:  # gives back what a sale took: no spending limits
+        decision.exceptions = exceptions + decision.exceptions
+        return decision
     over_limit = _card_limit_error(card, sender.card_day, decision)
     if over_limit:
         item = rules.catalog_item(decision.item) if decision.item else None
