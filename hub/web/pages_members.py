@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from hub import db
 from hub.admin.booking import reverse_points
+from hub.admin.card_accounts import person_cards
 from hub.admin.cards import renew_card, replace_card, report_lost
 from hub.admin.members import member_history, member_view, search_members
 from hub.web import auth
@@ -55,7 +56,16 @@ def member_page(request: Request, member_id: MemberId, user: User) -> Response:
         view = member_view(conn, member_id)
         require_branch(user, view["branch_id"])
         history = member_history(conn, member_id)
-    return render(request, "member.html", user, m=view, history=history, fee_payers=FEE_PAYERS)
+        accounts = person_cards(conn, member_id)  # each card with its own account's balance
+    return render(
+        request,
+        "member.html",
+        user,
+        m=view,
+        history=history,
+        fee_payers=FEE_PAYERS,
+        card_accounts=accounts,
+    )
 
 
 async def _card_change(
