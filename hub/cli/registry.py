@@ -14,6 +14,7 @@ from hub import db
 from hub.admin.devices import DEVICE_KINDS, add_branch, add_device, revoke_device
 from hub.cli.common import actor_of, add_command, open_hub, print_data
 from hub.config import BrokerAddress
+from tapcard.errors import ValidationError
 from tapcard.wire.keys import new_signing_key, signing_key_text, verify_key_text
 
 
@@ -97,6 +98,23 @@ def cmd_device_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device_login(args: argparse.Namespace) -> int:
+    """A device's password on the hub's own broker: for a bundle from before the logins
+    (put it in as `broker_password`); the broker admits the device while it is active."""
+    from hub.broker import device_password
+    from hub.deploy.provision import EMBEDDED_BROKER_DIR
+
+    hub = open_hub(args)
+    with hub.engine.connect() as conn:
+        state = conn.execute(
+            sa.select(db.devices.c.state).where(db.devices.c.id == args.id)
+        ).scalar()
+    if state != "active":
+        raise ValidationError(f"device {args.id} is {state or 'not registered'}")
+    print(device_password(hub.config.data_dir / EMBEDDED_BROKER_DIR, args.id))
+    return 0
+
+
 def register(cmds: Any) -> None:
     branch = cmds.add_parser("branch", help="branches").add_subparsers(
         dest="branch_cmd", required=True
@@ -126,3 +144,7 @@ def register(cmds: Any) -> None:
         device, "revoke", cmd_device_revoke, "revoke a device: its messages are refused"
     )
     revoke.add_argument("id")
+    login = add_command(
+        device, "broker-login", cmd_device_login, "print a device's password on the hub's broker"
+    )
+    login.add_argument("id")

@@ -201,6 +201,9 @@ def test_a_bundle_from_device_add_logs_in_at_the_hubs_broker(
         "device", "add", "till-9", "--branch", "shop-1", "--kind", "terminal", "--out", str(out)
     )
     bundle = json.loads(out.read_text())
+    # The same login again, for a bundle from before the logins (docs/operations.md).
+    assert hub_cli.ok("device", "broker-login", "till-9") == bundle["broker_password"] + "\n"
+    assert "not registered" in hub_cli.error("device", "broker-login", "till-0")
     hub = Hub.open(HubConfig(hub_cli.data, f"sqlite:///{hub_cli.data / 'hub.sqlite3'}", None))
     broker = PrivateBroker(hub_cli.data / "broker", registry=hub.engine)
     broker.start()
