@@ -105,14 +105,37 @@ class RefundBook:
         db.bulk_insert(conn, db.refund_lines, [r for tx in done for r in self.lines[tx]])
         for tx in done:
             if tx in self.voids:
-                v = db.vouchers
-                conn.execute(v.update().where(v.c.code == self.voids[tx]).values(voided_ms=now_ms))
+                self._void(conn, tx, booked[tx], now_ms)
             if tx in self.stock:
                 item, units = self.stock[tx]
                 s = db.stock
                 conn.execute(
                     s.update().where(s.c.item == item).values(remaining=s.c.remaining + units)
                 )
+
+    def _void(self, conn: Connection, tx: str, transfer: dict[str, object], now_ms: int) -> None:
+        """Void the voucher; one used at a car park in the moment since it was read is
+        used all the same: HQ gets an exception, never a silent double."""
+        v, code = db.vouchers, self.voids[tx]
+        voided = conn.execute(
+            v.update().where(v.c.code == code, v.c.used_ms.is_(None)).values(voided_ms=now_ms)
+        ).rowcount
+        if voided == 1:
+            return
+        row = self.refunds[tx]
+        conn.execute(
+            db.exceptions.insert().values(
+                kind="refund_voucher_used",
+                tx_id=tx,
+                device_id=transfer["device_id"],
+                card_id=transfer["card_id"],
+                member_id=row["member_id"],
+                asset=Asset.POINTS.value,
+                amount=row["points"],
+                detail=f"voucher {code} was used while its redemption was refunded",
+                created_ms=now_ms,
+            )
+        )
 
 
 def load_sales(conn: Connection, refs: Sequence[str]) -> dict[str, Sale]:

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub import admin, db, staff
+from hub.refunds import RefundBook
 from hub.rulestore import parse_rules, store_rules
 from hub.verify import verify_ledger
 from tapcard.device.intents import StaffBadge
@@ -287,3 +288,35 @@ def test_growth_taken_back_counts_against_this_periods_growth(
     assert period_growth() == sale.points_earned
     assert _one(seeded, till, refund(str(sale.tx_id), (0, 1))).accepted
     assert period_growth() == sale.points_earned - 90
+
+
+def test_a_voucher_used_while_its_refund_is_booked_is_an_exception(
+    seeded: Seeded, till: tuple[Device, StaffBadge]
+) -> None:
+    """The car park accepted the voucher after the refund read it unused: the refund is
+    booked (its points are back) and HQ sees that the voucher was used too."""
+    credit(seeded.hub, seeded.members[0], Asset.POINTS, 1_000)
+    reward = _one(seeded, till, m.Redeem(item="PARK-HOUR", units=2))
+    with seeded.hub.transaction() as conn:
+        book = RefundBook.load(conn, [str(reward.tx_id)], seeded.hub.rules.get)
+    tx = "019eb01d-0000-7000-8000-000000000001"
+    book.voids[tx] = reward.voucher
+    book.refunds[tx] = {
+        "tx_id": tx, "sale_tx_id": str(reward.tx_id), "sale_kind": "redeem",
+        "member_id": seeded.members[0], "branch_id": None, "actor": "", "reason": "test",
+        "payment": "", "cents": 0, "points": 200, "growth": 0, "points_shortfall": 0,
+        "created_ms": 0,
+    }  # fmt: skip
+    book.lines[tx] = []
+    transfer = {"tx_id": tx, "branch_id": "shop-1", "actor": "ann", "created_ms": 1,
+                "device_id": seeded.device_id, "card_id": seeded.cards[0]}  # fmt: skip
+    with seeded.hub.transaction() as conn:
+        admin.use_voucher(conn, reward.voucher, "car park")
+        book.write(conn, [transfer], 2)
+    with seeded.hub.engine.connect() as conn:
+        kinds = conn.execute(
+            sa.select(db.exceptions.c.kind, db.exceptions.c.amount).where(
+                db.exceptions.c.tx_id == tx
+            )
+        ).all()
+    assert [tuple(k) for k in kinds] == [("refund_voucher_used", 200)]
