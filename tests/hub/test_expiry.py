@@ -235,3 +235,14 @@ def test_a_new_rule_set_changes_only_what_is_earned_after(chain: Chain) -> None:
     assert chain.expire(D(2029, 6, 1)) == 10
     assert chain.expire(D(2030, 1, 1)) == 20
     chain.verified()
+
+
+def test_verify_finds_points_without_buckets(chain: Chain) -> None:
+    li, _ = chain.member("Li Wei", "13800000001")
+    credit(chain.hub, li, Asset.POINTS, 15)
+    chain.verified()
+    with chain.hub.transaction() as conn:
+        conn.execute(db.point_buckets.delete())
+    with chain.hub.engine.connect() as conn:
+        errors = verify_ledger(conn).errors
+    assert errors == [f"member {li}: 15 points held beyond the expiry buckets"]
