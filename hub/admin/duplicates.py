@@ -69,6 +69,7 @@ def member_duplicates(conn: Connection) -> list[dict[str, Any]]:
         sa.select(m.c.id, m.c.phone, m.c.phone_key, m.c.id_number_hash, m.c.id_number_key)
         .where(
             m.c.state != MemberStatus.MERGED.value,
+            m.c.person_id.is_(None),  # a card account has the person's phone, but no key
             sa.or_(
                 m.c.phone_key.is_(None),
                 sa.and_(m.c.id_number_hash != "", m.c.id_number_key.is_(None)),

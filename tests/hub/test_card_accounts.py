@@ -85,6 +85,8 @@ def test_category_card_earns_on_its_categories_into_its_own_account(
     assert (holder.person_id, holder.program, holder.phone_key) == (person, "dining", None)
     assert cards[dining]["points"] == 36 and cards[member_card]["points"] == 81
     assert cards[member_card]["account"] == person != cards[dining]["account"]
+    with seeded.hub.engine.connect() as conn:  # the person's phone, yet no duplicate
+        assert admin.member_duplicates(conn) == []
     verified(seeded)
 
 
