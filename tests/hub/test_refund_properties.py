@@ -9,6 +9,7 @@ balance), a replay answers as before and books nothing, and `verify` stays clean
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,14 +45,28 @@ ACCEPTED: list[str] = []  # refunds booked over all examples: the property was e
 ACTIONS = st.lists(st.one_of(SALE, REFUND, REDEEM, REPLAY), min_size=1, max_size=12)
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Seeded, StaffBadge]]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def shop(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Seeded, StaffBadge]]:
     path: Path = tmp_path_factory.mktemp("refund-properties")
-    seeded = seed_hub(HubConfig(path / "hub", f"sqlite:///{path / 'hub.sqlite3'}", None))
+    url, server = f"sqlite:///{path / 'hub.sqlite3'}", None
+    name = f"tapcard_test_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgres":
+        server = request.getfixturevalue("pg_server")
+        with server.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = server.url.set(database=name).render_as_string(hide_password=False)
+    seeded = seed_hub(HubConfig(path / "hub", url, None))
     credit(seeded.hub, seeded.members[0], Asset.CENTS, 100_000_000)
     badge = staff_on_duty(seeded.hub, seeded.device_id, "ann")
     yield seeded, badge
     seeded.hub.close()
+    if server is not None:
+        with server.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _apply(seeded: Seeded, incoming: Incoming) -> m.TxResult:
