@@ -24,7 +24,7 @@ from tapcard.errors import ConflictError, ValidationError
 from tapcard.wire import messages as m
 from tests.clock import pinned_today
 from tests.conftest import Seeded, credit
-from tests.hub.support import Device, purchase, to_incoming
+from tests.hub.support import Device, purchase, staff_on_duty, to_incoming
 
 BASKET = m.Purchase(
     lines=[SaleLine("dining", 3_000), SaleLine("grocery", 5_000), SaleLine("bakery", 1_000)],
@@ -164,3 +164,21 @@ def test_the_devices_offline_quote_earns_as_the_hub_from_the_snapshot(
     quote = engine.quote_sale(rules, context, BASKET.lines, pinned_today())
     assert (quote.points, quote.excluded_cents) == (36, 4_500)  # the groceries, 10 % off
     assert buy(seeded, device, dining, BASKET) == quote.points
+
+
+def test_a_refund_takes_back_what_the_card_earned(seeded: Seeded, device: Device) -> None:
+    dining = issue(seeded, seeded.members[0], CardKind.CATEGORY, "dining")
+    badge = staff_on_duty(seeded.hub, seeded.device_id, "mei")
+
+    def refund(line_no: int) -> m.TxResult:
+        op = m.Refund(ref="R-9", lines=[m.RefundLine(line_no=line_no, quantity=1)], reason="x")
+        [result] = seeded.hub.ledger.apply_batch([device.incoming(dining, op, staff=badge)])
+        assert result.accepted, result.message
+        return result
+
+    sale = m.Purchase(lines=BASKET.lines, payment=Payment.CASH, receipt_no="R-9")
+    assert buy(seeded, device, dining, sale) == 36
+    assert refund(1).points_spent == 0  # the groceries earned nothing on this card
+    assert refund(0).points_spent == 27  # the dining line's 2700
+    assert points(seeded, dining) == 9 and points(seeded, seeded.cards[0]) == 0
+    verified(seeded)
