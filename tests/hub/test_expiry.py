@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from hub import admin, db
-from hub.app import Hub
+from hub.app import Hub, _alembic_config, migrate
 from hub.config import HubConfig
 from hub.expiry import run_expiry
 from hub.point_buckets import liability, member_buckets
@@ -246,3 +247,33 @@ def test_verify_finds_points_without_buckets(chain: Chain) -> None:
     with chain.hub.engine.connect() as conn:
         errors = verify_ledger(conn).errors
     assert errors == [f"member {li}: 15 points held beyond the expiry buckets"]
+
+
+def test_points_held_before_the_migration_never_expire(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    try:
+        with db.writer(engine).begin() as conn:
+            command.upgrade(_alembic_config(conn), "0009")
+            day = D(2026, 1, 1)
+            conn.execute(
+                sa.text(
+                    "INSERT INTO members (id, name, phone, id_number_masked, id_number_hash, "
+                    "address, tier, joined_on, period_start, period_growth, last_activity_on, "
+                    "state) VALUES (7, 'M', '1', '', '', '', 'regular', :d, :d, 0, :d, 'active')"
+                ),
+                {"d": day},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO accounts (code, asset, member_id, balance) "
+                    "VALUES ('m:7:points', 'points', 7, 321), ('m:7:cents', 'cents', 7, 5)"
+                )
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            assert member_buckets(conn, 7) == [(dt.date.max, 321)]
+            code = system_account(SystemAccount.POINTS_EXPIRED)
+            found = conn.execute(sa.select(db.accounts.c.asset).where(db.accounts.c.code == code))
+            assert found.scalar_one() == "points"
+    finally:
+        engine.dispose()
