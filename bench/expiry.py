@@ -3,13 +3,14 @@
 A SQLite hub gets N members, each with a card still valid, 150 points in two buckets
 (100 whose last day was yesterday, 50 later) and a balance of 120 (30 spent), so every
 member has 70 points to expire: the worst day, the end of a calendar year when all points
-of a year lapse at once. The job (`hub.expiry.run_expiry`) books one expiry transfer per
+of a year lapse at once (`--due-pct 8`: only 8 % have points due, as at a month end of a
+rolling scheme; the others' first bucket is months away). The job (`hub.expiry.run_expiry`) books one expiry transfer per
 member. The peer, measured in the same run on the same database: the same members'
 points balances read with one plain SELECT (streamed), which is the least any job that
 looks at every member must do. Each is measured in a fresh process, whose peak resident
 memory (VmHWM) is its own.
 
-    python bench/expiry.py [--quick] [--n N]
+    python bench/expiry.py [--quick] [--n N] [--due-pct P]
 
 The last line of output is one JSON object with the figures.
 """
@@ -50,8 +51,9 @@ def _defaults(table: sa.Table, given: dict[str, Any]) -> list[str]:
     for c in table.columns:
         if c.name in given or c.primary_key:
             continue
-        if c.default is not None and c.default.is_scalar:
-            given[c.name] = c.default.arg
+        default = c.default
+        if isinstance(default, sa.ColumnDefault) and default.is_scalar:
+            given[c.name] = default.arg
         elif not c.nullable:
             raise SystemExit(f"bench: {table.name}.{c.name} needs a value")
         else:
@@ -60,13 +62,14 @@ def _defaults(table: sa.Table, given: dict[str, Any]) -> list[str]:
     return cols
 
 
-def seed(data: Path, n: int) -> str:
+def seed(data: Path, n: int, due_pct: int) -> str:
     url = f"sqlite:///{data / 'hub.sqlite3'}"
     clock = ManualClock(int(dt.datetime(2030, 12, 31, 12, tzinfo=dt.UTC).timestamp() * 1000))
     hub = Hub.init(HubConfig(data, url, None), clock=clock)
     with hub.transaction() as conn:
         store_rules(conn, parse_rules(sample_rules_bytes()), "bench")
     day = dt.date(2030, 1, 1)
+    later2 = dt.date(2031, 3, 31)  # the members with nothing due: a bucket later still
     due, later, card_expiry = (
         TODAY - dt.timedelta(days=1),
         dt.date(2031, 6, 30),
@@ -113,7 +116,11 @@ def seed(data: Path, n: int) -> str:
             )
             conn.exec_driver_sql(
                 "INSERT INTO point_buckets (member_id, expires_on, points) VALUES (?, ?, ?)",
-                [(i, on, p) for i in ids for on, p in ((due, 100), (later, 50))],
+                [
+                    (i, on, p)
+                    for i in ids
+                    for on, p in ((due if i % 100 < due_pct else later2, 100), (later, 50))
+                ],
             )
     hub.close()
     return url
@@ -128,7 +135,8 @@ def measured(what: str, url: str) -> dict[str, Any]:
         timeout=RUN_TIMEOUT_S,
         check=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def _peak_mb() -> float:
@@ -165,6 +173,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"{N_QUICK} members (< 1 min)")
     parser.add_argument("--n", type=int)
+    parser.add_argument(
+        "--due-pct",
+        type=int,
+        default=100,
+        help="members with points due, %% (100: a calendar year end; 8: a rolling month end)",
+    )
     parser.add_argument("--child", choices=["job", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -174,12 +188,13 @@ def main() -> None:
     n = args.n or (N_QUICK if args.quick else N_FULL)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        url = seed(Path(tmp), n)
+        url = seed(Path(tmp), n, args.due_pct)
         print(f"seeded {n} members in {time.perf_counter() - started:.1f} s", flush=True)
         peer = measured("peer", url)
         job = measured("job", url)
         again = measured("job", url)  # the same day again: finds nothing to book
-    assert job["members"] == n and job["points"] == 70 * n, job
+    due_n = sum(1 for i in range(1, n + 1) if i % 100 < args.due_pct)
+    assert job["members"] == due_n and job["points"] == 70 * due_n, job
     assert again["points"] == 0, again
     print(f"{'':24}{'seconds':>10}{'peak MB':>10}{'members/s':>12}")
     for name, r in (("peer: SELECT balances", peer), ("expiry job", job), ("job again", again)):
@@ -193,6 +208,7 @@ def main() -> None:
         "job_again_s": round(again["s"], 2),
         "peer_select_s": round(peer["s"], 2),
         "peer_peak_mb": round(peer["peak_mb"]),
+        "members_due": due_n,
         "points_expired": job["points"],
     }
     print(json.dumps(figures))
