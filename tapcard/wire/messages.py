@@ -232,10 +232,8 @@ class Snapshot(Body, frozen=True, kw_only=True):
     joined_on: dt.date | None = None
     birthday_md: Annotated[str, msgspec.Meta(pattern=r"^(\d\d-\d\d)?$")] = ""
     real_name: bool = False  # ID number checked: the stored-value policy's higher limits
-    # The next points to expire and their last day (hub/point_buckets.py); 0 and None
-    # when none will (and from a hub before expiry).
-    points_expiring: Count = 0
-    points_expire_on: dt.date | None = None
+    points_expiring: Count = 0  # the next points to expire (hub/point_buckets.py)
+    points_expire_on: dt.date | None = None  # their last day; None: none will expire
 
 
 # --- retained configuration (hub -> devices) ----------------------------------------
