@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from hub.app import Hub
 from hub.web import (
     api,
     auth,
+    i18n,
     pages_fleet,
     pages_leave,
     pages_members,
@@ -50,24 +50,10 @@ SECURITY_HEADERS = {
 }
 
 
-def _ms(value: Any) -> str:
-    if not value:
-        return "never"
-    stamp = dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _money(cents: Any) -> str:
-    value = int(cents or 0)
-    sign = "-" if value < 0 else ""
-    return f"{sign}{abs(value) // 100:,}.{abs(value) % 100:02d}"
-
-
 def _templates() -> Jinja2Templates:
     folder = str(resources.files("hub.web") / "templates")
     templates = Jinja2Templates(directory=folder)
-    templates.env.filters["ms"] = _ms
-    templates.env.filters["money"] = _money
+    i18n.install(templates)
     templates.env.filters["mib"] = lambda b: f"{int(b or 0) / 2**20:,.0f} MiB"
     return templates
 
@@ -157,6 +143,7 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(packages=[("hub.web", "static")]), name="static")
     _install_error_pages(app)
+    app.include_router(i18n.router)
     app.include_router(pages_fleet.router)
     app.include_router(pages_members.router)
     app.include_router(pages_refunds.router)

@@ -1,0 +1,91 @@
+"""The dashboard's languages, money and times.
+
+Scenario: a cashier's browser asks for zh-CN and gets Chinese; an HQ analyst picks
+English with the switch and keeps it; every text a template wraps in `_()` has its
+Chinese entry, so no page shows English to a Chinese user by omission; money is ¥ with
+thousands separators and times are in the business zone, never UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hub.web import i18n
+
+# `_("text")` or `_('text')` in a template (the first argument only: fields are {name}).
+_MSGID = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+
+
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        ("en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+        ("zh-TW", "zh"),
+        ("en;q=0.5, zh;q=0.6", "zh"),
+        ("fr-FR,en;q=0.7", "en"),
+        ("fr-FR,de", None),
+        ("en;q=0, zh;q=bogus", None),
+        ("", None),
+    ],
+)
+def test_browser_language(header: str, lang: str | None) -> None:
+    assert i18n.browser_lang(header) == lang
+
+
+def test_money_and_yuan() -> None:
+    assert i18n.money(123456789) == "¥1,234,567.89"
+    assert i18n.money(-5) == "-¥0.05"
+    assert i18n.money(None) == "¥0.00"
+    assert i18n.yuan(100000) == "1,000.00"
+
+
+def test_local_time_is_the_business_zone() -> None:
+    # 2024-01-01 00:00 UTC is 08:00 in Shanghai
+    stamp = i18n.local_time(1_704_067_200_000, ZoneInfo("Asia/Shanghai"))
+    assert stamp.strftime("%Y-%m-%d %H:%M") == "2024-01-01 08:00"
+
+
+def test_every_template_text_has_a_chinese_entry() -> None:
+    folder = resources.files("hub.web") / "templates"
+    table = i18n.catalog("zh")
+    missing: dict[str, list[str]] = {}
+    for page in folder.iterdir():
+        if not page.name.endswith(".html"):
+            continue
+        for double, single in _MSGID.findall(page.read_text(encoding="utf-8")):
+            text = double or single
+            if text not in table:
+                missing.setdefault(page.name, []).append(text)
+    assert not missing, f"texts with no zh entry in dashboard.po: {missing}"
+
+
+def test_browser_and_switch_choose_the_language(
+    client_for: Callable[[str], tuple[TestClient, str]],
+) -> None:
+    client, _csrf = client_for("hq")
+    zh = client.get("/members", headers={"accept-language": "zh-CN,zh;q=0.9"})
+    assert '<html lang="zh-CN">' in zh.text and "会员" in zh.text
+    en = client.get("/members", headers={"accept-language": "en-GB,en;q=0.9"})
+    assert '<html lang="en">' in en.text and ">Members</a>" in en.text
+    assert "Times are local to Asia/Shanghai." in en.text
+    switched = client.get("/lang/en?next=/members%3Fq%3Dx", follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == "/members?q=x"
+    client.cookies.set(i18n.LANG_COOKIE, "en")
+    chosen = client.get("/members", headers={"accept-language": "zh-CN"})
+    assert '<html lang="en">' in chosen.text
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil", "x"])
+def test_the_switch_redirects_only_within_the_site(
+    client_for: Callable[[str], tuple[TestClient, str]], target: str
+) -> None:
+    client, _csrf = client_for("hq")
+    response = client.get("/lang/zh", params={"next": target}, follow_redirects=False)
+    assert response.headers["location"] == "/"
