@@ -13,10 +13,10 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Connection
 from starlette.datastructures import UploadFile
 
-from hub import db, reports
+from hub import db
 from hub.admin.audit import audit
 from hub.rulestore import parse_rules, store_rules
-from hub.web import auth, reporting
+from hub.web import auth, i18n, reporting
 from hub.web.deps import (
     form_for_change,
     page_user,
@@ -60,8 +60,9 @@ def reports_page(
     with web(request).hub.engine.connect() as conn:
         rows = reporting.run(conn, name, parse_date(start), parse_date(end), scope(user, branch))
         branches = _branches(conn, user)
-    kind, label, values, series = reporting.CHARTS[name]
-    chart = {"type": kind, "label": label, "values": values, "series": series, "rows": rows}
+        today = db.today_at(conn)
+    translate = i18n.translator(i18n.request_lang(request))
+    columns = list(rows[0]) if rows else []
     return render(
         request,
         "reports.html",
@@ -70,8 +71,10 @@ def reports_page(
         title=reporting.REPORTS[name][0],
         reports=reporting.REPORTS,
         rows=rows,
-        columns=list(rows[0]) if rows else [],
-        chart=chart,
+        columns=columns,
+        headers=[reporting.column_words(c) for c in columns],
+        chart=reporting.chart_data(name, rows, translate),
+        presets=[(w, a.isoformat(), b.isoformat()) for w, a, b in reporting.presets(today)],
         start=start,
         end=end,
         branch=scope(user, branch) or "",
@@ -93,9 +96,7 @@ def report_csv(
         raise HTTPException(404, f"no report {name}")
     with web(request).hub.engine.connect() as conn:
         rows = reporting.run(conn, name, parse_date(start), parse_date(end), scope(user, branch))
-    if name in reporting.CSV_IN_YUAN:
-        rows = reports.in_yuan(rows)
-    return csv_response(rows, name)
+    return csv_response(reporting.csv_rows(rows), name)
 
 
 def rules_status(conn: Connection, user: auth.User) -> dict[str, Any]:

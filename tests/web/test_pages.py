@@ -160,9 +160,9 @@ def test_reports_chart_and_export_csv(web_hub: WebHub, client_for: Client) -> No
     page = client.get("/reports?name=turnover")
     assert 'id="chart-data"' in page.text and "shop-1" in page.text
     csv_text = client.get("/reports.csv?name=turnover").text
-    assert csv_text.splitlines()[0] == "branch,day,net_cents,orders"
-    branch, _day, net_cents, orders = csv_text.splitlines()[1].split(",")
-    assert branch == "shop-1" and 0 < int(net_cents) <= 12_345 and orders == "1"
+    assert csv_text.splitlines()[0] == "branch,day,net_yuan,orders"
+    branch, _day, net_yuan, orders = csv_text.splitlines()[1].split(",")
+    assert branch == "shop-1" and 0 < float(net_yuan) <= 123.45 and orders == "1"
     staff = client.get("/api/reports/staff").json()
     assert [(row["actor"], row["sales"]) for row in staff] == [("ana", 1)]
     assert client.get("/api/reports/nope").status_code == 404
