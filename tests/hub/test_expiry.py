@@ -34,10 +34,13 @@ from hub.verify import verify_ledger
 from launcher import cli
 from tapcard.clock import ManualClock
 from tapcard.domain.ledger import member_account, system_account
-from tapcard.domain.model import Asset, SystemAccount, TxKind
+from tapcard.domain.model import Asset, Payment, SystemAccount, TxKind
 from tapcard.domain.rules import ExpiryScheme, PointsExpiry
 from tapcard.samples import sample_rules_bytes
+from tapcard.wire import messages as m
+from tapcard.wire.keys import new_signing_key, verify_key_text
 from tests.conftest import credit
+from tests.hub.support import Device
 
 ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
 D = dt.date
@@ -277,3 +280,24 @@ def test_points_held_before_the_migration_never_expire(db_url: str) -> None:
             assert found.scalar_one() == "points"
     finally:
         engine.dispose()
+
+
+def test_renewal_intent_at_the_counter_thaws_the_points(chain: Chain) -> None:
+    ana, card = chain.member("Ana Silva", "13800000002")
+    chain.at(D(2028, 1, 10))
+    credit(chain.hub, ana, Asset.POINTS, 80)  # last day 31 January 2029
+    key = new_signing_key()
+    with chain.hub.transaction() as conn:
+        admin.add_device(conn, "till-1", "shop-1", "terminal", verify_key_text(key.verify_key), "t")
+        conn.execute(
+            db.cards.update().where(db.cards.c.id == card).values(expires_on=D(2028, 12, 31))
+        )
+    assert chain.expire(D(2029, 2, 2)) == 0  # frozen since 1 January 2029
+    chain.at(D(2029, 2, 11))
+    till = Device("till-1", key, rules_version=chain.hub.rules.latest().version)
+    [renewed] = chain.hub.ledger.apply_batch([till.incoming(card, m.Renewal(payment=Payment.CASH))])
+    assert renewed.accepted, renewed.message
+    # Frozen 1 January .. 11 February 2029 (41 days): 31 January moves to 13 March.
+    assert chain.buckets(ana) == [(D(2029, 3, 13), 80)]
+    assert chain.expire(D(2029, 3, 14)) == 80
+    chain.verified()
