@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, DBAPIError
 
 from hub.config import HubConfig
 from hub.db import make_engine, writer
@@ -85,6 +85,7 @@ class Hub:
     def open(cls, config: HubConfig, clock: Clock | None = None) -> Hub:
         """Open an initialised hub; refuses a database that is behind or unreadable."""
         hub = cls(config, clock=clock)
+        hub.reach()
         try:
             current = schema_revision(hub.engine)
         except DatabaseError as exc:
@@ -98,9 +99,27 @@ class Hub:
             raise TapcardError(f"the schema is at {current}: run `tapcard hub migrate`")
         return hub
 
+    def reach(self) -> None:
+        """Connect once: a server that is not there (or refuses the login) is said as
+        such, before anything reads, so it is never taken for a damaged database. SQLite
+        has no server (HubConfig checks its folder): a file that fails is damaged."""
+        if self.engine.dialect.name == "sqlite":
+            return
+        try:
+            self.engine.connect().close()
+        except DBAPIError as exc:
+            self.close()
+            where = self.engine.url.render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise TapcardError(
+                f"cannot reach the database {where} ({reason}): check that the server "
+                "runs and accepts this login, or give another --db"
+            ) from None
+
     @classmethod
     def init(cls, config: HubConfig, clock: Clock | None = None) -> Hub:
         hub = cls(config, make_secrets=True, clock=clock)
+        hub.reach()
         migrate(hub.engine)
         with hub.writer.begin() as conn:
             ensure_system_accounts(conn)

@@ -33,7 +33,10 @@ def store_rules(conn: Connection, rules: RuleSet, actor: str) -> None:
     """Insert a new version; versions only grow and never change once loaded."""
     latest = conn.execute(sa.select(sa.func.max(db.rule_sets.c.version))).scalar()
     if latest is not None and rules.version <= latest:
-        raise ValidationError(f"rule set version {rules.version} must be above {latest}")
+        raise ValidationError(
+            f"rule set version {rules.version} must be above {latest}: the hub holds "
+            f'versions up to {latest}; set "version": {latest + 1} in the file and load it again'
+        )
     now_ms = db.clock_of(conn).now_ms()
     conn.execute(
         db.rule_sets.insert().values(

@@ -6,12 +6,14 @@ and it cannot be skipped by configuration.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
+from hub.progress import Progress, no_progress
 
 
 @dataclass(slots=True)
@@ -22,14 +24,18 @@ class VerifyReport:
     results: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    problems: dict[str, int] = field(default_factory=dict)  # errors and warnings by check
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
-def verify_ledger(conn: Connection) -> VerifyReport:
+def verify_ledger(conn: Connection, progress: Progress = no_progress) -> VerifyReport:
+    """Every check, in order, reporting each as a step of `progress`; the problems
+    counted by kind (the check that found them) in `report.problems`."""
     report = VerifyReport()
+    progress("counting", 0, len(CHECKS) + 1)
     report.transfers = int(
         conn.execute(sa.select(sa.func.count()).select_from(db.transfers)).scalar_one()
     )
@@ -40,14 +46,13 @@ def verify_ledger(conn: Connection) -> VerifyReport:
     report.accounts = int(
         conn.execute(sa.select(sa.func.count()).select_from(db.accounts)).scalar_one()
     )
-    _check_transfers_balance(conn, report)
-    _check_assets_sum_to_zero(conn, report)
-    _check_account_balances(conn, report)
-    _check_results_match_transfers(conn, report)
-    _check_one_sided_legs(conn, report)
-    _warn_negative_balances(conn, report)
-    _check_daily_totals(conn, report)
-    _check_point_buckets(conn, report)
+    for step, (kind, check) in enumerate(CHECKS, start=1):
+        progress(kind, step, len(CHECKS) + 1)
+        found = len(report.errors) + len(report.warnings)
+        check(conn, report)
+        if added := len(report.errors) + len(report.warnings) - found:
+            report.problems[kind] = report.problems.get(kind, 0) + added
+    progress("done", len(CHECKS) + 1, len(CHECKS) + 1)
     return report
 
 
@@ -216,3 +221,17 @@ def _warn_negative_balances(conn: Connection, report: VerifyReport) -> None:
             report.warnings.append(message + f", explained by {recorded} offline exception(s)")
         else:
             report.errors.append(message + " with no offline exception recorded")
+
+
+Check = Callable[[Connection, VerifyReport], None]
+# Each check by the kind of problem it finds, in the order they run.
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("transfers that do not balance", _check_transfers_balance),
+    ("assets that do not sum to zero", _check_assets_sum_to_zero),
+    ("balances that differ from their legs", _check_account_balances),
+    ("results and transfers that do not match", _check_results_match_transfers),
+    ("legs that are not one-sided", _check_one_sided_legs),
+    ("negative member balances", _warn_negative_balances),
+    ("daily totals that differ from the journal", _check_daily_totals),
+    ("points beyond their expiry buckets", _check_point_buckets),
+)

@@ -6,12 +6,21 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from tapcard import __version__
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A wrong invocation gets one line (what is wrong and where to look) and exit 2,
+    not the usage block; every subcommand's parser is of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tapcard", description=__doc__)
+    parser = OneLineParser(prog="tapcard", description=__doc__)
     parser.add_argument("--version", action="version", version=f"tapcard {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)

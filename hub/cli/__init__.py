@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from hub.cli import ledger, members, points, refunds, registry, server, staff, stored_value
 from hub.cli.common import Handler, add_command, config_of
 from tapcard.errors import TapcardError
@@ -22,6 +24,11 @@ def register(sub: Any) -> None:
     hub_parser.add_argument("--db", help="database URL (default SQLite in the data folder)")
     hub_parser.add_argument("--broker", help="broker host:port (default: start a private one)")
     hub_parser.add_argument("--actor", help="who is acting, for the audit trail")
+    hub_parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="draw progress bars on stderr even when it is not a terminal",
+    )
     cmds = hub_parser.add_subparsers(dest="hub_command", required=True)
     server.register(cmds)
     registry.register(cmds)
@@ -43,6 +50,14 @@ def run(args: argparse.Namespace) -> int:
         return handler(args)
     except TapcardError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DBAPIError as exc:  # the database went away or refused, after it was reached
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(
+            f"error: the database failed: {reason}; check the database server, then run "
+            "the command again (its unfinished transaction was rolled back)",
+            file=sys.stderr,
+        )
         return 2
     finally:
         for hub in args.opened_hubs:

@@ -10,9 +10,18 @@ from typing import Any
 from hub import db, reports
 from hub.admin.audit import audit
 from hub.admin.booking import reverse_points
-from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data, progress
+from hub.cli.common import (
+    actor_of,
+    add_command,
+    open_hub,
+    parse_date,
+    print_data,
+    progress_bar,
+)
 from hub.rulestore import parse_rules, store_rules
 from tapcard.errors import ValidationError
+
+VERIFY_SHOWN_MAX = 20  # problems printed without --json (the summary counts them all)
 
 
 def cmd_rules_load(args: argparse.Namespace) -> int:
@@ -55,8 +64,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from hub.verify import verify_ledger
 
     hub = open_hub(args)
-    with progress(args, "re-summing the journal"), hub.engine.connect() as conn:
-        report = verify_ledger(conn)
+    with progress_bar(args, "verifying the journal") as shown, hub.engine.connect() as conn:
+        report = verify_ledger(conn, shown)
     data = {
         "ok": report.ok,
         "transfers": report.transfers,
@@ -65,9 +74,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
         "results": report.results,
         "errors": report.errors,
         "warnings": report.warnings,
+        "problems": report.problems,
     }
-    print_data(args, data)
+    if args.json:
+        print_data(args, data)
+    else:
+        _print_verify(args, data)
     return 0 if report.ok else 1
+
+
+def _print_verify(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """The counts, the problems by kind, then the first VERIFY_SHOWN_MAX problems: a
+    damaged journal can have thousands, and the full list is in --json."""
+    problems = [f"error: {e}" for e in data["errors"]] + [f"warning: {w}" for w in data["warnings"]]
+    summary = {k: data[k] for k in ("ok", "transfers", "legs", "accounts", "results")}
+    print_data(args, summary | {"errors": len(data["errors"]), "warnings": len(data["warnings"])})
+    if not problems:
+        return
+    print_data(args, [{"problem": kind, "found": n} for kind, n in data["problems"].items()])
+    for line in problems[:VERIFY_SHOWN_MAX]:
+        print(line)
+    if len(problems) > VERIFY_SHOWN_MAX:
+        print(f"... and {len(problems) - VERIFY_SHOWN_MAX:,} more: `tapcard hub verify --json`")
 
 
 def cmd_reverse(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 from hub.admin.duplicates import member_duplicates
 from hub.admin.merge import merge_members, merge_preview
 from hub.admin.profiles import ProfileChange, edit_member
-from hub.cli.common import actor_of, add_command, open_hub, print_data
+from hub.cli.common import actor_of, add_command, open_hub, print_data, yuan
 
 
 def cmd_member_edit(args: argparse.Namespace) -> int:
@@ -30,11 +30,6 @@ def cmd_member_edit(args: argparse.Namespace) -> int:
         )
     print_data(args, {"member_id": args.member_id, "changed": shown})
     return 0
-
-
-def yuan(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}¥{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
 
 
 def _what_moves(preview: dict[str, Any]) -> dict[str, Any]:

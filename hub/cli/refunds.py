@@ -11,8 +11,7 @@ import sys
 from typing import Any
 
 from hub.admin.refund import RefundDone, book_refund, preview_refund
-from hub.cli.common import actor_of, add_command, open_hub, print_data
-from hub.cli.profiles import yuan
+from hub.cli.common import actor_of, add_command, open_hub, print_data, yuan
 from tapcard.errors import ValidationError
 from tapcard.wire import messages as m
 

@@ -28,6 +28,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     hub = Hub(config_of(args))
+    args.opened_hubs.append(hub)
+    hub.reach()
     migrate(hub.engine)
     print("schema is current")
     return 0

@@ -10,8 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from hub.cli.common import actor_of, add_command, open_hub, print_data
-from hub.cli.profiles import yuan
+from hub.cli.common import actor_of, add_command, open_hub, print_data, yuan
 from hub.stored_value import REFUND_TENDERS, leave, leave_preview, settle
 
 
