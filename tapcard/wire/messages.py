@@ -227,8 +227,7 @@ class Snapshot(Body, frozen=True, kw_only=True):
     balances: Balances | None = None
     expires_on: dt.date | None = None
     as_of_ms: UnixMs = 0
-    # What the rules need to quote like the hub (new-member discount, birthday bonus);
-    # the birthday travels as month and day only.
+    # For quotes like the hub's (new-member discount, birthday bonus; birthday as MM-DD).
     joined_on: dt.date | None = None
     birthday_md: Annotated[str, msgspec.Meta(pattern=r"^(\d\d-\d\d)?$")] = ""
     real_name: bool = False  # ID number checked: the stored-value policy's higher limits
