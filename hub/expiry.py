@@ -95,6 +95,30 @@ def _next_range(
     return None if lo is None else (int(lo), int(hi), int(n))
 
 
+def preview_expiry(
+    engine: Engine, today: dt.date, chunk: int = EXPIRY_CHUNK_MEMBERS
+) -> tuple[int, int]:
+    """(members, points) a run on `today` would book, booking nothing: what the CLI shows
+    before it is told to go ahead."""
+    members = points = 0
+    with engine.connect() as conn:
+        after = 0
+        while (found := _next_range(conn, today, after, chunk)) is not None:
+            lo, after, _ = found
+            for n in _expiring(conn, today, lo, after).values():
+                members, points = members + (n > 0), points + n
+    return members, points
+
+
+def _expiring(conn: Connection, today: dt.date, lo: int, hi: int) -> dict[int, int]:
+    """Member -> points that lapsed before `today`, for the unfrozen members in [lo, hi]
+    with a bucket due (0: due buckets, nothing left in them)."""
+    due = today - dt.timedelta(days=1)
+    params = {"due": due, "today": today, "lo": lo, "hi": hi, "active": MemberStatus.ACTIVE.value}
+    rows = conn.execute(sa.text(_DUE_SQL), params).all()
+    return {int(m): max(0, int(bal) - int(kept)) for m, bal, kept in rows}
+
+
 def run_expiry(
     engine: Engine,
     rules: RuleSet,
@@ -133,9 +157,7 @@ def _expire_chunk(
             .with_for_update()
         )
     due = today - dt.timedelta(days=1)
-    params = {"due": due, "today": today, "lo": lo, "hi": hi, "active": MemberStatus.ACTIVE.value}
-    rows = conn.execute(sa.text(_DUE_SQL), params).all()
-    expiring = [(int(m), max(0, int(bal) - int(kept))) for m, bal, kept in rows]
+    expiring = list(_expiring(conn, today, lo, hi).items())
     _book(conn, rules, due, [(m, n) for m, n in expiring if n > 0], report)
     if not expiring:
         return

@@ -10,38 +10,37 @@ from contextlib import contextmanager
 from typing import Any
 
 from hub import db
-from hub.cli.common import add_command, open_hub, parse_date, print_data
-from hub.expiry import Progress, run_expiry
+from hub.cli.common import add_command, console, open_hub, parse_date, print_data, progress_bar
+from hub.expiry import Progress, preview_expiry, run_expiry
 
 
 @contextmanager
 def _progress(args: argparse.Namespace) -> Iterator[Progress]:
-    """A progress bar on stderr when a person watches; a plain counter line otherwise
-    (logs), never on stdout, which carries the result."""
-    from rich.console import Console
-    from rich.progress import Progress as Bar
-
-    console = Console(stderr=True)
-    if args.json or not console.is_terminal:
-
-        def counter(done: int, total: int) -> None:
-            print(f"expired points: {done}/{total} members", file=sys.stderr, flush=True)
-
-        yield counter
+    """The bar of the other long commands when a person watches (or --progress); a
+    plain counter line otherwise (logs), never on stdout, which carries the result."""
+    if getattr(args, "progress", False) or console(stderr=True).is_terminal:
+        with progress_bar(args, "expiring points") as shown:
+            yield lambda done, total: shown("members", done, total)
         return
-    with Bar(console=console, transient=True) as bar:
-        task = bar.add_task("expiring points", total=None)
 
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def counter(done: int, total: int) -> None:
+        print(f"expired points: {done}/{total} members", file=sys.stderr, flush=True)
 
-        yield advance
+    yield counter
 
 
 def cmd_expire_points(args: argparse.Namespace) -> int:
     hub = open_hub(args)
     with hub.engine.connect() as conn:
         today = args.date or db.today_at(conn)
+    if not args.yes:  # points leave members' accounts: say how many, book only when told
+        members, points = preview_expiry(hub.engine, today)
+        print_data(args, {"day": today.isoformat(), "members": members, "points": points})
+        print(
+            f"{points} points of {members} members would expire; run with --yes to book it",
+            file=sys.stderr,
+        )
+        return 0
     with _progress(args) as shown:
         report = run_expiry(hub.writer, hub.rules.latest(), today, shown)
     print_data(
@@ -67,3 +66,4 @@ def register(cmds: Any) -> None:
     expire.add_argument(
         "--date", type=parse_date, help="run as of this day: expire what lapsed before it"
     )
+    expire.add_argument("--yes", action="store_true", help="book it (without: only show it)")

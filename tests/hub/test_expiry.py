@@ -193,8 +193,12 @@ def test_cli_expires_and_reports(
     credit(chain.hub, li, Asset.POINTS, 40)
     base = ["hub", "--data", str(tmp_path / "hub"), "--db", db_url, "--actor", "test"]
     capsys.readouterr()
+    assert cli.main([*base, "expire-points", "--date", "2029-02-01", "--json"]) == 0
+    out, err = capsys.readouterr()  # without --yes: what would expire, nothing booked
+    assert json.loads(out) == {"day": "2029-02-01", "members": 1, "points": 40}
+    assert "run with --yes" in err and chain.points(li) == 40
     for expected, shown in ((40, "1/1 members"), (0, "")):  # the second run books nothing
-        assert cli.main([*base, "expire-points", "--date", "2029-02-01", "--json"]) == 0
+        assert cli.main([*base, "expire-points", "--date", "2029-02-01", "--yes", "--json"]) == 0
         out, err = capsys.readouterr()
         assert json.loads(out)["points"] == expected
         assert shown in err  # the plain progress counter, on stderr
