@@ -17,6 +17,7 @@ from hub import db
 from hub.admin.audit import audit
 from hub.member_state import load_members
 from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
+from hub.progress import Progress, no_progress
 from hub.voucher_schema import terms_of_row
 from tapcard.domain import engine as rules_engine
 from tapcard.domain import vouchers as terms
@@ -103,7 +104,9 @@ class ExpiryReport:
     points_back: dict[str, int] = field(default_factory=dict)  # code -> points given back
 
 
-def expire_vouchers(conn: Connection, rules: RuleSet) -> ExpiryReport:
+def expire_vouchers(
+    conn: Connection, rules: RuleSet, progress: Progress = no_progress
+) -> ExpiryReport:
     """Mark the unused vouchers past their expiry (hub time) expired, and book the points
     of those whose item said so back to the member as VOUCHER_EXPIRY transfers, with the
     prizes' stock restored. Each voucher once: the rows are locked as they are read (on
@@ -124,7 +127,9 @@ def expire_vouchers(conn: Connection, rules: RuleSet) -> ExpiryReport:
     rows = conn.execute(query).all()
     report = ExpiryReport()
     for start in range(0, len(rows), IN_CLAUSE_ITEMS_MAX):
+        progress("vouchers", start, len(rows))
         _expire_chunk(conn, rows[start : start + IN_CLAUSE_ITEMS_MAX], rules, now_ms, report)
+    progress("vouchers", len(rows), len(rows))
     if report.expired:
         audit(
             conn,

@@ -21,6 +21,7 @@ from hub.cli.common import (
 from hub.rulestore import parse_rules, store_rules
 from tapcard.errors import ValidationError
 
+RULES_LOAD_STEPS = 3  # parse and validate, the fleet's check, store
 VERIFY_SHOWN_MAX = 20  # problems printed without --json (the summary counts them all)
 
 
@@ -37,13 +38,18 @@ def cmd_rules_load(args: argparse.Namespace) -> int:
             raise ValidationError(f"cannot read {args.file}: {exc.strerror}") from None
     else:
         raise ValidationError("give a rule set FILE or --sample")
-    rules = parse_rules(data)
     from hub.deploy.compat import check_fleet_reads  # deploy: older devices must read it
 
-    check_fleet_reads(hub.engine, rules, data, force=args.force)
-    with hub.transaction() as conn:
-        store_rules(conn, rules, actor_of(args))
-        audit(conn, actor_of(args), "rules.load", str(rules.version), {"name": rules.name})
+    with progress_bar(args, "rules") as shown:
+        shown("checking the rule set", 0, RULES_LOAD_STEPS)
+        rules = parse_rules(data)
+        shown("checking the fleet can read it", 1, RULES_LOAD_STEPS)
+        check_fleet_reads(hub.engine, rules, data, force=args.force)
+        shown("storing", 2, RULES_LOAD_STEPS)
+        with hub.transaction() as conn:
+            store_rules(conn, rules, actor_of(args))
+            audit(conn, actor_of(args), "rules.load", str(rules.version), {"name": rules.name})
+        shown("done", RULES_LOAD_STEPS, RULES_LOAD_STEPS)
     print(f"rule set {rules.version} ({rules.name}) loaded; the hub publishes it to devices")
     return 0
 

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from hub.admin.vouchers import expire_vouchers, use_voucher
-from hub.cli.common import actor_of, add_command, open_hub, print_data
+from hub.cli.common import actor_of, add_command, open_hub, print_data, progress_bar
 from tapcard.domain.model import DeviceKind
 from tapcard.domain.vouchers import Place
 
@@ -29,8 +29,8 @@ def cmd_voucher_expire(args: argparse.Namespace) -> int:
     """Expire the unused vouchers past their expiry now (hub time), giving points back
     where the rules said so; running it again does nothing more."""
     hub = open_hub(args)
-    with hub.transaction() as conn:
-        report = expire_vouchers(conn, hub.rules.latest())
+    with progress_bar(args, "expiring vouchers") as shown, hub.transaction() as conn:
+        report = expire_vouchers(conn, hub.rules.latest(), shown)
     print_data(args, {"expired": report.expired, "points_back": report.points_back})
     return 0
 

@@ -32,6 +32,7 @@ from typing import Final
 import sqlalchemy as sa
 
 from hub.config import HubConfig
+from hub.progress import Progress, no_progress
 from tapcard.errors import TapcardError
 from tapcard.files import FILE_MODE, private_file, private_folder
 
@@ -39,6 +40,8 @@ BACKUP_PREFIX: Final = "hub-"
 SQLITE_SUFFIX: Final = ".sqlite3"
 PG_SUFFIX: Final = ".pgdump"
 KEEP_DEFAULT: Final = 14  # two weeks of nightly backups
+BACKUP_STEPS: Final = 3  # copy, check, rotate (the progress a watcher sees)
+RESTORE_STEPS: Final = 3  # check the backup, copy, check the copy
 KEEP_MAX: Final = 10_000
 PG_DUMP_TIMEOUT_S: Final = 3600
 BUSY_TIMEOUT_MS: Final = 10_000
@@ -112,8 +115,11 @@ def _copy_sqlite(source: Path, target: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def backup(config: HubConfig, dest: Path, keep: int = KEEP_DEFAULT) -> BackupResult:
-    """A new backup of the hub's database in `dest`, keeping the newest `keep`."""
+def backup(
+    config: HubConfig, dest: Path, keep: int = KEEP_DEFAULT, progress: Progress = no_progress
+) -> BackupResult:
+    """A new backup of the hub's database in `dest`, keeping the newest `keep`; its
+    steps (copy, check, rotate) reported to `progress`."""
     if not 1 <= keep <= KEEP_MAX:
         raise BackupError(f"--keep must be 1..{KEEP_MAX}")
     private_folder(dest)
@@ -122,11 +128,13 @@ def backup(config: HubConfig, dest: Path, keep: int = KEEP_DEFAULT) -> BackupRes
     temp = final.with_name(final.name + ".partial")
     try:
         private_file(temp)  # before the first byte of the copy lands in it
+        progress("copying", 0, BACKUP_STEPS)
         if sqlite:
             source = _sqlite_path(config.db_url)
             if not source.exists():
                 raise BackupError(f"{source} does not exist")
             _copy_sqlite(source, temp)
+            progress("checking the copy", 1, BACKUP_STEPS)
             _check_sqlite(temp)
         else:
             _pg_dump(config.db_url, temp)
@@ -135,7 +143,9 @@ def backup(config: HubConfig, dest: Path, keep: int = KEEP_DEFAULT) -> BackupRes
         _fsync_dir(dest)
     finally:
         temp.unlink(missing_ok=True)
+    progress("rotating old backups", 2, BACKUP_STEPS)
     removed = rotate(dest, keep)
+    progress("done", BACKUP_STEPS, BACKUP_STEPS)
     assert final.exists() and final not in removed
     return BackupResult(final, final.stat().st_size, removed)
 
@@ -184,20 +194,27 @@ def rotate(dest: Path, keep: int) -> tuple[Path, ...]:
     return old
 
 
-def restore(config: HubConfig, source: Path, force: bool = False) -> Path | None:
+def restore(
+    config: HubConfig, source: Path, force: bool = False, progress: Progress = no_progress
+) -> Path | None:
     """Restore a backup into a fresh database; returns where a replaced SQLite file was
     moved (with `force`), else None. The schema revision is the backup's: run
     `tapcard hub migrate` (or `serve --migrate`) if it is older than this software."""
     if not source.is_file():
         raise BackupError(f"backup {source} does not exist")
+    progress("checking the backup", 0, RESTORE_STEPS)
     if config.db_url.startswith("sqlite"):
-        return _restore_sqlite(_sqlite_path(config.db_url), source, force)
-    _restore_pg(config.db_url, source, force)
-    return None
+        moved = _restore_sqlite(_sqlite_path(config.db_url), source, force, progress)
+    else:
+        _restore_pg(config.db_url, source, force)
+        moved = None
+    progress("done", RESTORE_STEPS, RESTORE_STEPS)
+    return moved
 
 
-def _restore_sqlite(target: Path, source: Path, force: bool) -> Path | None:
+def _restore_sqlite(target: Path, source: Path, force: bool, progress: Progress) -> Path | None:
     _check_sqlite(source)
+    progress("copying", 1, RESTORE_STEPS)
     moved: Path | None = None
     if target.exists():
         if not force:
@@ -217,6 +234,7 @@ def _restore_sqlite(target: Path, source: Path, force: bool) -> Path | None:
     try:
         private_file(temp)  # the restored database is as private as the one it replaces
         _copy_sqlite(source, temp)
+        progress("checking the copy", 2, RESTORE_STEPS)
         _check_sqlite(temp)
         os.replace(temp, target)
         _fsync_dir(target.parent)

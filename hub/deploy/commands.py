@@ -65,8 +65,11 @@ def cmd_broker_config(args: argparse.Namespace, config: HubConfig) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, config: HubConfig) -> int:
+    from hub.cli.common import progress_bar
+
     dest = Path(args.dest) if args.dest else config.data_dir / "backups"
-    result = backups.backup(config, dest, args.keep)
+    with progress_bar(args, "backup") as shown:
+        result = backups.backup(config, dest, args.keep, shown)
     print(f"backup written to {result.path} ({result.size_bytes} bytes)")
     for path in result.removed:
         print(f"  rotated out {path.name}")
@@ -74,7 +77,10 @@ def cmd_backup(args: argparse.Namespace, config: HubConfig) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, config: HubConfig) -> int:
-    moved = backups.restore(config, Path(args.file), force=args.force)
+    from hub.cli.common import progress_bar
+
+    with progress_bar(args, "restore") as shown:
+        moved = backups.restore(config, Path(args.file), force=args.force, progress=shown)
     if moved is not None:
         print(f"the previous database was moved to {moved}")
     print(f"restored {args.file}; check it with `tapcard hub verify`, then start the hub")
