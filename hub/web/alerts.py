@@ -8,8 +8,12 @@ the exception row as handled. Every ack is written to the audit trail.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,15 +21,18 @@ from sqlalchemy.engine import Connection
 from hub import db
 from hub.admin.audit import audit
 from hub.admin.denylist import denylist_version
-from hub.app import Hub
 from hub.staff_card_tries import CARD_LOCKOUT_S, card_lockouts
 from hub.staff_sessions import PIN_LOCKOUT_S, pin_lockouts
+from hub.web import alert_thresholds
+from hub.web.alert_schema import HISTORY_TABLE, NOTE_LEN_MAX
 from hub.web.auth import User
 from hub.web.settings import WebSettings
 from tapcard.domain.model import STAFF_CARD_PREFIX
+from tapcard.domain.rules import BUSINESS_TIME_ZONE_DEFAULT
 from tapcard.errors import NotFoundError
 
 KINDS = (
+    "outage",
     "offline",
     "reader",
     "outbox",
@@ -48,6 +55,16 @@ class Alert:
     message: str
     since_ms: int
     acked_by: str | None = None
+    devices: tuple[str, ...] = ()  # an outage's offline devices
+    msgid: str = ""  # the English text with {fields}, translated on the page
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def values(self) -> dict[str, str]:
+        return dict(self.fields)
+
+    def covers(self) -> tuple[str, ...]:
+        """Its key and, for an outage, the offline alerts of its devices it stands for."""
+        return (self.key, *(f"offline:{d}" for d in self.devices))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,11 +75,29 @@ class Alert:
             "message": self.message,
             "since_ms": self.since_ms,
             "acked_by": self.acked_by,
+            "devices": list(self.devices),
         }
 
 
+def _told(msgid: str, **fields: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    return msgid.format(**fields), msgid, tuple(fields.items())
+
+
+def _clock_text(at_ms: int, now_ms: int, zone: ZoneInfo) -> str:
+    """10:32 today, 05-14 10:32 on another day, in the business time zone."""
+    if not at_ms:
+        return "-"
+    at = dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).astimezone(zone)
+    now = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC).astimezone(zone)
+    return at.strftime("%H:%M" if at.date() == now.date() else "%Y-%m-%d %H:%M")
+
+
 def _device_alerts(
-    dev: dict[str, Any], cfg: WebSettings, now_ms: int, latest: tuple[int, int, int, int]
+    dev: dict[str, Any],
+    cfg: WebSettings,
+    now_ms: int,
+    latest: tuple[int, int, int, int],
+    zone: ZoneInfo,
 ) -> list[Alert]:
     rules_version, rules_ms, deny_version, deny_ms = latest
     name, branch, out = dev["id"], dev["branch"], []
@@ -70,11 +105,22 @@ def _device_alerts(
     def add(kind: str, message: str, since_ms: int) -> None:
         out.append(Alert(f"{kind}:{name}", kind, branch, name, message, since_ms))
 
-    if dev["presence"] == "revoked":
-        return []
+    if dev["presence"] in ("revoked", "never"):
+        return []  # a device not yet installed has no rules, reader or outbox to alert on
     down_ms = now_ms - dev["last_seen_ms"]
     if dev["presence"] in ("offline", "stale") and down_ms >= cfg.offline_alert_s * 1000:
-        add("offline", f"{name} is {dev['presence']} for {down_ms // 1000} s", dev["last_seen_ms"])
+        msgid = (
+            "{device} offline since {since}"
+            if dev["presence"] == "offline"
+            else "{device} silent since {since} (no heartbeat)"
+        )
+        text, msgid, fields = _told(
+            msgid, device=name, since=_clock_text(dev["last_seen_ms"], now_ms, zone)
+        )
+        key = f"offline:{name}"
+        out.append(
+            Alert(key, "offline", branch, name, text, dev["last_seen_ms"], None, (), msgid, fields)
+        )
     if dev["reader"] == "fault":
         add(
             "reader",
@@ -181,27 +227,80 @@ def _card_lockout_alerts(
     return out
 
 
+def _outages(
+    conn: Connection,
+    found: list[Alert],
+    devices: dict[str, dict[str, Any]],
+    cfg: WebSettings,
+    now_ms: int,
+    zone: ZoneInfo,
+) -> list[Alert]:
+    """A branch most of whose devices are offline together is one alert listing them
+    (its uplink or power went), not one alert per device."""
+    active: dict[str, int] = defaultdict(int)
+    for dev in devices.values():
+        if dev["presence"] != "revoked":
+            active[dev["branch"]] += 1
+    down: dict[str, list[Alert]] = defaultdict(list)
+    for alert in found:
+        if alert.kind == "offline" and alert.branch is not None:
+            down[alert.branch].append(alert)
+    names = dict(conn.execute(sa.select(db.branches.c.id, db.branches.c.name)).all())
+    out = [a for a in found if a.kind != "offline"]
+    for branch, offline in down.items():
+        n, total = len(offline), active[branch]
+        if n < cfg.outage_devices_min or n * 100 < cfg.outage_share_pct * total:
+            out.extend(offline)
+            continue
+        since_ms = min(a.since_ms for a in offline)
+        text, msgid, fields = _told(
+            "{branch}: {down} of {total} devices offline since {since}",
+            branch=str(names.get(branch, branch)),
+            down=str(n),
+            total=str(total),
+            since=_clock_text(since_ms, now_ms, zone),
+        )
+        ids = tuple(sorted(a.subject for a in offline))
+        subject = str(names.get(branch, branch))
+        out.append(
+            Alert(
+                f"outage:{branch}",
+                "outage",
+                branch,
+                subject,
+                text,
+                since_ms,
+                None,
+                ids,
+                msgid,
+                fields,
+            )
+        )
+    return out
+
+
 def compute(
     conn: Connection,
     cfg: WebSettings,
     devices: dict[str, dict[str, Any]],
     gaps: list[dict[str, Any]],
+    zone: ZoneInfo | None = None,
 ) -> list[Alert]:
-    """Every active alert, acked or not, over all branches."""
+    """Every active alert, acked or not, over all branches, by the thresholds HQ set."""
+    zone = zone or ZoneInfo(BUSINESS_TIME_ZONE_DEFAULT)
+    cfg = alert_thresholds.effective(conn, cfg)
     now_ms = db.clock_of(conn).now_ms()
     latest = _latest_config(conn)
     found: list[Alert] = []
     for dev in devices.values():
-        found.extend(_device_alerts(dev, cfg, now_ms, latest))
+        found.extend(_device_alerts(dev, cfg, now_ms, latest, zone))
+    found = _outages(conn, found, devices, cfg, now_ms, zone)
     device_branch = {d["id"]: d["branch"] for d in devices.values()}
     found.extend(_exception_alerts(conn, device_branch))
     found.extend(_gap_alerts(gaps, device_branch))
     found.extend(_lockout_alerts(conn, now_ms, device_branch))
     acks = dict(conn.execute(sa.select(db.alert_acks.c.key, db.alert_acks.c.acked_by)).all())
-    return [
-        Alert(a.key, a.kind, a.branch, a.subject, a.message, a.since_ms, acks.get(a.key))
-        for a in found
-    ]
+    return [dataclasses.replace(a, acked_by=acks.get(a.key)) for a in found]
 
 
 def for_user(alerts: list[Alert], user: User) -> list[Alert]:
@@ -214,13 +313,22 @@ def counts(alerts: list[Alert]) -> dict[str, int]:
     return {"open": len(open_alerts), "acked": len(alerts) - len(open_alerts), **by_kind}
 
 
-def acknowledge(conn: Connection, alert: Alert, user: User) -> None:
+def acknowledge(conn: Connection, alert: Alert, user: User, note: str = "") -> None:
+    """Acknowledged with an optional note (kept in the alert history); an outage also
+    acknowledges the offline alerts of its devices, should it split up."""
     now_ms = db.clock_of(conn).now_ms()
-    exists = conn.execute(sa.select(db.alert_acks.c.key).where(db.alert_acks.c.key == alert.key))
-    if exists.first() is None:
-        conn.execute(
-            db.alert_acks.insert().values(key=alert.key, acked_by=user.username, acked_ms=now_ms)
-        )
+    a = db.alert_acks
+    keys = alert.covers()
+    have = set(conn.execute(sa.select(a.c.key).where(a.c.key.in_(keys))).scalars())
+    for key in keys:
+        if key not in have:
+            conn.execute(a.insert().values(key=key, acked_by=user.username, acked_ms=now_ms))
+    h = db.metadata.tables[HISTORY_TABLE]
+    conn.execute(
+        h.update()
+        .where(h.c.key.in_(keys), h.c.closed_ms == 0, h.c.acked_ms == 0)
+        .values(acked_by=user.username, acked_ms=now_ms, note=note[:NOTE_LEN_MAX])
+    )
     if alert.kind == "exception":
         exc_id = int(alert.key.split(":", 1)[1])
         conn.execute(
@@ -228,7 +336,7 @@ def acknowledge(conn: Connection, alert: Alert, user: User) -> None:
             .where(db.exceptions.c.id == exc_id)
             .values(acked_by=user.username)
         )
-    audit(conn, user.actor, "alert.ack", alert.key, {"message": alert.message})
+    audit(conn, user.actor, "alert.ack", alert.key, {"message": alert.message, "note": note})
 
 
 def find(alerts: list[Alert], key: str) -> Alert:
@@ -236,18 +344,3 @@ def find(alerts: list[Alert], key: str) -> Alert:
         if alert.key == key:
             return alert
     raise NotFoundError(f"alert {key} is not active")
-
-
-def sweep_acks(
-    hub: Hub, cfg: WebSettings, devices: dict[str, dict[str, Any]], gaps: list[dict[str, Any]]
-) -> None:
-    """Forget acks of alerts that cleared, so a recurrence alerts again."""
-    with hub.engine.connect() as conn:
-        active = {a.key for a in compute(conn, cfg, devices, gaps)}
-        stale = [
-            k for k in conn.execute(sa.select(db.alert_acks.c.key)).scalars() if k not in active
-        ]
-    if not stale:
-        return
-    with hub.writer.begin() as conn:
-        conn.execute(db.alert_acks.delete().where(db.alert_acks.c.key.in_(stale)))

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 
 from hub import db, reports
 from hub.app import Hub
-from hub.web import alerts
+from hub.web import alert_store
+from hub.web.alert_notify import AlertNotifier, LogNotifier
 from hub.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,16 @@ def presence(online: bool, state: str, last_seen_ms: int, now_ms: int, cfg: WebS
 def device_view(row: Any, now_ms: int, cfg: WebSettings) -> dict[str, Any]:
     health = _health(row.health)
     seen = max(int(row.last_seen_ms), int(row.status_ms))
+    state = presence(bool(row.online), row.state, int(row.last_seen_ms), now_ms, cfg)
     return {
         "id": row.id,
         "branch": row.branch_id,
         "kind": row.kind,
-        "presence": presence(bool(row.online), row.state, int(row.last_seen_ms), now_ms, cfg),
+        "presence": state,
+        # Since the hub last heard from it, by the hub's own clock (a last will's time is
+        # the broker's guess, hub/registry.py): what "down since" means on the page.
+        "down_since_ms": int(row.last_seen_ms) if state in ("offline", "stale") else 0,
+        "has_health": bool(health),  # a device that never sent a heartbeat shows "—"
         "online": bool(row.online),
         "status_ms": int(row.status_ms),
         "last_seen_ms": seen,
@@ -76,7 +82,7 @@ def device_view(row: Any, now_ms: int, cfg: WebSettings) -> dict[str, Any]:
     }
 
 
-_DEVICE_COLUMNS = [
+DEVICE_COLUMNS = [
     db.devices.c.id,
     db.devices.c.branch_id,
     db.devices.c.kind,
@@ -92,12 +98,18 @@ _DEVICE_COLUMNS = [
 
 
 def fleet(
-    conn: Connection, cfg: WebSettings, branch: str | None = None, now_ms: int | None = None
+    conn: Connection,
+    cfg: WebSettings,
+    branch: str | None = None,
+    now_ms: int | None = None,
+    device_id: str | None = None,
 ) -> list[dict[str, Any]]:
     now_ms = now_ms or db.clock_of(conn).now_ms()
-    query = sa.select(*_DEVICE_COLUMNS).order_by(db.devices.c.branch_id, db.devices.c.id)
+    query = sa.select(*DEVICE_COLUMNS).order_by(db.devices.c.branch_id, db.devices.c.id)
     if branch is not None:
         query = query.where(db.devices.c.branch_id == branch)
+    if device_id is not None:
+        query = query.where(db.devices.c.id == device_id)
     return [device_view(row, now_ms, cfg) for row in conn.execute(query)]
 
 
@@ -124,9 +136,10 @@ class FleetState:
 class Watcher:
     """A thread that keeps FleetState current and the health history filled."""
 
-    def __init__(self, hub: Hub, cfg: WebSettings) -> None:
+    def __init__(self, hub: Hub, cfg: WebSettings, notifier: AlertNotifier | None = None) -> None:
         self.hub = hub
         self.cfg = cfg
+        self.notifier: AlertNotifier = notifier or LogNotifier()
         self.state = FleetState()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
@@ -198,7 +211,7 @@ class Watcher:
     def poll(self) -> None:
         now_ms = self.hub.clock.now_ms()
         with self.hub.engine.connect() as conn:
-            rows = list(conn.execute(sa.select(*_DEVICE_COLUMNS)).all())
+            rows = list(conn.execute(sa.select(*DEVICE_COLUMNS)).all())
         views = {row.id: device_view(row, now_ms, self.cfg) for row in rows}
         with self.changed:
             if _visible(views) != _visible(self.state.devices):
@@ -216,7 +229,7 @@ class Watcher:
                 self.state.gaps = gaps
         if now - self._sweep_at >= ACK_SWEEP_S:
             self._sweep_at = now
-            alerts.sweep_acks(self.hub, self.cfg, self.snapshot()[1], self.gaps())
+            alert_store.sweep(self.hub, self.cfg, self.snapshot()[1], self.gaps(), self.notifier)
 
 
 def _visible(devices: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:

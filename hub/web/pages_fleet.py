@@ -4,33 +4,44 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import db
-from hub.web import alerts, auth, throttle
+from hub.web import alert_store, alert_thresholds, alerts, auth, i18n, throttle
+from hub.web.alert_schema import NOTE_LEN_MAX
 from hub.web.deps import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     form_for_change,
     page_user,
+    require_admin,
     require_branch,
     web,
 )
 from hub.web.fleet import fleet, health_history
+from hub.web.fleet_query import STATES, FleetFilter, filter_options, fleet_page
+from tapcard.errors import TapcardError
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[auth.User, Depends(page_user)]
 
 
-def render(request: Request, template: str, user: auth.User | None, **context: Any) -> Response:
+def render(
+    request: Request,
+    template: str,
+    user: auth.User | None,
+    found: list[alerts.Alert] | None = None,
+    **context: Any,
+) -> Response:
+    """A page; `found` passes the alerts a page already computed for the nav's count."""
     w = web(request)
     counts: dict[str, int] = {}
     if user is not None:
-        counts = alerts.counts(current_alerts(request, user))
+        counts = alerts.counts(found if found is not None else current_alerts(request, user))
     return w.templates.TemplateResponse(
         request,
         template,
@@ -58,7 +69,7 @@ def current_alerts(request: Request, user: auth.User) -> list[alerts.Alert]:
     w = web(request)
     _, devices = w.watcher.snapshot()
     with w.hub.engine.connect() as conn:
-        found = alerts.compute(conn, w.cfg, devices, w.watcher.gaps())
+        found = alerts.compute(conn, w.cfg, devices, w.watcher.gaps(), i18n.business_zone(request))
     return alerts.for_user(found, user)
 
 
@@ -147,26 +158,55 @@ def home(_user: User) -> Response:
 
 
 @router.get("/fleet", response_class=HTMLResponse)
-def fleet_page(request: Request, user: User) -> Response:
+def fleet_page_view(
+    request: Request,
+    user: User,
+    state: Annotated[str, Query(max_length=16)] = "",
+    branch: Annotated[str, Query(max_length=48)] = "",
+    kind: Annotated[str, Query(max_length=16)] = "",
+    version: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[str, Query(max_length=100)] = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
     w = web(request)
+    f = FleetFilter(state if state in (*STATES, "down") else "", branch, kind, version, q, page)
+    found = current_alerts(request, user)
     with w.hub.engine.connect() as conn:
-        devices = fleet(conn, w.cfg, user.branch_scope)
-    branches: dict[str, list[dict[str, Any]]] = {}
-    for dev in devices:
-        branches.setdefault(dev["branch"], []).append(dev)
-    summary = {
-        p: sum(1 for d in devices if d["presence"] == p) for p in ("online", "stale", "offline")
-    }
+        now_ms = db.now_ms(conn)
+        shown = fleet_page(conn, w.cfg, f, user.branch_scope, now_ms)
+        options = filter_options(conn, user.branch_scope)
+    open_by_branch: dict[str, int] = {}
+    for a in found:
+        if a.acked_by is None and a.branch is not None:
+            open_by_branch[a.branch] = open_by_branch.get(a.branch, 0) + 1
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for dev in shown.devices:
+        groups.setdefault(dev["branch"], []).append(dev)
+    keep = {k: v for k, v in vars_of(f).items() if v and k != "page"}
     return render(
-        request, "fleet.html", user, branches=branches, summary=summary, total=len(devices)
+        request,
+        "fleet.html",
+        user,
+        found,
+        shown=shown,
+        groups=groups,
+        open_by_branch=open_by_branch,
+        options=options,
+        states=STATES,
+        f=f,
+        query=urlencode(keep),
     )
+
+
+def vars_of(f: FleetFilter) -> dict[str, Any]:
+    return {name: getattr(f, name) for name in f.__slots__}
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
 def device_page(request: Request, device_id: str, user: User) -> Response:
     w = web(request)
     with w.hub.engine.connect() as conn:
-        views = [d for d in fleet(conn, w.cfg) if d["id"] == device_id]
+        views = fleet(conn, w.cfg, device_id=device_id)
         if not views:
             raise HTTPException(404, f"device {device_id} does not exist")
         require_branch(user, views[0]["branch"])
@@ -178,19 +218,64 @@ def device_page(request: Request, device_id: str, user: User) -> Response:
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts_page(request: Request, user: User) -> Response:
-    found = sorted(
-        current_alerts(request, user), key=lambda a: (a.acked_by is not None, a.kind, a.key)
+def alerts_page(
+    request: Request, user: User, history: Annotated[str, Query(max_length=8)] = ""
+) -> Response:
+    found = current_alerts(request, user)
+    shown = sorted(found, key=lambda a: (a.acked_by is not None, KIND_ORDER.get(a.kind, 99), a.key))
+    w = web(request)
+    with w.hub.engine.connect() as conn:
+        past = alert_store.history(conn, user.branch_scope, history)
+        limits = alert_thresholds.current(alert_thresholds.effective(conn, w.cfg))
+    return render(
+        request,
+        "alerts.html",
+        user,
+        found,
+        alerts=shown,
+        past=past,
+        history_state=history,
+        thresholds=alert_thresholds.THRESHOLDS,
+        limits=limits,
+        note_max=NOTE_LEN_MAX,
     )
-    return render(request, "alerts.html", user, alerts=found)
+
+
+KIND_ORDER = {kind: i for i, kind in enumerate(alerts.KINDS)}
 
 
 @router.post("/alerts/ack")
 async def ack_alert(request: Request, user: User) -> Response:
+    """One alert (its row's button, `only`, or `key`) or the ticked ones (`keys`), with
+    an optional note."""
     form = await form_for_change(request, user)
-    key = str(form.get("key", ""))
-    alert = alerts.find(current_alerts(request, user), key)
-    require_branch(user, alert.branch)
+    posted = await request.form()
+    only = str(form.get("only", "") or form.get("key", ""))
+    keys = [only] if only else [str(k) for k in posted.getlist("keys")]
+    note = str(form.get("note", "")).strip()[:NOTE_LEN_MAX]
+    found = current_alerts(request, user)
+    chosen = [alerts.find(found, key) for key in keys if key]
+    if not chosen:
+        return done("/alerts", error="tick the alerts to acknowledge")
+    for alert in chosen:
+        require_branch(user, alert.branch)
     with web(request).hub.writer.begin() as conn:
-        alerts.acknowledge(conn, alert, user)
-    return done("/alerts", msg=f"acknowledged {key}")
+        for alert in chosen:
+            alerts.acknowledge(conn, alert, user, note)
+    if len(chosen) == 1:
+        return done("/alerts", msg=f"acknowledged {chosen[0].key}")
+    return done("/alerts", msg=f"acknowledged {len(chosen)} alerts")
+
+
+@router.post("/alerts/thresholds")
+async def set_thresholds(request: Request, user: User) -> Response:
+    form = await form_for_change(request, user)
+    require_admin(user)
+    w = web(request)
+    try:
+        values = alert_thresholds.parse({k: str(v) for k, v in form.items()})
+    except TapcardError as exc:
+        return done("/alerts", error=str(exc))
+    with w.hub.writer.begin() as conn:
+        alert_thresholds.store(conn, w.cfg, values, user.actor)
+    return done("/alerts", msg="alert thresholds saved")

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from hub.web import alert_schema
+
 LOGIN_KEY_LEN_MAX = 200  # "user:" + a 64-character name, or "addr:" + an IPv6 address
 
 
 def define(metadata: sa.MetaData) -> sa.Table:
     """web_login_failures on `metadata`: one row per account and per client address
     that failed to log in lately. In the database, so a lockout outlives a restart
-    and holds for every dashboard worker."""
+    and holds for every dashboard worker. Also defines the alert history table
+    (hub/web/alert_schema.py, migration 0016)."""
+    alert_schema.define(metadata)
     return sa.Table(
         "web_login_failures",
         metadata,

@@ -12,6 +12,10 @@ OFFLINE_ALERT_S = 120.0  # a restart or a short Wi-Fi drop should not page anyon
 OUTBOX_DEPTH_ALERT = 200  # intents waiting on a device
 OUTBOX_AGE_ALERT_S = 900  # oldest unsent intent
 DISK_FREE_BYTES_MIN = 500 * 1024 * 1024
+# A branch is one outage alert, not one per device, when at least this many and this
+# share of its active devices are offline or stale (its uplink or power went).
+OUTAGE_DEVICES_MIN = 3
+OUTAGE_SHARE_PCT = 50
 CONFIG_ACK_GRACE_S = 300.0  # devices get a new rule set / deny list within this
 POLL_INTERVAL_S = 0.4  # devices table polled this often: offline shown within 2 s
 SESSION_TTL_S = 12 * 3600
@@ -33,6 +37,8 @@ class WebSettings:
     outbox_depth_alert: int = OUTBOX_DEPTH_ALERT
     outbox_age_alert_s: int = OUTBOX_AGE_ALERT_S
     disk_free_bytes_min: int = DISK_FREE_BYTES_MIN
+    outage_devices_min: int = OUTAGE_DEVICES_MIN
+    outage_share_pct: int = OUTAGE_SHARE_PCT
     config_ack_grace_s: float = CONFIG_ACK_GRACE_S
     poll_interval_s: float = POLL_INTERVAL_S
     session_ttl_s: float = SESSION_TTL_S

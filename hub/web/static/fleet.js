@@ -1,47 +1,52 @@
-// Live fleet: server-sent events from /api/events update each device row in place.
+// Live fleet: server-sent events from /api/events update the rows of this page in place
+// (a device on another page of the filter is simply not here). Texts come translated
+// from the page (#fleet-texts); times in the business time zone, as the server writes them.
 "use strict";
 (function () {
   const live = document.getElementById("live");
+  const texts = JSON.parse(document.getElementById("fleet-texts").textContent);
+  const stamp = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: texts.tz, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+  const when = (ms) => (ms ? stamp.format(new Date(ms)) : "");
   const mib = (b) => Math.round((b || 0) / 1048576).toLocaleString() + " MiB";
-  const when = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "never");
-  const format = { disk_free_bytes: mib, last_seen_ms: when, outbox_oldest_age_s: (s) => s + " s" };
+  const format = {
+    presence: (p) => texts[p] || p,
+    disk_free_bytes: mib,
+    last_seen_ms: (ms) => (ms ? when(ms) : texts.never),
+    down_since_ms: when,
+    outbox_oldest_age_s: (s) => texts.seconds.replace("{n}", s),
+  };
+  const healthFields = new Set(["rules_version", "denylist_version", "reader", "outbox_depth",
+    "outbox_oldest_age_s", "disk_free_bytes"]);
 
   function update(dev) {
     const row = document.getElementById("dev-" + dev.id);
-    if (!row) { return false; }
+    if (!row) { return; }
     row.querySelectorAll("[data-f]").forEach((cell) => {
       const field = cell.dataset.f;
+      if (healthFields.has(field) && !dev.has_health) { return; }
       const value = dev[field];
       const text = format[field] ? format[field](value) : String(value);
       if (cell.textContent !== text) { cell.textContent = text; }
-      if (field === "presence") { cell.className = "pill " + value; }
+      if (field === "presence") { cell.className = "pill " + value; cell.dataset.v = value; }
     });
-    return true;
-  }
-
-  function summarise(devices) {
-    for (const p of ["online", "stale", "offline"]) {
-      const el = document.getElementById("sum-" + p);
-      if (el) { el.textContent = devices.filter((d) => d.presence === p).length + " " + p; }
-    }
   }
 
   function connect() {
     const source = new EventSource("/api/events");
-    source.addEventListener("open", () => { live.textContent = "live"; });
-    source.addEventListener("error", () => { live.textContent = "reconnecting…"; });
+    source.addEventListener("open", () => { live.textContent = texts.live; });
+    source.addEventListener("error", () => { live.textContent = texts.reconnecting; });
     source.addEventListener("fleet", (event) => {
       const data = JSON.parse(event.data);
-      let unknown = false;
-      data.devices.forEach((dev) => { if (!update(dev)) { unknown = true; } });
-      summarise(data.devices);
+      data.devices.forEach(update);
       const badge = document.getElementById("alert-count");
       if (badge) {
         badge.textContent = data.counts.open;
         badge.classList.toggle("hot", data.counts.open > 0);
       }
-      live.textContent = "live · updated " + new Date().toLocaleTimeString();
-      if (unknown) { window.location.reload(); }
+      live.textContent = texts.updated.replace("{time}", new Date().toLocaleTimeString());
     });
   }
   connect();
