@@ -20,6 +20,7 @@ from hub.web import (
     api,
     auth,
     i18n,
+    pages_audit,
     pages_fleet,
     pages_leave,
     pages_members,
@@ -150,6 +151,7 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
     app.include_router(pages_profiles.router)
     app.include_router(pages_leave.router)
     app.include_router(pages_reports.router)
+    app.include_router(pages_audit.router)
     app.include_router(api.router)
     app.include_router(api.metrics_router)
     return app

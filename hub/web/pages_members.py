@@ -15,15 +15,15 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Connection
 
 from hub import db
-from hub.admin.booking import reverse_points
+from hub.admin.booking import member_credits, reverse_points
 from hub.admin.card_accounts import person_cards
 from hub.admin.cards import renew_card, replace_card, report_lost
-from hub.admin.members import member_history, member_view, search_members
-from hub.web import auth
+from hub.admin.members import member_view, search_members
+from hub.web import auth, history
 from hub.web.deps import form_for_change, page_user, require_branch, web
 from hub.web.pages_fleet import done, render
 from hub.web.scoping import MemberId, card_branch, member_rows_in_scope
-from tapcard.domain.model import Payment
+from tapcard.domain.model import Asset, Payment
 from tapcard.errors import NotFoundError, TapcardError
 
 router = APIRouter(include_in_schema=False)
@@ -55,14 +55,15 @@ def member_page(request: Request, member_id: MemberId, user: User) -> Response:
     with web(request).hub.engine.connect() as conn:
         view = member_view(conn, member_id)
         require_branch(user, view["branch_id"])
-        history = member_history(conn, member_id)
+        rows = history.member_history(conn, member_id)
         accounts = person_cards(conn, member_id)  # each card with its own account's balance
     return render(
         request,
         "member.html",
         user,
         m=view,
-        history=history,
+        history=rows,
+        describe=history.describe,
         fee_payers=FEE_PAYERS,
         card_accounts=accounts,
     )
@@ -123,19 +124,48 @@ async def card_renew(request: Request, card_id: str, user: User) -> Response:
     return done(f"/members/{member_id}", msg=f"card {card_id} renewed until {expiry}")
 
 
+def _transfer_member(conn: Connection, user: auth.User, tx_id: str) -> tuple[Any, dict[str, Any]]:
+    """The transfer and its member, if the user's branch may see them."""
+    row = conn.execute(sa.select(db.transfers).where(db.transfers.c.tx_id == tx_id)).first()
+    if row is None or row.member_id is None:
+        raise HTTPException(404, f"transfer {tx_id} does not exist")
+    member = member_view(conn, int(row.member_id))
+    require_branch(user, member["branch_id"])
+    return row, member
+
+
+@router.get("/transfers/{tx_id}/reverse", response_class=HTMLResponse)
+def reverse_page(request: Request, tx_id: str, user: User) -> Response:
+    """What a reversal would take back, and from whom, before anything is booked."""
+    with web(request).hub.engine.connect() as conn:
+        row, member = _transfer_member(conn, user, tx_id)
+        earned = member_credits(conn, tx_id, int(row.member_id))
+        receipt = conn.execute(
+            sa.select(db.receipts.c.receipt_no).where(db.receipts.c.tx_id == tx_id)
+        ).scalar()
+    points, growth = earned.get(Asset.POINTS, 0), earned.get(Asset.GROWTH, 0)
+    balances = member["balances"]
+    return render(
+        request,
+        "transfer_reverse.html",
+        user,
+        m=member,
+        t=row,
+        ref=receipt or history.short_id(tx_id),
+        points=points,
+        growth=growth,
+        points_after=balances.get(Asset.POINTS.value, 0) - points,
+        growth_after=balances.get(Asset.GROWTH.value, 0) - growth,
+    )
+
+
 @router.post("/transfers/{tx_id}/reverse")
 async def reverse(request: Request, tx_id: str, user: User) -> Response:
     """A supervisor takes back points gained by fraud, with a reason (audited)."""
     form = await form_for_change(request, user)
     hub = web(request).hub
     with hub.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(db.transfers.c.member_id).where(db.transfers.c.tx_id == tx_id)
-        ).first()
-        if row is None or row.member_id is None:
-            raise HTTPException(404, f"transfer {tx_id} does not exist")
-        member = member_view(conn, int(row.member_id))
-        require_branch(user, member["branch_id"])
+        row, _member = _transfer_member(conn, user, tx_id)
     try:
         with hub.transaction() as conn:
             reversal = reverse_points(

@@ -1,4 +1,5 @@
-"""Pages: reports with charts and CSV, rules and their roll-out, users, audit trail."""
+"""Pages: reports with charts and CSV, rules and their roll-out, users (the audit trail is
+hub/web/pages_audit.py)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ from tapcard.errors import TapcardError
 router = APIRouter(include_in_schema=False)
 User = Annotated[auth.User, Depends(page_user)]
 
-AUDIT_LISTED_MAX = 200
 ShortQuery = Annotated[str, Query(max_length=48)]
 
 
@@ -214,15 +214,3 @@ async def add_user(request: Request, user: User) -> Response:
     except TapcardError as exc:
         return done("/users", error=str(exc))
     return done("/users", msg="user added")
-
-
-@router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, user: User) -> Response:
-    if user.branch_scope is not None:
-        raise HTTPException(403, "the audit trail is for HQ admins and auditors")
-    with web(request).hub.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(db.audit).order_by(db.audit.c.id.desc()).limit(AUDIT_LISTED_MAX)
-        )
-        entries = [dict(r._mapping) for r in rows]
-    return render(request, "audit.html", user, entries=entries)

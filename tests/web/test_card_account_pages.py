@@ -30,8 +30,9 @@ def test_member_page_shows_each_cards_own_points(web_hub: WebHub, client_for: Cl
     credit(seeded.hub, account, Asset.POINTS, 35)
     credit(seeded.hub, account, Asset.CENTS, 1_200)
     client, _ = client_for("hq")
-    page = client.get(f"/members/{ana}").text
-    assert "Points by card" in page and "各卡积分" in page
+    page = client.get(f"/members/{ana}").text  # Chinese first
+    english = client.get(f"/members/{ana}", headers={"accept-language": "en"}).text
+    assert "各卡积分" in page and "Points by card" in english
     member_row = page.split(f'id="account-{seeded.cards[1]}"')[1].split("</tr>")[0]
     dining_row = page.split(f'id="account-{dining}"')[1].split("</tr>")[0]
     assert '<td class="points">120</td>' in member_row and "¥0.00" in member_row

@@ -32,8 +32,9 @@ def test_member_page_and_liability_report(web_hub: WebHub, client_for: Client) -
             rules.points_expiry, business_date(db.now_ms(conn), rules.time_zone)
         )
     client, _ = client_for("hq")
-    page = client.get(f"/members/{li}").text
-    assert f"2000 points expire on {last.isoformat()}" in page
+    page = client.get(f"/members/{li}").text  # Chinese first
+    english = client.get(f"/members/{li}", headers={"accept-language": "en"}).text
+    assert f"2000 points expire on {last.isoformat()}" in english
     assert f"2000 积分将于 {last.year}年{last.month}月{last.day}日 到期" in page
     report = client.get("/reports?name=points_liability")
     assert report.status_code == 200 and "Points liability" in report.text

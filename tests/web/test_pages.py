@@ -184,16 +184,17 @@ def test_rules_upload_is_validated_and_rolled_out(web_hub: WebHub, client_for: C
         "/rules", data={"csrf": csrf}, files={"file": ("r.json", body, "application/json")}
     )
     assert "rule set 2" in page.text
-    shown = client.get("/rules").text  # each window in words, Chinese then English
-    for when in (
-        "每年12月 / every December",
-        "周末 / weekends",
-        "每年3月 / every March",
-        "会员生日月 / in the member",
-        "入会30天内 / within 30 days of joining",
-        "长期有效 / always",
+    shown = client.get("/rules").text  # each window in words, in the page's language
+    english = client.get("/rules", headers={"accept-language": "en"}).text
+    for zh, en in (
+        ("每年12月", "every December"),
+        ("周末", "weekends"),
+        ("每年3月", "every March"),
+        ("会员生日月", "in the member"),
+        ("入会30天内", "within 30 days of joining"),
+        ("长期有效", "always"),
     ):
-        assert when in shown
+        assert zh in shown and en not in shown and en in english
     status = client.get("/api/rules").json()
     assert status["version"] == 2 and status["acknowledged"] == 0
     web_hub.app.state.web.watcher.poll()

@@ -63,7 +63,7 @@ def test_refund_is_scoped_checked_and_needs_its_form(web_hub: WebHub, client_for
     assert no_reason.status_code == 400 and "needs a reason" in no_reason.text
     assert _points(web_hub) == before  # none of it booked anything
     review = client.post(f"/transfers/{tx_id}/refund/review", data={**form, "csrf": csrf})
-    assert review.status_code == 200 and "Book the refund" in review.text
+    assert review.status_code == 200 and "确认退款" in review.text
     refund_id = re.search(r'name="tx_id" value="([^"]+)"', review.text)
     assert refund_id is not None
     booking = {**form, "csrf": csrf, "tx_id": refund_id.group(1)}
