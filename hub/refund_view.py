@@ -12,10 +12,10 @@ from hub import db
 from hub.refunds import Sale, load_sales
 from tapcard.domain.model import Asset, TxKind, mask_name
 from tapcard.errors import NotFoundError
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 
 
-def sale_view(conn: Connection, ref: str) -> m.SaleView:
+def sale_view(conn: Connection, ref: str) -> sm.SaleView:
     """The sale `ref` names (transfer id or receipt number); NotFoundError otherwise."""
     sale = load_sales(conn, [ref]).get(ref.strip())
     if sale is None:
@@ -25,7 +25,7 @@ def sale_view(conn: Connection, ref: str) -> m.SaleView:
     ).scalar()
     why_not = _why_not(sale)
     payment = sale.payment
-    return m.SaleView(
+    return sm.SaleView(
         tx_id=sale.tx_id,
         kind=sale.kind.value,
         card_id=sale.card_id,
@@ -42,7 +42,7 @@ def sale_view(conn: Connection, ref: str) -> m.SaleView:
         refundable=not why_not,
         why_not=why_not,
         lines=[
-            m.SaleLineView(
+            sm.SaleLineView(
                 line_no=n,
                 category=line.category,
                 sku=line.sku,

@@ -23,6 +23,7 @@ from hub.metrics import Metrics, rejected_counter
 from hub.registry import DeviceRegistry, record_heartbeat, record_status
 from tapcard.mqtt import REPLY_FAMILY, Event
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import (
     JSON_DEPTH_MAX,
@@ -92,7 +93,7 @@ class Router:
             Family.STATUS: BodyDecoder(m.Status),
             Family.HEALTH: BodyDecoder(m.Health),
             Family.QUERY: BodyDecoder(m.SnapshotQuery),
-            Family.STAFF: BodyDecoder(m.StaffRequest),
+            Family.STAFF: BodyDecoder(sm.StaffRequest),
         }
 
     def precheck(self, topic: str, payload: bytes) -> Checked | None:
@@ -154,7 +155,7 @@ class Router:
             return self._on_health(body)
         if isinstance(body, m.SnapshotQuery):
             return self._on_query(body, event)
-        assert isinstance(body, m.StaffRequest)
+        assert isinstance(body, sm.StaffRequest)
         return self._on_staff(body, event)
 
     def _unseal(
@@ -254,7 +255,7 @@ class Router:
         snapshot = answer_query(self.hub.engine, self.hub.writer, query, rules)
         return [Outgoing(reply_topic, snapshot, correlation=event.correlation)]
 
-    def _on_staff(self, request: m.StaffRequest, event: Event[Checked]) -> list[Outgoing]:
+    def _on_staff(self, request: sm.StaffRequest, event: Event[Checked]) -> list[Outgoing]:
         reply_topic = _reply_topic(request.device, Family.STAFF, event)
         branch = self.registry.get(request.device).branch_id
         reply = staff.answer(self.hub, request, branch)

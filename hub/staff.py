@@ -39,7 +39,7 @@ from tapcard.clock import today as clock_today
 from tapcard.domain.model import CARD_ID_RE, Asset, StaffRole, mask_name, mask_phone
 from tapcard.domain.vouchers import Place
 from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class StaffRefused(TapcardError):
         self.error = error
 
 
-def answer(hub: Hub, request: m.StaffRequest, branch: str) -> m.StaffReply:
+def answer(hub: Hub, request: sm.StaffRequest, branch: str) -> sm.StaffReply:
     """The reply to one staff request from a terminal of `branch` (on the hub's worker
     thread); the caller sends it on the terminal's staff-reply topic."""
     started = time.monotonic()
@@ -106,26 +106,26 @@ def answer(hub: Hub, request: m.StaffRequest, branch: str) -> m.StaffReply:
     return reply
 
 
-def handle(hub: Hub, request: m.StaffRequest, branch: str) -> m.StaffReply:
+def handle(hub: Hub, request: sm.StaffRequest, branch: str) -> sm.StaffReply:
     base: dict[str, Any] = {"device": request.device, "staff": request.staff}
     try:
         with hub.writer.begin() as conn:
             fields = _handle(hub, conn, request, branch, hub.clock.now_ms())
-        return m.StaffReply(**base, **fields)
+        return sm.StaffReply(**base, **fields)
     except StaffRefused as exc:
-        return m.StaffReply(**base, error=exc.error, message=str(exc)[:500])
+        return sm.StaffReply(**base, error=exc.error, message=str(exc)[:500])
     except admin.DuplicateMemberError as exc:
-        return m.StaffReply(**base, **staff_members.duplicate(exc))
+        return sm.StaffReply(**base, **staff_members.duplicate(exc))
     except NotFoundError as exc:
-        return m.StaffReply(**base, error="not_found", message=str(exc)[:500])
+        return sm.StaffReply(**base, error="not_found", message=str(exc)[:500])
     except ConflictError as exc:
-        return m.StaffReply(**base, error="conflict", message=str(exc)[:500])
+        return sm.StaffReply(**base, error="conflict", message=str(exc)[:500])
     except ValidationError as exc:
-        return m.StaffReply(**base, error="invalid", message=str(exc)[:500])
+        return sm.StaffReply(**base, error="invalid", message=str(exc)[:500])
 
 
 def _handle(
-    hub: Hub, conn: Connection, request: m.StaffRequest, branch: str, now_ms: int
+    hub: Hub, conn: Connection, request: sm.StaffRequest, branch: str, now_ms: int
 ) -> dict[str, Any]:
     """The device kind, then a login or the session, then the role, then the work.
     Logins return their refusals (committed: a wrong PIN counts); the rest raise."""
@@ -133,9 +133,9 @@ def _handle(
     if device is None or device[0] != sessions.TERMINAL_KIND:
         return refused("not_allowed", "staff requests are answered for terminals only")
     op = request.op
-    if isinstance(op, m.LoginChallenge):
+    if isinstance(op, sm.LoginChallenge):
         return {"challenge": sessions.issue_challenge(conn, request.device, now_ms)}
-    if isinstance(op, m.StaffLogin | m.StaffCardLogin):
+    if isinstance(op, sm.StaffLogin | sm.StaffCardLogin):
         return login(hub, conn, request, branch, now_ms)
     session = sessions.live_session(conn, request.device, request.session, now_ms)
     if session is None or session.staff_id != request.staff:
@@ -155,11 +155,11 @@ def _staff_row(conn: Connection, staff_id: str, branch: str) -> Any:
 
 
 def _dispatch(
-    hub: Hub, conn: Connection, row: Any, op: m.AnyStaffOp, request: m.StaffRequest
+    hub: Hub, conn: Connection, row: Any, op: sm.AnyStaffOp, request: sm.StaffRequest
 ) -> dict[str, Any]:
     actor = f"staff:{row.id}@{request.device}"
     rules = hub.rules.latest()
-    if isinstance(op, m.ReversePoints):
+    if isinstance(op, sm.ReversePoints):
         tx_id = _resolve_transfer(conn, op.ref, request.device)
         original = conn.execute(
             sa.select(db.transfers.c.member_id).where(db.transfers.c.tx_id == tx_id)
@@ -167,14 +167,14 @@ def _dispatch(
         points = admin.member_credits(conn, tx_id, int(original.member_id)).get(Asset.POINTS, 0)
         reversal = admin.reverse_points(conn, tx_id, actor, op.reason, rules)
         return {"tx_id": reversal, "points": points}
-    if isinstance(op, m.RenewWaived):
+    if isinstance(op, sm.RenewWaived):
         expiry = admin.renew_card(conn, op.card_id, rules, actor, waive_fee=True)
         return {"card_id": op.card_id, "expires_on": expiry, "fee_waived": True}
-    if isinstance(op, m.MemberSearch):
+    if isinstance(op, sm.MemberSearch):
         return {"members": _search(conn, op.text, row.branch_id)}
-    if isinstance(op, m.ShowProfile | m.EditMember):
+    if isinstance(op, sm.ShowProfile | sm.EditMember):
         return staff_members.answer(hub, conn, op, row.branch_id, actor)
-    if isinstance(op, m.UseVoucher):
+    if isinstance(op, sm.UseVoucher):
         used = _use_voucher(conn, op.code, request.device, actor)
         return {
             "voucher": used["code"],
@@ -182,10 +182,10 @@ def _dispatch(
             "units": used["units"],
             "member_id": used["member_id"],
         }
-    if isinstance(op, m.ReportLost):
+    if isinstance(op, sm.ReportLost):
         admin.report_lost(conn, op.card_id, actor)
         return {"card_id": op.card_id}
-    if isinstance(op, m.SaleLookup):  # any branch may refund any sale of the chain
+    if isinstance(op, sm.SaleLookup):  # any branch may refund any sale of the chain
         ref = _resolve_transfer(conn, op.ref, request.device) if "/" in op.ref else op.ref
         return {"sale": refund_view.sale_view(conn, ref)}
     return _issue(hub, conn, row, op, actor)
@@ -202,10 +202,10 @@ def _use_voucher(conn: Connection, code: str, device: str, actor: str) -> dict[s
         raise StaffRefused(exc.why.value, str(exc)) from None
 
 
-def _issue(hub: Hub, conn: Connection, row: Any, op: m.AnyStaffOp, actor: str) -> dict[str, Any]:
+def _issue(hub: Hub, conn: Connection, row: Any, op: sm.AnyStaffOp, actor: str) -> dict[str, Any]:
     """The operations that put a new credential on a chip: registration, replacement."""
     rules = hub.rules.latest()
-    if isinstance(op, m.RegisterMember):
+    if isinstance(op, sm.RegisterMember):
         new = admin.NewMember(
             name=op.name, phone=op.phone, birthday=op.birthday, branch_id=row.branch_id
         )
@@ -225,7 +225,7 @@ def _issue(hub: Hub, conn: Connection, row: Any, op: m.AnyStaffOp, actor: str) -
             "fee_waived": op.waive_fee and not op.join_by_spend and rules.fees.joining_cents > 0,
             "expires_on": until,
         }
-    assert isinstance(op, m.ReplaceCard)
+    assert isinstance(op, sm.ReplaceCard)
     card_id = admin.replace_card(
         conn, op.card_id, rules, actor, op.uid, op.payment.value, waive_fee=op.waive_fee
     )
@@ -291,7 +291,7 @@ def _credential(hub: Hub, card_id: str, uid: str, card_key: str) -> str:
     return issue_credential(issuer, card_id, bytes.fromhex(uid), today, key).hex()
 
 
-def _search(conn: Connection, text: str, branch: str) -> list[m.MemberRow]:
+def _search(conn: Connection, text: str, branch: str) -> list[sm.MemberRow]:
     """Members of the terminal's branch only (the dashboard's rule for a branch user:
     the member's home branch), names and phones masked as the dashboard masks them."""
     rows = admin.search_members(conn, text)
@@ -304,14 +304,14 @@ def _search(conn: Connection, text: str, branch: str) -> list[m.MemberRow]:
         ).scalars()
     )
     found = []
-    for row in [r for r in rows if int(r["id"]) in mine][: m.STAFF_SEARCH_ROWS_MAX]:
+    for row in [r for r in rows if int(r["id"]) in mine][: sm.STAFF_SEARCH_ROWS_MAX]:
         cards = conn.execute(
             sa.select(db.cards.c.id, db.cards.c.state)
             .where(db.cards.c.member_id == row["id"])
             .order_by(db.cards.c.id)
         ).all()
         found.append(
-            m.MemberRow(
+            sm.MemberRow(
                 member_id=int(row["id"]),
                 name=mask_name(str(row["name"]))[:200],
                 phone=mask_phone(str(row["phone"]))[:64],

@@ -21,7 +21,7 @@ from hub.app import Hub
 from hub.staff_pins import check_pin, staff_card_id
 from tapcard.domain.model import StaffRole
 from tapcard.errors import ValidationError
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.keys import open_pin
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def refused(error: str, message: str) -> Fields:
     return {"error": error, "message": message[:500]}
 
 
-def _actor(request: m.StaffRequest) -> str:
+def _actor(request: sm.StaffRequest) -> str:
     return f"staff:{request.staff}@{request.device}"
 
 
@@ -43,19 +43,19 @@ def _active_row(conn: Connection, staff_id: str, branch: str) -> Any:
     return row if row is not None and row.active and row.branch_id == branch else None
 
 
-def login(hub: Hub, conn: Connection, request: m.StaffRequest, branch: str, now_ms: int) -> Fields:
+def login(hub: Hub, conn: Connection, request: sm.StaffRequest, branch: str, now_ms: int) -> Fields:
     op = request.op
-    if isinstance(op, m.StaffLogin):
+    if isinstance(op, sm.StaffLogin):
         return pin_login(hub, conn, request, op, branch, now_ms)
-    assert isinstance(op, m.StaffCardLogin)
+    assert isinstance(op, sm.StaffCardLogin)
     return card_login(conn, request, op, branch, now_ms)
 
 
 def pin_login(
     hub: Hub,
     conn: Connection,
-    request: m.StaffRequest,
-    op: m.StaffLogin,
+    request: sm.StaffRequest,
+    op: sm.StaffLogin,
     branch: str,
     now_ms: int,
 ) -> Fields:
@@ -82,7 +82,7 @@ def pin_login(
     return _session_fields(conn, row, request.device, now_ms)
 
 
-def _wrong_pin(conn: Connection, request: m.StaffRequest, now_ms: int) -> Fields:
+def _wrong_pin(conn: Connection, request: sm.StaffRequest, now_ms: int) -> Fields:
     actor = _actor(request)
     admin.audit(conn, actor, "staff.login_failed", request.staff)
     locked_ms = sessions.record_pin_failure(conn, request.staff, request.device, now_ms)
@@ -102,7 +102,7 @@ def _locked(locked_ms: int, now_ms: int, what: str = "wrong PINs") -> Fields:
 
 
 def _wrong_card(
-    conn: Connection, request: m.StaffRequest, op: m.StaffCardLogin, now_ms: int
+    conn: Connection, request: sm.StaffRequest, op: sm.StaffCardLogin, now_ms: int
 ) -> Fields:
     actor = _actor(request)
     details = {"card": op.card_id, "uid": op.uid}
@@ -116,7 +116,7 @@ def _wrong_card(
 
 
 def card_login(
-    conn: Connection, request: m.StaffRequest, op: m.StaffCardLogin, branch: str, now_ms: int
+    conn: Connection, request: sm.StaffRequest, op: sm.StaffCardLogin, branch: str, now_ms: int
 ) -> Fields:
     """A staff card the terminal verified: the hub's challenge makes it one-time. Lock
     first (hub/staff_card_tries.py), then the challenge, then the card."""

@@ -14,14 +14,16 @@ from sqlalchemy.engine import Connection
 from hub import admin
 from hub.app import Hub
 from tapcard.errors import NotFoundError
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 
 DUPLICATE_ERROR = "duplicate"
 
 
-def answer(hub: Hub, conn: Connection, op: m.AnyStaffOp, branch: str, actor: str) -> dict[str, Any]:
+def answer(
+    hub: Hub, conn: Connection, op: sm.AnyStaffOp, branch: str, actor: str
+) -> dict[str, Any]:
     """The reply fields of a ShowProfile or EditMember."""
-    if isinstance(op, m.EditMember):
+    if isinstance(op, sm.EditMember):
         change = admin.ProfileChange(
             name=op.name,
             phone=op.phone,
@@ -33,15 +35,15 @@ def answer(hub: Hub, conn: Connection, op: m.AnyStaffOp, branch: str, actor: str
             conn, op.member_id, change, hub.secrets.id_number_hash, actor, branch=branch
         )
         return {"profile": profile(conn, op.member_id, branch), "changed": sorted(shown)}
-    assert isinstance(op, m.ShowProfile)
+    assert isinstance(op, sm.ShowProfile)
     return {"profile": profile(conn, op.member_id, branch)}
 
 
-def profile(conn: Connection, member_id: int, branch: str) -> m.MemberProfile:
+def profile(conn: Connection, member_id: int, branch: str) -> sm.MemberProfile:
     row = admin.require_member(conn, member_id)
     if row.branch_id != branch:
         raise NotFoundError(f"member {member_id} is not a member of branch {branch}")
-    return m.MemberProfile(
+    return sm.MemberProfile(
         member_id=int(row.id),
         name=str(row.name)[:200],
         phone=str(row.phone)[:64],
@@ -54,7 +56,7 @@ def profile(conn: Connection, member_id: int, branch: str) -> m.MemberProfile:
 def duplicate(exc: admin.DuplicateMemberError) -> dict[str, Any]:
     """A registration or edit refused because the person is a member already: who,
     masked, so the counter can open that member instead."""
-    row = m.MemberRow(
+    row = sm.MemberRow(
         member_id=exc.member_id, name=exc.name[:200], phone=exc.phone[:64], tier="", state=""
     )
     return {

@@ -17,7 +17,7 @@ from typing import Final
 from tapcard.device.bundle import Bundle
 from tapcard.device.link import RECONNECT_DELAY_S_MAX, SESSION_EXPIRY_S, device_client
 from tapcard.mqtt import Session
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.envelope import WireError
 from tapcard.wire.topics import Family, device_topic
 
@@ -50,13 +50,13 @@ class StaffLink:
         self.client.stop()
 
     def request(
-        self, staff: str, op: m.AnyStaffOp, timeout_s: float, session: str = ""
-    ) -> m.StaffReply | None:
+        self, staff: str, op: sm.AnyStaffOp, timeout_s: float, session: str = ""
+    ) -> sm.StaffReply | None:
         """The hub's reply, or None when offline or no reply came within `timeout_s`.
         `session`: the hub's answer to this staff member's login (logins need none)."""
-        body = m.StaffRequest(device=self.bundle.device_id, staff=staff, session=session, op=op)
+        body = sm.StaffRequest(device=self.bundle.device_id, staff=staff, session=session, op=op)
         try:
-            reply = self.client.request(Family.STAFF, body, m.StaffReply, timeout_s)
+            reply = self.client.request(Family.STAFF, body, sm.StaffReply, timeout_s)
         except WireError as exc:
             log.warning("refused a staff reply: %s", exc)
             return None

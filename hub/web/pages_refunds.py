@@ -26,6 +26,7 @@ from hub.web.deps import form_for_change, page_user, require_branch, require_wri
 from hub.web.pages_fleet import done, render
 from tapcard.errors import TapcardError
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[auth.User, Depends(page_user)]
@@ -34,7 +35,7 @@ REASON_LEN_MIN: Final = 3
 REASON_LEN_MAX: Final = 200
 
 
-def _sale(request: Request, user: auth.User, tx_id: str) -> tuple[m.SaleView, dict[str, Any]]:
+def _sale(request: Request, user: auth.User, tx_id: str) -> tuple[sm.SaleView, dict[str, Any]]:
     """The sale and its member, if this user may refund it (a 403 or 404 otherwise)."""
     require_write(user)
     with web(request).hub.engine.connect() as conn:
@@ -45,8 +46,8 @@ def _sale(request: Request, user: auth.User, tx_id: str) -> tuple[m.SaleView, di
 
 
 def _picked(
-    sale: m.SaleView, form: dict[str, Any], bounded: bool = True
-) -> list[tuple[m.SaleLineView, int]]:
+    sale: sm.SaleView, form: dict[str, Any], bounded: bool = True
+) -> list[tuple[sm.SaleLineView, int]]:
     """(line, quantity back) from the form's q<line> fields, or all that is left.
     `bounded`: within what is left now (the booking leaves that to the hub, which
     answers a refund booked before by its transfer id rather than refusing it)."""
@@ -76,7 +77,7 @@ def _reason(form: dict[str, Any]) -> str:
     return reason
 
 
-def _op(sale: m.SaleView, rows: list[tuple[m.SaleLineView, int]], reason: str) -> m.Refund:
+def _op(sale: sm.SaleView, rows: list[tuple[sm.SaleLineView, int]], reason: str) -> m.Refund:
     lines = [m.RefundLine(line_no=line.line_no, quantity=q) for line, q in rows]
     return m.Refund(ref=sale.tx_id, lines=lines, reason=reason)
 

@@ -11,7 +11,7 @@ from nacl.public import SealedBox
 from nacl.signing import SigningKey, VerifyKey
 
 from tapcard.errors import ValidationError
-from tapcard.wire.messages import PinSeal
+from tapcard.wire.staff_messages import PinSeal
 
 KEY_BYTES = 32
 

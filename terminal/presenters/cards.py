@@ -9,14 +9,14 @@ from collections.abc import Callable
 
 from tapcard.domain.model import Payment
 from tapcard.ui import fmt
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from terminal.presenters.desk import Desk
 from terminal.presenters.views import MembersView, Screen
 
 
 class CardsPresenter:
     def __init__(
-        self, desk: Desk, on_duplicate: Callable[[m.StaffReply], None] | None = None
+        self, desk: Desk, on_duplicate: Callable[[sm.StaffReply], None] | None = None
     ) -> None:
         self.desk = desk
         self.on_duplicate = on_duplicate  # a registration of someone already a member
@@ -24,9 +24,9 @@ class CardsPresenter:
     def search(self, text: str) -> None:
         if not self.desk.guard() or not text.strip():
             return
-        self.desk.ask_hub(m.MemberSearch(text=text.strip()[:64]), self._found)
+        self.desk.ask_hub(sm.MemberSearch(text=text.strip()[:64]), self._found)
 
-    def _found(self, reply: m.StaffReply) -> None:
+    def _found(self, reply: sm.StaffReply) -> None:
         d, t = self.desk, self.desk.t
         rows = tuple(
             f"#{r.member_id} {r.name} · {r.phone} · {t(r.tier.capitalize())} · "
@@ -45,7 +45,7 @@ class CardsPresenter:
         if blank is None or not self.desk.guard():
             return
         uid, key = blank
-        op = m.RegisterMember(
+        op = sm.RegisterMember(
             name=name.strip(),
             phone=phone.strip(),
             uid=uid,
@@ -59,7 +59,7 @@ class CardsPresenter:
     def report_lost(self, card_id: str) -> None:
         d = self.desk
         if d.guard() and card_id.strip():
-            op = m.ReportLost(card_id=card_id.strip())
+            op = sm.ReportLost(card_id=card_id.strip())
             d.ask_hub(op, lambda r: d.message(d.t("Card reported lost"), r.card_id, error=False))
 
     def replace(
@@ -69,7 +69,7 @@ class CardsPresenter:
         if blank is None or not self.desk.guard():
             return
         uid, key = blank
-        op = m.ReplaceCard(
+        op = sm.ReplaceCard(
             card_id=old_card_id.strip(), uid=uid, card_key=key, payment=payment, waive_fee=waive_fee
         )
         self.desk.ask_hub(op, self._issued, write=True)
@@ -83,7 +83,7 @@ class CardsPresenter:
         raw = card.tap.raw
         return raw.uid.hex(), (raw.card_public_key or b"").hex()
 
-    def _issued(self, reply: m.StaffReply) -> None:
+    def _issued(self, reply: sm.StaffReply) -> None:
         d, t = self.desk, self.desk.t
         d.shift.counts["card_issued"] += 1
         detail = [t("Take the card off the reader and tap it again to check it.")]

@@ -19,6 +19,7 @@ from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
 from tapcard.ui.refusals import Refusal
 from tapcard.ui.worker import Post, Tap, Worker
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from terminal.presenters.shift import Shift
 from terminal.presenters.views import (
     Header,
@@ -53,8 +54,8 @@ ViewListener = Callable[[str, TerminalView], None]
 
 class StaffLink(Protocol):
     def request(
-        self, staff: str, op: m.AnyStaffOp, timeout_s: float, session: str = ""
-    ) -> m.StaffReply | None: ...
+        self, staff: str, op: sm.AnyStaffOp, timeout_s: float, session: str = ""
+    ) -> sm.StaffReply | None: ...
 
 
 @dataclass(slots=True)
@@ -220,11 +221,11 @@ class Desk:
 
     def ask_hub(
         self,
-        op: m.AnyStaffOp,
-        done: Callable[[m.StaffReply], None],
+        op: sm.AnyStaffOp,
+        done: Callable[[sm.StaffReply], None],
         write: bool = False,
         errors: Mapping[str, str] = STAFF_ERRORS,
-        on_refused: Mapping[str, Callable[[m.StaffReply], None]] | None = None,
+        on_refused: Mapping[str, Callable[[sm.StaffReply], None]] | None = None,
     ) -> None:
         """Send `op` as the logged-in staff member; `done(reply)` when the hub says yes,
         else a message (or `on_refused[error](reply)`, for a refusal with its own
@@ -232,7 +233,7 @@ class Desk:
         assert self.staff is not None
         staff_id, session = self.staff.staff_id, self.staff.session
 
-        def job() -> m.StaffReply | str:
+        def job() -> sm.StaffReply | str:
             reply = self.link.request(staff_id, op, STAFF_TIMEOUT_S, session)
             if reply is None:
                 return HUB_UNREACHABLE
@@ -240,7 +241,7 @@ class Desk:
                 self.port.write_card(bytes.fromhex(reply.credential), CARD_WRITE_TIMEOUT_MS)
             return reply
 
-        def finish(reply: m.StaffReply | str | Exception) -> None:
+        def finish(reply: sm.StaffReply | str | Exception) -> None:
             if isinstance(reply, str):
                 self.message(self.t(reply))
             elif isinstance(reply, Exception):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from tapcard.domain import profile as rules
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from terminal.presenters.desk import Desk
 from terminal.presenters.views import ProfileView, ReceiptView, Screen
 
@@ -37,14 +37,14 @@ ERRORS: Final = {
 class ProfilePresenter:
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
-        self.current: m.MemberProfile | None = None
-        self.pending: m.EditMember | None = None
+        self.current: sm.MemberProfile | None = None
+        self.pending: sm.EditMember | None = None
 
     def open_profile(self, member_id: int) -> None:
         if self.desk.guard() and member_id >= 1:
-            self.desk.ask_hub(m.ShowProfile(member_id=member_id), self._opened)
+            self.desk.ask_hub(sm.ShowProfile(member_id=member_id), self._opened)
 
-    def _opened(self, reply: m.StaffReply) -> None:
+    def _opened(self, reply: sm.StaffReply) -> None:
         self.current, self.pending = reply.profile, None
         if reply.profile is not None:
             self.desk.show(Screen.PROFILE, self._view(_values(reply.profile)))
@@ -94,7 +94,7 @@ class ProfilePresenter:
             self.pending = None
             view = self._view(values, errors=errors or (("", t("Nothing to change")),))
         else:
-            self.pending = m.EditMember(
+            self.pending = sm.EditMember(
                 member_id=self.current.member_id,
                 **changed,
                 id_number=id_number.strip() or None,
@@ -108,13 +108,13 @@ class ProfilePresenter:
             op, self.pending = self.pending, None
             self.desk.ask_hub(op, self._edited, on_refused={"duplicate": self.duplicate})
 
-    def _edited(self, reply: m.StaffReply) -> None:
+    def _edited(self, reply: sm.StaffReply) -> None:
         d, t = self.desk, self.desk.t
         self.current = reply.profile
         rows = tuple(t(LABELS.get(f, f)) for f in reply.changed)
         d.show(Screen.RECEIPT, ReceiptView(d.header(), t("Profile changed"), rows))
 
-    def duplicate(self, reply: m.StaffReply) -> None:
+    def duplicate(self, reply: sm.StaffReply) -> None:
         """A registration or edit refused: the person is a member already."""
         t = self.desk.t
         who = reply.members[0] if reply.members else None
@@ -126,11 +126,11 @@ class ProfilePresenter:
             name=who.name if who else "",
             phone=who.phone if who else "",
         )
-        self.current = m.MemberProfile(member_id=reply.member_id, name="", phone="")
+        self.current = sm.MemberProfile(member_id=reply.member_id, name="", phone="")
         self.desk.show(Screen.PROFILE, self._view({}, duplicate=text))
 
 
-def _values(p: m.MemberProfile) -> dict[str, str]:
+def _values(p: sm.MemberProfile) -> dict[str, str]:
     birthday = p.birthday.isoformat() if p.birthday else ""
     return {"name": p.name, "phone": p.phone, "address": p.address, "birthday": birthday}
 

@@ -22,6 +22,7 @@ from tapcard.ui import fmt
 from tapcard.ui.i18n import Translator
 from tapcard.ui.refusals import counter_title
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
 from terminal.presenters.desk import Desk
 from terminal.presenters.transactions import RESULT_WAIT_S, reference
@@ -59,7 +60,7 @@ class Draft:
 
     ref: str = ""
     reason: str = ""
-    sale: m.SaleView | None = None
+    sale: sm.SaleView | None = None
     picked: dict[int, int] = field(default_factory=dict)  # line_no -> quantity back
     note: str = ""  # a msgid: why no sale shows (offline, not found, not refundable)
     sending: bool = False  # confirmed and on its way: a second press sends nothing
@@ -79,11 +80,11 @@ class Reckoning:
     exact: bool  # False: a pro rata share; the hub's own figures may differ a little
 
 
-def left(line: m.SaleLineView) -> int:
+def left(line: sm.SaleLineView) -> int:
     return max(0, line.quantity - line.refunded)
 
 
-def reckon(sale: m.SaleView, picked: Mapping[int, int]) -> Reckoning:
+def reckon(sale: sm.SaleView, picked: Mapping[int, int]) -> Reckoning:
     """Money and points of the picked quantities, pro rata of the sale's gross."""
     if sale.kind == REDEEM:
         return Reckoning(0, sale.points_earned, True)
@@ -98,14 +99,14 @@ def reckon(sale: m.SaleView, picked: Mapping[int, int]) -> Reckoning:
     return Reckoning(cents, sale.points_earned * back // gross, everything and nothing_before)
 
 
-def line_label(t: Translator, line: m.SaleLineView) -> str:
+def line_label(t: Translator, line: sm.SaleLineView) -> str:
     text = f"{t(line.category)}  {fmt.money(line.unit_price_cents)} \u00d7 {line.quantity}"
     if line.refunded:
         text += " · " + t("refunded {n}", n=line.refunded)
     return text
 
 
-def redeemed(t: Translator, sale: m.SaleView, rules: RuleSet | None) -> str:
+def redeemed(t: Translator, sale: sm.SaleView, rules: RuleSet | None) -> str:
     item = rules.catalog_item(sale.item) if rules is not None else None
     name, points = t(item.name) if item else sale.item, fmt.points(sale.points_earned)
     return t("Redeemed {n} of {item} for {points} points", n=sale.units, item=name, points=points)
@@ -161,7 +162,7 @@ class RefundPresenter:
             warn=bool(note) or (sale is not None and not sale.refundable),
         )
 
-    def _summary(self, sale: m.SaleView) -> tuple[str, ...]:
+    def _summary(self, sale: sm.SaleView) -> tuple[str, ...]:
         t = self.desk.t
         if sale.kind == REDEEM:
             what = redeemed(t, sale, self.desk.port.rules)
@@ -213,11 +214,11 @@ class RefundPresenter:
         elif len(draft.ref) < REF_LEN_MIN:
             draft.note = "Please check the entries"
         else:
-            d.ask_hub(m.SaleLookup(ref=draft.ref), self._found, errors=REFUND_ERRORS)
+            d.ask_hub(sm.SaleLookup(ref=draft.ref), self._found, errors=REFUND_ERRORS)
             return
         self.refund_form()
 
-    def _found(self, reply: m.StaffReply) -> None:
+    def _found(self, reply: sm.StaffReply) -> None:
         self.draft.sale = reply.sale
         self.draft.note = "" if reply.sale is not None else REFUND_ERRORS["not_found"]
         self.refund_form()
@@ -264,11 +265,11 @@ class RefundPresenter:
         d.show(Screen.REFUND_CONFIRM, view)
         return view
 
-    def _picked_lines(self, sale: m.SaleView) -> list[tuple[m.SaleLineView, int]]:
+    def _picked_lines(self, sale: sm.SaleView) -> list[tuple[sm.SaleLineView, int]]:
         picked = self.draft.picked
         return [(x, picked[x.line_no]) for x in sale.lines if picked.get(x.line_no, 0) > 0]
 
-    def _totals(self, sale: m.SaleView, r: Reckoning) -> tuple[str, ...]:
+    def _totals(self, sale: sm.SaleView, r: Reckoning) -> tuple[str, ...]:
         t = self.desk.t
         about = "" if r.exact else "\u2248 "
         if sale.kind == REDEEM:
@@ -301,7 +302,7 @@ class RefundPresenter:
 
         d.worker.submit(job, lambda outcome: self._refunded(sale, outcome))
 
-    def _refunded(self, sale: m.SaleView, outcome: Outcome | Exception) -> None:
+    def _refunded(self, sale: sm.SaleView, outcome: Outcome | Exception) -> None:
         d, t = self.desk, self.desk.t
         self.draft.sending = False
         if isinstance(outcome, Exception):
@@ -324,7 +325,7 @@ class RefundPresenter:
         d.refresh_card()
 
     def _receipt_lines(
-        self, sale: m.SaleView, receipt: LocalReceipt, result: m.TxResult | None
+        self, sale: sm.SaleView, receipt: LocalReceipt, result: m.TxResult | None
     ) -> tuple[str, ...]:
         t = self.desk.t
         rows = [

@@ -7,7 +7,7 @@ from tapcard.clock import today as clock_today
 from tapcard.domain import engine
 from tapcard.domain.model import FeeKind, Payment
 from tapcard.ui import fmt
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from terminal.presenters.desk import Desk
 from terminal.presenters.transactions import Kind, Transactions
 from terminal.presenters.views import ReceiptView, RenewalView, Screen
@@ -61,9 +61,9 @@ class RenewalPresenter:
         card_id = d.card_id()
         if card_id is None or not d.guard():
             return
-        d.ask_hub(m.RenewWaived(card_id=card_id), self._renewed_waived)
+        d.ask_hub(sm.RenewWaived(card_id=card_id), self._renewed_waived)
 
-    def _renewed_waived(self, reply: m.StaffReply) -> None:
+    def _renewed_waived(self, reply: sm.StaffReply) -> None:
         d, t = self.desk, self.desk.t
         d.shift.counts["renewal"] += 1
         d.shift.counts["fee_waived"] += 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from tapcard.ui import fmt
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from terminal.presenters.desk import Desk
 from terminal.presenters.transactions import reference
 from terminal.presenters.views import ReceiptView, ReversalView, Screen
@@ -46,10 +46,10 @@ class ReversalPresenter:
         if len(ref) < REASON_LEN_MIN or len(reason) < REASON_LEN_MIN:
             d.message(d.t("Please check the entries"))
             return
-        op = m.ReversePoints(ref=ref[:REF_LEN_MAX], reason=reason[:REASON_LEN_MAX])
+        op = sm.ReversePoints(ref=ref[:REF_LEN_MAX], reason=reason[:REASON_LEN_MAX])
         d.ask_hub(op, self._reversed)
 
-    def _reversed(self, reply: m.StaffReply) -> None:
+    def _reversed(self, reply: sm.StaffReply) -> None:
         d, t = self.desk, self.desk.t
         d.shift.counts["reversal"] += 1
         rows = (

@@ -21,7 +21,7 @@ from typing import Final
 
 from tapcard.domain.model import STAFF_CARD_PREFIX, StaffRole
 from tapcard.ui.worker import Tap
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.keys import seal_pin
 from terminal.presenters.desk import STAFF_ERRORS, STAFF_TIMEOUT_S, Desk
 from terminal.presenters.login_cache import CachedLogin, LoginCache, offline_pin_matches
@@ -36,7 +36,7 @@ class Credential:
     """What a login shows: a PIN or a staff card's chip (the other one is empty); `op`
     makes the login for the hub's challenge."""
 
-    op: Callable[[str], m.StaffLogin | m.StaffCardLogin]
+    op: Callable[[str], sm.StaffLogin | sm.StaffCardLogin]
     refused: str  # the message when the hub refuses without a known reason
     pin: str = ""
     card_uid: str = ""
@@ -58,9 +58,9 @@ class SessionPresenter:
             return
         hub_key, device = self.desk.port.bundle.hub_key, self.desk.port.bundle.device_id
 
-        def sealed(challenge: str) -> m.StaffLogin:
-            seal = m.PinSeal(pin=pin, challenge=challenge, device=device, staff=staff_id)
-            return m.StaffLogin(sealed_pin=seal_pin(hub_key, seal))
+        def sealed(challenge: str) -> sm.StaffLogin:
+            seal = sm.PinSeal(pin=pin, challenge=challenge, device=device, staff=staff_id)
+            return sm.StaffLogin(sealed_pin=seal_pin(hub_key, seal))
 
         self._submit(staff_id, Credential(sealed, "Wrong PIN", pin=pin))
 
@@ -73,8 +73,8 @@ class SessionPresenter:
             return
         card_id = tap.card_id
 
-        def with_challenge(challenge: str) -> m.StaffCardLogin:
-            return m.StaffCardLogin(card_id=card_id, uid=uid, challenge=challenge)
+        def with_challenge(challenge: str) -> sm.StaffCardLogin:
+            return sm.StaffCardLogin(card_id=card_id, uid=uid, challenge=challenge)
 
         self._submit(staff_id, Credential(with_challenge, "Unknown staff member", card_uid=uid))
 
@@ -107,10 +107,10 @@ class SessionPresenter:
             return Staff(staff_id, entry.name, StaffRole(entry.role), offline=True)
         return OFFLINE_UNCHECKED
 
-    def _ask_hub(self, staff_id: str, credential: Credential) -> m.StaffReply | None:
+    def _ask_hub(self, staff_id: str, credential: Credential) -> sm.StaffReply | None:
         """The challenge, then the login under it; None when the hub did not answer."""
         link = self.desk.link
-        reply = link.request(staff_id, m.LoginChallenge(), STAFF_TIMEOUT_S)
+        reply = link.request(staff_id, sm.LoginChallenge(), STAFF_TIMEOUT_S)
         if reply is None or reply.error:
             return reply
         if not reply.challenge:

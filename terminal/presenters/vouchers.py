@@ -8,7 +8,7 @@ from typing import Final
 
 from tapcard.domain import engine
 from tapcard.ui.refusals import counter_title
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
 from terminal.presenters.desk import Desk
 from terminal.presenters.views import ReceiptView, Screen
@@ -41,9 +41,9 @@ class VoucherPresenter:
         if code is None:
             d.message(d.t("Not a voucher code"), code_text.strip()[:40])
             return
-        d.ask_hub(m.UseVoucher(code=code), self._voucher_used, errors=VOUCHER_ERRORS)
+        d.ask_hub(sm.UseVoucher(code=code), self._voucher_used, errors=VOUCHER_ERRORS)
 
-    def _voucher_used(self, reply: m.StaffReply) -> None:
+    def _voucher_used(self, reply: sm.StaffReply) -> None:
         d, t, rules = self.desk, self.desk.t, self.desk.port.rules
         d.shift.counts["voucher"] += 1
         item = rules.catalog_item(reply.item) if rules is not None else None

@@ -28,6 +28,7 @@ from tapcard.domain.model import Asset, Payment
 from tapcard.errors import TapcardError
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
 from tests.conftest import Seeded, credit
 from tests.hub.support import Device, purchase, staff_on_duty
@@ -252,9 +253,11 @@ def test_the_counter_looks_a_sale_up_with_what_is_left_to_refund(
     assert _one(seeded, till, refund("R-7", (1, 1))).accepted
     badge = till[1]
 
-    def ask(ref: str) -> m.StaffReply:
-        op = m.SaleLookup(ref=ref)
-        request = m.StaffRequest(device=seeded.device_id, staff="ann", session=badge.session, op=op)
+    def ask(ref: str) -> sm.StaffReply:
+        op = sm.SaleLookup(ref=ref)
+        request = sm.StaffRequest(
+            device=seeded.device_id, staff="ann", session=badge.session, op=op
+        )
         return staff.handle(seeded.hub, request, "shop-1")
 
     reply = ask("R-7")

@@ -40,6 +40,7 @@ from tapcard.device.intents import StaffBadge, seal_intent
 from tapcard.device.runtime import DeviceRuntime
 from tapcard.domain.model import StaffRole
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import open_envelope
 from tapcard.wire.keys import new_signing_key, seal_pin, signing_key_text, verify_key_text
@@ -93,20 +94,20 @@ def links(rig: Rig) -> Iterator[Links]:  # noqa: F811
         link.stop()
 
 
-def ask(link: StaffLink, staff_id: str, op: m.AnyStaffOp, session: str = "") -> m.StaffReply:
+def ask(link: StaffLink, staff_id: str, op: sm.AnyStaffOp, session: str = "") -> sm.StaffReply:
     reply = link.request(staff_id, op, WAIT_S, session)
     assert reply is not None, "the hub did not answer"
     return reply
 
 
-def sealed_login(link: StaffLink, staff_id: str, pin: str) -> m.StaffLogin:
-    challenge = ask(link, staff_id, m.LoginChallenge()).challenge
+def sealed_login(link: StaffLink, staff_id: str, pin: str) -> sm.StaffLogin:
+    challenge = ask(link, staff_id, sm.LoginChallenge()).challenge
     assert len(challenge) == 32
-    seal = m.PinSeal(pin=pin, challenge=challenge, device=link.bundle.device_id, staff=staff_id)
-    return m.StaffLogin(sealed_pin=seal_pin(link.bundle.hub_key, seal))
+    seal = sm.PinSeal(pin=pin, challenge=challenge, device=link.bundle.device_id, staff=staff_id)
+    return sm.StaffLogin(sealed_pin=seal_pin(link.bundle.hub_key, seal))
 
 
-def log_in(link: StaffLink, staff_id: str, pin: str = PIN) -> m.StaffReply:
+def log_in(link: StaffLink, staff_id: str, pin: str = PIN) -> sm.StaffReply:
     return ask(link, staff_id, sealed_login(link, staff_id, pin))
 
 
@@ -127,10 +128,10 @@ def test_a_kiosk_gets_no_staff_answers(rig: Rig, links: Links) -> None:  # noqa:
     kiosk = links("kiosk-7", kind="kiosk")
     card = rig.seeded.cards[0]
     before = expiry(rig, card)
-    for op in (m.RenewWaived(card_id=card), m.LoginChallenge(), m.MemberSearch(text="138")):
+    for op in (sm.RenewWaived(card_id=card), sm.LoginChallenge(), sm.MemberSearch(text="138")):
         reply = ask(kiosk, "boss", op)
         assert reply.error == "not_allowed" and not reply.members and not reply.challenge
-    assert ask(kiosk, "ann", m.StaffLogin(pin=PIN)).error == "not_allowed"
+    assert ask(kiosk, "ann", sm.StaffLogin(pin=PIN)).error == "not_allowed"
     assert expiry(rig, card) == before
     assert rig.count(db.staff_sessions) == rig.count(db.staff_challenges) == 0
 
@@ -142,7 +143,7 @@ def test_no_session_forged_and_foreign_sessions_are_refused(
     till, other = links("till-1"), links("till-3")
     card = rig.seeded.cards[0]
     before = expiry(rig, card)
-    renew = m.RenewWaived(card_id=card)
+    renew = sm.RenewWaived(card_id=card)
     ann = log_in(till, "ann")
     assert ann.error == "" and ann.role == "manager" and len(ann.session) == 32
     bob = log_in(till, "bob")
@@ -167,9 +168,9 @@ def test_an_expired_session_is_refused(
     monkeypatch.setattr(staff_sessions, "SESSION_S", 1)
     till = links("till-1")
     session = log_in(till, "ann").session
-    assert ask(till, "ann", m.MemberSearch(text="138"), session).error == ""
+    assert ask(till, "ann", sm.MemberSearch(text="138"), session).error == ""
     time.sleep(1.2)
-    assert ask(till, "ann", m.MemberSearch(text="138"), session).error == "no_session"
+    assert ask(till, "ann", sm.MemberSearch(text="138"), session).error == "no_session"
 
 
 def test_a_cashier_session_may_not_waive_a_fee_a_managers_may(
@@ -181,10 +182,10 @@ def test_a_cashier_session_may_not_waive_a_fee_a_managers_may(
     before = expiry(rig, card)
     bob = log_in(till, "bob")
     assert bob.role == "cashier"
-    assert ask(till, "bob", m.RenewWaived(card_id=card), bob.session).error == "not_allowed"
+    assert ask(till, "bob", sm.RenewWaived(card_id=card), bob.session).error == "not_allowed"
     assert expiry(rig, card) == before
     ann = log_in(till, "ann")
-    done = ask(till, "ann", m.RenewWaived(card_id=card), ann.session)
+    done = ask(till, "ann", sm.RenewWaived(card_id=card), ann.session)
     assert done.error == "" and done.fee_waived and done.expires_on is not None
     assert expiry(rig, card) == done.expires_on > before
 
@@ -225,7 +226,7 @@ def _locked_and_scrypt_ms(rig: Rig, till: StaffLink) -> tuple[float, float]:  # 
     """Median ms of a locked login on the ingest path, and of one PIN check."""
     hub = rig.seeded.hub
     login = sealed_login(till, "ann", PIN)
-    request = m.StaffRequest(device=till.bundle.device_id, staff="ann", op=login)
+    request = sm.StaffRequest(device=till.bundle.device_id, staff="ann", op=login)
     with hub.engine.connect() as conn:
         stored = conn.execute(sa.select(db.staff.c.pin_hash).where(db.staff.c.id == "ann"))
         pin_hash = str(stored.scalar_one())
@@ -259,7 +260,7 @@ def test_a_clear_pin_from_an_older_terminal_is_refused_unchecked(
     links: Links,
 ) -> None:
     till = links("till-1")
-    reply = ask(till, "ann", m.StaffLogin(pin=PIN))
+    reply = ask(till, "ann", sm.StaffLogin(pin=PIN))
     assert reply.error == "invalid" and not reply.session
     assert audits(rig, "staff.login") == 0
 
@@ -290,7 +291,9 @@ def test_a_sniffed_login_shows_no_pin_and_replayed_gets_no_session(
                     msg.topic == reply_topic and msg.properties.CorrelationData == c
                 )
             )
-            body = msgspec.json.decode(open_envelope(bytes(answer.payload)).body, type=m.StaffReply)
+            body = msgspec.json.decode(
+                open_envelope(bytes(answer.payload)).body, type=sm.StaffReply
+            )
             assert body.error == "invalid" and not body.session
     finally:
         sniffer.close()
@@ -311,17 +314,17 @@ def test_member_search_sees_its_branch_only_masked(
     elsewhere = log_in(shop2, "ann")  # ann works at shop-1: a wrong try, like a wrong PIN
     assert elsewhere.error == "bad_pin" and not elsewhere.session
 
-    found = ask(shop1, "ann", m.MemberSearch(text="138"), ann.session).members
+    found = ask(shop1, "ann", sm.MemberSearch(text="138"), ann.session).members
     assert sorted(row.member_id for row in found) == sorted(rig.seeded.members)
     assert {(row.name, row.phone) for row in found} == {
         ("L****i", "*******0001"),
         ("A*******a", "*******0002"),
     }
-    found = ask(shop2, "cat", m.MemberSearch(text="138"), cat.session).members
+    found = ask(shop2, "cat", sm.MemberSearch(text="138"), cat.session).members
     assert [(row.member_id, row.name, row.phone) for row in found] == [
         (far, "Z******i", "*******0077")
     ]
-    assert ask(shop1, "ann", m.MemberSearch(text="Zhao"), ann.session).members == []
+    assert ask(shop1, "ann", sm.MemberSearch(text="Zhao"), ann.session).members == []
 
 
 # --- intents --------------------------------------------------------------------------

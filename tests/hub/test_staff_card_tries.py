@@ -19,7 +19,7 @@ import pytest
 from hub import db, staff_card_tries
 from hub.web import alerts
 from hub.web.settings import WebSettings
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from terminal.staff_link import StaffLink
 from tests.device.conftest import Rig, fast_link, rig  # noqa: F401
 from tests.hub.test_staff_auth import Links, ask, links  # noqa: F401
@@ -27,9 +27,9 @@ from tests.hub.test_staff_auth import Links, ask, links  # noqa: F401
 UID = "04a1b2c3d4e5f6"
 
 
-def card_login(link: StaffLink, staff_id: str, card_id: str) -> m.StaffReply:
-    challenge = ask(link, staff_id, m.LoginChallenge()).challenge
-    op = m.StaffCardLogin(card_id=card_id, uid=UID, challenge=challenge)
+def card_login(link: StaffLink, staff_id: str, card_id: str) -> sm.StaffReply:
+    challenge = ask(link, staff_id, sm.LoginChallenge()).challenge
+    op = sm.StaffCardLogin(card_id=card_id, uid=UID, challenge=challenge)
     return ask(link, staff_id, op)
 
 

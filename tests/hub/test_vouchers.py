@@ -37,6 +37,7 @@ from tapcard.domain.rules import CatalogItem, CatalogKind, RuleSet
 from tapcard.domain.vouchers import DAY_MS, Place, VoucherRefusal
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.keys import new_signing_key, verify_key_text
 from tests.clock import pinned_now_ms
 from tests.conftest import credit
@@ -141,9 +142,9 @@ def test_wrong_branch_and_wrong_device_kind_through_the_staff_channel(shop: Shop
     wash, pen = redeem(shop, "WASH-S2"), redeem(shop, "KIOSK-ONLY")
     badge = staff_on_duty(shop.hub, "till-1", "ann")
 
-    def ask(code: str) -> m.StaffReply:
-        request = m.StaffRequest(
-            device="till-1", staff="ann", session=badge.session, op=m.UseVoucher(code=code)
+    def ask(code: str) -> sm.StaffReply:
+        request = sm.StaffRequest(
+            device="till-1", staff="ann", session=badge.session, op=sm.UseVoucher(code=code)
         )
         return handle(shop.hub, request, "shop-1")
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from hub import db
 from tapcard.domain.model import Asset, Payment
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from terminal.presenters.refund import OFFLINE_LOOKUP, Draft, reckon
 from tests import kivy_env
 from tests.conftest import credit
@@ -28,8 +29,8 @@ from tests.terminal.conftest import PIN, Till
 from tests.terminal.test_terminal_window import _both, _press
 
 
-def _sale(kind: str = "purchase", lines: tuple[tuple[int, int, int], ...] = ()) -> m.SaleView:
-    return m.SaleView(
+def _sale(kind: str = "purchase", lines: tuple[tuple[int, int, int], ...] = ()) -> sm.SaleView:
+    return sm.SaleView(
         tx_id="0" * 36,
         kind=kind,
         card_id="C-1",
@@ -41,7 +42,7 @@ def _sale(kind: str = "purchase", lines: tuple[tuple[int, int, int], ...] = ()) 
         points_earned=90,
         refundable=True,
         lines=[
-            m.SaleLineView(
+            sm.SaleLineView(
                 line_no=i, category="grocery", unit_price_cents=p, quantity=q, refunded=r
             )
             for i, (p, q, r) in enumerate(lines)

@@ -24,9 +24,10 @@ import yaml
 
 from tapcard import __version__
 from tapcard.wire import PROTOCOL_VERSION
+from tapcard.wire.catalog import MESSAGE_TYPES
 from tapcard.wire.codes import FORM_REASONS, Reason
 from tapcard.wire.envelope import HUB_SIGNER, JSON_DEPTH_MAX, SIG_B64_LEN, Envelope
-from tapcard.wire.messages import MESSAGE_TYPES, PAYLOAD_BYTES_MAX, RULES_PAYLOAD_BYTES_MAX
+from tapcard.wire.messages import PAYLOAD_BYTES_MAX, RULES_PAYLOAD_BYTES_MAX
 from tapcard.wire.topics import DEVICE_ID_RE, PREFIX, SHARED_GROUP, Family
 from tests.wire.samples import SAMPLES
 

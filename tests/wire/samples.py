@@ -30,6 +30,7 @@ from tapcard.domain.rules import (
     Tier,
 )
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import HUB_SIGNER, WireError, seal
 from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC, Family, device_topic
@@ -207,16 +208,16 @@ SAMPLES: dict[str, Sample] = {
     ),
     "StaffRequest": _device(
         Family.STAFF,
-        m.StaffRequest(
+        sm.StaffRequest(
             device=DEVICE_ID,
             staff="ann",
             session=SESSION,
-            op=m.RegisterMember(name="Zhang San", phone="13900000009", uid="04aabbccddee01"),
+            op=sm.RegisterMember(name="Zhang San", phone="13900000009", uid="04aabbccddee01"),
         ),
     ),
     "StaffReply": _hub(
         device_topic(DEVICE_ID, Family.STAFF_REPLY),
-        m.StaffReply(
+        sm.StaffReply(
             device=DEVICE_ID,
             staff="ann",
             member_id=3,

@@ -19,7 +19,7 @@ import msgspec
 import pytest
 import yaml
 
-from tapcard.wire import messages as m
+from tapcard.wire.catalog import MESSAGE_TYPES
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import unseal
 from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC, Family
@@ -91,11 +91,11 @@ def test_every_topic_family_has_a_channel(doc: dict[str, Any]) -> None:
 
 
 def test_every_message_type_is_documented(doc: dict[str, Any]) -> None:
-    assert set(doc["components"]["messages"]) == set(m.MESSAGE_TYPES)
+    assert set(doc["components"]["messages"]) == set(MESSAGE_TYPES)
     channel_messages = {
         name for channel in doc["channels"].values() for name in channel["messages"]
     }
-    assert channel_messages == set(m.MESSAGE_TYPES)
+    assert channel_messages == set(MESSAGE_TYPES)
 
 
 def test_operations_are_from_the_hubs_point_of_view(doc: dict[str, Any]) -> None:
@@ -151,7 +151,7 @@ def test_reason_codes_are_listed(doc: dict[str, Any]) -> None:
     assert listed == {r.name: r.value for r in Reason}
 
 
-@pytest.mark.parametrize("name", sorted(m.MESSAGE_TYPES))
+@pytest.mark.parametrize("name", sorted(MESSAGE_TYPES))
 def test_examples_are_signed_messages_that_match_their_schema(
     doc: dict[str, Any], name: str
 ) -> None:
@@ -159,7 +159,7 @@ def test_examples_are_signed_messages_that_match_their_schema(
     referencing = pytest.importorskip("referencing")
     [example] = doc["components"]["messages"][name]["examples"]
     payload = json.dumps(example["payload"], separators=(",", ":")).encode()
-    _, body = unseal(payload, SAMPLES[name].topic, key_for, m.MESSAGE_TYPES[name])
+    _, body = unseal(payload, SAMPLES[name].topic, key_for, MESSAGE_TYPES[name])
     assert body == SAMPLES[name].body
     resource = referencing.Resource.from_contents(
         doc, default_specification=referencing.jsonschema.DRAFT202012

@@ -22,6 +22,8 @@ from nacl.signing import SigningKey
 
 from tapcard.domain.engine import SALE_LINES_MAX
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
+from tapcard.wire.catalog import MESSAGE_TYPES
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import (
     JSON_DEPTH_MAX,
@@ -71,15 +73,15 @@ def raw_intent(**changes: object) -> bytes:
 
 
 def test_every_message_type_has_a_sample() -> None:
-    assert set(SAMPLES) == set(m.MESSAGE_TYPES)
+    assert set(SAMPLES) == set(MESSAGE_TYPES)
     for name, sample in SAMPLES.items():
-        assert type(sample.body) is m.MESSAGE_TYPES[name]
+        assert type(sample.body) is MESSAGE_TYPES[name]
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_round_trip(name: str) -> None:
     sample = SAMPLES[name]
-    signer, body = unseal(sample.sealed(), sample.topic, key_for, m.MESSAGE_TYPES[name])
+    signer, body = unseal(sample.sealed(), sample.topic, key_for, MESSAGE_TYPES[name])
     assert signer == sample.signer
     assert body == sample.body
 
@@ -107,7 +109,7 @@ def test_golden_bytes(name: str) -> None:
 def test_golden_bytes_unseal_to_the_sample(name: str) -> None:
     sample = SAMPLES[name]
     payload = golden_path(name).read_bytes()
-    _, body = unseal(payload, sample.topic, key_for, m.MESSAGE_TYPES[name])
+    _, body = unseal(payload, sample.topic, key_for, MESSAGE_TYPES[name])
     assert body == sample.body
 
 
@@ -310,9 +312,9 @@ def _unseal_any(payload: bytes, body_type: type[m.Body], topic: str = TX_TOPIC) 
 
 
 @settings(max_examples=300, deadline=None)
-@given(payload=st.binary(max_size=2048), name=st.sampled_from(sorted(m.MESSAGE_TYPES)))
+@given(payload=st.binary(max_size=2048), name=st.sampled_from(sorted(MESSAGE_TYPES)))
 def test_random_bytes_raise_only_wire_errors(payload: bytes, name: str) -> None:
-    _unseal_any(payload, m.MESSAGE_TYPES[name])
+    _unseal_any(payload, MESSAGE_TYPES[name])
 
 
 JSON_VALUES = st.recursive(
@@ -352,9 +354,9 @@ def signed_bodies(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(payload=signed_bodies(), name=st.sampled_from(sorted(m.MESSAGE_TYPES)))
+@given(payload=signed_bodies(), name=st.sampled_from(sorted(MESSAGE_TYPES)))
 def test_signed_random_bodies_raise_only_wire_errors(payload: bytes, name: str) -> None:
-    _unseal_any(payload, m.MESSAGE_TYPES[name])
+    _unseal_any(payload, MESSAGE_TYPES[name])
 
 
 def test_samples_are_signed_by_their_sender() -> None:
@@ -383,7 +385,7 @@ class _StaffReplyBeforeVouchers(
     message: str = ""
     name: str = ""
     role: str = ""
-    members: list[m.MemberRow] = []
+    members: list[sm.MemberRow] = []
     member_id: int = 0
     card_id: str = ""
     credential: str = ""
@@ -396,10 +398,10 @@ class _StaffReplyBeforeVouchers(
 
 def test_older_terminals_still_read_the_replies_they_ask_for() -> None:
     """A hub that knows newer operations answers a login without their fields."""
-    login = m.StaffReply(device="till-1", staff="ann", name="Ann Lee", role="manager")
+    login = sm.StaffReply(device="till-1", staff="ann", name="Ann Lee", role="manager")
     old = msgspec.json.decode(msgspec.json.encode(login), type=_StaffReplyBeforeVouchers)
     assert (old.name, old.role, old.error) == ("Ann Lee", "manager", "")
-    voucher = m.StaffReply(device="till-1", staff="ann", voucher="ABCD-EFGH-JKMN", units=2)
+    voucher = sm.StaffReply(device="till-1", staff="ann", voucher="ABCD-EFGH-JKMN", units=2)
     with pytest.raises(msgspec.ValidationError, match="unknown field"):
         msgspec.json.decode(msgspec.json.encode(voucher), type=_StaffReplyBeforeVouchers)
 
@@ -475,7 +477,7 @@ def test_deep_signed_bodies_are_malformed(name: str) -> None:
     sample = SAMPLES[name]
     body = b'{"v":1,"x":' + _nested(DEEP_LEVELS) + b"}"
     payload = seal_raw(DEVICE_KEY, DEVICE_ID, sample.topic, body)
-    assert refused(payload, m.MESSAGE_TYPES[name], sample.topic) == Reason.MALFORMED
+    assert refused(payload, MESSAGE_TYPES[name], sample.topic) == Reason.MALFORMED
 
 
 def test_a_body_at_the_depth_limit_is_decoded_as_far_as_its_schema() -> None:

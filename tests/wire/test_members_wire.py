@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.envelope import unseal
 from tapcard.wire.topics import Family, device_topic
 from tests.wire.samples import DEVICE_ID, HUB_KEY, SESSION, Sample, _device, key_for
@@ -25,7 +25,7 @@ from tests.wire.test_envelope import _StaffReplyBeforeVouchers
 GOLDEN = Path(__file__).parent / "golden" / "members"
 REGENERATE = "python -m tests.wire.test_members_wire"
 
-PROFILE = m.MemberProfile(
+PROFILE = sm.MemberProfile(
     member_id=7,
     name="Li Wei",
     phone="13800000001",
@@ -33,24 +33,24 @@ PROFILE = m.MemberProfile(
     birthday=dt.date(1990, 3, 7),
     id_number_masked="1101**********1234",
 )
-EDIT = m.EditMember(member_id=7, address="8 Bay Road", id_number="110101199003071234")
+EDIT = sm.EditMember(member_id=7, address="8 Bay Road", id_number="110101199003071234")
 
 
 def _reply(**fields: object) -> Sample:
-    reply = m.StaffReply(device=DEVICE_ID, staff="ann", **fields)  # type: ignore[arg-type]
+    reply = sm.StaffReply(device=DEVICE_ID, staff="ann", **fields)  # type: ignore[arg-type]
     return Sample(device_topic(DEVICE_ID, Family.STAFF_REPLY), "hub", HUB_KEY, reply)
 
 
 SAMPLES: dict[str, Sample] = {
     "StaffRequest": _device(
-        Family.STAFF, m.StaffRequest(device=DEVICE_ID, staff="ann", session=SESSION, op=EDIT)
+        Family.STAFF, sm.StaffRequest(device=DEVICE_ID, staff="ann", session=SESSION, op=EDIT)
     ),
     "StaffReply": _reply(profile=PROFILE, changed=["address", "id_number"]),
     "StaffReplyDuplicate": _reply(
         error="duplicate",
         message="this phone is already member #7 (L****i, *******0001)",
         member_id=7,
-        members=[m.MemberRow(member_id=7, name="L****i", phone="*******0001", tier="", state="")],
+        members=[sm.MemberRow(member_id=7, name="L****i", phone="*******0001", tier="", state="")],
         changed=["phone"],
     ),
 }
@@ -70,8 +70,10 @@ def test_golden_bytes_unseal_to_the_sample(name: str) -> None:
 
 
 def test_an_edit_names_only_the_fields_it_changes() -> None:
-    op = msgspec.json.decode(b'{"kind":"edit_member","member_id":7,"name":"Li"}', type=m.AnyStaffOp)
-    assert isinstance(op, m.EditMember)
+    op = msgspec.json.decode(
+        b'{"kind":"edit_member","member_id":7,"name":"Li"}', type=sm.AnyStaffOp
+    )
+    assert isinstance(op, sm.EditMember)
     assert (op.name, op.phone, op.address, op.birthday, op.id_number) == (
         "Li",
         None,
@@ -95,13 +97,13 @@ BAD_EDITS = [
 @pytest.mark.parametrize("changes", BAD_EDITS)
 def test_edits_out_of_bounds_are_refused(changes: dict[str, object]) -> None:
     good: dict[str, object] = {"kind": "edit_member", "member_id": 7}
-    msgspec.json.decode(msgspec.json.encode(good), type=m.AnyStaffOp)
+    msgspec.json.decode(msgspec.json.encode(good), type=sm.AnyStaffOp)
     with pytest.raises(msgspec.ValidationError):
-        msgspec.json.decode(msgspec.json.encode(good | changes), type=m.AnyStaffOp)
+        msgspec.json.decode(msgspec.json.encode(good | changes), type=sm.AnyStaffOp)
 
 
 def test_terminals_before_profiles_read_replies_without_them() -> None:
-    login = m.StaffReply(device="till-1", staff="ann", name="Ann Lee", role="manager")
+    login = sm.StaffReply(device="till-1", staff="ann", name="Ann Lee", role="manager")
     old = msgspec.json.decode(msgspec.json.encode(login), type=_StaffReplyBeforeVouchers)
     assert old.name == "Ann Lee"
     assert b"profile" not in msgspec.json.encode(login)

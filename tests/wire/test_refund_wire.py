@@ -16,6 +16,7 @@ import pytest
 
 from tapcard.domain.engine import SALE_LINE_QUANTITY_MAX, SALE_LINES_MAX
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.envelope import unseal
 from tapcard.wire.topics import Family, device_topic
 from tests.wire.samples import (
@@ -35,7 +36,7 @@ from tests.wire.test_envelope import _StaffReplyBeforeVouchers
 GOLDEN = Path(__file__).parent / "golden" / "refunds"
 REGENERATE = "python -m tests.wire.test_refund_wire"
 
-SALE = m.SaleView(
+SALE = sm.SaleView(
     tx_id=str(TX_ID),
     kind="purchase",
     card_id=CARD_ID,
@@ -47,7 +48,7 @@ SALE = m.SaleView(
     refunded_cents=1_250,
     refundable=True,
     lines=[
-        m.SaleLineView(
+        sm.SaleLineView(
             line_no=0,
             category="grocery",
             sku="SKU-COFFEE-BEANS-500G",
@@ -55,7 +56,7 @@ SALE = m.SaleView(
             quantity=2,
             refunded=1,
         ),
-        m.SaleLineView(line_no=1, category="group_buy", unit_price_cents=999, quantity=1),
+        sm.SaleLineView(line_no=1, category="group_buy", unit_price_cents=999, quantity=1),
     ],
 )
 
@@ -63,15 +64,15 @@ SAMPLES: dict[str, Sample] = {
     "TxIntent": _device(Family.TX, intent(OPS["refund"], seq=43)),
     "StaffRequest": _device(
         Family.STAFF,
-        m.StaffRequest(
-            device=DEVICE_ID, staff="ann", session=SESSION, op=m.SaleLookup(ref="R-2026-000017")
+        sm.StaffRequest(
+            device=DEVICE_ID, staff="ann", session=SESSION, op=sm.SaleLookup(ref="R-2026-000017")
         ),
     ),
     "StaffReply": Sample(
         device_topic(DEVICE_ID, Family.STAFF_REPLY),
         "hub",
         HUB_KEY,
-        m.StaffReply(device=DEVICE_ID, staff="ann", sale=SALE),
+        sm.StaffReply(device=DEVICE_ID, staff="ann", sale=SALE),
     ),
 }
 
@@ -119,7 +120,7 @@ def test_refunds_out_of_bounds_are_refused(changes: dict[str, object]) -> None:
 
 
 def test_terminals_before_refunds_read_replies_without_a_sale() -> None:
-    login = m.StaffReply(device="till-1", staff="ann", name="Ann Lee", role="manager")
+    login = sm.StaffReply(device="till-1", staff="ann", name="Ann Lee", role="manager")
     old = msgspec.json.decode(msgspec.json.encode(login), type=_StaffReplyBeforeVouchers)
     assert old.name == "Ann Lee"
     assert b"sale" not in msgspec.json.encode(login)

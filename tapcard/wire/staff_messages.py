@@ -1,0 +1,258 @@
+"""The staff channel's messages: what a terminal's staff ask the hub, and its answers
+(terminal -> hub on dev/{device}/staff, answers on dev/{device}/staff-reply).
+
+The rest of the protocol is in `tapcard.wire.messages`; `tapcard.wire.catalog` names
+every message type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Final
+
+import msgspec
+
+from tapcard.domain.engine import SALE_LINES_MAX
+from tapcard.domain.model import Payment
+from tapcard.wire.messages import (
+    Body,
+    CardId,
+    DeviceId,
+    SaleRef,
+    SessionToken,
+    ShortText,
+    Text,
+    UnixMs,
+)
+
+StaffId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}(?!\n)$")]
+# Only terminals that predate sealed PINs send one in clear; the hub refuses it.
+ClearPin = Annotated[str, msgspec.Meta(pattern=r"^([0-9]{4,12})?(?!\n)$")]
+SEALED_PIN_CHARS_MAX: Final = 400  # base64 of a SealedBox (48 bytes) around a PinSeal
+SealedPin = Annotated[str, msgspec.Meta(max_length=SEALED_PIN_CHARS_MAX)]
+UidHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{2}){4,10}(?!\n)$")]
+CardKeyHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?(?!\n)$")]
+CREDENTIAL_HEX_CHARS_MAX: Final = 2 * 256
+STAFF_SEARCH_ROWS_MAX: Final = 20
+
+
+class StaffOp(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"
+):
+    """What a staff member asks the hub for at a terminal; the tag is `kind`."""
+
+
+class LoginChallenge(StaffOp, frozen=True, tag="challenge"):
+    """Ask the hub for a one-time login challenge (`StaffReply.challenge`), to seal
+    into the next `StaffLogin` or put into the next `StaffCardLogin`."""
+
+
+class StaffLogin(StaffOp, frozen=True, tag="login"):
+    """Login by PIN: `sealed_pin` is `PinSeal` sealed to the hub's key
+    (tapcard.wire.keys.seal_pin); a subscriber can neither read it nor replay it."""
+
+    sealed_pin: SealedPin = ""
+    pin: ClearPin = ""  # older terminals: refused
+
+
+class PinSeal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a sealed PIN holds: the PIN bound to one hub challenge, device and staff id."""
+
+    pin: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,12}(?!\n)$")]
+    challenge: SessionToken
+    device: DeviceId
+    staff: StaffId
+
+
+class MemberSearch(StaffOp, frozen=True, tag="search"):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class RegisterMember(StaffOp, frozen=True, tag="register"):
+    """A new member and a card for the blank chip `uid` on the terminal's reader."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    phone: Annotated[str, msgspec.Meta(min_length=5, max_length=24)]
+    uid: UidHex
+    card_key: CardKeyHex = ""  # the chip's own public key, when it has one
+    birthday: dt.date | None = None
+    waive_fee: bool = False  # the joining fee (paid cash otherwise); a manager only
+    join_by_spend: bool = False  # no fee; provisional until it spends (docs/rules.md)
+
+
+class ReportLost(StaffOp, frozen=True, tag="lost"):
+    card_id: CardId
+
+
+class ReplaceCard(StaffOp, frozen=True, tag="replace"):
+    """A new card for the blank chip `uid`, carrying the member's balances over."""
+
+    card_id: CardId
+    uid: UidHex
+    card_key: CardKeyHex = ""
+    payment: Payment = Payment.CASH
+    waive_fee: bool = False  # a manager only
+
+
+class StaffCardLogin(StaffOp, frozen=True, tag="card_login"):
+    """Login by a staff card (`S-<staff id>`) whose credential the terminal verified."""
+
+    card_id: CardId
+    uid: UidHex
+    challenge: SessionToken = ""  # from LoginChallenge: a replayed login is refused
+
+
+class ReversePoints(StaffOp, frozen=True, tag="reverse"):
+    """Take back the points a transfer earned (a manager only). `ref` is the transfer id
+    or the reference printed on this terminal's receipt (`SEQ/first 8 of the id`)."""
+
+    ref: Annotated[str, msgspec.Meta(min_length=3, max_length=64)]
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=200)]
+
+
+class RenewWaived(StaffOp, frozen=True, tag="renew_waived"):
+    """Renew a card with the annual fee waived (a manager only, audited)."""
+
+    card_id: CardId
+
+
+class UseVoucher(StaffOp, frozen=True, tag="voucher"):
+    """Accept a member's voucher (parking, car wash, prize) once, as typed or scanned."""
+
+    code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
+
+
+class SaleLookup(StaffOp, frozen=True, tag="sale"):
+    ref: SaleRef  # what this sale still has to refund: answered in `StaffReply.sale`
+
+
+class ShowProfile(StaffOp, frozen=True, tag="profile"):
+    """A member's profile as the edit form shows it (`StaffReply.profile`): a member of
+    the terminal's branch only."""
+
+    member_id: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class EditMember(StaffOp, frozen=True, tag="edit_member"):
+    """Change a member's profile: a field left out (None) stays; "" clears the address,
+    birthday or ID number. The ID number travels in full once and is kept only masked
+    and hashed. Answered with the profile after the change and the fields changed."""
+
+    member_id: Annotated[int, msgspec.Meta(ge=1)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    phone: Annotated[str, msgspec.Meta(min_length=5, max_length=24)] | None = None
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    birthday: Annotated[str, msgspec.Meta(max_length=10)] | None = None  # YYYY-MM-DD
+    id_number: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+
+AnyStaffOp = (
+    LoginChallenge
+    | StaffLogin
+    | MemberSearch
+    | RegisterMember
+    | ReportLost
+    | ReplaceCard
+    | StaffCardLogin
+    | ReversePoints
+    | RenewWaived
+    | UseVoucher
+    | SaleLookup
+    | ShowProfile
+    | EditMember
+)
+
+
+class StaffRequest(Body, frozen=True, kw_only=True):
+    device: DeviceId
+    staff: StaffId  # who asks: every change is audited under this id
+    session: SessionToken = ""  # from that staff member's login here; logins need none
+    op: AnyStaffOp
+
+
+class MemberRow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    member_id: int
+    name: Annotated[str, msgspec.Meta(max_length=200)]
+    phone: ShortText
+    tier: ShortText
+    state: ShortText
+    cards: Annotated[list[ShortText], msgspec.Meta(max_length=32)] = []
+
+
+class MemberProfile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the terminal's edit form shows: the ID number only as its mask."""
+
+    member_id: int
+    name: Annotated[str, msgspec.Meta(max_length=200)]
+    phone: ShortText
+    address: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    birthday: dt.date | None = None
+    id_number_masked: ShortText = ""
+
+
+class SaleLineView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    line_no: int  # 0-based, what a RefundLine names
+    category: ShortText
+    sku: ShortText = ""
+    unit_price_cents: int
+    quantity: int  # as sold
+    refunded: int = 0  # by earlier refunds, at any device
+
+
+class SaleView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A sale as a refund sees it: what it was, what was given back, what still can be."""
+
+    tx_id: ShortText
+    kind: ShortText  # purchase | redeem
+    card_id: ShortText
+    member_id: int
+    member_name_masked: ShortText = ""
+    created_ms: UnixMs  # when the hub booked it
+    payment: ShortText = ""  # cash | stored_value; "" for a redemption
+    net_cents: int = 0  # what the member paid
+    refunded_cents: int = 0  # money given back so far
+    points_earned: int = 0  # a redemption: the points it spent
+    item: ShortText = ""  # a redemption: the catalog item
+    units: int = 0
+    voucher_used: bool = False  # a redemption whose voucher was used: not refundable
+    refundable: bool = False
+    why_not: Text = ""  # when not refundable, in English
+    lines: Annotated[list[SaleLineView], msgspec.Meta(max_length=SALE_LINES_MAX)] = []
+
+
+class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
+    """The hub's answer; `error` is "" on success, else bad_pin | locked |
+    unknown_staff | no_session | not_allowed | not_found | conflict | duplicate |
+    invalid | internal.
+
+    Fields at their defaults stay out of the JSON, so a reply carries what its operation
+    sets: a hub can answer a newer operation with newer fields while terminals that
+    predate them (which refuse unknown fields) go on reading the replies they ask for."""
+
+    device: DeviceId
+    staff: StaffId
+    error: ShortText = ""
+    message: Text = ""
+    name: ShortText = ""  # login: the staff member's name
+    role: ShortText = ""  # login: cashier | manager
+    session: ShortText = ""  # login: the token later requests and intents carry
+    session_expires_ms: UnixMs = 0  # login: hub time the session ends
+    challenge: ShortText = ""  # challenge: one-time, for the next login from here
+    members: Annotated[list[MemberRow], msgspec.Meta(max_length=STAFF_SEARCH_ROWS_MAX)] = []
+    member_id: int = 0
+    card_id: ShortText = ""
+    credential: Annotated[str, msgspec.Meta(max_length=CREDENTIAL_HEX_CHARS_MAX)] = ""
+    fee_cents: int = 0  # register, replace: the fee booked (0 when waived)
+    fee_waived: bool = False
+    tx_id: ShortText = ""  # reverse: the reversal's transfer id
+    points: int = 0  # reverse: the points taken back
+    expires_on: dt.date | None = None  # renew_waived: the new expiry
+    voucher: ShortText = ""  # voucher: the code accepted, as printed
+    item: ShortText = ""  # voucher: the catalog item it was for
+    units: int = 0  # voucher: hours of parking, washes, prizes
+    sale: SaleView | None = None  # sale: what can be refunded
+    # profile, edit_member: the profile (after the change); edit_member: what changed.
+    # register, edit_member refused with error "duplicate": `member_id` and `members`
+    # name the member who already has that phone or ID number, masked.
+    profile: MemberProfile | None = None
+    changed: Annotated[list[ShortText], msgspec.Meta(max_length=8)] = []
