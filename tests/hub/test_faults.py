@@ -39,11 +39,12 @@ DRAIN_TIMEOUT_S = 120.0
 
 
 def _intents(device: ScriptedDevice, cards: list[str], count: int) -> list[SealedIntent]:
-    """Alternating top-ups and purchases over the cards."""
+    """Alternating top-ups and purchases over the cards (small top-ups: 5,000 intents on
+    two cards stay within the stored-value cap of the sample rules)."""
     out = []
     for i in range(count):
         card = cards[i % len(cards)]
-        op: m.AnyOp = m.TopUp(amount_cents=100 + i % 7) if i % 2 else purchase(1_000 + i % 13)
+        op: m.AnyOp = m.TopUp(amount_cents=10 + i % 7) if i % 2 else purchase(1_000 + i % 13)
         out.append(device.make(card, op))
     return out
 
