@@ -113,6 +113,9 @@ class Ledger:
         assert len(batch) <= BATCH_INTENTS_MAX
         if not batch:
             return []
+        split = _sale_refunded_at(batch)
+        if split:  # the sale commits first, so that its refund finds it
+            return self.apply_batch(batch[:split]) + self.apply_batch(batch[split:])
         try:
             with self.engine.begin() as conn:
                 results, counts = self._apply(conn, batch)
@@ -371,6 +374,22 @@ class Ledger:
             state.refunds.write(conn, state.journal.transfers, self.clock.now_ms())
         store.write_seq_max(conn, state.seq_max)
         state.journal.settle(conn, state.members.values())
+
+
+def _sale_refunded_at(batch: Sequence[Incoming]) -> int:
+    """The first refund naming a sale earlier in the batch (by transfer id or receipt
+    number), or 0: an offline counter that sold and refunded flushes both together, and
+    a refund is decided against the sales already booked (hub/refunds.py)."""
+    sold: set[str] = set()
+    for index, incoming in enumerate(batch):
+        op = incoming.intent.op
+        if isinstance(op, Refund) and op.ref.strip() in sold:
+            return index
+        if isinstance(op, Purchase | Redeem):
+            sold.add(incoming.tx)
+        if isinstance(op, Purchase) and op.receipt_no:
+            sold.add(op.receipt_no)
+    return 0
 
 
 def rejection(intent: TxIntent, reason: Reason, message: str) -> TxResult:

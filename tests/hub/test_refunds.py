@@ -323,3 +323,27 @@ def test_a_voucher_used_while_its_refund_is_booked_is_an_exception(
             )
         ).all()
     assert [tuple(k) for k in kinds] == [("refund_voucher_used", 200)]
+
+
+def test_a_refund_in_the_same_batch_as_its_sale_finds_it(
+    seeded: Seeded, till: tuple[Device, StaffBadge]
+) -> None:
+    """An offline counter sold, refunded part of it, and flushed both in one batch."""
+    device, badge = till
+    card = seeded.cards[0]
+    sale_in = device.incoming(card, purchase(10_000, 5_000, receipt_no="R-9"), staff=badge)
+    by_id = device.incoming(card, refund(sale_in.tx, (1, 1)), staff=badge)
+    by_receipt = device.incoming(card, refund("R-9", (0, 1)), staff=badge)
+    again = device.incoming(card, refund("R-9"), staff=badge)
+    batch = [sale_in, by_id, by_receipt, again]
+    sale, first, second, third = seeded.hub.ledger.apply_batch(batch)
+    assert sale.accepted and first.accepted and second.accepted, (first, second)
+    assert first.net_cents + second.net_cents == sale.net_cents
+    assert (third.accepted, third.reason) == (False, Reason.NOT_REFUNDABLE)
+    assert balances(seeded) == {"cents": 0, "points": 0, "growth": 0}
+    # The same batch again answers the same, books nothing more.
+    assert seeded.hub.ledger.apply_batch(batch) == [sale, first, second, third]
+    with seeded.hub.engine.connect() as conn:
+        rows = conn.execute(sa.select(db.refunds.c.cents)).scalars().all()
+    assert sorted(rows) == sorted([first.net_cents, second.net_cents])
+    assert_verified(seeded)
