@@ -38,6 +38,14 @@ _LABELS: Final = {
     "refunds": "refunds",
     "into": "merged into",
     "from": "merged from",
+    "role": "role",
+    "kind": "kind",
+    "phone": "phone",
+    "chain": "chain",
+    "name": "name",
+    "card": "card",
+    "branch_id": "branch",
+    "reason": "reason",
 }
 Translate = Callable[..., str]
 
@@ -132,17 +140,21 @@ def describe(detail: Any, _: Translate) -> str:
         if key in _SHOWN or value in (None, "", [], {}, 0):
             continue
         label = _(_LABELS.get(key, key.replace("_", " ")))
-        parts.append(f"{label}: {_value(key, value)}")
+        parts.append(f"{label}: {_value(key, value, _)}")
     return " · ".join(parts)[:DETAIL_CHARS_MAX]
 
 
-def _value(key: str, value: Any) -> str:
+def _value(key: str, value: Any, _: Translate) -> str:
+    """A value in words: cents as ¥, a transfer as its short id, a code (a role, a kind)
+    in the page's language when the catalog has it, data as it is."""
     if key.endswith("_cents") and isinstance(value, int):
         return money(value)
     if key == "reverses" and isinstance(value, str):
         return short_id(value)
     if isinstance(value, list):
-        return ", ".join(_value(key, v) for v in value)
+        return ", ".join(_value(key, v, _) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_value(str(k), v)}" for k, v in value.items())
+        return ", ".join(f"{k} {_value(str(k), v, _)}" for k, v in value.items())
+    if isinstance(value, str):
+        return _(value)
     return str(value)
