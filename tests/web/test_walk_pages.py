@@ -29,6 +29,7 @@ from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, WebHub
 
 WIDTHS_PX: Final = (1280, 390)
 HEIGHT_PX: Final = 800
+PHONE_SHOTS: Final = ("member", "audit")  # also at 390 px: the scrolling table, the menu
 WAIT_MS: Final = 15_000
 LOCALES: Final = {"zh": "zh-CN", "en": "en-US"}
 # Latin words a Chinese page may show: the product's name and units, and the seeded
@@ -215,8 +216,9 @@ def _walk_language(browser: Any, base: str, lang: str, stops: list[Stop], tx_id:
             if not html_lang.startswith(lang):
                 problems.append(f"{where}: <html lang={html_lang!r}>")
             problems += _check(tab, lang, where)
-            if width == WIDTHS_PX[0]:
-                shot = shots / f"dashboard_{stop.name}_{lang}.png"
+            if width == WIDTHS_PX[0] or stop.name in PHONE_SHOTS:
+                phone = "" if width == WIDTHS_PX[0] else "_phone"
+                shot = shots / f"dashboard_{stop.name}_{lang}{phone}.png"
                 tab.screenshot(path=str(shot), full_page=True)
         _refund_confirm(page, base, tx_id)
         problems += _check(page, lang, f"refund-confirm {lang} {width}px")
