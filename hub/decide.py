@@ -286,10 +286,12 @@ def _decide_op(ctx: _Ctx) -> Decision:
     if isinstance(op, Fee):
         return _fee(ctx, op.fee, op.payment, TxKind.FEE)
     assert isinstance(op, Renewal)
-    # A supplementary card's renewal charges its own annual fee (fees.supplementary_cents).
+    # A supplementary card's renewal charges its own annual fee (fees.supplementary_cents);
+    # a lapsed joining by spend the joining fee, as HQ does (hub.admin.joining).
     supplementary = ctx.card.kind == CardKind.SUPPLEMENTARY
     annual = FeeKind.SUPPLEMENTARY if supplementary else FeeKind.ANNUAL
-    return _fee(ctx, annual, op.payment, TxKind.RENEWAL)
+    fee = FeeKind.JOINING if ctx.member.join_lapsed else annual
+    return _fee(ctx, fee, op.payment, TxKind.RENEWAL)
 
 
 def _earned_tier(ctx: _Ctx, growth: int) -> str:

@@ -33,7 +33,7 @@ from hub.rulestore import RulesCache
 from hub.staff_sessions import StaffCheck, intent_staff
 from hub.voucher_schema import terms_columns
 from tapcard.clock import Clock
-from tapcard.domain.model import Asset
+from tapcard.domain.model import Asset, TxKind
 from tapcard.domain.rules import SEQ_AHEAD_MAX
 from tapcard.wire.codes import Reason
 from tapcard.wire.messages import Backfill, Purchase, Redeem, Refund, TxIntent, TxResult
@@ -278,6 +278,8 @@ class Ledger:
         )
         state.journal.post(transfer, decision.legs, member)
         member.note_activity(decision.legs, decision.new_tier, decision.today)
+        if decision.kind is TxKind.RENEWAL and member.join_lapsed:  # it took the joining fee
+            member.join_lapsed, member.join_paid = False, True
         _side_effects(tx, incoming.branch_id, intent, decision, member, state, now_ms, at_ms)
         state.counters[f"accepted.{decision.kind.value}"] += 1
         return TxResult(

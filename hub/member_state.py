@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
+from hub.voucher_schema import JoinState
 from tapcard.domain.ledger import Leg, member_account
 from tapcard.domain.model import Asset
 from tapcard.wire.messages import Balances
@@ -37,6 +38,9 @@ class MemberState:
     balances: dict[Asset, int] = field(default_factory=dict)
     program: str = ""  # a category or co-branded card's own account: its program code
     changed: bool = False
+    # A joining by spend that lapsed unpaid: a renewal charges the joining fee, once.
+    join_lapsed: bool = False
+    join_paid: bool = False
 
     @classmethod
     def from_row(cls, row: Any) -> MemberState:
@@ -104,10 +108,25 @@ def load_members(conn: Connection, member_ids: Sequence[int], lock: bool) -> dic
     )
     for member_id, asset, balance in accounts:
         out[member_id].balances[Asset(asset)] = int(balance)
+    j = db.join_by_spend
+    lapsed = sa.select(j.c.member_id).where(
+        j.c.member_id.in_(member_ids), j.c.state == JoinState.LAPSED.value
+    )
+    for member_id in conn.execute(lapsed).scalars():
+        out[member_id].join_lapsed = True
     return out
 
 
 def write_members(conn: Connection, members: Iterable[MemberState]) -> None:
+    members = list(members)
+    paid = sorted(m.id for m in members if m.join_paid)
+    if paid:  # as hub.admin.joining.joining_fee_paid: a full member now
+        j = db.join_by_spend
+        conn.execute(
+            j.update()
+            .where(j.c.member_id.in_(paid), j.c.state == JoinState.LAPSED.value)
+            .values(state=JoinState.PAID.value, settled_ms=db.now_ms(conn))
+        )
     changed = [m for m in members if m.changed]
     if not changed:
         return

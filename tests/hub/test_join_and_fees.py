@@ -171,6 +171,34 @@ def test_joining_by_spend_full_or_lapsed(hub: Hub) -> None:
     )
 
 
+def test_a_lapsed_joining_renewed_at_the_counter_charges_the_joining_fee(hub: Hub) -> None:
+    """Cy's joining by spend lapsed; his counter renews by a device intent: the joining
+    fee, not the annual fee, and then he is full (the next renewal is the annual fee)."""
+    rules = hub.rules.latest()
+    key = new_signing_key()
+    with hub.transaction() as conn:
+        admin.add_device(conn, "till-1", "shop-1", "terminal", verify_key_text(key.verify_key), "t")
+    till = Device("till-1", key, rules_version=2)
+    cy, cy_card = _member(hub, "Cy", "13800000003")
+    _join(hub, cy_card)
+    assert isinstance(hub.clock, ManualClock)
+    hub.clock.advance(30 * DAY_MS)
+    with hub.transaction() as conn:
+        assert settle_joins(conn, rules, db.today_at(conn)).lapsed == [cy]
+    renewal = m.Renewal(payment=Payment.CASH)
+    first, second = hub.ledger.apply_batch([till.incoming(cy_card, renewal) for _ in range(2)])
+    assert first.accepted and first.net_cents == rules.fees.joining_cents, first.message
+    assert second.accepted and second.net_cents == rules.fees.annual_cents
+    assert _fees_booked(hub, cy_card) == sorted(
+        [("renewal", rules.fees.joining_cents), ("renewal", rules.fees.annual_cents)]
+    )
+    assert _state(hub, cy) == JoinState.PAID
+    [third] = hub.ledger.apply_batch([till.incoming(cy_card, renewal)])
+    assert third.net_cents == rules.fees.annual_cents
+    with hub.engine.connect() as conn:
+        assert verify_ledger(conn).errors == []
+
+
 def test_joining_by_spend_needs_the_rules(hub: Hub) -> None:
     _, card = _member(hub, "Di", "13800000004")
     sample = hub.rules.get(1)
