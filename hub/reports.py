@@ -266,9 +266,10 @@ def new_members(
     end: dt.date | None = None,
     branch: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Members who joined, by day (of one home branch)."""
+    """Members who joined, by day (of one home branch); people only, not the holder
+    rows of card accounts (members.person_id)."""
     m = db.members
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = [m.c.person_id.is_(None)]
     if start is not None:
         conditions.append(m.c.joined_on >= start)
     if end is not None:

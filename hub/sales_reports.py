@@ -167,9 +167,9 @@ def new_members_by_source(
 ) -> Rows:
     """Members who joined in the period by the branch that registered them, and how:
     by spending the joining amount (a join by spend) or otherwise (the joining fee, or
-    a registration with no fee)."""
+    a registration with no fee). People only, not the holder rows of card accounts."""
     m = db.members
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = [m.c.person_id.is_(None)]
     if start is not None:
         conditions.append(m.c.joined_on >= start)
     if end is not None:
@@ -245,7 +245,8 @@ def _campaign_rows(
     joined_since: dt.date,
 ) -> Rows:
     tc, t, m = db.transfer_campaigns, db.transfers, db.members
-    new = sa.func.count(sa.distinct(sa.case((m.c.joined_on >= joined_since, tc.c.member_id))))
+    joined = sa.and_(m.c.joined_on >= joined_since, m.c.person_id.is_(None))  # not a holder
+    new = sa.func.count(sa.distinct(sa.case((joined, tc.c.member_id))))
     query = (
         sa.select(
             tc.c.code,
@@ -297,13 +298,13 @@ def _multiplier_rows(
     if branch:
         conditions.append(t.c.branch_id == branch)
     query = (
-        sa.select(t.c.member_id, t.c.detail, m.c.joined_on)
+        sa.select(t.c.member_id, t.c.detail, m.c.joined_on, m.c.person_id)
         .select_from(t.join(m, m.c.id == t.c.member_id, isouter=True))
         .where(*conditions)
         .limit(MULTIPLIER_SALES_READ_MAX)
     )
     by_factor: dict[int, dict[str, Any]] = {}
-    for member, detail, joined_on in conn.execute(query):
+    for member, detail, joined_on, person in conn.execute(query):
         quote = json.loads(detail)
         factor, points = int(quote.get("factor_pct", 100)), int(quote.get("points", 0))
         if factor <= 100:
@@ -312,7 +313,7 @@ def _multiplier_rows(
         row = by_factor.setdefault(factor, empty)
         row["orders"] += 1
         row["m"].add(member)
-        if joined_on is not None and joined_on >= joined_since:
+        if joined_on is not None and joined_on >= joined_since and person is None:
             row["new"].add(member)
         row["net"] += int(quote.get("net_cents", 0))
         row["x"] += points + (-points * 100 // factor)  # points less the base (exact)
