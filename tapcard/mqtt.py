@@ -8,6 +8,10 @@ restarts, no Nagle delay, paho's network thread only hands events to a bounded q
 so that an exception is logged and paho goes on, bodies sealed with the owner's key,
 and request/response with correlation data (MQTT 5) answered on the requester's thread.
 The owner's worker takes the events at its own pace (`take`).
+
+A session may name more than one broker node (`fallbacks`): the client stays on the node
+it reached while the connection lasts, and after a lost connection or a failed attempt
+tries the next node in turn (docs/operations.md, "More than one broker node at HQ").
 """
 
 from __future__ import annotations
@@ -115,6 +119,13 @@ class Session:
     # Payloads over this are not queued (0: no bound). The broker may pass up to 256 MB
     # per message; EVENT_QUEUE_LEN_MAX of those would be gigabytes of memory.
     payload_bytes_max: int = 0
+    # Further broker nodes (host, port), tried in turn after `host`:`port` when a
+    # connection is lost or an attempt fails.
+    fallbacks: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        return ((self.host, self.port), *self.fallbacks)
 
 
 @dataclass(slots=True)
@@ -157,6 +168,8 @@ class MqttClient(Generic[NoteT]):
         # Set when the broker has granted the subscriptions: before that, what others
         # publish may reach nobody (a new session keeps nothing for us).
         self.subscribed = threading.Event()
+        self._node = 0  # index into session.addresses: the node tried last
+        self._move_on = False  # the last attempt failed or the connection was lost
         self.paho = self._make_paho()
 
     def _make_paho(self) -> mqtt.Client:
@@ -172,6 +185,7 @@ class MqttClient(Generic[NoteT]):
         client.reconnect_delay_set(RECONNECT_DELAY_S_MIN, self.session.reconnect_delay_s_max)
         client.on_pre_connect = catch_log_exception(self._on_pre_connect)
         client.on_connect = catch_log_exception(self._on_connect)
+        client.on_connect_fail = catch_log_exception(self._on_connect_fail)
         client.on_disconnect = catch_log_exception(self._on_disconnect)
         client.on_message = catch_log_exception(self._on_message)
         client.on_publish = catch_log_exception(self._on_publish)
@@ -305,7 +319,28 @@ class MqttClient(Generic[NoteT]):
                 if self._closing.is_set():
                     return  # nobody takes it now; unacknowledged messages come again
 
+    @property
+    def node(self) -> tuple[str, int]:
+        """The broker node this client is connected to, or tries next."""
+        return self.session.addresses[self._node]
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
+        self._move_on = True
+
+    def _next_node(self, client: mqtt.Client) -> None:
+        """After a failure, the next broker node in turn (paho reconnects to its
+        `_host`/`_port`; its setters refuse while a connection attempt is under way, and
+        this runs at the start of one)."""
+        addresses = self.session.addresses
+        if not self._move_on or len(addresses) == 1:
+            return
+        self._move_on = False
+        self._node = (self._node + 1) % len(addresses)
+        client._host, client._port = addresses[self._node]
+        log.warning("%s tries broker node %s:%d", self.session.client_id, *addresses[self._node])
+
     def _on_pre_connect(self, client: mqtt.Client, _userdata: object) -> None:
+        self._next_node(client)
         if self._will is not None:
             topic, body = self._will()
             payload = seal(self.identity.key, self.identity.signer, topic, body)
@@ -320,8 +355,10 @@ class MqttClient(Generic[NoteT]):
         _props: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.error("broker %s refused %s: %s", self.session.host, self.session.client_id, reason)
+            self._move_on = True
+            log.error("broker %s refused %s: %s", self.node[0], self.session.client_id, reason)
             return
+        self._move_on = False
         self.subscribed.clear()
         if self.session.subscriptions:
             _result, self._subscribe_mid = client.subscribe(list(self.session.subscriptions))
@@ -330,7 +367,7 @@ class MqttClient(Generic[NoteT]):
         self.disconnected.clear()
         self.connected.set()
         self._put(Event(EventKind.CONNECTED))
-        log.info("%s connected to %s", self.session.client_id, self.session.host)
+        log.info("%s connected to %s:%d", self.session.client_id, *self.node)
 
     def _on_subscribe(
         self,
@@ -369,6 +406,7 @@ class MqttClient(Generic[NoteT]):
         self.connected.clear()
         self.subscribed.clear()
         self.disconnected.set()
+        self._move_on = True
         self._put(Event(EventKind.DISCONNECTED))
         if not self._closing.is_set():
             log.warning("%s lost the broker: %s; reconnecting", self.session.client_id, reason)

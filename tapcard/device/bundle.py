@@ -25,6 +25,7 @@ from tapcard.wire.topics import is_valid_device_id
 BUNDLE_FILE: Final = "bundle.json"
 BUNDLE_BYTES_MAX: Final = 16 * 1024
 BROKER_PORT_DEFAULT: Final = 1883
+BROKER_NODES_MAX: Final = 8  # addresses in the `broker` field, tried in turn
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -77,6 +78,9 @@ class Bundle:
     tls: TlsFields | None
     reader: ReaderConfig
     raw: bytes  # the bundle as provisioned, for copying
+    # Further HQ broker nodes, tried in turn after broker_host:broker_port: the `broker`
+    # field may list several, "node-a:8883,node-b:8883" (docs/operations.md).
+    broker_fallbacks: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def parse(cls, data: bytes) -> Bundle:
@@ -92,7 +96,10 @@ class Bundle:
             raise BundleError(f"bundle: device_id {fields.device_id!r} is not a device id")
         if fields.kind not in ("kiosk", "terminal"):
             raise BundleError(f"bundle: kind must be kiosk or terminal, not {fields.kind!r}")
-        host, port = _broker(fields.broker)
+        nodes = [_broker(text.strip()) for text in fields.broker.split(",")]
+        if len(nodes) > BROKER_NODES_MAX:
+            raise BundleError(f"bundle: more than {BROKER_NODES_MAX} broker nodes")
+        host, port = nodes[0]
         try:
             device_key = signing_key_from_text(fields.device_key)
             hub_key = verify_key_from_text(fields.hub_public_key)
@@ -113,6 +120,7 @@ class Bundle:
             tls=fields.tls,
             reader=_reader(fields.reader),
             raw=data,
+            broker_fallbacks=tuple(nodes[1:]),
         )
 
     @classmethod

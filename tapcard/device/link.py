@@ -143,6 +143,7 @@ class Link:
             queued=frozenset(EventKind),
             reconnect_delay_s_max=RECONNECT_DELAY_S_MAX,
             requests_pending_max=QUERIES_MAX,
+            fallbacks=self.bundle.broker_fallbacks,
         )
 
     def start(self) -> None:
@@ -230,7 +231,7 @@ class Link:
         self._publish_status(online=True, at_ms=self._status_ms)
         self._next_heartbeat = 0.0
         self._connected.set()
-        log.info("device %s connected to %s", self.device_id, self.bundle.broker_host)
+        log.info("device %s connected to %s:%d", self.device_id, *self.client.node)
 
     def _publish_status(self, online: bool, at_ms: int) -> mqtt.MQTTMessageInfo:
         body = m.Status(device=self.device_id, online=online, at_ms=at_ms)
