@@ -41,7 +41,8 @@ def cmd_device_add(args: argparse.Namespace) -> int:
         "device_key": signing_key_text(key),
         "hub_public_key": verify_key_text(hub.secrets.hub_key.verify_key),
         "issuer_public_key": verify_key_text(hub.secrets.issuer_key.verify_key),
-        "broker": str(BrokerAddress.parse(broker)),
+        # One node, or several tried in turn ("node-a:8883,node-b:8883").
+        "broker": ",".join(str(BrokerAddress.parse(node.strip())) for node in broker.split(",")),
     }
     from hub.deploy.provision import RELOAD_HINT, embedded_login, finish_bundle
 
@@ -136,7 +137,8 @@ def register(cmds: Any) -> None:
     add.add_argument(
         "--connect",
         metavar="HOST:PORT",
-        help="the broker the device connects to, as it reaches it (a branch broker, say); "
+        help="the broker the device connects to, as it reaches it (a branch broker, say; "
+        "several HQ nodes, tried in turn: HOST:PORT,HOST:PORT); "
         "default: the hub's broker, on the TLS listener when the hub runs a CA",
     )
     add_command(device, "list", cmd_device_list, "list devices", read=True)

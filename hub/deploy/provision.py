@@ -82,12 +82,12 @@ def finish_bundle(
     if settings is not None:
         ca = CertificateAuthority.load(data_dir)
         issued = ca.issue_device(str(bundle["device_id"]))
-        broker = BrokerAddress.parse(str(bundle["broker"]))
+        nodes = [BrokerAddress.parse(node) for node in str(bundle["broker"]).split(",")]
         if not broker_given:
-            broker = BrokerAddress(broker.host, settings.port)
+            nodes = [BrokerAddress(node.host, settings.port) for node in nodes]
         bundle = {
             **bundle,
-            "broker": str(broker),
+            "broker": ",".join(str(node) for node in nodes),
             "tls": {
                 "ca_pem": ca.ca_pem.decode(),
                 "cert_pem": issued.cert_pem.decode(),

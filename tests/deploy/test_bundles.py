@@ -61,6 +61,21 @@ def test_bundle_for_a_branch_broker_keeps_its_address(tls_rig: TlsRig, tmp_path:
     assert (installed.broker_host, installed.broker_port) == ("shop1-broker.lan", 18883)
 
 
+def test_bundle_for_two_hq_nodes_lists_both(tls_rig: TlsRig, tmp_path: Path) -> None:
+    """`device add --connect node-a:8883,node-b:8883`: the signed bundle lists both HQ
+    broker nodes, and the device tries them in that order."""
+    bundle = tls_rig.add_device("kiosk-2", connect="node-a.hq:8883, node-b.hq:8884")
+    assert bundle["broker"] == "node-a.hq:8883,node-b.hq:8884"
+    installed = install_bundle(
+        _write(tmp_path, "b.json", bundle), tmp_path / "d", require_signed=True
+    )
+    assert (installed.broker_host, installed.broker_port) == ("node-a.hq", 8883)
+    assert installed.broker_fallbacks == (("node-b.hq", 8884),)
+    too_many = {**bundle, "broker": ",".join(f"n{i}:8883" for i in range(9))}
+    with pytest.raises(BundleError, match="more than 8 broker nodes"):
+        install_bundle(_write(tmp_path, "c.json", too_many), tmp_path / "e")
+
+
 def test_bad_bundles_are_refused(tls_rig: TlsRig, tmp_path: Path) -> None:
     good = tls_rig.add_device("kiosk-2")
     other_ca = CertificateAuthority.load(tmp_path / "other", make=True)
