@@ -49,6 +49,7 @@ class Sale:
     detail: dict[str, Any]
     earned: dict[Asset, int]  # net credits to the member's accounts (points, growth)
     lines: tuple[SaleLine, ...] = ()
+    branch_id: str | None = None  # where it was sold: an HQ refund nets against it
     voucher: str = ""
     voucher_state: str = ""  # "" usable | used | voided | expired
     refunded: dict[int, int] = field(default_factory=dict)  # line -> quantity
@@ -179,6 +180,7 @@ def _sale_of(row: Any) -> Sale:
         detail=detail,
         earned={},
         lines=lines,
+        branch_id=row.branch_id,
     )
 
 

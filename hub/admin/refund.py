@@ -134,6 +134,7 @@ def book_refund(
         created_ms=now_ms,
         applied_ms=now_ms,
         card_id=sale.card_id,
+        branch_id=sale.branch_id,  # nets against the sale's branch (docs/refunds.md)
         actor=actor,
         reason=op.reason,
         detail=decision.detail_json,

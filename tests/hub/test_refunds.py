@@ -20,7 +20,11 @@ import pytest
 import sqlalchemy as sa
 
 from hub import admin, db, staff
+from hub.admin.refund import book_refund
+from hub.posting import balance
+from hub.refund_report import refunds_by
 from hub.refunds import RefundBook
+from hub.reports import turnover
 from hub.rulestore import parse_rules, store_rules
 from hub.verify import verify_ledger
 from tapcard.device.intents import StaffBadge
@@ -60,10 +64,7 @@ def balances(seeded: Seeded) -> dict[str, int]:
 
 def account(seeded: Seeded, code: str) -> int:
     with seeded.hub.engine.connect() as conn:
-        value = conn.execute(
-            sa.select(db.accounts.c.balance).where(db.accounts.c.code == code)
-        ).scalar_one()
-    return int(value)
+        return balance(conn, code)  # a system account's is summed from its daily totals
 
 
 def assert_verified(seeded: Seeded) -> None:
@@ -346,4 +347,23 @@ def test_a_refund_in_the_same_batch_as_its_sale_finds_it(
     with seeded.hub.engine.connect() as conn:
         rows = conn.execute(sa.select(db.refunds.c.cents)).scalars().all()
     assert sorted(rows) == sorted([first.net_cents, second.net_cents])
+    assert_verified(seeded)
+
+
+def test_a_refund_at_hq_nets_against_the_sales_branch(
+    seeded: Seeded, till: tuple[Device, StaffBadge]
+) -> None:
+    sale = _one(seeded, till, purchase(10_000, 5_000, receipt_no="R-7"))
+    with seeded.hub.transaction() as conn:
+        done = book_refund(conn, seeded.hub.rules, refund("R-7", (1, 1)), "hq:amy")
+    assert done.booked and done.money_cents == 4_500
+    with seeded.hub.engine.connect() as conn:
+        net = {row["branch"]: row["net_cents"] for row in turnover(conn)}
+        by = [(row["branch"], row["refunded_cents"]) for row in refunds_by(conn)]
+        branch = conn.execute(
+            sa.select(db.transfers.c.branch_id).where(db.transfers.c.tx_id == done.tx_id)
+        ).scalar_one()
+    assert branch == "shop-1"
+    assert net == {"shop-1": sale.net_cents - 4_500}
+    assert by == [("shop-1", 4_500)]
     assert_verified(seeded)
