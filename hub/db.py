@@ -20,7 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub import expiry_schema, member_schema, refund_schema, staff_schema, voucher_schema
+from hub import (
+    expiry_schema,
+    ledger_schema,
+    member_schema,
+    refund_schema,
+    staff_schema,
+    voucher_schema,
+)
 from hub.web import schema as web_schema
 from tapcard.clock import Clock, clock_from_env, today
 
@@ -164,19 +171,8 @@ results = sa.Table(
     sa.UniqueConstraint("device_id", "seq", name="results_device_seq"),
 )
 
-# Per day (UTC, of when it happened), branch and account: the sums of legs. Kept by the
-# ledger in the same transaction as the legs, so reports over a long journal read a few
-# rows per day instead of every leg; `verify` re-sums the journal against it.
-daily_totals = sa.Table(
-    "daily_totals",
-    metadata,
-    sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),  # days since 1970
-    sa.Column("branch_id", sa.String(48), primary_key=True),  # "" for HQ
-    sa.Column("account", sa.String(64), primary_key=True),
-    sa.Column("debit", sa.BigInteger, nullable=False),
-    sa.Column("credit", sa.BigInteger, nullable=False),
-    sa.Column("legs", sa.BigInteger, nullable=False),  # on s:sales: one per sale
-)
+# The sums of legs per day, branch, account and shard: hub/ledger_schema.py.
+daily_totals = ledger_schema.define(metadata)
 
 # One row per sale line: sales by category, and the receipt a member sees.
 sale_lines = sa.Table(
@@ -392,22 +388,24 @@ INT_MAX = 2**63 - 1  # the largest integer a column holds: SQLite INTEGER, Postg
 
 
 def add_daily_totals(
-    conn: Connection, rows: dict[tuple[int, str, str], tuple[int, int, int]]
+    conn: Connection, rows: dict[tuple[int, str, str], tuple[int, int, int]], shard: int = 0
 ) -> None:
     """Upsert (day, branch, account) -> (debit, credit, legs) increments, in key order
-    so that concurrent workers never deadlock on these rows."""
+    so that concurrent workers never deadlock on these rows; system accounts' on `shard`
+    (hub/ledger_schema.py), members' on shard 0."""
     if not rows:
         return
-    marks = ", ".join([_placeholder(conn)] * 6)  # only driver placeholders go in
+    marks = ", ".join([_placeholder(conn)] * 7)  # only driver placeholders go in
     sql = (
-        "INSERT INTO daily_totals (day, branch_id, account, debit, credit, legs) "  # noqa: S608
+        "INSERT INTO daily_totals (day, branch_id, account, shard, debit, credit, legs) "  # noqa: S608
         f"VALUES ({marks}) "
-        "ON CONFLICT (day, branch_id, account) DO UPDATE SET "
+        "ON CONFLICT (day, branch_id, account, shard) DO UPDATE SET "
         "debit = daily_totals.debit + excluded.debit, "
         "credit = daily_totals.credit + excluded.credit, "
         "legs = daily_totals.legs + excluded.legs"
     )
-    conn.exec_driver_sql(sql, [(*key, *rows[key]) for key in sorted(rows)])
+    params = [(*k, shard if k[2].startswith("s:") else 0, *rows[k]) for k in sorted(rows)]
+    conn.exec_driver_sql(sql, params)
 
 
 def bulk_update(

@@ -4,7 +4,12 @@ A `Journal` collects the transfers of one database transaction: the ledger's bat
 device intents, or one operation booked at HQ. `post` checks the legs balance, moves
 the member's balances in memory and adds up the system accounts and daily totals;
 `insert` writes the transfers and legs (before the rows that refer to a transfer);
-`settle` writes the balances, the daily totals and, last, the system accounts.
+`settle` writes the members' balances and the daily totals.
+
+A system account (cash, sales, points issued...) has no balance row that every
+transfer updates: that one hot row would order every worker's batches one after the
+other. Its balance is the sum of its daily totals, which each batch adds to one of a
+few shards (hub/ledger_schema.py); `balances` and `balance` read them.
 
 The database checks the same invariants again: each leg has one positive side
 (CHECK), and each transfer sums to zero per asset (a deferred trigger on PostgreSQL;
@@ -13,7 +18,7 @@ on SQLite, which cannot defer triggers, `check_balanced` before commit).
 
 from __future__ import annotations
 
-from collections import Counter
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from hub import db, point_buckets
+from hub.ledger_schema import SHARDS_N
 from hub.member_state import MemberState, write_members
 from hub.point_buckets import Credit, Renewal
 from tapcard.domain.ledger import Leg, system_account, validate_legs
@@ -93,7 +99,6 @@ class Journal:
 
     transfers: list[dict[str, object]] = field(default_factory=list)
     legs: list[dict[str, object]] = field(default_factory=list)
-    system_deltas: Counter[str] = field(default_factory=Counter)
     daily: DailyTotals = field(default_factory=dict)
     # Points credited to members (their expiry buckets) and renewals (which thaw them).
     credits: list[Credit] = field(default_factory=list)
@@ -113,9 +118,7 @@ class Journal:
         assert not errors, errors
         owners = [m for m in (member, counterpart) if m is not None]
         for leg in legs:
-            if leg.account.startswith(SYSTEM_ACCOUNT_PREFIX):
-                self.system_deltas[leg.account] += leg.delta
-            else:
+            if not leg.account.startswith(SYSTEM_ACCOUNT_PREFIX):
                 assert any(m.owns(leg.account) for m in owners), leg.account
         if member is not None:
             assert member.id == transfer.member_id
@@ -181,7 +184,6 @@ class Journal:
         key = (day, branch, to_account)
         debit, credit, count = self.daily.get(key, (0, 0, 0))
         self.daily[key] = (debit, credit + total, count + len(moves))
-        self.system_deltas[to_account] += total
 
     @property
     def tx_ids(self) -> list[str]:
@@ -193,23 +195,39 @@ class Journal:
         db.bulk_insert(conn, db.legs, self.legs)
 
     def settle(self, conn: Connection, members: Iterable[MemberState]) -> None:
-        """The balances the posted legs moved, the daily totals, and the balance check."""
+        """The balances the posted legs moved, the daily totals, and the balance check.
+        The system accounts' totals go to a random shard (one writer on SQLite: always 0)."""
         write_members(conn, members)
-        db.add_daily_totals(conn, self.daily)
+        shard = 0 if db.is_sqlite(conn) else secrets.randbelow(SHARDS_N)
+        db.add_daily_totals(conn, self.daily, shard)
         point_buckets.thaw(conn, self.renewals)  # before the new credits: they are not frozen
         point_buckets.add_credits(conn, self.credits)
         if db.is_sqlite(conn) and self.transfers:
             check_balanced(conn, self.tx_ids)
-        # System accounts last and in a fixed order: concurrent workers hold these
-        # hot rows only for the moment before commit and never deadlock on them.
-        for code in sorted(self.system_deltas):
-            delta = self.system_deltas[code]
-            if delta:
-                conn.execute(
-                    db.accounts.update()
-                    .where(db.accounts.c.code == code)
-                    .values(balance=db.accounts.c.balance + delta)
-                )
+
+
+def balances(conn: Connection, codes: Sequence[str] | None = None) -> dict[str, int]:
+    """Accounts' balances (credits less debits), all or those in `codes`: a member's
+    from its row, a system account's summed from its daily totals (see the module's
+    docstring). Unknown codes are left out."""
+    a, d = db.accounts, db.daily_totals
+    rows = sa.select(a.c.code, a.c.balance).where(a.c.member_id.is_not(None))
+    derived = sa.select(d.c.account, sa.func.sum(d.c.credit - d.c.debit)).where(
+        d.c.account.startswith(SYSTEM_ACCOUNT_PREFIX)
+    )
+    system = sa.select(a.c.code).where(a.c.code.startswith(SYSTEM_ACCOUNT_PREFIX))
+    if codes is not None:
+        rows, derived = rows.where(a.c.code.in_(codes)), derived.where(d.c.account.in_(codes))
+        system = system.where(a.c.code.in_(codes))
+    found = {str(code): int(total) for code, total in conn.execute(rows)}
+    found |= {str(code): 0 for code in conn.execute(system).scalars()}
+    found |= {str(c): int(t) for c, t in conn.execute(derived.group_by(d.c.account))}
+    return found
+
+
+def balance(conn: Connection, code: str) -> int:
+    """One account's balance (0 for an account that does not exist)."""
+    return balances(conn, [code]).get(code, 0)
 
 
 def check_balanced(conn: Connection, tx_ids: Sequence[str]) -> None:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
+from hub.posting import SYSTEM_ACCOUNT_PREFIX, balances
 from hub.progress import Progress, no_progress
 
 
@@ -98,7 +99,14 @@ def _check_daily_totals(conn: Connection, report: VerifyReport) -> None:
     summary = {
         (int(dd), b, a): (int(de), int(cr), int(n))
         for dd, b, a, de, cr, n in conn.execute(
-            sa.select(d.c.day, d.c.branch_id, d.c.account, d.c.debit, d.c.credit, d.c.legs)
+            sa.select(  # the shards of one day, branch and account together
+                d.c.day,
+                d.c.branch_id,
+                d.c.account,
+                sa.func.sum(d.c.debit),
+                sa.func.sum(d.c.credit),
+                sa.func.sum(d.c.legs),
+            ).group_by(d.c.day, d.c.branch_id, d.c.account)
         )
     }
     wrong = sorted(k for k in journal.keys() | summary.keys() if journal.get(k) != summary.get(k))
@@ -134,22 +142,33 @@ def _check_assets_sum_to_zero(conn: Connection, report: VerifyReport) -> None:
 
 
 def _check_account_balances(conn: Connection, report: VerifyReport) -> None:
+    """A member's row, and a system account's sum of daily totals, against its legs;
+    a system account's own row holds 0 (hub/posting.py: its balance is derived)."""
     legs, accounts = db.legs, db.accounts
-    sums = (
-        sa.select(
-            legs.c.account, (sa.func.sum(legs.c.credit) - sa.func.sum(legs.c.debit)).label("total")
-        )
-        .group_by(legs.c.account)
-        .subquery()
-    )
+    total = (sa.func.sum(legs.c.credit) - sa.func.sum(legs.c.debit)).label("total")
+    sums = sa.select(legs.c.account, total).group_by(legs.c.account).subquery()
     rows = conn.execute(
         sa.select(accounts.c.code, accounts.c.balance, sa.func.coalesce(sums.c.total, 0))
         .select_from(accounts.outerjoin(sums, sums.c.account == accounts.c.code))
+        .where(accounts.c.member_id.is_not(None))
         .where(accounts.c.balance != sa.func.coalesce(sums.c.total, 0))
     ).all()
     report.errors += [
         f"account {code} holds {balance} but its legs sum to {total}"
         for code, balance, total in rows
+    ]
+    system = accounts.c.code.startswith(SYSTEM_ACCOUNT_PREFIX)
+    stored = conn.execute(sa.select(accounts.c.code, accounts.c.balance).where(system)).all()
+    report.errors += [f"system account {c} holds {b} on its own row" for c, b in stored if b]
+    derived = balances(conn, [code for code, _ in stored])
+    in_journal = sa.select(sums.c.account, sums.c.total).where(
+        sums.c.account.startswith(SYSTEM_ACCOUNT_PREFIX)
+    )
+    journal = {str(code): total for code, total in conn.execute(in_journal)}
+    report.errors += [
+        f"account {code} sums to {derived.get(code, 0)} but its legs sum to {journal.get(code, 0)}"
+        for code, _ in stored
+        if derived.get(code, 0) != int(journal.get(code) or 0)
     ]
     orphans = (
         conn.execute(

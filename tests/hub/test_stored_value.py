@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from hub import admin, db, reports
 from hub.admin.snapshot import card_snapshot
 from hub.maintenance import run_maintenance
+from hub.posting import balance
 from hub.stored_value import UNCLAIMED, leave, settle, unclaimed_of
 from hub.verify import verify_ledger
 from tapcard.device import policy
@@ -47,8 +48,7 @@ def cents(seeded: Seeded, member_id: int) -> int:
 
 def account(seeded: Seeded, code: str) -> int:
     with seeded.hub.engine.connect() as conn:
-        query = sa.select(db.accounts.c.balance).where(db.accounts.c.code == code)
-        return int(conn.execute(query).scalar_one())
+        return balance(conn, code)  # a system account's is summed from its daily totals
 
 
 def transfers(seeded: Seeded, kind: TxKind | None = None) -> int:
