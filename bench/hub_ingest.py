@@ -8,6 +8,9 @@ subscriber. Latency is publish-to-result under that full load (it includes queue
 
     python bench/hub_ingest.py [--quick] [--n N] [--no-postgres] [--mix refunds]
 
+PostgreSQL runs with --workers hub processes and again with twice as many, in the same
+run: `pg_scaling_2w_over_1w` is the ratio, `sqlite_over_mosquitto` SQLite's to the peer.
+
 `--mix refunds` also runs a mix where every fourth intent is a refund (of a sale booked
 before the timed run, by a logged-in cashier), beside the purchase-only mix of the same run.
 
@@ -55,7 +58,7 @@ from tests.hub.processes import HubProcess, ResendingDevice
 from tests.hub.support import staff_on_duty
 from tests.pgcluster import PG_URL_ENV, PgCluster
 
-CARDS_N = 50
+CARDS_N = 1_000  # many members, as in a chain: with few, two workers lock the same ones
 N_FULL = 20_000
 N_QUICK = 4_000
 RUN_TIMEOUT_S = 300.0
@@ -230,6 +233,26 @@ def _refund_mix(
     return out
 
 
+def _postgres_scaling(
+    folder: Path, broker: PrivateBroker, n: int, workers: int
+) -> dict[str, float]:
+    """PostgreSQL with `workers` hub processes, then with twice as many, each on a fresh
+    database in the same run: the ratio is how far a second worker scales."""
+    out: dict[str, float] = {}
+    for count, name in ((workers, "postgres"), (workers * 2, f"postgres_{workers * 2}w")):
+        with postgres_url() as url:
+            pg = run_hub(HubConfig(folder / name, url, None), broker, n, count)
+        print(
+            f"postgres {count}w: {pg['tx_per_s']:7.0f} tx/s  p50 {pg['p50_ms']:.1f} ms  "
+            f"p99 {pg['p99_ms']:.1f} ms"
+        )
+        out |= {f"{name}_tx_per_s": pg["tx_per_s"], f"{name}_p99_ms": pg["p99_ms"]}
+    out["pg_scaling_2w_over_1w"] = (
+        out[f"postgres_{workers * 2}w_tx_per_s"] / out["postgres_tx_per_s"]
+    )
+    return out
+
+
 @contextlib.contextmanager
 def postgres_url() -> Iterator[str]:
     """A fresh database, dropped afterwards. The throwaway cluster keeps fsync and
@@ -281,18 +304,13 @@ def main() -> int:
                 "payload_bytes": sqlite["payload_bytes"],
             }
             if not args.no_postgres:
-                with postgres_url() as url:
-                    pg = run_hub(HubConfig(folder / "pg", url, None), broker, n, args.workers)
-                print(
-                    f"postgres:   {pg['tx_per_s']:8.0f} tx/s  p50 {pg['p50_ms']:.1f} ms  "
-                    f"p99 {pg['p99_ms']:.1f} ms"
-                )
-                figures |= {"postgres_tx_per_s": pg["tx_per_s"], "postgres_p99_ms": pg["p99_ms"]}
+                figures |= _postgres_scaling(folder, broker, n, args.workers)
             if args.mix == "refunds":
                 figures |= _refund_mix(folder, broker, n, args.workers, not args.no_postgres)
             raw = run_mosquitto(broker, n, int(sqlite["payload_bytes"]))
             print(f"mosquitto:  {raw:8.0f} msg/s raw QoS 1, same payload size (the peer)")
             figures["mosquitto_msg_per_s"] = raw
+            figures["sqlite_over_mosquitto"] = sqlite["tx_per_s"] / raw
     print(json.dumps({k: round(v, 2) for k, v in figures.items()}))
     return 0
 
