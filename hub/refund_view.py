@@ -1,18 +1,26 @@
 """What a sale still has to refund, as the counter's refund screen shows it (SaleLookup,
-answered in `StaffReply.sale`). Any branch of the chain may refund any sale; the member's
-name is masked as everywhere on a terminal.
+answered in `StaffReply.sale`), and what a refund of some of it would give back
+(RefundQuote, answered in `StaffReply.quote`). Any branch of the chain may refund any
+sale; the member's name is masked as everywhere on a terminal.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
+from hub.admin.refund import preview_refund
 from hub.refunds import Sale, load_sales
+from hub.rulestore import RulesCache
 from tapcard.domain.model import Asset, TxKind, mask_name
 from tapcard.errors import NotFoundError
+from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
+
+QUOTE_REASON = "quote"  # a preview's: the real refund carries the cashier's reason
 
 
 def sale_view(conn: Connection, ref: str) -> sm.SaleView:
@@ -52,6 +60,26 @@ def sale_view(conn: Connection, ref: str) -> sm.SaleView:
             )
             for n, line in enumerate(sale.lines)
         ],
+    )
+
+
+def quote_view(
+    conn: Connection,
+    rules: RulesCache,
+    ref: str,
+    lines: Sequence[m.RefundLine],
+    actor: str,
+) -> sm.RefundQuoteView:
+    """What refunding `lines` of sale `ref` would give back, by the same preview the
+    dashboard and `tapcard hub refund` show before they ask (hub.admin.refund); books
+    nothing. A refund the hub would refuse is a ConflictError saying why."""
+    op = m.Refund(ref=ref, lines=list(lines), reason=QUOTE_REASON)
+    done = preview_refund(conn, rules, op, actor)
+    return sm.RefundQuoteView(
+        money_cents=done.money_cents,
+        payment=done.payment,
+        points=done.points,
+        points_shortfall=done.shortfall_points,
     )
 
 

@@ -188,6 +188,9 @@ def _dispatch(
     if isinstance(op, sm.SaleLookup):  # any branch may refund any sale of the chain
         ref = _resolve_transfer(conn, op.ref, request.device) if "/" in op.ref else op.ref
         return {"sale": refund_view.sale_view(conn, ref)}
+    if isinstance(op, sm.RefundQuote):  # the dashboard's preview: what booking would do
+        ref = _resolve_transfer(conn, op.ref, request.device) if "/" in op.ref else op.ref
+        return {"quote": refund_view.quote_view(conn, hub.rules, ref, op.lines, actor)}
     return _issue(hub, conn, row, op, actor)
 
 

@@ -18,6 +18,7 @@ from tapcard.wire.messages import (
     Body,
     CardId,
     DeviceId,
+    RefundLine,
     SaleRef,
     SessionToken,
     ShortText,
@@ -126,6 +127,15 @@ class SaleLookup(StaffOp, frozen=True, tag="sale"):
     ref: SaleRef  # what this sale still has to refund: answered in `StaffReply.sale`
 
 
+class RefundQuote(StaffOp, frozen=True, tag="refund_quote"):
+    """What refunding these lines of sale `ref` would give back and take back, priced
+    by the hub exactly as it would book it (`StaffReply.quote`); books nothing. No
+    lines: all that is still refundable."""
+
+    ref: SaleRef
+    lines: Annotated[list[RefundLine], msgspec.Meta(max_length=SALE_LINES_MAX)] = []
+
+
 class ShowProfile(StaffOp, frozen=True, tag="profile"):
     """A member's profile as the edit form shows it (`StaffReply.profile`): a member of
     the terminal's branch only."""
@@ -158,6 +168,7 @@ AnyStaffOp = (
     | RenewWaived
     | UseVoucher
     | SaleLookup
+    | RefundQuote
     | ShowProfile
     | EditMember
 )
@@ -220,6 +231,15 @@ class SaleView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     lines: Annotated[list[SaleLineView], msgspec.Meta(max_length=SALE_LINES_MAX)] = []
 
 
+class RefundQuoteView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A refund as the hub would book it now: the counter's confirmation shows these."""
+
+    money_cents: int  # given back
+    payment: ShortText = ""  # how: cash | stored_value; "" for a redemption
+    points: int = 0  # taken back (a redemption: given back)
+    points_shortfall: int = 0  # already spent: not taken, an exception for HQ
+
+
 class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     """The hub's answer; `error` is "" on success, else bad_pin | locked |
     unknown_staff | no_session | not_allowed | not_found | conflict | duplicate |
@@ -251,6 +271,7 @@ class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     item: ShortText = ""  # voucher: the catalog item it was for
     units: int = 0  # voucher: hours of parking, washes, prizes
     sale: SaleView | None = None  # sale: what can be refunded
+    quote: RefundQuoteView | None = None  # refund_quote: what the refund would give back
     # profile, edit_member: the profile (after the change); edit_member: what changed.
     # register, edit_member refused with error "duplicate": `member_id` and `members`
     # name the member who already has that phone or ID number, masked.

@@ -1,0 +1,90 @@
+"""The refund quote on the wire: the counter asks what a refund would give back
+(RefundQuote) and the hub answers the exact figures (RefundQuoteView in StaffReply).
+
+The golden files pin the bytes; out-of-bounds lines are refused at decode; a terminal
+that predates the quote still reads the replies it asks for (the field stays out).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tapcard.domain.engine import SALE_LINES_MAX
+from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
+from tapcard.wire.envelope import unseal
+from tapcard.wire.topics import Family, device_topic
+from tests.wire.samples import DEVICE_ID, HUB_KEY, SESSION, TX_ID, Sample, _device, key_for
+from tests.wire.test_envelope import _StaffReplyBeforeVouchers
+
+GOLDEN = Path(__file__).parent / "golden" / "refund_quote"
+REGENERATE = "python -m tests.wire.test_refund_quote_wire"
+
+QUOTE = sm.RefundQuote(ref=str(TX_ID), lines=[m.RefundLine(line_no=1, quantity=1)])
+SAMPLES: dict[str, Sample] = {
+    "StaffRequest": _device(
+        Family.STAFF, sm.StaffRequest(device=DEVICE_ID, staff="ann", session=SESSION, op=QUOTE)
+    ),
+    "StaffReply": Sample(
+        device_topic(DEVICE_ID, Family.STAFF_REPLY),
+        "hub",
+        HUB_KEY,
+        sm.StaffReply(
+            device=DEVICE_ID,
+            staff="ann",
+            quote=sm.RefundQuoteView(money_cents=4_500, payment="cash", points=45),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_golden_bytes(name: str) -> None:
+    assert (GOLDEN / f"{name}.json").read_bytes() == SAMPLES[name].sealed(), REGENERATE
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_golden_bytes_unseal_to_the_sample(name: str) -> None:
+    sample = SAMPLES[name]
+    payload = (GOLDEN / f"{name}.json").read_bytes()
+    _, body = unseal(payload, sample.topic, key_for, type(sample.body))
+    assert body == sample.body
+
+
+BAD_QUOTES = [
+    {"ref": "R1"},
+    {"lines": [{"line_no": SALE_LINES_MAX, "quantity": 1}]},
+    {"lines": [{"line_no": 0, "quantity": 0}]},
+    {"amount_cents": 100},  # the hub prices it: a device cannot name an amount
+]
+
+
+@pytest.mark.parametrize("changes", BAD_QUOTES)
+def test_quotes_out_of_bounds_are_refused(changes: dict[str, object]) -> None:
+    good: dict[str, object] = {"kind": "refund_quote", "ref": "R-2026-1"}
+    assert msgspec.json.decode(msgspec.json.encode(good), type=sm.AnyStaffOp) == sm.RefundQuote(
+        ref="R-2026-1"
+    )
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(msgspec.json.encode(good | changes), type=sm.AnyStaffOp)
+
+
+def test_terminals_before_the_quote_read_replies_without_it() -> None:
+    login = sm.StaffReply(device="till-1", staff="ann", name="Ann Lee", role="manager")
+    old = msgspec.json.decode(msgspec.json.encode(login), type=_StaffReplyBeforeVouchers)
+    assert old.name == "Ann Lee"
+    assert b"quote" not in msgspec.json.encode(login)
+
+
+def write_golden() -> None:
+    GOLDEN.mkdir(exist_ok=True)
+    for name, sample in SAMPLES.items():
+        (GOLDEN / f"{name}.json").write_bytes(sample.sealed())
+        print(GOLDEN / f"{name}.json")
+
+
+if __name__ == "__main__":
+    write_golden()
