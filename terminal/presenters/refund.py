@@ -5,9 +5,10 @@ reason, see the member and the amounts, then send the `Refund` intent.
 The lookup needs the hub: offline the screen says so and looks nothing up. A sale found
 before the link went down can still be sent; the runtime then decides as for any intent
 (it queues a cash refund and refuses to give stored value back offline). What the
-confirmation shows is the terminal's reckoning, pro rata of what the sale paid and
-earned; the hub prices the refund by the sale's own rules and the receipt shows its
-figures. Everything entered is forgotten after a refund and when the terminal locks.
+confirmation shows is the hub's own quote (`RefundQuote`, priced by the sale's own
+rules as the refund will be) when online; until it comes, and offline, the terminal's
+reckoning, pro rata of what the sale paid and earned, marked ≈. Everything entered is
+forgotten after a refund and when the terminal locks.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ PAID_BACK: Final[Mapping[str, str]] = {
 }
 
 
+Picked = tuple[tuple[int, int], ...]  # (line_no, quantity back), as a refund names them
+
+
 @dataclass(slots=True)
 class Draft:
     """What the cashier has entered so far; cleared after a refund and on lock."""
@@ -64,11 +68,13 @@ class Draft:
     picked: dict[int, int] = field(default_factory=dict)  # line_no -> quantity back
     note: str = ""  # a msgid: why no sale shows (offline, not found, not refundable)
     sending: bool = False  # confirmed and on its way: a second press sends nothing
+    # The hub's exact figures (RefundQuote) for the lines picked when it was asked.
+    quote: tuple[Picked, sm.RefundQuoteView] | None = None
 
     def clear(self) -> None:
         self.ref, self.reason, self.sale, self.note = "", "", None, ""
         self.picked.clear()
-        self.sending = False
+        self.sending, self.quote = False, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,14 +262,41 @@ class RefundPresenter:
         lines = tuple(f"{line_label(t, x)}  \u2192 " + t("back: {n}", n=q) for x, q in picked) or (
             redeemed(t, sale, self.desk.port.rules),
         )
+        key = tuple((x.line_no, q) for x, q in picked)
+        estimate = reckon(sale, draft.picked)
+        quote = draft.quote[1] if draft.quote and draft.quote[0] == key else None
         view = RefundConfirmView(
             d.header(),
             f"{sale.member_name_masked} · " + t("Card") + f" {sale.card_id}",
             (*lines, t("Reason") + f": {draft.reason.strip()}"),
-            self._totals(sale, reckon(sale, draft.picked)),
+            self._totals(sale, estimate) if quote is None else self._quoted(sale, quote),
         )
         d.show(Screen.REFUND_CONFIRM, view)
+        if quote is None and not estimate.exact and d.port.is_online():
+            self._ask_quote(sale, key)
         return view
+
+    def _ask_quote(self, sale: sm.SaleView, key: Picked) -> None:
+        """The hub's exact figures; the estimate stays on screen until they come, and
+        when the hub cannot give them."""
+        lines = [m.RefundLine(line_no=n, quantity=q) for n, q in key]
+
+        def quoted(reply: sm.StaffReply) -> None:
+            if reply.quote is None or self.draft.sale is not sale:
+                return
+            self.draft.quote = (key, reply.quote)
+            if self.desk.screen is Screen.REFUND_CONFIRM:
+                self.review()
+
+        keep = {error: (lambda _reply: None) for error in REFUND_ERRORS}
+        op = sm.RefundQuote(ref=sale.tx_id, lines=lines)
+        self.desk.ask_hub(op, quoted, errors=REFUND_ERRORS, on_refused=keep)
+
+    def _quoted(self, sale: sm.SaleView, quote: sm.RefundQuoteView) -> tuple[str, ...]:
+        t = self.desk.t
+        how = PAID_BACK.get(quote.payment or sale.payment, PAID_BACK["cash"])
+        rows = [t("Money back") + f": {fmt.money(quote.money_cents)}", t(how)]
+        return (*rows, t("Points taken back") + f": {fmt.points(quote.points)}")
 
     def _picked_lines(self, sale: sm.SaleView) -> list[tuple[sm.SaleLineView, int]]:
         picked = self.draft.picked
