@@ -4,13 +4,17 @@ A SQLite hub gets N members, each with a card still valid, 150 points in two buc
 (100 whose last day was yesterday, 50 later) and a balance of 120 (30 spent), so every
 member has 70 points to expire: the worst day, the end of a calendar year when all points
 of a year lapse at once (`--due-pct 8`: only 8 % have points due, as at a month end of a
-rolling scheme; the others' first bucket is months away). The job (`hub.expiry.run_expiry`) books one expiry transfer per
-member. The peer, measured in the same run on the same database: the same members'
+rolling scheme; the others' first bucket is months away). The job
+(`hub.expiry.run_expiry`) books one expiry transfer per member. The peer, measured in the
+same run on the same database: the same members'
 points balances read with one plain SELECT (streamed), which is the least any job that
 looks at every member must do. Each is measured in a fresh process, whose peak resident
 memory (VmHWM) is its own.
 
-    python bench/expiry.py [--quick] [--n N] [--due-pct P]
+    python bench/expiry.py [--quick] [--n N] [--due-pct P] [--postgres]
+
+`--postgres` runs the same on a throwaway PostgreSQL cluster with fsync and synchronous
+commit on (tests/pgcluster.py; or the server at $TAPCARD_TEST_PG_URL).
 
 The last line of output is one JSON object with the figures.
 """
@@ -18,12 +22,16 @@ The last line of output is one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,7 @@ from hub.config import HubConfig
 from hub.rulestore import parse_rules, store_rules
 from tapcard.clock import ManualClock
 from tapcard.samples import sample_rules_bytes
+from tests.pgcluster import PG_URL_ENV, PgCluster
 
 N_FULL = 1_000_000
 N_QUICK = 100_000
@@ -62,8 +71,26 @@ def _defaults(table: sa.Table, given: dict[str, Any]) -> list[str]:
     return cols
 
 
-def seed(data: Path, n: int, due_pct: int) -> str:
-    url = f"sqlite:///{data / 'hub.sqlite3'}"
+@contextlib.contextmanager
+def postgres_url() -> Iterator[str]:
+    """A fresh database on a durable throwaway cluster, dropped afterwards."""
+    with contextlib.ExitStack() as stack:
+        admin_url = os.environ.get(PG_URL_ENV, "").strip()
+        if not admin_url:
+            admin_url = stack.enter_context(PgCluster(durable=True)).admin_url
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        stack.callback(admin.dispose)
+        name = f"tapcard_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield admin.url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def seed(data: Path, n: int, due_pct: int, url: str) -> str:
     clock = ManualClock(int(dt.datetime(2030, 12, 31, 12, tzinfo=dt.UTC).timestamp() * 1000))
     hub = Hub.init(HubConfig(data, url, None), clock=clock)
     with hub.transaction() as conn:
@@ -76,6 +103,7 @@ def seed(data: Path, n: int, due_pct: int) -> str:
         dt.date(2032, 1, 1),
     )
     with hub.writer.begin() as conn:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for start in range(1, n + 1, BATCH_ROWS):
             ids = range(start, min(n, start + BATCH_ROWS - 1) + 1)
             member = {
@@ -90,11 +118,12 @@ def seed(data: Path, n: int, due_pct: int) -> str:
             }
             cols = _defaults(db.members, member)
             conn.exec_driver_sql(
-                f"INSERT INTO members ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                f"INSERT INTO members ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})",
                 [(i, f"M{i}", f"1{i:010d}", *[member[c] for c in cols[3:]]) for i in ids],
             )
             conn.exec_driver_sql(
-                "INSERT INTO accounts (code, asset, member_id, balance) VALUES (?, ?, ?, ?)",
+                "INSERT INTO accounts (code, asset, member_id, balance) "
+                f"VALUES ({', '.join([mark] * 4)})",
                 [
                     (f"m:{i}:{a}", a, i, 120 if a == "points" else 0)
                     for i in ids
@@ -111,11 +140,12 @@ def seed(data: Path, n: int, due_pct: int) -> str:
             }
             ccols = _defaults(db.cards, card)
             conn.exec_driver_sql(
-                f"INSERT INTO cards ({', '.join(ccols)}) VALUES ({', '.join('?' * len(ccols))})",
+                f"INSERT INTO cards ({', '.join(ccols)}) VALUES ({', '.join([mark] * len(ccols))})",
                 [(f"C{i}", i, *[card[c] for c in ccols[2:]]) for i in ids],
             )
             conn.exec_driver_sql(
-                "INSERT INTO point_buckets (member_id, expires_on, points) VALUES (?, ?, ?)",
+                "INSERT INTO point_buckets (member_id, expires_on, points) "
+                f"VALUES ({', '.join([mark] * 3)})",
                 [
                     (i, on, p)
                     for i in ids
@@ -179,6 +209,7 @@ def main() -> None:
         default=100,
         help="members with points due, %% (100: a calendar year end; 8: a rolling month end)",
     )
+    parser.add_argument("--postgres", action="store_true", help="on PostgreSQL, not SQLite")
     parser.add_argument("--child", choices=["job", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -186,9 +217,12 @@ def main() -> None:
         child(args.child, args.url)
         return
     n = args.n or (N_QUICK if args.quick else N_FULL)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        url = f"sqlite:///{Path(tmp) / 'hub.sqlite3'}"
+        if args.postgres:
+            url = stack.enter_context(postgres_url())
         started = time.perf_counter()
-        url = seed(Path(tmp), n, args.due_pct)
+        url = seed(Path(tmp), n, args.due_pct, url)
         print(f"seeded {n} members in {time.perf_counter() - started:.1f} s", flush=True)
         peer = measured("peer", url)
         job = measured("job", url)
@@ -202,6 +236,7 @@ def main() -> None:
         print(f"{name:24}{r['s']:>10.2f}{r['peak_mb']:>10.0f}{rate:>12.0f}")
     figures = {
         "bench": "expiry",
+        "database": "postgresql" if args.postgres else "sqlite",
         "members": n,
         "job_s": round(job["s"], 2),
         "job_peak_mb": round(job["peak_mb"]),
