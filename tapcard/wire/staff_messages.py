@@ -69,8 +69,12 @@ class MemberSearch(StaffOp, frozen=True, tag="search"):
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
-class RegisterMember(StaffOp, frozen=True, tag="register"):
-    """A new member and a card for the blank chip `uid` on the terminal's reader."""
+class RegisterMember(StaffOp, frozen=True, omit_defaults=True, tag="register"):
+    """A new member and a card for the blank chip `uid` on the terminal's reader.
+
+    Fields at their defaults stay out of the JSON: a hub that predates `id_number` (it
+    refuses unknown fields) still reads a registration that gives none. The ID number
+    travels in full once; the hub keeps it only masked and hashed, like EditMember's."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     phone: Annotated[str, msgspec.Meta(min_length=5, max_length=24)]
@@ -79,6 +83,7 @@ class RegisterMember(StaffOp, frozen=True, tag="register"):
     birthday: dt.date | None = None
     waive_fee: bool = False  # the joining fee (paid cash otherwise); a manager only
     join_by_spend: bool = False  # no fee; provisional until it spends (docs/rules.md)
+    id_number: Annotated[str, msgspec.Meta(max_length=32)] = ""  # optional: "" for none
 
 
 class ReportLost(StaffOp, frozen=True, tag="lost"):
