@@ -210,9 +210,16 @@ def _issue(hub: Hub, conn: Connection, row: Any, op: sm.AnyStaffOp, actor: str) 
     rules = hub.rules.latest()
     if isinstance(op, sm.RegisterMember):
         new = admin.NewMember(
-            name=op.name, phone=op.phone, birthday=op.birthday, branch_id=row.branch_id
+            name=op.name,
+            phone=op.phone,
+            id_number=op.id_number,
+            birthday=op.birthday,
+            branch_id=row.branch_id,
         )
-        member_id = admin.add_member(conn, new, rules, "", actor)
+        # Checked, masked and hashed as the CLI's registration does: a repeat ID number
+        # is answered duplicate (DuplicateMemberError), naming that member masked.
+        id_hash = hub.secrets.id_number_hash(op.id_number) if op.id_number.strip() else ""
+        member_id = admin.add_member(conn, new, rules, id_hash, actor)
         card_id = admin.issue_card(conn, member_id, rules, actor, uid=op.uid)
         until = None
         if op.join_by_spend:  # no joining fee: provisional until the threshold is spent
