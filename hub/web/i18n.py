@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +44,7 @@ DOMAIN: Final = "dashboard"
 ACCEPT_LANGUAGE_CHARS_MAX: Final = 500  # a longer header is read only this far
 NEXT_CHARS_MAX: Final = 500
 LANGUAGE_NAMES: Final = {"zh": "中文", "en": "English"}
+_CJK: Final = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 
 Translate = Callable[..., str]
 router = APIRouter()
@@ -145,6 +147,12 @@ def when(context: Any, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return local_time(int(value), zone).strftime(fmt)
 
 
+def english_only(text: str) -> bool:
+    """No Chinese in it: a hub message the catalog lacks, shown marked lang="en" (a
+    message that already carries both languages is not)."""
+    return not _CJK.search(text)
+
+
 def _context(request: Request) -> dict[str, Any]:
     lang = request_lang(request)
     other = LANGUAGES[(LANGUAGES.index(lang) + 1) % len(LANGUAGES)]
@@ -155,6 +163,7 @@ def _context(request: Request) -> dict[str, Any]:
         "tz": business_zone(request),
         "other_lang": other,
         "other_lang_name": LANGUAGE_NAMES[other],
+        "english_only": english_only,
         "switch_url": f"/lang/{other}?next={quote(here[:NEXT_CHARS_MAX], safe='')}",
     }
 
