@@ -197,6 +197,12 @@ def test_rules_upload_is_validated_and_rolled_out(web_hub: WebHub, client_for: C
         assert zh in shown and en not in shown and en in english
     status = client.get("/api/rules").json()
     assert status["version"] == 2 and status["acknowledged"] == 0
+    with web_hub.seeded.hub.transaction() as conn:  # a device that has run rules 1
+        conn.execute(
+            db.devices.update()
+            .where(db.devices.c.id == "kiosk-1")
+            .values(online=True, last_seen_ms=pinned_now_ms(), rules_version=1)
+        )
     web_hub.app.state.web.watcher.poll()
     kinds = {a["kind"] for a in client.get("/api/alerts").json()["alerts"]}
     assert "rules" in kinds  # no device runs version 2 yet
