@@ -155,6 +155,39 @@ class ProfileScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
         presenter.check_profile(values, self.ids.id_number.text)
 
 
+class RegisterScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+    note = StringProperty("")
+    warn = BooleanProperty(False)
+    confirming = BooleanProperty(False)
+    by_spend = BooleanProperty(False)
+    can_by_spend = BooleanProperty(False)
+    can_waive = BooleanProperty(False)
+    waive_fee = BooleanProperty(False)
+
+    def show(self, view: ui.RegisterView) -> None:
+        self.by_spend, self.can_by_spend = view.by_spend, view.can_by_spend
+        self.can_waive, self.waive_fee = view.can_waive, view.waive_fee
+        self.note = "\n".join([text for _, text in view.errors] or view.confirm or [view.terms])
+        self.warn, self.confirming = bool(view.errors), bool(view.confirm)
+        for field, value in view.values:
+            self.ids[field].text = value
+        if not view.confirm and not any(value for _, value in view.values):
+            self.ids.id_number.text = ""  # a fresh form: after a card is issued, or a lock
+
+    def hint(self, field: str, text: str) -> None:
+        """The error of the field being typed, at once (the hub checks again)."""
+        error = App.get_running_app().presenter.registration_field_error(field, text)
+        if error or not self.confirming:
+            self.note, self.warn = error, bool(error)
+
+    def choose(self, by_spend: bool, waive_fee: bool = False) -> None:
+        App.get_running_app().presenter.choose_joining(by_spend, waive_fee)
+
+    def check(self) -> None:
+        values = {f: self.ids[f].text for f in ("name", "phone", "birthday")}
+        App.get_running_app().presenter.check_registration(values, self.ids.id_number.text)
+
+
 class RefundScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     sale = StringProperty("")
     can_lookup = BooleanProperty(False)
@@ -203,6 +236,7 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.Screen.REFUND: RefundScreen,
     ui.Screen.REFUND_CONFIRM: RefundConfirmScreen,
     ui.Screen.PROFILE: ProfileScreen,
+    ui.Screen.REGISTER: RegisterScreen,
 }
 
 
@@ -300,11 +334,6 @@ class TerminalApp(App):  # type: ignore[misc]  # kivy ships no type hints
 
     def pay_renewal(self, payment: str) -> None:
         self.presenter.renew(Payment(payment))
-
-    def register(self, text: str, waive_fee: bool = False) -> None:
-        """ "Name phone" from the one entry field: the last word is the phone."""
-        name, _, phone = text.strip().rpartition(" ")
-        self.presenter.register(name, phone, waive_fee)
 
     def replace_card(self, old_card_id: str, waive_fee: bool = False) -> None:
         self.presenter.replace(old_card_id, waive_fee=waive_fee)

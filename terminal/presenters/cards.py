@@ -5,6 +5,7 @@ credential for it, and the terminal writes it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from tapcard.domain.model import Payment
@@ -36,11 +37,19 @@ class CardsPresenter:
         d.show(Screen.MEMBERS, MembersView(d.header(), rows or (t("Not found"),)))
 
     def register(
-        self, name: str, phone: str, waive_fee: bool = False, join_by_spend: bool = False
+        self,
+        name: str,
+        phone: str,
+        waive_fee: bool = False,
+        join_by_spend: bool = False,
+        id_number: str = "",
+        birthday: dt.date | None = None,
+        then: Callable[[], None] | None = None,
     ) -> None:
         """A new member, and the blank card on the reader becomes theirs. The joining fee
         is taken in cash, or waived by a manager; or, joining by spend, not taken at all
-        while the member spends the rules' threshold (docs/rules.md "Joining")."""
+        while the member spends the rules' threshold (docs/rules.md "Joining"). `then`
+        runs once the card is issued (the form forgets what was typed)."""
         blank = self._blank()
         if blank is None or not self.desk.guard():
             return
@@ -50,11 +59,19 @@ class CardsPresenter:
             phone=phone.strip(),
             uid=uid,
             card_key=key,
+            birthday=birthday,
             waive_fee=waive_fee,
             join_by_spend=join_by_spend,
+            id_number=id_number.strip(),
         )
+
+        def issued(reply: sm.StaffReply) -> None:
+            self._issued(reply)
+            if then is not None:
+                then()
+
         refused = {"duplicate": self.on_duplicate} if self.on_duplicate else None
-        self.desk.ask_hub(op, self._issued, write=True, on_refused=refused)
+        self.desk.ask_hub(op, issued, write=True, on_refused=refused)
 
     def report_lost(self, card_id: str) -> None:
         d = self.desk
@@ -93,5 +110,7 @@ class CardsPresenter:
         elif reply.fee_cents:
             d.shift.cents["fee_cash"] += reply.fee_cents
             detail.append(t("Fee paid in cash: {amount}", amount=fmt.money(reply.fee_cents)))
+        elif reply.expires_on is not None:  # joining by spend: provisional until then
+            detail.append(t("Joining by spend until {date}", date=reply.expires_on.isoformat()))
         d.card = None
         d.message(t("Card {card} is ready", card=reply.card_id), "\n".join(detail), False)

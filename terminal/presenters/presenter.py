@@ -23,13 +23,14 @@ from terminal.presenters.cards import CardsPresenter
 from terminal.presenters.desk import LOCK_AFTER_S, CardOnReader, Desk, StaffLink, ViewListener
 from terminal.presenters.profile import ProfilePresenter
 from terminal.presenters.refund import RefundPresenter
+from terminal.presenters.registration import RegistrationPresenter
 from terminal.presenters.renewal import RenewalPresenter
 from terminal.presenters.reversal import ReversalPresenter
 from terminal.presenters.sale import SalePresenter
 from terminal.presenters.session import SessionPresenter
 from terminal.presenters.shift import Shift, ShiftPresenter
 from terminal.presenters.transactions import Transactions
-from terminal.presenters.views import Screen, Staff, TerminalView
+from terminal.presenters.views import RegisterView, Screen, Staff, TerminalView
 from terminal.presenters.vouchers import VoucherPresenter
 
 
@@ -51,6 +52,7 @@ class TerminalPresenter:
         self.backfills = BackfillPresenter(desk, self.transactions)
         self.profiles = ProfilePresenter(desk)
         self.cards = CardsPresenter(desk, self.profiles.duplicate)
+        self.registrations = RegistrationPresenter(desk, self.cards, self.profiles.field_error)
         self.vouchers = VoucherPresenter(desk)
         self.reversals = ReversalPresenter(desk)
         self.refunds = RefundPresenter(desk)
@@ -106,6 +108,25 @@ class TerminalPresenter:
 
     def stop(self) -> None:
         self.desk.worker.stop()
+
+    # --- registration, as the app and its kv files call it ---------------------------------
+
+    def registration_form(self) -> RegisterView | None:
+        return self.registrations.registration_form()
+
+    def choose_joining(self, by_spend: bool, waive_fee: bool = False) -> RegisterView | None:
+        return self.registrations.choose(by_spend, waive_fee)
+
+    def check_registration(
+        self, values: dict[str, str], id_number: str = ""
+    ) -> RegisterView | None:
+        return self.registrations.check(values, id_number)
+
+    def confirm_registration(self) -> None:
+        self.registrations.confirm_registration()
+
+    def registration_field_error(self, field: str, value: str) -> str:
+        return self.registrations.field_error(field, value)
 
     # --- the state the app and the tests read ---------------------------------------------
 

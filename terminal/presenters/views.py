@@ -24,6 +24,7 @@ class Screen(enum.StrEnum):
     REFUND = "refund"
     REFUND_CONFIRM = "refund_confirm"
     PROFILE = "profile"
+    REGISTER = "register"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,23 @@ class ProfileView:
     duplicate: str = ""  # "Already a member: ..."; the button opens `member_id`
 
 
+@dataclass(frozen=True, slots=True)
+class RegisterView:
+    """The registration form: the values as typed (never the ID number), the choice of
+    joining by fee or by spend, an error beside each field that has one, then the
+    confirmation of who joins and on what terms."""
+
+    header: Header
+    values: tuple[tuple[str, str], ...]  # (field, value): name, phone, birthday
+    by_spend: bool  # joining by spend is chosen (else by the fee)
+    can_by_spend: bool  # the rules offer joining by spend
+    can_waive: bool  # a manager, joining by the fee
+    waive_fee: bool
+    terms: str  # the fee in yuan, or the spend threshold and its window
+    errors: tuple[tuple[str, str], ...] = ()  # (field, translated error); "" for the form
+    confirm: tuple[str, ...] = ()  # name, phone masked, terms: when asking to confirm
+
+
 TerminalView = (
     LoginView
     | HomeView
@@ -175,4 +193,5 @@ TerminalView = (
     | RefundView
     | RefundConfirmView
     | ProfileView
+    | RegisterView
 )
