@@ -54,7 +54,7 @@ from tapcard.domain.ledger import Leg
 from tapcard.domain.model import Asset, MemberStatus
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
-from tests.clock import pinned_now_ms, pinned_today
+from tests.clock import TEST_CLOCK, pin_environment, pinned_now_ms, pinned_today
 
 BRANCHES_N = 20
 DEVICES_N = 200
@@ -278,7 +278,7 @@ def _offline_shown_s(client: httpx.Client, broker: PrivateBroker, key_hex: str) 
     proc = subprocess.Popen(args, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
     try:
-        with client.stream("GET", "/api/events", timeout=30) as stream:
+        with client.stream("GET", "/api/events", timeout=OFFLINE_WAIT_S) as stream:
             lines = stream.iter_lines()
             _until(lines, "online")
             killed = time.monotonic()
@@ -364,7 +364,12 @@ def run(quick: bool) -> dict[str, Any]:
     requests_n = 10 if quick else 100
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        hub = Hub.init(HubConfig(folder / "hub", f"sqlite:///{folder / 'hub.sqlite3'}", None))
+        # The seeded times are the test clock's: the hub, its service and the device process
+        # must read it too, or every device looks months silent and the hub refuses the
+        # live device's status as out of its time window.
+        pin_environment()
+        config = HubConfig(folder / "hub", f"sqlite:///{folder / 'hub.sqlite3'}", None)
+        hub = Hub.init(config, clock=TEST_CLOCK)
         started = time.perf_counter()
         key_hex = _seed_registry(hub, members_n)
         _seed_ledger(hub, transfers_n, members_n)
@@ -393,6 +398,7 @@ def run(quick: bool) -> dict[str, Any]:
                     )
                 except (TimeoutError, httpx.ReadTimeout) as exc:
                     print("offline not measured:", exc, flush=True)
+                print("device killed -> shown offline:", offline_s, "s", flush=True)
                 _add_devices(hub)
                 at_1000 = _pages(client, requests_n)
                 print("at 1000 devices:", json.dumps(at_1000), flush=True)

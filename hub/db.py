@@ -142,6 +142,8 @@ transfers = sa.Table(
     sa.Index("transfers_card_created", "card_id", "created_ms"),
     sa.Index("transfers_device_created", "device_id", "created_ms"),
 )
+    # A period's transfers, with who and what for the reports over it (migration 0018).
+    sa.Index("transfers_created", "created_ms", "member_id", "kind"),
 
 legs = sa.Table(
     "legs",

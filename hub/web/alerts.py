@@ -299,6 +299,12 @@ def compute(
     found.extend(_exception_alerts(conn, device_branch))
     found.extend(_gap_alerts(gaps, device_branch))
     found.extend(_lockout_alerts(conn, now_ms, device_branch))
+    return with_acks(conn, found)
+
+
+def with_acks(conn: Connection, found: list[Alert]) -> list[Alert]:
+    """The alerts with their acknowledgements as stored now (one small read, so that an
+    ack shows at once on alerts the watcher computed a moment ago)."""
     acks = dict(conn.execute(sa.select(db.alert_acks.c.key, db.alert_acks.c.acked_by)).all())
     return [dataclasses.replace(a, acked_by=acks.get(a.key)) for a in found]
 

@@ -66,10 +66,7 @@ def api_device_health(request: Request, device_id: str, user: User) -> list[dict
 
 
 def _alerts(request: Request, user: auth.User) -> list[alerts.Alert]:
-    w = web(request)
-    _, devices = w.watcher.snapshot()
-    with w.hub.engine.connect() as conn:
-        return alerts.for_user(alerts.compute(conn, w.cfg, devices, w.watcher.gaps()), user)
+    return alerts.for_user(web(request).watcher.current_alerts(), user)
 
 
 @router.get("/alerts")
@@ -84,6 +81,7 @@ def api_ack(request: Request, key: str, user: User) -> dict[str, str]:
     alert = alerts.find(_alerts(request, user), key)
     with web(request).hub.writer.begin() as conn:
         alerts.acknowledge(conn, alert, user)
+    web(request).watcher.invalidate_alerts()
     return {"acknowledged": key}
 
 
@@ -148,8 +146,7 @@ async def _stream(request: Request, user: auth.User) -> AsyncIterator[str]:
         if current != version:
             version = current
             rows = [d for d in devices.values() if user.sees_branch(d["branch"])]
-            with w.hub.engine.connect() as conn:
-                found = alerts.compute(conn, w.cfg, devices, w.watcher.gaps())
+            found = w.watcher.current_alerts()
             counts = alerts.counts(alerts.for_user(found, user))
             payload = json.dumps({"version": version, "devices": rows, "counts": counts})
             last_sent = time.monotonic()

@@ -6,8 +6,12 @@ TCP) turns `stale` instead of staying a false `online`.
 
 The watcher polls the devices table (cheap: one indexed scan of a few hundred rows) and
 bumps a version when anything a user sees changed; server-sent event streams wait on
-that version. The hub records each heartbeat in the bounded health history itself
-(hub.registry.record_health), so the history is whole whether or not a dashboard runs.
+that version. It also keeps the current alerts (hub.web.alerts.compute over every
+device), refreshed when the fleet changes or every ALERTS_REFRESH_S: every page shows
+the alert count in its nav, and computing it per request cost more than the page at
+1,000 devices (bench/dashboard.py). The hub records each heartbeat in the bounded
+health history itself (hub.registry.record_health), so the history is whole whether or
+not a dashboard runs.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from hub import db, reports
 from hub.app import Hub
-from hub.web import alert_store
+from hub.web import alert_store, alerts
 from hub.web.alert_notify import AlertNotifier, LogNotifier
 from hub.web.settings import WebSettings
 
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GAPS_REFRESH_S = 30.0  # sequence gaps scan all results: refreshed in the background
 ACK_SWEEP_S = 5.0
+ALERTS_REFRESH_S = 2.0  # exceptions and lockouts (no fleet change) show within this
 HISTORY_LISTED_MAX = 120
 
 
@@ -131,6 +136,9 @@ class FleetState:
     version: int = 0
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     gaps: list[dict[str, Any]] = field(default_factory=list)
+    found: list[alerts.Alert] | None = None  # None: to be computed on the next look
+    alerts_version: int = -1  # the fleet version they were computed at
+    alerts_at: float = 0.0  # monotonic time they were computed
 
 
 class Watcher:
@@ -199,16 +207,60 @@ class Watcher:
         with self.lock:
             return list(self.state.gaps)
 
+    def current_alerts(self) -> list[alerts.Alert]:
+        """Every active alert over all branches, as last computed (acks as of now)."""
+        with self.lock:
+            found, version = self.state.found, self.state.version
+            if self.state.alerts_version != version:
+                found = None  # the fleet changed since: its alerts too
+        if found is None:
+            found = self._compute_alerts(version)
+        with self.hub.engine.connect() as conn:
+            return alerts.with_acks(conn, found)
+
+    def invalidate_alerts(self) -> None:
+        """Something alerts depend on changed (thresholds, an ack): compute on next look."""
+        with self.lock:
+            self.state.found = None
+
+    def _compute_alerts(self, version: int) -> list[alerts.Alert]:
+        _, devices = self.snapshot()
+        zone = alert_store.business_zone(self.hub)
+        with self.hub.engine.connect() as conn:
+            found = alerts.compute(conn, self.cfg, devices, self.gaps(), zone)
+        with self.lock:
+            self.state.found = found
+            self.state.alerts_version = version
+            self.state.alerts_at = time.monotonic()
+        return found
+
+    def _refresh_alerts(self) -> None:
+        with self.lock:
+            version = self.state.version
+            fresh = (
+                self.state.found is not None
+                and self.state.alerts_version == version
+                and time.monotonic() - self.state.alerts_at < ALERTS_REFRESH_S
+            )
+        if not fresh:
+            self._compute_alerts(version)
+
     def _run(self) -> None:
         while not self._stop.wait(self.cfg.poll_interval_s):
             try:
-                self.poll()
+                self._poll_devices()
                 self._background()
+                self._refresh_alerts()
             except Exception as exc:
                 # The database may be briefly away (restart, lock): try again next tick.
                 log.warning("dashboard watcher failed; retrying: %s", exc)
 
     def poll(self) -> None:
+        """Read the devices now; the alerts are computed afresh on the next look."""
+        self._poll_devices()
+        self.invalidate_alerts()
+
+    def _poll_devices(self) -> None:
         now_ms = self.hub.clock.now_ms()
         with self.hub.engine.connect() as conn:
             rows = list(conn.execute(sa.select(*DEVICE_COLUMNS)).all())

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import db
-from hub.web import alert_store, alert_thresholds, alerts, auth, i18n, throttle
+from hub.web import alert_store, alert_thresholds, alerts, auth, throttle
 from hub.web.alert_schema import NOTE_LEN_MAX
 from hub.web.deps import (
     LOGIN_COOKIE,
@@ -66,11 +66,7 @@ def done(url: str, msg: str = "", error: str = "") -> RedirectResponse:
 
 
 def current_alerts(request: Request, user: auth.User) -> list[alerts.Alert]:
-    w = web(request)
-    _, devices = w.watcher.snapshot()
-    with w.hub.engine.connect() as conn:
-        found = alerts.compute(conn, w.cfg, devices, w.watcher.gaps(), i18n.business_zone(request))
-    return alerts.for_user(found, user)
+    return alerts.for_user(web(request).watcher.current_alerts(), user)
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
@@ -262,6 +258,7 @@ async def ack_alert(request: Request, user: User) -> Response:
     with web(request).hub.writer.begin() as conn:
         for alert in chosen:
             alerts.acknowledge(conn, alert, user, note)
+    web(request).watcher.invalidate_alerts()  # an exception acked leaves the list
     if len(chosen) == 1:
         return done("/alerts", msg=f"acknowledged {chosen[0].key}")
     return done("/alerts", msg=f"acknowledged {len(chosen)} alerts")
@@ -278,4 +275,5 @@ async def set_thresholds(request: Request, user: User) -> Response:
         return done("/alerts", error=str(exc))
     with w.hub.writer.begin() as conn:
         alert_thresholds.store(conn, w.cfg, values, user.actor)
+    w.watcher.invalidate_alerts()
     return done("/alerts", msg="alert thresholds saved")
