@@ -27,7 +27,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import admin, db, refund_view, staff_members
+from hub import admin, db, gates, refund_view, staff_members
 from hub import staff_sessions as sessions
 from hub.admin.joining import start_join_by_spend
 from hub.admin.vouchers import VoucherRefused
@@ -130,6 +130,8 @@ def _handle(
     """The device kind, then a login or the session, then the role, then the work.
     Logins return their refusals (committed: a wrong PIN counts); the rest raise."""
     device = sessions.device_kind_and_branch(conn, request.device)
+    if device is not None and device[0] in gates.VOUCHER_DEVICE_KINDS:
+        return gates.reply_fields(hub, conn, request)  # a gate or a bay: no staff
     if device is None or device[0] != sessions.TERMINAL_KIND:
         return refused("not_allowed", "staff requests are answered for terminals only")
     op = request.op

@@ -7,10 +7,11 @@ from sqlalchemy.engine import Connection
 
 from hub import db
 from hub.admin.audit import audit
+from tapcard.domain.model import DeviceKind
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
 from tapcard.wire.topics import is_valid_device_id
 
-DEVICE_KINDS = ("kiosk", "terminal")
+DEVICE_KINDS = tuple(kind.value for kind in DeviceKind)
 
 
 def add_branch(conn: Connection, branch_id: str, name: str, chain: str, actor: str) -> None:
@@ -28,7 +29,7 @@ def add_device(
     if not is_valid_device_id(device_id) or device_id == "hub":
         raise ValidationError("a device id is 1-48 lowercase letters, digits, - or _")
     if kind not in DEVICE_KINDS:
-        raise ValidationError("device kind is kiosk or terminal")
+        raise ValidationError(f"device kind is one of {', '.join(DEVICE_KINDS)}")
     if not conn.execute(sa.select(db.branches.c.id).where(db.branches.c.id == branch_id)).first():
         raise NotFoundError(f"branch {branch_id} does not exist")
     if conn.execute(sa.select(db.devices.c.id).where(db.devices.c.id == device_id)).first():

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tapcard.domain.model import DeviceKind, Payment, TxKind
-from tapcard.domain.rules import Capability, OfflinePolicy, RuleSet, StoredValuePolicy
+from tapcard.domain.rules import (
+    Capability,
+    CatalogKind,
+    OfflinePolicy,
+    RuleSet,
+    StoredValuePolicy,
+)
 
 # Rule sets from before the capability table get these bounds (docs/rules.md).
 TOPUP_CENTS_MAX_DEFAULT = 500_000  # ¥5,000 in one top-up
@@ -48,6 +54,18 @@ DEFAULT_CAPABILITIES: tuple[Capability, ...] = (
     Capability(DeviceKind.TERMINAL, TxKind.RENEWAL),
     Capability(DeviceKind.TERMINAL, TxKind.REFUND),
 )
+
+# The vouchers each device kind may consume (a gate or a wash bay sends no intents: no
+# row of the table above names them). A counter accepts any voucher for the member; a
+# gate only parking, a bay only washes, whatever the device says it scanned.
+VOUCHER_KINDS: dict[DeviceKind, frozenset[CatalogKind]] = {
+    DeviceKind.KIOSK: frozenset(),
+    DeviceKind.TERMINAL: frozenset(CatalogKind),
+    DeviceKind.GATE: frozenset({CatalogKind.PARKING}),
+    DeviceKind.WASH_BAY: frozenset({CatalogKind.CAR_WASH}),
+}
+# The device kinds that consume vouchers by themselves, with no staff logged in.
+VOUCHER_DEVICES: frozenset[DeviceKind] = frozenset({DeviceKind.GATE, DeviceKind.WASH_BAY})
 
 
 class DenialKind(enum.Enum):
@@ -127,6 +145,16 @@ def capability_denial(
         DenialKind.AMOUNT,
         f"a {device.value} may send {operation.value} of at most {bound} cents",
     )
+
+
+def voucher_denial(device: DeviceKind, item_kind: str) -> str:
+    """Why this kind of device may not consume a voucher for a catalog item of
+    `item_kind` ('' when it may): a gate takes parking, a bay a wash."""
+    allowed = VOUCHER_KINDS.get(device, frozenset())
+    if item_kind in allowed:
+        return ""
+    what = item_kind or "an unknown item"
+    return f"a {device.value} may not accept a voucher for {what}"
 
 
 # --- the offline policy's caps --------------------------------------------------------

@@ -91,6 +91,8 @@ class DeviceKind(enum.StrEnum):
 
     KIOSK = "kiosk"  # self-service: members redeem points and look up their card
     TERMINAL = "terminal"  # staffed counter: sales, top-ups, backfills, fees
+    GATE = "gate"  # a car park's exit barrier: consumes parking vouchers only
+    WASH_BAY = "wash_bay"  # a wash bay controller: consumes car-wash vouchers only
 
 
 class TxKind(enum.StrEnum):

@@ -275,6 +275,10 @@ class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     voucher: ShortText = ""  # voucher: the code accepted, as printed
     item: ShortText = ""  # voucher: the catalog item it was for
     units: int = 0  # voucher: hours of parking, washes, prizes
+    # voucher at a gate or bay: the same device's retry of a code it consumed moments
+    # ago (its reply was lost), answered as the first time; used_ms is when that was.
+    repeat: bool = False
+    used_ms: UnixMs = 0
     sale: SaleView | None = None  # sale: what can be refunded
     quote: RefundQuoteView | None = None  # refund_quote: what the refund would give back
     # profile, edit_member: the profile (after the change); edit_member: what changed.

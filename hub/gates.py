@@ -1,0 +1,147 @@
+"""Vouchers consumed by the devices that act alone: a car park's exit gate, a wash bay.
+
+A gate or a bay asks on its staff channel with `UseVoucher` and no staff: its request
+is signed by its device key like every other, `staff` names the device's kind and
+`session` is empty. The hub never takes the device's word for what it is: its kind and
+branch come from the devices table, and what it may consume from
+`tapcard.domain.authority.VOUCHER_KINDS` by the kind of the voucher's catalog item (as
+the rules stood when it was redeemed) and the voucher's own place and expiry.
+
+Idempotent: a code is consumed once. The same device asking again for the same code
+within `RETRY_WINDOW_MS` of consuming it (its reply was lost) gets the same answer with
+`repeat` set, not "already used"; any other device, or later, gets "already used". The
+HTTP endpoint for third-party car park systems (`hub/gates_http.py`) answers through the
+same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub import db
+from hub.admin.vouchers import VoucherRefused, use_voucher
+from hub.app import Hub
+from hub.staff_sessions import device_kind_and_branch
+from tapcard.domain import engine as rules_engine
+from tapcard.domain.authority import VOUCHER_DEVICES, voucher_denial
+from tapcard.domain.model import DeviceKind
+from tapcard.domain.vouchers import Place
+from tapcard.errors import ConflictError, NotFoundError, ValidationError
+from tapcard.wire import staff_messages as sm
+
+RETRY_WINDOW_MS: Final = 10 * 60_000  # a lost reply is retried within minutes, not hours
+VOUCHER_DEVICE_KINDS: Final = frozenset(kind.value for kind in VOUCHER_DEVICES)
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    code: str
+    item: str
+    units: int
+    member_id: int
+    used_ms: int
+    repeat: bool  # the same device's retry: it was consumed by the first ask
+
+
+class GateRefused(Exception):
+    """The hub's no, with the staff channel's error word (not_allowed, not_found,
+    conflict, invalid, or a voucher_* reason)."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+def actor_of(device_id: str) -> str:
+    return f"device:{device_id}"
+
+
+def consume(conn: Connection, hub: Hub, device_id: str, code_text: str) -> Consumed:
+    """Consume a voucher at device `device_id` (a gate or a bay, as registered)."""
+    device = device_kind_and_branch(conn, device_id)
+    if device is None or device[0] not in VOUCHER_DEVICE_KINDS:
+        raise GateRefused("not_allowed", "vouchers are consumed here by gates and bays only")
+    kind, branch = DeviceKind(device[0]), device[1]
+    code = rules_engine.parse_voucher_code(code_text)
+    if code is None:
+        raise GateRefused("invalid", f"{code_text.strip()[:40]!r} is not a voucher code")
+    v = db.vouchers
+    row = conn.execute(sa.select(v).where(v.c.code == code)).first()
+    if row is None:
+        raise GateRefused("not_found", f"no voucher {code}")
+    why = voucher_denial(kind, _item_kind(conn, hub, row))
+    if why:
+        raise GateRefused("not_allowed", f"voucher {code}: {why}")
+    if row.used_ms is not None:
+        again = _retry(conn, row, device_id)
+        if again is not None:
+            return again
+    try:
+        used = use_voucher(conn, code, actor_of(device_id), Place(branch, kind.value))
+    except VoucherRefused as exc:
+        raise GateRefused(exc.why.value, str(exc)) from None
+    except NotFoundError as exc:
+        raise GateRefused("not_found", str(exc)) from None
+    except ConflictError as exc:
+        raise GateRefused("conflict", str(exc)) from None
+    except ValidationError as exc:
+        raise GateRefused("invalid", str(exc)) from None
+    return Consumed(code, str(used["item"]), int(used["units"]), int(used["member_id"]),
+                    int(used["used_ms"]), repeat=False)  # fmt: skip
+
+
+def _item_kind(conn: Connection, hub: Hub, row: Any) -> str:
+    """The catalog kind of the voucher's item in the rules its redemption was booked
+    under (the latest rules for a redemption the hub cannot find)."""
+    t = db.transfers
+    version = conn.execute(
+        sa.select(t.c.rules_version).where(t.c.tx_id == row.tx_id)
+    ).scalar_one_or_none()
+    rules = hub.rules.get(int(version)) if version is not None else None
+    if rules is None:
+        rules = hub.rules.latest()
+    item = next((i for i in rules.catalog if i.code == row.item), None)
+    return "" if item is None else item.kind.value
+
+
+def _retry(conn: Connection, row: Any, device_id: str) -> Consumed | None:
+    """The first answer again, when this device consumed it moments ago."""
+    used_ms = int(row.used_ms)
+    if db.now_ms(conn) - used_ms > RETRY_WINDOW_MS:
+        return None
+    a = db.audit
+    mine = conn.execute(
+        sa.select(a.c.id).where(
+            a.c.at_ms == used_ms,
+            a.c.action == "voucher.use",
+            a.c.target == row.code,
+            a.c.actor == actor_of(device_id),
+        )
+    ).first()
+    if mine is None:
+        return None
+    return Consumed(str(row.code), str(row.item), int(row.units), int(row.member_id), used_ms,
+                    repeat=True)  # fmt: skip
+
+
+def reply_fields(hub: Hub, conn: Connection, request: sm.StaffRequest) -> dict[str, Any]:
+    """The staff reply's fields for a gate's or a bay's request (hub/staff.py hands
+    them over once the devices table says it is one)."""
+    if not isinstance(request.op, sm.UseVoucher):
+        return {"error": "not_allowed", "message": "a gate or a bay only consumes vouchers"}
+    try:
+        done = consume(conn, hub, request.device, request.op.code)
+    except GateRefused as exc:
+        return {"error": exc.error, "message": str(exc)[:500]}
+    return {
+        "voucher": done.code,
+        "item": done.item,
+        "units": done.units,
+        "member_id": done.member_id,
+        "repeat": done.repeat,
+        "used_ms": done.used_ms,
+    }
