@@ -10,8 +10,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tapcard.ui.environment import set_kivy_environment
+
+if TYPE_CHECKING:
+    from tapcard.receipts.printer import Printer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         link.start()
         from tapcard.ui.kivyapp import stop_on_signals
 
-        app = TerminalApp(runtime, link, reader, lang=args.lang, touch_keyboard=args.touch_keyboard)
+        app = TerminalApp(
+            runtime,
+            link,
+            reader,
+            lang=args.lang,
+            touch_keyboard=args.touch_keyboard,
+            printer=_printer(data_dir),
+        )
         stop_on_signals(app)
         app.run()
         link.stop()
@@ -55,3 +66,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _printer(data_dir: Path) -> Printer | None:
+    """The receipt printer of DATA/printer.json; a bad file is reported and the terminal
+    runs on without printing (a printer never stops the counter)."""
+    from tapcard.receipts.printer import PrinterError, load_printer
+
+    try:
+        return load_printer(data_dir)
+    except PrinterError as exc:
+        print(f"tapcard terminal: no receipt printer: {exc}", file=sys.stderr)
+        return None

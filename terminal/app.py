@@ -17,6 +17,7 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from tapcard.device.port import DevicePort
 from tapcard.domain.model import Payment
 from tapcard.readers import CardReader
+from tapcard.receipts.printer import Printer
 from tapcard.ui import kivyapp
 from tapcard.ui.i18n import LANGUAGE_DEFAULT
 from tapcard.ui.worker import AppLiveness, CardWatcher
@@ -257,10 +258,12 @@ class TerminalApp(App):  # type: ignore[misc]  # kivy ships no type hints
         reader: CardReader | None = None,
         lang: str = LANGUAGE_DEFAULT,
         touch_keyboard: bool = False,
+        printer: Printer | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.title = "tapcard terminal"
+        self.printer = printer  # the receipt printer of DATA/printer.json, if any
         self.runtime, self.staff_link, self.reader = runtime, staff_link, reader
         self.lang = lang
         self.touch_keyboard = touch_keyboard
@@ -278,7 +281,7 @@ class TerminalApp(App):  # type: ignore[misc]  # kivy ships no type hints
         load_kv("home")  # the Header rule is shared by every screen after login
         self.manager = ScreenManager(transition=NoTransition())
         self.presenter = TerminalPresenter(
-            self.runtime, self.staff_link, self.post, self._on_view, self.lang
+            self.runtime, self.staff_link, self.post, self._on_view, self.lang, printer=self.printer
         )
         self.watcher = kivyapp.card_watcher(self.runtime, self.reader, self.presenter)
         self._tick = Clock.schedule_interval(self._on_tick, TICK_S)

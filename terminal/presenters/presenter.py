@@ -16,6 +16,7 @@ from collections.abc import Callable
 from tapcard.device.port import DevicePort
 from tapcard.domain.engine import SaleLine, SaleQuote
 from tapcard.domain.model import STAFF_CARD_PREFIX
+from tapcard.receipts.printer import Printer
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
 from tapcard.ui.worker import Post, Tap
 from terminal.presenters.backfill import BackfillPresenter
@@ -43,10 +44,12 @@ class TerminalPresenter:
         on_view: ViewListener,
         lang: str = LANGUAGE_DEFAULT,
         clock: Callable[[], float] = time.monotonic,
+        printer: Printer | None = None,
     ) -> None:
         self.desk = desk = Desk(port, staff_link, post, on_view, lang, clock)
         self.session = SessionPresenter(desk)
-        self.transactions = Transactions(desk)
+        self.transactions = Transactions(desk, printer)
+        self.reprint = self.transactions.receipts.reprint
         self.sales = SalePresenter(desk, self.transactions)
         self.renewals = RenewalPresenter(desk, self.transactions)
         self.backfills = BackfillPresenter(desk, self.transactions)

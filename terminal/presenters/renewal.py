@@ -9,7 +9,8 @@ from tapcard.domain.model import FeeKind, Payment
 from tapcard.ui import fmt
 from tapcard.wire import staff_messages as sm
 from terminal.presenters.desk import Desk
-from terminal.presenters.transactions import Kind, Transactions
+from terminal.presenters.receipts import TENDER_LABELS
+from terminal.presenters.transactions import Kind, Printed, Transactions
 from terminal.presenters.views import ReceiptView, RenewalView, Screen
 
 
@@ -48,10 +49,20 @@ class RenewalPresenter:
         if card_id is None or not d.guard():
             return
         fee = engine.fee_cents(rules, FeeKind.ANNUAL) if rules is not None else 0
+        snap = d.card.snapshot if d.card else None
+        notes: tuple[tuple[str, str], ...] = ()
+        if rules is not None and snap is not None and snap.expires_on is not None:
+            renewed = engine.renewed_expiry(rules, snap.expires_on, clock_today(d.wall))
+            notes = ((d.t("Valid after renewal"), fmt.date(renewed, d.t.lang)),)
         self.transactions.submit(
             Kind.RENEWAL,
             lambda seen: d.port.renew(card_id, payment, staff=d.staff_id(), seen=seen),
             takings=(f"fee_{payment.value}", fee),
+            printed=Printed(
+                items=((d.t("Renewal fee"), fmt.money(fee)),),
+                tenders=((d.t(TENDER_LABELS[payment]), fmt.money(fee)),),
+                notes=notes,
+            ),
         )
 
     def renew_waived(self) -> None:

@@ -12,7 +12,8 @@ from tapcard.errors import TapcardError
 from tapcard.ui import fmt
 from tapcard.ui.i18n import Translator
 from terminal.presenters.desk import Desk
-from terminal.presenters.transactions import Kind, Transactions
+from terminal.presenters.receipts import TENDER_LABELS, item_rows
+from terminal.presenters.transactions import Kind, Printed, Transactions
 from terminal.presenters.views import SaleView, Screen
 
 SALE_LINES_SHOWN_MAX: Final = 12
@@ -111,4 +112,8 @@ class SalePresenter:
             lambda seen: d.port.purchase(card_id, lines, payment, staff=d.staff_id(), seen=seen),
             takings=(f"sale_{payment.value}", quote.net_cents),
             booked=d.sale_lines.clear,
+            printed=Printed(
+                items=item_rows(d, lines),
+                tenders=((d.t(TENDER_LABELS[payment]), fmt.money(quote.net_cents)),),
+            ),
         )

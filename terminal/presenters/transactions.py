@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 from tapcard.device.port import LocalReceipt, Outcome, Seen, settle
+from tapcard.receipts.content import Row
+from tapcard.receipts.printer import Printer
 from tapcard.ui import fmt
 from tapcard.ui.refusals import counter_title
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from terminal.presenters.desk import Desk
+from terminal.presenters.receipts import ReceiptPrinter, reference
 from terminal.presenters.shift import Takings
 from terminal.presenters.views import ReceiptView, Screen
 
@@ -40,9 +44,20 @@ class Kind(enum.StrEnum):
 Booking = Callable[[Seen], LocalReceipt]
 
 
+@dataclass(frozen=True, slots=True)
+class Printed:
+    """What the printed receipt says beyond the hub's result: the items, the tenders,
+    notes such as a renewal's new expiry."""
+
+    items: tuple[Row, ...] = ()
+    tenders: tuple[Row, ...] = ()
+    notes: tuple[Row, ...] = ()
+
+
 class Transactions:
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, printer: Printer | None = None) -> None:
         self.desk = desk
+        self.receipts = ReceiptPrinter(desk, printer)
 
     def submit(
         self,
@@ -50,6 +65,7 @@ class Transactions:
         book: Booking,
         takings: Takings | None = None,
         booked: Callable[[], None] | None = None,
+        printed: Printed = Printed(),
     ) -> None:
         """Book on the worker; then a receipt (and `booked()`), or why not."""
         d = self.desk
@@ -60,7 +76,7 @@ class Transactions:
         def job() -> Outcome:
             return settle(d.port, book(seen), RESULT_WAIT_S)
 
-        d.worker.submit(job, lambda outcome: self._done(kind, outcome, takings, booked))
+        d.worker.submit(job, lambda outcome: self._done(kind, outcome, takings, booked, printed))
 
     def _done(
         self,
@@ -68,6 +84,7 @@ class Transactions:
         outcome: Outcome | Exception,
         takings: Takings | None,
         booked: Callable[[], None] | None,
+        printed: Printed = Printed(),
     ) -> None:
         d, t = self.desk, self.desk.t
         if isinstance(outcome, Exception):
@@ -86,6 +103,12 @@ class Transactions:
         view = ReceiptView(d.header(), t(kind.capitalize()), self._receipt_lines(receipt, result))
         d.last_receipt = receipt
         d.show(Screen.RECEIPT, view)
+        p = printed
+        title = t(kind.capitalize())
+        out = self.receipts.printout(
+            title, receipt, result, p.items, p.tenders, p.notes, kind.value
+        )
+        self.receipts.issue(out)
         d.refresh_card()
 
     def _receipt_lines(self, receipt: LocalReceipt, result: m.TxResult | None) -> tuple[str, ...]:
@@ -131,10 +154,13 @@ class Transactions:
             d.message(d.t("Please check the entries"))
             return
         call = d.port.top_up if kind == Kind.TOPUP else d.port.spend
+        label = d.t(kind.capitalize())
+        tenders = ((d.t("Cash"), fmt.money(cents)),) if kind == Kind.TOPUP else ()
         self.submit(
             kind,
             lambda seen: call(card_id, cents, staff=d.staff_id(), seen=seen),
             takings=(kind.value, cents),
+            printed=Printed(items=((label, fmt.money(cents)),), tenders=tenders),
         )
 
     def redeem(self, item: str, units: int = 1) -> None:
@@ -142,12 +168,13 @@ class Transactions:
         card_id = d.card_id()
         if card_id is None or not d.guard():
             return
+        rules = d.port.rules
+        names = {c.code: c.name for c in rules.catalog} if rules is not None else {}
         self.submit(
             Kind.REDEEM,
             lambda seen: d.port.redeem(card_id, item, units, staff=d.staff_id(), seen=seen),
+            printed=Printed(items=((f"{names.get(item, item)} \u00d7 {units}", ""),)),
         )
 
 
-def reference(receipt: LocalReceipt) -> str:
-    """`SEQ/ID8`: how a receipt names its transfer (and a reversal finds it)."""
-    return f"{receipt.seq}/{str(receipt.tx_id)[:8]}"
+__all__ = ["RESULT_WAIT_S", "Kind", "Printed", "Transactions", "reference"]

@@ -1,0 +1,143 @@
+"""The counter's printed receipts: what a booking's receipt says, printing it when the
+terminal has a printer, keeping it for a reprint, and the Reprint action.
+
+Printing runs on the worker after the booking is done and shown: a printer fault is a
+line on the receipt screen (the booking stands), never a refusal of the sale. Receipts
+are in the screen's language, the branch at the top, the reference (`SEQ/ID8`) at the
+bottom, which the refund lookup and a reversal accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Final
+
+from tapcard.device.port import LocalReceipt
+from tapcard.domain.engine import SaleLine
+from tapcard.domain.model import Payment
+from tapcard.receipts.content import Printout, Row
+from tapcard.receipts.printer import Printer, PrinterError
+from tapcard.receipts.store import ReceiptStore
+from tapcard.ui import fmt
+from tapcard.wire import messages as m
+from terminal.presenters.desk import Desk
+from terminal.presenters.views import ReceiptView, Screen
+
+REPRINT_MARK: Final = "Reprint"
+TENDER_LABELS: Final = {Payment.CASH: "Cash", Payment.STORED_VALUE: "Stored value"}
+
+
+def reference(receipt: LocalReceipt) -> str:
+    """`SEQ/ID8`: how a receipt names its transfer (and a reversal finds it)."""
+    return f"{receipt.seq}/{str(receipt.tx_id)[:8]}"
+
+
+def item_rows(desk: Desk, lines: Sequence[SaleLine]) -> tuple[Row, ...]:
+    t = desk.t
+    return tuple(
+        (
+            f"{t(line.sku or line.category)} \u00d7 {line.quantity}",
+            fmt.money(line.unit_price_cents * line.quantity),
+        )
+        for line in lines
+    )
+
+
+class ReceiptPrinter:
+    def __init__(self, desk: Desk, printer: Printer | None) -> None:
+        self.desk = desk
+        self.printer = printer
+        self.store = ReceiptStore(desk.port.load_doc, desk.port.save_doc)
+
+    def printout(
+        self,
+        title: str,
+        receipt: LocalReceipt,
+        result: m.TxResult | None,
+        items: tuple[Row, ...] = (),
+        tenders: tuple[Row, ...] = (),
+        notes: tuple[Row, ...] = (),
+        kind: str = "",
+    ) -> Printout:
+        d, t = self.desk, self.desk.t
+        branch = self.printer.branch_name if self.printer else ""
+        now_ms = d.wall.now_ms()
+        header = (
+            branch or d.port.bundle.branch_id,
+            fmt.clock(now_ms),
+            t("Staff") + f": {d.staff.name if d.staff else ''}",
+            t("Card") + f": {d.header().card}",
+        )
+        totals: list[Row] = []
+        if result is not None:
+            if result.discount_cents:
+                totals.append((t("Discounts"), f"-{fmt.money(result.discount_cents)}"))
+            if result.net_cents:
+                totals.append((t("Paid"), fmt.money(result.net_cents)))
+            totals += tenders
+            totals.append((t("Points earned"), fmt.points(result.points_earned)))
+            if result.points_spent:
+                totals.append((t("Points used"), fmt.points(result.points_spent)))
+            if result.balances is not None:
+                totals.append((t("Points"), fmt.points(result.balances.points)))
+                totals.append((t("Stored value"), fmt.money(result.balances.stored_value_cents)))
+        else:  # offline: the amounts the device decided; the hub confirms them later
+            totals += tenders
+            if receipt.cents:
+                totals.append((t("Amount"), fmt.money(receipt.cents)))
+            if receipt.points:
+                totals.append((t("Points used"), fmt.points(receipt.points)))
+        totals += notes
+        footer = [t("Reference: {ref}", ref=reference(receipt))]
+        if result is None:
+            footer.append(t("Queued offline: sent when the hub is back"))
+        voucher = result.voucher if result is not None else ""
+        return Printout(title, header, items, tuple(totals), tuple(footer), voucher, now_ms, kind)
+
+    def issue(self, printout: Printout) -> None:
+        """Keep the receipt for a reprint and print it (when there is a printer)."""
+        d = self.desk
+
+        def job() -> str:
+            self.store.keep(printout)
+            return self._print(printout)
+
+        d.worker.submit(job, self._printed)
+
+    def reprint(self) -> None:
+        d = self.desk
+        d.touch()
+
+        def job() -> str:
+            last = self.store.last()
+            if last is None:
+                return d.t("No receipt to reprint")
+            return self._print(last, d.t(REPRINT_MARK)) or d.t("Reprinted")
+
+        d.worker.submit(job, self._reprinted)
+
+    def _print(self, printout: Printout, mark: str = "") -> str:
+        """'' when printed (or no printer), else the fault as the screen says it."""
+        if self.printer is None:
+            return ""
+        try:
+            self.printer.print_out(printout, mark)
+        except PrinterError as exc:
+            return self.desk.t("Printer fault: {detail}", detail=str(exc)[:120])
+        return ""
+
+    def _printed(self, fault: str | Exception) -> None:
+        d = self.desk
+        if isinstance(fault, Exception):
+            fault = d.t("Printer fault: {detail}", detail=str(fault)[:120])
+        if fault and d.screen == Screen.RECEIPT and isinstance(d.view, ReceiptView):
+            d.show(Screen.RECEIPT, replace(d.view, lines=(*d.view.lines, fault)))
+
+    def _reprinted(self, outcome: str | Exception) -> None:
+        d = self.desk
+        if self.printer is None:
+            d.message(d.t("No printer is set up on this terminal"))
+            return
+        text = outcome if isinstance(outcome, str) else str(outcome)[:200]
+        d.message(text, error=text != d.t("Reprinted"))
