@@ -17,12 +17,14 @@ from typing import Annotated, Final
 import msgspec
 from nacl.signing import SigningKey, VerifyKey
 
+from tapcard.domain.model import DeviceKind
 from tapcard.errors import TapcardError, ValidationError
 from tapcard.readers import Backend, ReaderConfig
 from tapcard.wire.keys import signing_key_from_text, verify_key_from_text
 from tapcard.wire.topics import is_valid_device_id
 
 BUNDLE_FILE: Final = "bundle.json"
+BUNDLE_KINDS: Final = tuple(kind.value for kind in DeviceKind)  # kiosk, terminal, gate, bay
 BUNDLE_BYTES_MAX: Final = 16 * 1024
 BROKER_PORT_DEFAULT: Final = 1883
 BROKER_NODES_MAX: Final = 8  # addresses in the `broker` field, tried in turn
@@ -94,8 +96,9 @@ class Bundle:
             raise BundleError(f"bundle is not JSON: {exc}") from None
         if not is_valid_device_id(fields.device_id):
             raise BundleError(f"bundle: device_id {fields.device_id!r} is not a device id")
-        if fields.kind not in ("kiosk", "terminal"):
-            raise BundleError(f"bundle: kind must be kiosk or terminal, not {fields.kind!r}")
+        if fields.kind not in BUNDLE_KINDS:
+            kinds = ", ".join(BUNDLE_KINDS)
+            raise BundleError(f"bundle: kind must be one of {kinds}, not {fields.kind!r}")
         nodes = [_broker(text.strip()) for text in fields.broker.split(",")]
         if len(nodes) > BROKER_NODES_MAX:
             raise BundleError(f"bundle: more than {BROKER_NODES_MAX} broker nodes")

@@ -61,6 +61,9 @@ def register(sub: Any) -> None:
     )
     tap.add_argument("--remove", action="store_true", help="take the card off the reader")
     _add(cmds, "run", cmd_run, "run headless: link, heartbeat, drain, sim reader")
+    gate = _add(cmds, "gate", cmd_gate, "run a gate or wash bay: codes from stdin, a relay")
+    gate.add_argument("--relay-pin", type=int, default=17, help="BCM pin of the relay")
+    gate.add_argument("--fault-pin", type=int, help="BCM pin of the wash bay's fault input")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
     except TapcardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from tapcard.device.gate_run import run_gate
+
+    return run_gate(_data_dir(args), args.relay_pin, args.fault_pin, sys.stdin)
 
 
 def cmd_provision(args: argparse.Namespace) -> int:

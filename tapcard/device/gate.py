@@ -1,0 +1,168 @@
+"""The car park's exit gate and the wash bay controller: a code in, the hub's yes, a relay.
+
+A barcode scanner types the voucher's QR code as keys ending with Enter: each line read
+is one code. The program asks the hub on its staff channel (`UseVoucher`, no staff:
+hub/gates.py decides by the voucher's item kind, place and expiry, never by this
+device's word) and, on a yes, drives its relay through gpiozero:
+
+- a gate holds the barrier open for `GATE_OPEN_S`;
+- a bay pulses its start relay once per code, and never twice across a power cut: the
+  code is written to its journal (fsync) before the relay moves and marked done after;
+  on start, a code written but not marked done is never pulsed again (the wash may or
+  may not have started: staff decide), and a code in the journal is refused here even
+  when the hub answers its own retry as the first time. A fault input (the bay
+  controller's fault contact) is reported in Health alarms as `bay_fault`.
+
+Tests use gpiozero's MockFactory pin factory (GPIOZERO_PIN_FACTORY=mock).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Protocol
+
+from tapcard.domain.model import DeviceKind
+from tapcard.files import private_file
+
+log = logging.getLogger(__name__)
+
+GATE_OPEN_S: Final = 8.0  # long enough for one car to pass the barrier
+BAY_PULSE_S: Final = 0.5  # the wash controller's start input wants a short pulse
+ASK_TIMEOUT_S: Final = 5.0
+JOURNAL_FILE: Final = "bay-journal.jsonl"
+CODE_CHARS_MAX: Final = 32
+ALARM_BAY_FAULT: Final = "bay_fault"
+ALARM_BAY_INTERRUPTED: Final = "bay_interrupted"  # a start cut off by a power cut
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    ok: bool
+    error: str = ""  # the hub's error word, or offline / already_started
+    item: str = ""
+    units: int = 0  # hours of parking, washes
+
+
+class Relay(Protocol):
+    def on(self) -> None: ...
+    def off(self) -> None: ...
+
+
+class FaultInput(Protocol):
+    @property
+    def is_active(self) -> bool: ...
+
+
+Ask = Callable[[str], Answer]  # code -> the hub's answer
+Sleep = Callable[[float], None]
+
+
+class BayJournal:
+    """The codes a bay has started (or was about to): one JSON line each, fsynced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.started: set[str] = set()  # written before the pulse
+        self.done: set[str] = set()  # the pulse finished
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:  # a line torn by the power cut: its pulse never ran
+                    continue
+                (self.done if entry.get("done") else self.started).add(str(entry["code"]))
+        else:
+            private_file(path)
+
+    @property
+    def interrupted(self) -> set[str]:
+        return self.started - self.done
+
+    def knows(self, code: str) -> bool:
+        return code in self.started or code in self.done
+
+    def write(self, code: str, done: bool) -> None:
+        with self.path.open("a") as out:
+            out.write(json.dumps({"code": code, "done": done}) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        (self.done if done else self.started).add(code)
+
+
+class Gate:
+    """An exit barrier: opens for a parking voucher the hub accepts."""
+
+    def __init__(self, ask: Ask, relay: Relay, sleep: Sleep = time.sleep) -> None:
+        self.ask, self.relay, self.sleep = ask, relay, sleep
+
+    def alarms(self) -> list[str]:
+        return []
+
+    def handle(self, code: str) -> Answer:
+        answer = self.ask(code)
+        if answer.ok:
+            self.relay.on()
+            try:
+                self.sleep(GATE_OPEN_S)
+            finally:
+                self.relay.off()
+        return answer
+
+
+class Bay:
+    """A wash bay: starts the wash once per code the hub accepts."""
+
+    def __init__(
+        self,
+        ask: Ask,
+        relay: Relay,
+        journal: BayJournal,
+        fault: FaultInput | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.ask, self.relay, self.journal = ask, relay, journal
+        self.fault, self.sleep = fault, sleep
+        self.relay.off()  # on start: never a pulse, whatever the journal holds
+        for code in sorted(journal.interrupted):
+            log.warning("bay start of %s was cut off before it was marked done", code)
+
+    def alarms(self) -> list[str]:
+        alarms = []
+        if self.fault is not None and self.fault.is_active:
+            alarms.append(ALARM_BAY_FAULT)
+        if self.journal.interrupted:
+            alarms.append(ALARM_BAY_INTERRUPTED)
+        return alarms
+
+    def handle(self, code: str) -> Answer:
+        if self.journal.knows(code):
+            return Answer(False, "already_started")
+        if self.fault is not None and self.fault.is_active:
+            return Answer(False, ALARM_BAY_FAULT)  # asked nothing: the code stays unused
+        answer = self.ask(code)
+        if not answer.ok:
+            return answer
+        self.journal.write(code, done=False)  # before the relay moves
+        self.relay.on()
+        try:
+            self.sleep(BAY_PULSE_S)
+        finally:
+            self.relay.off()
+        self.journal.write(code, done=True)
+        return answer
+
+
+def clean_code(line: str) -> str:
+    """A scanned line as a code: the scanner's Enter and stray spaces dropped."""
+    return line.strip()[:CODE_CHARS_MAX]
+
+
+def staff_name(kind: DeviceKind) -> str:
+    """What a gate's or a bay's request names as its staff: its kind (it has none)."""
+    return kind.value
