@@ -71,6 +71,10 @@ _PRUNE_SQLITE_SQL = """DELETE FROM point_buckets WHERE expires_on <= ?
 AND member_id IN (SELECT value FROM json_each(?))"""
 _PRUNE_PG_SQL = "DELETE FROM point_buckets WHERE expires_on <= %s AND member_id = ANY(%s)"
 
+_DEBIT_SQLITE_SQL = "UPDATE accounts SET balance = balance - ? WHERE code = ?"
+_DEBIT_PG_SQL = """UPDATE accounts SET balance = accounts.balance - d.points
+FROM unnest(%s::text[], %s::bigint[]) AS d(code, points) WHERE accounts.code = d.code"""
+
 
 @dataclass(slots=True)
 class ExpiryReport:
@@ -216,12 +220,15 @@ def _book(
     journal.post_moves(template, Asset.POINTS, _S_EXPIRED, moves)
     report.tx_ids += [tx_id for tx_id, *_ in moves]
     journal.insert(conn)
-    # Only the points account moves: one relative update per member, never the member row.
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        f"UPDATE accounts SET balance = balance - {mark} WHERE code = {mark}",  # noqa: S608
-        [(points, member_account(m, Asset.POINTS)) for m, points in expiring],
-    )
+    # Only the points account moves: a relative update per member, never the member row.
+    # PostgreSQL: one UPDATE ... FROM the chunk's arrays (a statement per row cost 9 s per
+    # 50,000 on the server); SQLite: executemany, cheaper there than a join on json_each.
+    codes = [member_account(m, Asset.POINTS) for m, _ in expiring]
+    amounts = [points for _, points in expiring]
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_DEBIT_PG_SQL, (codes, amounts))
+    else:
+        conn.exec_driver_sql(_DEBIT_SQLITE_SQL, list(zip(amounts, codes, strict=True)))
     journal.settle(conn, [])
     report.members += len(expiring)
     report.points += sum(points for _, points in expiring)
