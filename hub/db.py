@@ -24,6 +24,7 @@ from hub import (
     expiry_schema,
     ledger_schema,
     member_schema,
+    product_schema,
     refund_schema,
     staff_schema,
     voucher_schema,
@@ -141,9 +142,9 @@ transfers = sa.Table(
     # A card's and a device's spending by day (hub.ledger_store.load_usage).
     sa.Index("transfers_card_created", "card_id", "created_ms"),
     sa.Index("transfers_device_created", "device_id", "created_ms"),
-)
     # A period's transfers, with who and what for the reports over it (migration 0018).
     sa.Index("transfers_created", "created_ms", "member_id", "kind"),
+)
 
 legs = sa.Table(
     "legs",
@@ -489,12 +490,11 @@ staff = sa.Table(
 
 # Staff sessions, login challenges and failed PIN tries (migration 0006): hub/staff_schema.py.
 staff_sessions, staff_challenges, staff_pin_failures = staff_schema.define(metadata)
-
 # Failed dashboard logins per account and address (migration 0007): hub/web/schema.py.
 web_login_failures = web_schema.define(metadata)
-
 # Points by expiry date (migration 0010): hub/expiry_schema.py.
 point_buckets = expiry_schema.define(metadata)
-
 # Memberships joined by spend (migration 0013): hub/voucher_schema.py.
 join_by_spend = voucher_schema.define(metadata)
+# The product catalog (migration 0019): hub/product_schema.py.
+products, product_prices, product_catalogs = product_schema.define(metadata)

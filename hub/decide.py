@@ -23,7 +23,7 @@ from hub.authority import (
     operation_of,
 )
 from hub.refunds import decide_refund
-from tapcard.domain import authority, engine
+from tapcard.domain import authority, engine, products
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import MemberContext, SaleQuote
 from tapcard.domain.ledger import Leg
@@ -128,8 +128,10 @@ def decide(
     now_ms: int,
     sender: Sender,
     refunds: RefundBook | None = None,
+    catalog: products.Catalog | None = None,
 ) -> Decision:
-    """Accept (with legs) or refuse (with a reason) one intent."""
+    """Accept (with legs) or refuse (with a reason) one intent. `catalog`: the hub's
+    products the batch's sales name and who may sell free amounts (None: no catalog)."""
     if rules is None:
         return refuse(
             Reason.UNKNOWN_RULES_VERSION, f"rule set {intent.rules_version} is unknown", today
@@ -145,6 +147,7 @@ def decide(
         return refused
     ctx = _Ctx(intent, rules, member, today, exceptions, stock, receipts, voucher_secret, card)
     ctx.refunds, ctx.device, ctx.branch = refunds, sender.device, sender.branch
+    ctx.catalog = catalog
     decision = _decide_op(ctx)
     if decision.reason is not Reason.OK:
         return decision
@@ -225,6 +228,7 @@ class _Ctx:
     refunds: RefundBook | None = None  # the sales a batch's refunds name (hub.refunds)
     device: DeviceKind | None = None
     branch: str = ""  # the sending device's: where a co-branded card's partners are
+    catalog: products.Catalog | None = None
 
     def ok(self, kind: TxKind, legs: list[Leg], message: str, **kw: Any) -> Decision:
         return Decision(Reason.OK, message, self.today, kind=kind, legs=legs, **kw)
@@ -328,29 +332,65 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
     if op.receipt_no and op.receipt_no in ctx.receipts:
         return ctx.refuse(Reason.RECEIPT_USED, f"receipt {op.receipt_no} is already booked")
     tier = ctx.context().tier
-    quote = engine.quote_sale(ctx.rules, ctx.context(), op.lines, ctx.today)
+    priced = _catalog_prices(ctx, op, tier)
+    if isinstance(priced, Decision):
+        return priced
+    sale_lines, pricing, extra = priced
+    quote = engine.quote_sale(ctx.rules, ctx.context(), sale_lines, ctx.today, pricing)
     if op.payment is Payment.STORED_VALUE and not ctx.covers(
         Asset.CENTS, quote.net_cents, "purchase"
     ):
         return ctx.refuse(Reason.INSUFFICIENT_FUNDS, "stored value does not cover the sale")
     legs = legs_of.sale_legs(ctx.member.id, quote, op.payment)
-    lines = [[line.category, line.sku, line.unit_price_cents, line.quantity] for line in op.lines]
+    lines = [[line.category, line.sku, line.unit_price_cents, line.quantity] for line in sale_lines]
     return ctx.ok(
         TxKind.PURCHASE,
         legs,
         "sale booked",
         # The tier too: a refund prices the sale again as it was (hub/refunds.py).
         detail_json=_quote_detail(
-            quote, payment=op.payment.value, lines=lines, tier=tier, **_program_detail(ctx)
+            quote,
+            payment=op.payment.value,
+            lines=lines,
+            tier=tier,
+            **_program_detail(ctx),
+            **extra,
         ),
         net_cents=quote.net_cents,
         discount_cents=quote.discount_cents,
         points_earned=quote.points,
         receipt_no=op.receipt_no,
         new_tier=_earned_tier(ctx, quote.growth),
-        lines=tuple(op.lines),
+        lines=sale_lines,
         campaign_offs=quote.campaign_offs,
     )
+
+
+def _catalog_prices(
+    ctx: _Ctx, op: Purchase, tier: str
+) -> tuple[tuple[engine.SaleLine, ...], engine.Pricing | None, dict[str, Any]] | Decision:
+    """The sale's lines as the hub's catalog prices them (the hub is the authority on the
+    price: a device's differing price is an exception for HQ), the pricing the refund
+    needs again, and its detail; or the refusal of a free amount the sender may not sell."""
+    catalog = ctx.catalog
+    if catalog is None or not catalog.in_use:
+        return tuple(op.lines), None, {}
+    repriced = products.reprice(catalog.products, tier, op.lines)
+    if repriced.free and not catalog.free_amounts:
+        line = op.lines[repriced.free[0]]
+        what = f"sku {line.sku} is not in the product catalog" if line.sku else "a free amount"
+        return ctx.refuse(Reason.UNKNOWN_ITEM, f"{what}: only a manager may sell it")
+    for d in repriced.differences:
+        quantity = op.lines[d.line].quantity
+        detail = f"line {d.line} ({d.sku}): device {d.device_cents}, catalog {d.catalog_cents}"
+        cents = abs(d.device_cents - d.catalog_cents) * quantity
+        ctx.exceptions.append(("catalog_price", Asset.CENTS, cents, detail))
+    extra: dict[str, Any] = {
+        "catalog_version": catalog.version,
+        "member_cents": dict(repriced.pricing.member_cents),
+        "points_excluded": sorted(repriced.pricing.points_excluded),
+    }
+    return repriced.lines, repriced.pricing, extra
 
 
 def _redeem(ctx: _Ctx, op: Redeem) -> Decision:

@@ -27,6 +27,7 @@ from hub.decide import CardInfo, Decision, decide, refuse
 from hub.ledger_time import hub_time, sender_of
 from hub.member_state import MemberState, load_members
 from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
+from hub.products import Catalog, batch_catalogs
 from hub.refunds import RefundBook
 from hub.registry import note_contact
 from hub.rulestore import RulesCache
@@ -92,6 +93,7 @@ class _Batch:
     usage: store.DayUsage = field(default_factory=store.DayUsage)
     staff: dict[str, StaffCheck] = field(default_factory=dict)  # tx -> whom to book it under
     refunds: RefundBook | None = None  # the sales the batch's refunds name
+    catalogs: dict[str, Catalog] = field(default_factory=dict)  # tx -> its sale's products
 
 
 class Ledger:
@@ -215,6 +217,7 @@ class Ledger:
             today=today,
             sender=sender_of(incoming, device, today, rules, state.usage),
             refunds=state.refunds,
+            catalog=state.catalogs.get(incoming.tx),
         )
         refused = staff_refusal(decision, intent.offline, state.staff.get(incoming.tx))
         if refused is not None:
@@ -330,6 +333,7 @@ class Ledger:
         state.usage = self._load_usage(conn, batch, state)
         now_ms = self.clock.now_ms()
         state.staff = {i.tx: intent_staff(conn, i.device_id, i.intent, now_ms) for i in batch}
+        state.catalogs = batch_catalogs(conn, [(i.tx, i.intent) for i in batch], state.staff)
         return state
 
     def _load_usage(

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from hub import db
 from tapcard.domain import authority
 from tapcard.domain import ledger as legs_of
-from tapcard.domain.engine import MemberContext, SaleLine
+from tapcard.domain.engine import MemberContext, Pricing, SaleLine
 from tapcard.domain.model import Asset, DeviceKind, Payment, TxKind
 from tapcard.domain.refund import RefundError, refund_quote, tier_at_sale
 from tapcard.domain.rules import RuleSet
@@ -222,6 +222,16 @@ def _load_refunded(conn: Connection, sales: dict[str, Sale]) -> None:
             sale.voucher_state = "expired"
 
 
+def sale_pricing(detail: dict[str, Any]) -> Pricing | None:
+    """The catalog's member prices and excluded SKUs a sale was priced with (hub/decide.py
+    records them), or None for a sale booked without the catalog."""
+    member, excluded = detail.get("member_cents"), detail.get("points_excluded")
+    if member is None and excluded is None:
+        return None
+    member_cents = {str(k): int(v) for k, v in (member or {}).items()}
+    return Pricing(member_cents=member_cents, points_excluded=frozenset(excluded or ()))
+
+
 def sale_day(sale: Sale, rules: RuleSet) -> dt.date:
     return authority.business_date(sale.created_ms, rules.time_zone)
 
@@ -263,7 +273,13 @@ def decide_refund(
     wanted = [(line.line_no, line.quantity) for line in op.lines]
     try:
         quote = refund_quote(
-            rules, member, sale.lines, sale.refunded, wanted, sale_day(sale, rules)
+            rules,
+            member,
+            sale.lines,
+            sale.refunded,
+            wanted,
+            sale_day(sale, rules),
+            sale_pricing(sale.detail),
         )
     except RefundError as exc:
         reason = Reason.REFUND_EXCEEDS_SALE if exc.exceeds else Reason.NOT_REFUNDABLE

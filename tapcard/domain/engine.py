@@ -11,8 +11,8 @@ import calendar
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from tapcard.domain.model import FeeKind
 from tapcard.domain.programs import find_program
@@ -40,6 +40,16 @@ class SaleLine:
     unit_price_cents: int  # retail price
     quantity: int = 1
     sku: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """What a sale's lines take from the product catalog (tapcard.domain.products)
+    beyond their own price and category: each SKU's member price for the member's tier,
+    superseding the rule set's price list for it, and the SKUs that earn no points."""
+
+    member_cents: Mapping[str, int] = field(default_factory=dict)
+    points_excluded: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,25 +111,34 @@ def validate_lines(lines: Sequence[SaleLine]) -> list[str]:
 
 
 def quote_sale(
-    rules: RuleSet, member: MemberContext, lines: Sequence[SaleLine], on: dt.date
+    rules: RuleSet,
+    member: MemberContext,
+    lines: Sequence[SaleLine],
+    on: dt.date,
+    pricing: Pricing | None = None,
 ) -> SaleQuote:
     """Price a sale: member prices, tier discount, campaigns, then points on what is paid.
 
     Excluded categories (group-buy, special offers) get no tier discount, no campaign
-    and earn nothing. Campaign discounts come out of the eligible lines only. On a
-    category or co-branded card only the lines its program covers earn, after their
-    share of the campaign discount (rounded against the card).
+    and earn nothing, nor do the catalog's excluded SKUs (`pricing`). Campaign
+    discounts come out of the eligible lines only. On a category or co-branded card only
+    the lines its program covers earn, after their share of the campaign discount
+    (rounded against the card).
     """
     assert not validate_lines(lines), validate_lines(lines)
     tier = rules.tier(member.tier)
     excluded = set(rules.earn.excluded_categories)
     prices = rules.price_lists.get(tier.name, {})
+    no_points: frozenset[str] = frozenset()
+    if pricing is not None:
+        prices = {**prices, **pricing.member_cents}
+        no_points = pricing.points_excluded
     program = find_program(rules.card_programs, member.program)
     gross = saving = tier_off = excluded_cents = eligible = covered = 0
     for line in lines:
         retail = line.unit_price_cents * line.quantity
         gross += retail
-        if line.category in excluded:
+        if line.category in excluded or (line.sku and line.sku in no_points):
             excluded_cents += retail
             continue
         if line.sku and line.sku in prices:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from tapcard.domain import engine
-from tapcard.domain.engine import MemberContext, SaleLine, SaleQuote
+from tapcard.domain.engine import MemberContext, Pricing, SaleLine, SaleQuote
 from tapcard.domain.rules import RuleSet
 
 
@@ -79,10 +79,16 @@ def refund_request(
     return out
 
 
-def _quote(rules: RuleSet, member: MemberContext, lines: list[SaleLine], on: dt.date) -> SaleQuote:
+def _quote(
+    rules: RuleSet,
+    member: MemberContext,
+    lines: list[SaleLine],
+    on: dt.date,
+    pricing: Pricing | None = None,
+) -> SaleQuote:
     if not lines:  # all of it refunded: nothing kept, nothing owed or earned
         return _NOTHING
-    return engine.quote_sale(rules, member, lines, on)
+    return engine.quote_sale(rules, member, lines, on, pricing)
 
 
 def refund_quote(
@@ -92,15 +98,17 @@ def refund_quote(
     refunded: Mapping[int, int],
     wanted: Sequence[tuple[int, int]],
     on: dt.date,
+    pricing: Pricing | None = None,
 ) -> RefundQuote:
     """Price a refund of `wanted` ((line, quantity); empty: the rest) of a sale of
-    `lines` that earlier refunds already took `refunded` of; `on` is the sale's day."""
+    `lines` that earlier refunds already took `refunded` of; `on` is the sale's day,
+    `pricing` the catalog's member prices the sale had."""
     refunding = refund_request(lines, refunded, wanted)
     after = dict(refunded)
     for number, quantity in refunding.items():
         after[number] = after.get(number, 0) + quantity
-    before_q = _quote(rules, member, kept_lines(lines, refunded), on)
-    after_q = _quote(rules, member, kept_lines(lines, after), on)
+    before_q = _quote(rules, member, kept_lines(lines, refunded), on, pricing)
+    after_q = _quote(rules, member, kept_lines(lines, after), on, pricing)
     money = before_q.net_cents - after_q.net_cents
     if money < 0:
         # The rest would lose a discount worth more than what comes back: the member
