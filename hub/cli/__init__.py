@@ -13,7 +13,17 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from hub.cli import ledger, members, points, refunds, registry, server, staff, stored_value
+from hub.cli import (
+    ledger,
+    members,
+    points,
+    products,
+    refunds,
+    registry,
+    server,
+    staff,
+    stored_value,
+)
 from hub.cli.common import Handler, add_command, config_of
 from tapcard.errors import TapcardError
 
@@ -38,6 +48,7 @@ def register(sub: Any) -> None:
     points.register(cmds)
     stored_value.register(cmds)
     refunds.register(cmds)
+    products.register(cmds)
     from hub.deploy.commands import register as register_deploy
 
     register_deploy(cmds, add_command, config_of)  # broker-config, backup, restore
