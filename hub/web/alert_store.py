@@ -6,6 +6,7 @@ alerts again. The history is bounded to the newest HISTORY_ROWS_MAX rows.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,7 +60,7 @@ def sync_history(conn: Connection, found: list[alerts.Alert], now_ms: int) -> li
                     "kind": a.kind,
                     "branch_id": a.branch,
                     "subject": a.subject[:200],
-                    "message": a.message,
+                    "message": stored_message(a),
                     "opened_ms": a.since_ms or now_ms,
                     "closed_ms": 0,
                     "acked_by": None,
@@ -71,6 +72,31 @@ def sync_history(conn: Connection, found: list[alerts.Alert], now_ms: int) -> li
         )
         _prune(conn)
     return opened
+
+
+def stored_message(alert: alerts.Alert) -> str:
+    """The English text with its msgid and values, so that the history shows in the
+    page's language as the live alert does (a row from before holds the text alone)."""
+    if not alert.msgid:
+        return alert.message
+    told = {"text": alert.message, "msgid": alert.msgid, "fields": alert.values()}
+    return json.dumps(told, ensure_ascii=False)
+
+
+def history_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row with `message` (English), `msgid` and `fields` ("" and {} if none)."""
+    text = str(row["message"])
+    row["msgid"], row["fields"] = "", {}
+    if text.startswith("{"):
+        try:
+            told = json.loads(text)
+        except ValueError:
+            return row
+        if isinstance(told, dict) and isinstance(told.get("fields"), dict):
+            row["message"] = str(told.get("text", ""))
+            row["msgid"] = str(told.get("msgid", ""))
+            row["fields"] = {str(k): str(v) for k, v in told["fields"].items()}
+    return row
 
 
 def _prune(conn: Connection) -> None:
@@ -116,4 +142,4 @@ def history(
         query = query.where(h.c.acked_ms > 0)
     elif state == "closed":
         query = query.where(h.c.closed_ms > 0)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [history_row(dict(row._mapping)) for row in conn.execute(query)]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -79,8 +80,45 @@ class Alert:
         }
 
 
-def _told(msgid: str, **fields: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    return msgid.format(**fields), msgid, tuple(fields.items())
+# Every alert's text, in English with {fields}: the page translates it with its values
+# (tests/web/test_i18n.py checks each has a Chinese entry); `message` is the English.
+MSGIDS: Final = (
+    "{device} offline since {since}",
+    "{device} silent since {since} (no heartbeat)",
+    "{device} reader fault: {detail}",
+    "{device} reader fault",
+    "{device} outbox: {depth} waiting, oldest {age} s",
+    "{device} disk low: {mib} MiB free",
+    "{device} runs rules {version}, latest is {latest}",
+    "{device} has deny list {version}, latest is {latest}",
+    "{branch}: {down} of {total} devices offline since {since}",
+    "{kind}: {detail} ({amount} {asset}, card {card})",
+    "{device} is missing {missing} sequence numbers (first {first})",
+    "PIN logins for device {subject} locked after repeated wrong PINs",
+    "PIN logins for staff {subject} locked after repeated wrong PINs",
+    "staff card logins for device {subject} locked after repeated refusals",
+    "staff card logins for card {subject} locked after repeated refusals",
+)
+Fields = tuple[tuple[str, str], ...]
+
+
+def _told(msgid: str, /, **fields: object) -> tuple[str, str, Fields]:
+    shown = {name: str(value) for name, value in fields.items()}
+    return msgid.format(**shown), msgid, tuple(shown.items())
+
+
+def _alert(
+    key: str,
+    kind: str,
+    branch: str | None,
+    subject: str,
+    since_ms: int,
+    msgid: str,
+    /,
+    **fields: object,
+) -> Alert:
+    text, msgid, told = _told(msgid, **fields)
+    return Alert(key, kind, branch, subject, text, since_ms, None, (), msgid, told)
 
 
 def _clock_text(at_ms: int, now_ms: int, zone: ZoneInfo) -> str:
@@ -102,8 +140,10 @@ def _device_alerts(
     rules_version, rules_ms, deny_version, deny_ms = latest
     name, branch, out = dev["id"], dev["branch"], []
 
-    def add(kind: str, message: str, since_ms: int) -> None:
-        out.append(Alert(f"{kind}:{name}", kind, branch, name, message, since_ms))
+    def add(kind: str, since_ms: int, msgid: str, **fields: object) -> None:
+        out.append(
+            _alert(f"{kind}:{name}", kind, branch, name, since_ms, msgid, device=name, **fields)
+        )
 
     if dev["presence"] in ("revoked", "never"):
         return []  # a device not yet installed has no rules, reader or outbox to alert on
@@ -114,44 +154,59 @@ def _device_alerts(
             if dev["presence"] == "offline"
             else "{device} silent since {since} (no heartbeat)"
         )
-        text, msgid, fields = _told(
-            msgid, device=name, since=_clock_text(dev["last_seen_ms"], now_ms, zone)
-        )
-        key = f"offline:{name}"
-        out.append(
-            Alert(key, "offline", branch, name, text, dev["last_seen_ms"], None, (), msgid, fields)
-        )
-    if dev["reader"] == "fault":
-        add(
-            "reader",
-            f"{name} reader fault: {dev['reader_detail'] or 'no detail'}",
-            dev["health_at_ms"],
-        )
-    if (
-        dev["outbox_depth"] >= cfg.outbox_depth_alert
-        or dev["outbox_oldest_age_s"] >= cfg.outbox_age_alert_s
-    ):
-        text = (
-            f"{name} outbox: {dev['outbox_depth']} waiting, oldest {dev['outbox_oldest_age_s']} s"
-        )
-        add("outbox", text, dev["health_at_ms"])
-    if 0 < dev["disk_free_bytes"] < cfg.disk_free_bytes_min:
-        add(
-            "disk",
-            f"{name} disk low: {dev['disk_free_bytes'] // 2**20} MiB free",
-            dev["health_at_ms"],
-        )
+        since = _clock_text(dev["last_seen_ms"], now_ms, zone)
+        add("offline", dev["last_seen_ms"], msgid, since=since)
+    _health_alerts(dev, cfg, add)
     grace_ms = cfg.config_ack_grace_s * 1000
     if dev["rules_version"] < rules_version and now_ms - rules_ms >= grace_ms:
         add(
             "rules",
-            f"{name} runs rules {dev['rules_version']}, latest is {rules_version}",
             rules_ms,
+            "{device} runs rules {version}, latest is {latest}",
+            version=dev["rules_version"],
+            latest=rules_version,
         )
     if dev["denylist_version"] < deny_version and now_ms - deny_ms >= grace_ms:
-        text = f"{name} has deny list {dev['denylist_version']}, latest is {deny_version}"
-        add("denylist", text, deny_ms)
+        add(
+            "denylist",
+            deny_ms,
+            "{device} has deny list {version}, latest is {latest}",
+            version=dev["denylist_version"],
+            latest=deny_version,
+        )
     return out
+
+
+def _health_alerts(dev: dict[str, Any], cfg: WebSettings, add: Callable[..., None]) -> None:
+    """The reader, outbox and disk of a device's last heartbeat."""
+    if dev["reader"] == "fault":
+        if dev["reader_detail"]:
+            add(
+                "reader",
+                dev["health_at_ms"],
+                "{device} reader fault: {detail}",
+                detail=dev["reader_detail"],
+            )
+        else:
+            add("reader", dev["health_at_ms"], "{device} reader fault")
+    if (
+        dev["outbox_depth"] >= cfg.outbox_depth_alert
+        or dev["outbox_oldest_age_s"] >= cfg.outbox_age_alert_s
+    ):
+        add(
+            "outbox",
+            dev["health_at_ms"],
+            "{device} outbox: {depth} waiting, oldest {age} s",
+            depth=dev["outbox_depth"],
+            age=dev["outbox_oldest_age_s"],
+        )
+    if 0 < dev["disk_free_bytes"] < cfg.disk_free_bytes_min:
+        add(
+            "disk",
+            dev["health_at_ms"],
+            "{device} disk low: {mib} MiB free",
+            mib=dev["disk_free_bytes"] // 2**20,
+        )
 
 
 def _latest_config(conn: Connection) -> tuple[int, int, int, int]:
@@ -173,22 +228,37 @@ def _exception_alerts(conn: Connection, device_branch: dict[str, str]) -> list[A
     out = []
     for row in rows:
         subject = row.device_id or f"member {row.member_id}"
-        text = f"{row.kind}: {row.detail or ''} ({row.amount} {row.asset}, card {row.card_id})"
         branch = device_branch.get(row.device_id or "")
-        out.append(Alert(f"exception:{row.id}", "exception", branch, subject, text, row.created_ms))
+        out.append(
+            _alert(
+                f"exception:{row.id}",
+                "exception",
+                branch,
+                subject,
+                row.created_ms,
+                "{kind}: {detail} ({amount} {asset}, card {card})",
+                kind=row.kind,
+                detail=row.detail or "",
+                amount=row.amount,
+                asset=row.asset,
+                card=row.card_id,
+            )
+        )
     return out
 
 
 def _gap_alerts(gaps: list[dict[str, Any]], device_branch: dict[str, str]) -> list[Alert]:
     return [
-        Alert(
+        _alert(
             f"gap:{g['device']}",
             "gap",
             device_branch.get(g["device"]),
             g["device"],
-            f"{g['device']} is missing {g['missing']} sequence numbers "
-            f"(first {', '.join(map(str, g['first_missing'][:5]))})",
             0,
+            "{device} is missing {missing} sequence numbers (first {first})",
+            device=g["device"],
+            missing=g["missing"],
+            first=", ".join(map(str, g["first_missing"][:5])),
         )
         for g in gaps
     ]
@@ -200,11 +270,21 @@ def _lockout_alerts(conn: Connection, now_ms: int, device_branch: dict[str, str]
     out = []
     for lock in pin_lockouts(conn, now_ms):
         branches = device_branch if lock.kind == "device" else staff_branch
-        text = f"PIN logins for {lock.kind} {lock.subject} locked after repeated wrong PINs"
+        msgid = f"PIN logins for {lock.kind} {{subject}} locked after repeated wrong PINs"
         since_ms = lock.until_ms - PIN_LOCKOUT_S * 1000
         subject = f"{lock.kind} {lock.subject}"
         key = f"pin_lock:{lock.kind}:{lock.subject}"
-        out.append(Alert(key, "pin_lock", branches.get(lock.subject), subject, text, since_ms))
+        out.append(
+            _alert(
+                key,
+                "pin_lock",
+                branches.get(lock.subject),
+                subject,
+                since_ms,
+                msgid,
+                subject=lock.subject,
+            )
+        )
     return out + _card_lockout_alerts(conn, now_ms, device_branch)
 
 
@@ -219,11 +299,21 @@ def _card_lockout_alerts(
     out = []
     for lock in card_lockouts(conn, now_ms):
         branches = device_branch if lock.kind == "device" else staff_branch
-        text = f"staff card logins for {lock.kind} {lock.subject} locked after repeated refusals"
+        msgid = f"staff card logins for {lock.kind} {{subject}} locked after repeated refusals"
         since_ms = lock.until_ms - CARD_LOCKOUT_S * 1000
         key = f"card_lock:{lock.kind}:{lock.subject}"
         subject = f"{lock.kind} {lock.subject}"
-        out.append(Alert(key, "card_lock", branches.get(lock.subject), subject, text, since_ms))
+        out.append(
+            _alert(
+                key,
+                "card_lock",
+                branches.get(lock.subject),
+                subject,
+                since_ms,
+                msgid,
+                subject=lock.subject,
+            )
+        )
     return out
 
 

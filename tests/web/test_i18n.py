@@ -8,7 +8,9 @@ thousands separators and times are in the business zone, never UTC.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import string
 from collections.abc import Callable
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -16,8 +18,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.web import i18n
+from hub.web import alert_store, alerts, i18n, reporting
 
+ZH_RULES = "kiosk-1 运行规则 0，最新为 1"  # noqa: RUF001 (the Chinese comma)
 # `_("text")` or `_('text')` in a template (the first argument only: fields are {name}).
 _MSGID = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 
@@ -64,6 +67,48 @@ def test_every_template_text_has_a_chinese_entry() -> None:
             if text not in table:
                 missing.setdefault(page.name, []).append(text)
     assert not missing, f"texts with no zh entry in dashboard.po: {missing}"
+
+
+def _server_msgids() -> list[str]:
+    """Texts the hub makes and a page translates: alert texts (with their values), report
+    titles, column words, date presets and the chart's "other"."""
+    presets = [words for words, _first, _last in reporting.presets(dt.date(2024, 5, 15))]
+    titles = [title for title, _run in reporting.REPORTS.values()]
+    return [*alerts.MSGIDS, *titles, *reporting.COLUMNS.values(), *presets, reporting.OTHER]
+
+
+def test_every_server_made_text_has_a_chinese_entry_with_the_same_fields() -> None:
+    table = i18n.catalog("zh")
+    fields = string.Formatter()
+    for msgid in _server_msgids():
+        assert msgid in table, f"no zh entry in dashboard.po for {msgid!r}"
+        wanted = {name for _t, name, _f, _c in fields.parse(msgid) if name}
+        got = {name for _t, name, _f, _c in fields.parse(table[msgid]) if name}
+        assert got == wanted, f"{msgid!r}: zh has {got}, English {wanted}"
+
+
+def test_an_alert_and_its_history_row_show_in_the_pages_language() -> None:
+    """The alert keeps its English text and its msgid with values; the history row it
+    opens holds both, so a closed alert reads in Chinese too."""
+    alert = alerts._alert(
+        "rules:kiosk-1",
+        "rules",
+        "b1",
+        "kiosk-1",
+        0,
+        "{device} runs rules {version}, latest is {latest}",
+        device="kiosk-1",
+        version=0,
+        latest=1,
+    )
+    assert alert.message == "kiosk-1 runs rules 0, latest is 1"
+    zh = i18n.translator("zh")
+    assert zh(alert.msgid, **alert.values()) == ZH_RULES
+    row = alert_store.history_row({"message": alert_store.stored_message(alert)})
+    assert row["message"] == alert.message
+    assert zh(row["msgid"], **row["fields"]) == ZH_RULES
+    old = alert_store.history_row({"message": "kiosk-1 runs rules 0, latest is 1"})
+    assert old["msgid"] == "" and old["message"] == "kiosk-1 runs rules 0, latest is 1"
 
 
 def test_browser_and_switch_choose_the_language(
