@@ -22,14 +22,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub import admin
+from hub import admin, products
 from hub.app import Hub
 from hub.config import BrokerAddress
 from hub.router import Outgoing
 from tapcard.clock import today as clock_today
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import WireError, signed_by_hub, unseal
-from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC
+from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, PRODUCTS_TOPIC, RULES_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,11 @@ PROBE_KEEPALIVE_S: Final = 10
 # Subscribed after the config topics: mosquitto sends a subscription's retained messages
 # before it answers the next SUBSCRIBE, so this SUBACK says "all retained are here".
 PROBE_BARRIER_TOPIC: Final = f"{PREFIX}/probe"
-CONFIG_TOPICS: Final = (RULES_TOPIC, DENYLIST_TOPIC)
-CONFIG_TYPES: Final[dict[str, type[m.RulesDoc] | type[m.DenyList]]] = {
+CONFIG_TOPICS: Final = (RULES_TOPIC, DENYLIST_TOPIC, PRODUCTS_TOPIC)
+CONFIG_TYPES: Final[dict[str, type[m.RulesDoc] | type[m.DenyList] | type[m.ProductCatalog]]] = {
     RULES_TOPIC: m.RulesDoc,
     DENYLIST_TOPIC: m.DenyList,
+    PRODUCTS_TOPIC: m.ProductCatalog,
 }
 assert CONFIG_CHECK_S < RETAINED_CHECK_S
 assert PROBE_LOOP_S < PROBE_TIMEOUT_S < RETAINED_CHECK_S
@@ -156,7 +157,18 @@ class ConfigFeed:
         if self._published.get(DENYLIST_TOPIC) != deny_version:
             deny = m.DenyList(version=deny_version, published_ms=now_ms, cards=cards)
             outgoing.append(Outgoing(DENYLIST_TOPIC, deny, retain=True))
+        outgoing += self._catalog_due(now_ms)
         return outgoing
+
+    def _catalog_due(self, now_ms: int) -> list[Outgoing]:
+        """The product catalog, when a version is newer than the one published."""
+        with self.hub.engine.connect() as conn:
+            version = products.version(conn)
+            if not version or self._published.get(PRODUCTS_TOPIC) == version:
+                return []
+            found = sorted(products.load(conn).values(), key=lambda p: p.sku)
+        doc = m.ProductCatalog(version=version, published_ms=now_ms, products=found)
+        return [Outgoing(PRODUCTS_TOPIC, doc, retain=True)]
 
     def _check_retained(self, probe: RetainedProbe) -> None:
         retained = probe.read()
@@ -194,6 +206,9 @@ class ConfigFeed:
         elif isinstance(body, m.DenyList):
             self._published[DENYLIST_TOPIC] = body.version
             log.info("published deny list %d (%d cards)", body.version, len(body.cards))
+        elif isinstance(body, m.ProductCatalog):
+            self._published[PRODUCTS_TOPIC] = body.version
+            log.info("published catalog %d (%d products)", body.version, len(body.products))
 
 
 class DailyMaintenance:

@@ -7,6 +7,7 @@ from tapcard.wire.messages import (
     Body,
     DenyList,
     Health,
+    ProductCatalog,
     Resend,
     RulesDoc,
     Snapshot,
@@ -27,6 +28,7 @@ MESSAGE_TYPES: dict[str, type[Body]] = {
     "Snapshot": Snapshot,
     "RulesDoc": RulesDoc,
     "DenyList": DenyList,
+    "ProductCatalog": ProductCatalog,
     "StaffRequest": StaffRequest,
     "StaffReply": StaffReply,
 }

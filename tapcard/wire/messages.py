@@ -14,6 +14,7 @@ import msgspec
 
 from tapcard.domain.engine import SALE_LINE_QUANTITY_MAX, SALE_LINES_MAX, SaleLine
 from tapcard.domain.model import FeeKind, Payment
+from tapcard.domain.products import PRODUCTS_MAX, Product
 from tapcard.domain.rules import RuleSet
 
 PAYLOAD_BYTES_MAX: Final = 64 * 1024  # an envelope; a rule set is the largest body
@@ -24,6 +25,9 @@ DENYLIST_PAYLOAD_BYTES_MAX: Final = 4 * 1024 * 1024
 # What a broker accepts in one MQTT packet: the largest body plus topic and properties.
 # Larger packets are refused at the broker, so no client reads them into memory.
 PACKET_BYTES_MAX: Final = DENYLIST_PAYLOAD_BYTES_MAX + 64 * 1024
+# PRODUCTS_MAX products of ~300 bytes each (names in Chinese as UTF-8, a few tier prices).
+PRODUCTS_PAYLOAD_BYTES_MAX: Final = 2 * 1024 * 1024
+assert RULES_PAYLOAD_BYTES_MAX < PRODUCTS_PAYLOAD_BYTES_MAX < DENYLIST_PAYLOAD_BYTES_MAX
 assert PAYLOAD_BYTES_MAX < RULES_PAYLOAD_BYTES_MAX < DENYLIST_PAYLOAD_BYTES_MAX < PACKET_BYTES_MAX
 AMOUNT_CENTS_MAX: Final = 100_000_000
 
@@ -242,6 +246,15 @@ class RulesDoc(Body, frozen=True, kw_only=True):
     version: int
     published_ms: UnixMs
     rules: RuleSet
+
+
+class ProductCatalog(Body, frozen=True, kw_only=True):
+    """The hub's product catalog (hub/products.py): devices show and scan from it; the
+    hub prices the sales by it whatever a device sends (tapcard.domain.products)."""
+
+    version: int
+    published_ms: UnixMs
+    products: Annotated[list[Product], msgspec.Meta(max_length=PRODUCTS_MAX)]
 
 
 class DenyList(Body, frozen=True, kw_only=True):

@@ -8,6 +8,7 @@ import re
 PREFIX = "tapcard/v1"
 RULES_TOPIC = f"{PREFIX}/rules"
 DENYLIST_TOPIC = f"{PREFIX}/denylist"
+PRODUCTS_TOPIC = f"{PREFIX}/products"  # the product catalog, retained like the rules
 DEVICE_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # always used with fullmatch
 # Several hub workers share the ingest subscription; each message goes to one of them.
 SHARED_GROUP = "tapcard-hub"

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub import db, products
+from hub.duties import ConfigFeed
 from hub.staff import add_staff
 from hub.staff_sessions import open_session
 from tapcard.device.intents import StaffBadge
@@ -24,6 +25,7 @@ from tapcard.domain.model import Payment, StaffRole
 from tapcard.domain.products import Product
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
+from tapcard.wire.topics import PRODUCTS_TOPIC
 from tests.conftest import Seeded
 from tests.hub.support import Device, staff_on_duty
 
@@ -140,3 +142,22 @@ def test_csv_import_is_all_or_nothing(seeded: Seeded) -> None:
         found, total = products.search(conn, "洗发")
     assert total == 1
     assert found[0].member_cents == {"gold": 2_500}
+
+
+def test_the_catalog_is_published_retained_and_again_at_each_version(seeded: Seeded) -> None:
+    feed = ConfigFeed(seeded.hub)
+    assert not [o for o in feed.due() if isinstance(o.body, m.ProductCatalog)]  # no catalog
+    _catalog(seeded)
+    feed._checked_at = 0.0  # the feed looks at most every CONFIG_CHECK_S
+    [sent] = [o for o in feed.due() if isinstance(o.body, m.ProductCatalog)]
+    assert (sent.topic, sent.retain) == (PRODUCTS_TOPIC, True)
+    assert isinstance(sent.body, m.ProductCatalog)
+    assert (sent.body.version, [p.sku for p in sent.body.products]) == (1, ["CG-1", "SH-1"])
+    feed.published(sent)
+    feed._checked_at = 0.0
+    assert not [o for o in feed.due() if isinstance(o.body, m.ProductCatalog)]
+    with seeded.hub.transaction() as conn:
+        products.remove(conn, "CG-1", "hq")
+    feed._checked_at = 0.0
+    [again] = [o for o in feed.due() if isinstance(o.body, m.ProductCatalog)]
+    assert isinstance(again.body, m.ProductCatalog) and again.body.version == 2

@@ -242,6 +242,7 @@ DEVICE_CHANNELS: dict[Family, tuple[str, str, str, bool, str]] = {
 CONFIG_CHANNELS: dict[str, tuple[str, str, str]] = {
     "rules": ("rules", "RulesDoc", "the active rule set, versioned"),
     "denylist": ("denylist", "DenyList", "lost and blocked cards, versioned"),
+    "products": ("products", "ProductCatalog", "the product catalog, versioned"),
 }
 
 

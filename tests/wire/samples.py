@@ -20,6 +20,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import FeeKind, Payment
+from tapcard.domain.products import Product
 from tapcard.domain.rules import (
     Campaign,
     CampaignKind,
@@ -33,7 +34,7 @@ from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import HUB_SIGNER, WireError, seal
-from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC, Family, device_topic
+from tapcard.wire.topics import DENYLIST_TOPIC, PRODUCTS_TOPIC, RULES_TOPIC, Family, device_topic
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 REGENERATE = "python -m tests.wire.samples --write-golden"
@@ -205,6 +206,25 @@ SAMPLES: dict[str, Sample] = {
     "RulesDoc": _hub(RULES_TOPIC, m.RulesDoc(version=3, published_ms=AT_MS, rules=RULES)),
     "DenyList": _hub(
         DENYLIST_TOPIC, m.DenyList(version=7, published_ms=AT_MS, cards=["C100002", "C100007"])
+    ),
+    "ProductCatalog": _hub(
+        PRODUCTS_TOPIC,
+        m.ProductCatalog(
+            version=4,
+            published_ms=AT_MS,
+            products=[
+                Product(
+                    "SH-1",
+                    "洗发水",
+                    "Shampoo",
+                    "personal_care",
+                    3_000,
+                    "6901234567892",
+                    {"silver": 2_700, "gold": 2_500},
+                ),
+                Product("CG-1", "香烟", "Cigarettes", "tobacco", 2_000, points_excluded=True),
+            ],
+        ),
     ),
     "StaffRequest": _device(
         Family.STAFF,

@@ -361,7 +361,15 @@ def test_signed_random_bodies_raise_only_wire_errors(payload: bytes, name: str) 
 
 def test_samples_are_signed_by_their_sender() -> None:
     hub_sent = {name for name, sample in SAMPLES.items() if sample.signer == "hub"}
-    assert hub_sent == {"TxResults", "Snapshot", "RulesDoc", "DenyList", "StaffReply", "Resend"}
+    assert hub_sent == {
+        "TxResults",
+        "Snapshot",
+        "RulesDoc",
+        "DenyList",
+        "ProductCatalog",
+        "StaffReply",
+        "Resend",
+    }
     for name, sample in SAMPLES.items():
         device = getattr(sample.body, "device", DEVICE_ID)
         assert device == DEVICE_ID, name
