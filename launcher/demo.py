@@ -33,6 +33,7 @@ from launcher.demo_seed import (
 from tapcard.device.scripted import ScriptedDevice
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
+from tapcard.files import private_folder
 from tapcard.ui import fmt
 from tapcard.wire import messages as m
 from tapcard.wire.keys import signing_key_from_text
@@ -69,10 +70,11 @@ def run_demo(
             return 2
         from launcher.demo_windows import run_windows
 
-        return run_windows(data_dir, run_command)
+        return run_windows(private_folder(data_dir), run_command)
     if not headless:
         print("no display: running the headless demo (a scripted device; see --help)")
-    return _run_headless(data_dir)
+    # The hub refuses a database in a folder that does not exist: a first run makes it.
+    return _run_headless(private_folder(data_dir))
 
 
 def _run_headless(data_dir: Path) -> int:
