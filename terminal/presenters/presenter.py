@@ -72,6 +72,10 @@ class TerminalPresenter:
                 Screen.REFUND_CONFIRM: self.refunds.review,
             }
         )
+        self._alias_calls(desk)
+        desk.show_login()
+
+    def _alias_calls(self, desk: Desk) -> None:
         # What the app and its kv files call, by the names they have always had.
         self.home, self.header, self.touch = desk.home, desk.header, desk.touch
         self.member_text = desk.member_text
@@ -107,7 +111,6 @@ class TerminalPresenter:
         pr = self.profiles
         self.open_profile, self.check_profile = pr.open_profile, pr.check
         self.confirm_edit, self.profile_field_error = pr.confirm_edit, pr.field_error
-        desk.show_login()
 
     def stop(self) -> None:
         self.desk.worker.stop()
