@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -44,6 +44,11 @@ DOMAIN: Final = "dashboard"
 ACCEPT_LANGUAGE_CHARS_MAX: Final = 500  # a longer header is read only this far
 NEXT_CHARS_MAX: Final = 500
 LANGUAGE_NAMES: Final = {"zh": "中文", "en": "English"}
+# A page's one-line outcome carries its values as `m_<field>` query parameters beside
+# `msg` (pages_fleet.done), so that it is translated as a whole on the next page.
+FLASH_PREFIX: Final = "m_"
+FLASH_VALUES_MAX: Final = 8
+FLASH_VALUE_CHARS_MAX: Final = 200
 _CJK: Final = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 
 Translate = Callable[..., str]
@@ -147,6 +152,28 @@ def when(context: Any, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return local_time(int(value), zone).strftime(fmt)
 
 
+def flash_values(query: Mapping[str, str]) -> dict[str, str]:
+    """The `m_<field>` values of the outcome in a page's query, a few and short."""
+    found = {
+        key[len(FLASH_PREFIX) :]: str(value)[:FLASH_VALUE_CHARS_MAX]
+        for key, value in query.items()
+        if key.startswith(FLASH_PREFIX)
+    }
+    return dict(list(found.items())[:FLASH_VALUES_MAX])
+
+
+def told(translate: Translate, msgid: str, values: Mapping[str, str]) -> str:
+    """An outcome in the page's language with its values filled in. Only a text of the
+    catalog takes values (a link someone made up cannot format its own text), and one
+    whose values do not fit shows as it is rather than failing the page."""
+    if not values or msgid not in catalog("zh"):
+        return translate(msgid)
+    try:
+        return translate(msgid, **values)
+    except (KeyError, IndexError, ValueError):
+        return translate(msgid)
+
+
 def english_only(text: str) -> bool:
     """No Chinese in it: a hub message the catalog lacks, shown marked lang="en" (a
     message that already carries both languages is not)."""
@@ -156,10 +183,13 @@ def english_only(text: str) -> bool:
 def _context(request: Request) -> dict[str, Any]:
     lang = request_lang(request)
     other = LANGUAGES[(LANGUAGES.index(lang) + 1) % len(LANGUAGES)]
+    translate = translator(lang)
+    values = flash_values(request.query_params)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return {
         "lang": lang,
-        "_": translator(lang),
+        "_": translate,
+        "flash": lambda msgid: told(translate, msgid, values),
         "tz": business_zone(request),
         "other_lang": other,
         "other_lang_name": LANGUAGE_NAMES[other],

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import db
-from hub.web import alert_store, alert_thresholds, alerts, auth, throttle
+from hub.web import alert_store, alert_thresholds, alerts, auth, i18n, throttle
 from hub.web.alert_schema import NOTE_LEN_MAX
 from hub.web.deps import (
     LOGIN_COOKIE,
@@ -55,13 +55,16 @@ def render(
     )
 
 
-def done(url: str, msg: str = "", error: str = "") -> RedirectResponse:
-    """Post/redirect/get, with a one-line outcome shown on the next page."""
+def done(url: str, msg: str = "", error: str = "", **values: object) -> RedirectResponse:
+    """Post/redirect/get, with a one-line outcome shown on the next page: an English
+    msgid with `{fields}` and their values, translated there as a whole."""
     sep = "&" if "?" in url else "?"
     if msg:
         url += f"{sep}msg={quote(msg)}"
     elif error:
         url += f"{sep}error={quote(error)}"
+    for name, value in values.items() if msg or error else ():
+        url += f"&{i18n.FLASH_PREFIX}{name}={quote(str(value))}"
     return RedirectResponse(url, status_code=303)
 
 
@@ -260,8 +263,8 @@ async def ack_alert(request: Request, user: User) -> Response:
             alerts.acknowledge(conn, alert, user, note)
     web(request).watcher.invalidate_alerts()  # an exception acked leaves the list
     if len(chosen) == 1:
-        return done("/alerts", msg=f"acknowledged {chosen[0].key}")
-    return done("/alerts", msg=f"acknowledged {len(chosen)} alerts")
+        return done("/alerts", msg="acknowledged {key}", key=chosen[0].key)
+    return done("/alerts", msg="acknowledged {n} alerts", n=len(chosen))
 
 
 @router.post("/alerts/thresholds")

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.web import alert_store, alerts, i18n, reporting
+from hub.web import alert_store, alerts, i18n, pages_fleet, reporting
 
 ZH_RULES = "kiosk-1 运行规则 0，最新为 1"  # noqa: RUF001 (the Chinese comma)
 # `_("text")` or `_('text')` in a template (the first argument only: fields are {name}).
@@ -125,6 +125,26 @@ def test_browser_and_switch_choose_the_language(
     client.cookies.set(i18n.LANG_COOKIE, "en")
     chosen = client.get("/members", headers={"accept-language": "zh-CN"})
     assert '<html lang="en">' in chosen.text
+
+
+def test_an_outcome_is_translated_with_its_values(
+    client_for: Callable[[str], tuple[TestClient, str]],
+) -> None:
+    """The one-line outcome after a change (acknowledging alerts) reads as a whole
+    sentence in the page's language; a made-up text cannot format itself, and a known
+    one whose values are missing shows as it is instead of failing the page."""
+    client, _csrf = client_for("hq")
+    done = pages_fleet.done("/members", msg="acknowledged {n} alerts", n=2)
+    target = done.headers["location"]
+    assert target == "/members?msg=acknowledged%20%7Bn%7D%20alerts&m_n=2"
+    zh = client.get(target, headers={"accept-language": "zh-CN"})
+    assert "已确认 2 条提醒" in zh.text
+    en = client.get(target, headers={"accept-language": "en"})
+    assert "acknowledged 2 alerts</p>" in en.text
+    made_up = client.get("/members", params={"msg": "{x.__class__}", "m_x": "a"})
+    assert made_up.status_code == 200 and "{x.__class__}" in made_up.text
+    short = client.get("/members", params={"msg": "acknowledged {n} alerts", "m_key": "a"})
+    assert short.status_code == 200 and "{n}" in short.text
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil", "x"])

@@ -137,7 +137,7 @@ def test_alerts_are_listed_counted_and_acknowledged(web_hub: WebHub, client_for:
     assert {"offline", "reader", "outbox", "disk", "exception"} <= kinds
     assert body["counts"]["open"] >= 5
     page = client.post("/alerts/ack", data={"csrf": csrf, "key": "offline:kiosk-1"})
-    assert "acknowledged offline:kiosk-1" in page.text
+    assert "已确认 offline:kiosk-1" in page.text  # the outcome in the page's language
     page = client.post("/alerts/ack", data={"csrf": csrf, "key": "exception:1"})
     after = client.get("/api/alerts").json()
     acked = {a["key"]: a["acked_by"] for a in after["alerts"]}
