@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from hub import db, reports
 from hub.app import Hub
 from hub.web import alert_store, alerts
-from hub.web.alert_notify import AlertNotifier, LogNotifier
+from hub.web.alert_notify import AlertNotifier, notifier_from
 from hub.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class Watcher:
     def __init__(self, hub: Hub, cfg: WebSettings, notifier: AlertNotifier | None = None) -> None:
         self.hub = hub
         self.cfg = cfg
-        self.notifier: AlertNotifier = notifier or LogNotifier()
+        self.notifier: AlertNotifier = notifier or notifier_from(cfg)
         self.state = FleetState()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)

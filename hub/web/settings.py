@@ -45,3 +45,11 @@ class WebSettings:
     # Cookies carry the Secure flag unless the dashboard is served over plain HTTP on
     # purpose (`--web-insecure`, a lab or a TLS-terminating proxy on the same host).
     cookie_secure: bool = True
+    # Who hears of a new alert besides the log (hub/web/alert_notify.py notifier_from):
+    # e-mail when a host and recipients (comma-separated) are set, a webhook when a URL is.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "tapcard@localhost"
+    smtp_to: str = ""
+    webhook_url: str = ""
+    webhook_secret: str = ""
