@@ -185,7 +185,7 @@ def _good_bundle() -> dict[str, str]:
         ({"device_key": "not base64!"}, "signing key is not base64"),
         ({"hub_public_key": "AAAA"}, "public key must be 32 bytes"),
         ({"device_id": "Kiosk 7"}, "is not a device id"),
-        ({"kind": "toaster"}, "kind must be kiosk or terminal"),
+        ({"kind": "toaster"}, "kind must be one of kiosk, terminal, gate, wash_bay"),
         ({"broker": "127.0.0.1:99999"}, "is not host:port"),
         ({"device_id": None}, "Expected `str`"),
         ({"surprise": "x"}, "unknown field"),
