@@ -36,8 +36,9 @@ def test_member_page_and_liability_report(web_hub: WebHub, client_for: Client) -
     english = client.get(f"/members/{li}", headers={"accept-language": "en"}).text
     assert f"2000 points expire on {last.isoformat()}" in english
     assert f"2000 积分将于 {last.year}年{last.month}月{last.day}日 到期" in page
+    client.cookies.set("tapcard_lang", "zh")
     report = client.get("/reports?name=points_liability")
-    assert report.status_code == 200 and "Points liability" in report.text
+    assert report.status_code == 200 and "积分负债" in report.text  # the title in Chinese
     lines = client.get("/reports.csv?name=points_liability").text.strip().splitlines()
     assert lines[0] == "points,count,point_cost_millicents,liability_yuan"
     assert lines[1] == "outstanding,2000,500,10.00"

@@ -66,8 +66,9 @@ def test_leave_with_refund_in_chromium_then_the_report(
         view = admin.member_view(conn, ana)
     assert view["state"] == "terminated" and view["balances"]["cents"] == 0
     client, _ = client_for("hq")
+    client.cookies.set("tapcard_lang", "zh")
     report = client.get("/reports?name=stored_value_branches")
-    assert report.status_code == 200 and "Stored value by branch" in report.text
+    assert report.status_code == 200 and "各门店储值" in report.text  # the title in Chinese
     csv_text = client.get("/reports.csv?name=stored_value_branches").text
     lines = csv_text.strip().splitlines()
     assert lines[0] == "branch,topped_up_yuan,spent_yuan,net_yuan"
