@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub import gate_schema
 from tapcard.domain.rules import VOUCHER_PLACE_CHARS_MAX, CatalogItem
 from tapcard.domain.vouchers import (
     VoucherTerms,
@@ -53,7 +54,9 @@ def define_voucher_terms(vouchers: sa.Table) -> None:
 
 
 def define(metadata: sa.MetaData) -> sa.Table:
-    """The join_by_spend table on `metadata`."""
+    """The join_by_spend table on `metadata`; also the gates' HTTP keys
+    (hub/gate_schema.py, migration 0021)."""
+    gate_schema.define(metadata)
     return sa.Table(
         "join_by_spend",
         metadata,
