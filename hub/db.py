@@ -27,6 +27,7 @@ from hub import (
     product_schema,
     refund_schema,
     staff_schema,
+    till_schema,
     voucher_schema,
 )
 from hub.web import schema as web_schema
@@ -490,11 +491,10 @@ staff = sa.Table(
 
 # Staff sessions, login challenges and failed PIN tries (migration 0006): hub/staff_schema.py.
 staff_sessions, staff_challenges, staff_pin_failures = staff_schema.define(metadata)
-# Failed dashboard logins per account and address (migration 0007): hub/web/schema.py.
-web_login_failures = web_schema.define(metadata)
+web_login_failures = web_schema.define(metadata)  # failed dashboard logins (0007)
 # Points by expiry date (migration 0010): hub/expiry_schema.py.
 point_buckets = expiry_schema.define(metadata)
-# Memberships joined by spend (migration 0013): hub/voucher_schema.py.
-join_by_spend = voucher_schema.define(metadata)
+join_by_spend = voucher_schema.define(metadata)  # joined by spend (0013): voucher_schema
 # The product catalog (migration 0019): hub/product_schema.py.
 products, product_prices, product_catalogs = product_schema.define(metadata)
+till_shifts, day_closes = till_schema.define(metadata)  # migration 0022: hub/till_schema.py
