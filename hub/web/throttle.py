@@ -226,3 +226,18 @@ def _prune(conn: Connection, now: int) -> None:
             t.c.window_start_ms < now - LOGIN_WINDOW_S * MS_PER_S, t.c.locked_until_ms < now
         )
     )
+
+
+def locked_s(conn: Connection, key: str) -> int:
+    """Seconds `key` (a caller's own prefix, e.g. the gates' HTTP endpoint's) stays
+    locked, 0 if it is not: the same table and clock as the logins."""
+    now = db.now_ms(conn)
+    until = _locked_until(conn, [key])
+    return math.ceil((until - now) / MS_PER_S) if until > now else 0
+
+
+def count_failure(conn: Connection, key: str, tries_max: int) -> bool:
+    """One failure of `key` within LOGIN_WINDOW_S; True if it starts a LOGIN_LOCKOUT_S lock."""
+    now = db.now_ms(conn)
+    _prune(conn, now)
+    return _count_failure(conn, key, tries_max, now)
