@@ -13,92 +13,42 @@ never the device's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub.login_tries import Lockout, TryLimits, TryLog
 from hub.staff_schema import CARD_FAILURES_TABLE
 
 CARD_TRIES_MAX: Final = 5  # refused logins of one staff card id within the window
 DEVICE_CARD_TRIES_MAX: Final = 20  # refused card logins at one device within the window
 CARD_TRIES_WINDOW_S: Final = 15 * 60
 CARD_LOCKOUT_S: Final = 15 * 60  # after the last refusal that reached a limit
-MS_PER_S: Final = 1000
 assert DEVICE_CARD_TRIES_MAX >= CARD_TRIES_MAX >= 3
 
+CARD_TRIES: Final = TryLog(CARD_FAILURES_TABLE, "card_id", "card")
+CardLockout = Lockout  # a card login lock in force: kind "card" or "device"
 
-def _table() -> sa.Table:
-    return db.metadata.tables[CARD_FAILURES_TABLE]
 
-
-def _limits(
-    t: sa.Table, card_id: str, device_id: str
-) -> tuple[tuple[sa.ColumnElement[bool], int], ...]:
-    return (
-        (t.c.card_id == card_id, CARD_TRIES_MAX),
-        (t.c.device_id == device_id, DEVICE_CARD_TRIES_MAX),
-    )
+def _limits() -> TryLimits:
+    # Read at each call: the module's constants are the one place the limits are set.
+    return TryLimits(CARD_TRIES_MAX, DEVICE_CARD_TRIES_MAX, CARD_TRIES_WINDOW_S, CARD_LOCKOUT_S)
 
 
 def card_locked_until(conn: Connection, card_id: str, device_id: str, now_ms: int) -> int:
     """When card logins of this card or at this device open again (0: they are open)."""
-    t = _table()
-    since = now_ms - CARD_TRIES_WINDOW_S * MS_PER_S
-    until = 0
-    for where, limit in _limits(t, card_id, device_id):
-        count, last = conn.execute(
-            sa.select(sa.func.count(), sa.func.max(t.c.at_ms)).where(where, t.c.at_ms > since)
-        ).one()
-        if count >= limit and last is not None:
-            until = max(until, int(last) + CARD_LOCKOUT_S * MS_PER_S)
-    return until if until > now_ms else 0
+    return CARD_TRIES.locked_until(conn, card_id, device_id, now_ms, _limits())
 
 
 def record_card_failure(conn: Connection, card_id: str, device_id: str, now_ms: int) -> int:
-    """Count a refused card login (tries older than the window go); the lock's end it
-    caused, or 0."""
-    t = _table()
-    conn.execute(t.delete().where(t.c.at_ms <= now_ms - CARD_TRIES_WINDOW_S * MS_PER_S))
-    conn.execute(t.insert().values(at_ms=now_ms, card_id=card_id, device_id=device_id))
-    return card_locked_until(conn, card_id, device_id, now_ms)
+    """Count a refused card login; the lock's end it caused, or 0."""
+    return CARD_TRIES.record_failure(conn, card_id, device_id, now_ms, _limits())
 
 
 def clear_card_failures(conn: Connection, card_id: str) -> None:
-    t = _table()
-    conn.execute(t.delete().where(t.c.card_id == card_id))
+    CARD_TRIES.clear(conn, card_id)
 
 
-@dataclass(frozen=True, slots=True)
-class CardLockout:
-    """A card login lock in force: `subject` is a staff card id or a device id."""
-
-    kind: str  # card | device
-    subject: str
-    until_ms: int
-
-
-def card_lockouts(conn: Connection, now_ms: int) -> list[CardLockout]:
-    """Every card id and device whose card logins are locked now (a bounded read: the
-    table is pruned to the window)."""
-    t = _table()
-    since = now_ms - CARD_TRIES_WINDOW_S * MS_PER_S
-    found = []
-    for kind, column, limit in (
-        ("card", t.c.card_id, CARD_TRIES_MAX),
-        ("device", t.c.device_id, DEVICE_CARD_TRIES_MAX),
-    ):
-        rows = conn.execute(
-            sa.select(column, sa.func.max(t.c.at_ms))
-            .where(t.c.at_ms > since)
-            .group_by(column)
-            .having(sa.func.count() >= limit)
-            .order_by(column)
-        ).all()
-        for subject, last in rows:
-            until_ms = int(last) + CARD_LOCKOUT_S * MS_PER_S
-            if until_ms > now_ms:
-                found.append(CardLockout(kind, str(subject), until_ms))
-    return found
+def card_lockouts(conn: Connection, now_ms: int) -> list[Lockout]:
+    """Every card id and device whose card logins are locked now."""
+    return CARD_TRIES.lockouts(conn, now_ms, _limits())

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
+from hub.login_tries import Lockout, TryLimits, TryLog
 from tapcard.domain.model import StaffRole
 from tapcard.wire.codes import Reason
 from tapcard.wire.messages import TxIntent
@@ -208,71 +209,33 @@ def intent_staff(conn: Connection, device_id: str, intent: TxIntent, now_ms: int
     return StaffCheck(intent.staff)
 
 
-# --- PIN tries --------------------------------------------------------------------------
+# --- PIN tries (counted by hub.login_tries, like the staff card's) ----------------------
+
+PIN_TRIES: Final = TryLog("staff_pin_failures", "staff_id", "staff")
+PinLockout = Lockout  # a PIN lock in force: kind "staff" or "device"
+
+
+def _pin_limits() -> TryLimits:
+    # Read at each call: the module's constants are the one place the limits are set.
+    return TryLimits(PIN_TRIES_MAX, DEVICE_PIN_TRIES_MAX, PIN_TRIES_WINDOW_S, PIN_LOCKOUT_S)
 
 
 def pin_locked_until(conn: Connection, staff_id: str, device_id: str, now_ms: int) -> int:
     """When PIN logins for this staff id or at this device open again (0: they are open).
-    Two indexed counts, no hashing: a locked check costs the ingest thread nothing."""
-    f = db.staff_pin_failures
-    since = now_ms - PIN_TRIES_WINDOW_S * 1000
-    until = 0
-    for column, value, limit in (
-        (f.c.staff_id, staff_id, PIN_TRIES_MAX),
-        (f.c.device_id, device_id, DEVICE_PIN_TRIES_MAX),
-    ):
-        count, last = conn.execute(
-            sa.select(sa.func.count(), sa.func.max(f.c.at_ms)).where(
-                column == value, f.c.at_ms > since
-            )
-        ).one()
-        if count >= limit and last is not None:
-            until = max(until, int(last) + PIN_LOCKOUT_S * 1000)
-    return until if until > now_ms else 0
+    Checked before any scrypt work, so a locked try costs the ingest thread nothing."""
+    return PIN_TRIES.locked_until(conn, staff_id, device_id, now_ms, _pin_limits())
 
 
 def record_pin_failure(conn: Connection, staff_id: str, device_id: str, now_ms: int) -> int:
-    """Count a wrong PIN (tries older than the window go); the lock's end it caused, or 0."""
-    f = db.staff_pin_failures
-    conn.execute(f.delete().where(f.c.at_ms <= now_ms - PIN_TRIES_WINDOW_S * 1000))
-    conn.execute(f.insert().values(at_ms=now_ms, staff_id=staff_id, device_id=device_id))
-    return pin_locked_until(conn, staff_id, device_id, now_ms)
+    """Count a wrong PIN; the lock's end it caused, or 0."""
+    return PIN_TRIES.record_failure(conn, staff_id, device_id, now_ms, _pin_limits())
 
 
 def clear_pin_failures(conn: Connection, staff_id: str) -> None:
     """A right PIN: this staff member's count starts again (the device's stays)."""
-    f = db.staff_pin_failures
-    conn.execute(f.delete().where(f.c.staff_id == staff_id))
+    PIN_TRIES.clear(conn, staff_id)
 
 
-@dataclass(frozen=True, slots=True)
-class PinLockout:
-    """A PIN lock in force, for HQ's alert list: `subject` is a staff id or a device id."""
-
-    kind: str  # staff | device
-    subject: str
-    until_ms: int
-
-
-def pin_lockouts(conn: Connection, now_ms: int) -> list[PinLockout]:
-    """Every staff id and device whose PIN logins are locked now (the failures table is
-    pruned to the window, so this reads a bounded set)."""
-    f = db.staff_pin_failures
-    since = now_ms - PIN_TRIES_WINDOW_S * 1000
-    found = []
-    for kind, column, limit in (
-        ("staff", f.c.staff_id, PIN_TRIES_MAX),
-        ("device", f.c.device_id, DEVICE_PIN_TRIES_MAX),
-    ):
-        rows = conn.execute(
-            sa.select(column, sa.func.max(f.c.at_ms))
-            .where(f.c.at_ms > since)
-            .group_by(column)
-            .having(sa.func.count() >= limit)
-            .order_by(column)
-        ).all()
-        for subject, last in rows:
-            until_ms = int(last) + PIN_LOCKOUT_S * 1000
-            if until_ms > now_ms:
-                found.append(PinLockout(kind, str(subject), until_ms))
-    return found
+def pin_lockouts(conn: Connection, now_ms: int) -> list[Lockout]:
+    """Every staff id and device whose PIN logins are locked now, for HQ's alert list."""
+    return PIN_TRIES.lockouts(conn, now_ms, _pin_limits())
