@@ -38,12 +38,12 @@ from typing import Any
 
 import httpx
 
-from hub import db
+from hub import db, member_days
 from hub.admin.devices import add_branch
 from hub.app import Hub
 from hub.broker import PrivateBroker
 from hub.config import HubConfig
-from hub.posting import add_to_daily
+from hub.posting import Transfer, add_to_daily
 from hub.rulestore import parse_rules, store_rules
 from hub.service import HubService
 from hub.web import auth
@@ -51,7 +51,7 @@ from hub.web.app import create_app
 from hub.web.server import WebServer
 from hub.web.settings import WebSettings
 from tapcard.domain.ledger import Leg
-from tapcard.domain.model import Asset, MemberStatus
+from tapcard.domain.model import Asset, MemberStatus, TxKind
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
 from tests.clock import TEST_CLOCK, pin_environment, pinned_now_ms, pinned_today
@@ -160,13 +160,16 @@ def _add_devices(hub: Hub) -> None:
         db.bulk_insert(conn, db.devices, rows)
 
 
-def _transfer_rows(i: int, members_n: int, now_ms: int) -> tuple[dict[str, Any], ...]:
+Row = dict[str, Any]
+
+
+def _transfer_rows(i: int, members_n: int, now_ms: int) -> tuple[Row, tuple[Row, ...], Row, Row]:
     device = i % DEVICES_N
     member = i % members_n + 1
     tx_id = str(uuid.UUID(int=i + 1))
     created = now_ms - (i * 7919) % (DAY_MS * DAYS_SPREAD)
     cents, points = 1_000 + i % 9_000, 10 + i % 90
-    transfer = {
+    transfer: Row = {
         "tx_id": tx_id,
         "kind": "purchase",
         "device_id": f"kiosk-{device:04d}",
@@ -182,7 +185,7 @@ def _transfer_rows(i: int, members_n: int, now_ms: int) -> tuple[dict[str, Any],
         "reason": "",
         "detail": "{}",
     }
-    legs = (
+    legs: tuple[Row, ...] = (
         {"tx_id": tx_id, "account": "s:cash", "asset": "cents", "debit": cents, "credit": 0},
         {"tx_id": tx_id, "account": "s:sales", "asset": "cents", "debit": 0, "credit": cents},
         {
@@ -200,7 +203,7 @@ def _transfer_rows(i: int, members_n: int, now_ms: int) -> tuple[dict[str, Any],
             "credit": points,
         },
     )
-    result = {
+    result: Row = {
         "tx_id": tx_id,
         "device_id": transfer["device_id"],
         "seq": transfer["seq"],
@@ -210,7 +213,7 @@ def _transfer_rows(i: int, members_n: int, now_ms: int) -> tuple[dict[str, Any],
         "body": "{}",
         "applied_ms": created,
     }
-    line = {
+    line: Row = {
         "tx_id": tx_id,
         "line_no": 1,
         "category": ("grocery", "fuel", "wash", "cafe")[i % 4],
@@ -221,6 +224,18 @@ def _transfer_rows(i: int, members_n: int, now_ms: int) -> tuple[dict[str, Any],
         "branch_id": transfer["branch_id"],
     }
     return transfer, legs, result, line
+
+
+def _booked(row: dict[str, Any]) -> Transfer:
+    return Transfer(
+        row["tx_id"],
+        TxKind(row["kind"]),
+        row["member_id"],
+        row["rules_version"],
+        row["created_ms"],
+        row["applied_ms"],
+        branch_id=row["branch_id"],
+    )
 
 
 def _seed_ledger(hub: Hub, transfers_n: int, members_n: int) -> None:
@@ -234,17 +249,16 @@ def _seed_ledger(hub: Hub, transfers_n: int, members_n: int) -> None:
             db.bulk_insert(conn, db.results, [r[2] for r in rows])
             db.bulk_insert(conn, db.sale_lines, [r[3] for r in rows])
             daily: dict[tuple[int, str, str], tuple[int, int, int]] = {}
+            spend: member_days.MemberDays = {}
             for transfer, legs, _result, _line in rows:
-                add_to_daily(
-                    daily,
-                    transfer["created_ms"],
-                    transfer["branch_id"],
-                    [
-                        Leg(leg["account"], Asset(leg["asset"]), leg["debit"], leg["credit"])
-                        for leg in legs
-                    ],
-                )
-            db.add_daily_totals(conn, daily)  # as the ledger keeps it
+                booked = [
+                    Leg(leg["account"], Asset(leg["asset"]), leg["debit"], leg["credit"])
+                    for leg in legs
+                ]
+                add_to_daily(daily, transfer["created_ms"], transfer["branch_id"], booked)
+                member_days.add(spend, _booked(transfer), booked)
+            db.add_daily_totals(conn, daily)  # as the ledger keeps them
+            member_days.write(conn, spend)
 
 
 def _p99_ms(client: httpx.Client, path: str, n: int) -> float:
@@ -346,6 +360,7 @@ def _pages(client: httpx.Client, requests_n: int) -> dict[str, float]:
         "fleet_search": "/fleet?q=kiosk-01",
         "alerts": "/alerts",
         "member": "/members/1",
+        "members_list": "/members",
         "report_turnover_30d": f"/reports?name=turnover&start={since}",
         "report_top_members_30d": f"/reports?name=top_members&start={since}",
         "report_compare_week": f"/reports?name=compare&start={week}&end={today.isoformat()}",

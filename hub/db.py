@@ -26,6 +26,7 @@ from hub import (
     member_schema,
     product_schema,
     refund_schema,
+    rules_schema,
     staff_schema,
     till_schema,
     voucher_schema,
@@ -175,8 +176,8 @@ results = sa.Table(
     sa.UniqueConstraint("device_id", "seq", name="results_device_seq"),
 )
 
-# The sums of legs per day, branch, account and shard: hub/ledger_schema.py.
-daily_totals = ledger_schema.define(metadata)
+# Sums of legs per day, branch, account and shard; spend per member: hub/ledger_schema.py.
+daily_totals, member_days = ledger_schema.define(metadata), ledger_schema.member_days(metadata)
 
 # One row per sale line: sales by category, and the receipt a member sees.
 sale_lines = sa.Table(
@@ -233,15 +234,7 @@ stock = sa.Table(
     sa.CheckConstraint("remaining >= 0", name="stock_not_negative"),
 )
 
-rule_sets = sa.Table(
-    "rule_sets",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),  # the RuleSet JSON
-    sa.Column("loaded_ms", sa.BigInteger, nullable=False),
-    sa.Column("actor", sa.String(64), nullable=False, default=""),
-)
+rule_sets = rules_schema.define(metadata, transfers)  # and transfers.rules_effective
 
 denylist = sa.Table(
     "denylist",

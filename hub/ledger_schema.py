@@ -1,5 +1,6 @@
-"""The daily totals table (migrations 0004 and 0017), defined here on the hub's metadata
-by `hub.db` (whose module is at its size limit); written by `db.add_daily_totals`.
+"""The daily totals (migrations 0004 and 0017) and member days (0020) tables, defined
+here on the hub's metadata by `hub.db` (whose module is at its size limit); written by
+`db.add_daily_totals` and `hub.member_days.write`.
 
 Per day (UTC, of when it happened), branch, account and shard: the sums of legs. Kept
 by the ledger in the same transaction as the legs, so reports over a long journal read
@@ -34,4 +35,21 @@ def define(metadata: sa.MetaData) -> sa.Table:
         sa.Column("debit", sa.BigInteger, nullable=False),
         sa.Column("credit", sa.BigInteger, nullable=False),
         sa.Column("legs", sa.BigInteger, nullable=False),  # on s:sales: one per sale
+    )
+
+
+def member_days(metadata: sa.MetaData) -> sa.Table:
+    """member_days on `metadata`: per day (UTC, of the sale), branch ("" for HQ) and
+    member, the net spend (sales credited less discounts and refunds debited) and the
+    purchases, written by the ledger with the legs (hub/member_days.py) so that top
+    members reads a row per member and day, not every leg; `verify` re-sums them. A
+    member's points per day are already in daily_totals (account m:<id>:points)."""
+    return sa.Table(
+        "member_days",
+        metadata,
+        sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("branch_id", sa.String(48), primary_key=True),
+        sa.Column("member_id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("net_cents", sa.BigInteger, nullable=False),
+        sa.Column("orders", sa.BigInteger, nullable=False),
     )

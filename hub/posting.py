@@ -4,7 +4,8 @@ A `Journal` collects the transfers of one database transaction: the ledger's bat
 device intents, or one operation booked at HQ. `post` checks the legs balance, moves
 the member's balances in memory and adds up the system accounts and daily totals;
 `insert` writes the transfers and legs (before the rows that refer to a transfer);
-`settle` writes the members' balances and the daily totals.
+`settle` writes the members' balances, the daily totals and each member's spend per
+day (hub/member_days.py).
 
 A system account (cash, sales, points issued...) has no balance row that every
 transfer updates: that one hot row would order every worker's batches one after the
@@ -27,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from hub import db, point_buckets
+from hub import db, member_days, point_buckets
 from hub.ledger_schema import SHARDS_N
 from hub.member_state import MemberState, write_members
 from hub.point_buckets import Credit, Renewal
@@ -107,6 +108,7 @@ class Journal:
     transfers: list[dict[str, object]] = field(default_factory=list)
     legs: list[dict[str, object]] = field(default_factory=list)
     daily: DailyTotals = field(default_factory=dict)
+    spend: member_days.MemberDays = field(default_factory=dict)  # for top members
     # Points credited to members (their expiry buckets) and renewals (which thaw them).
     credits: list[Credit] = field(default_factory=list)
     renewals: list[Renewal] = field(default_factory=list)
@@ -137,6 +139,7 @@ class Journal:
         self.transfers.append(transfer.row())
         self.legs += [_leg_row(transfer.tx_id, leg) for leg in legs]
         add_to_daily(self.daily, transfer.created_ms, transfer.branch_id, legs)
+        member_days.add(self.spend, transfer, legs)
         self._note_points(transfer, legs)
 
     def _note_points(self, transfer: Transfer, legs: Sequence[Leg]) -> None:
@@ -171,8 +174,10 @@ class Journal:
         amount, reason) debits the member's `asset` account by the amount and credits the
         system account `to_account`. For a daily job over a million members (the points
         expiry), where `post`'s per-leg generality is most of the time. The callers write
-        the member accounts themselves; no credit to a member, so no expiry bucket."""
+        the member accounts themselves; no credit to a member, so no expiry bucket, and
+        no spend (member_days), which only sales, discounts and refunds move."""
         assert to_account.startswith(SYSTEM_ACCOUNT_PREFIX) and moves
+        assert to_account not in member_days.SPEND_ACCOUNTS, to_account
         base = template.row()
         assert set(base) == set(_MOVED_COLUMNS), base
         rest = tuple(base[c] for c in _MOVED_COLUMNS[3:])
@@ -209,6 +214,7 @@ class Journal:
         write_members(conn, members)
         shard = 0 if db.is_sqlite(conn) else secrets.randbelow(SHARDS_N)
         db.add_daily_totals(conn, self.daily, shard)
+        member_days.write(conn, self.spend)
         point_buckets.thaw(conn, self.renewals)  # before the new credits: they are not frozen
         point_buckets.add_credits(conn, self.credits)
         if db.is_sqlite(conn) and (self.transfers or self.moved):

@@ -16,9 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
-from hub.reports import _window, turnover
-from tapcard.domain.ledger import system_account
-from tapcard.domain.model import SystemAccount, TxKind, mask_name
+from hub.reports import _day_window, _window, turnover
+from tapcard.domain.model import TxKind, mask_name
 from tapcard.domain.rules import CampaignKind, RuleSet
 
 Rows = list[dict[str, Any]]
@@ -114,34 +113,25 @@ def top_members(
     start: dt.date | None = None,
     end: dt.date | None = None,
     branch: str | None = None,
+    *,
+    offset: int = 0,
+    limit: int = TOP_MEMBERS_LISTED_MAX,
 ) -> Rows:
     """The members who spent most (net of discounts and refunds) in the period, names
-    masked; the sales counted are the branch's when one is given."""
-    t, g, m = db.transfers, db.legs, db.members
-    sales = system_account(SystemAccount.SALES)
-    off = [system_account(SystemAccount.DISCOUNTS), system_account(SystemAccount.REFUNDS)]
-    net = sa.func.sum(
-        sa.case((g.c.account == sales, g.c.credit - g.c.debit), else_=0)
-        - sa.case((g.c.account.in_(off), g.c.debit - g.c.credit), else_=0)
-    )
-    orders = sa.func.count(sa.distinct(sa.case((t.c.kind == TxKind.PURCHASE.value, t.c.tx_id))))
-    conditions = [
-        # An expression, not `member_id IS NOT NULL`, so that SQLite's planner cannot walk
-        # the member_id index over every transfer ever booked instead of the period's.
-        sa.func.coalesce(t.c.member_id, 0) > 0,
-        g.c.account.in_([sales, *off]),
-        *_window(t.c.created_ms, start, end),
-    ]
+    masked; the sales counted are the branch's when one is given. Read from member_days
+    (kept by the ledger, re-proved by verify): a row per member and day, not every leg."""
+    d, m = db.member_days, db.members
+    conditions = _day_window(d.c.day, start, end)
     if branch:
-        conditions.append(t.c.branch_id == branch)
-    member = (t.c.member_id + 0).label("member_id")  # nor group by it in that index's order
+        conditions.append(d.c.branch_id == branch)
+    net, orders = sa.func.sum(d.c.net_cents), sa.func.sum(d.c.orders)
     spend = (
-        sa.select(member, net.label("net"), orders.label("orders"))
-        .select_from(t.join(g, g.c.tx_id == t.c.tx_id))
+        sa.select(d.c.member_id, net.label("net"), orders.label("orders"))
         .where(*conditions)
-        .group_by(member)
-        .order_by(net.desc(), member)
-        .limit(TOP_MEMBERS_LISTED_MAX)
+        .group_by(d.c.member_id)
+        .order_by(net.desc(), d.c.member_id)
+        .offset(offset)
+        .limit(limit)
         .subquery()
     )
     query = (
@@ -160,6 +150,21 @@ def top_members(
         }
         for mid, name, home, tier, n, total in conn.execute(query)
     ]
+
+
+def top_members_count(
+    conn: Connection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    branch: str | None = None,
+) -> int:
+    """How many members spent in the period (the pages of `top_members`)."""
+    d = db.member_days
+    conditions = _day_window(d.c.day, start, end)
+    if branch:
+        conditions.append(d.c.branch_id == branch)
+    query = sa.select(sa.func.count(sa.distinct(d.c.member_id))).where(*conditions)
+    return int(conn.execute(query).scalar_one())
 
 
 def new_members_by_source(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import db, member_days
 from hub.posting import SYSTEM_ACCOUNT_PREFIX, balances
 from hub.progress import Progress, no_progress
 
@@ -115,6 +115,11 @@ def _check_daily_totals(conn: Connection, report: VerifyReport) -> None:
         f"{summary.get(k)} but the journal sums to {journal.get(k)}"
         for k in wrong[:10]
     ]
+
+
+def _check_member_days(conn: Connection, report: VerifyReport) -> None:
+    """Top members' per-member summary must equal the journal (hub/member_days.py)."""
+    report.errors += member_days.problems(conn)
 
 
 def _check_transfers_balance(conn: Connection, report: VerifyReport) -> None:
@@ -253,4 +258,5 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("negative member balances", _warn_negative_balances),
     ("daily totals that differ from the journal", _check_daily_totals),
     ("points beyond their expiry buckets", _check_point_buckets),
+    ("member spend per day that differs from the journal", _check_member_days),
 )

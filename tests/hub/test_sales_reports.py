@@ -12,13 +12,16 @@ weekend campaign):
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from hub import db, sales_reports
+from hub import db, member_days, sales_reports
 from hub.admin.audit import audit
+from hub.verify import verify_ledger
 from tapcard.clock import ManualClock
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment, mask_name
@@ -139,3 +142,57 @@ def test_campaign_effect_counts_the_multiplier_and_its_cost(
     assert double["cost_cents"] == extra * POINT_COST_MILLICENTS // 1000
     assert double["net_cents"] == results[1].net_cents + results[2].net_cents
     assert branch_2 == []
+
+
+def test_top_members_pages_and_count(booked: tuple[Seeded, list[m.TxResult]]) -> None:
+    seeded, _results = booked
+    with seeded.hub.engine.connect() as conn:
+        first_page = sales_reports.top_members(conn, None, None, None, limit=1)
+        second_page = sales_reports.top_members(conn, None, None, None, offset=1, limit=1)
+        count = sales_reports.top_members_count(conn)
+        on_the_day = sales_reports.top_members_count(conn, DAY, DAY)
+        elsewhere = sales_reports.top_members_count(conn, None, None, "shop-2")
+    assert [r["member"] for r in first_page + second_page] == list(seeded.members)
+    assert (count, on_the_day, elsewhere) == (2, 2, 0)
+
+
+def _backfill_sql() -> str:
+    path = Path(__file__).parents[2] / "hub/migrations/versions/0020_member_days.py"
+    spec = importlib.util.spec_from_file_location("m0020", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.BACKFILL)
+
+
+def test_member_days_kept_by_the_ledger_and_proved_by_verify(
+    booked: tuple[Seeded, list[m.TxResult]],
+) -> None:
+    """The ledger writes the spend per member and day with the legs; verify re-sums the
+    journal against it and names a row that differs; the migration's backfill gives the
+    same rows as the ledger kept."""
+    seeded, results = booked
+    hub = seeded.hub
+    first, _second = seeded.members
+    with hub.engine.connect() as conn:
+        kept = member_days.stored(conn)
+        assert kept == member_days.from_journal(conn)
+        assert verify_ledger(conn).errors == []
+    day = (DAY - dt.date(1970, 1, 1)).days
+    assert kept[(day, "shop-1", first)] == (results[1].net_cents, 1)
+    with hub.transaction() as conn:
+        conn.execute(db.member_days.update().values(net_cents=db.member_days.c.net_cents + 1))
+    with hub.engine.connect() as conn:
+        errors = verify_ledger(conn).errors
+    assert len(errors) == len(kept) and f"member {first} on day {day}" in " ".join(errors)
+    with hub.transaction() as conn:
+        conn.execute(db.member_days.delete())
+        conn.execute(sa.text(_backfill_sql()))
+    with hub.engine.connect() as conn:
+        assert member_days.stored(conn) == kept
+        assert verify_ledger(conn).errors == []
+    with hub.transaction() as conn:
+        conn.execute(db.member_days.delete())
+        assert member_days.rebuild(conn) == len(kept)
+    with hub.engine.connect() as conn:
+        assert member_days.stored(conn) == kept
