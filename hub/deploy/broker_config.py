@@ -36,7 +36,14 @@ from hub.config import BrokerAddress
 from hub.deploy.pki import HUB_IDENTITY, CertificateAuthority, TlsFiles, write_file
 from tapcard.errors import ValidationError
 from tapcard.wire.messages import PACKET_BYTES_MAX
-from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, RULES_TOPIC, Family, is_valid_device_id
+from tapcard.wire.topics import (
+    DENYLIST_TOPIC,
+    PREFIX,
+    PRODUCTS_TOPIC,
+    RULES_TOPIC,
+    Family,
+    is_valid_device_id,
+)
 
 CONFIG_FILE: Final = "mosquitto.conf"
 ACL_FILE: Final = "acl"
@@ -122,13 +129,13 @@ def acl_text(active: dict[str, str], with_hub: bool) -> str:
         lines += ["", f"user {HUB_IDENTITY}", f"topic readwrite {PREFIX.split('/')[0]}/#"]
     for device_id in sorted(active):
         lines += ["", f"user {device_id}", *device_rules(device_id)]
-        lines += [f"topic read {RULES_TOPIC}", f"topic read {DENYLIST_TOPIC}"]
+        lines += [f"topic read {t}" for t in (RULES_TOPIC, DENYLIST_TOPIC, PRODUCTS_TOPIC)]
     if with_hub:
         for branch in sorted(set(active.values())):
             if not is_valid_device_id(branch):
                 continue  # such a branch cannot run a bridge (see branch_identity)
             lines += ["", f"user {branch_identity(branch)}"]
-            lines += [f"topic read {RULES_TOPIC}", f"topic read {DENYLIST_TOPIC}"]
+            lines += [f"topic read {t}" for t in (RULES_TOPIC, DENYLIST_TOPIC, PRODUCTS_TOPIC)]
             for device_id in sorted(d for d, b in active.items() if b == branch):
                 lines += device_rules(device_id)
     return "\n".join(lines) + "\n"
@@ -227,6 +234,7 @@ def bridge_lines(branch_id: str, devices: list[str], hq: BrokerAddress, out: Pat
         *_bridge_connection(branch_id, "", "mqttv311", persistent=True, hq=hq, out=out),
         f"topic {RULES_TOPIC} in 1",
         f"topic {DENYLIST_TOPIC} in 1",
+        f"topic {PRODUCTS_TOPIC} in 1",
     ]
     requests = _bridge_connection(branch_id, "-rpc", "mqttv50", persistent=False, hq=hq, out=out)
     for device_id in devices:

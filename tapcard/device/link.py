@@ -6,7 +6,8 @@ only hands events to a bounded queue; one worker thread ("tapcard-link") does
 everything else at its own pace: it drains the outbox in sequence order over QoS 1
 with at most INFLIGHT_MAX unanswered, resends what has no result after RESEND_AFTER_S
 (doubling up to RESEND_AFTER_S_MAX), marks entries done only when the hub's signed
-result for that tx_id arrives, stores the hub-signed rule set and deny list, and sends
+result for that tx_id arrives, stores the hub-signed rule set, deny list and product
+catalog, and sends
 the heartbeat. Every handler is wrapped so that an exception is logged and the worker
 keeps going.
 
@@ -41,7 +42,13 @@ from tapcard.mqtt import (
 from tapcard.wire import messages as m
 from tapcard.wire.codes import FORM_REASONS, Reason
 from tapcard.wire.envelope import WireError, signed_by_hub, unseal
-from tapcard.wire.topics import DENYLIST_TOPIC, RULES_TOPIC, Family, device_topic
+from tapcard.wire.topics import (
+    DENYLIST_TOPIC,
+    PRODUCTS_TOPIC,
+    RULES_TOPIC,
+    Family,
+    device_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +69,14 @@ ALARM_PUBLISH_REFUSED: Final = "publish_refused"
 ALARM_DEVICE_REFUSED: Final = "device_refused"
 ALARM_BAD_MESSAGE: Final = "bad_hub_message"
 ALARM_RESEND_INCOMPLETE: Final = "resend_incomplete"  # the hub wants entries we pruned
-# The retained rule set or deny list was cleared at the broker: we keep what we hold
-# (a device must never run without rules) and say so; the hub publishes it again.
+# The retained rule set, deny list or product catalog was cleared at the broker: we keep
+# what we hold (a device must never run without rules) and say so; the hub publishes it
+# again.
 ALARM_CONFIG_CLEARED: Final = "config_cleared"
 # The hub set intents aside (poison, or a body it refuses): they sit in the store's
 # dead-letter list, never sent again, until someone looks (it survives restarts).
 ALARM_DEAD_LETTER: Final = "dead_letter"
-CONFIG_TOPICS: Final = frozenset({RULES_TOPIC, DENYLIST_TOPIC})
+CONFIG_TOPICS: Final = frozenset({RULES_TOPIC, DENYLIST_TOPIC, PRODUCTS_TOPIC})
 assert RESEND_AFTER_S <= RESEND_AFTER_S_MAX
 assert 0 < PENDING_FETCH_MAX <= INFLIGHT_MAX
 assert SNAPSHOT_TIMEOUT_S < RESEND_AFTER_S
@@ -94,6 +102,10 @@ class LinkHandlers:
     on_denylist: Callable[[m.DenyList], None]
     health: Callable[[], m.Health]
     versions: Callable[[], tuple[int, int]]  # (rules, deny list) held now
+    # The product catalog (a terminal scans and quotes from it); a device kind that
+    # sells nothing may leave both out and ignores the catalog.
+    on_products: Callable[[m.ProductCatalog], None] | None = None
+    products_version: Callable[[], int] = lambda: 0
 
 
 class Link:
@@ -139,6 +151,7 @@ class Link:
                 (self._topic[Family.CONTROL], 1),
                 (RULES_TOPIC, 1),
                 (DENYLIST_TOPIC, 1),
+                *(((PRODUCTS_TOPIC, 1),) if self.handlers.on_products else ()),
             ),
             queued=frozenset(EventKind),
             reconnect_delay_s_max=RECONNECT_DELAY_S_MAX,
@@ -309,6 +322,8 @@ class Link:
                 self._on_rules(event)
             elif event.topic == DENYLIST_TOPIC:
                 self._on_denylist(event)
+            elif event.topic == PRODUCTS_TOPIC:
+                self._on_products(event)
         except WireError as exc:
             self._refused(event.topic, exc)
 
@@ -412,6 +427,24 @@ class Link:
         held = self.handlers.versions()[1]
         if doc.version > held:
             self.handlers.on_denylist(doc)
+            self.last_sync_ms = self.clock.now_ms()
+        elif doc.version < held:
+            self._stale(event.topic, doc.version, held)
+
+    def _on_products(self, event: Event[None]) -> None:
+        on_products = self.handlers.on_products
+        if on_products is None:
+            return
+        _, doc = unseal(
+            event.payload,
+            event.topic,
+            self._hub_key_for,
+            m.ProductCatalog,
+            m.PRODUCTS_PAYLOAD_BYTES_MAX,
+        )
+        held = self.handlers.products_version()
+        if doc.version > held:
+            on_products(doc)
             self.last_sync_ms = self.clock.now_ms()
         elif doc.version < held:
             self._stale(event.topic, doc.version, held)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from tapcard.clock import Clock
 from tapcard.device.bundle import Bundle
+from tapcard.device.catalog import DeviceCatalog
 from tapcard.device.intents import StaffBadge
 from tapcard.device.policy import Verdict
 from tapcard.domain.engine import SaleLine, SaleQuote
@@ -83,6 +84,9 @@ class DevicePort(Protocol):
 
     @property
     def rules(self) -> RuleSet | None: ...
+
+    @property
+    def catalog(self) -> DeviceCatalog: ...  # the hub's products as last received
 
     def is_online(self) -> bool: ...
 

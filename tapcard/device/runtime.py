@@ -30,6 +30,8 @@ from tapcard.cards.credential import CLONE_REASONS, CredentialError
 from tapcard.clock import Clock, clock_from_env
 from tapcard.device import policy
 from tapcard.device.bundle import Bundle
+from tapcard.device.calls import TransactionCalls
+from tapcard.device.catalog import CatalogKeeper, DeviceCatalog
 from tapcard.device.docstore import DocStore
 from tapcard.device.intents import StaffBadge, badge_for
 from tapcard.device.link import SNAPSHOT_TIMEOUT_S, Link, LinkHandlers, catch_log_exception
@@ -38,7 +40,7 @@ from tapcard.device.port import DeviceStatus, LocalReceipt, Seen
 from tapcard.device.store import DeviceStore, Spent, StoreError
 from tapcard.domain import engine
 from tapcard.domain.engine import SaleLine, SaleQuote
-from tapcard.domain.model import CARD_ID_RE, DeviceKind, FeeKind, Payment
+from tapcard.domain.model import CARD_ID_RE, DeviceKind
 from tapcard.domain.rules import RuleSet, unchecked_tag_allowed
 from tapcard.errors import ValidationError
 from tapcard.readers import CardReader, CardTap, HealthState, authenticate_tap
@@ -63,7 +65,7 @@ ResultCallback = Callable[[m.TxResult], None]
 T = TypeVar("T")
 
 
-class DeviceRuntime:
+class DeviceRuntime(TransactionCalls):
     def __init__(
         self,
         bundle: Bundle,
@@ -82,6 +84,7 @@ class DeviceRuntime:
         self.docs = DocStore(data_dir)
         self.outbox = Outbox(self.store, bundle.device_key, bundle.device_id, self.clock)
         self._rules: m.RulesDoc | None = self.docs.get_typed(RULES_DOC, m.RulesDoc)
+        self._products = CatalogKeeper(self.docs, bundle.device_id)
         deny = self.docs.get_typed(DENYLIST_DOC, m.DenyList)
         self._deny_version = deny.version if deny else 0
         self._denied: frozenset[str] = frozenset(deny.cards) if deny else frozenset()
@@ -96,6 +99,8 @@ class DeviceRuntime:
             on_denylist=self._on_denylist,
             health=self.health,
             versions=lambda: (self.rules_version, self._deny_version),
+            on_products=self._products.take,
+            products_version=self._products.version,
         )
         self.link = Link(bundle, self.store, handlers, self.clock)
 
@@ -123,6 +128,11 @@ class DeviceRuntime:
     @property
     def rules_version(self) -> int:
         return self._rules.version if self._rules else 0
+
+    @property
+    def catalog(self) -> DeviceCatalog:
+        """The hub's product catalog as this device last received it (empty: none yet)."""
+        return self._products.current
 
     @property
     def denylist_version(self) -> int:
@@ -205,72 +215,12 @@ class DeviceRuntime:
             raise ValidationError("; ".join(errors))
         context = policy.member_context(rules, snapshot, self.bundle.branch_id)
         today = policy.business_day(rules, self.clock.now_ms())  # the rules' time zone
-        return engine.quote_sale(rules, context, lines, on or today)
+        # A known SKU as the cached catalog prices it for the member's tier (offline too);
+        # the hub prices it again by SKU with its own catalog when the intent arrives.
+        priced, pricing = self._products.current.priced(context.tier, lines)
+        return engine.quote_sale(rules, context, priced, on or today, pricing)
 
     # --- transactions -------------------------------------------------------------------
-
-    def purchase(
-        self,
-        card_id: str,
-        lines: Sequence[SaleLine],
-        payment: Payment = Payment.CASH,
-        receipt_no: str = "",
-        staff: str = "",
-        seen: Seen | None = None,
-    ) -> LocalReceipt:
-        op = m.Purchase(lines=list(lines), payment=payment, receipt_no=receipt_no)
-        return self.submit(card_id, op, staff, seen)
-
-    def top_up(
-        self, card_id: str, amount_cents: int, staff: str = "", seen: Seen | None = None
-    ) -> LocalReceipt:
-        return self.submit(card_id, m.TopUp(amount_cents=amount_cents), staff, seen)
-
-    def spend(
-        self, card_id: str, amount_cents: int, staff: str = "", seen: Seen | None = None
-    ) -> LocalReceipt:
-        return self.submit(card_id, m.Spend(amount_cents=amount_cents), staff, seen)
-
-    def redeem(
-        self, card_id: str, item: str, units: int = 1, staff: str = "", seen: Seen | None = None
-    ) -> LocalReceipt:
-        return self.submit(card_id, m.Redeem(item=item, units=units), staff, seen)
-
-    def backfill(
-        self,
-        card_id: str,
-        receipt_no: str,
-        receipt_on: dt.date,
-        lines: Sequence[SaleLine],
-        staff: str = "",
-        seen: Seen | None = None,
-    ) -> LocalReceipt:
-        op = m.Backfill(receipt_no=receipt_no, receipt_on=receipt_on, lines=list(lines))
-        return self.submit(card_id, op, staff, seen)
-
-    def refund(
-        self, card_id: str, op: m.Refund, staff: str = "", seen: Seen | None = None
-    ) -> LocalReceipt:
-        return self.submit(card_id, op, staff, seen)
-
-    def renew(
-        self,
-        card_id: str,
-        payment: Payment = Payment.CASH,
-        staff: str = "",
-        seen: Seen | None = None,
-    ) -> LocalReceipt:
-        return self.submit(card_id, m.Renewal(payment=payment), staff, seen)
-
-    def fee(
-        self,
-        card_id: str,
-        kind: FeeKind,
-        payment: Payment = Payment.CASH,
-        staff: str = "",
-        seen: Seen | None = None,
-    ) -> LocalReceipt:
-        return self.submit(card_id, m.Fee(fee=kind, payment=payment), staff, seen)
 
     def submit(
         self,
