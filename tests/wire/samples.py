@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from tapcard.domain.rules import (
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
-from tapcard.wire.envelope import HUB_SIGNER, WireError, seal
+from tapcard.wire.envelope import HUB_SIGNER, WireError, seal, unseal
 from tapcard.wire.topics import DENYLIST_TOPIC, PRODUCTS_TOPIC, RULES_TOPIC, Family, device_topic
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -57,6 +58,35 @@ class Sample:
 
     def sealed(self) -> bytes:
         return seal(self.key, self.signer, self.topic, self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class GoldenSet:
+    """A family of samples pinned as golden files in one folder (one file per sample
+    name), with the command that rewrites them after an intended protocol change."""
+
+    folder: Path
+    samples: Mapping[str, Sample]
+    regenerate: str
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.json"
+
+    def check_bytes(self, name: str) -> None:
+        """Sealing the sample today gives the pinned bytes."""
+        assert self.path(name).read_bytes() == self.samples[name].sealed(), self.regenerate
+
+    def check_unseal(self, name: str) -> None:
+        """The pinned bytes verify and decode back to the sample."""
+        sample = self.samples[name]
+        _, body = unseal(self.path(name).read_bytes(), sample.topic, key_for, type(sample.body))
+        assert body == sample.body
+
+    def write(self) -> None:
+        self.folder.mkdir(exist_ok=True)
+        for name, sample in self.samples.items():
+            self.path(name).write_bytes(sample.sealed())
+            print(self.path(name))
 
 
 def key_for(signer: str) -> VerifyKey:

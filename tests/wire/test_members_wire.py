@@ -17,13 +17,9 @@ import msgspec
 import pytest
 
 from tapcard.wire import staff_messages as sm
-from tapcard.wire.envelope import unseal
 from tapcard.wire.topics import Family, device_topic
-from tests.wire.samples import DEVICE_ID, HUB_KEY, SESSION, Sample, _device, key_for
+from tests.wire.samples import DEVICE_ID, HUB_KEY, SESSION, GoldenSet, Sample, _device
 from tests.wire.test_envelope import _StaffReplyBeforeVouchers
-
-GOLDEN = Path(__file__).parent / "golden" / "members"
-REGENERATE = "python -m tests.wire.test_members_wire"
 
 PROFILE = sm.MemberProfile(
     member_id=7,
@@ -54,19 +50,19 @@ SAMPLES: dict[str, Sample] = {
         changed=["phone"],
     ),
 }
+GOLDEN = GoldenSet(
+    Path(__file__).parent / "golden" / "members", SAMPLES, "python -m tests.wire.test_members_wire"
+)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_bytes(name: str) -> None:
-    assert (GOLDEN / f"{name}.json").read_bytes() == SAMPLES[name].sealed(), REGENERATE
+    GOLDEN.check_bytes(name)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_bytes_unseal_to_the_sample(name: str) -> None:
-    sample = SAMPLES[name]
-    payload = (GOLDEN / f"{name}.json").read_bytes()
-    _, body = unseal(payload, sample.topic, key_for, type(sample.body))
-    assert body == sample.body
+    GOLDEN.check_unseal(name)
 
 
 def test_an_edit_names_only_the_fields_it_changes() -> None:
@@ -110,12 +106,5 @@ def test_terminals_before_profiles_read_replies_without_them() -> None:
     assert b"changed" not in msgspec.json.encode(login)
 
 
-def write_golden() -> None:
-    GOLDEN.mkdir(exist_ok=True)
-    for name, sample in SAMPLES.items():
-        (GOLDEN / f"{name}.json").write_bytes(sample.sealed())
-        print(GOLDEN / f"{name}.json")
-
-
 if __name__ == "__main__":
-    write_golden()
+    GOLDEN.write()

@@ -15,13 +15,17 @@ import pytest
 from tapcard.domain.engine import SALE_LINES_MAX
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
-from tapcard.wire.envelope import unseal
 from tapcard.wire.topics import Family, device_topic
-from tests.wire.samples import DEVICE_ID, HUB_KEY, SESSION, TX_ID, Sample, _device, key_for
+from tests.wire.samples import (
+    DEVICE_ID,
+    HUB_KEY,
+    SESSION,
+    TX_ID,
+    GoldenSet,
+    Sample,
+    _device,
+)
 from tests.wire.test_envelope import _StaffReplyBeforeVouchers
-
-GOLDEN = Path(__file__).parent / "golden" / "refund_quote"
-REGENERATE = "python -m tests.wire.test_refund_quote_wire"
 
 QUOTE = sm.RefundQuote(ref=str(TX_ID), lines=[m.RefundLine(line_no=1, quantity=1)])
 SAMPLES: dict[str, Sample] = {
@@ -39,19 +43,21 @@ SAMPLES: dict[str, Sample] = {
         ),
     ),
 }
+GOLDEN = GoldenSet(
+    Path(__file__).parent / "golden" / "refund_quote",
+    SAMPLES,
+    "python -m tests.wire.test_refund_quote_wire",
+)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_bytes(name: str) -> None:
-    assert (GOLDEN / f"{name}.json").read_bytes() == SAMPLES[name].sealed(), REGENERATE
+    GOLDEN.check_bytes(name)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_bytes_unseal_to_the_sample(name: str) -> None:
-    sample = SAMPLES[name]
-    payload = (GOLDEN / f"{name}.json").read_bytes()
-    _, body = unseal(payload, sample.topic, key_for, type(sample.body))
-    assert body == sample.body
+    GOLDEN.check_unseal(name)
 
 
 BAD_QUOTES = [
@@ -79,12 +85,5 @@ def test_terminals_before_the_quote_read_replies_without_it() -> None:
     assert b"quote" not in msgspec.json.encode(login)
 
 
-def write_golden() -> None:
-    GOLDEN.mkdir(exist_ok=True)
-    for name, sample in SAMPLES.items():
-        (GOLDEN / f"{name}.json").write_bytes(sample.sealed())
-        print(GOLDEN / f"{name}.json")
-
-
 if __name__ == "__main__":
-    write_golden()
+    GOLDEN.write()

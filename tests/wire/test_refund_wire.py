@@ -17,7 +17,6 @@ import pytest
 from tapcard.domain.engine import SALE_LINE_QUANTITY_MAX, SALE_LINES_MAX
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
-from tapcard.wire.envelope import unseal
 from tapcard.wire.topics import Family, device_topic
 from tests.wire.samples import (
     CARD_ID,
@@ -26,15 +25,12 @@ from tests.wire.samples import (
     OPS,
     SESSION,
     TX_ID,
+    GoldenSet,
     Sample,
     _device,
     intent,
-    key_for,
 )
 from tests.wire.test_envelope import _StaffReplyBeforeVouchers
-
-GOLDEN = Path(__file__).parent / "golden" / "refunds"
-REGENERATE = "python -m tests.wire.test_refund_wire"
 
 SALE = sm.SaleView(
     tx_id=str(TX_ID),
@@ -75,19 +71,19 @@ SAMPLES: dict[str, Sample] = {
         sm.StaffReply(device=DEVICE_ID, staff="ann", sale=SALE),
     ),
 }
+GOLDEN = GoldenSet(
+    Path(__file__).parent / "golden" / "refunds", SAMPLES, "python -m tests.wire.test_refund_wire"
+)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_bytes(name: str) -> None:
-    assert (GOLDEN / f"{name}.json").read_bytes() == SAMPLES[name].sealed(), REGENERATE
+    GOLDEN.check_bytes(name)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_bytes_unseal_to_the_sample(name: str) -> None:
-    sample = SAMPLES[name]
-    payload = (GOLDEN / f"{name}.json").read_bytes()
-    _, body = unseal(payload, sample.topic, key_for, type(sample.body))
-    assert body == sample.body
+    GOLDEN.check_unseal(name)
 
 
 def test_a_refund_without_lines_is_a_whole_refund() -> None:
@@ -126,12 +122,5 @@ def test_terminals_before_refunds_read_replies_without_a_sale() -> None:
     assert b"sale" not in msgspec.json.encode(login)
 
 
-def write_golden() -> None:
-    GOLDEN.mkdir(exist_ok=True)
-    for name, sample in SAMPLES.items():
-        (GOLDEN / f"{name}.json").write_bytes(sample.sealed())
-        print(GOLDEN / f"{name}.json")
-
-
 if __name__ == "__main__":
-    write_golden()
+    GOLDEN.write()

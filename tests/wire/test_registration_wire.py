@@ -20,10 +20,8 @@ from tapcard.wire import staff_messages as sm
 from tapcard.wire.envelope import unseal
 from tapcard.wire.messages import Body
 from tapcard.wire.topics import Family, device_topic
-from tests.wire.samples import DEVICE_ID, SESSION, Sample, _device, key_for
+from tests.wire.samples import DEVICE_ID, SESSION, GoldenSet, Sample, _device, key_for
 
-GOLDEN = Path(__file__).parent / "golden" / "registration"
-REGENERATE = "python -m tests.wire.test_registration_wire"
 UID = "04aabbccddee01"
 
 REGISTER = sm.RegisterMember(
@@ -39,6 +37,11 @@ SAMPLES: dict[str, Sample] = {
         Family.STAFF, sm.StaffRequest(device=DEVICE_ID, staff="ann", session=SESSION, op=REGISTER)
     ),
 }
+GOLDEN = GoldenSet(
+    Path(__file__).parent / "golden" / "registration",
+    SAMPLES,
+    "python -m tests.wire.test_registration_wire",
+)
 
 
 class _RegisterBeforeIdNumber(sm.StaffOp, frozen=True, forbid_unknown_fields=True, tag="register"):
@@ -62,19 +65,16 @@ class _RequestBeforeIdNumber(Body, frozen=True, kw_only=True):
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_bytes(name: str) -> None:
-    assert (GOLDEN / f"{name}.json").read_bytes() == SAMPLES[name].sealed(), REGENERATE
+    GOLDEN.check_bytes(name)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_bytes_unseal_to_the_sample(name: str) -> None:
-    sample = SAMPLES[name]
-    payload = (GOLDEN / f"{name}.json").read_bytes()
-    _, body = unseal(payload, sample.topic, key_for, type(sample.body))
-    assert body == sample.body
+    GOLDEN.check_unseal(name)
 
 
 def test_bytes_from_terminals_before_the_id_number_still_decode() -> None:
-    payload = (GOLDEN / "StaffRequest_before_id_number.json").read_bytes()
+    payload = GOLDEN.path("StaffRequest_before_id_number").read_bytes()
     assert b"id_number" not in payload and b'\\"join_by_spend\\":false' in payload
     topic = device_topic(DEVICE_ID, Family.STAFF)
     _, body = unseal(payload, topic, key_for, sm.StaffRequest)
@@ -126,12 +126,5 @@ def test_registrations_out_of_bounds_are_refused(changes: dict[str, object]) -> 
         msgspec.json.decode(msgspec.json.encode(good | changes), type=sm.AnyStaffOp)
 
 
-def write_golden() -> None:
-    GOLDEN.mkdir(exist_ok=True)
-    for name, sample in SAMPLES.items():
-        (GOLDEN / f"{name}.json").write_bytes(sample.sealed())
-        print(GOLDEN / f"{name}.json")
-
-
 if __name__ == "__main__":
-    write_golden()
+    GOLDEN.write()
