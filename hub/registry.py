@@ -100,37 +100,86 @@ class DeviceRegistry:
         return entry
 
 
-def record_health(conn: Connection, device_id: str, at_ms: int, health_json: str) -> None:
-    """Append a heartbeat to the device's history, keeping the newest
-    HEALTH_HISTORY_PER_DEVICE_MAX. In the hub's heartbeat transaction, so the history
-    is whole whether or not a dashboard runs."""
+def record_history(conn: Connection, rows: Sequence[tuple[str, int, str]]) -> None:
+    """Append heartbeats (device, at_ms, health json) to their devices' history, keeping
+    each device's newest HEALTH_HISTORY_PER_DEVICE_MAX. In the hub's heartbeat
+    transaction, so the history is whole whether or not a dashboard runs."""
+    if not rows:
+        return
     h = db.device_health
-    conn.execute(h.insert().values(device_id=device_id, at_ms=at_ms, health=health_json))
-    cutoff = conn.execute(
-        sa.select(h.c.id)
-        .where(h.c.device_id == device_id)
-        .order_by(h.c.id.desc())
-        .offset(HEALTH_HISTORY_PER_DEVICE_MAX)
-        .limit(1)
-    ).scalar()
-    if cutoff is not None:
-        conn.execute(h.delete().where(h.c.device_id == device_id, h.c.id <= cutoff))
+    conn.execute(h.insert(), [{"device_id": d, "at_ms": at, "health": js} for d, at, js in rows])
+    for device_id in sorted({row[0] for row in rows}):
+        cutoff = conn.execute(
+            sa.select(h.c.id)
+            .where(h.c.device_id == device_id)
+            .order_by(h.c.id.desc())
+            .offset(HEALTH_HISTORY_PER_DEVICE_MAX)
+            .limit(1)
+        ).scalar()
+        if cutoff is not None:
+            conn.execute(h.delete().where(h.c.device_id == device_id, h.c.id <= cutoff))
+
+
+def record_presence(
+    writer: Engine, statuses: Sequence[m.Status], heartbeats: Sequence[m.Health], now_ms: int
+) -> dict[str, int]:
+    """The statuses and heartbeats of one ingest batch in one transaction (one commit,
+    whatever their number: one each was the hub's bound at 1,000 devices), in their
+    order; returns, per heartbeat's device, the highest seq the ledger holds from it.
+
+    A status is the device's retained online/offline; an older one (a will from an
+    earlier connection arriving late) never overwrites a newer one. Online is a contact
+    at the hub's time; offline is not (the broker sends the will after the device went
+    quiet, and the device's own time says nothing). A heartbeat is the latest health on
+    the device, a contact, and a row of its history."""
+    if not statuses and not heartbeats:
+        return {}
+    d = db.devices
+    with writer.begin() as conn:
+        if statuses:
+            conn.execute(
+                d.update()
+                .where(d.c.id == sa.bindparam("b_id"), d.c.status_ms <= sa.bindparam("b_at"))
+                .values(online=sa.bindparam("b_online"), status_ms=sa.bindparam("b_at")),
+                [{"b_id": s.device, "b_at": s.at_ms, "b_online": s.online} for s in statuses],
+            )
+        encoded = [(hb, msgspec.json.encode(hb).decode()) for hb in heartbeats]
+        if encoded:
+            conn.execute(
+                d.update()
+                .where(d.c.id == sa.bindparam("b_id"))
+                .values(
+                    health=sa.bindparam("b_health"),
+                    software_version=sa.bindparam("b_sw"),
+                    rules_version=sa.bindparam("b_rules"),
+                    denylist_version=sa.bindparam("b_deny"),
+                ),
+                [_health_row(hb, js) for hb, js in encoded],
+            )
+        heard = [s.device for s in statuses if s.online] + [hb.device for hb in heartbeats]
+        if heard:
+            note_contact(conn, heard, now_ms)
+        if not heartbeats:
+            return {}
+        ids = sorted({hb.device for hb in heartbeats})
+        seq_max = dict(conn.execute(sa.select(d.c.id, d.c.seq_max).where(d.c.id.in_(ids))).all())
+        record_history(conn, [(hb.device, hb.at_ms or now_ms, js) for hb, js in encoded])
+    return {device: int(seq_max.get(device) or 0) for device in ids}
+
+
+def _health_row(health: m.Health, health_json: str) -> dict[str, object]:
+    return {
+        "b_id": health.device,
+        "b_health": health_json,
+        "b_sw": health.software_version,
+        "b_rules": health.rules_version,
+        "b_deny": health.denylist_version,
+    }
 
 
 def record_status(writer: Engine, status: m.Status, now_ms: int) -> None:
-    """A device's retained online/offline status; an older one (a will from an earlier
-    connection arriving late) never overwrites a newer one. Online is a contact at the
-    hub's time; offline is not (the broker sends the will after the device went quiet,
-    and the device's own time says nothing)."""
-    d = db.devices
-    with writer.begin() as conn:
-        conn.execute(
-            d.update()
-            .where(d.c.id == status.device, d.c.status_ms <= status.at_ms)
-            .values(online=status.online, status_ms=status.at_ms)
-        )
-        if status.online:
-            note_contact(conn, [status.device], now_ms)
+    """One status alone (record_presence)."""
+    record_presence(writer, [status], [], now_ms)
 
 
 def note_contact(conn: Connection, device_ids: Sequence[str], now_ms: int) -> None:
@@ -151,22 +200,6 @@ def note_contact(conn: Connection, device_ids: Sequence[str], now_ms: int) -> No
 
 
 def record_heartbeat(writer: Engine, health: m.Health, now_ms: int) -> int:
-    """Store a heartbeat (latest on the device, and in its history); returns the highest
-    seq the ledger holds from the device."""
-    health_json = msgspec.json.encode(health).decode()
-    d = db.devices
-    with writer.begin() as conn:
-        conn.execute(
-            d.update()
-            .where(d.c.id == health.device)
-            .values(
-                health=health_json,
-                software_version=health.software_version,
-                rules_version=health.rules_version,
-                denylist_version=health.denylist_version,
-            )
-        )
-        note_contact(conn, [health.device], now_ms)
-        seq_max = conn.execute(sa.select(d.c.seq_max).where(d.c.id == health.device)).scalar()
-        record_health(conn, health.device, health.at_ms or now_ms, health_json)
-    return int(seq_max or 0)
+    """One heartbeat alone (record_presence); returns the highest seq the ledger holds
+    from the device."""
+    return record_presence(writer, [], [health], now_ms)[health.device]

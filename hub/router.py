@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
 import msgspec
@@ -20,7 +20,7 @@ from hub.app import Hub
 from hub.dead_letters import Aside, set_aside
 from hub.ledger import Incoming, body_digest
 from hub.metrics import Metrics, rejected_counter
-from hub.registry import DeviceRegistry, record_heartbeat, record_status
+from hub.registry import DeviceRegistry, record_presence
 from tapcard.mqtt import REPLY_FAMILY, Event
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
@@ -82,6 +82,17 @@ class Outgoing:
     correlation: bytes | None = None  # the request's, echoed on its reply
 
 
+@dataclass(slots=True)
+class Gathered:
+    """What a batch's messages leave for after the loop, each kind written at once:
+    statuses and heartbeats in one registry transaction, then the intents in one ledger
+    transaction (the order they had when each heartbeat was its own transaction)."""
+
+    intents: list[Incoming] = field(default_factory=list)
+    statuses: list[m.Status] = field(default_factory=list)
+    heartbeats: list[m.Health] = field(default_factory=list)
+
+
 class Router:
     def __init__(self, hub: Hub, registry: DeviceRegistry, metrics: Metrics) -> None:
         self.hub = hub
@@ -109,17 +120,22 @@ class Router:
 
     def route_batch(self, batch: list[Event[Checked]]) -> list[Outgoing]:
         """What to publish for a batch of messages: replies in their order, then the
-        results of the batch's intents, applied in one ledger transaction."""
-        intents: list[Incoming] = []
+        answers to the batch's heartbeats, then the results of its intents: statuses and
+        heartbeats written in one registry transaction, intents applied in one ledger
+        transaction."""
+        gathered = Gathered()
         outgoing: list[Outgoing] = []
         for event in batch:
-            outgoing += self.route(event, intents)
-        if intents:
-            outgoing += results_messages(self.hub.ledger.apply_batch(intents))
+            outgoing += self.route(event, gathered)
+        if gathered.statuses or gathered.heartbeats:
+            outgoing += self._record_presence(gathered.statuses, gathered.heartbeats)
+        if gathered.intents:
+            outgoing += results_messages(self.hub.ledger.apply_batch(gathered.intents))
         return outgoing
 
-    def route(self, event: Event[Checked], intents: list[Incoming]) -> list[Outgoing]:
-        """Hand one message to its handler; intents are gathered into `intents`."""
+    def route(self, event: Event[Checked], gathered: Gathered) -> list[Outgoing]:
+        """Hand one message to its handler; intents, statuses and heartbeats are gathered
+        into `gathered` for route_batch to write together."""
         parsed = parse_device_topic(event.topic)
         if parsed is None:  # a filter's `+` matched a level that is no device id
             self.metrics.counts["ignored.topic"] += 1
@@ -137,22 +153,24 @@ class Router:
             if isinstance(event.note, WireError):
                 raise event.note
             body, digest = event.note or self._unseal(device_id, family, event.payload, event.topic)
-            return self._handle(body, digest, event, intents)
+            return self._handle(body, digest, event, gathered)
         except WireError as exc:
             return self._refuse(device_id, family, event.payload, exc)
 
     def _handle(
-        self, body: m.Body, digest: str, event: Event[Checked], intents: list[Incoming]
+        self, body: m.Body, digest: str, event: Event[Checked], gathered: Gathered
     ) -> list[Outgoing]:
         """Each family's decoder gives its one body type: dispatch on it."""
         if isinstance(body, m.TxIntent):
             branch = self.registry.get(body.device).branch_id
-            intents.append(Incoming(body.device, body, digest, branch))
+            gathered.intents.append(Incoming(body.device, body, digest, branch))
             return []
         if isinstance(body, m.Status):
-            return self._on_status(body)
+            gathered.statuses.append(body)
+            return []
         if isinstance(body, m.Health):
-            return self._on_health(body)
+            gathered.heartbeats.append(body)
+            return []
         if isinstance(body, m.SnapshotQuery):
             return self._on_query(body, event)
         assert isinstance(body, sm.StaffRequest)
@@ -219,13 +237,18 @@ class Router:
 
     # --- handlers: each returns what to publish -------------------------------------
 
-    def _on_status(self, status: m.Status) -> list[Outgoing]:
-        record_status(self.hub.writer, status, self.hub.clock.now_ms())
-        return []
-
-    def _on_health(self, health: m.Health) -> list[Outgoing]:
-        seq_max = record_heartbeat(self.hub.writer, health, self.hub.clock.now_ms())
-        return self._resend_if_behind(health, seq_max)
+    def _record_presence(
+        self, statuses: list[m.Status], heartbeats: list[m.Health]
+    ) -> list[Outgoing]:
+        """Statuses and heartbeats in one transaction; a heartbeat may ask for a resend."""
+        now_ms = self.hub.clock.now_ms()
+        seq_max = record_presence(self.hub.writer, statuses, heartbeats, now_ms)
+        self.metrics.counts["presence.batches"] += 1
+        self.metrics.counts["presence.heartbeats"] += len(heartbeats)
+        outgoing: list[Outgoing] = []
+        for health in heartbeats:
+            outgoing += self._resend_if_behind(health, seq_max[health.device])
+        return outgoing
 
     def _resend_if_behind(self, health: m.Health, seq_max: int) -> list[Outgoing]:
         """After a restore from an older backup the hub lacks intents the device was

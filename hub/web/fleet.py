@@ -10,7 +10,7 @@ that version. It also keeps the current alerts (hub.web.alerts.compute over ever
 device), refreshed when the fleet changes or every ALERTS_REFRESH_S: every page shows
 the alert count in its nav, and computing it per request cost more than the page at
 1,000 devices (bench/dashboard.py). The hub records each heartbeat in the bounded
-health history itself (hub.registry.record_health), so the history is whole whether or
+health history itself (hub.registry.record_history), so the history is whole whether or
 not a dashboard runs.
 """
 

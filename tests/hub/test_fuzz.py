@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from hub.broker import PrivateBroker
 from hub.ledger import Incoming
+from hub.router import Gathered
 from hub.service import HubService
 from hub.verify import verify_ledger
 from tapcard.domain.engine import SaleLine
@@ -71,9 +72,9 @@ def test_routing_arbitrary_payloads_never_raises(
     seeded_sqlite: Seeded, broker: PrivateBroker, topic: str, payload: bytes
 ) -> None:
     service = _service(seeded_sqlite, broker)
-    intents: list[Incoming] = []
-    service.router.route(Event(EventKind.MESSAGE, topic, payload, mid=1, qos=1), intents)
-    assert intents == []  # nothing unsigned gets through to the ledger
+    gathered = Gathered()
+    service.router.route(Event(EventKind.MESSAGE, topic, payload, mid=1, qos=1), gathered)
+    assert gathered == Gathered()  # nothing unsigned gets through to the ledger or registry
 
 
 @FUZZ
@@ -103,9 +104,9 @@ def test_routing_deep_payloads_refuses_and_counts_them(
         "signed-body": seal_raw(seeded_sqlite.device_key, seeded_sqlite.device_id, topic, deep),
     }[where]
     before = service.counters["rejected.malformed"]
-    intents: list[Incoming] = []
-    service.router.route(Event(EventKind.MESSAGE, topic, payload, mid=1, qos=1), intents)
-    assert intents == []
+    gathered = Gathered()
+    service.router.route(Event(EventKind.MESSAGE, topic, payload, mid=1, qos=1), gathered)
+    assert gathered == Gathered()
     assert service.counters["rejected.malformed"] == before + 1
 
 

@@ -38,6 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hub import db, reports, router, staff
 from hub.broker import PrivateBroker
 from hub.ledger import Incoming
+from hub.registry import record_presence
 from hub.service import POISON_ATTEMPTS_MAX, HubService
 from hub.web.app import create_app
 from hub.web.settings import WebSettings
@@ -307,9 +308,17 @@ def _plant_bug(
         monkeypatch.setattr(router, "answer_query", answer_with_a_bug)
         query = m.SnapshotQuery(device=kiosk.device_id, card_id=POISON_CARD)
         return kiosk.sealed_body(family, query)
-    target = {Family.STAFF: (staff, "answer"), Family.HEALTH: (router, "record_heartbeat")}
-    module, name = target.get(family, (router, "record_status"))
-    monkeypatch.setattr(module, name, _raise_a_bug)
+    if family is Family.STAFF:
+        monkeypatch.setattr(staff, "answer", _raise_a_bug)
+    else:  # statuses and heartbeats are written together: fail on a batch with this one
+        def presence_with_a_bug(
+            writer: Any, statuses: list[m.Status], heartbeats: list[m.Health], now_ms: int
+        ) -> dict[str, int]:
+            if heartbeats if family is Family.HEALTH else statuses:
+                _raise_a_bug()
+            return record_presence(writer, statuses, heartbeats, now_ms)
+
+        monkeypatch.setattr(router, "record_presence", presence_with_a_bug)
     body = SAMPLES[{Family.STAFF: "StaffRequest", Family.HEALTH: "Health"}.get(family, "Status")]
     return kiosk.sealed_body(family, body.body)
 
