@@ -47,6 +47,7 @@ _NO_TOTALS = (0, 0, 0)
 _MOVED_COLUMNS = (
     *("tx_id", "member_id", "reason", "kind", "device_id", "seq", "card_id", "branch_id"),
     *("rules_version", "created_ms", "applied_ms", "offline", "actor", "detail"),
+    "rules_effective",
 )
 _LEG_COLUMNS = ("tx_id", "account", "asset", "debit", "credit")
 
@@ -69,6 +70,9 @@ class Transfer:
     actor: str = ""
     reason: str = ""
     detail: str = "{}"  # JSON
+    # The branch's or device's effective rules it was decided with (hub/rulestore.py
+    # `stamped`); None: the chain's own rules of rules_version.
+    rules_effective: str | None = None
 
     def row(self) -> dict[str, object]:
         return {
@@ -86,6 +90,7 @@ class Transfer:
             "actor": self.actor,
             "reason": self.reason,
             "detail": self.detail,
+            "rules_effective": self.rules_effective,
         }
 
 
