@@ -192,6 +192,28 @@ class Capability:
     amount_cents_max: int = 0  # per intent; 0: no bound beyond the message schema's
 
 
+class OverrideScope(enum.StrEnum):
+    BRANCH = "branch"
+    DEVICE = "device"
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """What one branch or one device does unlike the chain; merged by
+    tapcard.domain.overrides.effective_rules (device over branch over chain)."""
+
+    scope: OverrideScope
+    id: str  # the branch's or the device's id
+    earn: EarnRule | None = None  # replaces the chain's earning rate
+    campaigns: tuple[Campaign, ...] = ()  # added, or replacing the chain's of the same code
+    campaigns_off: tuple[str, ...] = ()  # codes of campaigns that do not run here
+    catalog: tuple[CatalogItem, ...] = ()  # added, or replacing the item of the same code
+    catalog_off: tuple[str, ...] = ()  # codes of items not offered here
+    price_lists: dict[str, dict[str, int]] = field(default_factory=dict)  # over the chain's
+    # Rows for the (device kind, operation) pairs they name replace the chain's rows.
+    capabilities: tuple[Capability, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     version: int
@@ -227,6 +249,10 @@ class RuleSet:
     points_expiry: PointsExpiry = field(default_factory=PointsExpiry)
     # Category and co-branded cards: where each earns (tapcard/domain/programs.py).
     card_programs: tuple[CardProgram, ...] = ()
+    overrides: tuple[Override, ...] = ()  # per branch or device (docs/rules.md "Overrides")
+    # An effective rule set's override and digest ("branch:shop-1@<digest>"); "" for the
+    # chain's own rules. Set by effective_rules, never in a loaded file.
+    effective: str = ""
 
     def tier(self, name: str) -> Tier:
         for tier in self.tiers:
