@@ -61,6 +61,11 @@ def register(sub: Any) -> None:
     )
     tap.add_argument("--remove", action="store_true", help="take the card off the reader")
     _add(cmds, "run", cmd_run, "run headless: link, heartbeat, drain, sim reader")
+    dead = _add(cmds, "dead-letters", cmd_dead_letters, "intents the hub set aside: list, clear")
+    dead.add_argument("--json", action="store_true")
+    dead.add_argument("--clear", nargs="+", metavar="TX_ID", help="clear these (after review)")
+    dead.add_argument("--clear-all", action="store_true", help="clear every dead letter")
+    dead.add_argument("--yes", action="store_true", help="do not ask before clearing")
     gate = _add(cmds, "gate", cmd_gate, "run a gate or wash bay: codes from stdin, a relay")
     gate.add_argument("--relay-pin", type=int, default=17, help="BCM pin of the relay")
     gate.add_argument("--fault-pin", type=int, help="BCM pin of the wash bay's fault input")
@@ -79,6 +84,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from tapcard.device.gate_run import run_gate
 
     return run_gate(_data_dir(args), args.relay_pin, args.fault_pin, sys.stdin)
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from tapcard.device.dead_letters import dead_letters_command
+
+    return dead_letters_command(_data_dir(args), args)
 
 
 def cmd_provision(args: argparse.Namespace) -> int:

@@ -34,7 +34,13 @@ from tapcard.device.calls import TransactionCalls
 from tapcard.device.catalog import CatalogKeeper, DeviceCatalog
 from tapcard.device.docstore import DocStore
 from tapcard.device.intents import StaffBadge, badge_for
-from tapcard.device.link import SNAPSHOT_TIMEOUT_S, Link, LinkHandlers, catch_log_exception
+from tapcard.device.link import (
+    ALARM_DEAD_LETTER,
+    SNAPSHOT_TIMEOUT_S,
+    Link,
+    LinkHandlers,
+    catch_log_exception,
+)
 from tapcard.device.outbox import ALARM_OUTBOX_FULL, OUTBOX_LEN_MAX, Outbox, Queued
 from tapcard.device.port import DeviceStatus, LocalReceipt, Seen
 from tapcard.device.store import DeviceStore, Spent, StoreError
@@ -378,6 +384,9 @@ class DeviceRuntime(TransactionCalls):
     # --- status -------------------------------------------------------------------------
 
     def alarms(self) -> list[str]:
+        if ALARM_DEAD_LETTER in self.link.alarms and not self.store.dead_letter_count():
+            # An operator cleared the list (`tapcard device dead-letters --clear`).
+            self.link.alarms.discard(ALARM_DEAD_LETTER)
         alarms = set(self._alarms) | set(self.link.alarms)
         if self.outbox.full_alarm:
             alarms.add(ALARM_OUTBOX_FULL)

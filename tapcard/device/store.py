@@ -280,6 +280,17 @@ class DeviceStore:
     def dead_letter_count(self) -> int:
         return int(self._read("SELECT count(*) FROM dead_letters")[0][0])
 
+    def clear_dead_letters(self, tx_ids: Collection[str] | None = None) -> int:
+        """Drop dead letters an operator has dealt with (all of them for None); how many
+        went. The hub keeps its own copy of each set-aside answer, so nothing is lost."""
+        with self._tx() as db:
+            if tx_ids is None:
+                return int(db.execute("DELETE FROM dead_letters").rowcount)
+            return sum(
+                int(db.execute("DELETE FROM dead_letters WHERE tx_id = ?", (t,)).rowcount)
+                for t in tx_ids
+            )
+
     def result_of(self, tx_id: str) -> str | None:
         rows = self._read("SELECT result FROM outbox WHERE tx_id = ?", (tx_id,))
         return str(rows[0][0]) if rows and rows[0][0] is not None else None

@@ -14,8 +14,11 @@ nothing, and one with a seq beyond the window is refused and not recorded.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -33,6 +36,7 @@ from tests.device.conftest import Rig, wait_until
 from tests.hub.support import purchase
 from tests.wire.support import seal_raw
 
+REPO = Path(__file__).resolve().parents[2]
 RESEND_WAIT_S = 7.0  # past the patched RESEND_AFTER_S twice over
 
 
@@ -93,6 +97,38 @@ def test_a_poisoned_intent_is_dead_lettered_and_never_resent(
     again = rig.device("kiosk-2")  # the same data folder: as after a restart
     assert link.ALARM_DEAD_LETTER in again.health().alarms
     assert [d.tx_id for d in again.store.dead_letters()] == [str(bad.tx_id)]
+    _review_and_clear(again.data_dir, str(bad.tx_id), poison_card)
+    assert again.store.dead_letter_count() == 0
+    assert link.ALARM_DEAD_LETTER not in again.health().alarms  # no restart needed
+
+
+def _tapcard(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "launcher.cli", "device", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _review_and_clear(data_dir: Path, tx_id: str, card_id: str) -> None:
+    """The person on site lists the dead letters, then clears the one they took up."""
+    data = ("--data", str(data_dir))
+    table = _tapcard("dead-letters", *data)
+    assert table.returncode == 0, table.stderr
+    assert tx_id in table.stdout and card_id in table.stdout and "Traceback" not in table.stdout
+    listed = json.loads(_tapcard("dead-letters", "--json", *data).stdout)
+    assert [(d["tx_id"], d["result"]["reason"]) for d in listed] == [(tx_id, Reason.SET_ASIDE)]
+    unasked = _tapcard("dead-letters", "--clear", tx_id, *data)  # no terminal, no --yes
+    assert unasked.returncode == 1 and "--yes" in unasked.stderr
+    unknown = _tapcard("dead-letters", "--clear", str(uuid.uuid4()), "--yes", *data)
+    assert unknown.returncode == 1 and "no dead letter" in unknown.stderr
+    cleared = _tapcard("dead-letters", "--clear", tx_id, "--yes", *data)
+    assert cleared.returncode == 0 and "cleared 1" in cleared.stdout
+    assert "no dead letters" in _tapcard("dead-letters", *data).stdout
 
 
 def test_a_signed_body_the_schema_refuses_is_set_aside(rig: Rig) -> None:
