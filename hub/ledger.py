@@ -201,7 +201,7 @@ class Ledger:
             log.warning("device %s sent sequence %d, expected %d", key[0], intent.seq, seq_next)
             message = f"sequence {intent.seq} is too far ahead of {seq_next}"
             return rejection(intent, Reason.SEQ_AHEAD, message)
-        rules = self.rules.get(intent.rules_version)
+        rules = self.rules.for_device(intent.rules_version, incoming.branch_id, key[0])
         when, today = hub_time(intent, rules, device, now_ms)
         card = state.cards.get(intent.card_id)
         member = state.members.get(card.member_id) if card is not None else None
@@ -248,9 +248,7 @@ class Ledger:
             assert member is not None
             result = self._book(incoming, decision, member, state, now_ms, at_ms)
         state.results.append(_result_row(incoming, result, now_ms))
-        state.seq_max[incoming.device_id] = max(
-            state.seq_max.get(incoming.device_id, 0), intent.seq
-        )
+        state.seq_max[incoming.device_id] = max(state.seq_max.get(incoming.device_id, 0), intent.seq)
         return result
 
     def _book(
@@ -278,6 +276,7 @@ class Ledger:
             offline=intent.offline,
             actor=state.staff[tx].staff_id if tx in state.staff else "",  # verified
             detail=decision.detail_json,
+            rules_effective=self.rules.stamp_for(incoming),
         )
         state.journal.post(transfer, decision.legs, member)
         member.note_activity(decision.legs, decision.new_tier, decision.today)
