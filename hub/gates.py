@@ -12,6 +12,10 @@ within `RETRY_WINDOW_MS` of consuming it (its reply was lost) gets the same answ
 `repeat` set, not "already used"; any other device, or later, gets "already used". The
 HTTP endpoint for third-party car park systems (`hub/gates_http.py`) answers through the
 same function.
+
+A member's card at a gate consumes the member's oldest unused voucher that counts there
+(`consume_card`). `check` answers as `consume` would and changes nothing: the same
+function in a savepoint that is rolled back.
 """
 
 from __future__ import annotations
@@ -28,12 +32,16 @@ from hub.app import Hub
 from hub.staff_sessions import device_kind_and_branch
 from tapcard.domain import engine as rules_engine
 from tapcard.domain.authority import VOUCHER_DEVICES, voucher_denial
-from tapcard.domain.model import DeviceKind
+from tapcard.domain.model import CardState, DeviceKind
 from tapcard.domain.vouchers import Place
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
 from tapcard.wire import staff_messages as sm
 
 RETRY_WINDOW_MS: Final = 10 * 60_000  # a lost reply is retried within minutes, not hours
+CARD_VOUCHERS_MAX: Final = 50  # a card's unused vouchers tried in turn, oldest first
+# A card's voucher that does not count at this gate: the next one is tried.
+_NEXT_VOUCHER: Final = frozenset({"not_allowed", "voucher_expired", "voucher_wrong_branch",
+                                  "voucher_wrong_device", "conflict"})  # fmt: skip
 VOUCHER_DEVICE_KINDS: Final = frozenset(kind.value for kind in VOUCHER_DEVICES)
 
 
@@ -45,6 +53,7 @@ class Consumed:
     member_id: int
     used_ms: int
     repeat: bool  # the same device's retry: it was consumed by the first ask
+    kind: str = ""  # the item's catalog kind (parking, car_wash)
 
 
 class GateRefused(Exception):
@@ -73,11 +82,12 @@ def consume(conn: Connection, hub: Hub, device_id: str, code_text: str) -> Consu
     row = conn.execute(sa.select(v).where(v.c.code == code)).first()
     if row is None:
         raise GateRefused("not_found", f"no voucher {code}")
-    why = voucher_denial(kind, _item_kind(conn, hub, row))
+    item_kind = _item_kind(conn, hub, row)
+    why = voucher_denial(kind, item_kind)
     if why:
         raise GateRefused("not_allowed", f"voucher {code}: {why}")
     if row.used_ms is not None:
-        again = _retry(conn, row, device_id)
+        again = _retry(conn, row, device_id, item_kind)
         if again is not None:
             return again
     try:
@@ -91,7 +101,70 @@ def consume(conn: Connection, hub: Hub, device_id: str, code_text: str) -> Consu
     except ValidationError as exc:
         raise GateRefused("invalid", str(exc)) from None
     return Consumed(code, str(used["item"]), int(used["units"]), int(used["member_id"]),
-                    int(used["used_ms"]), repeat=False)  # fmt: skip
+                    int(used["used_ms"]), repeat=False, kind=item_kind)  # fmt: skip
+
+
+def check(conn: Connection, hub: Hub, device_id: str, code_text: str, card: bool) -> Consumed:
+    """What consuming would answer (a code, or a card when `card`), changing nothing."""
+    savepoint = conn.begin_nested()
+    try:
+        if card:
+            return consume_card(conn, hub, device_id, code_text)
+        return consume(conn, hub, device_id, code_text)
+    finally:
+        savepoint.rollback()
+
+
+def consume_card(conn: Connection, hub: Hub, device_id: str, card_id: str) -> Consumed:
+    """Consume the oldest unused voucher of the card's member that counts at this gate.
+    The same device asking again within the retry window gets that answer again, marked
+    repeat (a replayed card never takes a second voucher)."""
+    device = device_kind_and_branch(conn, device_id)
+    if device is None or device[0] not in VOUCHER_DEVICE_KINDS:
+        raise GateRefused("not_allowed", "vouchers are consumed here by gates and bays only")
+    c, v = db.cards, db.vouchers
+    card = conn.execute(
+        sa.select(c.c.member_id, c.c.state).where(c.c.id == card_id.strip()[:32])
+    ).first()
+    if card is None:
+        raise GateRefused("card_unknown", "this is not a membership card of this hub")
+    if card.state != CardState.ACTIVE.value:
+        raise GateRefused("card_not_active", f"card {card_id.strip()[:32]} is {card.state}")
+    recent = conn.execute(
+        sa.select(v)
+        .where(
+            v.c.member_id == card.member_id,
+            v.c.used_ms >= db.now_ms(conn) - RETRY_WINDOW_MS,
+        )
+        .order_by(v.c.used_ms.desc())
+    ).all()
+    for row in recent:
+        again = _retry(conn, row, device_id, _item_kind(conn, hub, row))
+        if again is not None:
+            return again
+    codes = conn.execute(
+        sa.select(v.c.code)
+        .where(
+            v.c.member_id == card.member_id,
+            v.c.used_ms.is_(None),
+            v.c.expired_ms.is_(None),
+            v.c.voided_ms.is_(None),
+        )
+        .order_by(v.c.issued_ms, v.c.code)
+        .limit(CARD_VOUCHERS_MAX)
+    ).scalars()
+    for code in list(codes):
+        savepoint = conn.begin_nested()
+        try:
+            done = consume(conn, hub, device_id, str(code))
+        except GateRefused as exc:
+            savepoint.rollback()
+            if exc.error not in _NEXT_VOUCHER:
+                raise
+            continue
+        savepoint.commit()
+        return done
+    raise GateRefused("no_voucher", "the card's member holds no voucher that counts here")
 
 
 def _item_kind(conn: Connection, hub: Hub, row: Any) -> str:
@@ -108,7 +181,7 @@ def _item_kind(conn: Connection, hub: Hub, row: Any) -> str:
     return "" if item is None else item.kind.value
 
 
-def _retry(conn: Connection, row: Any, device_id: str) -> Consumed | None:
+def _retry(conn: Connection, row: Any, device_id: str, kind: str) -> Consumed | None:
     """The first answer again, when this device consumed it moments ago."""
     used_ms = int(row.used_ms)
     if db.now_ms(conn) - used_ms > RETRY_WINDOW_MS:
@@ -125,7 +198,7 @@ def _retry(conn: Connection, row: Any, device_id: str) -> Consumed | None:
     if mine is None:
         return None
     return Consumed(str(row.code), str(row.item), int(row.units), int(row.member_id), used_ms,
-                    repeat=True)  # fmt: skip
+                    repeat=True, kind=kind)  # fmt: skip
 
 
 def reply_fields(hub: Hub, conn: Connection, request: sm.StaffRequest) -> dict[str, Any]:

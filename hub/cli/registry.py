@@ -14,6 +14,8 @@ from hub import db
 from hub.admin.devices import DEVICE_KINDS, add_branch, add_device, revoke_device
 from hub.cli.common import actor_of, add_command, open_hub, print_data
 from hub.config import BrokerAddress
+from hub.gate_keys import make_key, revoke_key
+from hub.gates import VOUCHER_DEVICE_KINDS as GATE_KINDS
 from tapcard.errors import ValidationError
 from tapcard.wire.keys import new_signing_key, signing_key_text, verify_key_text
 
@@ -33,6 +35,9 @@ def cmd_device_add(args: argparse.Namespace) -> int:
         add_device(
             conn, args.id, args.branch, args.kind, verify_key_text(key.verify_key), actor_of(args)
         )
+        http_key = make_key(conn, args.id, actor_of(args)) if args.kind in GATE_KINDS else ""
+    if http_key:  # shown once: only its hash is kept (hub/gate_keys.py)
+        print(f"HTTP key of {args.id} (shown once): {http_key}", file=sys.stderr)
     broker = args.connect or args.broker or os.environ.get("TAPCARD_BROKER") or "127.0.0.1:1883"
     bundle = {
         "device_id": args.id,
@@ -116,6 +121,19 @@ def cmd_device_login(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device_http_key(args: argparse.Namespace) -> int:
+    """A gate's or a bay's HTTP key (hub/gates_http.py): a new one (the old one stops
+    working), or revoked."""
+    hub = open_hub(args)
+    with hub.transaction() as conn:
+        if args.revoke:
+            revoke_key(conn, args.id, actor_of(args))
+            print(f"HTTP key of {args.id} revoked")
+        else:
+            print(make_key(conn, args.id, actor_of(args)))
+    return 0
+
+
 def register(cmds: Any) -> None:
     branch = cmds.add_parser("branch", help="branches").add_subparsers(
         dest="branch_cmd", required=True
@@ -150,3 +168,8 @@ def register(cmds: Any) -> None:
         device, "broker-login", cmd_device_login, "print a device's password on the hub's broker"
     )
     login.add_argument("id")
+    http_key = add_command(
+        device, "http-key", cmd_device_http_key, "rotate (print a new) or revoke a gate's HTTP key"
+    )
+    http_key.add_argument("id")
+    http_key.add_argument("--revoke", action="store_true", help="revoke it, make no new one")

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub import gates_http
 from hub.app import Hub
 from hub.web import (
     api,
@@ -143,6 +144,8 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
         return response
 
     app.mount("/static", StaticFiles(packages=[("hub.web", "static")]), name="static")
+    # The gates' HTTP endpoint (hub/gates_http.py): its own document, inside BodyLimit.
+    app.mount(gates_http.PREFIX, gates_http.create_gates_app(hub), name="gates")
     _install_error_pages(app)
     app.include_router(i18n.router)
     app.include_router(pages_fleet.router)
