@@ -26,6 +26,7 @@ from terminal.presenters import views as ui
 from terminal.presenters.desk import StaffLink
 from terminal.presenters.presenter import TerminalPresenter
 from terminal.presenters.sale import CATEGORIES
+from terminal.sale_screen import SaleScreen
 
 KV_DIR: Final = Path(__file__).parent / "kv"
 TICK_S: Final = 2.0  # auto-lock check and queue count
@@ -49,17 +50,6 @@ class HomeScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
 
     def show(self, view: ui.HomeView) -> None:
         self.member, self.manager = view.member, view.manager
-
-
-class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
-    lines = StringProperty("")
-    totals = StringProperty("")
-    can_pay = BooleanProperty(False)
-
-    def show(self, view: ui.SaleView) -> None:
-        self.lines = "\n".join(view.lines)
-        self.totals = "\n".join(view.totals)
-        self.can_pay = view.can_pay
 
 
 class ReceiptScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints

@@ -16,10 +16,12 @@ from typing import Final
 from tapcard.device.port import LocalReceipt
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment
+from tapcard.domain.products import Product
 from tapcard.receipts.content import Printout, Row
 from tapcard.receipts.printer import Printer, PrinterError
 from tapcard.receipts.store import ReceiptStore
 from tapcard.ui import fmt
+from tapcard.ui.i18n import Translator
 from tapcard.wire import messages as m
 from terminal.presenters.desk import Desk
 from terminal.presenters.views import ReceiptView, Screen
@@ -34,14 +36,19 @@ def reference(receipt: LocalReceipt) -> str:
 
 
 def item_rows(desk: Desk, lines: Sequence[SaleLine]) -> tuple[Row, ...]:
-    t = desk.t
+    t, products = desk.t, desk.port.catalog.by_sku
     return tuple(
         (
-            f"{t(line.sku or line.category)} \u00d7 {line.quantity}",
+            # A product by its name in the receipt's language, a free amount by category.
+            f"{_item_name(t, products.get(line.sku), line)} \u00d7 {line.quantity}",
             fmt.money(line.unit_price_cents * line.quantity),
         )
         for line in lines
     )
+
+
+def _item_name(t: Translator, product: Product | None, line: SaleLine) -> str:
+    return product.name(t.lang) if product is not None else t(line.sku or line.category)
 
 
 class ReceiptPrinter:

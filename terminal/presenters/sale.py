@@ -1,22 +1,36 @@
-"""Ringing up a sale: lines by category, the engine's quote for the member on the reader
-(member price, tier discount, campaigns, points), and payment in cash or stored value."""
+"""Ringing up a sale: lines from the hub's product catalog (a scanned barcode, or a
+product picked by name or SKU), free "category + amount" lines for staff who may sell
+them, the engine's quote for the member on the reader (member price, tier discount,
+campaigns, points), and payment in cash or stored value.
+
+A USB barcode scanner types the code and Enter into the focused scan field like a
+keyboard (terminal/kv/sale.kv); `scan` adds the product's line or says the code is
+unknown and adds nothing. The lines carry the SKU and the catalog's retail price: the
+hub prices them again by SKU for the member's tier, whatever the device sent. The hub
+takes a free amount (a line without a known SKU) only from a manager while it has a
+catalog, so the terminal offers it to a manager, or to anyone while no catalog has
+reached the device (the hub then prices lines as sent, as before the catalog).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Final
 
-from tapcard.domain.engine import SaleLine, SaleQuote
+from tapcard.device.catalog import DeviceCatalog
+from tapcard.domain.engine import SALE_LINE_QUANTITY_MAX, SaleLine, SaleQuote
 from tapcard.domain.model import Payment
+from tapcard.domain.products import Product
 from tapcard.errors import TapcardError
 from tapcard.ui import fmt
 from tapcard.ui.i18n import Translator
 from terminal.presenters.desk import Desk
 from terminal.presenters.receipts import TENDER_LABELS, item_rows
 from terminal.presenters.transactions import Kind, Printed, Transactions
-from terminal.presenters.views import SaleView, Screen
+from terminal.presenters.views import PickRow, SaleRow, SaleView, Screen
 
 SALE_LINES_SHOWN_MAX: Final = 12
+PICK_ROWS_MAX: Final = 20  # the picker's rows; typing more of the name narrows them
 CATEGORIES: Final = ("grocery", "fuel", "car_wash", "service", "group_buy", "special_offer")
 
 
@@ -37,9 +51,13 @@ class SalePresenter:
         self.desk = desk
         self.transactions = transactions
         self.quote: SaleQuote | None = None
+        self.note = ""  # why the last scan or entry added nothing, shown on the screen
+        self.query = ""  # the picker's search text ("": the picker is closed)
+        desk.on_sign_out.append(self._forget)
 
     def sale(self) -> None:
         if self.desk.guard():
+            self.note = self.query = ""
             self.requote()
 
     def category_labels(self) -> list[str]:
@@ -49,37 +67,150 @@ class SalePresenter:
     def category_code(self, text: str) -> str:
         return category_code(self.desk.t, text)
 
+    def free_amounts(self) -> bool:
+        """Whether the hub takes a free amount from the staff logged in."""
+        d = self.desk
+        return d.manager() or not d.port.catalog.by_sku
+
+    # --- lines from the catalog --------------------------------------------------------
+
+    def scan(self, code: str) -> None:
+        """What the scan field got before Enter: a barcode (or a SKU label)."""
+        d = self.desk
+        if not d.guard():
+            return
+        code = code.strip()
+        if not code:
+            return
+        product = d.port.catalog.scanned(code)
+        if product is None:
+            self.note = d.t("Unknown barcode {code}: nothing added", code=code[:40])
+            self.requote()
+            return
+        self._add_product(product)
+
+    def pick(self, sku: str) -> None:
+        """A product touched in the picker: its line, and the picker closes."""
+        d = self.desk
+        if not d.guard():
+            return
+        product = d.port.catalog.by_sku.get(sku)
+        self.query = ""
+        if product is None:  # a newer catalog came while the picker was open
+            self.note = d.t("This product is no longer in the catalog")
+            self.requote()
+            return
+        self._add_product(product)
+
+    def search(self, text: str) -> None:
+        """The picker's search field as typed: products by name (zh or en) or SKU."""
+        if self.desk.guard():
+            self.query = text.strip()
+            self.requote()
+
+    def _add_product(self, product: Product) -> None:
+        lines = self.desk.sale_lines
+        self.note = ""
+        for i, line in enumerate(lines):
+            if line.sku == product.sku:
+                self.change_quantity(i, 1)
+                return
+        if len(lines) >= SALE_LINES_SHOWN_MAX:
+            self.note = self.desk.t("A sale holds at most {n} lines", n=SALE_LINES_SHOWN_MAX)
+        else:
+            lines.append(SaleLine(product.category, product.retail_cents, 1, product.sku))
+        self.requote()
+
+    def change_quantity(self, index: int, delta: int) -> None:
+        """+1 or -1 on a line; a line taken down from 1 goes."""
+        d = self.desk
+        d.touch()
+        if not 0 <= index < len(d.sale_lines):
+            return
+        line = d.sale_lines[index]
+        quantity = line.quantity + delta
+        if quantity <= 0:
+            del d.sale_lines[index]
+        else:
+            quantity = min(quantity, SALE_LINE_QUANTITY_MAX)
+            d.sale_lines[index] = SaleLine(line.category, line.unit_price_cents, quantity, line.sku)
+        self.requote()
+
+    # --- free amounts --------------------------------------------------------------------
+
     def add_line(self, category: str, amount_text: str, quantity: int = 1) -> None:
         d = self.desk
         d.touch()
+        if not self.free_amounts():
+            self.note = d.t("A manager must do this")
+            self.requote()
+            return
         category = self.category_code(category)
         cents = fmt.parse_money(amount_text)
         if cents is None or cents <= 0 or category not in CATEGORIES:
             d.message(d.t("Please check the entries"))
             return
+        self.note = ""
         if len(d.sale_lines) < SALE_LINES_SHOWN_MAX:
             d.sale_lines.append(SaleLine(category, cents, quantity))
         self.requote()
 
     def clear_sale(self) -> None:
         self.desk.sale_lines.clear()
+        self.note = ""
         self.requote()
+
+    def _forget(self) -> None:
+        self.note = self.query = ""
+        self.quote = None
+
+    # --- the screen ------------------------------------------------------------------------
 
     def requote(self) -> None:
         d = self.desk
-        t, card, lines = d.t, d.card, d.sale_lines
+        card, lines = d.card, d.sale_lines
         self.quote = None
-        if lines and card is not None and card.snapshot is not None and card.snapshot.found:
+        snapshot = card.snapshot if card is not None else None
+        if lines and snapshot is not None and snapshot.found:
             try:
-                self.quote = d.port.quote_sale(card.snapshot, lines)
+                self.quote = d.port.quote_sale(snapshot, lines)
             except TapcardError:
                 self.quote = None
-        shown = tuple(
-            f"{t(line.category)}  {fmt.money(line.unit_price_cents)} \u00d7 {line.quantity}"
-            for line in lines
-        )
+        tier = snapshot.tier if snapshot is not None and snapshot.found else ""
+        catalog = d.port.catalog
+        rows = tuple(self._row(catalog, tier, line) for line in lines)
         can_pay = bool(self.quote and card)
-        d.show(Screen.SALE, SaleView(d.header(), shown, self._totals(), can_pay))
+        view = SaleView(
+            d.header(),
+            tuple(row.label for row in rows),
+            self._totals(),
+            can_pay,
+            rows=rows,
+            note=self.note,
+            query=self.query,
+            picker=self._picker(catalog, tier),
+            free_amounts=self.free_amounts(),
+        )
+        d.show(Screen.SALE, view)
+
+    def _row(self, catalog: DeviceCatalog, tier: str, line: SaleLine) -> SaleRow:
+        t = self.desk.t
+        product = catalog.by_sku.get(line.sku) if line.sku else None
+        name = product.name(t.lang) if product is not None else t(line.category)
+        label = f"{name}  {fmt.money(line.unit_price_cents)} \u00d7 {line.quantity}"
+        member = product.member_cents.get(tier) if product is not None and tier else None
+        if member is not None and member < line.unit_price_cents:
+            label += "  " + t("Member price") + f" {fmt.money(member)}"
+        return SaleRow(label, line.quantity, line.sku)
+
+    def _picker(self, catalog: DeviceCatalog, tier: str) -> tuple[PickRow, ...]:
+        if not self.query:
+            return ()
+        rows = []
+        for p in catalog.search(self.query, PICK_ROWS_MAX):
+            price = p.member_cents.get(tier, p.retail_cents) if tier else p.retail_cents
+            rows.append(PickRow(p.sku, f"{p.name(self.desk.t.lang)} · {p.sku}  {fmt.money(price)}"))
+        return tuple(rows)
 
     def _totals(self) -> tuple[str, ...]:
         t, q = self.desk.t, self.quote

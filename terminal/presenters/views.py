@@ -62,11 +62,34 @@ class HomeView:
 
 
 @dataclass(frozen=True, slots=True)
+class SaleRow:
+    """One line of the sale: the product's name in the current language (or the free
+    amount's category), price and quantity, and the member price when one applies."""
+
+    label: str
+    quantity: int
+    sku: str = ""  # "" for a free amount
+
+
+@dataclass(frozen=True, slots=True)
+class PickRow:
+    """A product the picker found: touched, it adds its line."""
+
+    sku: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class SaleView:
     header: Header
     lines: tuple[str, ...]
     totals: tuple[str, ...]  # gross, savings, discounts, net, points, remainder, excluded
     can_pay: bool
+    rows: tuple[SaleRow, ...] = ()  # the lines, with their quantities for the +/- keys
+    note: str = ""  # why a scan or entry added nothing (an unknown barcode)
+    query: str = ""  # the picker's search text ("": closed)
+    picker: tuple[PickRow, ...] = ()
+    free_amounts: bool = False  # the category + amount entry is offered
 
 
 @dataclass(frozen=True, slots=True)

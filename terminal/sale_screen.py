@@ -1,0 +1,65 @@
+"""The sale screen (terminal/kv/sale.kv): the lines with their +/- keys, the picker's
+products, the scan field that a USB barcode scanner types into, and the totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.factory import Factory
+from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+from terminal.presenters import views as ui
+
+
+class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+    lines = StringProperty("")
+    totals = StringProperty("")
+    note = StringProperty("")
+    can_pay = BooleanProperty(False)
+    picking = BooleanProperty(False)
+    free_amounts = BooleanProperty(False)
+
+    def show(self, view: ui.SaleView) -> None:
+        self.lines = "\n".join(view.lines)
+        self.totals = "\n".join(view.totals)
+        self.can_pay, self.note = view.can_pay, view.note
+        self.picking, self.free_amounts = bool(view.query), view.free_amounts
+        if not view.query and self.ids.search.text:
+            self.ids.search.text = ""  # a product was picked: the picker closes
+        self._fill(self.ids.rows, "SaleLineRow", [(i, r.label) for i, r in enumerate(view.rows)])
+        picked = [(p.sku, p.label) for p in view.picker]
+        self._fill(self.ids.picker, "ProductPickRow", picked)
+        Clock.schedule_once(self._keep_scan_focus, 0)
+
+    @staticmethod
+    def _fill(grid: Any, kind: str, rows: list[tuple[Any, str]]) -> None:
+        grid.clear_widgets()
+        for key, label in rows:
+            widget = getattr(Factory, kind)()  # a kv class: its properties exist once built
+            if kind == "SaleLineRow":
+                widget.index, widget.label = key, label
+            else:
+                widget.sku, widget.text = key, label
+            grid.add_widget(widget)
+
+    def scanned(self, code: str) -> None:
+        """Enter in the scan field: the scanner's code (or one typed by hand)."""
+        self.ids.scan.text = ""
+        App.get_running_app().presenter.sales.scan(code)
+
+    def on_enter(self, *_args: Any) -> None:
+        self._keep_scan_focus(0)
+
+    def _keep_scan_focus(self, _dt: float) -> None:
+        """The scan field takes the keys whenever no other field is being typed in, so
+        the next scan lands in it after a touch on a line's +/- or the picker."""
+        if self.manager is None or self.manager.current != self.name:
+            return
+        if App.get_running_app().touch_keyboard:
+            return  # the on-screen keyboard would cover the totals; staff touch the field
+        ids = self.ids
+        if not (ids.search.focus or ids.price.focus):
+            ids.scan.focus = True
