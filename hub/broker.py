@@ -46,7 +46,13 @@ from hub.deploy.pki import HUB_IDENTITY
 from tapcard.errors import TapcardError
 from tapcard.files import private_folder, write_private
 from tapcard.wire.messages import PACKET_BYTES_MAX
-from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, PRODUCTS_TOPIC, RULES_TOPIC
+from tapcard.wire.topics import (
+    DENYLIST_TOPIC,
+    PREFIX,
+    PRODUCTS_TOPIC,
+    RULES_SCOPED_FILTER,
+    RULES_TOPIC,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +100,7 @@ def acl_text(devices: dict[str, str] | None = None, anonymous_devices: bool = Fa
             f"topic read {RULES_TOPIC}",
             f"topic read {DENYLIST_TOPIC}",
             f"topic read {PRODUCTS_TOPIC}",
+            f"topic read {RULES_SCOPED_FILTER}",
         ]
     return "\n".join(lines) + "\n" + registry_acl_text(devices or {}, with_hub=True)
 

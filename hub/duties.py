@@ -19,17 +19,27 @@ from collections import Counter
 from typing import Final
 
 import paho.mqtt.client as mqtt
+import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub import admin, products
+from hub import admin, db, products
 from hub.app import Hub
 from hub.config import BrokerAddress
 from hub.router import Outgoing
 from tapcard.clock import today as clock_today
+from tapcard.domain.rules import OverrideScope, RuleSet
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import WireError, signed_by_hub, unseal
-from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, PRODUCTS_TOPIC, RULES_TOPIC
+from tapcard.wire.topics import (
+    DENYLIST_TOPIC,
+    PREFIX,
+    PRODUCTS_TOPIC,
+    RULES_SCOPED_FILTER,
+    RULES_TOPIC,
+    branch_rules_topic,
+    device_rules_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +117,7 @@ def _subscribe(client: mqtt.Client, reason: ReasonCode, barrier: list[int]) -> N
     if reason.is_failure:
         log.warning("retained config probe refused by the broker: %s", reason)
         return
-    client.subscribe([(topic, 1) for topic in CONFIG_TOPICS])
+    client.subscribe([(topic, 1) for topic in (*CONFIG_TOPICS, RULES_SCOPED_FILTER)])
     mid = client.subscribe(PROBE_BARRIER_TOPIC, 0)[1]
     if mid is not None:
         barrier.append(mid)
@@ -146,12 +156,7 @@ class ConfigFeed:
             self._check_retained(self.probe)
         now_ms = self.hub.clock.now_ms()
         outgoing: list[Outgoing] = []
-        version = self.hub.rules.latest_version()
-        if version and self._published.get(RULES_TOPIC) != version:
-            rules = self.hub.rules.get(version)
-            assert rules is not None
-            doc = m.RulesDoc(version=version, published_ms=now_ms, rules=rules)
-            outgoing.append(Outgoing(RULES_TOPIC, doc, retain=True))
+        outgoing += self._rules_due(now_ms)
         with self.hub.engine.connect() as conn:
             deny_version, cards = admin.denylist_cards(conn)
         if self._published.get(DENYLIST_TOPIC) != deny_version:
@@ -159,6 +164,41 @@ class ConfigFeed:
             outgoing.append(Outgoing(DENYLIST_TOPIC, deny, retain=True))
         outgoing += self._catalog_due(now_ms)
         return outgoing
+
+    def _rules_due(self, now_ms: int) -> list[Outgoing]:
+        """The chain's rules on RULES_TOPIC, and the effective rules of each branch and
+        device the newest version has an override for on theirs, when not yet published
+        at that version. A scoped topic whose override has ended keeps its older copy,
+        which devices pass over for the newer chain's (tapcard/device/link.py)."""
+        version = self.hub.rules.latest_version()
+        rules = self.hub.rules.get(version) if version else None
+        if rules is None:
+            return []
+        outgoing = []
+        for topic, branch, device in self._rules_scopes(rules):
+            if self._published.get(topic) == version:
+                continue
+            effective = self.hub.rules.effective(version, branch, device)
+            assert effective is not None
+            doc = m.RulesDoc(version=version, published_ms=now_ms, rules=effective.rules)
+            outgoing.append(Outgoing(topic, doc, retain=True))
+        return outgoing
+
+    def _rules_scopes(self, rules: RuleSet) -> list[tuple[str, str, str]]:
+        """(topic, branch, device) of every rules document the version publishes."""
+        scopes = [(RULES_TOPIC, "", "")]
+        devices: dict[str, str] = {}
+        if any(o.scope is OverrideScope.DEVICE for o in rules.overrides):
+            with self.hub.engine.connect() as conn:
+                rows = conn.execute(sa.select(db.devices.c.id, db.devices.c.branch_id))
+                devices = {str(row.id): str(row.branch_id) for row in rows}
+        for override in rules.overrides:
+            if override.scope is OverrideScope.BRANCH:
+                scopes.append((branch_rules_topic(override.id), override.id, ""))
+            elif override.id in devices:
+                branch = devices[override.id]
+                scopes.append((device_rules_topic(override.id), branch, override.id))
+        return scopes
 
     def _catalog_due(self, now_ms: int) -> list[Outgoing]:
         """The product catalog, when a version is newer than the one published."""
@@ -174,7 +214,7 @@ class ConfigFeed:
         retained = probe.read()
         if retained is None:
             return  # no answer: a reconnect republishes anyway (see forget)
-        for topic in CONFIG_TOPICS:
+        for topic in [*CONFIG_TOPICS, *(t for t in self._published if t not in CONFIG_TYPES)]:
             version = self._published.get(topic)
             if version is None:
                 continue  # not published yet: `due` does it now
@@ -188,7 +228,7 @@ class ConfigFeed:
         """Why the retained document on `topic` is not the one published, or ''."""
         if payload is None:
             return "is missing"
-        body_type = CONFIG_TYPES[topic]
+        body_type = CONFIG_TYPES.get(topic, m.RulesDoc)  # else a branch's or device's rules
         try:
             _, doc = unseal(payload, topic, self._hub_key_for, body_type, len(payload))
         except WireError as exc:
@@ -201,8 +241,8 @@ class ConfigFeed:
         """Remember what `due` gave once it has been handed to the broker."""
         body = sent.body
         if isinstance(body, m.RulesDoc):
-            self._published[RULES_TOPIC] = body.version
-            log.info("published rule set %d", body.version)
+            self._published[sent.topic] = body.version
+            log.info("published rule set %d on %s", body.version, sent.topic)
         elif isinstance(body, m.DenyList):
             self._published[DENYLIST_TOPIC] = body.version
             log.info("published deny list %d (%d cards)", body.version, len(body.cards))

@@ -43,6 +43,7 @@ from tapcard.wire.topics import (
     RULES_TOPIC,
     Family,
     is_valid_device_id,
+    scoped_rules_topics,
 )
 
 CONFIG_FILE: Final = "mosquitto.conf"
@@ -119,6 +120,11 @@ def device_rules(device_id: str) -> list[str]:
     return lines
 
 
+def _own_rules_topics(branch_id: str, device_id: str) -> tuple[str, ...]:
+    """A device reads its branch's effective rules and its own, nobody else's."""
+    return scoped_rules_topics(branch_id, device_id) if is_valid_device_id(branch_id) else ()
+
+
 def acl_text(active: dict[str, str], with_hub: bool) -> str:
     """The ACL file: the hub, every active device, and a bridge identity per branch."""
     lines = [
@@ -130,6 +136,7 @@ def acl_text(active: dict[str, str], with_hub: bool) -> str:
     for device_id in sorted(active):
         lines += ["", f"user {device_id}", *device_rules(device_id)]
         lines += [f"topic read {t}" for t in (RULES_TOPIC, DENYLIST_TOPIC, PRODUCTS_TOPIC)]
+        lines += [f"topic read {t}" for t in _own_rules_topics(active[device_id], device_id)]
     if with_hub:
         for branch in sorted(set(active.values())):
             if not is_valid_device_id(branch):
@@ -138,6 +145,7 @@ def acl_text(active: dict[str, str], with_hub: bool) -> str:
             lines += [f"topic read {t}" for t in (RULES_TOPIC, DENYLIST_TOPIC, PRODUCTS_TOPIC)]
             for device_id in sorted(d for d, b in active.items() if b == branch):
                 lines += device_rules(device_id)
+                lines += [f"topic read {t}" for t in _own_rules_topics(branch, device_id)]
     return "\n".join(lines) + "\n"
 
 
@@ -235,6 +243,7 @@ def bridge_lines(branch_id: str, devices: list[str], hq: BrokerAddress, out: Pat
         f"topic {RULES_TOPIC} in 1",
         f"topic {DENYLIST_TOPIC} in 1",
         f"topic {PRODUCTS_TOPIC} in 1",
+        *(f"topic {t} in 1" for d in devices for t in _own_rules_topics(branch_id, d)),
     ]
     requests = _bridge_connection(branch_id, "-rpc", "mqttv50", persistent=False, hq=hq, out=out)
     for device_id in devices:

@@ -48,6 +48,8 @@ from tapcard.wire.topics import (
     RULES_TOPIC,
     Family,
     device_topic,
+    rules_topic_rank,
+    scoped_rules_topics,
 )
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,9 @@ class Link:
         self._next_heartbeat = 0.0
         self._next_resend_check = 0.0
         self._topic = {f: device_topic(self.device_id, f) for f in Family}
+        # The branch's and this device's effective rules, where HQ gave them overrides.
+        self._scoped_rules = scoped_rules_topics(bundle.branch_id, self.device_id)
+        self._rules_rank = 0  # of the rules held: after a restart the scoped copy comes again
         self._worker = threading.Thread(target=self._run, name="tapcard-link", daemon=True)
         self.client = self._make_client()
 
@@ -150,6 +155,7 @@ class Link:
                 (self._topic[Family.REPLY], 1),
                 (self._topic[Family.CONTROL], 1),
                 (RULES_TOPIC, 1),
+                *((topic, 1) for topic in self._scoped_rules),
                 (DENYLIST_TOPIC, 1),
                 *(((PRODUCTS_TOPIC, 1),) if self.handlers.on_products else ()),
             ),
@@ -318,7 +324,7 @@ class Link:
                 self._on_reply(event)
             elif event.topic == self._topic[Family.CONTROL]:
                 self._on_control(event)
-            elif event.topic == RULES_TOPIC:
+            elif event.topic == RULES_TOPIC or event.topic in self._scoped_rules:
                 self._on_rules(event)
             elif event.topic == DENYLIST_TOPIC:
                 self._on_denylist(event)
@@ -414,8 +420,11 @@ class Link:
         if doc.version != doc.rules.version:
             raise WireError(Reason.SCHEMA, "rules document and rule set disagree on version")
         held = self.handlers.versions()[0]
-        if doc.version > held:
+        # Of one version the branch's rules go over the chain's, the device's over both.
+        rank = rules_topic_rank(event.topic) or 0
+        if (doc.version, rank) > (held, self._rules_rank):
             self.handlers.on_rules(doc)
+            self._rules_rank = rank
             self.last_sync_ms = self.clock.now_ms()
         elif doc.version < held:
             self._stale(event.topic, doc.version, held)
