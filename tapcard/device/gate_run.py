@@ -18,6 +18,8 @@ from typing import Final, TextIO
 from tapcard.clock import Clock, clock_from_env
 from tapcard.device.bundle import BUNDLE_FILE, Bundle
 from tapcard.device.gate import (
+    ALARM_BAY_FAULT,
+    ALARM_BAY_INTERRUPTED,
     ASK_TIMEOUT_S,
     JOURNAL_FILE,
     Answer,
@@ -36,6 +38,10 @@ from tapcard.wire.envelope import WireError
 from tapcard.wire.topics import Family, device_topic
 
 HEALTH_S: Final = 30.0
+ALARM_TEXT: Final = {
+    ALARM_BAY_FAULT: "wash bay fault (relay or sensor)",
+    ALARM_BAY_INTERRUPTED: "a wash start was cut off by a power cut: check the bay",
+}
 SOFTWARE_VERSION: Final = "gate-1"
 
 
@@ -75,10 +81,15 @@ class VoucherLink:
         return Answer(True, item=reply.item, units=reply.units)
 
     def health(self, alarms: list[str]) -> None:
+        # A bay's fault rides on the reader fields too: the dashboard raises a device
+        # alert for a faulty reader (hub/web/alerts.py), and the bay's controller is its
+        # part that reads and acts.
         body = m.Health(
             device=self.bundle.device_id,
             at_ms=self.clock.now_ms(),
             software_version=SOFTWARE_VERSION,
+            reader="fault" if alarms else "ok",
+            reader_detail=", ".join(ALARM_TEXT.get(a, a) for a in alarms),
             alarms=alarms,
         )
         self.client.publish(device_topic(self.bundle.device_id, Family.HEALTH), body, 1, False)
