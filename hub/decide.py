@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from hub import tenders
 from hub.authority import (
     Sender,
     Spent,
@@ -33,7 +34,6 @@ from tapcard.domain.model import (
     CardState,
     DeviceKind,
     FeeKind,
-    Payment,
     TxKind,
     card_allows,
     effective_card_state,
@@ -198,9 +198,9 @@ def _check_card(
     exceptions: list[tuple[str, Asset, int, str]],
 ) -> Decision | None:
     state = effective_card_state(card.state, card.expires_on, today, member.state)
-    kind, payment, _ = operation_of(intent.op)
+    kind, _, _ = operation_of(intent.op)
     if card.kind not in CARD_KINDS_STORED_VALUE and (
-        kind is TxKind.TOPUP or payment is Payment.STORED_VALUE
+        kind is TxKind.TOPUP or tenders.uses_stored_value(intent.op)
     ):
         # Such a card may be an unchecked tag (RuleSet.unchecked_tag_kinds): never money.
         return refuse(Reason.CARD_NOT_ALLOWED, f"a {card.kind} card holds no stored value", today)
@@ -274,8 +274,14 @@ def _decide_op(ctx: _Ctx) -> Decision:
         )
         if over:
             return ctx.refuse(Reason.STORED_VALUE_CAP, over)
-        legs = legs_of.topup_legs(ctx.member.id, op.amount_cents)
-        return ctx.ok(TxKind.TOPUP, legs, "topped up", net_cents=op.amount_cents)
+        split = tenders.refusal(op, op.amount_cents)
+        if split:
+            return ctx.refuse(Reason.INVALID_REQUEST, split)
+        legs = legs_of.topup_legs(ctx.member.id, op.amount_cents, tenders.parts(op))
+        detail = msgspec.json.encode(tenders.detail(op, op.amount_cents)).decode()
+        return ctx.ok(
+            TxKind.TOPUP, legs, "topped up", net_cents=op.amount_cents, detail_json=detail
+        )
     if isinstance(op, Spend):
         if not ctx.covers(Asset.CENTS, op.amount_cents, "spend"):
             return ctx.refuse(Reason.INSUFFICIENT_FUNDS, "stored value does not cover it")
@@ -288,14 +294,14 @@ def _decide_op(ctx: _Ctx) -> Decision:
     if isinstance(op, Refund):
         return decide_refund(ctx, op, ctx.refunds, ctx.device)
     if isinstance(op, Fee):
-        return _fee(ctx, op.fee, op.payment, TxKind.FEE)
+        return _fee(ctx, op.fee, op, TxKind.FEE)
     assert isinstance(op, Renewal)
     # A supplementary card's renewal charges its own annual fee (fees.supplementary_cents);
     # a lapsed joining by spend the joining fee, as HQ does (hub.admin.joining).
     supplementary = ctx.card.kind == CardKind.SUPPLEMENTARY
     annual = FeeKind.SUPPLEMENTARY if supplementary else FeeKind.ANNUAL
     fee = FeeKind.JOINING if ctx.member.join_lapsed else annual
-    return _fee(ctx, fee, op.payment, TxKind.RENEWAL)
+    return _fee(ctx, fee, op, TxKind.RENEWAL)
 
 
 def _earned_tier(ctx: _Ctx, growth: int) -> str:
@@ -337,11 +343,13 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
         return priced
     sale_lines, pricing, extra = priced
     quote = engine.quote_sale(ctx.rules, ctx.context(), sale_lines, ctx.today, pricing)
-    if op.payment is Payment.STORED_VALUE and not ctx.covers(
-        Asset.CENTS, quote.net_cents, "purchase"
-    ):
+    split = tenders.refusal(op, quote.net_cents)  # a split pays exactly the net, or nothing
+    if split:
+        return ctx.refuse(Reason.INVALID_REQUEST, split)
+    stored = tenders.stored_value_cents(op, quote.net_cents)
+    if stored and not ctx.covers(Asset.CENTS, stored, "purchase"):
         return ctx.refuse(Reason.INSUFFICIENT_FUNDS, "stored value does not cover the sale")
-    legs = legs_of.sale_legs(ctx.member.id, quote, op.payment)
+    legs = legs_of.sale_legs(ctx.member.id, quote, op.payment, tenders.parts(op))
     lines = [[line.category, line.sku, line.unit_price_cents, line.quantity] for line in sale_lines]
     return ctx.ok(
         TxKind.PURCHASE,
@@ -355,6 +363,7 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
             tier=tier,
             **_program_detail(ctx),
             **extra,
+            **tenders.detail(op, quote.net_cents),
         ),
         net_cents=quote.net_cents,
         discount_cents=quote.discount_cents,
@@ -449,19 +458,22 @@ def _backfill(ctx: _Ctx, op: Backfill) -> Decision:
     )
 
 
-def _fee(ctx: _Ctx, kind: FeeKind, payment: Payment, tx_kind: TxKind) -> Decision:
-    amount = engine.fee_cents(ctx.rules, kind)
+def _fee(ctx: _Ctx, kind: FeeKind, op: Fee | Renewal, tx_kind: TxKind) -> Decision:
+    amount, payment = engine.fee_cents(ctx.rules, kind), op.payment
     if tx_kind is TxKind.FEE and amount == 0:
         return ctx.refuse(Reason.INVALID_REQUEST, f"the rule set charges no {kind.value} fee")
-    if payment is Payment.STORED_VALUE and not ctx.covers(Asset.CENTS, amount, "fee"):
+    split = tenders.refusal(op, amount)
+    if split:
+        return ctx.refuse(Reason.INVALID_REQUEST, split)
+    stored = tenders.stored_value_cents(op, amount)
+    if stored and not ctx.covers(Asset.CENTS, stored, "fee"):
         return ctx.refuse(Reason.INSUFFICIENT_FUNDS, "stored value does not cover the fee")
     new_expiry = None
     if tx_kind is TxKind.RENEWAL:
         new_expiry = engine.renewed_expiry(ctx.rules, ctx.card.expires_on, ctx.today)
-    legs = legs_of.fee_legs(ctx.member.id, amount, payment)
-    if not legs:  # a free renewal still needs a transfer row: book nothing but the expiry
-        legs = []
-    detail = {"fee": kind.value, "payment": payment.value}
+    legs = legs_of.fee_legs(ctx.member.id, amount, payment, tenders.parts(op))
+    detail: dict[str, Any] = {"fee": kind.value, "payment": payment.value}
+    detail |= tenders.detail(op, amount)
     if new_expiry is not None:
         detail["expires_on"] = new_expiry.isoformat()
         # The card's expiry before: points frozen since then thaw (hub/point_buckets.py).

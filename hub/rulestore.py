@@ -117,6 +117,24 @@ def stamped(rules: RuleSet, branch: str, device: str) -> Effective:
     return Effective(replace(merged, effective=stamp), stamp)
 
 
+def effective_for(conn: Connection, rules: RuleSet, branch: str, device: str) -> Effective:
+    """The effective rules of a branch or device the hub knows (the device's branch by
+    default, and it must be the device's); refused by name otherwise."""
+    if device:
+        row = conn.execute(
+            sa.select(db.devices.c.branch_id).where(db.devices.c.id == device)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"the hub has no device {device!r}")
+        if branch and branch != row.branch_id:
+            raise ValidationError(f"device {device} is of branch {row.branch_id}, not {branch}")
+        branch = str(row.branch_id)
+    known = conn.execute(sa.select(db.branches.c.id).where(db.branches.c.id == branch)).first()
+    if known is None:
+        raise NotFoundError(f"the hub has no branch {branch!r}")
+    return stamped(rules, branch, device)
+
+
 class RulesCache:
     """Rule sets by version. Versions are immutable, so caching them is always safe,
     also with several hub workers."""

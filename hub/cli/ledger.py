@@ -62,6 +62,11 @@ def cmd_rules_show(args: argparse.Namespace) -> int:
     rules = hub.rules.get(version) if version else None
     if rules is None:
         raise ValidationError(f"rule set {version} is not loaded")
+    if args.branch or args.device:
+        from hub.rulestore import effective_for
+
+        with hub.engine.connect() as conn:
+            rules = effective_for(conn, rules, args.branch or "", args.device or "").rules
     print(json.dumps(json.loads(msgspec.json.encode(rules)), indent=2, ensure_ascii=False))
     return 0
 
@@ -160,6 +165,8 @@ def register(cmds: Any) -> None:
     load.add_argument("--force", action="store_true", help="load even if old devices can't read it")
     show = add_command(rules, "show", cmd_rules_show, "print a rule set", read=True)
     show.add_argument("--version", type=int)
+    show.add_argument("--branch", help="the effective rules of this branch (its override merged)")
+    show.add_argument("--device", help="the effective rules of this device (its branch's, its own)")
     add_command(cmds, "verify", cmd_verify, "re-sum the journal and prove every balance", read=True)
     reverse = add_command(
         cmds, "reverse", cmd_reverse, "reverse the points a transfer earned (fraud)", read=True
@@ -175,7 +182,7 @@ def register(cmds: Any) -> None:
     )
     maintain.add_argument("--today", type=parse_date, help="run as of this day (default: today)")
     report = add_command(cmds, "report", cmd_report, "reports", read=True)
-    report.add_argument("name", choices=sorted(reports.REPORTS))
+    report.add_argument("name", choices=sorted(report_list.REPORTS))
     report.add_argument("--from", dest="start", type=parse_date)
     report.add_argument("--to", dest="end", type=parse_date)
     report.add_argument("--branch")
