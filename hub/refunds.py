@@ -21,12 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
+from hub.tenders import of_detail
 from tapcard.domain import authority
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import MemberContext, Pricing, SaleLine
 from tapcard.domain.model import Asset, DeviceKind, Payment, TxKind
 from tapcard.domain.refund import RefundError, refund_quote, tier_at_sale
 from tapcard.domain.rules import RuleSet
+from tapcard.domain.tenders import Tendered, encode_parts, refund_parts
 from tapcard.wire.codes import Reason
 from tapcard.wire.messages import Refund
 
@@ -295,13 +297,16 @@ def decide_refund(
     if points > taken:
         detail = f"refund of {sale.tx_id}: {points - taken} points already spent"
         ctx.exceptions.append(("refund_points_shortfall", Asset.POINTS, points - taken, detail))
-    legs = legs_of.refund_legs(ctx.member.id, money, sale.payment, taken, growth)
+    # Back to the sale's tenders, the last first (docs/refunds.md); one tender: as before.
+    paid = of_detail(sale.detail, sale.net_cents)
+    back = refund_parts(paid, sale.refunded_cents, money) if len(paid) > 1 else ()
+    legs = legs_of.refund_legs(ctx.member.id, money, sale.payment, taken, growth, back)
     _note(book, ctx, op, sale, quote.refunding, money, (taken, growth, points - taken))
     return ctx.ok(
         TxKind.REFUND,
         legs,
         f"refunded {money} cents of {sale.tx_id}",
-        detail_json=_detail(op, sale, quote.refunding, money, taken, growth),
+        detail_json=_detail(op, sale, quote.refunding, money, taken, growth, back),
         net_cents=money,
         points_spent=taken,
     )
@@ -375,8 +380,16 @@ def _note(
     ]
 
 
-def _detail(op: Refund, sale: Sale, refunding: Any, money: int, points: int, growth: int) -> str:
-    detail = {
+def _detail(
+    op: Refund,
+    sale: Sale,
+    refunding: Any,
+    money: int,
+    points: int,
+    growth: int,
+    back: Sequence[Tendered] = (),
+) -> str:
+    detail: dict[str, object] = {
         "refunds": sale.tx_id,
         "reason": op.reason,
         "lines": [[n, q] for n, q in sorted(refunding.items())],
@@ -385,4 +398,6 @@ def _detail(op: Refund, sale: Sale, refunding: Any, money: int, points: int, gro
         "growth": growth,
         "payment": sale.detail.get("payment", ""),
     }
+    if back:  # the tenders of a split sale it went back to
+        detail["tenders"] = encode_parts(back)
     return msgspec.json.encode(detail).decode()

@@ -29,9 +29,10 @@ from tapcard.domain.authority import (
 from tapcard.domain.engine import MemberContext
 from tapcard.domain.model import DeviceKind, FeeKind, Payment, card_allows, effective_card_state
 from tapcard.domain.rules import RuleSet
+from tapcard.domain.tenders import stored_value_cents
 from tapcard.wire import messages as m
 from tapcard.wire.codes import CARD_STATE_REASON, Reason
-from tapcard.wire.operations import operation_of
+from tapcard.wire.operations import operations_of
 
 # A snapshot does not carry the join date; this one never qualifies for a new-member
 # discount, so a device quote is never lower than the hub's (caps stay conservative).
@@ -82,6 +83,9 @@ def op_cost(rules: RuleSet, snapshot: m.Snapshot, op: m.AnyOp, today: dt.date) -
     """The points and stored value the operation spends, or a refusal."""
     if isinstance(op, m.Spend):
         return Cost(cents=op.amount_cents)
+    if isinstance(op, m.Purchase | m.Fee | m.Renewal) and op.tenders:
+        # A split: its stored-value parts (the hub checks that the parts sum to the due).
+        return Cost(cents=stored_value_cents(m.parts_of(op)))
     if isinstance(op, m.Purchase):
         if op.payment is not Payment.STORED_VALUE:
             return Cost()
@@ -154,16 +158,18 @@ def _capability(
     offline, goods the hub will refuse are never handed over."""
     if device is None:
         return None
-    operation, tender, amount_cents = operation_of(op)
-    denial = capability_denial(
-        rules,
-        device=device,
-        branch=branch,
-        operation=operation,
-        tender=tender,
-        amount_cents=amount_cents,
-    )
-    if denial is None:
+    for operation, tender, amount_cents in operations_of(op):  # a split: each tender
+        denial = capability_denial(
+            rules,
+            device=device,
+            branch=branch,
+            operation=operation,
+            tender=tender,
+            amount_cents=amount_cents,
+        )
+        if denial is not None:
+            break
+    else:
         return None
     if denial.kind is DenialKind.OPERATION:
         return _refuse(Reason.DEVICE_NOT_ALLOWED, denial.message, offline)

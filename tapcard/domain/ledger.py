@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tapcard.domain.engine import SaleQuote
-from tapcard.domain.model import Asset, Payment, SystemAccount
+from tapcard.domain.model import TENDER_ACCOUNT, Asset, Payment, SystemAccount
+from tapcard.domain.tenders import Tendered
 
 LEGS_PER_TRANSFER_MAX = 16
 
@@ -85,10 +86,24 @@ def _pair(debit_account: str, credit_account: str, asset: Asset, amount: int) ->
     return [Leg(debit_account, asset, debit=amount), Leg(credit_account, asset, credit=amount)]
 
 
+_TENDER_CODES = {tender: system_account(account) for tender, account in TENDER_ACCOUNT.items()}
+
+
 def _payer(member_id: int, payment: Payment) -> str:
+    """The account a tender pays from: the member's stored value, or its system account
+    (cash, or the clearing account of bank card, WeChat Pay, Alipay)."""
     if payment is _STORED_VALUE:
         return member_account(member_id, _CENTS)
-    return _S_CASH
+    return _TENDER_CODES[payment]
+
+
+def tender_account(member_id: int, payment: Payment) -> str:
+    return _payer(member_id, payment)
+
+
+def _paid(member_id: int, parts: Sequence[Tendered]) -> list[Leg]:
+    """The debits of a split's parts (a part of zero books nothing)."""
+    return [Leg(_payer(member_id, p.payment), _CENTS, debit=p.cents) for p in parts if p.cents]
 
 
 def earn_legs(member_id: int, points: int, growth: int) -> list[Leg]:
@@ -105,19 +120,30 @@ def earn_legs(member_id: int, points: int, growth: int) -> list[Leg]:
     )
 
 
-def sale_legs(member_id: int, quote: SaleQuote, payment: Payment) -> list[Leg]:
-    """Gross to sales; discounts given and the paid net on the other side; points earned."""
+def sale_legs(
+    member_id: int, quote: SaleQuote, payment: Payment, parts: Sequence[Tendered] = ()
+) -> list[Leg]:
+    """Gross to sales; discounts given and the paid net on the other side (by the
+    split's parts, which sum to the net, or the one tender); points earned."""
     legs = [Leg(_S_SALES, _CENTS, credit=quote.gross_cents)]
     if quote.discount_cents:
         legs.append(Leg(_S_DISCOUNTS, _CENTS, debit=quote.discount_cents))
-    if quote.net_cents:
+    if parts:
+        legs += _paid(member_id, parts)
+    elif quote.net_cents:
         legs.append(Leg(_payer(member_id, payment), _CENTS, debit=quote.net_cents))
     if quote.gross_cents == 0:
         legs = []
     return legs + earn_legs(member_id, quote.points, quote.growth)
 
 
-def topup_legs(member_id: int, amount_cents: int) -> list[Leg]:
+def topup_legs(member_id: int, amount_cents: int, parts: Sequence[Tendered] = ()) -> list[Leg]:
+    """Stored value credited, paid in cash or by the split's parts (never stored value)."""
+    if parts:
+        return [
+            *_paid(member_id, parts),
+            Leg(member_account(member_id, _CENTS), _CENTS, credit=amount_cents),
+        ]
     return _pair(
         _S_CASH,
         member_account(member_id, _CENTS),
@@ -149,7 +175,11 @@ def voucher_expiry_legs(member_id: int, points: int) -> list[Leg]:
     return _pair(_S_POINTS_REDEEMED, member_account(member_id, _POINTS), _POINTS, points)
 
 
-def fee_legs(member_id: int, amount_cents: int, payment: Payment) -> list[Leg]:
+def fee_legs(
+    member_id: int, amount_cents: int, payment: Payment, parts: Sequence[Tendered] = ()
+) -> list[Leg]:
+    if parts and amount_cents:
+        return [*_paid(member_id, parts), Leg(_S_FEES, _CENTS, credit=amount_cents)]
     return _pair(_payer(member_id, payment), _S_FEES, _CENTS, amount_cents)
 
 
@@ -169,13 +199,22 @@ def reversal_legs(member_id: int, points: int, growth: int) -> list[Leg]:
 
 
 def refund_legs(
-    member_id: int, money_cents: int, payment: Payment, points: int, growth: int
+    member_id: int,
+    money_cents: int,
+    payment: Payment,
+    points: int,
+    growth: int,
+    parts: Sequence[Tendered] = (),
 ) -> list[Leg]:
-    """Give back the money of returned goods (to stored value, or paid out in cash)
-    against the refunds account, and take back the points and growth they earned."""
-    return _pair(_S_REFUNDS, _payer(member_id, payment), _CENTS, money_cents) + reversal_legs(
-        member_id, points, growth
-    )
+    """Give back the money of returned goods (to stored value, paid out in cash, or to
+    the tenders `parts`, which sum to it) against the refunds account, and take back
+    the points and growth they earned."""
+    if parts and money_cents:
+        back = [Leg(_payer(member_id, p.payment), _CENTS, credit=p.cents) for p in parts]
+        money = [Leg(_S_REFUNDS, _CENTS, debit=money_cents), *back]
+    else:
+        money = _pair(_S_REFUNDS, _payer(member_id, payment), _CENTS, money_cents)
+    return money + reversal_legs(member_id, points, growth)
 
 
 def redemption_refund_legs(member_id: int, points: int) -> list[Leg]:

@@ -114,11 +114,25 @@ class TxKind(enum.StrEnum):
     REFUND = "refund"
     PAYOUT = "payout"  # stored value paid back to a member who left (hub/stored_value.py)
     UNCLAIMED = "unclaimed"  # a terminated member's stored value, held for HQ to settle
+    OPENING = "opening"  # balances and points moved in from a legacy system (hub/member_import.py)
 
 
 class Payment(enum.StrEnum):
+    """A tender: how (part of) an amount is paid. Bank card, WeChat Pay and Alipay are
+    taken outside the chain (no payment integration): the cashier types or scans their
+    reference, and they post to their clearing accounts (TENDER_ACCOUNT)."""
+
     CASH = "cash"
     STORED_VALUE = "stored_value"
+    BANK_CARD = "bank_card"
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+
+
+# Tenders a till counts as cash in its drawer (the shift's expected cash).
+DRAWER_TENDERS: Final = frozenset({Payment.CASH})
+# Tenders settled by a payment provider: they carry the provider's reference.
+EXTERNAL_TENDERS: Final = frozenset({Payment.BANK_CARD, Payment.WECHAT, Payment.ALIPAY})
 
 
 class FeeKind(enum.StrEnum):
@@ -144,6 +158,13 @@ class SystemAccount(enum.StrEnum):
     POINTS_EXPIRED = "points_expired"  # where expired points go
     # Stored value of terminated members, still owed until HQ pays it out (a liability).
     UNCLAIMED_STORED_VALUE = "unclaimed_stored_value"
+    # Money taken by bank card, WeChat Pay and Alipay, until the provider settles it.
+    CLEARING_BANK_CARD = "clearing_bank_card"
+    CLEARING_WECHAT = "clearing_wechat"
+    CLEARING_ALIPAY = "clearing_alipay"
+    # Stored value members held in a legacy system when they were moved in: owed to them
+    # from then on like any stored value (hub/member_import.py).
+    OPENING_BALANCES = "opening_balances"
 
 
 SYSTEM_ACCOUNT_ASSET: dict[SystemAccount, Asset] = {
@@ -159,8 +180,21 @@ SYSTEM_ACCOUNT_ASSET: dict[SystemAccount, Asset] = {
     SystemAccount.ADJUSTMENTS_POINTS: Asset.POINTS,
     SystemAccount.POINTS_EXPIRED: Asset.POINTS,
     SystemAccount.UNCLAIMED_STORED_VALUE: Asset.CENTS,
+    SystemAccount.CLEARING_BANK_CARD: Asset.CENTS,
+    SystemAccount.CLEARING_WECHAT: Asset.CENTS,
+    SystemAccount.CLEARING_ALIPAY: Asset.CENTS,
+    SystemAccount.OPENING_BALANCES: Asset.CENTS,
 }
 assert set(SYSTEM_ACCOUNT_ASSET) == set(SystemAccount)
+
+# The system account each tender but stored value (the member's own account) posts to.
+TENDER_ACCOUNT: Final = {
+    Payment.CASH: SystemAccount.CASH,
+    Payment.BANK_CARD: SystemAccount.CLEARING_BANK_CARD,
+    Payment.WECHAT: SystemAccount.CLEARING_WECHAT,
+    Payment.ALIPAY: SystemAccount.CLEARING_ALIPAY,
+}
+assert set(TENDER_ACCOUNT) | {Payment.STORED_VALUE} == set(Payment)
 
 
 def mask_id_number(id_number: str) -> str:

@@ -16,6 +16,7 @@ from tapcard.domain.engine import SALE_LINE_QUANTITY_MAX, SALE_LINES_MAX, SaleLi
 from tapcard.domain.model import FeeKind, Payment
 from tapcard.domain.products import PRODUCTS_MAX, Product
 from tapcard.domain.rules import RuleSet
+from tapcard.domain.tenders import TENDER_REF_CHARS_MAX, TENDERS_MAX, Tendered
 
 PAYLOAD_BYTES_MAX: Final = 64 * 1024  # an envelope; a rule set is the largest body
 RULES_PAYLOAD_BYTES_MAX: Final = 1024 * 1024
@@ -55,14 +56,36 @@ class Op(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, 
     """What a transaction intent asks for; the tag is the `kind` field."""
 
 
-class Purchase(Op, frozen=True, tag="purchase"):
+class TenderPart(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One tender of a split payment, with the provider's reference as the cashier typed
+    or scanned it (bank card, WeChat Pay, Alipay)."""
+
+    payment: Payment
+    amount_cents: AmountCents
+    ref: Annotated[str, msgspec.Meta(max_length=TENDER_REF_CHARS_MAX)] = ""
+
+    def tendered(self) -> Tendered:
+        return Tendered(self.payment, self.amount_cents, self.ref.strip())
+
+
+# Split payment (tapcard.domain.tenders): no parts, the op's one tender pays the whole
+# amount; otherwise the parts pay it, summing exactly to the amount due (the hub refuses
+# anything else and books nothing), and `payment` names the first part's tender, what a
+# reader from before splits books. The ops omit empty defaults, so an op without parts
+# encodes exactly as before (old readers read it).
+Tenders = Annotated[list[TenderPart], msgspec.Meta(max_length=TENDERS_MAX)]
+
+
+class Purchase(Op, frozen=True, omit_defaults=True, tag="purchase"):
     lines: Annotated[list[SaleLine], msgspec.Meta(min_length=1, max_length=SALE_LINES_MAX)]
     payment: Payment
     receipt_no: ShortText = ""
+    tenders: Tenders = []
 
 
-class TopUp(Op, frozen=True, tag="topup"):
+class TopUp(Op, frozen=True, omit_defaults=True, tag="topup"):
     amount_cents: AmountCents
+    tenders: Tenders = []  # none: cash; never stored value
 
 
 class Spend(Op, frozen=True, tag="spend"):
@@ -80,13 +103,19 @@ class Backfill(Op, frozen=True, tag="backfill"):
     lines: Annotated[list[SaleLine], msgspec.Meta(min_length=1, max_length=SALE_LINES_MAX)]
 
 
-class Fee(Op, frozen=True, tag="fee"):
+class Fee(Op, frozen=True, omit_defaults=True, tag="fee"):
     fee: FeeKind
     payment: Payment
+    tenders: Tenders = []
 
 
-class Renewal(Op, frozen=True, tag="renewal"):
+class Renewal(Op, frozen=True, omit_defaults=True, tag="renewal"):
     payment: Payment
+    tenders: Tenders = []
+
+
+def parts_of(op: Purchase | TopUp | Fee | Renewal) -> tuple[Tendered, ...]:
+    return tuple(part.tendered() for part in op.tenders)
 
 
 # A transfer id or a receipt number, as staff type or scan it from the original receipt.

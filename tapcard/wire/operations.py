@@ -8,7 +8,17 @@ from collections.abc import Sequence
 
 from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import Payment, TxKind
-from tapcard.wire.messages import AnyOp, Backfill, Fee, Purchase, Redeem, Refund, Spend, TopUp
+from tapcard.wire.messages import (
+    AnyOp,
+    Backfill,
+    Fee,
+    Purchase,
+    Redeem,
+    Refund,
+    Renewal,
+    Spend,
+    TopUp,
+)
 
 
 def operation_of(op: AnyOp) -> tuple[TxKind, Payment | None, int]:
@@ -33,3 +43,12 @@ def operation_of(op: AnyOp) -> tuple[TxKind, Payment | None, int]:
 
 def gross_cents(lines: Sequence[SaleLine]) -> int:
     return sum(line.unit_price_cents * line.quantity for line in lines)
+
+
+def operations_of(op: AnyOp) -> list[tuple[TxKind, Payment | None, int]]:
+    """What the table bounds: the one (operation, tender, amount) of `operation_of`, or
+    for a split payment one per part, each bounded by its tender's row and its amount."""
+    if isinstance(op, Purchase | TopUp | Fee | Renewal) and op.tenders:
+        kind = operation_of(op)[0]
+        return [(kind, part.payment, part.amount_cents) for part in op.tenders]
+    return [operation_of(op)]
