@@ -10,13 +10,14 @@ the hub does not know is refused by name, for show and for load, and nothing is 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from tapcard.samples import sample_rules_bytes
 from tests.hub.test_cli import Cli, hub_cli  # noqa: F401 (the fixture)
 
 
-def _write(tmp_path: Path, *overrides: dict[str, object]) -> str:
+def _write(tmp_path: Path, *overrides: Mapping[str, object]) -> str:
     rules = json.loads(sample_rules_bytes())
     rules["version"] = 2
     rules["overrides"] = list(overrides)
