@@ -36,7 +36,8 @@ NOTIFYING = [
     "tapcard-kiosk.service",
     "tapcard-terminal.service",
 ]
-LONG_RUNNING = [*NOTIFYING, "tapcard-broker.service"]
+GATES = ["tapcard-gate.service", "tapcard-bay.service"]  # codes on stdin, no watchdog
+LONG_RUNNING = [*NOTIFYING, "tapcard-broker.service", *GATES]
 EXPOSURE_MAX = 2.5
 ANALYZE = shutil.which("systemd-analyze")
 
@@ -122,6 +123,12 @@ def test_device_access_is_the_reader_only() -> None:
         "/dev/tty1 rw",  # the screen and touch, nothing else
     }
     assert "SDL_VIDEODRIVER=kmsdrm" in " ".join(kiosk["Environment"])
+    for name in GATES:  # the GPIO chip and the scanner's terminal, nothing else
+        gate = _service(name)
+        assert sorted(gate["DeviceAllow"]) == ["/dev/tty1 rw", "char-gpiochip rw"], name
+        assert gate["StandardInput"] == ["tty-fail"] and gate["TTYPath"] == ["/dev/tty1"]
+        assert gate["ExecStart"][0].startswith("/opt/tapcard/bin/tapcard device gate ")
+    assert "--fault-pin" in _service("tapcard-bay.service")["ExecStart"][0]
 
 
 @needs_analyze
