@@ -197,7 +197,8 @@ class SalePresenter:
         t = self.desk.t
         product = catalog.by_sku.get(line.sku) if line.sku else None
         name = product.name(t.lang) if product is not None else t(line.category)
-        label = f"{name}  {fmt.money(line.unit_price_cents)} \u00d7 {line.quantity}"
+        # Two lines, so that a long name never hides the price or the quantity.
+        label = f"{name}\n{fmt.money(line.unit_price_cents)} \u00d7 {line.quantity}"
         member = product.member_cents.get(tier) if product is not None and tier else None
         if member is not None and member < line.unit_price_cents:
             label += "  " + t("Member price") + f" {fmt.money(member)}"

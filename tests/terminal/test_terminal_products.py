@@ -102,7 +102,7 @@ def test_a_cashier_scans_picks_and_the_hub_prices_by_sku(window_app: Any) -> Non
     kivy_env.pump(lambda: len(p.lines) == 1)
     assert p.lines == [SaleLine("personal_care", 3_000, 1, "SH-1")]
     [row] = screen.ids.rows.children
-    assert row.label.startswith("Shampoo  ¥30.00 × 1") and "Member price ¥24.00" in row.label
+    assert row.label.startswith("Shampoo\n¥30.00 × 1") and "Member price ¥24.00" in row.label
     assert screen.ids.scan.text == "" and screen.ids.scan.focus  # the next scan lands here
     scanner_types("4006381333931")
     kivy_env.pump(lambda: bool(screen.note))
@@ -114,6 +114,7 @@ def test_a_cashier_scans_picks_and_the_hub_prices_by_sku(window_app: Any) -> Non
     screen.ids.search.text = "绿"  # typed on the keyboard: the picker opens
     kivy_env.pump(lambda: len(screen.ids.picker.children) == 1)
     assert screen.picking
+    kivy_env.shoot(app.manager, "terminal_sale_picker_en")
     _press(screen.ids.picker.children[0])
     kivy_env.pump(lambda: len(p.lines) == 2)
     assert not screen.picking and screen.ids.search.text == ""
