@@ -1,4 +1,4 @@
-"""Reports over the journal: turnover, points, cards, categories, campaigns, gaps.
+"""Reports over the journal: turnover, points, cards, categories, stored value, gaps.
 
 Each returns plain rows (lists of dicts) that the CLI prints as a table or JSON and
 the dashboard charts. Days are UTC days of when the sale happened (device time). A
@@ -9,7 +9,6 @@ the members whose home branch it is.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
-from hub.refund_report import refunds_by
 from tapcard.domain.ledger import system_account
 from tapcard.domain.model import Asset, SystemAccount, TxKind
 from tapcard.domain.rules import PointsExpiry
@@ -146,42 +144,6 @@ def sales_by_category(
     return [
         {"category": cat, "quantity": int(q), "gross_cents": int(g)}
         for cat, q, g in conn.execute(query)
-    ]
-
-
-def campaign_effect(
-    conn: Connection,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    branch: str | None = None,
-) -> list[dict[str, Any]]:
-    """Per campaign: orders, members reached, turnover and what its discounts cost."""
-    tc, t = db.transfer_campaigns, db.transfers
-    query = (
-        sa.select(
-            tc.c.code,
-            sa.func.count(),
-            sa.func.count(sa.distinct(tc.c.member_id)),
-            sa.func.sum(tc.c.net_cents),
-            sa.func.sum(tc.c.campaign_discount_cents),
-        )
-        .where(*_window(tc.c.created_ms, start, end))
-        .group_by(tc.c.code)
-        .order_by(tc.c.code)
-    )
-    if branch:  # the branch is the sale's, kept on its transfer
-        query = query.select_from(tc.join(t, t.c.tx_id == tc.c.tx_id)).where(
-            t.c.branch_id == branch
-        )
-    return [
-        {
-            "campaign": code,
-            "orders": int(o),
-            "members": int(mem),
-            "net_cents": int(n),
-            "cost_cents": int(c),
-        }
-        for code, o, mem, n, c in conn.execute(query)
     ]
 
 
@@ -411,17 +373,3 @@ def points_liability(conn: Connection) -> list[dict[str, Any]]:
     ).scalar()
     policy = parse_rules(body.encode()).points_expiry if body else PointsExpiry()
     return liability(conn, policy, db.today_at(conn))
-
-
-REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
-    "turnover": turnover,
-    "points": points_flow,
-    "cards": cards_by_tier_and_state,
-    "categories": sales_by_category,
-    "campaigns": campaign_effect,
-    "stored-value": stored_value_by_branch,
-    "gaps": sequence_gaps,
-    "exceptions": open_exceptions,
-    "points-liability": points_liability,
-    "refunds": refunds_by,
-}

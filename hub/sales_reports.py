@@ -226,8 +226,9 @@ def campaign_effect(
     branch: str | None = None,
 ) -> Rows:
     """Per campaign and points multiplier: orders, members reached and how many of them
-    are new, turnover, the discount it gave, gifts handed over, and for a multiplier the
-    extra points with their cost at the rules' per-point cost."""
+    are new, turnover, the discount it gave, gifts handed over, the money refunded on
+    its sales (whenever refunded), and for a multiplier the extra points with their
+    cost at the rules' per-point cost. The CLI's `report campaigns` too."""
     rules = _latest_rules(conn)
     point_cost = rules.points_expiry.point_cost_millicents if rules else 0
     gifts = {c.code for c in rules.campaigns if c.kind is CampaignKind.GIFT} if rules else set()
@@ -255,6 +256,7 @@ def _campaign_rows(
     tc, t, m = db.transfer_campaigns, db.transfers, db.members
     joined = sa.and_(m.c.joined_on >= joined_since, m.c.person_id.is_(None))  # not a holder
     new = sa.func.count(sa.distinct(sa.case((joined, tc.c.member_id))))
+    back = _refunded()
     query = (
         sa.select(
             tc.c.code,
@@ -263,8 +265,13 @@ def _campaign_rows(
             new,
             sa.func.sum(tc.c.net_cents),
             sa.func.sum(tc.c.campaign_discount_cents),
+            sa.func.coalesce(sa.func.sum(back.c.cents), 0),
         )
-        .select_from(tc.join(m, m.c.id == tc.c.member_id, isouter=True))
+        .select_from(
+            tc.join(m, m.c.id == tc.c.member_id, isouter=True).join(
+                back, back.c.sale_tx_id == tc.c.tx_id, isouter=True
+            )
+        )
         .where(*_window(tc.c.created_ms, start, end))
         .group_by(tc.c.code)
         .order_by(tc.c.code)
@@ -280,9 +287,17 @@ def _campaign_rows(
             "new_members": int(fresh),
             "net_cents": int(n),
             "cost_cents": int(c),
+            "refunded_cents": int(r),
         }
-        for code, o, mem, fresh, n, c in conn.execute(query)
+        for code, o, mem, fresh, n, c, r in conn.execute(query)
     ]
+
+
+def _refunded() -> sa.Subquery:
+    """Money given back per sale (refunds of the period's sales, whenever refunded)."""
+    r = db.refunds
+    cents = sa.func.sum(r.c.cents).label("cents")
+    return sa.select(r.c.sale_tx_id, cents).group_by(r.c.sale_tx_id).subquery()
 
 
 def _multiplier_rows(
@@ -305,21 +320,27 @@ def _multiplier_rows(
     ]
     if branch:
         conditions.append(t.c.branch_id == branch)
+    back = _refunded()
     query = (
-        sa.select(t.c.member_id, t.c.detail, m.c.joined_on, m.c.person_id)
-        .select_from(t.join(m, m.c.id == t.c.member_id, isouter=True))
+        sa.select(t.c.member_id, t.c.detail, m.c.joined_on, m.c.person_id, back.c.cents)
+        .select_from(
+            t.join(m, m.c.id == t.c.member_id, isouter=True).join(
+                back, back.c.sale_tx_id == t.c.tx_id, isouter=True
+            )
+        )
         .where(*conditions)
         .limit(MULTIPLIER_SALES_READ_MAX)
     )
     by_factor: dict[int, dict[str, Any]] = {}
-    for member, detail, joined_on, person in conn.execute(query):
+    for member, detail, joined_on, person, refunded in conn.execute(query):
         quote = json.loads(detail)
         factor, points = int(quote.get("factor_pct", 100)), int(quote.get("points", 0))
         if factor <= 100:
             continue
-        empty = {"orders": 0, "m": set(), "new": set(), "net": 0, "x": 0}
+        empty = {"orders": 0, "m": set(), "new": set(), "net": 0, "x": 0, "back": 0}
         row = by_factor.setdefault(factor, empty)
         row["orders"] += 1
+        row["back"] += int(refunded or 0)
         row["m"].add(member)
         if joined_on is not None and joined_on >= joined_since and person is None:
             row["new"].add(member)
@@ -334,6 +355,7 @@ def _multiplier_rows(
             "new_members": len(r["new"]),
             "net_cents": r["net"],
             "cost_cents": r["x"] * point_cost_millicents // MILLICENTS_PER_CENT,
+            "refunded_cents": r["back"],
             "gifts": 0,
             "extra_points": r["x"],
         }

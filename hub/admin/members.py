@@ -103,6 +103,19 @@ def search_members(conn: Connection, text: str) -> list[dict[str, Any]]:
     """By phone (prefix), name (substring), card number (exact) or tag (exact). People
     only: a card account's holder row (members.person_id, hub/admin/card_accounts.py)
     is not a member of its own; its card number finds the person."""
+    m = db.members
+    query = (
+        sa.select(m.c.id, m.c.name, m.c.phone, m.c.tier, m.c.state)
+        .where(search_condition(text))
+        .order_by(m.c.id)
+        .limit(SEARCH_RESULTS_MAX)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def search_condition(text: str) -> sa.ColumnElement[bool]:
+    """The members `search_members` finds, as a condition on db.members (for a caller
+    that pages and counts them: the dashboard's member list)."""
     text = text.strip()
     if not text:
         raise ValidationError("give a phone, name, card number or tag to search for")
@@ -110,22 +123,16 @@ def search_members(conn: Connection, text: str) -> list[dict[str, Any]]:
     by_card = sa.select(db.cards.c.member_id).where(db.cards.c.id == text)
     card_person = sa.select(holder.c.person_id).where(holder.c.id.in_(by_card))
     by_tag = sa.select(db.member_tags.c.member_id).where(db.member_tags.c.tag == text)
-    query = (
-        sa.select(m.c.id, m.c.name, m.c.phone, m.c.tier, m.c.state)
-        .where(
-            m.c.person_id.is_(None),
-            sa.or_(
-                m.c.phone.startswith(text, autoescape=True),
-                m.c.name.contains(text, autoescape=True),
-                m.c.id.in_(by_card),
-                m.c.id.in_(card_person),
-                m.c.id.in_(by_tag),
-            ),
-        )
-        .order_by(m.c.id)
-        .limit(SEARCH_RESULTS_MAX)
+    return sa.and_(
+        m.c.person_id.is_(None),
+        sa.or_(
+            m.c.phone.startswith(text, autoescape=True),
+            m.c.name.contains(text, autoescape=True),
+            m.c.id.in_(by_card),
+            m.c.id.in_(card_person),
+            m.c.id.in_(by_tag),
+        ),
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def require_member(conn: Connection, member_id: int) -> Row[Any]:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hub import db, reports
+from hub import db, report_list, reports
 from hub.admin.audit import audit
 from hub.admin.booking import reverse_points
 from hub.cli.common import (
@@ -141,15 +141,15 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     hub = open_hub(args)
-    func = reports.REPORTS[args.name]
+    func = report_list.REPORTS[args.name]
     kwargs: dict[str, Any] = {}
-    if args.name in ("turnover", "points", "categories", "campaigns", "refunds"):
+    if args.name in report_list.DATED:
         kwargs = {"start": args.start, "end": args.end}
-    if args.name in ("turnover", "points", "categories", "stored-value", "refunds"):
+    if args.name in report_list.BRANCHED:
         kwargs["branch"] = args.branch
     with hub.engine.connect() as conn:
         rows = func(conn, **kwargs)
-    if args.name in ("stored-value", "points-liability"):  # money: shown in yuan
+    if args.name in report_list.IN_YUAN:  # money: shown in yuan
         rows = reports.in_yuan(rows)
     print_data(args, rows)
     return 0

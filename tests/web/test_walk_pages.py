@@ -126,6 +126,8 @@ def _stops(web_hub: WebHub, tx_id: str) -> list[Stop]:
         Stop("fleet", "/fleet"),
         Stop("alerts", "/alerts"),
         Stop("members", "/members?q=13800"),
+        Stop("members_top", "/members"),
+        Stop("members_new", "/members?view=new"),
         Stop("member", f"/members/{li}"),
         Stop("reports", "/reports"),
         Stop("rules", "/rules"),
