@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from hub.cli import (
     ledger,
     members,
+    moving,
     points,
     products,
     refunds,
@@ -49,6 +50,7 @@ def register(sub: Any) -> None:
     stored_value.register(cmds)
     refunds.register(cmds)
     products.register(cmds)
+    moving.register(cmds)
     from hub.deploy.commands import register as register_deploy
 
     register_deploy(cmds, add_command, config_of)  # broker-config, backup, restore
