@@ -154,12 +154,38 @@ def _when(window: Window) -> str:
 
 
 @router.get("/rules", response_class=HTMLResponse)
-def rules_page(request: Request, user: User) -> Response:
+def rules_page(request: Request, user: User, branch: str = "", device: str = "") -> Response:
+    from hub.web.rules_effective import effective_view, override_rows
+
+    rules, overrides, effective = None, [], None
     with web(request).hub.engine.connect() as conn:
         status = rules_status(conn, user)
+        if status["body"]:
+            rules = msgspec.convert(status["body"], RuleSet)
+            overrides = override_rows(rules, user, {d["id"] for d in status["devices"]})
+            if user.branch_scope is not None:  # the rule set as shown: no other branch's
+                seen = {(o["device"], o["id"]) for o in overrides}
+                status["body"]["overrides"] = [
+                    o
+                    for o in status["body"].get("overrides", [])
+                    if (o["scope"] == "device", o["id"]) in seen
+                ]
+            if branch or device or user.branch_scope is not None:
+                effective = effective_view(conn, rules, user, branch.strip(), device.strip())
+        branches = _branches(conn, user)
     body = json.dumps(status["body"], indent=2, ensure_ascii=False) if status["body"] else ""
-    rows = window_rows(msgspec.convert(status["body"], RuleSet)) if status["body"] else []
-    return render(request, "rules.html", user, s=status, body=body, windows=rows)
+    rows = window_rows(rules) if rules is not None else []
+    return render(
+        request,
+        "rules.html",
+        user,
+        s=status,
+        body=body,
+        windows=rows,
+        overrides=overrides,
+        eff=effective,
+        branches=branches,
+    )
 
 
 @router.post("/rules")
