@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,6 +122,76 @@ def _mix(
     return sealed
 
 
+class Sampler:
+    """What the machine and, on PostgreSQL, the hub's sessions were doing during a timed
+    run: the CPU busy share of the whole machine (/proc/stat), each hub process's CPU
+    share (/proc/<pid>/stat), and pg_stat_activity's state and wait event of the hub's
+    backends sampled every SAMPLE_S. The evidence for why workers scale as they do."""
+
+    SAMPLE_S = 0.02
+
+    def __init__(self, db_url: str | None, pids: list[int]) -> None:
+        self.engine = sa.create_engine(db_url) if db_url else None
+        self.pids = pids
+        self.waits: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _machine() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    def _ticks(self) -> list[int]:
+        out = []
+        for pid in self.pids:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out.append(int(stat[11]) + int(stat[12]))  # utime + stime
+        return out
+
+    def __enter__(self) -> Sampler:
+        self.start = (time.perf_counter(), self._machine(), self._ticks())
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        if self.engine is None:
+            return
+        query = sa.text(
+            "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()"
+        )
+        with self.engine.connect() as conn:
+            while not self._stop.wait(self.SAMPLE_S):
+                for state, kind, event in conn.execute(query):
+                    what = f"{kind}:{event}" if kind else "on CPU"
+                    self.waits[f"{state} / {what}"] += 1
+                conn.rollback()
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        wall_s = time.perf_counter() - self.start[0]
+        (total0, idle0), ticks0 = self.start[1], self.start[2]
+        total1, idle1 = self._machine()
+        hz = os.sysconf("SC_CLK_TCK")
+        self.machine_busy_pct = 100 * (1 - (idle1 - idle0) / max(1, total1 - total0))
+        self.hub_cpu_pct = [
+            100 * (t1 - t0) / hz / wall_s for t0, t1 in zip(ticks0, self._ticks(), strict=True)
+        ]
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def summary(self) -> str:
+        hubs = " ".join(f"{p:.0f}%" for p in self.hub_cpu_pct)
+        total = sum(self.waits.values()) or 1
+        top = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in self.waits.most_common(6))
+        return f"machine busy {self.machine_busy_pct:.0f}%, hub processes {hubs}" + (
+            f"; backends: {top}" if self.waits else ""
+        )
+
+
 def run_hub(
     config: HubConfig, broker: PrivateBroker, n: int, workers: int = 1, mix: str = "purchases"
 ) -> dict[str, float]:
@@ -150,12 +221,16 @@ def run_hub(
         refunds = _refunded_sales(device, sender, cards, n // 4, staff) if staff else []
         sealed = _mix(device, cards, n, refunds, staff)
         sent_at: dict[uuid.UUID, float] = {}
-        start = time.perf_counter()
-        for item in sealed:
-            sent_at[item.tx_id] = time.perf_counter()
-            device.publish(item)
-        sender.sent.update({s.tx_id: s for s in sealed})
-        sender.drain(RUN_TIMEOUT_S, resend_every_s=30)
+        pg_url = config.db_url if config.db_url.startswith("postgresql") else None
+        pids = [p.process.pid for p in processes if p.process is not None]
+        with Sampler(pg_url, pids) as sampler:
+            start = time.perf_counter()
+            for item in sealed:
+                sent_at[item.tx_id] = time.perf_counter()
+                device.publish(item)
+            sender.sent.update({s.tx_id: s for s in sealed})
+            sender.drain(RUN_TIMEOUT_S, resend_every_s=30)
+        print(f"  during the run: {sampler.summary()}")
         end = max(device.result_times[s.tx_id] for s in sealed)
         latencies_ms = sorted(
             (device.result_times[s.tx_id] - sent_at[s.tx_id]) * 1000 for s in sealed
@@ -173,6 +248,8 @@ def run_hub(
         "p50_ms": latencies_ms[len(latencies_ms) // 2],
         "p99_ms": latencies_ms[int(len(latencies_ms) * 0.99)],
         "payload_bytes": payload_bytes,
+        "machine_busy_pct": sampler.machine_busy_pct,
+        "hub_cpu_pct": sum(sampler.hub_cpu_pct),
     }
 
 
@@ -247,6 +324,7 @@ def _postgres_scaling(
             f"p99 {pg['p99_ms']:.1f} ms"
         )
         out |= {f"{name}_tx_per_s": pg["tx_per_s"], f"{name}_p99_ms": pg["p99_ms"]}
+        out |= {f"{name}_{k}": pg[k] for k in ("machine_busy_pct", "hub_cpu_pct")}
     out["pg_scaling_2w_over_1w"] = (
         out[f"postgres_{workers * 2}w_tx_per_s"] / out["postgres_tx_per_s"]
     )
@@ -302,6 +380,8 @@ def main() -> int:
                 "p50_ms": sqlite["p50_ms"],
                 "p99_ms": sqlite["p99_ms"],
                 "payload_bytes": sqlite["payload_bytes"],
+                "sqlite_machine_busy_pct": sqlite["machine_busy_pct"],
+                "sqlite_hub_cpu_pct": sqlite["hub_cpu_pct"],
             }
             if not args.no_postgres:
                 figures |= _postgres_scaling(folder, broker, n, args.workers)

@@ -229,6 +229,9 @@ class _Ctx:
     device: DeviceKind | None = None
     branch: str = ""  # the sending device's: where a co-branded card's partners are
     catalog: products.Catalog | None = None
+    # Made once per intent: a purchase asks for it three times, and the member's tier
+    # does not change while its intent is decided (the new tier is applied after).
+    _context: MemberContext | None = None
 
     def ok(self, kind: TxKind, legs: list[Leg], message: str, **kw: Any) -> Decision:
         return Decision(Reason.OK, message, self.today, kind=kind, legs=legs, **kw)
@@ -249,16 +252,19 @@ class _Ctx:
         return False
 
     def context(self) -> MemberContext:
+        if self._context is not None:
+            return self._context
         tier = self.member.tier
-        if tier not in {t.name for t in self.rules.tiers}:
+        if all(t.name != tier for t in self.rules.tiers):
             tier = self.rules.tiers[0].name
-        return MemberContext(
+        self._context = MemberContext(
             tier=tier,
             joined_on=self.member.joined_on,
             birthday=self.member.birthday,
             program=self.member.program,
             branch=self.branch,
         )
+        return self._context
 
 
 def _decide_op(ctx: _Ctx) -> Decision:

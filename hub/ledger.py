@@ -26,10 +26,10 @@ from hub.authority import staff_refusal
 from hub.decide import CardInfo, Decision, decide, refuse
 from hub.ledger_time import hub_time, sender_of
 from hub.member_state import MemberState, load_members
-from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer
+from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer, insert_rows
 from hub.products import Catalog, batch_catalogs
 from hub.refunds import RefundBook
-from hub.registry import note_contact
+from hub.registry import CONTACT_GAP_MS, note_contact
 from hub.rulestore import RulesCache
 from hub.staff_sessions import StaffCheck, intent_staff
 from hub.voucher_schema import terms_columns
@@ -47,6 +47,9 @@ assert BATCH_INTENTS_MAX <= IN_CLAUSE_ITEMS_MAX
 
 _result_encoder = msgspec.json.Encoder()
 _result_decoder = msgspec.json.Decoder(TxResult)
+_RESULT_COLUMNS: tuple[str, ...] = ("tx_id", "device_id", "seq", "digest", "accepted")
+_RESULT_COLUMNS += ("reason", "body", "applied_ms")
+_ResultRow = tuple[str, str, int, str, bool, int, str, int]  # _RESULT_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,7 @@ class _Batch:
     stock: dict[str, int] = field(default_factory=dict)
     receipts: set[str] = field(default_factory=set)
     journal: Journal = field(default_factory=Journal)
-    results: list[dict[str, object]] = field(default_factory=list)
+    results: list[_ResultRow] = field(default_factory=list)
     receipt_rows: list[dict[str, object]] = field(default_factory=list)
     vouchers: list[dict[str, object]] = field(default_factory=list)
     exceptions: list[dict[str, object]] = field(default_factory=list)
@@ -94,6 +97,7 @@ class _Batch:
     staff: dict[str, StaffCheck] = field(default_factory=dict)  # tx -> whom to book it under
     refunds: RefundBook | None = None  # the sales the batch's refunds name
     catalogs: dict[str, Catalog] = field(default_factory=dict)  # tx -> its sale's products
+    contact: tuple[list[str], int] = ([], 0)  # the devices heard from, and when
 
 
 class Ledger:
@@ -148,7 +152,8 @@ class Ledger:
         self.counters["rejected.invalid_request"] += 1
         result = rejection(incoming.intent, Reason.INVALID_REQUEST, "a value is out of range")
         with self.engine.begin() as conn:
-            db.bulk_insert(conn, db.results, [_result_row(incoming, result, self.clock.now_ms())])
+            row = _result_row(incoming, result, self.clock.now_ms())
+            insert_rows(conn, db.results, _RESULT_COLUMNS, [row])
         return result
 
     def _apply(
@@ -248,7 +253,9 @@ class Ledger:
             assert member is not None
             result = self._book(incoming, decision, member, state, now_ms, at_ms)
         state.results.append(_result_row(incoming, result, now_ms))
-        state.seq_max[incoming.device_id] = max(state.seq_max.get(incoming.device_id, 0), intent.seq)
+        state.seq_max[incoming.device_id] = max(
+            state.seq_max.get(incoming.device_id, 0), intent.seq
+        )
         return result
 
     def _book(
@@ -325,12 +332,12 @@ class Ledger:
             }
         )
         state.receipts = store.load_receipts(conn, receipt_nos)
-        note_contact(conn, [i.device_id for i in batch], self.clock.now_ms())  # first: a silence
-        state.devices = store.load_devices(conn, [i.device_id for i in batch])
+        devices, now_ms = [i.device_id for i in batch], self.clock.now_ms()
+        state.devices = store.load_devices(conn, devices, now_ms, CONTACT_GAP_MS)
+        state.contact = (devices, now_ms)  # written last (store.load_devices)
         refs = [i.intent.op.ref for i in batch if isinstance(i.intent.op, Refund)]
         state.refunds = RefundBook.load(conn, refs, self.rules.get) if refs else None
         state.usage = self._load_usage(conn, batch, state)
-        now_ms = self.clock.now_ms()
         state.staff = {i.tx: intent_staff(conn, i.device_id, i.intent, now_ms) for i in batch}
         state.catalogs = batch_catalogs(conn, [(i.tx, i.intent) for i in batch], state.staff)
         return state
@@ -364,8 +371,8 @@ class Ledger:
 
     def _write(self, conn: Connection, state: _Batch) -> None:
         state.journal.insert(conn)
+        insert_rows(conn, db.results, _RESULT_COLUMNS, state.results)
         for table, rows in (
-            (db.results, state.results),
             (db.receipts, state.receipt_rows),
             (db.vouchers, state.vouchers),
             (db.exceptions, state.exceptions),
@@ -377,8 +384,10 @@ class Ledger:
         store.write_stock(conn, state.stock)
         if state.refunds is not None:  # after the stock: a reward given back adds to it
             state.refunds.write(conn, state.journal.transfers, self.clock.now_ms())
-        store.write_seq_max(conn, state.seq_max)
         state.journal.settle(conn, state.members.values())
+        # Last: the sending devices' rows, which every batch from them updates.
+        note_contact(conn, *state.contact)
+        store.write_seq_max(conn, state.seq_max)
 
 
 def _sale_refunded_at(batch: Sequence[Incoming]) -> int:
@@ -420,17 +429,10 @@ def _replay(incoming: Incoming, previous: tuple[str, bytes], counters: Counter[s
     return _result_decoder.decode(body)
 
 
-def _result_row(incoming: Incoming, result: TxResult, now_ms: int) -> dict[str, object]:
-    return {
-        "tx_id": incoming.tx,
-        "device_id": incoming.device_id,
-        "seq": incoming.intent.seq,
-        "digest": incoming.digest,
-        "accepted": result.accepted,
-        "reason": int(result.reason),
-        "body": _result_encoder.encode(result).decode(),
-        "applied_ms": now_ms,
-    }
+def _result_row(incoming: Incoming, result: TxResult, now_ms: int) -> _ResultRow:
+    body = _result_encoder.encode(result).decode()
+    i, accepted, reason = incoming, result.accepted, int(result.reason)
+    return (i.tx, i.device_id, i.intent.seq, i.digest, accepted, reason, body, now_ms)
 
 
 def _side_effects(

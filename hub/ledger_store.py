@@ -46,17 +46,26 @@ class DeviceInfo:
     offline_from_ms: int = 0  # its last contact before its latest silence (hub/registry.py)
 
 
-def load_devices(conn: Connection, device_ids: Sequence[str]) -> dict[str, DeviceInfo]:
+def load_devices(
+    conn: Connection, device_ids: Sequence[str], now_ms: int, gap_ms: int
+) -> dict[str, DeviceInfo]:
+    """The sending devices, with `offline_from_ms` as hub.registry.note_contact leaves it
+    for a contact at `now_ms` after a silence longer than `gap_ms`: the ledger writes that
+    contact last, just before commit, so that the one row every batch of a device updates
+    is locked for the shortest time (two workers' batches of the same devices queued on it
+    from their start to their commit)."""
     d = db.devices
     columns = (d.c.id, d.c.kind, d.c.created_ms, d.c.seq_max, d.c.offline_from_ms)
-    query = sa.select(*columns).where(d.c.id.in_(sorted(set(device_ids))))
+    query = sa.select(*columns, d.c.last_seen_ms).where(d.c.id.in_(sorted(set(device_ids))))
     kinds = {kind.value: kind for kind in DeviceKind}
-    return {
-        row.id: DeviceInfo(
-            kinds.get(row.kind), int(row.created_ms), int(row.seq_max or 0), row.offline_from_ms
-        )
-        for row in conn.execute(query)
-    }
+    out = {}
+    for row in conn.execute(query):
+        last_seen_ms = int(row.last_seen_ms)
+        silent = last_seen_ms < now_ms - gap_ms
+        offline_from_ms = last_seen_ms if silent else int(row.offline_from_ms)
+        seq_max = int(row.seq_max or 0)
+        out[row.id] = DeviceInfo(kinds.get(row.kind), int(row.created_ms), seq_max, offline_from_ms)
+    return out
 
 
 class Scope(enum.Enum):
@@ -81,9 +90,13 @@ class DayUsage:
         found = self.spent.get((scope, key, zone, day))
         if found is None:
             found = Spent()
+            rows = self.rows.get((scope, key))
+            if not rows:  # nothing taken: no business day's bounds to work out
+                self.spent[(scope, key, zone, day)] = found
+                return found
             start_ms = business_day_start_ms(day, zone)
             end_ms = business_day_start_ms(day + dt.timedelta(days=1), zone)
-            for at_ms, asset, debit in self.rows.get((scope, key), ()):
+            for at_ms, asset, debit in rows:
                 if start_ms <= at_ms < end_ms:
                     if asset == Asset.CENTS.value:
                         found.cents += debit

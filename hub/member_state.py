@@ -22,6 +22,8 @@ from tapcard.domain.ledger import Leg, member_account
 from tapcard.domain.model import Asset
 from tapcard.wire.messages import Balances
 
+_ASSETS = tuple(Asset)  # iterating the enum class itself costs a generator per member
+
 
 @dataclass(slots=True)
 class MemberState:
@@ -38,6 +40,7 @@ class MemberState:
     balances: dict[Asset, int] = field(default_factory=dict)
     program: str = ""  # a category or co-branded card's own account: its program code
     changed: bool = False
+    moved: set[Asset] = field(default_factory=set)  # the accounts whose balance changed
     # A joining by spend that lapsed unpaid: a renewal charges the joining fee, once.
     join_lapsed: bool = False
     join_paid: bool = False
@@ -53,7 +56,7 @@ class MemberState:
             last_activity_on=row.last_activity_on,
             state=row.state,
             real_name=bool(row.id_number_hash),
-            balances={asset: 0 for asset in Asset},
+            balances=dict.fromkeys(_ASSETS, 0),
             program=row._mapping.get("program") or "",
         )
 
@@ -65,9 +68,11 @@ class MemberState:
 
     def apply_legs(self, legs: Sequence[Leg]) -> None:
         """Move the balances by this member's legs (the others are system accounts)."""
+        prefix = f"m:{self.id}:"
         for leg in legs:
-            if self.owns(leg.account):
+            if leg.account.startswith(prefix):
                 self.balances[leg.asset] = self.balance(leg.asset) + leg.delta
+                self.moved.add(leg.asset)
                 self.changed = True
 
     def note_activity(self, legs: Sequence[Leg], new_tier: str, today: dt.date) -> None:
@@ -90,7 +95,9 @@ class MemberState:
         )
 
     def account_rows(self) -> list[tuple[str, int]]:
-        return [(member_account(self.id, a), self.balance(a)) for a in Asset]
+        """(code, balance) of the accounts the batch moved: the others hold what was
+        read under the member's lock, so writing them again would change nothing."""
+        return [(member_account(self.id, a), self.balance(a)) for a in _ASSETS if a in self.moved]
 
 
 def load_members(conn: Connection, member_ids: Sequence[int], lock: bool) -> dict[int, MemberState]:

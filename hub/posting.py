@@ -111,7 +111,7 @@ class Journal:
     """The transfers of one database transaction, posted in memory, then written."""
 
     transfers: list[dict[str, object]] = field(default_factory=list)
-    legs: list[dict[str, object]] = field(default_factory=list)
+    legs: list[tuple[str, str, str, int, int]] = field(default_factory=list)  # _LEG_COLUMNS
     daily: DailyTotals = field(default_factory=dict)
     spend: member_days.MemberDays = field(default_factory=dict)  # for top members
     # Points credited to members (their expiry buckets) and renewals (which thaw them).
@@ -142,7 +142,8 @@ class Journal:
         for owner in owners:
             owner.apply_legs(legs)
         self.transfers.append(transfer.row())
-        self.legs += [_leg_row(transfer.tx_id, leg) for leg in legs]
+        tx = transfer.tx_id
+        self.legs += [(tx, g.account, _ASSET_TEXT[g.asset], g.debit, g.credit) for g in legs]
         add_to_daily(self.daily, transfer.created_ms, transfer.branch_id, legs)
         member_days.add(self.spend, transfer, legs)
         self._note_points(transfer, legs)
@@ -209,9 +210,9 @@ class Journal:
     def insert(self, conn: Connection) -> None:
         """The transfers and legs, first: sale lines, campaigns and such refer to them."""
         db.bulk_insert(conn, db.transfers, self.transfers)
-        _insert_rows(conn, db.transfers, _MOVED_COLUMNS, self.moved)
-        db.bulk_insert(conn, db.legs, self.legs)
-        _insert_rows(conn, db.legs, _LEG_COLUMNS, self.moved_legs)
+        insert_rows(conn, db.transfers, _MOVED_COLUMNS, self.moved)
+        insert_rows(conn, db.legs, _LEG_COLUMNS, self.legs)
+        insert_rows(conn, db.legs, _LEG_COLUMNS, self.moved_legs)
 
     def settle(self, conn: Connection, members: Iterable[MemberState]) -> None:
         """The balances the posted legs moved, the daily totals, and the balance check.
@@ -280,7 +281,7 @@ def ensure_system_accounts(conn: Connection) -> None:
             conn.execute(db.accounts.insert().values(code=code, asset=asset.value, balance=0))
 
 
-def _insert_rows(
+def insert_rows(
     conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
 ) -> None:
     """`db.bulk_insert` for rows already in column order. PostgreSQL gets them as one
@@ -296,13 +297,3 @@ def _insert_rows(
         return
     marks = ", ".join(["?"] * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)  # noqa: S608
-
-
-def _leg_row(tx: str, leg: Leg) -> dict[str, object]:
-    return {
-        "tx_id": tx,
-        "account": leg.account,
-        "asset": _ASSET_TEXT[leg.asset],
-        "debit": leg.debit,
-        "credit": leg.credit,
-    }
