@@ -26,6 +26,7 @@ from tapcard.domain import authority
 from tapcard.domain import ledger as legs_of
 from tapcard.domain.engine import MemberContext, Pricing, SaleLine
 from tapcard.domain.model import Asset, DeviceKind, Payment, TxKind
+from tapcard.domain.overrides import effective_rules
 from tapcard.domain.refund import RefundError, refund_quote, tier_at_sale
 from tapcard.domain.rules import RuleSet
 from tapcard.domain.tenders import Tendered, encode_parts, refund_parts
@@ -52,6 +53,7 @@ class Sale:
     earned: dict[Asset, int]  # net credits to the member's accounts (points, growth)
     lines: tuple[SaleLine, ...] = ()
     branch_id: str | None = None  # where it was sold: an HQ refund nets against it
+    device_id: str | None = None  # what sold it: with the branch, its effective rules
     voucher: str = ""
     voucher_state: str = ""  # "" usable | used | voided | expired
     refunded: dict[int, int] = field(default_factory=dict)  # line -> quantity
@@ -166,6 +168,15 @@ def load_sales(conn: Connection, refs: Sequence[str]) -> dict[str, Sale]:
     return {ref: sales[tx] for ref, tx in tx_of.items() if tx in sales}
 
 
+def sale_rules(rules_of: Callable[[int], RuleSet | None], sale: Sale) -> RuleSet | None:
+    """The rules the sale was decided with: its version's, with the overrides of the
+    branch and device it was made at (its transfer's rules_effective names them)."""
+    rules = rules_of(sale.rules_version)
+    if rules is None or not rules.overrides:
+        return rules
+    return effective_rules(rules, sale.branch_id or "", sale.device_id or "")
+
+
 def _sale_of(row: Any) -> Sale:
     detail = msgspec.json.decode(row.detail or "{}")
     lines = tuple(
@@ -183,6 +194,7 @@ def _sale_of(row: Any) -> Sale:
         earned={},
         lines=lines,
         branch_id=row.branch_id,
+        device_id=row.device_id,
     )
 
 
@@ -268,7 +280,7 @@ def decide_refund(
         return ctx.refuse(Reason.NOT_REFUNDABLE, f"card {ctx.intent.card_id} is not the sale's")
     if sale.kind is TxKind.REDEEM:
         return _refund_redemption(ctx, op, book, sale)
-    rules = book.rules(sale.rules_version)
+    rules = sale_rules(book.rules, sale)
     if rules is None or sale.payment is None:
         return ctx.refuse(Reason.NOT_REFUNDABLE, f"sale {sale.tx_id} cannot be priced again")
     member = sale_context(sale, rules, ctx.context())
@@ -326,7 +338,7 @@ def _refund_redemption(ctx: _Ctx, op: Refund, book: RefundBook, sale: Sale) -> D
     if sale.voucher:
         book.voids[tx] = sale.voucher
     item = str(sale.detail.get("item", ""))
-    rules = book.rules(sale.rules_version)
+    rules = sale_rules(book.rules, sale)
     catalog = rules.catalog_item(item) if rules is not None else None
     if catalog is not None and catalog.stock is not None:
         book.stock[tx] = (item, sale.units)

@@ -16,7 +16,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import db, refunds
 from hub import ledger_store as store
 from hub.admin.audit import audit
 from hub.decide import Decision, _Ctx
@@ -55,7 +55,7 @@ def _decide(
         raise NotFoundError(f"no purchase or redemption {op.ref.strip()[:64]}")
     members = load_members(conn, [sale.member_id], lock=True)
     card = store.load_cards(conn, [sale.card_id]).get(sale.card_id)
-    sale_rules = rules.get(sale.rules_version)
+    sale_rules = refunds.sale_rules(rules.get, sale)  # with its branch's and device's overrides
     if card is None or sale_rules is None or sale.member_id not in members:
         raise ConflictError(f"sale {sale.tx_id} cannot be refunded here")
     now_ms = db.now_ms(conn)

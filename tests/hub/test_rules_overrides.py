@@ -19,6 +19,7 @@ from hub import admin, db
 from hub.rulestore import parse_rules, stamped, store_rules
 from tapcard.domain.rules import EarnRule, Override, OverrideScope, RuleSet
 from tapcard.errors import ValidationError
+from tapcard.wire import messages as m
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire.keys import new_signing_key, verify_key_text
 from tests.conftest import Seeded
@@ -39,6 +40,12 @@ def _till_at_shop2(seeded: Seeded) -> Device:
         admin.add_branch(conn, "shop-2", "Shop two", "chain", "test")
         admin.add_device(conn, "till-2", "shop-2", "terminal", verify_key_text(key.verify_key), "t")
     return Device("till-2", key, rules_version=2)
+
+
+def _points(seeded: Seeded, member_index: int) -> int:
+    with seeded.hub.engine.connect() as conn:
+        view = admin.member_view(conn, seeded.members[member_index])
+    return int(view["balances"]["points"])
 
 
 def _stamps(seeded: Seeded) -> dict[str, str | None]:
@@ -70,10 +77,18 @@ def test_a_branch_override_earns_that_branch_its_points(seeded: Seeded) -> None:
     assert stamps["till-2"] == rebuilt.stamp
     assert rebuilt.stamp.startswith("branch:shop-2@")
     assert rebuilt.rules.earn == SHOP2_EARN
+    # A refund at shop-2 takes back what shop-2's rules earned, not the chain's.
+    earned = _points(seeded, 1)
+    refund = m.Refund(ref=str(shop2.tx_id), lines=[m.RefundLine(line_no=0, quantity=1)], reason="r")
+    [back] = seeded.hub.ledger.apply_batch(
+        [to_incoming(till2.sealed(seeded.cards[1], refund, staff=badge2), "shop-2")]
+    )
+    assert back.accepted, back.message
+    assert earned - _points(seeded, 1) == shop2.points_earned
 
 
 def test_an_override_for_an_unknown_branch_is_refused_by_name(seeded: Seeded) -> None:
-    with pytest.raises(ValidationError, match="the hub has no branch 'shop-2'"):
-        with seeded.hub.transaction() as conn:
-            store_rules(conn, _rules_with_shop2(), "test")
+    refused = pytest.raises(ValidationError, match="the hub has no branch 'shop-2'")
+    with refused, seeded.hub.transaction() as conn:
+        store_rules(conn, _rules_with_shop2(), "test")
     assert seeded.hub.rules.latest_version() == 1
