@@ -14,10 +14,14 @@ card through the sim reader's Unix socket, as `tapcard device tap` does).
 - idle CPU: the share of one core used while the idle screen is up (online).
 - peer: a bare Kivy app with one label in the same kind of window and font, switched by
   the same number of "taps" over stdin: the floor Kivy, SDL and Mesa set on their own.
+- scan -> line shown (bench/ui_scan.py): the real terminal app with a 2,000-product
+  catalog, a USB barcode scanner as key events, from Enter to the frame that shows the
+  new line, beside a bare TextInput that adds a label (after the kiosk, in this process).
 
 `--quick` runs 30 taps each way (under a minute); the full run 100 each way. The last
 line is JSON with start_s, anon_rss_mb and tap_to_screen_p99_ms (the worse of online
-and offline), the split, and the peer's figures under peer_bare_kivy.
+and offline), the split, the peer's figures under peer_bare_kivy, and the terminal's
+scan figures under terminal_scan (its peer under terminal_scan.peer_bare_textinput).
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 TAPS_FULL: Final = 100
 TAPS_QUICK: Final = 30
+SCANS_FULL: Final = 200
+SCANS_QUICK: Final = 50
 MASTER: Final = b"\x55" * 32
 TAG: Final = "@bench"  # the child's report lines; anything else on its stdout is ignored
 SCREEN_WAIT_S: Final = 10.0
@@ -416,7 +422,17 @@ def main() -> int:
         f"{kiosk['anon_rss_mb']} MB after {2 * count}; peer: {peer['anon_rss_mb_idle']} MB "
         f"idle, {peer['anon_rss_mb']} MB after {2 * count}"
     )
-    print(json.dumps({**kiosk, "peer_bare_kivy": peer}))
+    from ui_scan import measure_peer_scan, measure_terminal_scan
+
+    scans = SCANS_QUICK if args.quick else SCANS_FULL
+    terminal, textinput = measure_terminal_scan(scans), measure_peer_scan(scans)
+    for who, figures in (("terminal", terminal), ("peer (bare TextInput)", textinput)):
+        print(
+            f"{who} scan -> line shown ({scans} scans): p50 {figures['scan_to_line_p50_ms']} ms, "
+            f"p99 {figures['scan_to_line_p99_ms']} ms, max {figures['scan_to_line_max_ms']} ms"
+        )
+    scan: dict[str, Any] = {**terminal, "scans": scans, "peer_bare_textinput": textinput}
+    print(json.dumps({**kiosk, "peer_bare_kivy": peer, "terminal_scan": scan}))
     return 0
 
 

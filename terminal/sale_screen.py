@@ -3,7 +3,7 @@ products, the scan field that a USB barcode scanner types into, and the totals."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -12,6 +12,11 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from terminal.presenters import views as ui
+from terminal.presenters.sale import PICK_ROWS_MAX, SALE_LINES_SHOWN_MAX
+
+# Row widgets built when the screen first shows, then reused: a sale's lines and the
+# picker's products (each a kv class, its properties exist once built).
+ROWS_KEPT: Final = {"SaleLineRow": SALE_LINES_SHOWN_MAX, "ProductPickRow": PICK_ROWS_MAX}
 
 
 class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
@@ -21,6 +26,10 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     can_pay = BooleanProperty(False)
     picking = BooleanProperty(False)
     free_amounts = BooleanProperty(False)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._spare: dict[str, list[Any]] = {}
 
     def show(self, view: ui.SaleView) -> None:
         self.lines = "\n".join(view.lines)
@@ -34,16 +43,26 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
         self._fill(self.ids.picker, "ProductPickRow", picked)
         Clock.schedule_once(self._keep_scan_focus, 0)
 
-    @staticmethod
-    def _fill(grid: Any, kind: str, rows: list[tuple[Any, str]]) -> None:
-        grid.clear_widgets()
-        for key, label in rows:
-            widget = getattr(Factory, kind)()  # a kv class: its properties exist once built
+    def _fill(self, grid: Any, kind: str, rows: list[tuple[Any, str]]) -> None:
+        """Show `rows` in `grid` with row widgets kept from before: building a row from
+        its kv rule costs about 15 ms, so a scan must not rebuild the lines it keeps."""
+        spare = self._spare.setdefault(kind, [])
+        if not spare and not grid.children:
+            spare += [getattr(Factory, kind)() for _ in range(ROWS_KEPT[kind])]
+        shown = list(reversed(grid.children))  # Kivy lists children last first
+        for widget in shown[len(rows) :]:
+            grid.remove_widget(widget)
+            spare.append(widget)
+        for i, (key, label) in enumerate(rows):
+            if i < len(shown):
+                widget = shown[i]
+            else:
+                widget = spare.pop() if spare else getattr(Factory, kind)()
+                grid.add_widget(widget)
             if kind == "SaleLineRow":
                 widget.index, widget.label = key, label
             else:
                 widget.sku, widget.text = key, label
-            grid.add_widget(widget)
 
     def scanned(self, code: str) -> None:
         """Enter in the scan field: the scanner's code (or one typed by hand)."""
