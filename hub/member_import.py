@@ -223,11 +223,18 @@ def check_file(
     progress: Progress = no_progress,
 ) -> ImportReport:
     """The dry run: what the import would do, and every refusal; nothing is written."""
-    ctx = _context(conn, rules, id_hash, tier_map or {})
-    report = ImportReport(path.name, file_digest(path))
+    return _check(conn, path, _context(conn, rules, id_hash, tier_map or {}), progress)[0]
+
+
+def _check(
+    conn: Connection, path: Path, ctx: _Context, progress: Progress
+) -> tuple[ImportReport, set[int]]:
+    """The report of the check pass, and the lines it passed."""
+    report, good = ImportReport(path.name, file_digest(path)), set()
     for row, _key in _checked(conn, path, ctx, report, progress):
         _count(report, row)
-    return report
+        good.add(row.line)
+    return report, good
 
 
 def _count(report: ImportReport, row: MemberRow) -> None:
@@ -249,17 +256,21 @@ def import_file(
     skip_bad: bool = False,
     progress: Progress = no_progress,
 ) -> ImportReport:
-    """Check the file, then (if it passed, or `skip_bad`) write it in this transaction."""
-    planned = check_file(conn, path, rules, id_hash, tier_map, progress)
+    """Check the file, then (if it passed, or `skip_bad`) write the rows that passed, in
+    this transaction; the write pass parses them again rather than hold them all."""
+    ctx = _context(conn, rules, id_hash, tier_map or {})
+    planned, good = _check(conn, path, ctx, progress)
     if planned.refused_count and not skip_bad:
         return planned
-    ctx = _context(conn, rules, id_hash, tier_map or {})
-    report = ImportReport(path.name, planned.digest)
+    report = ImportReport(path.name, planned.digest, rows=planned.rows)
+    report.refused, report.refused_count = planned.refused, planned.refused_count
     reason = f"import {planned.digest[:DIGEST_SHOWN_CHARS]}"
     batch: list[tuple[MemberRow, str]] = []
-    for row, key in _checked(conn, path, ctx, report, no_progress):
+    for row in member_rows(path):
+        if isinstance(row, RowError) or row.line not in good:
+            continue
         _count(report, row)
-        batch.append((row, key))
+        batch.append((row, ctx.id_hash(row.id_number) if row.id_number else ""))
         if len(batch) >= CHUNK_ROWS:
             _write(conn, batch, ctx, actor, reason)
             batch.clear()
@@ -324,11 +335,15 @@ def _write(
 ) -> None:
     if not batch:
         return
-    inserted = conn.execute(
-        db.members.insert().returning(db.members.c.id, sort_by_parameter_order=True),
-        [_member_values(row, key, ctx) for row, key in batch],
+    ids = _reserve_ids(conn, len(batch))
+    db.bulk_insert(
+        conn,
+        db.members,
+        [
+            {"id": i, **_member_values(row, key, ctx)}
+            for (row, key), i in zip(batch, ids, strict=True)
+        ],
     )
-    ids = [int(i) for i in inserted.scalars()]
     now_ms = db.now_ms(conn)
     accounts, tags, cards = [], [], []
     journal = Journal()
@@ -379,6 +394,23 @@ def _write(
     )
     journal.insert(conn)
     journal.settle(conn, ())
+
+
+def _reserve_ids(conn: Connection, n: int) -> list[int]:
+    """n member ids no one else takes: from the sequence on PostgreSQL (registrations may
+    run beside the import), past the highest on SQLite (the import's transaction holds
+    the one write lock from its BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        return [
+            int(i)
+            for i in conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('members', 'id'))"
+                " FROM generate_series(1, %(n)s)",
+                {"n": n},
+            ).scalars()
+        ]
+    top = int(conn.execute(sa.select(sa.func.max(db.members.c.id))).scalar() or 0)
+    return list(range(top + 1, top + 1 + n))
 
 
 def _opening_legs(member_id: int, row: MemberRow) -> list[Leg]:
