@@ -205,7 +205,11 @@ def _parameters() -> dict[str, Any]:
         "device": {
             "description": f"the device id; matches {DEVICE_ID_RE.pattern}",
             "examples": ["kiosk-1", "terminal-shop-1-a"],
-        }
+        },
+        "branch": {
+            "description": f"the branch id; matches {DEVICE_ID_RE.pattern}",
+            "examples": ["shop-1"],
+        },
     }
 
 
@@ -243,7 +247,26 @@ CONFIG_CHANNELS: dict[str, tuple[str, str, str]] = {
     "rules": ("rules", "RulesDoc", "the active rule set, versioned"),
     "denylist": ("denylist", "DenyList", "lost and blocked cards, versioned"),
     "products": ("products", "ProductCatalog", "the product catalog, versioned"),
+    "branchRules": (
+        "rules/branch/{branch}",
+        "RulesDoc",
+        "a branch's effective rules, where the rule set has an override for it",
+    ),
+    "deviceRules": (
+        "rules/device/{device}",
+        "RulesDoc",
+        "a device's own effective rules, where the rule set has an override for it",
+    ),
 }
+SCOPED_RULES_DESCRIPTION = (
+    "Retained, QoS 1, signed by the hub: the chain's rules with the branch's override "
+    "(and the device's, over it) merged in; `rules.effective` names them and the digest "
+    "of the merged rule set, and `rules.overrides` is empty. A device subscribes to "
+    "tapcard/v1/rules, its branch's and its own; of one version it keeps the most "
+    "specific (device over branch over chain), and a newer version from any of them. "
+    "A copy whose override has ended stays retained at its older version and is passed "
+    "over. Devices read only their own branch's and their own (broker ACL)."
+)
 
 
 def _channels() -> dict[str, Any]:
@@ -283,6 +306,12 @@ def _channels() -> dict[str, Any]:
             ),
             "messages": {message: {"$ref": f"#/components/messages/{message}"}},
         }
+        for parameter in ("branch", "device"):
+            if f"{{{parameter}}}" in name:
+                channels[channel_id]["description"] = SCOPED_RULES_DESCRIPTION
+                channels[channel_id]["parameters"] = {
+                    parameter: {"$ref": f"#/components/parameters/{parameter}"}
+                }
     return channels
 
 
@@ -311,7 +340,7 @@ def _operations() -> dict[str, Any]:
         "messages": [{"$ref": "#/channels/deviceReply/messages/Snapshot"}],
     }
     for channel_id, (_name, message, summary) in CONFIG_CHANNELS.items():
-        operations[f"send{channel_id.capitalize()}"] = {
+        operations[f"send{channel_id[0].upper()}{channel_id[1:]}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "summary": f"the hub publishes {summary}",

@@ -22,7 +22,15 @@ import yaml
 from tapcard.wire.catalog import MESSAGE_TYPES
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import unseal
-from tapcard.wire.topics import DENYLIST_TOPIC, PREFIX, PRODUCTS_TOPIC, RULES_TOPIC, Family
+from tapcard.wire.topics import (
+    DENYLIST_TOPIC,
+    PREFIX,
+    PRODUCTS_TOPIC,
+    RULES_BRANCH_PREFIX,
+    RULES_DEVICE_PREFIX,
+    RULES_TOPIC,
+    Family,
+)
 from tests.wire.asyncapi_gen import (
     DOC_PATH,
     HAND_WRITTEN_SCHEMAS,
@@ -87,7 +95,8 @@ def test_document_is_what_the_generator_writes() -> None:
 def test_every_topic_family_has_a_channel(doc: dict[str, Any]) -> None:
     addresses = {c["address"] for c in doc["channels"].values()}
     expected = {f"{PREFIX}/dev/{{device}}/{f.value}" for f in Family}
-    assert addresses == expected | {RULES_TOPIC, DENYLIST_TOPIC, PRODUCTS_TOPIC}
+    scoped = {f"{RULES_BRANCH_PREFIX}/{{branch}}", f"{RULES_DEVICE_PREFIX}/{{device}}"}
+    assert addresses == expected | {RULES_TOPIC, DENYLIST_TOPIC, PRODUCTS_TOPIC} | scoped
 
 
 def test_every_message_type_is_documented(doc: dict[str, Any]) -> None:
@@ -116,6 +125,8 @@ def test_operations_are_from_the_hubs_point_of_view(doc: dict[str, Any]) -> None
         "rules": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
         "denylist": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
         "products": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
+        "branchRules": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
+        "deviceRules": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
     }
     reply = doc["operations"]["receiveDeviceQuery"]["reply"]
     assert reply["channel"] == {"$ref": "#/channels/deviceReply"}
