@@ -31,6 +31,7 @@ from hub import (
     till_schema,
     voucher_schema,
 )
+from hub.notices import schema as notice_schema
 from hub.web import schema as web_schema
 from tapcard.clock import Clock, clock_from_env, today
 
@@ -491,3 +492,5 @@ join_by_spend = voucher_schema.define(metadata)  # joined by spend (0013): vouch
 # The product catalog (migration 0019): hub/product_schema.py.
 products, product_prices, product_catalogs = product_schema.define(metadata)
 till_shifts, day_closes = till_schema.define(metadata)  # migration 0022: hub/till_schema.py
+# Members' contacts and consents, and the notices' outbox (0025): hub/notices/schema.py.
+member_contacts, member_consents, notices = notice_schema.define(metadata)

@@ -1,0 +1,1 @@
+"""Notices to members and HQ systems: consent, templates, a durable outbox, channels."""
