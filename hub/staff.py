@@ -27,7 +27,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import admin, db, gates, refund_view, staff_members
+from hub import admin, db, gates, refund_view, staff_members, till
 from hub import staff_sessions as sessions
 from hub.admin.joining import start_join_by_spend
 from hub.admin.vouchers import VoucherRefused
@@ -193,6 +193,10 @@ def _dispatch(
     if isinstance(op, sm.RefundQuote):  # the dashboard's preview: what booking would do
         ref = _resolve_transfer(conn, op.ref, request.device) if "/" in op.ref else op.ref
         return {"quote": refund_view.quote_view(conn, hub.rules, ref, op.lines, actor)}
+    if isinstance(op, sm.CloseShift):  # the till's shift, recorded once (hub/till.py)
+        now_ms, zone = hub.clock.now_ms(), rules.time_zone
+        till.record_shift(conn, request.device, row.branch_id, op, row.id, now_ms, zone)
+        return {"shift_id": op.shift_id}
     return _issue(hub, conn, row, op, actor)
 
 

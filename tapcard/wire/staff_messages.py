@@ -15,6 +15,7 @@ import msgspec
 from tapcard.domain.engine import SALE_LINES_MAX
 from tapcard.domain.model import Payment
 from tapcard.wire.messages import (
+    AMOUNT_CENTS_MAX,
     Body,
     CardId,
     DeviceId,
@@ -161,6 +162,32 @@ class EditMember(StaffOp, frozen=True, tag="edit_member"):
     id_number: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
+# A till's money figures: up to AMOUNT_CENTS_MAX each (a float, takings, counted cash).
+TillCents = Annotated[int, msgspec.Meta(ge=0, le=AMOUNT_CENTS_MAX)]
+ShiftId = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?!\n)$"),
+]
+TAKINGS_KEYS_MAX: Final = 32
+
+
+class CloseShift(StaffOp, frozen=True, tag="close_shift"):
+    """A till's shift as the terminal closed it (terminal/presenters/shift.py): the
+    float counted at open, the cash taken in and paid out, the cash counted at close,
+    and the takings by kind and tender. The hub records it once by `shift_id`
+    (hub/till.py), works out expected and difference itself, and answers `shift_id`."""
+
+    shift_id: ShiftId
+    opened_ms: UnixMs  # the device's clock
+    closed_ms: UnixMs
+    float_cents: TillCents
+    cash_in_cents: TillCents
+    cash_out_cents: TillCents
+    counted_cents: TillCents
+    opened_by: Annotated[str, msgspec.Meta(max_length=32)] = ""  # "" a booking opened it
+    takings: Annotated[dict[ShortText, TillCents], msgspec.Meta(max_length=TAKINGS_KEYS_MAX)] = {}
+
+
 AnyStaffOp = (
     LoginChallenge
     | StaffLogin
@@ -176,6 +203,7 @@ AnyStaffOp = (
     | RefundQuote
     | ShowProfile
     | EditMember
+    | CloseShift
 )
 
 
@@ -286,3 +314,4 @@ class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     # name the member who already has that phone or ID number, masked.
     profile: MemberProfile | None = None
     changed: Annotated[list[ShortText], msgspec.Meta(max_length=8)] = []
+    shift_id: ShortText = ""  # close_shift: the shift the hub recorded

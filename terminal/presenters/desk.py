@@ -20,7 +20,7 @@ from tapcard.ui.refusals import Refusal
 from tapcard.ui.worker import Post, Tap, Worker
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
-from terminal.presenters.shift import Shift
+from terminal.presenters.shift import Shift, load_shift
 from terminal.presenters.views import (
     Header,
     HomeView,
@@ -92,7 +92,7 @@ class Desk:
         self.card: CardOnReader | None = None
         self.sale_lines: list[SaleLine] = []  # the sale being rung up
         self.queue_depth = 0
-        self.shift = Shift(self.wall.now_ms())
+        self.shift: Shift = load_shift(port)  # the till's, kept across logins and restarts
         self.last_touch = clock()
         self.last_receipt: LocalReceipt | None = None
         self.screen = Screen.LOGIN

@@ -108,6 +108,7 @@ class TerminalPresenter:
         self.pick, self.pick_all, self.review = f.pick, f.pick_all, f.review
         self.confirm_refund = f.confirm_refund
         self.shift_summary = self.shifts.shift_summary
+        self.open_shift, self.close_shift = self.shifts.open_shift, self.shifts.close_shift
         pr = self.profiles
         self.open_profile, self.check_profile = pr.open_profile, pr.check
         self.confirm_edit, self.profile_field_error = pr.confirm_edit, pr.field_error

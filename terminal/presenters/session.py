@@ -25,7 +25,6 @@ from tapcard.wire import staff_messages as sm
 from tapcard.wire.keys import seal_pin
 from terminal.presenters.desk import STAFF_ERRORS, STAFF_TIMEOUT_S, Desk
 from terminal.presenters.login_cache import CachedLogin, LoginCache, offline_pin_matches
-from terminal.presenters.shift import Shift
 from terminal.presenters.views import Staff
 
 OFFLINE_UNCHECKED: Final = "Offline: this login has not been checked by the hub yet"
@@ -121,7 +120,6 @@ class SessionPresenter:
         d = self.desk
         if isinstance(result, Staff):
             d.sign_in(result)
-            d.shift = Shift(d.wall.now_ms())
             d.touch()
             d.home()
             return
