@@ -32,8 +32,8 @@ messages (bench/hub_ingest.run_mosquitto, on a broker of its own).
 
     python bench/fleet.py [--quick] [--devices N]
 
---quick scales time down, not devices: a 4 s cut, an 8 s outage, 5 s windows (heartbeats
-stay every 10 s: at 1 s the hub's one transaction per heartbeat cannot keep up);
+--quick scales time down, not devices: a 4 s cut, a 6 s outage, 5 s windows (heartbeats
+stay every 10 s, the chain's rate: 1,000 devices at 1 s would be ten times the load);
 the fleet page gets at least PAGE_REQUESTS_MIN requests even when the drain is shorter.
 The last line is one JSON object.
 """
@@ -50,7 +50,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -62,6 +62,9 @@ from bench.hub_ingest import run_mosquitto
 from hub.broker import PrivateBroker, free_port, wait_for_port
 from tests.hub.processes import HubProcess
 
+if TYPE_CHECKING:
+    from hub.config import HubConfig
+
 DEVICES_PER_BRANCH = 10
 WORKERS_N = 4
 TAPS_PER_S = 40.0  # the chain's aggregate: 2.4 taps a minute per device at peak hour
@@ -69,6 +72,7 @@ CUT_BRANCH = "b000"
 POLL_S = 0.1
 CONNECT_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 600.0
+STOP_JOIN_S = 0.5  # then terminated: its exit (seconds, with 250 clients) does nothing needed
 PAYLOAD_BYTES = 600  # about one signed intent, for the mosquitto peer
 # The page is timed while the storm drains; a short drain (--quick) still gets this many.
 PAGE_REQUESTS_MIN = 20
@@ -91,25 +95,34 @@ FULL = Plan(heartbeat_s=10.0, warmup_s=10.0, idle_s=60.0, steady_s=60.0, cut_s=6
 TINY = Plan(heartbeat_s=10.0, warmup_s=0.5, idle_s=1.0, steady_s=2.0, cut_s=2.0,
             offline_alert_s=1, outage_s=2.0)  # fmt: skip
 QUICK = Plan(heartbeat_s=10.0, warmup_s=2.0, idle_s=5.0, steady_s=5.0, cut_s=4.0, offline_alert_s=2,
-             outage_s=8.0)  # fmt: skip
+             outage_s=6.0)  # fmt: skip
 
 
 class Workers:
     """The device processes and their pipes."""
 
-    def __init__(self, specs: list[DeviceSpec], broker: PrivateBroker, hub_key: str) -> None:
+    def __init__(self, n: int) -> None:
+        """Start n processes: their imports (2-5 s on a loaded machine) overlap the
+        seeding and the hub's start; their devices come later (begin)."""
         ctx = mp.get_context("spawn")  # the parent has threads (broker follower, hub web)
         self.pipes: list[Any] = []
         self.procs: list[Any] = []
-        n = min(WORKERS_N, max(1, len(specs)))
-        for i in range(n):
+        self.begun = False
+        for _ in range(n):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(
-                target=serve, args=(child, specs[i::n], broker.host, broker.port, hub_key)
-            )
+            proc = ctx.Process(target=serve, args=(child,))
             proc.start()
             self.pipes.append(parent)
             self.procs.append(proc)
+
+    def begin(self, specs: list[DeviceSpec], broker: PrivateBroker, hub_key: str) -> None:
+        """Each process its share of the devices, down its pipe (as a spawn argument,
+        250 devices' specs fill the pipe start() writes, and each start waited for its
+        process's imports in turn)."""
+        n = len(self.pipes)
+        for i, pipe in enumerate(self.pipes):
+            pipe.send((specs[i::n], broker.host, broker.port, hub_key))
+        self.begun = True
 
     def ask(self, *cmd: Any) -> list[Any]:
         for pipe in self.pipes:
@@ -133,9 +146,14 @@ class Workers:
         return total
 
     def stop(self) -> None:
-        self.ask("stop")
+        if self.begun:
+            self.ask("stop")  # each has disconnected its devices when it answers
+            self.begun = False
         for proc in self.procs:
-            proc.join(10)
+            proc.join(STOP_JOIN_S)
+            if proc.is_alive():  # nothing left to do but the interpreter's exit
+                proc.terminate()
+                proc.join()
 
 
 def cpu_ticks(pid: int) -> int:
@@ -354,6 +372,16 @@ def run(folder: Path, devices: int, plan: Plan) -> dict[str, float]:
     from hub.config import HubConfig
 
     config = HubConfig(folder / "hub", f"sqlite:///{folder / 'hub.sqlite3'}", None)
+    workers = Workers(min(WORKERS_N, max(1, devices)))
+    try:
+        return _run(folder, config, devices, plan, workers)
+    finally:
+        workers.stop()
+
+
+def _run(
+    folder: Path, config: HubConfig, devices: int, plan: Plan, workers: Workers
+) -> dict[str, float]:
     t0 = time.perf_counter()
     branches = max(1, devices // DEVICES_PER_BRANCH)
     seeded = seed(config, branches, min(devices, DEVICES_PER_BRANCH), plan.offline_alert_s)
@@ -370,7 +398,7 @@ def run(folder: Path, devices: int, plan: Plan) -> dict[str, float]:
     hub = HubWithWeb(seeded, broker)
     hub.start()
     hub_key = bytes(seeded.hub.secrets.hub_key.verify_key).hex()
-    workers = Workers(specs, broker, hub_key)
+    workers.begin(specs, broker, hub_key)
     try:
         workers.rates(plan.heartbeat_s, 0)
         n = len(specs)

@@ -400,6 +400,8 @@ def _by_branch(sims: list[Sim]) -> dict[str, int]:
     return out
 
 
-def serve(pipe: Connection, specs: list[DeviceSpec], host: str, port: int, hub_key: str) -> None:
-    """A worker process's entry point: the devices, until ("stop",)."""
+def serve(pipe: Connection) -> None:
+    """A worker process's entry point: its devices, the broker and the hub's key (the
+    first thing down the pipe), until ("stop",)."""
+    specs, host, port, hub_key = pipe.recv()
     Fleet(specs, host, port, hub_key).run(pipe)
