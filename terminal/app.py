@@ -11,7 +11,13 @@ from typing import Any, Final
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.factory import Factory
-from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from tapcard.device.port import DevicePort
@@ -30,6 +36,13 @@ from terminal.sale_screen import SaleScreen
 
 KV_DIR: Final = Path(__file__).parent / "kv"
 TICK_S: Final = 2.0  # auto-lock check and queue count
+# The typed fields (kv ids) of the screens that keep them: emptied after a booking or a
+# card reported lost (a second tap must not repeat it) and at every lock or login.
+INPUTS: Final[dict[str, tuple[str, ...]]] = {
+    "home": ("amount", "other"),
+    "backfill": ("receipt_no", "receipt_on", "amount"),
+    "reversal": ("ref", "reason"),
+}
 
 
 def load_kv(name: str) -> None:
@@ -52,7 +65,11 @@ class HomeScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
         self.member, self.manager = view.member, view.manager
 
 
-class ReceiptScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+class TextScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+    """A title and lines. Each screen below subclasses this, never another screen: a kv
+    rule of a base class applies to its subclasses too, so a MessageScreen under
+    ReceiptScreen got the receipt's widgets and name whenever receipt.kv loaded last."""
+
     title = StringProperty("")
     body = StringProperty("")
 
@@ -65,15 +82,19 @@ class ReceiptScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
             self.title, self.body = view.title, "\n".join(view.lines)
 
 
-class ShiftScreen(ReceiptScreen):
+class ReceiptScreen(TextScreen):
     pass
 
 
-class MessageScreen(ReceiptScreen):
+class ShiftScreen(TextScreen):
     pass
 
 
-class MembersScreen(ReceiptScreen):
+class MessageScreen(TextScreen):
+    pass
+
+
+class MembersScreen(TextScreen):
     pass
 
 
@@ -213,6 +234,18 @@ class RefundConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type h
         self.lines, self.totals = "\n".join(view.lines), "\n".join(view.totals)
 
 
+class ConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+    title = StringProperty("")
+    member = StringProperty("")
+    body = StringProperty("")
+    units = NumericProperty(0)
+    units_max = NumericProperty(0)
+
+    def show(self, view: ui.ConfirmView) -> None:
+        self.title, self.member, self.body = view.title, view.member, "\n".join(view.lines)
+        self.units, self.units_max = view.units, view.units_max
+
+
 SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.Screen.LOGIN: LoginScreen,
     ui.Screen.HOME: HomeScreen,
@@ -228,6 +261,7 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.Screen.REFUND_CONFIRM: RefundConfirmScreen,
     ui.Screen.PROFILE: ProfileScreen,
     ui.Screen.REGISTER: RegisterScreen,
+    ui.Screen.CONFIRM: ConfirmScreen,
 }
 
 
@@ -311,6 +345,19 @@ class TerminalApp(App):  # type: ignore[misc]  # kivy ships no type hints
         self.screen(name).show(view)
         assert self.manager is not None
         self.manager.current = name
+        done = isinstance(view, ui.ReceiptView) or (
+            isinstance(view, ui.MessageView) and not view.error
+        )
+        if done or name == ui.Screen.LOGIN:
+            self.forget_inputs()
+
+    def forget_inputs(self) -> None:
+        assert self.manager is not None
+        for name, fields in INPUTS.items():
+            if self.manager.has_screen(name):
+                ids = self.manager.get_screen(name).ids
+                for field in fields:
+                    ids[field].text = ""
 
     def t(self, msgid: str, _lang: str = "") -> str:
         if self.presenter is None:

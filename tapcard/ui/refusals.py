@@ -13,6 +13,8 @@ import enum
 from collections.abc import Mapping
 from typing import Final
 
+from tapcard.cards.credential import CredentialError, CredentialReason
+from tapcard.readers.base import ReaderError
 from tapcard.wire.codes import Reason
 
 
@@ -23,6 +25,7 @@ class Refusal(enum.StrEnum):
     EXPIRED = "expired"
     TERMINATED = "terminated"
     FORGED = "forged"
+    NOT_TAPCARD = "not_tapcard"  # a tag or card that carries no tapcard record at all
     POINTS = "points"
     OFFLINE_LIMIT = "offline_limit"
     STOCK = "stock"
@@ -44,6 +47,7 @@ REFUSALS: Final[Mapping[Refusal, tuple[str, str]]] = {
     ),
     Refusal.TERMINATED: ("This membership has ended", "Please ask at the counter."),
     Refusal.FORGED: ("This card could not be verified", "Please ask at the counter."),
+    Refusal.NOT_TAPCARD: ("This is not a membership card", "Please tap your membership card."),
     Refusal.POINTS: ("Not enough points", "This reward needs {need} points; you have {have}."),
     Refusal.OFFLINE_LIMIT: (
         "Offline limit reached",
@@ -90,6 +94,22 @@ COUNTER_TITLES: Final[Mapping[Reason, str]] = {
 assert not set(COUNTER_TITLES) & set(_BY_REASON)
 
 
+def tap_refusal(error: Exception, card_answered: bool = False) -> Refusal:
+    """Why a card on the reader was refused: a foreign tag (no tapcard record: its first
+    bytes are not the magic, or it ends before them) is not a membership card at all; a
+    reader fault is the reader's, unless a card was read and then answered wrongly; any
+    other failed check is a card not to be trusted."""
+    if isinstance(error, ReaderError):
+        return Refusal.FORGED if card_answered else Refusal.READER
+    if isinstance(error, CredentialError):
+        foreign = error.reason == CredentialReason.BAD_MAGIC or (
+            error.reason == CredentialReason.TRUNCATED and error.detail.endswith("the magic")
+        )
+        if foreign:
+            return Refusal.NOT_TAPCARD
+    return Refusal.FORGED
+
+
 def refusal_of(reason: Reason) -> Refusal:
     return _BY_REASON.get(reason, Refusal.OTHER)
 
@@ -100,6 +120,22 @@ def title(refusal: Refusal) -> str:
 
 def detail(refusal: Refusal) -> str:
     return REFUSALS[refusal][1]
+
+
+# What the cashier can do about a refused transaction, where there is something to do.
+COUNTER_DETAILS: Final[Mapping[Reason, str]] = {
+    Reason.INSUFFICIENT_FUNDS: "Top up first, or take another payment.",
+    Reason.INSUFFICIENT_POINTS: "The member does not have the points for this.",
+    Reason.AMOUNT_NOT_ALLOWED: "Split it, or ask HQ to raise the limit.",
+    Reason.STORED_VALUE_CAP: "Top up less.",
+    Reason.CARD_LOST: "Ask for ID and issue a replacement card.",
+    Reason.CARD_EXPIRED: "Renew the membership first.",
+}
+
+
+def counter_detail(reason: Reason) -> str:
+    """The line under a refusal's title at the counter (an English msgid, "" if none)."""
+    return COUNTER_DETAILS.get(reason, "")
 
 
 def counter_title(reason: Reason) -> str:

@@ -31,7 +31,7 @@ class CardsPresenter:
         d, t = self.desk, self.desk.t
         rows = tuple(
             f"#{r.member_id} {r.name} · {r.phone} · {t(r.tier.capitalize())} · "
-            + ", ".join(r.cards)
+            + ", ".join(_card_text(t, card) for card in r.cards)
             for r in reply.members
         )
         d.show(Screen.MEMBERS, MembersView(d.header(), rows or (t("Not found"),)))
@@ -114,3 +114,9 @@ class CardsPresenter:
             detail.append(t("Joining by spend until {date}", date=reply.expires_on.isoformat()))
         d.card = None
         d.message(t("Card {card} is ready", card=reply.card_id), "\n".join(detail), False)
+
+
+def _card_text(t: Callable[..., str], card: str) -> str:
+    """A search row's card, "id:state" from the hub, as "C100001 (Active)" translated."""
+    card_id, _, state = card.partition(":")
+    return f"{card_id} ({t(state.capitalize())})" if state else card_id

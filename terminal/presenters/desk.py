@@ -4,6 +4,7 @@ showing a screen. One `Desk` per terminal; the presenters each hold it."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from terminal.presenters.views import (
 )
 
 LOCK_AFTER_S: Final = 120.0  # auto-lock after this long without a touch
+# The member panel asks the hub again when shown after this long: a kiosk redemption or
+# another till's booking since the tap must not leave old balances on screen.
+SNAPSHOT_STALE_S: Final = 10.0
 STAFF_TIMEOUT_S: Final = 5.0  # a staff request waits this long for the hub
 CARD_WRITE_TIMEOUT_MS: Final = 3000
 assert STAFF_TIMEOUT_S < LOCK_AFTER_S
@@ -48,6 +52,8 @@ STAFF_ERRORS: Final[Mapping[str, str]] = {
     "invalid": "Please check the entries",
 }
 HUB_UNREACHABLE: Final = "The hub is not reachable: try again when online"
+CARD_WRITE_AGAIN: Final = "Try again, or use another blank card"
+log = logging.getLogger(__name__)
 
 ViewListener = Callable[[str, TerminalView], None]
 
@@ -65,6 +71,7 @@ class CardOnReader:
     tap: Tap
     snapshot: m.Snapshot | None = None
     online: bool = False
+    asked_at: float = 0.0  # the desk's clock when the snapshot was last asked for
 
     @property
     def seen(self) -> Seen:
@@ -119,6 +126,10 @@ class Desk:
 
     def home(self) -> None:
         if self.guard():
+            card = self.card
+            stale = card is not None and self.clock() - card.asked_at > SNAPSHOT_STALE_S
+            if stale and card is not None and card.snapshot is not None:
+                self.refresh_card()  # shown as it is now, redrawn when the answer comes
             self.show(Screen.HOME, HomeView(self.header(), self.member_text(), self.manager()))
 
     def message(self, title: str, detail: str = "", error: bool = True) -> None:
@@ -140,7 +151,8 @@ class Desk:
         if card.tap.blank:
             return t("Blank card: ready to issue")
         if card.tap.error is not None:
-            return t(refusals.title(Refusal.FORGED))
+            answered = card.tap.raw is not None
+            return t(refusals.title(refusals.tap_refusal(card.tap.error, answered)))
         snap = card.snapshot
         if snap is None or not snap.found:
             if snap is None:
@@ -194,6 +206,11 @@ class Desk:
         assert self.staff is not None
         return self.staff.staff_id
 
+    def staff_name(self) -> str:
+        """Who served, as a receipt on screen names them (the id is for the audit)."""
+        assert self.staff is not None
+        return self.staff.name or self.staff.staff_id
+
     def manager(self) -> bool:
         return self.staff is not None and self.staff.manager
 
@@ -208,12 +225,14 @@ class Desk:
     def refresh_card(self) -> None:
         if self.card is not None and self.card.tap.card_id:
             card_id = self.card.tap.card_id
+            self.card.asked_at = self.clock()
             self.worker.submit(lambda: self.port.snapshot(card_id), self.got_snapshot)
 
     def got_snapshot(self, result: Seen | Exception) -> None:
         if self.card is None or isinstance(result, Exception):
             return
         self.card.snapshot, self.card.online = result
+        self.card.asked_at = self.clock()
         if self.screen in (Screen.HOME, Screen.SALE):
             self.redraw()
 
@@ -226,10 +245,12 @@ class Desk:
         write: bool = False,
         errors: Mapping[str, str] = STAFF_ERRORS,
         on_refused: Mapping[str, Callable[[sm.StaffReply], None]] | None = None,
+        detail: str = "",
     ) -> None:
         """Send `op` as the logged-in staff member; `done(reply)` when the hub says yes,
         else a message (or `on_refused[error](reply)`, for a refusal with its own
-        screen). `write`: the reply's credential goes onto the card first."""
+        screen). `write`: the reply's credential goes onto the card first. `detail`: the
+        line under a refusal's title (what was asked about, such as the voucher code)."""
         assert self.staff is not None
         staff_id, session = self.staff.staff_id, self.staff.session
 
@@ -245,14 +266,17 @@ class Desk:
             if isinstance(reply, str):
                 self.message(self.t(reply))
             elif isinstance(reply, Exception):
-                self.message(self.t("Writing the card failed"), str(reply)[:200])
+                log.warning("writing the card failed: %s", reply)
+                self.message(self.t("Writing the card failed"), self.t(CARD_WRITE_AGAIN))
             elif reply.error == "no_session":  # ended at the hub, or an offline login
                 self.sign_out(self.t(STAFF_ERRORS["no_session"]))
             elif on_refused and reply.error in on_refused:
                 on_refused[reply.error](reply)
             elif reply.error:
+                # The hub's own words are English for the log; the screen says the title.
+                log.info("hub refused %s: %s %s", type(op).__name__, reply.error, reply.message)
                 title = errors.get(reply.error) or STAFF_ERRORS.get(reply.error, "Not found")
-                self.message(self.t(title), reply.message)
+                self.message(self.t(title), detail)
             else:
                 done(reply)
 

@@ -21,6 +21,7 @@ from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
 from tapcard.ui.worker import Post, Tap
 from terminal.presenters.backfill import BackfillPresenter
 from terminal.presenters.cards import CardsPresenter
+from terminal.presenters.confirm import ConfirmPresenter
 from terminal.presenters.desk import LOCK_AFTER_S, CardOnReader, Desk, StaffLink, ViewListener
 from terminal.presenters.profile import ProfilePresenter
 from terminal.presenters.refund import RefundPresenter
@@ -60,6 +61,7 @@ class TerminalPresenter:
         self.reversals = ReversalPresenter(desk)
         self.refunds = RefundPresenter(desk)
         self.shifts = ShiftPresenter(desk)
+        self.confirms = ConfirmPresenter(desk, self.transactions, self.cards, self.reversals)
         desk.redraws.update(
             {
                 Screen.LOGIN: desk.show_login,

@@ -53,7 +53,7 @@ class ReversalPresenter:
         d, t = self.desk, self.desk.t
         d.shift.counts["reversal"] += 1
         rows = (
-            t("Staff") + f": {d.staff_id()}",
+            t("Staff") + f": {d.staff_name()}",
             t("Points taken back: {points}", points=fmt.points(reply.points)),
             t("Reference: {ref}", ref=reply.tx_id[:8]),
         )

@@ -52,8 +52,11 @@ class SessionPresenter:
 
     def login(self, staff_id: str, pin: str) -> None:
         staff_id, pin = staff_id.strip().lower(), pin.strip()
-        if not staff_id or not pin.isdigit():
-            self.desk.show_login(self.desk.t("Wrong PIN"))
+        if not staff_id:  # not "Wrong PIN": nothing was checked yet
+            self.desk.show_login(self.desk.t("Enter your staff ID"))
+            return
+        if not pin.isdigit():
+            self.desk.show_login(self.desk.t("Enter your PIN (digits)"))
             return
         hub_key, device = self.desk.port.bundle.hub_key, self.desk.port.bundle.device_id
 

@@ -18,7 +18,7 @@ from tapcard.device.port import LocalReceipt, Outcome, Seen, settle
 from tapcard.receipts.content import Row
 from tapcard.receipts.printer import Printer
 from tapcard.ui import fmt
-from tapcard.ui.refusals import counter_title
+from tapcard.ui.refusals import counter_detail, counter_title
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from terminal.presenters.desk import Desk
@@ -88,14 +88,16 @@ class Transactions:
     ) -> None:
         d, t = self.desk, self.desk.t
         if isinstance(outcome, Exception):
-            d.message(t("Sorry, this cannot be done here"), str(outcome)[:200])
+            d.message(t("Sorry, this cannot be done here"))
             return
         receipt, result = outcome.receipt, outcome.result
+        # The device's and the hub's messages are English for the log, never the screen.
         if not receipt.accepted:
-            d.message(t(counter_title(receipt.reason)), receipt.message)
+            d.message(t(counter_title(receipt.reason)), t(counter_detail(receipt.reason)))
             return
         if result is not None and not result.accepted:
-            d.message(t(counter_title(Reason(result.reason))), result.message)
+            reason = Reason(result.reason)
+            d.message(t(counter_title(reason)), t(counter_detail(reason)))
             return
         d.shift.book(kind, takings, result.points_earned if result is not None else 0)
         if booked is not None:
@@ -113,7 +115,7 @@ class Transactions:
 
     def _receipt_lines(self, receipt: LocalReceipt, result: m.TxResult | None) -> tuple[str, ...]:
         d, t = self.desk, self.desk.t
-        rows = [t("Staff") + f": {d.staff_id()}", t("Card") + f": {d.header().card}"]
+        rows = [t("Staff") + f": {d.staff_name()}", t("Card") + f": {d.header().card}"]
         if result is not None:
             if result.net_cents:
                 rows.append(t("Paid") + f": {fmt.money(result.net_cents)}")

@@ -25,6 +25,7 @@ class Screen(enum.StrEnum):
     REFUND_CONFIRM = "refund_confirm"
     PROFILE = "profile"
     REGISTER = "register"
+    CONFIRM = "confirm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,19 @@ class RegisterView:
     confirm: tuple[str, ...] = ()  # name, phone masked, terms: when asking to confirm
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmView:
+    """Before anything that moves money, points or card state: whose card, what it does
+    and the amounts; a redemption by the hour also has its number of units to choose."""
+
+    header: Header
+    title: str
+    member: str  # masked name and card id, or "#id name" of a card found at the hub
+    lines: tuple[str, ...]  # the amount, the balance now and after
+    units: int = 0  # the hours of parking chosen (0: nothing to choose)
+    units_max: int = 0
+
+
 TerminalView = (
     LoginView
     | HomeView
@@ -217,4 +231,5 @@ TerminalView = (
     | RefundConfirmView
     | ProfileView
     | RegisterView
+    | ConfirmView
 )

@@ -41,14 +41,15 @@ class VoucherPresenter:
         if code is None:
             d.message(d.t("Not a voucher code"), code_text.strip()[:40])
             return
-        d.ask_hub(sm.UseVoucher(code=code), self._voucher_used, errors=VOUCHER_ERRORS)
+        op = sm.UseVoucher(code=code)
+        d.ask_hub(op, self._voucher_used, errors=VOUCHER_ERRORS, detail=code)
 
     def _voucher_used(self, reply: sm.StaffReply) -> None:
         d, t, rules = self.desk, self.desk.t, self.desk.port.rules
         d.shift.counts["voucher"] += 1
         item = rules.catalog_item(reply.item) if rules is not None else None
         rows = (
-            t("Staff") + f": {d.staff_id()}",
+            t("Staff") + f": {d.staff_name()}",
             t("Voucher") + f": {reply.voucher}",
             t(item.name) if item else reply.item,
             t("Quantity: {n}", n=reply.units),

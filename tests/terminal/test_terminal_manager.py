@@ -247,6 +247,10 @@ def test_manager_buttons_and_translated_picker_on_the_window(window_app: Any) ->
     _both(app, "reversal")
     screen.ids.ref.text, screen.ids.reason.text = "1/00000000", "typo"
     _press(screen.ids.go)
+    kivy_env.pump(lambda: p.screen == "confirm")  # what is reversed and why, first
+    assert "1/00000000" in app.screen("confirm").body
+    kivy_env.pump()
+    _press(app.screen("confirm").ids.go)
     kivy_env.pump(lambda: p.screen == "message")
     assert app.screen("message").title == app.t("Not found")
     p.set_language("zh")
@@ -256,4 +260,4 @@ def test_manager_buttons_and_translated_picker_on_the_window(window_app: Any) ->
     assert sale.ids.category.text == "百货" and "加油" in sale.ids.category.values
     p.set_language("en")
     kivy_env.pump()
-    assert sale.ids.category.values[0] == "grocery"
+    assert sale.ids.category.values[0] == "Grocery"  # a code never shows as itself

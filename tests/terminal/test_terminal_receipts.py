@@ -37,7 +37,7 @@ def test_a_sale_prints_its_receipt_and_keeps_it_for_a_reprint(till: Till) -> Non
     out = dummy.output
     assert out.startswith(b"\x1b@" + FS_CHINESE_ON)
     assert "人民路店".encode("gb18030") in out  # the branch, in GB18030
-    assert b"grocery \xa1\xc1 2" in out  # the item and its quantity (x is A1 C1)
+    assert b"Grocery \xa1\xc1 2" in out  # the item and its quantity (x is A1 C1)
     assert b"\xa3\xa425.00" in out  # its price, the yen full width
     assert b"Cash " in out and b"Points earned" in out
     ref = next(line for line in view.lines if line.startswith("Reference: "))

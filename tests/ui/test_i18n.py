@@ -37,6 +37,8 @@ def used_msgids() -> set[str]:
     found.update(shift.SHIFT_LABELS.values())
     found.update(state.value.capitalize() for state in CardState)
     found.update(refusals.COUNTER_TITLES.values())
+    found.update(refusals.COUNTER_DETAILS.values())
+    found.add(desk.CARD_WRITE_AGAIN)
     found.update(sale.CATEGORIES)
     found.update(
         k.capitalize()

@@ -1,0 +1,228 @@
+"""A confirmation before every counter action that moves money, points or card state:
+top-up, stored-value spend, a redemption (parking by the hour, with the hours chosen
+here; a car wash), reporting a card lost (whose card it is, asked of the hub first) and
+a points reversal. The screen names the member and shows the amounts in yuan and points,
+now and after; only its Confirm button does the action, through the presenter that
+always did it. Nothing is pending after a lock or a sign-out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from tapcard.ui import fmt, refusals
+from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
+from terminal.presenters.cards import CardsPresenter
+from terminal.presenters.desk import Desk
+from terminal.presenters.reversal import REASON_LEN_MIN, ReversalPresenter
+from terminal.presenters.transactions import Transactions
+from terminal.presenters.views import ConfirmView, Screen
+
+# The screen's lines for the units chosen (parking hours; 1 for everything else).
+Lines = Callable[[int], tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """The action the Confirm button does, with what the screen shows of it."""
+
+    title: str
+    member: str
+    lines: Lines
+    act: Callable[[int], None]
+    units: int = 0
+    units_max: int = 0
+
+
+class ConfirmPresenter:
+    def __init__(
+        self,
+        desk: Desk,
+        transactions: Transactions,
+        cards: CardsPresenter,
+        reversals: ReversalPresenter,
+    ) -> None:
+        self.desk, self.tx, self.cards, self.reversals = desk, transactions, cards, reversals
+        self.pending: Pending | None = None
+        desk.redraws[Screen.CONFIRM] = self.redraw
+        desk.on_sign_out.append(self.forget)
+
+    # --- what the screen does ----------------------------------------------------------
+
+    def redraw(self) -> ConfirmView | None:
+        p, d = self.pending, self.desk
+        if p is None:
+            d.home()
+            return None
+        view = ConfirmView(
+            d.header(), p.title, p.member, p.lines(max(p.units, 1)), p.units, p.units_max
+        )
+        d.show(Screen.CONFIRM, view)
+        return view
+
+    def more(self, step: int) -> ConfirmView | None:
+        """One hour more (step 1) or less (-1), between 1 and the rules' most."""
+        p = self.pending
+        if p is None or not self.desk.guard() or not p.units_max:
+            return None
+        self.pending = replace(p, units=min(max(p.units + step, 1), p.units_max))
+        return self.redraw()
+
+    def confirm(self) -> None:
+        p, self.pending = self.pending, None
+        if p is not None and self.desk.guard():
+            p.act(max(p.units, 1))
+
+    def cancel(self) -> None:
+        self.pending = None
+        self.desk.home()
+
+    def forget(self) -> None:
+        self.pending = None
+
+    def _ask(self, pending: Pending) -> ConfirmView | None:
+        self.pending = pending
+        return self.redraw()
+
+    # --- what asks -----------------------------------------------------------------------
+
+    def top_up(self, amount_text: str) -> ConfirmView | None:
+        return self._money(amount_text, topup=True)
+
+    def spend(self, amount_text: str) -> ConfirmView | None:
+        return self._money(amount_text, topup=False)
+
+    def _money(self, amount_text: str, topup: bool) -> ConfirmView | None:
+        d, t = self.desk, self.desk.t
+        snap = self._snapshot()
+        if snap is None:
+            return None
+        cents = fmt.parse_money(amount_text)
+        if cents is None or cents <= 0:
+            d.message(t("Please check the entries"), t("Enter the amount in yuan"))
+            return None
+        have = _balances(snap).stored_value_cents
+        after = have + cents if topup else have - cents
+
+        def lines(_units: int) -> tuple[str, ...]:
+            rows = [
+                t("Top-up" if topup else "Spend") + f": {fmt.money(cents)}",
+                t("Stored value") + f": {fmt.money(have)} \u2192 {fmt.money(after)}",
+            ]
+            if topup:
+                rows.append(t("Paid in cash"))
+            elif after < 0:
+                rows.append(t("Not enough stored value"))
+            return tuple(rows)
+
+        act = self.tx.top_up if topup else self.tx.spend
+        title = t("Confirm top-up") if topup else t("Confirm stored-value payment")
+        return self._ask(Pending(title, self._member(snap), lines, lambda _u: act(amount_text)))
+
+    def redeem(self, item_code: str) -> ConfirmView | None:
+        """A reward for points; parking by the hour lets the cashier choose the hours."""
+        d, t = self.desk, self.desk.t
+        snap = self._snapshot()
+        if snap is None:
+            return None
+        rules = d.port.rules
+        item = rules.catalog_item(item_code) if rules is not None else None
+        if item is None:
+            d.message(t("Sorry, this cannot be done here"), t("This reward is not offered"))
+            return None
+        have = _balances(snap).points
+
+        def lines(units: int) -> tuple[str, ...]:
+            cost = item.points * units
+            rows = [
+                f"{t(item.name)} \u00d7 {units}",
+                t("Points") + f": {fmt.points(have)} \u2192 {fmt.points(have - cost)}",
+            ]
+            if cost > have:
+                rows.append(t("Not enough points"))
+            return tuple(rows)
+
+        hourly = item.units_max > 1
+        pending = Pending(
+            t("Confirm redemption"),
+            self._member(snap),
+            lines,
+            lambda units: self.tx.redeem(item_code, units),
+            units=1 if hourly else 0,
+            units_max=item.units_max if hourly else 0,
+        )
+        return self._ask(pending)
+
+    def report_lost(self, card_text: str) -> None:
+        """Whose card it is first (the hub's member search), then the confirmation."""
+        d = self.desk
+        card_id = card_text.strip().upper() or (d.card.tap.card_id if d.card else "")
+        if not d.guard():
+            return
+        if not card_id:
+            d.message(d.t("Enter the card number or tap the card"))
+            return
+        d.ask_hub(sm.MemberSearch(text=card_id[:64]), lambda r: self._owner(card_id, r))
+
+    def _owner(self, card_id: str, reply: sm.StaffReply) -> None:
+        d, t = self.desk, self.desk.t
+        # A row names each card as "id:state" (hub/staff.py).
+        owner = next(
+            (r for r in reply.members if card_id in (c.partition(":")[0] for c in r.cards)),
+            None,
+        )
+        if owner is None:
+            d.message(t("Not found"), card_id)
+            return
+        member = f"#{owner.member_id} {owner.name} · {owner.phone}"
+
+        def lines(_units: int) -> tuple[str, ...]:
+            return (
+                t("Card") + f": {card_id}",
+                t("The card is blocked at once and cannot be used again."),
+            )
+
+        pending = Pending(
+            t("Report this card lost?"), member, lines, lambda _u: self.cards.report_lost(card_id)
+        )
+        self._ask(pending)
+
+    def reverse(self, ref: str, reason: str) -> ConfirmView | None:
+        d, t = self.desk, self.desk.t
+        ref, reason = ref.strip(), reason.strip()
+        if not d.guard():
+            return None
+        if len(ref) < REASON_LEN_MIN or len(reason) < REASON_LEN_MIN:
+            d.message(t("Please check the entries"), t("Reason (at least 3 characters)"))
+            return None
+
+        def lines(_units: int) -> tuple[str, ...]:
+            return (
+                t("Reference: {ref}", ref=ref),
+                t("Reason") + f": {reason}",
+                t("The points this transfer earned are taken back."),
+            )
+
+        act = lambda _u: self.reversals.reverse(ref, reason)  # noqa: E731
+        return self._ask(Pending(t("Reverse points?"), "", lines, act))
+
+    # --- the member on the reader ------------------------------------------------------
+
+    def _snapshot(self) -> m.Snapshot | None:
+        d = self.desk
+        if not d.guard() or d.card_id() is None:
+            return None
+        card = d.card
+        assert card is not None and card.snapshot is not None
+        if not card.snapshot.found:
+            d.message(d.t(refusals.title(refusals.Refusal.UNKNOWN)))
+            return None
+        return card.snapshot
+
+    def _member(self, snap: m.Snapshot) -> str:
+        return f"{snap.member_name_masked} · {snap.card_id}"
+
+
+def _balances(snap: m.Snapshot) -> m.Balances:
+    return snap.balances or m.Balances(points=0, growth=0, stored_value_cents=0)
