@@ -69,8 +69,19 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
         self.ids.scan.text = ""
         App.get_running_app().presenter.sales.scan(code)
 
+    def searched(self, text: str) -> None:
+        """The picker's field as typed; not when it is emptied as the screen is left."""
+        if self.manager is not None and self.manager.current == self.name:
+            App.get_running_app().presenter.sales.search(text)
+
     def on_enter(self, *_args: Any) -> None:
         self._keep_scan_focus(0)
+
+    def on_leave(self, *_args: Any) -> None:
+        # Nothing typed outlives the screen: a paid sale, a lock or Back leaves no amount
+        # or search for the next sale to take by mistake (the scan field empties at Enter).
+        for field in ("scan", "search", "price"):
+            self.ids[field].text = ""
 
     def _keep_scan_focus(self, _dt: float) -> None:
         """The scan field takes the keys whenever no other field is being typed in, so

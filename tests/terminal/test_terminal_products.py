@@ -128,8 +128,10 @@ def test_a_cashier_scans_picks_and_the_hub_prices_by_sku(window_app: Any) -> Non
     kivy_env.shoot(app.manager, "terminal_sale_products_en")
     quote = p.quote
     assert quote is not None and screen.can_pay
+    screen.ids.price.text = "500"  # left typed in a field
     app.pay("cash")
     kivy_env.pump(lambda: p.screen == "receipt", timeout_s=20)
+    assert (screen.ids.price.text, screen.ids.search.text, screen.ids.scan.text) == ("", "", "")
     with rig.seeded.hub.engine.connect() as conn:
         booked = conn.execute(
             sa.select(db.sale_lines.c.sku, db.sale_lines.c.quantity, db.sale_lines.c.gross_cents)
