@@ -24,6 +24,7 @@ from hub.cli import (
     server,
     staff,
     stored_value,
+    till,
 )
 from hub.cli.common import Handler, add_command, config_of
 from tapcard.errors import TapcardError
@@ -51,6 +52,7 @@ def register(sub: Any) -> None:
     refunds.register(cmds)
     products.register(cmds)
     moving.register(cmds)
+    till.register(cmds)  # day, close-day
     from hub.deploy.commands import register as register_deploy
 
     register_deploy(cmds, add_command, config_of)  # broker-config, backup, restore
