@@ -14,11 +14,11 @@ Pure functions: no I/O, no clock (the caller passes `now_ms` and `today`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from tapcard.device.store import DayCounters
-from tapcard.domain import engine
+from tapcard.domain import engine, products
 from tapcard.domain.authority import (
     DenialKind,
     business_date,
@@ -28,6 +28,7 @@ from tapcard.domain.authority import (
 )
 from tapcard.domain.engine import MemberContext
 from tapcard.domain.model import DeviceKind, FeeKind, Payment, card_allows, effective_card_state
+from tapcard.domain.products import Product
 from tapcard.domain.rules import RuleSet
 from tapcard.domain.tenders import stored_value_cents
 from tapcard.wire import messages as m
@@ -79,8 +80,16 @@ def member_context(rules: RuleSet, snapshot: m.Snapshot, branch: str = "") -> Me
     )
 
 
-def op_cost(rules: RuleSet, snapshot: m.Snapshot, op: m.AnyOp, today: dt.date) -> Cost | Verdict:
-    """The points and stored value the operation spends, or a refusal."""
+def op_cost(
+    rules: RuleSet,
+    snapshot: m.Snapshot,
+    op: m.AnyOp,
+    today: dt.date,
+    catalog: Mapping[str, Product] | None = None,
+) -> Cost | Verdict:
+    """The points and stored value the operation spends, or a refusal. `catalog`: the
+    hub's products as this device holds them; a sale's known SKUs cost what the hub will
+    charge for them (tapcard.domain.products), not the price the lines carry."""
     if isinstance(op, m.Spend):
         return Cost(cents=op.amount_cents)
     if isinstance(op, m.Purchase | m.Fee | m.Renewal) and op.tenders:
@@ -91,7 +100,11 @@ def op_cost(rules: RuleSet, snapshot: m.Snapshot, op: m.AnyOp, today: dt.date) -
             return Cost()
         if engine.validate_lines(op.lines):
             return _refuse(Reason.INVALID_REQUEST, "; ".join(engine.validate_lines(op.lines)))
-        quote = engine.quote_sale(rules, member_context(rules, snapshot), op.lines, today)
+        context = member_context(rules, snapshot)
+        if not catalog:
+            return Cost(cents=engine.quote_sale(rules, context, op.lines, today).net_cents)
+        priced = products.reprice(catalog, context.tier, op.lines)
+        quote = engine.quote_sale(rules, context, priced.lines, today, priced.pricing)
         return Cost(cents=quote.net_cents)
     if isinstance(op, m.Redeem):
         item = rules.catalog_item(op.item)
@@ -123,9 +136,11 @@ def decide(
     today: dt.date,
     device: DeviceKind | None = None,
     branch: str = "",
+    catalog: Mapping[str, Product] | None = None,
 ) -> Verdict:
     """Accept or refuse one operation on one card (by this kind of device at `branch`:
-    what the capability table forbids it, the hub would refuse)."""
+    what the capability table forbids it, the hub would refuse); `catalog` prices a
+    sale's known SKUs as the hub will (op_cost)."""
     offline = not online
     refused = _capability(rules, device, branch, op, offline)
     if refused is not None:
@@ -138,7 +153,7 @@ def decide(
     refused = _card_state(snapshot, op, today, offline)
     if refused is not None:
         return refused
-    cost = op_cost(rules, snapshot, op, today)
+    cost = op_cost(rules, snapshot, op, today, catalog)
     if isinstance(cost, Verdict):
         return Verdict(False, cost.reason, cost.message, offline, Cost())
     refused = _covers(snapshot, cost, offline) or _stored_value_policy(rules, snapshot, op, offline)

@@ -286,6 +286,7 @@ class DeviceRuntime(TransactionCalls):
             today=today,
             device=device,
             branch=self.bundle.branch_id,
+            catalog=self.catalog.by_sku,  # what the hub will charge for its SKUs
         )
 
     def _decide_and_queue(

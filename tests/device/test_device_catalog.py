@@ -5,16 +5,21 @@ retained on real mosquitto and a running device takes it, finds a product by bar
 SKU and name in either language, and quotes a sale with the member's catalog price. The
 retained copy is cleared (the device keeps its catalog), an older signed one and one
 signed by another key arrive (both refused, the catalog held stays), and after a restart
-with the broker down the device still has it from its own store and quotes with it.
+with the broker down the device still has it from its own store and quotes with it, and
+a stored-value sale costs the card (the offline policy's cost) the catalog's price.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from nacl.signing import SigningKey
 
 from hub import products
-from tapcard.device import link
+from tapcard.device import link, policy
+from tapcard.device.runtime import DeviceRuntime
 from tapcard.domain.engine import SaleLine
+from tapcard.domain.model import Payment
 from tapcard.domain.products import Product
 from tapcard.wire import messages as m
 from tapcard.wire.envelope import HUB_SIGNER, seal
@@ -39,6 +44,12 @@ def _save(rig: Rig, *items: Product) -> int:
     hub = rig.seeded.hub
     with hub.transaction() as conn:
         return products.save(conn, list(items), "hq", "test", TIERS)
+
+
+def quote_day(runtime: DeviceRuntime) -> dt.date:
+    rules = runtime.rules
+    assert rules is not None
+    return policy.business_day(rules, runtime.clock.now_ms())
 
 
 def test_the_device_takes_keeps_and_quotes_with_the_catalog(rig: Rig) -> None:
@@ -103,5 +114,13 @@ def test_the_catalog_survives_a_restart_offline(rig: Rig) -> None:
         assert not online and cached is not None and snapshot is not None
         quote = again.quote_sale(cached, [SaleLine("grocery", 3_000, 1, "SH-1")])
         assert quote.member_price_saving_cents == 600  # from the device's own copy
+        # Paid from stored value offline, the sale costs the card what the hub will take.
+        op = m.Purchase(lines=[SaleLine("grocery", 3_000, 1, "SH-1")], payment=Payment.STORED_VALUE)
+        rules = again.rules
+        assert rules is not None
+        cost = policy.op_cost(rules, cached, op, quote_day(again), again.catalog.by_sku)
+        assert isinstance(cost, policy.Cost) and cost.cents == quote.net_cents
+        plain = policy.op_cost(rules, cached, op, quote_day(again))
+        assert isinstance(plain, policy.Cost) and plain.cents > cost.cents
     finally:
         rig.broker.start()
