@@ -38,6 +38,7 @@ from tapcard.domain.model import (
     card_allows,
     effective_card_state,
 )
+from tapcard.domain.overrides import branch_products
 from tapcard.domain.rules import CARD_KINDS_STORED_VALUE, CatalogItem, RuleSet
 from tapcard.wire.codes import CARD_STATE_REASON, Reason
 from tapcard.wire.messages import (
@@ -390,7 +391,8 @@ def _catalog_prices(
     catalog = ctx.catalog
     if catalog is None or not catalog.in_use:
         return tuple(op.lines), None, {}
-    repriced = products.reprice(catalog.products, tier, op.lines)
+    # At this branch's prices, without what it does not sell (docs/rules.md "Overrides").
+    repriced = products.reprice(branch_products(catalog.products, ctx.rules), tier, op.lines)
     if repriced.free and not catalog.free_amounts:
         line = op.lines[repriced.free[0]]
         what = f"sku {line.sku} is not in the product catalog" if line.sku else "a free amount"

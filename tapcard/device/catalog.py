@@ -19,7 +19,9 @@ import msgspec
 from tapcard.device.docstore import DocStore
 from tapcard.domain import products
 from tapcard.domain.engine import Pricing, SaleLine
+from tapcard.domain.overrides import branch_products
 from tapcard.domain.products import Product
+from tapcard.domain.rules import RuleSet
 from tapcard.wire import messages as m
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,14 @@ class DeviceCatalog:
             return cls()
         by_sku = {p.sku: p for p in doc.products}
         return cls(doc.version, by_sku, products.by_barcode(doc.products))
+
+    def for_rules(self, rules: RuleSet) -> DeviceCatalog:
+        """This catalog as the device's effective rules sell it (their branch's and its
+        own prices, without what they do not sell); itself when they change nothing."""
+        by_sku = branch_products(self.by_sku, rules)
+        if by_sku is self.by_sku:
+            return self
+        return DeviceCatalog(self.version, by_sku, products.by_barcode(list(by_sku.values())))
 
     def scanned(self, code: str) -> Product | None:
         """The product a scanned code names: its barcode, else its SKU (a label printed

@@ -91,6 +91,8 @@ class DeviceRuntime(TransactionCalls):
         self.outbox = Outbox(self.store, bundle.device_key, bundle.device_id, self.clock)
         self._rules: m.RulesDoc | None = self.docs.get_typed(RULES_DOC, m.RulesDoc)
         self._products = CatalogKeeper(self.docs, bundle.device_id)
+        # The catalog at this device's prices, made again when the catalog or rules change.
+        self._catalog_here: tuple[DeviceCatalog, RuleSet | None, DeviceCatalog] | None = None
         deny = self.docs.get_typed(DENYLIST_DOC, m.DenyList)
         self._deny_version = deny.version if deny else 0
         self._denied: frozenset[str] = frozenset(deny.cards) if deny else frozenset()
@@ -137,8 +139,14 @@ class DeviceRuntime(TransactionCalls):
 
     @property
     def catalog(self) -> DeviceCatalog:
-        """The hub's product catalog as this device last received it (empty: none yet)."""
-        return self._products.current
+        """The hub's product catalog as this device last received it (empty: none yet),
+        at its branch's and its own prices, without what they do not sell."""
+        current, rules = self._products.current, self.rules
+        held = self._catalog_here
+        if held is None or held[0] is not current or held[1] is not rules:
+            here = current.for_rules(rules) if rules is not None else current
+            held = self._catalog_here = (current, rules, here)
+        return held[2]
 
     @property
     def denylist_version(self) -> int:
@@ -223,7 +231,7 @@ class DeviceRuntime(TransactionCalls):
         today = policy.business_day(rules, self.clock.now_ms())  # the rules' time zone
         # A known SKU as the cached catalog prices it for the member's tier (offline too);
         # the hub prices it again by SKU with its own catalog when the intent arrives.
-        priced, pricing = self._products.current.priced(context.tier, lines)
+        priced, pricing = self.catalog.priced(context.tier, lines)
         return engine.quote_sale(rules, context, priced, on or today, pricing)
 
     # --- transactions -------------------------------------------------------------------

@@ -15,6 +15,8 @@ from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from tapcard.domain.authority import capabilities_of
+from tapcard.domain.engine import SALE_LINE_PRICE_CENTS_MAX
+from tapcard.domain.products import Product
 from tapcard.domain.rules import Capability, Override, OverrideScope, RuleSet, validate_rules
 
 RULES_OVERRIDES_MAX = 1_000  # a branch or device each: more is a generated file gone wrong
@@ -72,14 +74,37 @@ def apply_override(rules: RuleSet, override: Override) -> RuleSet:
     prices = {tier: dict(items) for tier, items in rules.price_lists.items()}
     for tier, items in override.price_lists.items():
         prices.setdefault(tier, {}).update(items)
+    off = (*rules.products_off, *(x for x in override.products_off if x not in rules.products_off))
     return replace(
         rules,
+        product_prices={**rules.product_prices, **override.product_prices},
+        products_off=off,
         earn=override.earn if override.earn is not None else rules.earn,
         campaigns=_merged(rules.campaigns, override.campaigns, override.campaigns_off),
         catalog=_merged(rules.catalog, override.catalog, override.catalog_off),
         price_lists=prices,
         capabilities=_capabilities(rules, override.capabilities),
     )
+
+
+def branch_products(catalog: Mapping[str, Product], rules: RuleSet) -> Mapping[str, Product]:
+    """The product catalog as effective rules sell it: without the SKUs not sold here,
+    at the retail prices given here (member prices no higher than the retail). The
+    catalog itself when the rules change nothing, which is the chain's case."""
+    if not rules.product_prices and not rules.products_off:
+        return catalog
+    off = set(rules.products_off)
+    out: dict[str, Product] = {}
+    for sku, product in catalog.items():
+        if sku in off:
+            continue
+        price = rules.product_prices.get(sku)
+        if price is None:
+            out[sku] = product
+            continue
+        member = {tier: min(cents, price) for tier, cents in product.member_cents.items()}
+        out[sku] = replace(product, retail_cents=price, member_cents=member)
+    return out
 
 
 def _merged(chain: Sequence[C], own: Sequence[C], off: Collection[str]) -> tuple[C, ...]:
@@ -110,8 +135,8 @@ def validate_overrides(
     anything else is refused by name. Each override's effective rules must themselves
     be a sound rule set."""
     errors: list[str] = []
-    if rules.effective:
-        errors.append("effective is set by the hub, never in a rule set file")
+    if rules.effective or rules.product_prices or rules.products_off:
+        errors.append("effective, product_prices and products_off are the hub's, not a file's")
     if len(rules.overrides) > RULES_OVERRIDES_MAX:
         errors.append(f"at most {RULES_OVERRIDES_MAX} overrides")
     seen: set[tuple[OverrideScope, str]] = set()
@@ -150,6 +175,11 @@ def _override_errors(
         f"catalog_off names no catalog item {code!r} it would offer"
         for code in override.catalog_off
         if code not in {item.code for item in under.catalog}
+    ]
+    errors += [
+        f"product_prices {sku}: within 0..{SALE_LINE_PRICE_CENTS_MAX} cents"
+        for sku, cents in override.product_prices.items()
+        if not 0 <= cents <= SALE_LINE_PRICE_CENTS_MAX
     ]
     chain_items = {item.code: item for item in rules.catalog}
     errors += [

@@ -212,6 +212,9 @@ class Override:
     price_lists: dict[str, dict[str, int]] = field(default_factory=dict)  # over the chain's
     # Rows for the (device kind, operation) pairs they name replace the chain's rows.
     capabilities: tuple[Capability, ...] = ()
+    # SKU -> retail cents here, over the product catalog's; SKUs not sold here.
+    product_prices: dict[str, int] = field(default_factory=dict)
+    products_off: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,9 +253,12 @@ class RuleSet:
     # Category and co-branded cards: where each earns (tapcard/domain/programs.py).
     card_programs: tuple[CardProgram, ...] = ()
     overrides: tuple[Override, ...] = ()  # per branch or device (docs/rules.md "Overrides")
-    # An effective rule set's override and digest ("branch:shop-1@<digest>"); "" for the
-    # chain's own rules. Set by effective_rules, never in a loaded file.
+    # An effective rule set's override and digest ("branch:shop-1@<digest>"), and its
+    # product prices and SKUs not sold (tapcard.domain.overrides.branch_products): set by
+    # effective_rules, never in a loaded file.
     effective: str = ""
+    product_prices: dict[str, int] = field(default_factory=dict)
+    products_off: tuple[str, ...] = ()
 
     def tier(self, name: str) -> Tier:
         for tier in self.tiers:

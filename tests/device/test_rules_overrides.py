@@ -3,7 +3,8 @@
 Scenario: a kiosk of shop-1 runs the chain's rules (version 1). HQ loads version 2, in
 which shop-1 earns a point per 50 fen: the hub publishes the chain's rules on the chain
 topic and shop-1's, signed and retained, on the branch's topic; the kiosk takes the
-branch's (same version, more specific) and quotes twice the points. Version 3 also gives
+branch's (same version, more specific), quotes twice the points and scans the shampoo at
+shop-1's price, and no cigarettes, which shop-1 does not sell. Version 3 also gives
 this kiosk its own override (a point per 25 fen): it takes the device's rules over the
 branch's. Restarted with the broker down, it quotes offline with the device's rules it
 stored.
@@ -13,14 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 
+from hub import products
 from hub.rulestore import parse_rules, store_rules
 from tapcard.device.runtime import DeviceRuntime
 from tapcard.domain.engine import SaleLine
+from tapcard.domain.products import Product
 from tapcard.domain.rules import EarnRule, Override, OverrideScope
 from tapcard.samples import sample_rules_bytes
 from tests.device.conftest import Rig, wait_until
 
-SHOP1 = Override(OverrideScope.BRANCH, "shop-1", earn=EarnRule(cents_per_point=50))
+SHOP1 = Override(
+    OverrideScope.BRANCH,
+    "shop-1",
+    earn=EarnRule(cents_per_point=50),
+    product_prices={"SH-1": 2_500},
+    products_off=("CG-1",),
+)
+SHAMPOO = Product("SH-1", "洗发水", "Shampoo", "personal_care", 3_000, "6901234567892")
+CIGS = Product("CG-1", "香烟", "Cigarettes", "tobacco", 2_000, "6900000000024")
 KIOSK2 = Override(OverrideScope.DEVICE, "kiosk-2", earn=EarnRule(cents_per_point=25))
 
 
@@ -45,12 +56,20 @@ def _effective(runtime: DeviceRuntime) -> str:
 
 def test_a_device_takes_its_branchs_then_its_own_rules_and_quotes_offline(rig: Rig) -> None:
     runtime = rig.device()
+    with rig.seeded.hub.transaction() as conn:
+        version = products.save(conn, [SHAMPOO, CIGS], "hq", "test", ("regular",))
+    wait_until(lambda: runtime.catalog.version == version, what="catalog at the device")
+    assert runtime.catalog.scanned("6901234567892") == SHAMPOO
     chain_points = _points(runtime, rig)
     assert chain_points > 0 and _effective(runtime) == ""
     _load(rig, 2, SHOP1)
     wait_until(lambda: _effective(runtime).startswith("branch:shop-1@"), what="branch rules")
     assert runtime.rules_version == 2
     assert _points(runtime, rig) == 2 * chain_points
+    # The branch's price for the shampoo, and no cigarettes, as the hub will price them.
+    scanned = runtime.catalog.scanned("6901234567892")
+    assert scanned is not None and scanned.retail_cents == 2_500
+    assert runtime.catalog.scanned("6900000000024") is None
     _load(rig, 3, SHOP1, KIOSK2)
     wait_until(
         lambda: _effective(runtime).startswith("branch:shop-1+device:kiosk-2@"),

@@ -13,9 +13,15 @@ import datetime as dt
 from dataclasses import replace
 
 from tapcard.domain.authority import capabilities_of
-from tapcard.domain.engine import MemberContext, SaleLine, quote_sale
+from tapcard.domain.engine import SALE_LINE_PRICE_CENTS_MAX, MemberContext, SaleLine, quote_sale
 from tapcard.domain.model import DeviceKind, TxKind
-from tapcard.domain.overrides import effective_rules, scope_of, validate_overrides
+from tapcard.domain.overrides import (
+    branch_products,
+    effective_rules,
+    scope_of,
+    validate_overrides,
+)
+from tapcard.domain.products import Product
 from tapcard.domain.rules import (
     Capability,
     EarnRule,
@@ -135,4 +141,28 @@ def test_an_override_that_makes_the_rules_unsound_is_refused() -> None:
 
 def test_a_file_may_not_claim_to_be_effective_rules() -> None:
     rules = replace(sound_rules(), effective="branch:shop-1@0123")
-    assert validate_overrides(rules) == ["effective is set by the hub, never in a rule set file"]
+    expected = ["effective, product_prices and products_off are the hub's, not a file's"]
+    assert validate_overrides(rules) == expected
+    assert validate_overrides(replace(sound_rules(), products_off=("SH-1",))) == expected
+
+
+def test_a_branch_sells_products_at_its_own_prices_or_not_at_all() -> None:
+    shampoo = Product("SH-1", "洗发水", "Shampoo", "care", 3_000, member_cents={"gold": 2_700})
+    tea = Product("TEA-1", "绿茶", "Tea", "grocery", 500)
+    cigs = Product("CG-1", "香烟", "Cigarettes", "tobacco", 2_000)
+    catalog = {p.sku: p for p in (shampoo, tea, cigs)}
+    shop2 = Override(BRANCH, "shop-2", product_prices={"SH-1": 2_500}, products_off=("CG-1",))
+    k9 = Override(DEVICE, "k-9", product_prices={"TEA-1": 450})
+    rules = replace(sound_rules(), overrides=(shop2, k9))
+    assert branch_products(catalog, effective_rules(rules, "shop-1", "k-1")) is catalog
+    at_shop2 = branch_products(catalog, effective_rules(rules, "shop-2", "k-1"))
+    assert sorted(at_shop2) == ["SH-1", "TEA-1"]
+    assert at_shop2["SH-1"].retail_cents == 2_500
+    assert at_shop2["SH-1"].member_cents == {"gold": 2_500}  # never above the retail
+    at_k9 = branch_products(catalog, effective_rules(rules, "shop-2", "k-9"))
+    assert (at_k9["TEA-1"].retail_cents, at_k9["SH-1"].retail_cents) == (450, 2_500)
+    assert "CG-1" not in at_k9
+    bad = replace(sound_rules(), overrides=(Override(BRANCH, "b", product_prices={"X": -1}),))
+    assert validate_overrides(bad) == [
+        f"override branch 'b': product_prices X: within 0..{SALE_LINE_PRICE_CENTS_MAX} cents"
+    ]

@@ -15,12 +15,17 @@ import dataclasses
 import pytest
 import sqlalchemy as sa
 
-from hub import admin, db
+from hub import admin, db, products
 from hub.rulestore import parse_rules, stamped, store_rules
+from tapcard.device.intents import StaffBadge
+from tapcard.domain.engine import SaleLine
+from tapcard.domain.model import Payment
+from tapcard.domain.products import Product
 from tapcard.domain.rules import EarnRule, Override, OverrideScope, RuleSet
 from tapcard.errors import ValidationError
-from tapcard.wire import messages as m
 from tapcard.samples import sample_rules_bytes
+from tapcard.wire import messages as m
+from tapcard.wire.codes import Reason
 from tapcard.wire.keys import new_signing_key, verify_key_text
 from tests.conftest import Seeded
 from tests.hub.support import Device, purchase, staff_on_duty, to_incoming
@@ -92,3 +97,43 @@ def test_an_override_for_an_unknown_branch_is_refused_by_name(seeded: Seeded) ->
     with refused, seeded.hub.transaction() as conn:
         store_rules(conn, _rules_with_shop2(), "test")
     assert seeded.hub.rules.latest_version() == 1
+
+
+SHAMPOO = Product("SH-1", "洗发水", "Shampoo", "personal_care", 3_000)
+CIGS = Product("CG-1", "香烟", "Cigarettes", "tobacco", 2_000)
+
+
+def test_a_branch_sells_products_at_its_own_price_and_not_what_it_does_not_sell(
+    seeded: Seeded,
+) -> None:
+    till2 = _till_at_shop2(seeded)
+    with seeded.hub.transaction() as conn:
+        products.save(conn, [SHAMPOO, CIGS], "hq", "test", ("regular", "silver", "gold"))
+        shop2 = Override(
+            OverrideScope.BRANCH, "shop-2", product_prices={"SH-1": 2_500}, products_off=("CG-1",)
+        )
+        sample = parse_rules(sample_rules_bytes())
+        store_rules(conn, dataclasses.replace(sample, version=2, overrides=(shop2,)), "test")
+    badge2 = staff_on_duty(seeded.hub, "till-2", "bob", branch="shop-2")
+    till1 = Device(seeded.device_id, seeded.device_key, rules_version=2)
+    badge1 = staff_on_duty(seeded.hub, "kiosk-1", "ann")
+
+    def sell(device: Device, badge: StaffBadge, branch: str, line: SaleLine) -> m.TxResult:
+        op = m.Purchase(lines=[line], payment=Payment.CASH)
+        sealed = device.sealed(seeded.cards[0], op, staff=badge)
+        [result] = seeded.hub.ledger.apply_batch([to_incoming(sealed, branch)])
+        return result
+
+    here = sell(till2, badge2, "shop-2", SaleLine("x", 2_500, 1, "SH-1"))
+    chain = sell(till1, badge1, "shop-1", SaleLine("x", 3_000, 1, "SH-1"))
+    assert here.accepted and chain.accepted, (here.message, chain.message)
+    with seeded.hub.engine.connect() as conn:
+        gross = conn.execute(
+            sa.select(db.sale_lines.c.branch_id, db.sale_lines.c.gross_cents)
+        ).all()
+        exceptions = conn.execute(sa.select(sa.func.count()).select_from(db.exceptions)).scalar()
+    assert sorted((str(b), int(g)) for b, g in gross) == [("shop-1", 3_000), ("shop-2", 2_500)]
+    assert exceptions == 0  # each device sent its branch's price: no difference for HQ
+    refused = sell(till2, badge2, "shop-2", SaleLine("x", 2_000, 1, "CG-1"))
+    assert refused.reason is Reason.UNKNOWN_ITEM, refused.message
+    assert sell(till1, badge1, "shop-1", SaleLine("x", 2_000, 1, "CG-1")).accepted
