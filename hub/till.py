@@ -163,14 +163,19 @@ def _shifts(conn: Connection, branch: str, day: dt.date) -> list[dict[str, Any]]
 
 
 def close_day(
-    conn: Connection, branch: str, day: dt.date, manager: str, zone: str, now_ms: int
+    conn: Connection,
+    branch: str,
+    day: dt.date,
+    manager: str,
+    zone: str,
+    now_ms: int,
+    web_actor: str = "",
 ) -> DayFigures:
-    """A manager of the branch signs the day off: its figures are kept as they stand."""
-    staff = conn.execute(sa.select(db.staff).where(db.staff.c.id == manager)).first()
-    if staff is None or not staff.active or staff.role != StaffRole.MANAGER:
-        raise ValidationError(f"{manager} is not an active manager")
-    if staff.branch_id != branch:
-        raise ValidationError(f"{manager} is a manager of {staff.branch_id}, not of {branch}")
+    """A manager signs the branch's day off: its figures are kept as they stand.
+    `manager` is the staff id of an active manager of the branch; or, with `web_actor`,
+    the dashboard user whose manager or admin role for the branch the page checked."""
+    if not web_actor:
+        _check_manager(conn, manager, branch)
     if closed(conn, branch, day) is not None:
         raise ConflictError(f"{day} at {branch} is closed already")
     if day > business_date(now_ms, zone):
@@ -185,8 +190,17 @@ def close_day(
             figures=msgspec.json.encode(figures.to_dict()).decode(),
         )
     )
-    audit(conn, f"manager:{manager}", "day.close", f"{branch}/{day}", figures.to_dict())
+    actor = web_actor or f"manager:{manager}"
+    audit(conn, actor, "day.close", f"{branch}/{day}", figures.to_dict())
     return figures
+
+
+def _check_manager(conn: Connection, manager: str, branch: str) -> None:
+    staff = conn.execute(sa.select(db.staff).where(db.staff.c.id == manager)).first()
+    if staff is None or not staff.active or staff.role != StaffRole.MANAGER:
+        raise ValidationError(f"{manager} is not an active manager")
+    if staff.branch_id != branch:
+        raise ValidationError(f"{manager} is a manager of {staff.branch_id}, not of {branch}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from hub.web import (
     auth,
     i18n,
     pages_audit,
+    pages_day,
     pages_fleet,
     pages_leave,
     pages_members,
@@ -154,6 +155,7 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
     app.include_router(pages_profiles.router)
     app.include_router(pages_leave.router)
     app.include_router(pages_reports.router)
+    app.include_router(pages_day.router)
     app.include_router(pages_audit.router)
     app.include_router(api.router)
     app.include_router(api.metrics_router)

@@ -1,0 +1,78 @@
+"""The daily close on the dashboard (日结).
+
+Scenario: at shop-1 a member pays a sale part from stored value and part by WeChat Pay
+and tops up by bank card. The branch's manager opens the Daily close page: the day's
+money by tender and device, in yuan, in Chinese; the close goes through a confirmation
+that shows the same figures and who signs; without its CSRF token it changes nothing;
+once closed the page says by whom, and closing again is refused with the page's words.
+An auditor sees the day but cannot close it, a manager of another branch cannot see it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from hub import db
+from tapcard.domain.model import Payment
+from tapcard.wire import messages as m
+from tests.hub.support import Device, staff_on_duty
+from tests.web.conftest import WebHub
+
+Client = Callable[[str], tuple[TestClient, str]]
+
+
+def _book(web_hub: WebHub) -> None:
+    seeded = web_hub.seeded
+    sender = Device("kiosk-1", seeded.device_key)
+    ana = staff_on_duty(seeded.hub, "kiosk-1", "ana")
+    [up] = seeded.hub.ledger.apply_batch(
+        [sender.incoming(seeded.cards[0], m.TopUp(amount_cents=5_000), staff=ana)]
+    )
+    assert up.accepted
+    bank = [m.TenderPart(payment=Payment.BANK_CARD, amount_cents=7_000, ref="POS-1")]
+    [card] = seeded.hub.ledger.apply_batch(
+        [sender.incoming(seeded.cards[0], m.TopUp(amount_cents=7_000, tenders=bank), staff=ana)]
+    )
+    assert card.accepted, card.message
+
+
+def _closes(web_hub: WebHub) -> int:
+    with web_hub.seeded.hub.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(db.day_closes)).scalar_one())
+
+
+def test_a_manager_closes_the_day_through_its_confirmation(
+    web_hub: WebHub, client_for: Client
+) -> None:
+    _book(web_hub)
+    auditor, _ = client_for("audit")
+    seen = auditor.get("/day?branch=shop-1")
+    assert seen.status_code == 200 and "¥70.00" in seen.text and "银行卡" in seen.text
+    assert 'id="day-close-start"' not in seen.text
+    assert auditor.get("/day/close?branch=shop-1").status_code == 403
+    other, _ = client_for("mgr2")
+    assert other.get("/day?branch=shop-1").status_code == 403
+
+    client, csrf = client_for("mgr1")
+    page = client.get("/day")  # a manager's own branch by default
+    assert page.status_code == 200 and "日结" in page.text and "¥50.00" in page.text
+    assert "现金" in page.text and "bank_card" not in page.text
+    confirm = client.get("/day/close?branch=shop-1")
+    assert confirm.status_code == 200 and "确认日结" in confirm.text and "mgr1" in confirm.text
+    found = re.search(r'name="date" value="([0-9-]+)"', confirm.text)
+    assert found is not None
+    date = found.group(1)
+    form = {"branch": "shop-1", "date": date}
+    assert client.post("/day/close", data=form).status_code == 403  # no CSRF token
+    assert _closes(web_hub) == 0
+    closed = client.post("/day/close", data={**form, "csrf": csrf})
+    assert closed.status_code == 200 and "已日结" in closed.text and "mgr1" in closed.text
+    assert _closes(web_hub) == 1
+    again = client.post("/day/close", data={**form, "csrf": csrf})
+    assert "该营业日已日结" in again.text and _closes(web_hub) == 1
+    assert "该营业日已日结" in client.get("/day/close?branch=shop-1").text
+    assert client.get("/day?branch=shop-1&date=2026-13-01").status_code == 400
