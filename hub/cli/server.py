@@ -85,11 +85,14 @@ def _start_web(hub: Hub, args: argparse.Namespace) -> Any:
     if args.no_web:
         return None
     from hub.web.app import create_app
+    from hub.web.notify_settings import from_env
     from hub.web.server import WebServer, parse_address
     from hub.web.settings import WebSettings
 
     address = parse_address(args.web or os.environ.get("TAPCARD_WEB") or "127.0.0.1:8080")
-    app = create_app(hub, WebSettings(cookie_secure=not args.web_insecure))
+    # Where new alerts are sent: $TAPCARD_SMTP_* and $TAPCARD_WEBHOOK_* (hub.env).
+    cfg = from_env(WebSettings(cookie_secure=not args.web_insecure))
+    app = create_app(hub, cfg)
     try:
         server = WebServer(app, address.host, address.port)
         server.start()

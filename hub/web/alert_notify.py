@@ -13,10 +13,11 @@ import hmac
 import json
 import logging
 import smtplib
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -40,6 +41,9 @@ class LogNotifier:
         log.warning("alert %s opened: %s", alert.key, alert.message)
 
 
+SMTP_SECURITY = ("none", "starttls", "tls")  # plain, upgraded after EHLO, TLS from the start
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpNotifier:
     host: str
@@ -47,6 +51,33 @@ class SmtpNotifier:
     sender: str
     recipients: tuple[str, ...]
     timeout_s: float = SMTP_TIMEOUT_S
+    security: str = "none"  # SMTP_SECURITY
+    user: str = ""  # a login (AUTH) when set: only over TLS, never in the clear
+    password: str = field(default="", repr=False)
+    ca_file: str = ""  # the CA that signed the server's certificate; "": the system's
+
+    def __post_init__(self) -> None:
+        if self.security not in SMTP_SECURITY:
+            raise ValueError(f"SMTP security is one of {', '.join(SMTP_SECURITY)}")
+        if self.user and self.security == "none":
+            raise ValueError("an SMTP login needs starttls or tls: a password is never sent plain")
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file or None)
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.security == "tls":
+            return smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout_s, context=self._tls()
+            )
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+        if self.security == "starttls":
+            try:
+                smtp.starttls(context=self._tls())  # refuses a server that does not offer it
+            except BaseException:
+                smtp.close()  # not left open: the relay would wait for us till its timeout
+                raise
+        return smtp
 
     def message(self, alert: Alert) -> EmailMessage:
         mail = EmailMessage()
@@ -60,7 +91,9 @@ class SmtpNotifier:
 
     def notify(self, alert: Alert) -> None:
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+            with self._connect() as smtp:
+                if self.user:
+                    smtp.login(self.user, self.password)
                 smtp.send_message(self.message(alert))
         except (OSError, smtplib.SMTPException) as exc:
             # A mail server that is away must not stop the watcher; the alert is on the page.
@@ -117,7 +150,17 @@ def notifier_from(cfg: WebSettings) -> AlertNotifier:
     each: list[AlertNotifier] = [LogNotifier()]
     if cfg.smtp_host and cfg.smtp_to:
         to = tuple(a.strip() for a in cfg.smtp_to.split(",") if a.strip())
-        each.append(SmtpNotifier(cfg.smtp_host, cfg.smtp_port, cfg.smtp_from, to))
+        mail = SmtpNotifier(
+            cfg.smtp_host,
+            cfg.smtp_port,
+            cfg.smtp_from,
+            to,
+            security=cfg.smtp_security,
+            user=cfg.smtp_user,
+            password=cfg.smtp_password,
+            ca_file=cfg.smtp_ca_file,
+        )
+        each.append(mail)
     if cfg.webhook_url:
         each.append(WebhookNotifier(cfg.webhook_url, cfg.webhook_secret.encode()))
     return Notifiers(tuple(each))

@@ -29,7 +29,8 @@ from sqlalchemy.engine import Connection
 from hub import db, reports
 from hub.app import Hub
 from hub.web import alert_store, alerts
-from hub.web.alert_notify import AlertNotifier, notifier_from
+from hub.web.alert_notify import AlertNotifier
+from hub.web.notify_settings import SettingsNotifier
 from hub.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ class Watcher:
     def __init__(self, hub: Hub, cfg: WebSettings, notifier: AlertNotifier | None = None) -> None:
         self.hub = hub
         self.cfg = cfg
-        self.notifier: AlertNotifier = notifier or notifier_from(cfg)
+        # The current notification settings, HQ's changes included, for each new alert.
+        self.notifier: AlertNotifier = notifier or SettingsNotifier(hub, cfg)
         self.state = FleetState()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)

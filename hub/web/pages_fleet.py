@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import db
-from hub.web import alert_store, alert_thresholds, alerts, auth, i18n, throttle
+from hub.web import alert_store, alert_thresholds, alerts, auth, i18n, notify_settings, throttle
+from hub.web.alert_notify import SMTP_SECURITY
 from hub.web.alert_schema import NOTE_LEN_MAX
 from hub.web.deps import (
     LOGIN_COOKIE,
@@ -226,6 +227,7 @@ def alerts_page(
     with w.hub.engine.connect() as conn:
         past = alert_store.history(conn, user.branch_scope, history)
         limits = alert_thresholds.current(alert_thresholds.effective(conn, w.cfg))
+        notify = notify_settings.current(notify_settings.effective(conn, w.cfg))
     return render(
         request,
         "alerts.html",
@@ -237,6 +239,9 @@ def alerts_page(
         thresholds=alert_thresholds.THRESHOLDS,
         limits=limits,
         note_max=NOTE_LEN_MAX,
+        notify=notify,
+        notify_fields=notify_settings.FIELDS,
+        smtp_security=SMTP_SECURITY,
     )
 
 
@@ -280,3 +285,18 @@ async def set_thresholds(request: Request, user: User) -> Response:
         alert_thresholds.store(conn, w.cfg, values, user.actor)
     w.watcher.invalidate_alerts()
     return done("/alerts", msg="alert thresholds saved")
+
+
+@router.post("/alerts/notify")
+async def set_notify(request: Request, user: User) -> Response:
+    """Where new alerts are sent (an administrator; the secrets stay in the hub's
+    environment): applies to the next alert that opens."""
+    form = await form_for_change(request, user)
+    require_admin(user)
+    w = web(request)
+    try:
+        with w.hub.writer.begin() as conn:
+            notify_settings.store(conn, w.cfg, {k: str(v) for k, v in form.items()}, user.actor)
+    except TapcardError as exc:
+        return done("/alerts", error=str(exc))
+    return done("/alerts", msg="notification settings saved")

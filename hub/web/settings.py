@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A device heartbeats every 10 s (tapcard.device.link.HEARTBEAT_S); three missed ones
 # mean the device is not really there even if no last will arrived (broker restarted,
@@ -47,9 +47,17 @@ class WebSettings:
     cookie_secure: bool = True
     # Who hears of a new alert besides the log (hub/web/alert_notify.py notifier_from):
     # e-mail when a host and recipients (comma-separated) are set, a webhook when a URL is.
+    # From the hub's environment (hub/web/notify_settings.py from_env); HQ may change all
+    # but the secrets on the alerts page. smtp_security: none, starttls or tls (implicit
+    # TLS, port 465); a login when smtp_user is set; smtp_ca_file: the CA to trust
+    # instead of the system's (a relay with the chain's own certificate).
     smtp_host: str = ""
     smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_ca_file: str = ""
     smtp_from: str = "tapcard@localhost"
     smtp_to: str = ""
     webhook_url: str = ""
-    webhook_secret: str = ""
+    webhook_secret: str = field(default="", repr=False)
