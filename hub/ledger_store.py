@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Connection
 from hub import db
 from hub.authority import Spent
 from hub.decide import CardInfo
+from hub.member_state import driver_date
 from hub.posting import IN_CLAUSE_ITEMS_MAX
 from tapcard.domain.authority import business_day_start_ms
 from tapcard.domain.model import Asset, DeviceKind
@@ -28,11 +30,36 @@ def chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[start : start + IN_CLAUSE_ITEMS_MAX]
 
 
+def driver_rows(
+    conn: Connection, sql: str, ids: Sequence[object], before: tuple[object, ...] = ()
+) -> Iterable[Any]:
+    """The rows of `sql`, whose `{marks}` is an IN list of `ids` (chunked to SQLite's
+    limit of bound parameters), run on the driver as it is: for the reads every batch
+    makes, SQLAlchemy's expanding IN and row processing cost more than the queries.
+    `before`: the values of placeholders that come before the list."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    for start in range(0, len(ids), IN_CLAUSE_ITEMS_MAX):
+        chunk = tuple(ids[start : start + IN_CLAUSE_ITEMS_MAX])
+        text = sql.format(mark=mark, marks=", ".join([mark] * len(chunk)))
+        yield from conn.exec_driver_sql(text, (*before, *chunk))
+
+
+_CARD_SQL = (
+    "SELECT id, member_id, kind, state, expires_on, state_ms, daily_cents_max, "
+    "daily_points_max FROM cards WHERE id IN ({marks})"
+)
+
+
 def load_cards(conn: Connection, card_ids: Sequence[str]) -> dict[str, CardInfo]:
     found: dict[str, CardInfo] = {}
-    for chunk in chunks(card_ids):
-        for row in conn.execute(sa.select(db.cards).where(db.cards.c.id.in_(chunk))):
-            found[row.id] = CardInfo.from_row(row)
+    for id_, member, kind, state, expires_on, state_ms, cents_max, points_max in driver_rows(
+        conn, _CARD_SQL, card_ids
+    ):
+        expires = driver_date(expires_on)
+        card = CardInfo(
+            id_, int(member), kind, state, expires, int(state_ms), cents_max, points_max
+        )
+        found[id_] = card
     return found
 
 
@@ -159,14 +186,9 @@ def write_cards(conn: Connection, cards: Iterable[CardInfo]) -> None:
 
 
 def load_answered(conn: Connection, tx_ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:
-    found: dict[str, tuple[str, bytes]] = {}
-    for chunk in chunks(sorted(set(tx_ids))):
-        query = sa.select(db.results.c.tx_id, db.results.c.digest, db.results.c.body).where(
-            db.results.c.tx_id.in_(chunk)
-        )
-        for tx, digest, body in conn.execute(query):
-            found[tx] = (digest, body.encode())
-    return found
+    sql = "SELECT tx_id, digest, body FROM results WHERE tx_id IN ({marks})"
+    rows = driver_rows(conn, sql, sorted(set(tx_ids)))
+    return {tx: (digest, body.encode()) for tx, digest, body in rows}
 
 
 def load_used_seqs(conn: Connection, sent: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
@@ -175,11 +197,9 @@ def load_used_seqs(conn: Connection, sent: Iterable[tuple[str, int]]) -> dict[tu
     for device, seq in sent:
         by_device.setdefault(device, []).append(seq)
     used: dict[tuple[str, int], str] = {}
+    sql = "SELECT seq, tx_id FROM results WHERE device_id = {mark} AND seq IN ({marks})"
     for device, seqs in by_device.items():
-        query = sa.select(db.results.c.seq, db.results.c.tx_id).where(
-            db.results.c.device_id == device, db.results.c.seq.in_(sorted(set(seqs)))
-        )
-        for seq, tx in conn.execute(query):
+        for seq, tx in driver_rows(conn, sql, sorted(set(seqs)), (device,)):
             used[(device, int(seq))] = tx
     return used
 

@@ -91,7 +91,7 @@ _MEMBER_COLUMNS += "id_number_hash, program"
 _IDS_PER_QUERY_MAX = 900  # SQLite allows 999 bound parameters per statement by default
 
 
-def _date(value: Any) -> dt.date:
+def driver_date(value: Any) -> dt.date:
     """A DATE as the driver returns it: a date (PostgreSQL) or ISO text (SQLite)."""
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
@@ -101,10 +101,10 @@ def _member(row: Any) -> MemberState:
     return MemberState(
         id=int(id_),
         tier=tier,
-        joined_on=_date(joined_on),
-        birthday=None if birthday is None else _date(birthday),
+        joined_on=driver_date(joined_on),
+        birthday=None if birthday is None else driver_date(birthday),
         period_growth=int(growth),
-        last_activity_on=_date(last_activity_on),
+        last_activity_on=driver_date(last_activity_on),
         state=state,
         real_name=bool(id_hash),
         balances=dict.fromkeys(_ASSETS, 0),
