@@ -36,6 +36,8 @@ def override_rows(rules: RuleSet, user: auth.User, devices: set[str]) -> list[di
                 "catalog_off": ", ".join(o.catalog_off),
                 "prices": sum(len(items) for items in o.price_lists.values()),
                 "capabilities": len(o.capabilities),
+                "product_prices": ", ".join(f"{k} {v}" for k, v in o.product_prices.items()),
+                "products_off": ", ".join(o.products_off),
             }
         )
     return rows

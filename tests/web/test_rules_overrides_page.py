@@ -33,6 +33,7 @@ def _upload(client: TestClient, csrf: str) -> None:
             "id": "shop-2",
             "earn": {"cents_per_point": 50},
             "campaigns_off": [welcome],
+            "products_off": ["CG-1"],
         },
         {"scope": "device", "id": "kiosk-2", "earn": {"cents_per_point": 25}},
     ]
@@ -51,6 +52,7 @@ def test_the_rules_page_shows_overrides_and_effective_rules(
     assert "按门店和终端的规则覆盖" in zh and "Overrides by branch and device" not in zh
     assert "每 ¥0.50 积 1 分" in zh and "每 ¥0.25 积 1 分" in zh
     assert "1 point per ¥0.50" in en and "不执行的活动" in zh and "Campaigns not run" in en
+    assert "不销售的商品：CG-1" in zh and "Products not sold: CG-1" in en  # noqa: RUF001
     kiosk = client.get("/rules?device=kiosk-2").text
     assert "适用其覆盖规则" in kiosk and 'id="stamp">branch:shop-2+device:kiosk-2@' in kiosk
     kiosk_en = client.get("/rules?device=kiosk-2", headers=EN).text
