@@ -114,6 +114,8 @@ def test_a_cashier_scans_picks_and_the_hub_prices_by_sku(window_app: Any) -> Non
     screen.ids.search.text = "绿"  # typed on the keyboard: the picker opens
     kivy_env.pump(lambda: len(screen.ids.picker.children) == 1)
     assert screen.picking
+    row_y = screen.ids.picker.children[0].to_window(0, 0)[1]
+    assert 0 <= row_y < kivy_env.SCREEN_SIZE[1] - 96  # on screen, below the header
     kivy_env.shoot(app.manager, "terminal_sale_picker_en")
     _press(screen.ids.picker.children[0])
     kivy_env.pump(lambda: len(p.lines) == 2)
