@@ -100,6 +100,12 @@ class DevicePort(Protocol):
 
     def check(self, card_id: str, op: m.AnyOp, seen: Seen | None = None) -> Verdict: ...
 
+    def submit(
+        self, card_id: str, op: m.AnyOp, staff: str = "", seen: Seen | None = None
+    ) -> LocalReceipt:
+        """Decide and queue any op (a sale split over tenders, say) as the calls below do."""
+        ...
+
     def quote_sale(
         self, snapshot: m.Snapshot, lines: Sequence[SaleLine], on: dt.date | None = None
     ) -> SaleQuote: ...

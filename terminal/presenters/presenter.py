@@ -23,6 +23,7 @@ from terminal.presenters.backfill import BackfillPresenter
 from terminal.presenters.cards import CardsPresenter
 from terminal.presenters.confirm import ConfirmPresenter
 from terminal.presenters.desk import LOCK_AFTER_S, CardOnReader, Desk, StaffLink, ViewListener
+from terminal.presenters.payment import PaymentPresenter
 from terminal.presenters.profile import ProfilePresenter
 from terminal.presenters.refund import RefundPresenter
 from terminal.presenters.registration import RegistrationPresenter
@@ -52,6 +53,7 @@ class TerminalPresenter:
         self.transactions = Transactions(desk, printer)
         self.reprint = self.transactions.receipts.reprint
         self.sales = SalePresenter(desk, self.transactions)
+        self.payments = PaymentPresenter(desk, self.sales, self.transactions)
         self.renewals = RenewalPresenter(desk, self.transactions)
         self.backfills = BackfillPresenter(desk, self.transactions)
         self.profiles = ProfilePresenter(desk)
@@ -110,6 +112,7 @@ class TerminalPresenter:
         self.pick, self.pick_all, self.review = f.pick, f.pick_all, f.review
         self.confirm_refund = f.confirm_refund
         self.shift_summary = self.shifts.shift_summary
+        self.pay_tender, self.pay_split = self.payments.pay_tender, self.payments.pay_split
         self.open_shift, self.close_shift = self.shifts.open_shift, self.shifts.close_shift
         pr = self.profiles
         self.open_profile, self.check_profile = pr.open_profile, pr.check

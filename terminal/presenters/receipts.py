@@ -27,7 +27,13 @@ from terminal.presenters.desk import Desk
 from terminal.presenters.views import ReceiptView, Screen
 
 REPRINT_MARK: Final = "Reprint"
-TENDER_LABELS: Final = {Payment.CASH: "Cash", Payment.STORED_VALUE: "Stored value"}
+TENDER_LABELS: Final = {
+    Payment.CASH: "Cash",
+    Payment.STORED_VALUE: "Stored value",
+    Payment.BANK_CARD: "Bank card",
+    Payment.WECHAT: "WeChat Pay",
+    Payment.ALIPAY: "Alipay",
+}
 
 
 def reference(receipt: LocalReceipt) -> str:

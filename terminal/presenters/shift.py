@@ -145,10 +145,10 @@ class Shift:
         self.shift_id, self.open, self.started_ms = str(uuid.uuid4()), True, now_ms
         self.opened_by, self.float_cents, self.float_counted = staff, float_cents, counted
 
-    def book(self, kind: str, takings: Takings | None, points: int) -> None:
+    def book(self, kind: str, takings: Takings | tuple[Takings, ...] | None, points: int) -> None:
+        """One booking: its kind counted, its takings (a split's: one per tender) added."""
         self.points += points
-        if takings is not None:
-            key, cents = takings
+        for key, cents in _takings(takings):
             self.cents[key] += cents
         self.counts[kind] += 1
 
@@ -173,6 +173,16 @@ class Shift:
             cents=dict(self.cents),
             points=self.points,
         )
+
+
+def _takings(takings: Takings | tuple[Takings, ...] | None) -> tuple[Takings, ...]:
+    if not takings:
+        return ()
+    if isinstance(takings[0], str):
+        key, cents = takings
+        assert isinstance(key, str) and isinstance(cents, int)
+        return ((key, cents),)
+    return tuple(t for t in takings if not isinstance(t, str | int))
 
 
 def _drawer(key: str) -> bool:

@@ -26,6 +26,9 @@ from terminal.presenters.receipts import ReceiptPrinter, reference
 from terminal.presenters.shift import Takings
 from terminal.presenters.views import ReceiptView, Screen
 
+# A booking's takings: one (key, cents), or one per tender of a split.
+TakingsOf = Takings | tuple[Takings, ...] | None
+
 RESULT_WAIT_S: Final = 5.0
 
 
@@ -63,7 +66,7 @@ class Transactions:
         self,
         kind: Kind,
         book: Booking,
-        takings: Takings | None = None,
+        takings: TakingsOf = None,
         booked: Callable[[], None] | None = None,
         printed: Printed = Printed(),
     ) -> None:
@@ -82,7 +85,7 @@ class Transactions:
         self,
         kind: Kind,
         outcome: Outcome | Exception,
-        takings: Takings | None,
+        takings: TakingsOf,
         booked: Callable[[], None] | None,
         printed: Printed = Printed(),
     ) -> None:

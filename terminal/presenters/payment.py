@@ -1,0 +1,116 @@
+"""Paying a sale by the other tenders, or split over several (the sale screen's
+payment part): bank card, WeChat Pay or Alipay with the reference the cashier types or
+scans from the provider's slip or app, and a split such as ¥50 from stored value and
+the rest by WeChat Pay. No payment integration: the terminal records the tenders.
+
+The split is checked here as the hub checks it (tapcard.domain.tenders.split_error)
+against the quote on screen, so a wrong split is a message before anything is queued;
+the hub, which prices the sale itself, refuses any split that does not pay exactly what
+it charges, and books nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from tapcard.domain.model import EXTERNAL_TENDERS, Payment
+from tapcard.domain.tenders import TENDER_REF_CHARS_MAX, Tendered, split_error
+from tapcard.ui import fmt
+from tapcard.wire import messages as m
+from terminal.presenters.desk import Desk
+from terminal.presenters.receipts import TENDER_LABELS, item_rows
+from terminal.presenters.sale import SalePresenter
+from terminal.presenters.transactions import Kind, Printed, Transactions
+
+# What the screen asks for a provider's tender with no reference typed.
+REF_MISSING: Final = "Type or scan the payment's reference"
+SPLIT_WRONG: Final = "The tenders do not add up to the amount due"
+
+# (tender, amount typed, reference): "" as the amount of one part pays the rest.
+PartText = tuple[Payment, str, str]
+
+
+class PaymentPresenter:
+    def __init__(self, desk: Desk, sale: SalePresenter, transactions: Transactions) -> None:
+        self.desk, self.sale, self.transactions = desk, sale, transactions
+
+    def pay_tender(self, payment: Payment, ref: str = "", stored_text: str = "") -> None:
+        """The sale by one tender with its reference; with `stored_text`, that much from
+        stored value first and the rest by `payment`."""
+        parts: list[PartText] = []
+        if stored_text.strip():
+            parts.append((Payment.STORED_VALUE, stored_text, ""))
+        parts.append((payment, "", ref))
+        self.pay_split(parts)
+
+    def pay_split(self, texts: Sequence[PartText]) -> None:
+        d, t = self.desk, self.desk.t
+        d.touch()
+        quote = self.sale.quote
+        card_id = d.card_id()
+        if card_id is None or not d.guard() or not d.sale_lines or quote is None:
+            return
+        parts = _parts(texts, quote.net_cents)
+        if isinstance(parts, str):
+            d.message(t("Please check the entries"), t(parts))
+            return
+        if len(parts) == 1 and not parts[0].ref and parts[0].payment not in EXTERNAL_TENDERS:
+            self.sale.pay(parts[0].payment)  # one tender without a reference: as before
+            return
+        lines = list(d.sale_lines)
+        op = m.Purchase(
+            lines=lines,
+            payment=parts[0].payment,
+            tenders=[
+                m.TenderPart(payment=p.payment, amount_cents=p.cents, ref=p.ref) for p in parts
+            ],
+        )
+        self.transactions.submit(
+            Kind.SALE,
+            lambda seen: d.port.submit(card_id, op, staff=d.staff_id(), seen=seen),
+            takings=tuple((f"sale_{p.payment.value}", p.cents) for p in parts),
+            booked=d.sale_lines.clear,
+            printed=Printed(
+                items=item_rows(d, lines),
+                tenders=tuple(
+                    (
+                        t(TENDER_LABELS[p.payment]) + (f" {p.ref}" if p.ref else ""),
+                        fmt.money(p.cents),
+                    )
+                    for p in parts
+                ),
+            ),
+        )
+
+
+def _parts(texts: Sequence[PartText], due_cents: int) -> tuple[Tendered, ...] | str:
+    """The tenders typed, the one without an amount taking the rest; or what is wrong
+    (an English msgid)."""
+    typed: list[Tendered | None] = []  # None: the part that pays the rest
+    rest_of: list[tuple[Payment, str]] = []
+    for payment, amount, ref_text in texts:
+        ref = ref_text.strip()
+        if payment in EXTERNAL_TENDERS and not 0 < len(ref) <= TENDER_REF_CHARS_MAX:
+            return REF_MISSING
+        if not amount.strip():
+            typed.append(None)
+            rest_of.append((payment, ref))
+            continue
+        cents = fmt.parse_money(amount)
+        if cents is None or cents <= 0:
+            return "Enter the amount in yuan"
+        typed.append(Tendered(payment, cents, ref))
+    if len(rest_of) > 1:
+        return SPLIT_WRONG
+    rest = due_cents - sum(p.cents for p in typed if p is not None)
+    if rest < 0:
+        return SPLIT_WRONG  # more than is due
+    parts = tuple(
+        p if p is not None else Tendered(rest_of[0][0], rest, rest_of[0][1])
+        for p in typed
+        if p is not None or rest  # a rest of nothing: that tender is not used
+    )
+    if not parts or split_error(parts, due_cents):
+        return SPLIT_WRONG
+    return parts
