@@ -46,6 +46,8 @@ def effective_rules(rules: RuleSet, branch: str, device: str) -> RuleSet:
     """The rules a device of `branch` decides with: the chain's, then the branch's
     override, then the device's. Without an override that applies, the chain's rules;
     either way without the overrides themselves (a device never sees another's)."""
+    if not rules.overrides and not rules.effective:
+        return rules  # a chain without overrides: its rules as they are, no copy
     merged = replace(rules, overrides=(), effective="")
     applied = [
         o
