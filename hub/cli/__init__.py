@@ -17,6 +17,7 @@ from hub.cli import (
     ledger,
     members,
     moving,
+    notices,
     points,
     products,
     refunds,
@@ -52,6 +53,7 @@ def register(sub: Any) -> None:
     refunds.register(cmds)
     products.register(cmds)
     moving.register(cmds)
+    notices.register(cmds)
     till.register(cmds)  # day, close-day
     from hub.deploy.commands import register as register_deploy
 

@@ -300,17 +300,13 @@ def plan_cards(conn: Connection, now_ms: int, zone: str) -> int:
         .order_by(a.c.id)
         .limit(PAGE_TRANSFERS)
     ).all()
-    owners = (
-        dict(
-            conn.execute(
-                sa.select(c.c.id, c.c.member_id).where(c.c.id.in_([r.target for r in rows]))
-            )
-            .tuples()
-            .all()
-        )
-        if rows
-        else {}
-    )
+    owners: dict[str, int] = {}
+    if rows:
+        targets = [str(r.target) for r in rows]
+        for card_id, member_id in conn.execute(
+            sa.select(c.c.id, c.c.member_id).where(c.c.id.in_(targets))
+        ):
+            owners[str(card_id)] = int(member_id)
     events = []
     for r in rows:
         member = owners.get(r.target)

@@ -67,7 +67,7 @@ def _service(name: str) -> dict[str, list[str]]:
 
 
 @needs_analyze
-@pytest.mark.parametrize("name", [*SERVICES, "tapcard-backup.timer"])
+@pytest.mark.parametrize("name", [*SERVICES, "tapcard-backup.timer", "tapcard-notices.timer"])
 def test_systemd_analyze_verify(name: str, tmp_path: Path) -> None:
     folder = _staged(tmp_path)
     done = subprocess.run(

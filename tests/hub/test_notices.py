@@ -48,6 +48,9 @@ from tapcard.clock import ManualClock
 from tapcard.wire import messages as m
 from tests.conftest import Seeded
 from tests.hub.support import Device, purchase
+from tests.hub.test_cli import Cli, add_member, hub_cli
+
+__all__ = ["hub_cli"]  # the fixture, used by name
 
 SECRET = "webhook-secret"
 
@@ -280,3 +283,56 @@ def test_wechat_answers_are_read_and_bad_settings_are_refused(
     assert set(channels_from({"TAPCARD_NOTICE_WEBHOOK_URL": "https://erp.example.com/h"})) == {
         ChannelName.WEBHOOK
     }
+
+
+def test_notices_from_the_cli(
+    hub_cli: Cli, smtp: tuple[_Mailbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mailbox, port = smtp
+    member = add_member(hub_cli, "Zhou Min", "13912345678")
+    code, _, err = hub_cli(
+        "notice",
+        "consent",
+        str(member),
+        "--channel",
+        "email",
+        "--purpose",
+        "service",
+        "--terms",
+        "v1",
+    )
+    assert code == 2 and "--grant or --withdraw" in err
+    hub_cli.ok("notice", "contact", str(member), "email", "zhou@example.com", "--lang", "en")
+    out = hub_cli.ok(
+        "notice",
+        "consent",
+        str(member),
+        "--channel",
+        "email",
+        "--purpose",
+        "service",
+        "--terms",
+        "v1",
+        "--grant",
+    )
+    assert "agreed to service notices by email" in out
+    card = hub_cli.json("card", "issue", str(member))["card_id"]
+    hub_cli.ok("card", "lost", card)
+    monkeypatch.setenv("TAPCARD_NOTICE_SMTP", f"127.0.0.1:{port}")
+    monkeypatch.setenv("TAPCARD_NOTICE_SMTP_FROM", "vip@example.com")
+    ran = hub_cli.json("notice", "run")
+    assert ran["card notices"] == 1 and ran["sent"] == 1
+    [mail] = mailbox.messages
+    assert mail["Subject"] == "Card reported lost" and mail["To"] == "zhou@example.com"
+    listed = hub_cli.json("notice", "list")
+    assert listed["counts"] == {"sent": 1} and listed["notices"][0]["kind"] == "card_lost"
+    assert "sent 1" in hub_cli.ok("notice", "list")
+    code, _, err = hub_cli("notice", "replay")
+    assert code == 2 and "--all-dead" in err
+    assert hub_cli.ok("notice", "replay", "--all-dead") == "0 dead notice(s) due again\n"
+    assert "春节" in hub_cli.ok(
+        "notice", "holiday", "2027-02-06", "--zh", "春节", "--en", "Spring Festival"
+    )
+    monkeypatch.setenv("TAPCARD_NOTICE_SMTP", "no-port")
+    code, _, err = hub_cli("notice", "run")
+    assert code == 2 and "host:port" in err and "Traceback" not in err
