@@ -90,6 +90,8 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
             return
         if App.get_running_app().touch_keyboard:
             return  # the on-screen keyboard would cover the totals; staff touch the field
-        ids = self.ids
-        if not (ids.search.focus or ids.price.focus):
-            ids.scan.focus = True
+        # Any other field being typed in keeps the keys (the search, a free amount, the
+        # payment's parts and reference, which a scanner may also type).
+        others = [w for w in self.ids.values() if w is not self.ids.scan]
+        if not any(getattr(w, "focus", False) for w in others):
+            self.ids.scan.focus = True
