@@ -1,4 +1,5 @@
-"""Tenders on the wire: a split payment inside a purchase, a top-up and a fee.
+"""Tenders on the wire: a split payment inside a purchase, a top-up and a fee, and
+the till's closed shift as the terminal reports it.
 
 Scenario: a terminal sends a sale paid ¥50 from stored value and the rest by WeChat Pay
 with its transaction number, a top-up by bank card and a fee split over cash and Alipay.
@@ -18,9 +19,10 @@ from tapcard.domain.engine import SaleLine
 from tapcard.domain.model import FeeKind, Payment
 from tapcard.domain.tenders import TENDERS_MAX
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tapcard.wire.envelope import unseal
 from tapcard.wire.topics import Family
-from tests.wire.samples import OPS, Sample, _device, intent, key_for
+from tests.wire.samples import DEVICE_ID, OPS, SESSION, Sample, _device, intent, key_for
 
 GOLDEN = Path(__file__).parent / "golden" / "tenders"
 REGENERATE = "python -m tests.wire.test_tender_wire"
@@ -66,6 +68,26 @@ SAMPLES: dict[str, Sample] = {
                 ],
             ),
             seq=46,
+        ),
+    ),
+    # A till's closed shift, reported to the hub as a staff request.
+    "StaffRequest_close_shift": _device(
+        Family.STAFF,
+        sm.StaffRequest(
+            device=DEVICE_ID,
+            staff="ann",
+            session=SESSION,
+            op=sm.CloseShift(
+                shift_id="7d0e5c1a-2b3c-4d5e-8f90-a1b2c3d4e5f6",
+                opened_ms=1_781_150_400_000,
+                closed_ms=1_781_179_200_000,
+                opened_by="ann",
+                float_cents=20_000,
+                cash_in_cents=154_500,
+                cash_out_cents=1_250,
+                counted_cents=173_150,
+                takings={"sale_cash": 144_500, "topup": 10_000, "sale_wechat": 6_499},
+            ),
         ),
     ),
 }
