@@ -155,17 +155,33 @@ def write_members(conn: Connection, members: Iterable[MemberState]) -> None:
     changed = [m for m in members if m.changed]
     if not changed:
         return
-    db.bulk_update(
-        conn,
-        db.accounts,
-        "code",
-        ["balance"],
-        [(balance, code) for m in changed for code, balance in m.account_rows()],
-    )
-    db.bulk_update(
-        conn,
-        db.members,
-        "id",
-        ["tier", "period_growth", "last_activity_on"],
-        [(m.tier, m.period_growth, m.last_activity_on, m.id) for m in changed],
+    accounts = [(balance, code) for m in changed for code, balance in m.account_rows()]
+    rows = [(m.tier, m.period_growth, m.last_activity_on, m.id) for m in changed]
+    if conn.dialect.name == "postgresql":
+        _write_from_arrays(conn, accounts, rows)
+        return
+    db.bulk_update(conn, db.accounts, "code", ["balance"], accounts)
+    db.bulk_update(conn, db.members, "id", ["tier", "period_growth", "last_activity_on"], rows)
+
+
+def _write_from_arrays(
+    conn: Connection, accounts: list[tuple[int, str]], rows: list[tuple[str, int, dt.date, int]]
+) -> None:
+    """PostgreSQL: one UPDATE ... FROM unnest(column arrays) per table, not a statement
+    per row (an executemany of ~1,500 UPDATEs a batch cost the hub ~60 µs per intent).
+    The members' rows are already locked (load_members), so the order is free."""
+    if accounts:
+        balances, codes = (list(c) for c in zip(*accounts, strict=True))
+        conn.exec_driver_sql(
+            "UPDATE accounts SET balance = v.balance "
+            "FROM unnest(%s::bigint[], %s::varchar[]) AS v(balance, code) "
+            "WHERE accounts.code = v.code",
+            (balances, codes),
+        )
+    tiers, growth, days, ids = (list(c) for c in zip(*rows, strict=True))
+    conn.exec_driver_sql(
+        "UPDATE members SET tier = v.tier, period_growth = v.growth, last_activity_on = v.day "
+        "FROM unnest(%s::varchar[], %s::bigint[], %s::date[], %s::integer[]) "
+        "AS v(tier, growth, day, id) WHERE members.id = v.id",
+        (tiers, growth, days, ids),
     )
