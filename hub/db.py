@@ -27,6 +27,7 @@ from hub import (
     product_schema,
     refund_schema,
     rules_schema,
+    segments_schema,
     staff_schema,
     till_schema,
     voucher_schema,
@@ -494,3 +495,4 @@ products, product_prices, product_catalogs = product_schema.define(metadata)
 till_shifts, day_closes = till_schema.define(metadata)  # migration 0022: hub/till_schema.py
 # Members' contacts and consents, and the notices' outbox (0025): hub/notices/schema.py.
 member_contacts, member_consents, notices = notice_schema.define(metadata)
+segments, segment_members = segments_schema.define(metadata)  # 0027: hub/segments_schema.py
