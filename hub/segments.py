@@ -1,0 +1,297 @@
+"""Segments (issue 17): members picked by rules kept as data, evaluated at the hub in SQL.
+
+A segment's rules (`SegmentRules`) are all optional and all must hold: tags (any of,
+all of), tier, home branch, net spend and visits (orders) over a window of days from
+member_days (the M and F of RFM), days since the last visit (R), birthday month, age
+band, card kind, and marketing consent on a channel. `query` turns them into one SELECT
+of member ids: the database does the work, never Python per member, so a preview is a
+COUNT and a refresh is one INSERT ... SELECT into segment_members (hub/segments_schema.py)
+inside the caller's transaction. Only active members are ever in a segment.
+
+The hold-out (`held_out`) is a stable hash of member id and campaign code, so the same
+members of a segment stay in the control group whatever day or process asks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Final
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub import db
+from hub.admin.audit import audit
+from tapcard.domain.model import CardKind
+from tapcard.errors import ValidationError
+
+CODE_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+WINDOW_DAYS_MAX: Final = 3660
+AGE_YEARS_MAX: Final = 150
+CONSENT_CHANNELS: Final = ("email", "sms", "wechat")
+PERCENT_BASIS: Final = 10_000  # hold-out buckets: hundredths of a percent
+
+
+class SegmentRules(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What a member must match; an empty rule set is every active member."""
+
+    tags_any: list[str] = []
+    tags_all: list[str] = []
+    tiers: list[str] = []
+    branches: list[str] = []
+    window_days: int = 90  # spend and visits are counted over the last this many days
+    spend_min_cents: int | None = None
+    spend_max_cents: int | None = None
+    visits_min: int | None = None
+    visits_max: int | None = None
+    visited_within_days: int | None = None  # recency: a visit in the last N days
+    lapsed_days: int | None = None  # no visit in the last N days
+    birthday_month: int | None = None  # 1..12
+    age_min_years: int | None = None
+    age_max_years: int | None = None
+    card_kinds: list[str] = []  # an active card of one of these kinds
+    consent_channel: str | None = None  # latest marketing decision on it is yes
+
+
+def _check_range(name: str, low: int | None, high: int | None, top: int | None = None) -> None:
+    for v in (low, high):
+        if v is not None and (v < 0 or (top is not None and v > top)):
+            raise ValidationError(f"{name} must be between 0 and {top or 'more'}, not {v}")
+    if low is not None and high is not None and low > high:
+        raise ValidationError(f"{name}: the least ({low}) is above the most ({high})")
+
+
+def check(rules: SegmentRules) -> SegmentRules:
+    """The rules, or a ValidationError saying which one is wrong."""
+    if not 1 <= rules.window_days <= WINDOW_DAYS_MAX:
+        raise ValidationError(f"window_days must be 1..{WINDOW_DAYS_MAX}")
+    _check_range("spend_cents", rules.spend_min_cents, rules.spend_max_cents)
+    _check_range("visits", rules.visits_min, rules.visits_max)
+    _check_range("age_years", rules.age_min_years, rules.age_max_years, AGE_YEARS_MAX)
+    for name in ("visited_within_days", "lapsed_days"):
+        days = getattr(rules, name)
+        if days is not None and not 1 <= days <= WINDOW_DAYS_MAX:
+            raise ValidationError(f"{name} must be 1..{WINDOW_DAYS_MAX}")
+    if rules.birthday_month is not None and not 1 <= rules.birthday_month <= 12:
+        raise ValidationError("birthday_month must be 1..12")
+    kinds = {k.value for k in CardKind}
+    for kind in rules.card_kinds:
+        if kind not in kinds:
+            raise ValidationError(f"unknown card kind {kind!r}: {', '.join(sorted(kinds))}")
+    if rules.consent_channel is not None and rules.consent_channel not in CONSENT_CHANNELS:
+        raise ValidationError(f"consent_channel is one of {', '.join(CONSENT_CHANNELS)}")
+    return rules
+
+
+def parse(text: str | bytes) -> SegmentRules:
+    """Rules from JSON, checked; a clear error for bad JSON or an unknown rule."""
+    try:
+        return check(msgspec.json.decode(text, type=SegmentRules))
+    except msgspec.ValidationError as exc:
+        raise ValidationError(f"segment rules: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"segment rules are not JSON: {exc}") from exc
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year - years, day=28)
+
+
+def _window(rules: SegmentRules, today: dt.date) -> sa.Subquery:
+    """Per member: net spend and orders over the window (members with none are absent)."""
+    d = db.member_days
+    first = today.toordinal() - dt.date(1970, 1, 1).toordinal() - rules.window_days + 1
+    return (
+        sa.select(
+            d.c.member_id,
+            sa.func.sum(d.c.net_cents).label("spend"),
+            sa.func.sum(d.c.orders).label("visits"),
+        )
+        .where(d.c.day >= first)
+        .group_by(d.c.member_id)
+        .subquery("w")
+    )
+
+
+def _bounded(
+    col: sa.ColumnElement[int], low: int | None, high: int | None
+) -> list[sa.ColumnElement[bool]]:
+    """Bounds on a window sum where a member with no rows counts 0 (COALESCE)."""
+    value = sa.func.coalesce(col, 0)
+    out: list[sa.ColumnElement[bool]] = []
+    if low is not None:
+        out.append(value >= low)
+    if high is not None:
+        out.append(value <= high)
+    return out
+
+
+def _visited(today: dt.date, days: int) -> sa.Exists:
+    d = db.member_days
+    first = today.toordinal() - dt.date(1970, 1, 1).toordinal() - days + 1
+    return sa.exists().where(d.c.member_id == db.members.c.id, d.c.day >= first, d.c.orders > 0)
+
+
+def _consented(channel: str) -> sa.ColumnElement[bool]:
+    c = db.member_consents
+    latest = (
+        sa.select(sa.func.max(c.c.id))
+        .where(c.c.member_id == db.members.c.id, c.c.channel == channel, c.c.purpose == "marketing")
+        .scalar_subquery()
+    )
+    return sa.exists().where(c.c.id == latest, c.c.granted.is_(True))
+
+
+def _member_rules(rules: SegmentRules, today: dt.date) -> list[sa.ColumnElement[bool]]:
+    m, t = db.members, db.member_tags
+    where: list[sa.ColumnElement[bool]] = [m.c.state == "active"]
+    if rules.tags_any:
+        where.append(sa.exists().where(t.c.member_id == m.c.id, t.c.tag.in_(rules.tags_any)))
+    for tag in sorted(set(rules.tags_all)):
+        where.append(sa.exists().where(t.c.member_id == m.c.id, t.c.tag == tag))
+    if rules.tiers:
+        where.append(m.c.tier.in_(rules.tiers))
+    if rules.branches:
+        where.append(m.c.branch_id.in_(rules.branches))
+    if rules.birthday_month is not None:
+        where.append(sa.extract("month", m.c.birthday) == rules.birthday_month)
+    if rules.age_min_years is not None:  # born on or before today less the years
+        where.append(m.c.birthday <= _years_before(today, rules.age_min_years))
+    if rules.age_max_years is not None:  # not yet age_max + 1
+        where.append(m.c.birthday > _years_before(today, rules.age_max_years + 1))
+    if rules.card_kinds:
+        c = db.cards
+        where.append(
+            sa.exists().where(
+                c.c.member_id == m.c.id, c.c.kind.in_(rules.card_kinds), c.c.state == "active"
+            )
+        )
+    if rules.consent_channel is not None:
+        where.append(_consented(rules.consent_channel))
+    return where
+
+
+def query(rules: SegmentRules, today: dt.date) -> sa.Select[tuple[int]]:
+    """SELECT members.id of the members these rules pick, on `today`."""
+    m = db.members
+    where = _member_rules(rules, today)
+    if rules.visited_within_days is not None:
+        where.append(_visited(today, rules.visited_within_days))
+    if rules.lapsed_days is not None:
+        where.append(sa.not_(_visited(today, rules.lapsed_days)))
+    sums = [rules.spend_min_cents, rules.spend_max_cents, rules.visits_min, rules.visits_max]
+    if all(v is None for v in sums):
+        return sa.select(m.c.id).where(*where)
+    w = _window(rules, today)
+    where += _bounded(w.c.spend, rules.spend_min_cents, rules.spend_max_cents)
+    where += _bounded(w.c.visits, rules.visits_min, rules.visits_max)
+    return sa.select(m.c.id).select_from(m.outerjoin(w, w.c.member_id == m.c.id)).where(*where)
+
+
+def _segment(conn: Connection, code: str) -> SegmentRules:
+    text = conn.execute(
+        sa.select(db.segments.c.rules).where(db.segments.c.code == code)
+    ).scalar_one_or_none()
+    if text is None:
+        raise ValidationError(f"no segment {code!r}")
+    return parse(text)
+
+
+def add(conn: Connection, code: str, name: str, rules: SegmentRules, actor: str) -> None:
+    """A new segment (audited); its members come with the next refresh."""
+    if not CODE_RE.match(code):
+        raise ValidationError(
+            "a segment code is 1-48 of a-z, 0-9, _ and -, first a letter or digit"
+        )
+    if not 1 <= len(name) <= 200:
+        raise ValidationError("give the segment a name of 1-200 characters")
+    check(rules)
+    if conn.execute(sa.select(db.segments.c.code).where(db.segments.c.code == code)).first():
+        raise ValidationError(f"segment {code!r} exists already")
+    text = msgspec.json.encode(rules).decode()
+    conn.execute(
+        db.segments.insert().values(
+            code=code,
+            name=name,
+            rules=text,
+            created_ms=db.now_ms(conn),
+            actor=actor,
+            refreshed_ms=0,
+            member_count=0,
+        )
+    )
+    audit(conn, actor, "segment.add", code, {"name": name, "rules": text})
+
+
+def preview(conn: Connection, rules: SegmentRules, today: dt.date | None = None) -> int:
+    """How many members the rules pick now: one COUNT, nothing written."""
+    day = today or db.today_at(conn)
+    inner = query(check(rules), day).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
+
+
+def refresh(conn: Connection, code: str, today: dt.date | None = None) -> int:
+    """Replace the segment's members with who matches today; the new count."""
+    rules = _segment(conn, code)
+    day = today or db.today_at(conn)
+    sm = db.segment_members
+    conn.execute(sm.delete().where(sm.c.segment_code == code))
+    picked = query(rules, day).subquery()
+    select = sa.select(sa.literal(code, sa.String).label("segment_code"), picked.c.id)
+    conn.execute(sm.insert().from_select(["segment_code", "member_id"], select))
+    count = int(
+        conn.execute(
+            sa.select(sa.func.count()).select_from(sm).where(sm.c.segment_code == code)
+        ).scalar_one()
+    )
+    conn.execute(
+        db.segments.update()
+        .where(db.segments.c.code == code)
+        .values(refreshed_ms=db.now_ms(conn), member_count=count)
+    )
+    return count
+
+
+def refresh_all(conn: Connection, today: dt.date | None = None) -> dict[str, int]:
+    """Every segment, refreshed (the daily job); code -> members."""
+    codes = conn.execute(sa.select(db.segments.c.code).order_by(db.segments.c.code)).scalars()
+    return {code: refresh(conn, code, today) for code in list(codes)}
+
+
+def listed(conn: Connection) -> list[dict[str, object]]:
+    s = db.segments
+    rows = conn.execute(sa.select(s).order_by(s.c.code)).mappings()
+    return [dict(r) for r in rows]
+
+
+def member_segments(conn: Connection, member_id: int) -> list[str]:
+    """The codes of the segments a member is in (for the snapshot and the decision)."""
+    sm = db.segment_members
+    rows = conn.execute(
+        sa.select(sm.c.segment_code).where(sm.c.member_id == member_id).order_by(sm.c.segment_code)
+    )
+    return list(rows.scalars())
+
+
+def members_of(conn: Connection, code: str) -> list[int]:
+    sm = db.segment_members
+    rows = conn.execute(
+        sa.select(sm.c.member_id).where(sm.c.segment_code == code).order_by(sm.c.member_id)
+    )
+    return [int(m) for m in rows.scalars()]
+
+
+def held_out(member_id: int, campaign: str, control_percent: float) -> bool:
+    """Whether the member is in the campaign's control group: a stable hash, the same
+    answer in every process and on every day (no random state to keep)."""
+    if not 0 <= control_percent <= 100:
+        raise ValidationError("the control group is 0-100 percent")
+    digest = hashlib.sha256(f"{campaign}:{member_id}".encode()).digest()
+    bucket = int.from_bytes(digest[:8], "big") % PERCENT_BASIS
+    return bucket < round(control_percent * PERCENT_BASIS / 100)
