@@ -27,6 +27,7 @@ from hub import (
     product_schema,
     refund_schema,
     rules_schema,
+    portal_schema,
     segments_schema,
     staff_schema,
     till_schema,
@@ -496,3 +497,4 @@ till_shifts, day_closes = till_schema.define(metadata)  # migration 0022: hub/ti
 # Members' contacts and consents, and the notices' outbox (0025): hub/notices/schema.py.
 member_contacts, member_consents, notices = notice_schema.define(metadata)
 segments, segment_members = segments_schema.define(metadata)  # 0027: hub/segments_schema.py
+portal_codes, member_qr_nonces, close_requests = portal_schema.define(metadata)  # 0028

@@ -1,0 +1,44 @@
+"""The member portal's tables (migration 0028), defined on the hub's metadata by `hub.db`.
+
+- `portal_codes`: the one-time login codes sent by SMS, kept as a keyed hash only; a
+  code is used once (`used_ms`) and lives five minutes (`expires_ms`).
+- `member_qr_nonces`: the nonce of each dynamic member QR code the hub accepted, so a
+  scanned code is taken once; rows past their expiry can be pruned (a code that old is
+  refused on its time alone).
+- `close_requests`: a member's request to close the account, for HQ to act on.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+
+def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    codes = sa.Table(
+        "portal_codes",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("phone", sa.String(32), nullable=False),
+        sa.Column("code_hash", sa.String(64), nullable=False),
+        sa.Column("expires_ms", sa.BigInteger, nullable=False),
+        sa.Column("used_ms", sa.BigInteger, nullable=True),
+        sa.Index("portal_codes_phone", "phone", "id"),
+    )
+    nonces = sa.Table(
+        "member_qr_nonces",
+        metadata,
+        sa.Column("nonce", sa.String(32), primary_key=True),
+        sa.Column("card_id", sa.String(32), nullable=False),
+        sa.Column("expires_ms", sa.BigInteger, nullable=False),
+        sa.Column("used_ms", sa.BigInteger, nullable=False),
+    )
+    closes = sa.Table(
+        "close_requests",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("member_id", sa.Integer, sa.ForeignKey("members.id"), nullable=False),
+        sa.Column("reason", sa.String(500), nullable=False),
+        sa.Column("at_ms", sa.BigInteger, nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),  # open, then HQ's word
+    )
+    return codes, nonces, closes
