@@ -47,9 +47,8 @@ assert BATCH_INTENTS_MAX <= IN_CLAUSE_ITEMS_MAX
 
 _result_encoder = msgspec.json.Encoder()
 _result_decoder = msgspec.json.Decoder(TxResult)
-_RESULT_COLUMNS: tuple[str, ...] = ("tx_id", "device_id", "seq", "digest", "accepted")
-_RESULT_COLUMNS += ("reason", "body", "applied_ms")
-_ResultRow = tuple[str, str, int, str, bool, int, str, int]  # _RESULT_COLUMNS
+_RESULT_COLS = ("tx_id", "device_id", "seq", "digest", "accepted", "reason", "body", "applied_ms")
+_ResultRow = tuple[str, str, int, str, bool, int, str, int]  # _RESULT_COLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +152,7 @@ class Ledger:
         result = rejection(incoming.intent, Reason.INVALID_REQUEST, "a value is out of range")
         with self.engine.begin() as conn:
             row = _result_row(incoming, result, self.clock.now_ms())
-            insert_rows(conn, db.results, _RESULT_COLUMNS, [row])
+            insert_rows(conn, db.results, _RESULT_COLS, [row])
         return result
 
     def _apply(
@@ -371,7 +370,7 @@ class Ledger:
 
     def _write(self, conn: Connection, state: _Batch) -> None:
         state.journal.insert(conn)
-        insert_rows(conn, db.results, _RESULT_COLUMNS, state.results)
+        insert_rows(conn, db.results, _RESULT_COLS, state.results)
         for table, rows in (
             (db.receipts, state.receipt_rows),
             (db.vouchers, state.vouchers),
@@ -385,8 +384,7 @@ class Ledger:
         if state.refunds is not None:  # after the stock: a reward given back adds to it
             state.refunds.write(conn, state.journal.transfers, self.clock.now_ms())
         state.journal.settle(conn, state.members.values())
-        # Last: the sending devices' rows, which every batch from them updates.
-        note_contact(conn, *state.contact)
+        note_contact(conn, *state.contact)  # last: the devices' rows, which every batch updates
         store.write_seq_max(conn, state.seq_max)
 
 
