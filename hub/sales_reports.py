@@ -121,7 +121,7 @@ def top_members(
     masked; the sales counted are the branch's when one is given. Read from member_days
     (kept by the ledger, re-proved by verify): a row per member and day, not every leg."""
     d, m = db.member_days, db.members
-    conditions = _day_window(d.c.day, start, end)
+    conditions = _day_window(member_day(conn), start, end)
     if branch:
         conditions.append(d.c.branch_id == branch)
     net, orders = sa.func.sum(d.c.net_cents), sa.func.sum(d.c.orders)
@@ -152,6 +152,16 @@ def top_members(
     ]
 
 
+def member_day(conn: Connection) -> sa.ColumnElement[int]:
+    """member_days.day for a period's WHERE, as top members reads it. SQLite, with no
+    statistics, would take the period by the primary key (day first) and sort every row
+    to group by member; `day + 0` keeps it off that key, so it scans the by-member
+    covering index (migration 0026) in order, with no sort: 80 -> 24 ms over 250,000
+    member days. PostgreSQL plans from its statistics and gets the column itself."""
+    day = db.member_days.c.day
+    return day + 0 if db.is_sqlite(conn) else day
+
+
 def top_members_count(
     conn: Connection,
     start: dt.date | None = None,
@@ -160,11 +170,17 @@ def top_members_count(
 ) -> int:
     """How many members spent in the period (the pages of `top_members`)."""
     d = db.member_days
-    conditions = _day_window(d.c.day, start, end)
+    conditions = _day_window(member_day(conn), start, end)
     if branch:
         conditions.append(d.c.branch_id == branch)
-    query = sa.select(sa.func.count(sa.distinct(d.c.member_id))).where(*conditions)
-    return int(conn.execute(query).scalar_one())
+    # Grouped, not COUNT(DISTINCT): the planner then walks the by-member index in order.
+    members = (
+        sa.select(d.c.member_id)
+        .where(*conditions)
+        .group_by(d.c.member_id)
+        .subquery()
+    )
+    return int(conn.execute(sa.select(sa.func.count()).select_from(members)).scalar_one())
 
 
 def new_members_by_source(

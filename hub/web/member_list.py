@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from hub import db
 from hub.admin.members import search_condition
 from hub.reports import _day_window
+from hub.sales_reports import member_day
 
 PAGE_ROWS: Final = 50
 PAGE_MAX: Final = 10_000  # the page number a link may ask for
@@ -109,7 +110,7 @@ def top_page(conn: Connection, today: dt.date, scope: str | None, page: int) -> 
     net, orders = sa.func.sum(d.c.net_cents), sa.func.sum(d.c.orders)
     spend = (
         sa.select(d.c.member_id, net.label("net_cents"), orders.label("orders"))
-        .where(*_day_window(d.c.day, since, today))
+        .where(*_day_window(member_day(conn), since, today))
         .group_by(d.c.member_id)
         .subquery()
     )
