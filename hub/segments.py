@@ -139,13 +139,21 @@ def _visited(today: dt.date, days: int) -> sa.Exists:
 
 
 def _consented(channel: str) -> sa.ColumnElement[bool]:
-    c = db.member_consents
-    latest = (
-        sa.select(sa.func.max(c.c.id))
-        .where(c.c.member_id == db.members.c.id, c.c.channel == channel, c.c.purpose == "marketing")
-        .scalar_subquery()
+    """The member's latest marketing decision on the channel is yes."""
+    c, later = db.member_consents, db.member_consents.alias("later")
+    newer = sa.exists().where(
+        later.c.member_id == c.c.member_id,
+        later.c.channel == c.c.channel,
+        later.c.purpose == c.c.purpose,
+        later.c.id > c.c.id,
     )
-    return sa.exists().where(c.c.id == latest, c.c.granted.is_(True))
+    return sa.exists().where(
+        c.c.member_id == db.members.c.id,
+        c.c.channel == channel,
+        c.c.purpose == "marketing",
+        c.c.granted.is_(True),
+        sa.not_(newer),
+    )
 
 
 def _member_rules(rules: SegmentRules, today: dt.date) -> list[sa.ColumnElement[bool]]:
