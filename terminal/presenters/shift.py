@@ -223,9 +223,20 @@ def takings_label(t: Callable[..., str], key: str) -> str:
 class ShiftPresenter:
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
+        # The shift last closed on this screen, its count and whether the hub has it:
+        # drawn again in the other language when the language changes.
+        self.closed: tuple[Shift, int, bool] | None = None
+        desk.redraws[Screen.SHIFT] = self._redraw
+
+    def _redraw(self) -> None:
+        if self.closed is not None:
+            self._show_closed(*self.closed)
+        else:
+            self.shift_summary()
 
     def shift_summary(self) -> ReceiptView:
         d = self.desk
+        self.closed = None
         t, s = d.t, d.shift
         view = ReceiptView(d.header(), t("End of shift"), tuple(self._rows(s)))
         if d.guard():
@@ -314,8 +325,7 @@ class ShiftPresenter:
         )
         self._keep_unsent(report)
         d.shift = s.successor(report.closed_ms)
-        rows = self._close_rows(s, cents)
-        self._send_unsent(lambda sent: self._show_closed(rows, report.shift_id in sent))
+        self._send_unsent(lambda sent: self._show_closed(s, cents, report.shift_id in sent))
 
     def _close_rows(self, s: Shift, counted_cents: int) -> list[str]:
         t = self.desk.t
@@ -331,8 +341,10 @@ class ShiftPresenter:
             t("Difference") + f": {sign}{fmt.money(abs(difference))}",
         ]
 
-    def _show_closed(self, rows: list[str], reported: bool) -> None:
+    def _show_closed(self, s: Shift, counted_cents: int, reported: bool) -> None:
         d, t = self.desk, self.desk.t
+        self.closed = (s, counted_cents, reported)
+        rows = self._close_rows(s, counted_cents)
         note = (
             "Reported to the hub"
             if reported
