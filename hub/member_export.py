@@ -17,11 +17,11 @@ import csv
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from hub import db
 from hub.progress import Progress, no_progress
@@ -72,7 +72,7 @@ def _writer(out: TextIO, columns: tuple[str, ...]) -> csv.DictWriter[str]:
     return writer
 
 
-def _member_pages(conn: Connection) -> Iterator[list[sa.Row[tuple[object, ...]]]]:
+def _member_pages(conn: Connection) -> Iterator[list[Row[Any]]]:
     """Active members that are people (not card accounts), by id, a page at a time."""
     m = db.members
     last = 0
