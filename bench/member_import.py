@@ -25,12 +25,12 @@ from typing import Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub import admin, member_import  # noqa: E402
-from hub.app import Hub  # noqa: E402
-from hub.config import HubConfig  # noqa: E402
-from hub.rulestore import parse_rules, store_rules  # noqa: E402
-from hub.verify import verify_ledger  # noqa: E402
-from tapcard.samples import sample_rules_bytes  # noqa: E402
+from hub import admin, member_import
+from hub.app import Hub
+from hub.config import HubConfig
+from hub.rulestore import parse_rules, store_rules
+from hub.verify import verify_ledger
+from tapcard.samples import sample_rules_bytes
 
 FULL_N: Final = 1_000_000
 QUICK_N: Final = 50_000
