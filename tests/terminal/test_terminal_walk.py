@@ -34,6 +34,7 @@ SNAKE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
 CODE = re.compile(r"\b[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+\b")  # WEEKEND-5PCT, PARK-HOUR
 BARE_DECIMAL = re.compile(r"(?<![¥\d.,/])\d[\d,]*\.\d\d\b")  # 128.50 without its ¥
 WORD = re.compile(r"\b[A-Za-z]{2,}\b")
+HEX_REF = re.compile(r"[0-9a-f]*[0-9][0-9a-f]*(?:-[0-9a-f]+)+|\b[0-9a-f]{8,}\b")  # ids, refs
 # Words that stay Latin in Chinese mode: the people of the rig, and the usual letters.
 LATIN_OK = {"EN", "PIN", "ID", "QR", "YYYY", "MM", "DD", "Li", "Wei", "Ana", "Silva", "Ann"}
 LATIN_OK |= {"Lee"}
@@ -96,7 +97,10 @@ def _problems(text: str, lang: str, staff_id: str) -> list[str]:
         zh = catalog("zh")
         if text in zh and zh[text] != text:
             found.append("untranslated catalog text")
-        found += [f"English {w!r}" for w in WORD.findall(text) if w not in LATIN_OK]
+        # References (transfer ids, the printed SEQ/ID8) are hex: letters in them are no
+        # English, and a random id may hold "ceff" or "bead".
+        words = WORD.findall(HEX_REF.sub(" ", text))
+        found += [f"English {w!r}" for w in words if w not in LATIN_OK]
     return found
 
 
