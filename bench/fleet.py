@@ -44,6 +44,7 @@ import argparse
 import contextlib
 import json
 import multiprocessing as mp
+import subprocess
 import sys
 import tempfile
 import threading
@@ -210,6 +211,13 @@ class HubWithWeb(HubProcess):
         super().start(wait_s)
         assert wait_for_port("127.0.0.1", self.web_port, wait_s), "no dashboard"
 
+    def migrate(self) -> None:
+        """`tapcard hub migrate` on the hub's database, with the code the next start runs:
+        in a tree others commit to, a migration added during a 15-minute run would
+        otherwise stop the restarted hub (it refuses an older schema)."""
+        at = self.args.index("serve")
+        subprocess.run([*self.args[:at], "migrate"], check=True, capture_output=True)
+
     def client(self) -> httpx.Client:
         client = httpx.Client(base_url=f"http://127.0.0.1:{self.web_port}", timeout=30)
         log_in(client)
@@ -325,6 +333,7 @@ def storm(
     time.sleep(plan.outage_s)
     workers.rates(plan.heartbeat_s, 0)  # taps stop at the restart: drained means empty
     backlog = workers.stats()["pending"]
+    hub.migrate()  # before the clock starts, like an operator's upgrade during the outage
     broker.start()
     started = time.perf_counter()
     hub.start()
