@@ -185,7 +185,7 @@ def _member_rules(rules: SegmentRules, today: dt.date) -> list[sa.ColumnElement[
     return where
 
 
-def query(rules: SegmentRules, today: dt.date) -> sa.Select[tuple[int]]:
+def query(rules: SegmentRules, today: dt.date) -> sa.Select[int]:
     """SELECT members.id of the members these rules pick, on `today`."""
     m = db.members
     where = _member_rules(rules, today)
