@@ -8,7 +8,8 @@ lockout, in the same table as the logins. Each request names its gate by the gat
 key (`Authorization: Bearer tgk_...`, hub/gate_keys.py); the gate's kind and branch
 come from the registry, never from the request.
 
-`POST /consume` takes a voucher code (the QR) or a member's card id and answers
+`POST /consume` takes a voucher code (the QR), a member's card id, or the member's
+dynamic QR from the member's page (hub/member_qr.py, taken once, 60 s) and answers
 through hub/gates.py, the function the MQTT gates use: open for the paid time, or a
 refusal with a stable reason and its text in the asked language (Accept-Language,
 Chinese first). A replay of a request the gate already got a yes for, within the retry
@@ -25,7 +26,7 @@ from typing import Annotated, Final
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub import gate_keys, gates
+from hub import gate_keys, gates, member_qr
 from hub.app import Hub
 from hub.web import throttle
 from tapcard import __version__
@@ -33,7 +34,7 @@ from tapcard.domain.rules import CatalogKind
 
 PREFIX: Final = "/gates/v1"
 WRONG_KEYS_MAX: Final = 20  # per client address within the login window
-CODE_CHARS_MAX: Final = 64
+CODE_CHARS_MAX: Final = member_qr.CODE_CHARS_MAX  # a member QR is the longest code
 MINUTES_PER_PARKING_UNIT: Final = 60  # a parking voucher's unit is one hour
 LANGS: Final = ("zh", "en")
 
@@ -50,6 +51,8 @@ REASONS: Final[dict[str, tuple[str, str]]] = {
     "card_unknown": ("这不是会员卡", "this is not a membership card"),
     "card_not_active": ("此卡不可用", "this card cannot be used"),
     "no_voucher": ("此卡没有可在此使用的券", "this card holds no voucher for this gate"),
+    "qr_expired": ("会员码已过期请刷新", "this member code has expired: refresh it"),
+    "qr_used": ("会员码已使用请刷新", "this member code was already used: refresh it"),
 }
 
 
@@ -57,7 +60,9 @@ class GateAsk(BaseModel):
     """A scanned voucher code, or a member's card id: exactly one of them."""
 
     model_config = ConfigDict(extra="forbid")
-    code: str | None = Field(None, max_length=CODE_CHARS_MAX, description="the voucher's QR")
+    code: str | None = Field(
+        None, max_length=CODE_CHARS_MAX, description="the voucher's QR or a member's QR"
+    )
     card: str | None = Field(None, max_length=CODE_CHARS_MAX, description="a member card id")
 
 
@@ -136,13 +141,24 @@ def _decide(request: Request, gate: str, ask: GateAsk, lang: str, dry: bool) -> 
     hub = _hub(request)
     try:
         with hub.transaction() as conn:
+            card, text = ask.card is not None, ask.card or ask.code or ""
+            if not card and member_qr.is_member_qr(text):
+                # The member's page QR stands for the card (hub/member_qr.py): used once
+                # when this answer commits, only looked at for /check.
+                now_ms = hub.clock.now_ms()
+                if dry:
+                    text = member_qr.peek(hub.secrets, text, now_ms)
+                else:
+                    text = member_qr.redeem(conn, hub.secrets, text, now_ms).card_id
+                card = True
             if dry:
-                text = ask.card or ask.code or ""
-                done = gates.check(conn, hub, gate, text, card=ask.card is not None)
-            elif ask.card is not None:
-                done = gates.consume_card(conn, hub, gate, ask.card)
+                done = gates.check(conn, hub, gate, text, card=card)
+            elif card:
+                done = gates.consume_card(conn, hub, gate, text)
             else:
-                done = gates.consume(conn, hub, gate, ask.code or "")
+                done = gates.consume(conn, hub, gate, text)
+    except member_qr.MemberQrRefused as exc:
+        return answer(exc.reason, lang)
     except gates.GateRefused as exc:
         return answer(exc.error, lang)
     return answer("", lang, done)
