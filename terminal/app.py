@@ -234,7 +234,7 @@ class RefundConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type h
         self.lines, self.totals = "\n".join(view.lines), "\n".join(view.totals)
 
 
-class ConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
+class CounterConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     title = StringProperty("")
     member = StringProperty("")
     body = StringProperty("")
@@ -261,7 +261,7 @@ SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
     ui.Screen.REFUND_CONFIRM: RefundConfirmScreen,
     ui.Screen.PROFILE: ProfileScreen,
     ui.Screen.REGISTER: RegisterScreen,
-    ui.Screen.CONFIRM: ConfirmScreen,
+    ui.Screen.CONFIRM: CounterConfirmScreen,
 }
 
 

@@ -41,6 +41,7 @@ ALLOWED_WORDS: Final = frozenset(
         *("tapcard", "English", "JSON", "CSV", "PIN", "ID", "SKU", "MiB", "UTC"),
         *("Asia", "Shanghai", "Li", "Wei", "Ana", "Silva", "Bo", "Chen", "Shop", "one"),
         *("two", "hq", "mgr", "audit", "ana", "chain", "test"),
+        *("SMTP", "Webhook"),  # protocol names, written so in Chinese text too
     ]
 )
 TOKEN = re.compile(r"[\w\-./@:]+")
