@@ -252,8 +252,8 @@ class ConfigFeed:
 
 
 class DailyMaintenance:
-    """Tier review, termination, card expiry and points expiry once a day (idempotent,
-    see maintenance and hub/expiry.py)."""
+    """Tier review, termination, card expiry, points expiry and the segments' refresh
+    once a day (idempotent, see maintenance, hub/expiry.py and hub/segments.py)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -262,6 +262,7 @@ class DailyMaintenance:
     def due(self) -> None:
         from hub.expiry import run_expiry
         from hub.maintenance import run_maintenance
+        from hub.segments import refresh_all
 
         today = clock_today(self.hub.clock)
         if self._done_on == today or not self.hub.rules.latest_version():
@@ -270,6 +271,10 @@ class DailyMaintenance:
             report = run_maintenance(conn, self.hub.rules.latest(), today)
         # After card expiry above: a card that lapsed today freezes its points first.
         expired = run_expiry(self.hub.writer, self.hub.rules.latest(), today)
+        # After both: a segment reads tiers, states and cards as they stand today.
+        with self.hub.writer.begin() as conn:
+            segments = refresh_all(conn, today)
+        log.info("segments: %d refreshed, %d memberships", len(segments), sum(segments.values()))
         self._done_on = today
         log.info("expiry: %d points of %d members", expired.points, expired.members)
         log.info(
