@@ -1,7 +1,8 @@
 """The member portal's tables (migration 0028), defined on the hub's metadata by `hub.db`.
 
 - `portal_codes`: the one-time login codes sent by SMS, kept as a keyed hash only; a
-  code is used once (`used_ms`) and lives five minutes (`expires_ms`).
+  code is used once (`used_ms`) and lives five minutes (`expires_ms`); 0029 adds the
+  address that asked, when it was sent and the wrong tries made against it.
 - `member_qr_nonces`: the nonce of each dynamic member QR code the hub accepted, so a
   scanned code is taken once; rows past their expiry can be pruned (a code that old is
   refused on its time alone).
@@ -22,7 +23,12 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         sa.Column("code_hash", sa.String(64), nullable=False),
         sa.Column("expires_ms", sa.BigInteger, nullable=False),
         sa.Column("used_ms", sa.BigInteger, nullable=True),
+        # 0029: who asked, when, and the wrong tries against the code (hub/portal_login.py)
+        sa.Column("address", sa.String(64), nullable=False, server_default=""),
+        sa.Column("sent_ms", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("tries", sa.Integer, nullable=False, server_default="0"),
         sa.Index("portal_codes_phone", "phone", "id"),
+        sa.Index("portal_codes_address", "address", "sent_ms"),
     )
     nonces = sa.Table(
         "member_qr_nonces",
