@@ -1,15 +1,15 @@
 """Targeted campaigns: each capped campaign's budget spent so far, and every use of a
 campaign by a member (hub/campaign_schema.py; issue 17).
 
-Revision ID: 0029
-Revises: 0028
+Revision ID: 0030
+Revises: 0029
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029"
-down_revision = "0028"
+revision = "0030"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
