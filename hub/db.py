@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hub import (
+    campaign_schema,
     expiry_schema,
     ledger_schema,
     member_schema,
@@ -488,13 +489,12 @@ staff = sa.Table(
 # Staff sessions, login challenges and failed PIN tries (migration 0006): hub/staff_schema.py.
 staff_sessions, staff_challenges, staff_pin_failures = staff_schema.define(metadata)
 web_login_failures = web_schema.define(metadata)  # failed dashboard logins (0007)
-# Points by expiry date (migration 0010): hub/expiry_schema.py.
-point_buckets = expiry_schema.define(metadata)
+point_buckets = expiry_schema.define(metadata)  # points by expiry date (0010): expiry_schema
 join_by_spend = voucher_schema.define(metadata)  # joined by spend (0013): voucher_schema
-# The product catalog (migration 0019): hub/product_schema.py.
-products, product_prices, product_catalogs = product_schema.define(metadata)
+products, product_prices, product_catalogs = product_schema.define(metadata)  # 0019
 till_shifts, day_closes = till_schema.define(metadata)  # migration 0022: hub/till_schema.py
 # Members' contacts and consents, and the notices' outbox (0025): hub/notices/schema.py.
 member_contacts, member_consents, notices = notice_schema.define(metadata)
 segments, segment_members = segments_schema.define(metadata)  # 0027: hub/segments_schema.py
 portal_codes, member_qr_nonces, close_requests = portal_schema.define(metadata)  # 0028
+campaign_budgets, campaign_uses = campaign_schema.define(metadata)  # 0030: campaign_schema
