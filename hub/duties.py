@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub import admin, db, products
+from hub import admin, db, member_qr, products
 from hub.app import Hub
 from hub.config import BrokerAddress
 from hub.router import Outgoing
@@ -274,6 +274,8 @@ class DailyMaintenance:
         # After both: a segment reads tiers, states and cards as they stand today.
         with self.hub.writer.begin() as conn:
             segments = refresh_all(conn, today)
+            # A member QR past its 60 s is refused on its time alone: its nonce can go.
+            member_qr.prune(conn, self.hub.clock.now_ms())
         log.info("segments: %d refreshed, %d memberships", len(segments), sum(segments.values()))
         self._done_on = today
         log.info("expiry: %d points of %d members", expired.points, expired.members)
