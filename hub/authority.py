@@ -21,7 +21,7 @@ from tapcard.domain.model import Asset, DeviceKind
 from tapcard.domain.rules import RuleSet
 from tapcard.wire.codes import Reason
 from tapcard.wire.messages import AnyOp
-from tapcard.wire.operations import operation_of, operations_of  # shared with the device
+from tapcard.wire.operations import op_denial, operation_of  # shared with the device
 
 if TYPE_CHECKING:  # decided and loaded elsewhere; only their shape here
     from hub.decide import Decision
@@ -58,18 +58,8 @@ def capability_refusal(rules: RuleSet, sender: Sender, op: AnyOp) -> tuple[Reaso
     """Why the capability table does not let the sender send this, or None."""
     if sender.device is None:
         return Reason.DEVICE_NOT_ALLOWED, "the device is not provisioned"
-    for operation, tender, amount_cents in operations_of(op):  # a split: each tender
-        denial = authority.capability_denial(
-            rules,
-            device=sender.device,
-            branch=sender.branch,
-            operation=operation,
-            tender=tender,
-            amount_cents=amount_cents,
-        )
-        if denial is not None:
-            break
-    else:
+    denial = op_denial(rules, sender.device, sender.branch, op)
+    if denial is None:
         return None
     if denial.kind is authority.DenialKind.OPERATION:
         return Reason.DEVICE_NOT_ALLOWED, denial.message

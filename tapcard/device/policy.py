@@ -22,7 +22,6 @@ from tapcard.domain import engine, products
 from tapcard.domain.authority import (
     DenialKind,
     business_date,
-    capability_denial,
     offline_limit_error,
     topup_refusal,
 )
@@ -33,7 +32,7 @@ from tapcard.domain.rules import RuleSet
 from tapcard.domain.tenders import stored_value_cents
 from tapcard.wire import messages as m
 from tapcard.wire.codes import CARD_STATE_REASON, Reason
-from tapcard.wire.operations import operations_of
+from tapcard.wire.operations import op_denial
 
 # A snapshot does not carry the join date; this one never qualifies for a new-member
 # discount, so a device quote is never lower than the hub's (caps stay conservative).
@@ -173,18 +172,8 @@ def _capability(
     offline, goods the hub will refuse are never handed over."""
     if device is None:
         return None
-    for operation, tender, amount_cents in operations_of(op):  # a split: each tender
-        denial = capability_denial(
-            rules,
-            device=device,
-            branch=branch,
-            operation=operation,
-            tender=tender,
-            amount_cents=amount_cents,
-        )
-        if denial is not None:
-            break
-    else:
+    denial = op_denial(rules, device, branch, op)
+    if denial is None:
         return None
     if denial.kind is DenialKind.OPERATION:
         return _refuse(Reason.DEVICE_NOT_ALLOWED, denial.message, offline)

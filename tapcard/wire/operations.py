@@ -1,13 +1,16 @@
 """What the capability table (tapcard.domain.authority) bounds in one operation: its kind,
-its tender and the amount the device chose. One mapping for the hub, which refuses what
-the table forbids, and the device, which refuses it before it queues anything."""
+its tender and the amount the device chose. One mapping and one check (`op_denial`) for
+the hub, which refuses what the table forbids, and the device, which refuses it before
+it queues anything."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tapcard.domain.authority import Denial, capability_denial
 from tapcard.domain.engine import SaleLine
-from tapcard.domain.model import Payment, TxKind
+from tapcard.domain.model import DeviceKind, Payment, TxKind
+from tapcard.domain.rules import RuleSet
 from tapcard.wire.messages import (
     AnyOp,
     Backfill,
@@ -52,3 +55,20 @@ def operations_of(op: AnyOp) -> list[tuple[TxKind, Payment | None, int]]:
         kind = operation_of(op)[0]
         return [(kind, part.payment, part.amount_cents) for part in op.tenders]
     return [operation_of(op)]
+
+
+def op_denial(rules: RuleSet, device: DeviceKind, branch: str, op: AnyOp) -> Denial | None:
+    """The table's first denial of the op for this device and branch, or None: each
+    (operation, tender, amount) of `operations_of` in turn (a split: each tender)."""
+    for operation, tender, amount_cents in operations_of(op):
+        denial = capability_denial(
+            rules,
+            device=device,
+            branch=branch,
+            operation=operation,
+            tender=tender,
+            amount_cents=amount_cents,
+        )
+        if denial is not None:
+            return denial
+    return None
