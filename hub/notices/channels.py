@@ -83,7 +83,9 @@ class Channel(Protocol):
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-def post_json(url: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+def post_json(
+    url: str, body: bytes, headers: Mapping[str, str], timeout_s: float = HTTP_TIMEOUT_S
+) -> bytes:
     """POST a JSON body; the response body on 2xx, else DeliveryError (transient for
     429, 5xx and network errors). Only http(s) URLs: a file: URL is never opened."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
@@ -92,7 +94,7 @@ def post_json(url: str, body: bytes, headers: Mapping[str, str]) -> bytes:
         url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
     )
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
             return bytes(answer.read())
     except urllib.error.HTTPError as exc:
         transient = exc.code == 429 or exc.code >= 500
@@ -192,20 +194,56 @@ SMTP_SECURITY: Final = ("none", "starttls", "tls")  # plain, upgraded after EHLO
 
 
 @dataclass(frozen=True, slots=True)
-class SmtpChannel:
+class SmtpRelay:
+    """A mail server and how to talk to it. The one SMTP sender of the hub: the notices'
+    e-mail channel and the dashboard's alert mail both go through it."""
+
     host: str
     port: int
-    sender: str
     security: str = "none"  # SMTP_SECURITY
     user: str = ""  # a login (AUTH) only over TLS, never in the clear
     password: str = field(default="", repr=False)
     ca_file: str = ""  # the CA of the server's certificate; "": the system's
+    timeout_s: float = SMTP_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.security not in SMTP_SECURITY:
             raise ValueError(f"SMTP security is one of {', '.join(SMTP_SECURITY)}")
         if self.user and self.security == "none":
-            raise ValueError("an SMTP login needs starttls or tls: never a password in clear")
+            raise ValueError("an SMTP login needs starttls or tls: a password is never sent plain")
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context(cafile=self.ca_file or None)
+        if self.security == "tls":
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=context)
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+        if self.security == "starttls":
+            try:
+                smtp.starttls(context=context)  # refuses a server that does not offer it
+            except BaseException:
+                smtp.close()  # not left open: the relay would wait for us till its timeout
+                raise
+        return smtp
+
+    def send(self, mail: EmailMessage) -> None:
+        """Send one message, or raise DeliveryError saying whether a retry may work."""
+        try:
+            with self._connect() as smtp:
+                if self.user:
+                    smtp.login(self.user, self.password)
+                smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"the mail server refused {mail['To']}: {exc}", False) from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"SMTP {exc.smtp_code}", transient=exc.smtp_code < 500) from None
+        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"cannot reach the mail server: {exc}", transient=True) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpChannel:
+    relay: SmtpRelay
+    sender: str
 
     @property
     def name(self) -> ChannelName:
@@ -221,23 +259,4 @@ class SmtpChannel:
         return mail
 
     def send(self, notice: Outgoing) -> None:
-        context = ssl.create_default_context(cafile=self.ca_file or None)
-        try:
-            if self.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=SMTP_TIMEOUT_S, context=context
-                )
-            else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_S)
-            with smtp:
-                if self.security == "starttls":
-                    smtp.starttls(context=context)
-                if self.user:
-                    smtp.login(self.user, self.password)
-                smtp.send_message(self.message(notice))
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError(f"the mail server refused {notice.address}: {exc}", False) from None
-        except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"SMTP {exc.smtp_code}", transient=exc.smtp_code < 500) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"cannot reach the mail server: {exc}", transient=True) from None
+        self.relay.send(self.message(notice))

@@ -31,6 +31,7 @@ from hub.notices.channels import (
     ChannelName,
     SmsChannel,
     SmtpChannel,
+    SmtpRelay,
     WebhookChannel,
     WeChatChannel,
 )
@@ -60,14 +61,14 @@ def _smtp(env: Mapping[str, str]) -> SmtpChannel | None:
     if not host or not port.isdigit():
         raise ValidationError("TAPCARD_NOTICE_SMTP is host:port")
     try:
-        return SmtpChannel(
+        relay = SmtpRelay(
             host,
             int(port),
-            env.get("TAPCARD_NOTICE_SMTP_FROM", "tapcard@localhost"),
             security=env.get("TAPCARD_NOTICE_SMTP_SECURITY", "none"),
             user=env.get("TAPCARD_NOTICE_SMTP_USER", ""),
             password=env.get("TAPCARD_NOTICE_SMTP_PASSWORD", ""),
         )
+        return SmtpChannel(relay, env.get("TAPCARD_NOTICE_SMTP_FROM", "tapcard@localhost"))
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
 

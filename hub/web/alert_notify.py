@@ -1,34 +1,33 @@
 """Telling someone about a new alert: one small Protocol, called once per alert when it
 opens (hub/web/alert_store.py sync_history). The log notifier is the default; the SMTP
 notifier sends one plain e-mail per alert; the webhook notifier POSTs the alert as JSON,
-signed with HMAC-SHA256 over the body. `notifier_from` picks them by the settings
-(hub/web/settings.py), the watcher's default. The channel that "segments and notifications"
-builds can plug in here as another AlertNotifier.
+signed with HMAC-SHA256 over the body. Both go through the notices' own SMTP relay and
+signed POST (hub/notices/channels.py), so the hub has one way to send each.
+`notifier_from` picks them by the settings (hub/web/settings.py), the watcher's default.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import smtplib
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
+from hub.notices.channels import (
+    SIGNATURE_HEADER,
+    DeliveryError,
+    SmtpRelay,
+    post_json,
+    signature,
+)
 from hub.web.alerts import Alert
 from hub.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
-SMTP_TIMEOUT_S = 10.0
 WEBHOOK_TIMEOUT_S = 5.0  # the watcher waits this long at most per alert
-SIGNATURE_HEADER = "X-Tapcard-Signature"  # "sha256=<hex HMAC of the body>"
 
 
 class AlertNotifier(Protocol):
@@ -41,43 +40,11 @@ class LogNotifier:
         log.warning("alert %s opened: %s", alert.key, alert.message)
 
 
-SMTP_SECURITY = ("none", "starttls", "tls")  # plain, upgraded after EHLO, TLS from the start
-
-
 @dataclass(frozen=True, slots=True)
 class SmtpNotifier:
-    host: str
-    port: int
+    relay: SmtpRelay
     sender: str
     recipients: tuple[str, ...]
-    timeout_s: float = SMTP_TIMEOUT_S
-    security: str = "none"  # SMTP_SECURITY
-    user: str = ""  # a login (AUTH) when set: only over TLS, never in the clear
-    password: str = field(default="", repr=False)
-    ca_file: str = ""  # the CA that signed the server's certificate; "": the system's
-
-    def __post_init__(self) -> None:
-        if self.security not in SMTP_SECURITY:
-            raise ValueError(f"SMTP security is one of {', '.join(SMTP_SECURITY)}")
-        if self.user and self.security == "none":
-            raise ValueError("an SMTP login needs starttls or tls: a password is never sent plain")
-
-    def _tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.ca_file or None)
-
-    def _connect(self) -> smtplib.SMTP:
-        if self.security == "tls":
-            return smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout_s, context=self._tls()
-            )
-        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
-        if self.security == "starttls":
-            try:
-                smtp.starttls(context=self._tls())  # refuses a server that does not offer it
-            except BaseException:
-                smtp.close()  # not left open: the relay would wait for us till its timeout
-                raise
-        return smtp
 
     def message(self, alert: Alert) -> EmailMessage:
         mail = EmailMessage()
@@ -91,23 +58,16 @@ class SmtpNotifier:
 
     def notify(self, alert: Alert) -> None:
         try:
-            with self._connect() as smtp:
-                if self.user:
-                    smtp.login(self.user, self.password)
-                smtp.send_message(self.message(alert))
-        except (OSError, smtplib.SMTPException) as exc:
+            self.relay.send(self.message(alert))
+        except DeliveryError as exc:
             # A mail server that is away must not stop the watcher; the alert is on the page.
             log.warning("could not mail alert %s: %s", alert.key, exc)
-
-
-def signature(secret: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookNotifier:
     url: str
-    secret: bytes
+    secret: str = field(repr=False)
     timeout_s: float = WEBHOOK_TIMEOUT_S
 
     def __post_init__(self) -> None:
@@ -119,19 +79,10 @@ class WebhookNotifier:
 
     def notify(self, alert: Alert) -> None:
         body = self.body(alert)
-        request = urllib.request.Request(  # noqa: S310 (http or https, checked above)
-            self.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                SIGNATURE_HEADER: signature(self.secret, body),
-            },
-        )
+        headers = {SIGNATURE_HEADER: signature(self.secret, body)}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
-                response.read()
-        except (OSError, urllib.error.URLError, ValueError) as exc:
+            post_json(self.url, body, headers, self.timeout_s)
+        except DeliveryError as exc:
             # A receiver that is away or refuses must not stop the watcher.
             log.warning("could not post alert %s to the webhook: %s", alert.key, exc)
 
@@ -150,17 +101,16 @@ def notifier_from(cfg: WebSettings) -> AlertNotifier:
     each: list[AlertNotifier] = [LogNotifier()]
     if cfg.smtp_host and cfg.smtp_to:
         to = tuple(a.strip() for a in cfg.smtp_to.split(",") if a.strip())
-        mail = SmtpNotifier(
+        relay = SmtpRelay(
             cfg.smtp_host,
             cfg.smtp_port,
-            cfg.smtp_from,
-            to,
             security=cfg.smtp_security,
             user=cfg.smtp_user,
             password=cfg.smtp_password,
             ca_file=cfg.smtp_ca_file,
         )
+        mail = SmtpNotifier(relay, cfg.smtp_from, to)
         each.append(mail)
     if cfg.webhook_url:
-        each.append(WebhookNotifier(cfg.webhook_url, cfg.webhook_secret.encode()))
+        each.append(WebhookNotifier(cfg.webhook_url, cfg.webhook_secret))
     return Notifiers(tuple(each))

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 from hub.admin.audit import audit
 from hub.admin.settings import get_setting, set_setting
 from hub.app import Hub
-from hub.web.alert_notify import SMTP_SECURITY, notifier_from
+from hub.notices.channels import SMTP_SECURITY
+from hub.web.alert_notify import notifier_from
 from hub.web.alerts import Alert
 from hub.web.settings import WebSettings
 from tapcard.errors import TapcardError, ValidationError

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import db
+from hub.notices.channels import SMTP_SECURITY
 from hub.web import alert_store, alert_thresholds, alerts, auth, i18n, notify_settings, throttle
-from hub.web.alert_notify import SMTP_SECURITY
 from hub.web.alert_schema import NOTE_LEN_MAX
 from hub.web.deps import (
     LOGIN_COOKIE,

@@ -39,6 +39,7 @@ from hub.notices.channels import (
     Purpose,
     SmsChannel,
     SmtpChannel,
+    SmtpRelay,
     WebhookChannel,
     WeChatChannel,
 )
@@ -159,7 +160,7 @@ def test_receipts_go_on_the_agreed_channels_once_through_a_failing_provider(
         set_contact(conn, other, ChannelName.EMAIL, "ana@example.com", "en", "test")
     _agree(seeded, member, ChannelName.EMAIL, ChannelName.SMS)
     channels: dict[ChannelName, Channel] = {
-        ChannelName.EMAIL: SmtpChannel("127.0.0.1", port, "会员中心 <vip@example.com>"),
+        ChannelName.EMAIL: SmtpChannel(SmtpRelay("127.0.0.1", port), "会员中心 <vip@example.com>"),
         ChannelName.SMS: SmsChannel(
             f"{sink.url}/sms", "key", {"receipt": "SMS_1", "low_balance": "SMS_2"}
         ),
@@ -215,7 +216,7 @@ def test_a_refused_address_is_dead_and_hq_can_replay_it(
         set_contact(conn, member, ChannelName.EMAIL, "gone@example.com", "en", "test")
     _agree(seeded, member, ChannelName.EMAIL)
     mailbox.refuse.add("gone@example.com")
-    channels = {ChannelName.EMAIL: SmtpChannel("127.0.0.1", port, "vip@example.com")}
+    channels = {ChannelName.EMAIL: SmtpChannel(SmtpRelay("127.0.0.1", port), "vip@example.com")}
     _book(seeded, m.TopUp(amount_cents=1_000))
     run_round(seeded.hub, channels)
     [notice] = _notices(seeded)

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from hub import db
 from hub.deploy.pki import CertificateAuthority
+from hub.notices.channels import SmtpRelay
 from hub.web import notify_settings
 from hub.web.alert_notify import Notifiers, SmtpNotifier, notifier_from
 from hub.web.alerts import Alert
@@ -77,7 +78,8 @@ def implicit(pki: tuple[ssl.SSLContext, str]) -> Iterator[tuple[Mailbox, int]]:
 
 
 def _mailer(port: int, **kw: str) -> SmtpNotifier:
-    return SmtpNotifier("localhost", port, "hub@example.com", ("ops@example.com",), **kw)  # type: ignore[arg-type]
+    relay = SmtpRelay("localhost", port, **kw)  # type: ignore[arg-type]
+    return SmtpNotifier(relay, "hub@example.com", ("ops@example.com",))
 
 
 def test_a_plain_relay_gets_one_mail_per_alert(plain: tuple[Mailbox, int]) -> None:

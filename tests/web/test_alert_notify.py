@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from hub.notices.channels import SIGNATURE_HEADER
 from hub.web.alert_notify import (
-    SIGNATURE_HEADER,
     LogNotifier,
     Notifiers,
     SmtpNotifier,
@@ -28,7 +28,7 @@ from hub.web.alert_notify import (
 from hub.web.alerts import Alert
 from hub.web.settings import WebSettings
 
-SECRET = b"shared with the incident tool"
+SECRET = "shared with the incident tool"
 ALERT = Alert(
     "outage:b-03",
     "outage",
@@ -69,7 +69,7 @@ def receiver() -> Iterator[str]:
 def test_a_new_alert_is_posted_signed(receiver: str) -> None:
     WebhookNotifier(receiver, SECRET).notify(ALERT)
     [(signature, body)] = _Receiver.got
-    wanted = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    wanted = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(signature, wanted)
     sent = json.loads(body)
     assert sent["key"] == "outage:b-03" and sent["devices"] == ["dev-1", "dev-2", "dev-3"]
@@ -103,12 +103,12 @@ def test_the_settings_turn_the_notifiers_on(receiver: str) -> None:
         smtp_from="hub@example.com",
         smtp_to="ops@example.com, boss@example.com",
         webhook_url=receiver,
-        webhook_secret=SECRET.decode(),
+        webhook_secret=SECRET,
     )
     both = notifier_from(cfg)
     assert isinstance(both, Notifiers)
     [_log, mail, hook] = both.each
-    assert isinstance(mail, SmtpNotifier) and mail.port == 587
+    assert isinstance(mail, SmtpNotifier) and mail.relay.port == 587
     assert mail.recipients == ("ops@example.com", "boss@example.com")
     assert isinstance(hook, WebhookNotifier) and hook.url == receiver
     hook.notify(ALERT)

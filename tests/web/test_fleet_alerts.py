@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from hub import db
+from hub.notices.channels import SmtpRelay
 from hub.web import alert_store, alerts
 from hub.web.alert_notify import SmtpNotifier
 from hub.web.fleet_query import PAGE_ROWS
@@ -250,7 +251,7 @@ def test_the_smtp_notifier_mails_each_new_alert_once(
     big: WebHub, smtp_server: tuple[int, list[bytes]]
 ) -> None:
     port, received = smtp_server
-    notifier = SmtpNotifier("127.0.0.1", port, "hub@example.com", ("ops@example.com",))
+    notifier = SmtpNotifier(SmtpRelay("127.0.0.1", port), "hub@example.com", ("ops@example.com",))
     hub, w = big.seeded.hub, big.app.state.web
     _, devices = w.watcher.snapshot()
     opened = alert_store.sweep(hub, w.cfg, devices, [], notifier)
@@ -258,7 +259,9 @@ def test_the_smtp_notifier_mails_each_new_alert_once(
     assert len(received) == len(opened) >= 1
     outage = [m for m in received if f"outage:{OUT_BRANCH}".encode() in m]
     assert len(outage) == 1 and b"dev-03-49" in outage[0]
-    SmtpNotifier("127.0.0.1", 1, "a@b", ("c@d",), 0.5).notify(opened[0])  # no server: logged
+    SmtpNotifier(SmtpRelay("127.0.0.1", 1, timeout_s=0.5), "a@b", ("c@d",)).notify(
+        opened[0]
+    )  # no server: logged
 
 
 def test_fleet_page_fits_a_phone(big: WebHub, live_server: object, browser_page: object) -> None:
