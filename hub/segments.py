@@ -3,7 +3,8 @@
 A segment's rules (`SegmentRules`) are all optional and all must hold: tags (any of,
 all of), tier, home branch, net spend and visits (orders) over a window of days from
 member_days (the M and F of RFM), days since the last visit (R), birthday month, age
-band, card kind, and marketing consent on a channel. `query` turns them into one SELECT
+band, card kind, marketing consent on a channel, and RFM scores (`r_min` .. `m_max`,
+quintiles 1-5 over the window, see `_rfm`). `query` turns them into one SELECT
 of member ids: the database does the work, never Python per member, so a preview is a
 COUNT and a refresh is one INSERT ... SELECT into segment_members (hub/segments_schema.py)
 inside the caller's transaction. Only active members are ever in a segment.
@@ -33,6 +34,7 @@ WINDOW_DAYS_MAX: Final = 3660
 AGE_YEARS_MAX: Final = 150
 CONSENT_CHANNELS: Final = ("email", "sms", "wechat")
 PERCENT_BASIS: Final = 10_000  # hold-out buckets: hundredths of a percent
+RFM_SCORES: Final = 5  # quintiles
 
 
 class SegmentRules(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -54,6 +56,18 @@ class SegmentRules(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     age_max_years: int | None = None
     card_kinds: list[str] = []  # an active card of one of these kinds
     consent_channel: str | None = None  # latest marketing decision on it is yes
+    # RFM quintile scores 1-5 over the window (5: most recent, most visits, most spend);
+    # a member without a visit in the window has no scores and matches no RFM bound.
+    r_min: int | None = None
+    r_max: int | None = None
+    f_min: int | None = None
+    f_max: int | None = None
+    m_min: int | None = None
+    m_max: int | None = None
+
+    def uses_rfm(self) -> bool:
+        bounds = (self.r_min, self.r_max, self.f_min, self.f_max, self.m_min, self.m_max)
+        return any(v is not None for v in bounds)
 
 
 def _check_range(name: str, low: int | None, high: int | None, top: int | None = None) -> None:
@@ -71,6 +85,11 @@ def check(rules: SegmentRules) -> SegmentRules:
     _check_range("spend_cents", rules.spend_min_cents, rules.spend_max_cents)
     _check_range("visits", rules.visits_min, rules.visits_max)
     _check_range("age_years", rules.age_min_years, rules.age_max_years, AGE_YEARS_MAX)
+    for letter in "rfm":
+        low, high = getattr(rules, f"{letter}_min"), getattr(rules, f"{letter}_max")
+        _check_range(f"{letter} score", low, high, RFM_SCORES)
+        if 0 in (low, high):
+            raise ValidationError(f"{letter} score must be between 1 and {RFM_SCORES}, not 0")
     for name in ("visited_within_days", "lapsed_days"):
         days = getattr(rules, name)
         if days is not None and not 1 <= days <= WINDOW_DAYS_MAX:
@@ -129,6 +148,54 @@ def _bounded(
         out.append(value >= low)
     if high is not None:
         out.append(value <= high)
+    return out
+
+
+def _first_day(today: dt.date, days: int) -> int:
+    return today.toordinal() - dt.date(1970, 1, 1).toordinal() - days + 1
+
+
+def _rfm(rules: SegmentRules, today: dt.date) -> sa.Subquery:
+    """Per member with a visit in the window: R, F and M scores 1-5.
+
+    A score is the member's quintile by rank among those members: 1 + 5 (rank - 1) / n
+    in integer arithmetic (the same on SQLite and PostgreSQL), so equal values share a
+    score (rank, not row_number: no arbitrary split of ties) and the lowest value is 1.
+    R ranks the last visit's day, F the orders, M the net spend."""
+    d = db.member_days
+    base = (
+        sa.select(
+            d.c.member_id,
+            sa.func.max(sa.case((d.c.orders > 0, d.c.day))).label("last"),
+            sa.func.sum(d.c.orders).label("visits"),
+            sa.func.sum(d.c.net_cents).label("spend"),
+        )
+        .where(d.c.day >= _first_day(today, rules.window_days))
+        .group_by(d.c.member_id)
+        .having(sa.func.sum(d.c.orders) > 0)
+        .subquery("rfm_base")
+    )
+    n = sa.func.count().over()
+
+    def score(col: sa.ColumnElement[int], name: str) -> sa.Label[int]:
+        return (1 + (RFM_SCORES * (sa.func.rank().over(order_by=col) - 1)) // n).label(name)
+
+    return sa.select(
+        base.c.member_id,
+        score(base.c.last, "r"),
+        score(base.c.visits, "f"),
+        score(base.c.spend, "m"),
+    ).subquery("rfm")
+
+
+def _rfm_bounds(rules: SegmentRules, rfm: sa.Subquery) -> list[sa.ColumnElement[bool]]:
+    out: list[sa.ColumnElement[bool]] = []
+    for letter in "rfm":
+        low, high = getattr(rules, f"{letter}_min"), getattr(rules, f"{letter}_max")
+        if low is not None:
+            out.append(rfm.c[letter] >= low)
+        if high is not None:
+            out.append(rfm.c[letter] <= high)
     return out
 
 
@@ -194,12 +261,24 @@ def query(rules: SegmentRules, today: dt.date) -> sa.Select[int]:
     if rules.lapsed_days is not None:
         where.append(sa.not_(_visited(today, rules.lapsed_days)))
     sums = [rules.spend_min_cents, rules.spend_max_cents, rules.visits_min, rules.visits_max]
-    if all(v is None for v in sums):
-        return sa.select(m.c.id).where(*where)
-    w = _window(rules, today)
-    where += _bounded(w.c.spend, rules.spend_min_cents, rules.spend_max_cents)
-    where += _bounded(w.c.visits, rules.visits_min, rules.visits_max)
-    return sa.select(m.c.id).select_from(m.outerjoin(w, w.c.member_id == m.c.id)).where(*where)
+    joined: sa.FromClause = m
+    if any(v is not None for v in sums):
+        w = _window(rules, today)
+        where += _bounded(w.c.spend, rules.spend_min_cents, rules.spend_max_cents)
+        where += _bounded(w.c.visits, rules.visits_min, rules.visits_max)
+        joined = joined.outerjoin(w, w.c.member_id == m.c.id)
+    if rules.uses_rfm():  # an inner join: members without scores match no RFM bound
+        rfm = _rfm(rules, today)
+        where += _rfm_bounds(rules, rfm)
+        joined = joined.join(rfm, rfm.c.member_id == m.c.id)
+    return sa.select(m.c.id).select_from(joined).where(*where)
+
+
+def rfm_scores(conn: Connection, member_id: int, window_days: int = 90) -> dict[str, int] | None:
+    """A member's R, F and M scores over the window on the hub's day; None: no visit."""
+    rfm = _rfm(check(SegmentRules(window_days=window_days)), db.today_at(conn))
+    row = conn.execute(sa.select(rfm).where(rfm.c.member_id == member_id)).first()
+    return None if row is None else {"r": int(row.r), "f": int(row.f), "m": int(row.m)}
 
 
 def _segment(conn: Connection, code: str) -> SegmentRules:
