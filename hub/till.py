@@ -2,10 +2,16 @@
 
 A terminal reports each shift it closes (`CloseShift`, terminal/presenters/shift.py);
 `record_shift` keeps it once by its id, with expected (float + cash in - cash out) and
-difference worked out here. `day_figures` reads a branch's business day from the
-journal: the money taken by tender (cash, stored value, bank card, WeChat Pay, Alipay;
-net of what went back), the same by device, and the shifts closed that day with their
-differences. `close_day` is a manager's sign-off: the figures as they stand are kept
+difference worked out here, and checks the till's cash against the hub's own journal:
+the cash the hub booked for that device from the shift's open to its close (sales,
+top-ups, fees in; refunds paid out), kept as it stood at the report. The day's figures
+show each shift's mismatch (the till's net cash less the hub's) as the journal has it
+now, beside the one at the report: an intent the device lost stays a mismatch; one a
+device booked offline and sent after the close clears it when it arrives.
+`day_figures` reads a branch's business day from the journal: the money taken by
+tender (cash, stored value, bank card, WeChat Pay, Alipay; net of what went back), the
+same by device, and the shifts closed that day with their differences and mismatches.
+`close_day` is a manager's sign-off: the figures as they stand are kept
 (`day_closes.figures`) and audited; a day is closed once.
 
 After the close the journal may still get transfers dated on that day (an offline till
@@ -43,6 +49,30 @@ STORED_VALUE_TENDER_KINDS = (
 )
 _TENDER_OF_CODE = {system_account(a): t.value for t, a in TENDER_ACCOUNT.items()}
 _STORED = Payment.STORED_VALUE.value
+_CASH_ACCOUNT = system_account(TENDER_ACCOUNT[Payment.CASH])
+
+
+def hub_cash(conn: Connection, device_id: str, opened_ms: int, closed_ms: int) -> tuple[int, int]:
+    """(in, out): the cash the hub booked for the device from `opened_ms` to `closed_ms`.
+    A transfer's time is the hub's arrival online and the device's own offline (hub_time_ms);
+    the device books an online sale only once its result came, so both fall within the
+    device's shift up to the clocks' skew."""
+    tr, lg = db.transfers, db.legs
+    debit, credit = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(lg.c.debit), 0),
+            sa.func.coalesce(sa.func.sum(lg.c.credit), 0),
+        )
+        .select_from(tr.join(lg, lg.c.tx_id == tr.c.tx_id))
+        .where(
+            tr.c.device_id == device_id,
+            tr.c.created_ms >= opened_ms,
+            tr.c.created_ms <= closed_ms,
+            lg.c.account == _CASH_ACCOUNT,
+            lg.c.asset == "cents",
+        )
+    ).one()
+    return int(debit), int(credit)
 
 
 def record_shift(
@@ -65,6 +95,7 @@ def record_shift(
     if op.closed_ms < op.opened_ms:
         raise ValidationError("a shift closes after it opens")
     expected = op.float_cents + op.cash_in_cents - op.cash_out_cents
+    hub_in, hub_out = hub_cash(conn, device_id, op.opened_ms, op.closed_ms)
     row = {
         "shift_id": op.shift_id,
         "device_id": device_id,
@@ -82,12 +113,13 @@ def record_shift(
         "recorded_ms": now_ms,
         # The hub's day of the report: a device's clock says when, never which day.
         "business_date": business_date(now_ms, zone),
+        "hub_cash_in_cents": hub_in,
+        "hub_cash_out_cents": hub_out,
     }
     conn.execute(db.till_shifts.insert().values(**row))
     shown = ("device_id", "expected_cents", "counted_cents", "difference_cents")
-    audit(
-        conn, f"staff:{staff}@{device_id}", "shift.close", op.shift_id, {k: row[k] for k in shown}
-    )
+    detail = {k: row[k] for k in shown} | {"mismatch_cents": _mismatch(row, hub_in, hub_out)}
+    audit(conn, f"staff:{staff}@{device_id}", "shift.close", op.shift_id, detail)
     return {"expected_cents": expected, "difference_cents": op.counted_cents - expected}
 
 
@@ -104,6 +136,11 @@ class DayFigures:
     def difference_cents(self) -> int:
         return sum(int(s["difference_cents"]) for s in self.shifts)
 
+    @property
+    def mismatch_cents(self) -> int:
+        """The tills' net cash less the hub's, over the day's shifts, as booked now."""
+        return sum(int(s["mismatch_cents"]) for s in self.shifts)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "branch": self.branch,
@@ -112,6 +149,7 @@ class DayFigures:
             "by_device": self.by_device,
             "shifts": self.shifts,
             "difference_cents": self.difference_cents,
+            "mismatch_cents": self.mismatch_cents,
             "transfers": self.transfers,
         }
 
@@ -151,6 +189,7 @@ def _tender_of(account: str, kind: str) -> str | None:
 
 
 def _shifts(conn: Connection, branch: str, day: dt.date) -> list[dict[str, Any]]:
+    """The day's shifts with the hub's cash for each: now, and at the report."""
     t = db.till_shifts
     rows = conn.execute(
         sa.select(t)
@@ -159,7 +198,27 @@ def _shifts(conn: Connection, branch: str, day: dt.date) -> list[dict[str, Any]]
     ).all()
     keys = ("shift_id", "device_id", "opened_ms", "closed_ms", "opened_by", "float_cents")
     more = ("cash_in_cents", "cash_out_cents", "expected_cents", "counted_cents")
-    return [{k: getattr(r, k) for k in (*keys, *more, "difference_cents")} for r in rows]
+    out = []
+    for r in rows:
+        shift = {k: getattr(r, k) for k in (*keys, *more, "difference_cents")}
+        hub_in, hub_out = hub_cash(conn, r.device_id, r.opened_ms, r.closed_ms)
+        at_report = None
+        if r.hub_cash_in_cents is not None:  # NULL: reported before the check
+            at_report = _mismatch(shift, r.hub_cash_in_cents, r.hub_cash_out_cents)
+        shift |= {
+            "hub_cash_in_cents": hub_in,
+            "hub_cash_out_cents": hub_out,
+            "mismatch_cents": _mismatch(shift, hub_in, hub_out),
+            "mismatch_at_report_cents": at_report,
+        }
+        out.append(shift)
+    return out
+
+
+def _mismatch(shift: dict[str, Any], hub_in: int, hub_out: int) -> int:
+    """The till's net cash less the hub's: > 0 the till took cash the hub has not booked
+    (an intent lost, or not arrived yet), < 0 the hub booked cash the till did not count."""
+    return int(shift["cash_in_cents"]) - int(shift["cash_out_cents"]) - (hub_in - hub_out)
 
 
 def close_day(
@@ -234,6 +293,8 @@ def day_report(conn: Connection, branch: str, day: dt.date, zone: str) -> dict[s
             "closed_by": done.manager,
             "closed_ms": done.closed_ms,
             "signed_by_tender": signed,
+            # None: signed before the hub checked the tills' cash
+            "signed_mismatch_cents": done.figures.get("mismatch_cents"),
             "after_close": {
                 t: now["by_tender"].get(t, 0) - signed.get(t, 0)
                 for t in sorted(set(signed) | set(now["by_tender"]))

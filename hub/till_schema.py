@@ -5,7 +5,9 @@ in hub/till.py.
 `till_shifts` is one row per shift of a device's till, as the terminal reported it when
 it closed: the float counted at open, the cash taken in and paid out, the cash expected
 (float + in - out), the cash counted at close and their difference. The device makes
-the shift's id, so a report sent twice is recorded once. `day_closes` is one row per
+the shift's id, so a report sent twice is recorded once. Beside the till's cash in and
+out it keeps the hub's: what its journal booked in cash for the device from the shift's
+open to its close, as it stood when the shift was reported. `day_closes` is one row per
 branch and business day a manager signed off (日结): the figures as they stood then
 (JSON), so a closed day keeps what was signed.
 """
@@ -38,6 +40,10 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         sa.Column("difference_cents", sa.BigInteger, nullable=False),  # counted - expected
         sa.Column("recorded_ms", sa.BigInteger, nullable=False),  # the hub's time
         sa.Column("business_date", sa.Date, nullable=False),  # the hub's day of the close
+        # The hub's own cash for the device from open to close, when it was reported
+        # (migration 0032; NULL: reported before the check).
+        sa.Column("hub_cash_in_cents", sa.BigInteger, nullable=True),
+        sa.Column("hub_cash_out_cents", sa.BigInteger, nullable=True),
         sa.Index("till_shifts_branch_day", "branch_id", "business_date"),
     )
     day_closes = sa.Table(

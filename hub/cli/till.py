@@ -1,11 +1,14 @@
 """`tapcard hub day` and `tapcard hub close-day`: a branch's daily close (日结).
 
 `day --branch B [--date D]` shows the business day's money by tender and by device, the
-tills' shifts with their differences, and whether the day is closed (and what was
-booked on it after the close). `close-day --branch B --manager M [--date D]` is the
-manager's sign-off: it shows the same figures and asks before closing unless `--yes`;
-the figures as they stand are kept and audited, and a day is closed once (hub/till.py).
-The date is the business day in the rules' time zone, today by default."""
+tills' shifts with their differences and the hub's check of their cash (till vs hub:
+the till's net cash less what the hub booked for the device), and whether the day is
+closed (and what was booked on it after the close).
+
+`close-day --branch B --manager M [--date D]` is the manager's sign-off: it shows the
+same figures and asks before closing unless `--yes`; the figures as they stand are kept
+and audited, and a day is closed once (hub/till.py). The date is the business day in
+the rules' time zone, today by default."""
 
 from __future__ import annotations
 
@@ -31,18 +34,34 @@ def _shown(report: dict[str, Any]) -> dict[str, Any]:
     for s in report["shifts"]:
         shown[f"shift {s['device_id']} {s['shift_id'][:8]}"] = (
             f"expected {yuan(s['expected_cents'])}, counted {yuan(s['counted_cents'])}, "
-            f"difference {yuan(s['difference_cents'])}"
+            f"difference {yuan(s['difference_cents'])}; {_check(s)}"
         )
     shown["shift differences"] = yuan(report["difference_cents"])
+    shown["till vs hub cash"] = yuan(report["mismatch_cents"])
     shown["transfers"] = report["transfers"]
     shown["closed"] = "yes" if report["closed"] else "no"
     if report["closed"]:
         shown["closed by"] = report["closed_by"]
+        if report["signed_mismatch_cents"] is not None:
+            shown["signed till vs hub cash"] = yuan(report["signed_mismatch_cents"])
         after = report["after_close"]
         shown["booked after close"] = (
             ", ".join(f"{t} {yuan(c)}" for t, c in after.items()) if after else "nothing"
         )
     return shown
+
+
+def _check(s: dict[str, Any]) -> str:
+    """The hub's check of a shift's cash: its cash in and out, the mismatch now and, when
+    it was other, at the report."""
+    text = (
+        f"hub cash in {yuan(s['hub_cash_in_cents'])}, out {yuan(s['hub_cash_out_cents'])}, "
+        f"till vs hub {yuan(s['mismatch_cents'])}"
+    )
+    at_report = s["mismatch_at_report_cents"]
+    if at_report is not None and at_report != s["mismatch_cents"]:
+        text += f" (at the report {yuan(at_report)})"
+    return text
 
 
 def _day_of(args: argparse.Namespace, zone: str, now_ms: int) -> dt.date:

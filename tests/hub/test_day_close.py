@@ -121,6 +121,7 @@ def test_the_day_close_equals_the_ledger_and_is_signed_once(seeded: Seeded) -> N
     assert recorded["shift_id"] == shift.shift_id
     assert recorded["expected_cents"] == 20_000 + taken["cash"]
     assert recorded["difference_cents"] == 200 == figures.difference_cents
+    assert recorded["mismatch_cents"] == 0 == figures.mismatch_cents  # as the hub booked
 
     with hub.transaction() as conn:
         staff.add_staff(conn, "cid", "Cid", "shop-1", StaffRole.CASHIER, "1357", "test")
@@ -164,3 +165,4 @@ def test_the_cli_shows_and_closes_a_day(tmp_path: Path, capsys: pytest.CaptureFi
     assert "closed already" in run.error(*again)
     shown = run.ok("day", "--branch", "shop-1")
     assert "closed by" in shown and "mia" in shown
+    assert "till vs hub cash" in shown and "¥0.00" in shown

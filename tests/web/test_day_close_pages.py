@@ -11,14 +11,16 @@ An auditor sees the day but cannot close it, a manager of another branch cannot 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from hub import db
+from hub import db, till
 from tapcard.domain.model import Payment
 from tapcard.wire import messages as m
+from tapcard.wire import staff_messages as sm
 from tests.hub.support import Device, staff_on_duty
 from tests.web.conftest import WebHub
 
@@ -40,6 +42,25 @@ def _book(web_hub: WebHub) -> None:
     assert card.accepted, card.message
 
 
+def _report_shift(web_hub: WebHub, cash_in_cents: int) -> None:
+    """ana's till closes its shift having counted `cash_in_cents` of cash taken."""
+    hub = web_hub.seeded.hub
+    now = hub.clock.now_ms()
+    zone = hub.rules.latest().time_zone
+    op = sm.CloseShift(
+        shift_id=str(uuid.uuid4()),
+        opened_ms=now - 3_600_000,
+        closed_ms=now,
+        opened_by="ana",
+        float_cents=0,
+        cash_in_cents=cash_in_cents,
+        cash_out_cents=0,
+        counted_cents=cash_in_cents,
+    )
+    with hub.transaction() as conn:
+        till.record_shift(conn, "kiosk-1", "shop-1", op, "ana", now, zone)
+
+
 def _closes(web_hub: WebHub) -> int:
     with web_hub.seeded.hub.engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(db.day_closes)).scalar_one())
@@ -49,6 +70,7 @@ def test_a_manager_closes_the_day_through_its_confirmation(
     web_hub: WebHub, client_for: Client
 ) -> None:
     _book(web_hub)
+    _report_shift(web_hub, 5_000 + 3_000)  # the till counted ¥30.00 the hub never booked
     auditor, _ = client_for("audit")
     seen = auditor.get("/day?branch=shop-1")
     assert seen.status_code == 200 and "¥70.00" in seen.text and "银行卡" in seen.text
@@ -61,8 +83,10 @@ def test_a_manager_closes_the_day_through_its_confirmation(
     page = client.get("/day")  # a manager's own branch by default
     assert page.status_code == 200 and "日结" in page.text and "¥50.00" in page.text
     assert "现金" in page.text and "bank_card" not in page.text
+    assert "收银机现金与总部账之差合计: ¥30.00" in page.text
     confirm = client.get("/day/close?branch=shop-1")
     assert confirm.status_code == 200 and "确认日结" in confirm.text and "mgr1" in confirm.text
+    assert "收银机现金与总部账之差合计: ¥30.00" in confirm.text  # the sign-off shows it
     found = re.search(r'name="date" value="([0-9-]+)"', confirm.text)
     assert found is not None
     date = found.group(1)
@@ -71,6 +95,12 @@ def test_a_manager_closes_the_day_through_its_confirmation(
     assert _closes(web_hub) == 0
     closed = client.post("/day/close", data={**form, "csrf": csrf})
     assert closed.status_code == 200 and "已日结" in closed.text and "mgr1" in closed.text
+    assert "签核时\uff1a¥30.00" in closed.text
+    client.cookies.set("tapcard_lang", "en")
+    english = client.get("/day?branch=shop-1").text
+    assert "Till cash against the hub&#39;s ledger: ¥30.00 (signed: ¥30.00)" in english
+    assert "Hub cash in / out" in english
+    client.cookies.set("tapcard_lang", "zh")
     assert _closes(web_hub) == 1
     again = client.post("/day/close", data={**form, "csrf": csrf})
     assert "该营业日已日结" in again.text and _closes(web_hub) == 1
