@@ -1,4 +1,5 @@
-"""`tapcard hub member | card | voucher`: members, their cards, vouchers (cli/vouchers.py)."""
+"""`tapcard hub member | card | voucher | segment`: members, their cards, vouchers
+(cli/vouchers.py), their tags and segments (cli/segments.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from hub.admin.cards import issue_card, renew_card, replace_card, report_lost
 from hub.admin.joining import start_join_by_spend
 from hub.admin.members import NewMember, add_member, member_history, member_view, search_members
-from hub.cli import profiles, stored_value, vouchers
+from hub.cli import profiles, segments, stored_value, vouchers
 from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data
 from tapcard.domain.model import CardKind, CardState, Payment
 
@@ -131,6 +132,8 @@ def register(cmds: Any) -> None:
     show.add_argument("member_id", type=int)
     profiles.register(member)
     stored_value.register_member(member)
+    segments.register_member(member)  # member tag add|remove
+    segments.register(cmds)  # segment ...: who the members are, beside them
     card = cmds.add_parser("card", help="cards").add_subparsers(dest="card_cmd", required=True)
     issue = add_command(card, "issue", cmd_card_issue, "issue a card to a member", read=True)
     issue.add_argument("member_id", type=int)
