@@ -55,6 +55,8 @@ from tapcard.wire.keys import new_signing_key, verify_key_text
 from tapcard.wire.topics import PREFIX
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._spy import Spy
+from bench._spy import read as read_profile
 from tests.hub.processes import HubProcess, ResendingDevice
 from tests.hub.support import staff_on_duty
 from tests.pgcluster import PG_URL_ENV, PgCluster
@@ -193,7 +195,12 @@ class Sampler:
 
 
 def run_hub(
-    config: HubConfig, broker: PrivateBroker, n: int, workers: int = 1, mix: str = "purchases"
+    config: HubConfig,
+    broker: PrivateBroker,
+    n: int,
+    workers: int = 1,
+    mix: str = "purchases",
+    profile: Path | None = None,
 ) -> dict[str, float]:
     hub, _, cards, key = seed(config)
     staff = staff_on_duty(hub, "kiosk-1", "ann") if mix == "refunds" else None
@@ -223,7 +230,9 @@ def run_hub(
         sent_at: dict[uuid.UUID, float] = {}
         pg_url = config.db_url if config.db_url.startswith("postgresql") else None
         pids = [p.process.pid for p in processes if p.process is not None]
-        with Sampler(pg_url, pids) as sampler:
+        with contextlib.ExitStack() as spying, Sampler(pg_url, pids) as sampler:
+            if profile is not None:  # the first worker, sampled from outside by py-spy
+                spying.enter_context(Spy(pids[0], profile))
             start = time.perf_counter()
             for item in sealed:
                 sent_at[item.tx_id] = time.perf_counter()
@@ -231,6 +240,8 @@ def run_hub(
             sender.sent.update({s.tx_id: s for s in sealed})
             sender.drain(RUN_TIMEOUT_S, resend_every_s=30)
         print(f"  during the run: {sampler.summary()}")
+        if profile is not None:
+            print("\n".join(read_profile(profile).lines()))
         end = max(device.result_times[s.tx_id] for s in sealed)
         latencies_ms = sorted(
             (device.result_times[s.tx_id] - sent_at[s.tx_id]) * 1000 for s in sealed
@@ -357,6 +368,11 @@ def main() -> int:
     parser.add_argument("--n", type=int, help="intents per database")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
+        "--profile", type=Path, metavar="RAW",
+        help="sample the SQLite run's hub with py-spy into RAW (collapsed stacks) and say "
+        "where its CPU went, paho's network thread included",
+    )  # fmt: skip
+    parser.add_argument(
         "--workers", type=int, default=1, help="hub processes on a shared subscription"
     )
     parser.add_argument(
@@ -370,7 +386,7 @@ def main() -> int:
         folder = Path(tmp)
         with PrivateBroker(folder / "broker", anonymous_devices=True) as broker:  # no logins
             sqlite_config = HubConfig(folder / "sq", f"sqlite:///{folder / 'hub.sqlite3'}", None)
-            sqlite = run_hub(sqlite_config, broker, n, args.workers)
+            sqlite = run_hub(sqlite_config, broker, n, args.workers, profile=args.profile)
             print(
                 f"sqlite:     {sqlite['tx_per_s']:8.0f} tx/s  p50 {sqlite['p50_ms']:.1f} ms  "
                 f"p99 {sqlite['p99_ms']:.1f} ms  ({sqlite['payload_bytes']:.0f}-byte intents)"
