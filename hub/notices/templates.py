@@ -26,6 +26,7 @@ class NoticeKind(enum.StrEnum):
     CARD_REPLACED = "card_replaced"
     LOW_BALANCE = "low_balance"
     TRANSFER_BOOKED = "transfer.booked"  # to the chain's systems, by webhook
+    LOGIN_CODE = "login_code"  # the member page's one-time code: sent at once, never queued
 
 
 MARKETING_KINDS: Final = frozenset({NoticeKind.BIRTHDAY, NoticeKind.HOLIDAY, NoticeKind.CAMPAIGN})
@@ -94,6 +95,17 @@ TEMPLATES: Final[Mapping[NoticeKind, Mapping[str, tuple[str, str]]]] = {
         "en": (
             "Low stored value",
             "Dear {name}, the stored value on your card {card} is down to {balance_after}.",
+        ),
+    },
+    NoticeKind.LOGIN_CODE: {
+        "zh": (
+            "会员登录验证码",
+            "您的会员中心登录验证码为{code}，{minutes}分钟内有效，请勿告诉他人。",
+        ),
+        "en": (
+            "Your member login code",
+            "Your member page login code is {code}. It is good for {minutes} minutes; "
+            "tell it to nobody.",
         ),
     },
     NoticeKind.TRANSFER_BOOKED: {
