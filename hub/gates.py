@@ -14,8 +14,10 @@ HTTP endpoint for third-party car park systems (`hub/gates_http.py`) answers thr
 same function.
 
 A member's card at a gate consumes the member's oldest unused voucher that counts there
-(`consume_card`). `check` answers as `consume` would and changes nothing: the same
-function in a savepoint that is rolled back.
+(`consume_card`); over MQTT the gate sends it verified, with the chip's UID, or the
+member's dynamic QR in its place (`GateCard`, `consume_shown`). `check` answers as
+`consume` would and changes nothing: the same function in a savepoint that is rolled
+back.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import clones, db, member_qr
 from hub.admin.vouchers import VoucherRefused, use_voucher
 from hub.app import Hub
 from hub.staff_sessions import device_kind_and_branch
@@ -187,9 +189,10 @@ def _retry(conn: Connection, row: Any, device_id: str, kind: str) -> Consumed | 
     if db.now_ms(conn) - used_ms > RETRY_WINDOW_MS:
         return None
     a = db.audit
+    # A code is used once, so its one voucher.use row says who (its at_ms is read from
+    # the clock a moment after used_ms: never compared).
     mine = conn.execute(
         sa.select(a.c.id).where(
-            a.c.at_ms == used_ms,
             a.c.action == "voucher.use",
             a.c.target == row.code,
             a.c.actor == actor_of(device_id),
@@ -201,15 +204,52 @@ def _retry(conn: Connection, row: Any, device_id: str, kind: str) -> Consumed | 
                     repeat=True, kind=kind)  # fmt: skip
 
 
+def consume_shown(conn: Connection, hub: Hub, device_id: str, op: sm.GateCard) -> Consumed:
+    """A member's card or dynamic QR at a gate or a bay: the member QR is taken once
+    (hub/member_qr.py), then both go on as a tapped card (`consume_card`)."""
+    if bool(op.qr) == bool(op.card_id):
+        raise GateRefused("invalid", "a card or a member code: one of them")
+    card_id = op.card_id
+    if op.qr:
+        try:
+            card_id = member_qr.redeem(conn, hub.secrets, op.qr, hub.clock.now_ms()).card_id
+        except member_qr.MemberQrRefused as exc:
+            raise GateRefused(exc.reason, str(exc)) from None
+    return consume_card(conn, hub, device_id, card_id)
+
+
+def _chip_refusal(conn: Connection, device_id: str, op: sm.GateCard) -> dict[str, Any] | None:
+    """A verified card read from a chip other than its issued one: refused, and the
+    suspected clone recorded for HQ as a snapshot query's UID is (hub/clones.py)."""
+    if not op.card_id or not op.uid:
+        return None
+    c = db.cards
+    issued = conn.execute(sa.select(c.c.uid).where(c.c.id == op.card_id)).scalar()
+    if not issued or str(issued).lower() == op.uid:
+        return None
+    clones.note_seen_uid(conn, op.card_id, str(issued), op.uid, device_id)
+    return {"error": "card_not_genuine", "message": f"card {op.card_id} is on another chip"}
+
+
 def reply_fields(hub: Hub, conn: Connection, request: sm.StaffRequest) -> dict[str, Any]:
     """The staff reply's fields for a gate's or a bay's request (hub/staff.py hands
     them over once the devices table says it is one)."""
-    if not isinstance(request.op, sm.UseVoucher):
+    op = request.op
+    if not isinstance(op, sm.UseVoucher | sm.GateCard):
         return {"error": "not_allowed", "message": "a gate or a bay only consumes vouchers"}
+    if isinstance(op, sm.GateCard) and (chip := _chip_refusal(conn, request.device, op)):
+        return chip
+    # A refusal leaves nothing behind: a member QR refused here stays unused.
+    savepoint = conn.begin_nested()
     try:
-        done = consume(conn, hub, request.device, request.op.code)
+        if isinstance(op, sm.UseVoucher):
+            done = consume(conn, hub, request.device, op.code)
+        else:
+            done = consume_shown(conn, hub, request.device, op)
     except GateRefused as exc:
+        savepoint.rollback()
         return {"error": exc.error, "message": str(exc)[:500]}
+    savepoint.commit()
     return {
         "voucher": done.code,
         "item": done.item,

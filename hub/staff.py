@@ -197,6 +197,8 @@ def _dispatch(
         now_ms, zone = hub.clock.now_ms(), rules.time_zone
         till.record_shift(conn, request.device, row.branch_id, op, row.id, now_ms, zone)
         return {"shift_id": op.shift_id}
+    if isinstance(op, sm.GateCard):
+        raise StaffRefused("not_allowed", "a member's card at a gate is for gates and bays")
     return _issue(hub, conn, row, op, actor)
 
 

@@ -1,6 +1,8 @@
 """`tapcard device gate`: run a provisioned gate or wash bay (tapcard/device/gate.py).
 
-Codes come from standard input, one a line (the scanner types them as keys). The
+Codes come from standard input, one a line (the scanner types them as keys); a member's
+card comes from the bundle's reader (the simulated one listens on DATA/sim.sock, as a
+kiosk's does), verified here before the hub is asked. The
 relay and fault pins are BCM numbers; gpiozero picks the Pi's pin factory, or the one
 GPIOZERO_PIN_FACTORY names (`mock` in tests). Health goes to the hub every
 `HEALTH_S` with the bay's alarms; each answer is printed as one JSON line.
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 import threading
 from pathlib import Path
 from typing import Final, TextIO
 
+from tapcard.cards.credential import CredentialError
 from tapcard.clock import Clock, clock_from_env
 from tapcard.device.bundle import BUNDLE_FILE, Bundle
 from tapcard.device.gate import (
@@ -25,19 +29,29 @@ from tapcard.device.gate import (
     Answer,
     Bay,
     BayJournal,
+    CardShown,
     Gate,
+    Relay,
+    Shown,
     clean_code,
+    shown_of,
     staff_name,
 )
+from tapcard.device.launch import reader_config
 from tapcard.device.link import RECONNECT_DELAY_S_MAX, SESSION_EXPIRY_S, device_client
 from tapcard.domain.model import DeviceKind
 from tapcard.mqtt import MqttClient, Session
+from tapcard.readers import CardReader, ReaderError, authenticate_tap, open_reader
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
 from tapcard.wire.envelope import WireError
 from tapcard.wire.topics import Family, device_topic
 
+log = logging.getLogger(__name__)
+
 HEALTH_S: Final = 30.0
+CARD_WAIT_MS: Final = 1000  # each reader wait: how soon a stop is noticed
+CARD_REFUSED: Final = "card_refused"  # forged, copied or cloned: refused here
 ALARM_TEXT: Final = {
     ALARM_BAY_FAULT: "wash bay fault (relay or sensor)",
     ALARM_BAY_INTERRUPTED: "a wash start was cut off by a power cut: check the bay",
@@ -64,12 +78,13 @@ class VoucherLink:
         )
         self.client: MqttClient[None] = device_client(bundle, session)
 
-    def ask(self, code: str) -> Answer:
-        body = sm.StaffRequest(
-            device=self.bundle.device_id,
-            staff=staff_name(self.kind),
-            op=sm.UseVoucher(code=code),
-        )
+    def ask(self, shown: Shown) -> Answer:
+        op: sm.UseVoucher | sm.GateCard
+        if isinstance(shown, str):
+            op = sm.UseVoucher(code=shown)
+        else:
+            op = sm.GateCard(card_id=shown.card_id, uid=shown.uid, qr=shown.qr)
+        body = sm.StaffRequest(device=self.bundle.device_id, staff=staff_name(self.kind), op=op)
         try:
             reply = self.client.request(Family.STAFF, body, sm.StaffReply, ASK_TIMEOUT_S)
         except WireError:
@@ -78,7 +93,7 @@ class VoucherLink:
             return Answer(False, "offline")
         if reply.error:
             return Answer(False, reply.error)
-        return Answer(True, item=reply.item, units=reply.units)
+        return Answer(True, "", reply.item, reply.units, reply.voucher, reply.repeat)
 
     def health(self, alarms: list[str]) -> None:
         # A bay's fault rides on the reader fields too: the dashboard raises a device
@@ -95,21 +110,71 @@ class VoucherLink:
         self.client.publish(device_topic(self.bundle.device_id, Family.HEALTH), body, 1, False)
 
 
-def run_gate(data_dir: Path, relay_pin: int, fault_pin: int | None, lines: TextIO) -> int:
-    from gpiozero import DigitalInputDevice, OutputDevice
+class Console:
+    """One answer at a time: the scanner's lines and the reader's cards share the relay
+    and standard output."""
 
-    bundle = Bundle.load(data_dir / BUNDLE_FILE)
-    link = VoucherLink(bundle, clock_from_env())
-    relay = OutputDevice(relay_pin, initial_value=False)
-    program: Gate | Bay
+    def __init__(self, program: Gate | Bay) -> None:
+        self.program = program
+        self.lock = threading.Lock()
+
+    def emit(self, line: dict[str, object]) -> None:
+        print(json.dumps(line), flush=True)
+
+    def shown(self, what: Shown, label: str) -> None:
+        with self.lock:
+            answer = self.program.handle(what)
+            self.emit({"code": label, **dataclasses.asdict(answer)})
+
+    def refused_card(self, uid: str, why: str) -> None:
+        with self.lock:
+            self.emit({"code": f"card:{uid}", **dataclasses.asdict(Answer(False, why))})
+
+
+def watch_cards(
+    reader: CardReader, bundle: Bundle, console: Console, stop: threading.Event
+) -> None:
+    """Each card put on the reader, verified here (a forged, copied or cloned card never
+    reaches the hub), asked once, then waited off the reader."""
+    while not stop.is_set():
+        try:
+            tap = reader.wait_for_card(CARD_WAIT_MS)
+            if tap is None:
+                continue
+            try:
+                card = authenticate_tap(tap, [bundle.issuer_key], CARD_WAIT_MS)
+            except CredentialError as exc:
+                log.warning("refused a card on chip %s: %s", tap.uid.hex(), exc.reason.value)
+                console.refused_card(tap.uid.hex(), CARD_REFUSED)
+            else:
+                console.shown(CardShown(card.card_id, tap.uid.hex()), f"card:{card.card_id}")
+            while not stop.is_set() and not reader.wait_for_removal(CARD_WAIT_MS):
+                pass  # one ask per tap: a card left on the reader is not asked again
+        except ReaderError as exc:
+            log.info("reader: %s", exc)
+
+
+def _program(link: VoucherLink, data_dir: Path, relay: Relay, fault_pin: int | None) -> Gate | Bay:
+    from gpiozero import DigitalInputDevice
+
     if link.kind is DeviceKind.WASH_BAY:
         fault = DigitalInputDevice(fault_pin) if fault_pin is not None else None
-        program = Bay(link.ask, relay, BayJournal(data_dir / JOURNAL_FILE), fault)
-    elif link.kind is DeviceKind.GATE:
-        program = Gate(link.ask, relay)
-    else:
+        return Bay(link.ask, relay, BayJournal(data_dir / JOURNAL_FILE), fault)
+    return Gate(link.ask, relay)
+
+
+def run_gate(data_dir: Path, relay_pin: int, fault_pin: int | None, lines: TextIO) -> int:
+    from gpiozero import OutputDevice
+
+    bundle = Bundle.load(data_dir / BUNDLE_FILE)
+    if bundle.kind not in (DeviceKind.WASH_BAY.value, DeviceKind.GATE.value):
         print(f"error: {bundle.device_id} is a {bundle.kind}, not a gate or bay", file=sys.stderr)
         return 2
+    link = VoucherLink(bundle, clock_from_env())
+    relay = OutputDevice(relay_pin, initial_value=False)
+    program = _program(link, data_dir, relay, fault_pin)
+    console = Console(program)
+    reader = open_reader(reader_config(bundle, data_dir))
     link.client.start()
     stop = threading.Event()
 
@@ -118,18 +183,20 @@ def run_gate(data_dir: Path, relay_pin: int, fault_pin: int | None, lines: TextI
             link.health(program.alarms())
 
     threading.Thread(target=beat, daemon=True).start()
-    print(json.dumps({"ready": bundle.device_id, "alarms": program.alarms()}), flush=True)
+    cards = threading.Thread(target=watch_cards, args=(reader, bundle, console, stop))
+    cards.start()
+    console.emit({"ready": bundle.device_id, "alarms": program.alarms()})
     try:
         for line in lines:
             code = clean_code(line)
             if code == "!health":  # the tests' and the operator's: report now
                 link.health(program.alarms())
-                continue
-            if code:
-                answer = program.handle(code)
-                print(json.dumps({"code": code, **dataclasses.asdict(answer)}), flush=True)
+            elif code:
+                console.shown(shown_of(code), code)
     finally:
         stop.set()
+        cards.join()
+        reader.close()
         link.client.stop()
         relay.close()
     return 0

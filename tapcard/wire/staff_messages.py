@@ -36,6 +36,7 @@ UidHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{2}){4,10}(?!\n)$")]
 CardKeyHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?(?!\n)$")]
 CREDENTIAL_HEX_CHARS_MAX: Final = 2 * 256
 STAFF_SEARCH_ROWS_MAX: Final = 20
+MEMBER_QR_CHARS_MAX: Final = 96  # hub/member_qr.py CODE_CHARS_MAX
 
 
 class StaffOp(
@@ -129,6 +130,16 @@ class UseVoucher(StaffOp, frozen=True, tag="voucher"):
     code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
 
 
+class GateCard(StaffOp, frozen=True, omit_defaults=True, tag="gate_card"):
+    """At a gate or a wash bay: a member's card the device verified (`card_id`, read from
+    chip `uid`), or the member's dynamic QR code from the member page (`qr`), one of
+    them. The hub consumes the member's oldest voucher that counts there."""
+
+    card_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[A-Za-z0-9-]*(?!\n)$")] = ""
+    uid: Annotated[str, msgspec.Meta(pattern=r"^(([0-9a-f]{2}){4,10})?(?!\n)$")] = ""
+    qr: Annotated[str, msgspec.Meta(max_length=MEMBER_QR_CHARS_MAX)] = ""
+
+
 class SaleLookup(StaffOp, frozen=True, tag="sale"):
     ref: SaleRef  # what this sale still has to refund: answered in `StaffReply.sale`
 
@@ -199,6 +210,7 @@ AnyStaffOp = (
     | ReversePoints
     | RenewWaived
     | UseVoucher
+    | GateCard
     | SaleLookup
     | RefundQuote
     | ShowProfile
