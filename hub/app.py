@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, DBAPIError
 
+from hub import privacy_keys
 from hub.config import HubConfig
 from hub.db import make_engine, writer
 from hub.ledger import Ledger
@@ -78,6 +79,8 @@ class Hub:
         self.engine = make_engine(config.db_url, self.clock)
         self.writer = writer(self.engine)
         self.secrets = HubSecrets.load(config.data_dir, make=make_secrets)
+        # Members' name, phone and address open with this key (hub/privacy_keys.py).
+        privacy_keys.install(privacy_keys.load(config.data_dir, self.secrets.secret))
         self.rules = RulesCache(self.engine)
         self.ledger = Ledger(self.writer, self.rules, self.secrets.voucher_secret, self.clock)
 

@@ -76,13 +76,13 @@ members = sa.Table(
     "members",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("phone", sa.String(32), nullable=False, index=True),
+    sa.Column("name", member_schema.Sealed(200, "name"), nullable=False),
+    sa.Column("phone", member_schema.Sealed(32, "phone"), nullable=False),  # sealed, 0031
     # The national ID number is never stored in full: a mask for display and a keyed
     # hash (HMAC with the hub's secret) to find a member by it.
     sa.Column("id_number_masked", sa.String(64), nullable=False, default=""),
     sa.Column("id_number_hash", sa.String(64), nullable=False, default="", index=True),
-    sa.Column("address", sa.String(500), nullable=False, default=""),
+    sa.Column("address", member_schema.Sealed(500, "address"), nullable=False, default=""),
     sa.Column("birthday", sa.Date, nullable=True),
     sa.Column("branch_id", sa.String(48), sa.ForeignKey("branches.id"), nullable=True),
     sa.Column("tier", sa.String(32), nullable=False),

@@ -37,6 +37,7 @@ from hub.admin.audit import audit
 from hub.admin.duplicates import keys_of
 from hub.member_file import MemberRow, RowError, member_rows
 from hub.posting import Journal, Transfer, insert_rows
+from hub.privacy_keys import sealed_person
 from hub.progress import Progress, no_progress
 from tapcard.domain import engine as rules_engine
 from tapcard.domain import profile
@@ -312,13 +313,11 @@ def _member_values(row: MemberRow, key: str, ctx: _Context) -> dict[str, object]
     joined = row.joined_on or ctx.today
     phone_key, id_key = keys_of(row.phone, key)
     return {
-        "name": row.name,
-        "phone": row.phone,
+        **sealed_person(row.name, row.phone, row.address),  # the bulk INSERT skips Sealed
         "id_number_masked": mask_id_number(row.id_number) if key else "",
         "id_number_hash": key,
         "phone_key": phone_key,
         "id_number_key": id_key,
-        "address": row.address,
         "birthday": row.birthday,
         "branch_id": row.branch or None,
         "tier": ctx.tiers[row.tier.lower()] if row.tier else ctx.rules.tiers[0].name,

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from hub import db
 from hub.admin.audit import audit
 from hub.admin.members import require_member
+from hub.privacy_keys import indexes
 from tapcard.domain.ledger import member_account
 from tapcard.domain.model import Asset, CardKind, MemberStatus
 from tapcard.domain.programs import PROGRAM_KINDS, CardProgram
@@ -78,6 +79,7 @@ def open_card_account(
             state=MemberStatus.ACTIVE.value,
             person_id=person_id,
             program=program.code,
+            **indexes(person.name, person.phone),
         )
     ).inserted_primary_key
     assert inserted is not None

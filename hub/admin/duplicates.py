@@ -1,10 +1,10 @@
 """One member per phone and per ID number: finding the member a phone or ID already
 belongs to, and listing the duplicates an older database still holds.
 
-The comparison is on `members.phone_key` (the phone as `tapcard.domain.profile.phone_key`
-spells it) and `members.id_number_key` (the ID's keyed hash), both behind unique
-indexes. A merged member keeps its keys, so its phone or ID finds the member it went
-into.
+The comparison is on `members.phone_key` (the phone's blind index,
+`hub.privacy_keys.phone_index`: the phone itself is sealed) and `members.id_number_key`
+(the ID's keyed hash), both behind unique indexes. A merged member keeps its keys, so
+its phone or ID finds the member it went into.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
+from hub.privacy_keys import phone_index
 from tapcard.domain.model import MemberStatus, mask_name, mask_phone
-from tapcard.domain.profile import phone_key
 from tapcard.errors import ConflictError
 
 
@@ -34,7 +34,7 @@ class DuplicateMemberError(ConflictError):
 
 def keys_of(phone: str, id_number_hash: str) -> tuple[str, str | None]:
     """(phone_key, id_number_key) as stored: no ID number is NULL, never a collision."""
-    return phone_key(phone)[:32], id_number_hash or None
+    return phone_index(phone), id_number_hash or None
 
 
 def existing_member(
@@ -81,7 +81,7 @@ def member_duplicates(conn: Connection) -> list[dict[str, Any]]:
     for row in rows:
         checks = []
         if row.phone_key is None:
-            checks.append(("phone", m.c.phone_key, phone_key(row.phone)[:32]))
+            checks.append(("phone", m.c.phone_key, phone_index(row.phone)))
         if row.id_number_hash and row.id_number_key is None:
             checks.append(("id_number", m.c.id_number_key, str(row.id_number_hash)))
         for field, column, value in checks:

@@ -13,6 +13,7 @@ from hub import db
 from hub.admin.audit import audit
 from hub.admin.duplicates import existing_member, keys_of
 from hub.point_buckets import member_buckets
+from hub.privacy_keys import indexes, name_index, phone_index
 from tapcard.domain import profile
 from tapcard.domain.expiry import next_expiry
 from tapcard.domain.ledger import member_account
@@ -80,6 +81,7 @@ def add_member(
             period_growth=0,
             last_activity_on=today,
             state=MemberStatus.ACTIVE.value,
+            **indexes(member.name.strip(), member.phone.strip()),
         )
     ).inserted_primary_key
     assert inserted is not None
@@ -100,7 +102,8 @@ def add_member(
 
 
 def search_members(conn: Connection, text: str) -> list[dict[str, Any]]:
-    """By phone (prefix), name (substring), card number (exact) or tag (exact). People
+    """By phone, full name, card number or tag, each exact (the phone and name are
+    sealed: their blind indexes match the whole value only, hub/privacy_keys.py). People
     only: a card account's holder row (members.person_id, hub/admin/card_accounts.py)
     is not a member of its own; its card number finds the person."""
     m = db.members
@@ -126,8 +129,8 @@ def search_condition(text: str) -> sa.ColumnElement[bool]:
     return sa.and_(
         m.c.person_id.is_(None),
         sa.or_(
-            m.c.phone.startswith(text, autoescape=True),
-            m.c.name.contains(text, autoescape=True),
+            m.c.phone_index == phone_index(text),
+            m.c.name_index == name_index(text),
             m.c.id.in_(by_card),
             m.c.id.in_(card_person),
             m.c.id.in_(by_tag),

@@ -19,6 +19,7 @@ from hub import db
 from hub.admin.audit import audit
 from hub.admin.duplicates import existing_member, keys_of
 from hub.admin.members import require_member
+from hub.privacy_keys import name_index, phone_index
 from tapcard.domain import profile
 from tapcard.domain.model import MemberStatus, mask_id_number
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
@@ -101,6 +102,9 @@ def edit_member(
     phone_key, id_number_key = keys_of(new_phone, new_id)
     if "phone" in values:
         values["phone_key"] = phone_key
+        values["phone_index"] = phone_index(new_phone)
+    if "name" in values:
+        values["name_index"] = name_index(str(values["name"]))
     if "id_number_hash" in values:
         values["id_number_key"] = id_number_key
     conn.execute(db.members.update().where(db.members.c.id == member_id).values(**values))

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub import admin, db
+from hub.privacy_keys import phone_index
 from tapcard.domain.profile import phone_key
 from tapcard.errors import ValidationError
 from tests.conftest import Seeded
@@ -119,6 +120,8 @@ def test_an_edit_cannot_take_another_members_phone_or_id(seeded: Seeded) -> None
     with pytest.raises(admin.DuplicateMemberError):
         _edit(seeded, b, id_number=ID_NUMBER)
     assert _edit(seeded, a, phone="138-0000-0001")["phone"]["new"] == "138-0000-0001"
-    taken = db.members.update().where(db.members.c.id == b).values(phone_key="13800000001")
+    taken = (
+        db.members.update().where(db.members.c.id == b).values(phone_key=phone_index("13800000001"))
+    )
     with pytest.raises(sa.exc.IntegrityError), seeded.hub.transaction() as conn:
         conn.execute(taken)  # the unique index holds as well

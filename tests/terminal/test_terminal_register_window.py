@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub import db
+from hub.privacy_keys import phone_index
 from tapcard.readers.sim import SimCard, make_sim_card
 from tests import kivy_env
 from tests.clock import pinned_today
@@ -72,7 +73,9 @@ def test_registration_by_touch(window_app: Any) -> None:
     kivy_env.pump(lambda: p.screen == "message", timeout_s=20)
     assert "is ready" in app.screen("message").title
     with rig.seeded.hub.engine.connect() as conn:
-        row = conn.execute(sa.select(db.members).where(db.members.c.phone == "13900000055")).one()
+        row = conn.execute(
+            sa.select(db.members).where(db.members.c.phone_index == phone_index("13900000055"))
+        ).one()
     assert (row.name, row.id_number_masked) == ("Wu Shi", "1101**********1234")
 
     p.home()

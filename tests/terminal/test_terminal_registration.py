@@ -17,6 +17,7 @@ import dataclasses
 import sqlalchemy as sa
 
 from hub import db
+from hub.privacy_keys import phone_index
 from hub.rulestore import store_rules
 from tapcard.ui.i18n import Translator
 from terminal.presenters.views import MessageView, ProfileView, RegisterView
@@ -91,7 +92,9 @@ def test_the_form_checks_fields_confirms_the_fee_then_registers(till: Till) -> N
     assert "Fee paid in cash: ¥20.00" in done.detail
     assert _fees(till) == fees + 1
     with till.rig.seeded.hub.engine.connect() as conn:
-        row = conn.execute(sa.select(db.members).where(db.members.c.phone == GOOD["phone"])).one()
+        row = conn.execute(
+            sa.select(db.members).where(db.members.c.phone_index == phone_index(GOOD["phone"]))
+        ).one()
     assert (row.name, row.id_number_masked, str(row.birthday)) == (
         "Qian Qi",
         "1101**********1234",

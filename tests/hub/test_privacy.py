@@ -1,0 +1,103 @@
+"""Members' name, phone and address sealed at rest (PIPL): what the database holds,
+what the readers get, the blind-index search, the seal of rows from before it, and a
+key rotation; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub import admin, db, privacy, privacy_keys, privacy_seal
+from tests.conftest import Seeded
+
+RAW = sa.text("SELECT name, phone, address, phone_key, phone_index FROM members WHERE id = :id")
+
+
+def _raw(seeded: Seeded, member_id: int) -> Any:
+    with seeded.hub.engine.connect() as conn:
+        return conn.execute(RAW, {"id": member_id}).one()
+
+
+def _add(seeded: Seeded, name: str, phone: str, address: str = "") -> int:
+    with seeded.hub.transaction() as conn:
+        member = admin.NewMember(name=name, phone=phone, address=address, branch_id="shop-1")
+        return admin.add_member(conn, member, seeded.hub.rules.latest(), "", "test")
+
+
+def test_the_database_holds_no_name_phone_or_address(seeded: Seeded) -> None:
+    member_id = _add(seeded, "张伟", "139 1234 0001", "上海市徐汇区漕溪北路 88 号")
+    raw = _raw(seeded, member_id)
+    for value in raw[:3]:
+        assert value.startswith("enc1:")
+    text = " ".join(str(v) for v in raw)
+    for secret in ("张伟", "13912340001", "1234", "漕溪"):
+        assert secret not in text
+    assert raw.phone_key == raw.phone_index == privacy_keys.phone_index("13912340001")
+    with seeded.hub.engine.connect() as conn:
+        view = admin.member_view(conn, member_id)
+    assert (view["name"], view["phone"]) == ("张伟", "139 1234 0001")
+    assert view["address"] == "上海市徐汇区漕溪北路 88 号"
+
+
+def test_search_by_the_whole_phone_or_full_name_only(seeded: Seeded) -> None:
+    member_id = _add(seeded, "Wang  Fang", "13912340002")
+    with seeded.hub.engine.connect() as conn:
+
+        def found(text: str) -> list[int]:
+            return [row["id"] for row in admin.search_members(conn, text)]
+
+        assert found("+86 139-1234-0002") == [member_id]
+        assert found("wang fang") == [member_id]  # case and spaces folded
+        assert found("\uff37\uff21\uff2e\uff27 \uff26\uff21\uff2e\uff27") == [
+            member_id
+        ]  # full-width folded (NFKC)
+        assert found("1391234") == found("Wang") == []
+    with seeded.hub.transaction() as conn:  # a second member with that phone is refused
+        try:
+            admin.add_member(
+                conn, admin.NewMember(name="x", phone="139 1234 0002"), seeded.hub.rules.latest(),
+                "", "test",
+            )  # fmt: skip
+            raise AssertionError("a duplicate phone registered")
+        except admin.DuplicateMemberError as exc:
+            assert exc.member_id == member_id
+
+
+def test_rows_from_before_the_seal_are_sealed_by_the_migration_step(seeded: Seeded) -> None:
+    member_id = _add(seeded, "Li Na", "13912340003", "Road 1")
+    with seeded.hub.transaction() as conn:  # as an older hub wrote it
+        conn.execute(
+            sa.text(
+                "UPDATE members SET name = 'Li Na', phone = '13912340003', address = 'Road 1', "
+                "phone_key = '13912340003', phone_index = NULL, name_index = NULL WHERE id = :id"
+            ),
+            {"id": member_id},
+        )
+    with seeded.hub.engine.connect() as conn:  # read as plain until sealed
+        assert admin.member_view(conn, member_id)["name"] == "Li Na"
+    with seeded.hub.transaction() as conn:
+        count = privacy_seal.seal_rows(conn)
+    assert count.rows == 1 and count.left_plain == 0  # the seeded members were sealed
+    raw = _raw(seeded, member_id)
+    assert raw.name.startswith("enc1:") and raw.phone_key == privacy_keys.phone_index("13912340003")
+    with seeded.hub.engine.connect() as conn:
+        assert [r["id"] for r in admin.search_members(conn, "li na")] == [member_id]
+
+
+def test_a_key_rotation_reseals_every_row_and_drops_the_old_key(seeded: Seeded) -> None:
+    member_id = _add(seeded, "Zhou Jie", "13912340004", "Road 2")
+    hub = seeded.hub
+    before = privacy_keys.sealed_kid(_raw(seeded, member_id).name)
+    with hub.transaction() as conn:
+        count = privacy.rotate_key(conn, hub.config.data_dir, hub.secrets.secret)
+    with hub.engine.connect() as conn:
+        members = int(conn.execute(sa.select(sa.func.count()).select_from(db.members)).scalar_one())
+    assert count.rows == members
+    assert privacy.drop_old_keys(hub.config.data_dir, hub.secrets.secret) == 1
+    keys = privacy_keys.load(hub.config.data_dir, hub.secrets.secret)
+    assert [kid for kid, _ in keys.keys] == [privacy_keys.sealed_kid(_raw(seeded, member_id).name)]
+    assert keys.current != before
+    with hub.engine.connect() as conn:
+        assert admin.member_view(conn, member_id)["address"] == "Road 2"
+        assert [r["id"] for r in admin.search_members(conn, "13912340004")] == [member_id]
