@@ -306,7 +306,8 @@ class Ledger:
             points_earned=decision.points_earned,
             points_spent=decision.points_spent,
             voucher=decision.voucher,
-            offline_exception=bool(decision.exceptions),
+            offline_exception=any(e[0] != "catalog_price" for e in decision.exceptions),
+            price_changed=any(e[0] == "catalog_price" for e in decision.exceptions),
             applied_ms=now_ms,
         )
 

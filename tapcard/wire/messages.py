@@ -165,7 +165,10 @@ class Balances(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     stored_value_cents: int
 
 
-class TxResult(Body, frozen=True, kw_only=True):
+class TxResult(Body, frozen=True, kw_only=True, omit_defaults=True):
+    """One intent's answer. Fields at their default are not written, so a field added
+    later reaches a reader from before it only when it is set (docs/protocol/README.md)."""
+
     # The nil UUID and seq 0 when the intent could not be read far enough to find them.
     tx_id: uuid.UUID
     device: DeviceId
@@ -182,7 +185,10 @@ class TxResult(Body, frozen=True, kw_only=True):
     points_earned: int = 0
     points_spent: int = 0
     voucher: ShortText = ""
-    offline_exception: bool = False  # applied although it overdrew: recorded for HQ
+    offline_exception: bool = False  # applied beyond the offline policy: recorded for HQ
+    # The hub priced a line by SKU otherwise than the device did (its product catalog was
+    # older): booked at the hub's price, recorded for HQ as a catalog_price exception.
+    price_changed: bool = False
     applied_ms: UnixMs = 0
 
 
