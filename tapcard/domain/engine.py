@@ -24,6 +24,7 @@ from tapcard.domain.rules import (
     RuleSet,
     Tier,
 )
+from tapcard.domain.targeting import Room, left_for, reaches
 from tapcard.domain.window import is_birthday, joined_within
 
 SALE_LINES_MAX = 200
@@ -63,6 +64,10 @@ class MemberContext:
     # rules say) and the branch of the sale (where a co-branded card's partners are).
     program: str = ""
     branch: str = ""
+    # Targeted campaigns (tapcard.domain.targeting): the member's segment codes and the
+    # campaigns whose control group holds them (the hub's, or the snapshot's on a device).
+    segments: frozenset[str] = frozenset()
+    held_out: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,8 @@ class SaleQuote:
     campaigns: tuple[str, ...]
     campaign_offs: tuple[tuple[str, int], ...]  # (code, discount it gave), in order
     gifts: tuple[str, ...]
+    # Extra points a double_points campaign gave over the best multiplier: (code, points).
+    campaign_points: tuple[tuple[str, int], ...] = ()
 
     @property
     def growth(self) -> int:
@@ -116,15 +123,15 @@ def quote_sale(
     lines: Sequence[SaleLine],
     on: dt.date,
     pricing: Pricing | None = None,
+    room: Mapping[str, Room] | None = None,
 ) -> SaleQuote:
     """Price a sale: member prices, tier discount, campaigns, then points on what is paid.
 
     Excluded categories (group-buy, special offers) get no tier discount, no campaign
     and earn nothing, nor do the catalog's excluded SKUs (`pricing`). Campaign
-    discounts come out of the eligible lines only. On a category or co-branded card only
-    the lines its program covers earn, after their share of the campaign discount
-    (rounded against the card).
-    """
+    discounts come out of the eligible lines only; `room`: capped campaigns' budgets.
+    On a category or co-branded card only the lines its program covers earn, after their
+    share of the campaign discount (rounded against the card)."""
     assert not validate_lines(lines), validate_lines(lines)
     tier = rules.tier(member.tier)
     excluded = set(rules.earn.excluded_categories)
@@ -152,14 +159,14 @@ def quote_sale(
         eligible += paid
         if program is None or program.earns(line.category, member.branch):
             covered += paid
-    campaign_offs, gifts = _apply_campaigns(rules.campaigns, member, eligible, on)
+    campaign_offs, gifts = _apply_campaigns(rules.campaigns, member, eligible, on, room)
     campaign_off = sum(off for _, off in campaign_offs)
-    assert 0 <= campaign_off <= eligible
     earning = covered - (-(-campaign_off * covered // eligible) if eligible else 0)
     excluded_cents += eligible - campaign_off - earning
     cents_per_point = (program and program.cents_per_point) or rules.earn.cents_per_point
     base_points, remainder = divmod(earning, cents_per_point)
-    factor = points_factor_pct(rules, member, on)
+    points, factor, extra = _campaign_points(rules, member, base_points, on, room)
+    campaign_offs += tuple((code, 0) for code, _ in extra)  # a points campaign gives no cents
     quote = SaleQuote(
         gross_cents=gross,
         member_price_saving_cents=saving,
@@ -170,12 +177,14 @@ def quote_sale(
         earning_cents=earning,
         remainder_cents=remainder,
         base_points=base_points,
-        points=base_points * factor // 100,
+        points=points,
         factor_pct=factor,
         campaigns=tuple(code for code, _ in campaign_offs),
         campaign_offs=campaign_offs,
         gifts=gifts,
+        campaign_points=extra,
     )
+    assert 0 <= campaign_off <= eligible
     assert quote.net_cents + quote.discount_cents == quote.gross_cents
     return quote
 
@@ -194,10 +203,55 @@ def points_factor_pct(rules: RuleSet, member: MemberContext, on: dt.date) -> int
     return factor
 
 
+def _runs(
+    campaign: Campaign, member: MemberContext, on: dt.date, room: Mapping[str, Room] | None
+) -> Room | bool | None:
+    """False when the campaign does not run for this member today (window, target, spent
+    budget); else its room (None: not counted)."""
+    if not campaign.contains(on, member) or not reaches(campaign, campaign.code, member):
+        return False
+    left = left_for(room, campaign.code)
+    return False if left is not None and left.spent else left
+
+
+def _campaign_points(
+    rules: RuleSet,
+    member: MemberContext,
+    base: int,
+    on: dt.date,
+    room: Mapping[str, Room] | None,
+) -> tuple[int, int, tuple[tuple[str, int], ...]]:
+    """(points, factor, extra): the best double_points campaign when it beats the best
+    multiplier (they do not stack), its extra points trimmed to its points budget."""
+    factor = points_factor_pct(rules, member, on)
+    plain = base * factor // 100
+    best: tuple[int, int, tuple[tuple[str, int], ...]] = (plain, factor, ())
+    for campaign in rules.campaigns:
+        if campaign.kind is not CampaignKind.DOUBLE_POINTS or campaign.factor_pct <= factor:
+            continue
+        left = _runs(campaign, member, on, room)
+        if left is False:
+            continue
+        extra = base * campaign.factor_pct // 100 - plain
+        if isinstance(left, Room) and left.points is not None:
+            extra = min(extra, left.points)
+        if extra > 0 and plain + extra > best[0]:
+            best = (plain + extra, campaign.factor_pct, ((campaign.code, extra),))
+    return best
+
+
 def _apply_campaigns(
-    campaigns: Sequence[Campaign], member: MemberContext, eligible_cents: int, on: dt.date
+    campaigns: Sequence[Campaign],
+    member: MemberContext,
+    eligible_cents: int,
+    on: dt.date,
+    room: Mapping[str, Room] | None = None,
 ) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
     """All stackable campaigns plus the single best non-stackable one, capped at the sale.
+
+    `room`: what is left of capped campaigns (the hub's count; None on a device, which
+    cannot know it): a spent one does not apply, a discount is trimmed to what is left,
+    a gift needs its whole cost.
 
     Returns each applied campaign with the discount it gave (a gift gives 0) and the gifts.
     """
@@ -205,15 +259,21 @@ def _apply_campaigns(
     applied: list[tuple[str, int]] = []
     gifts: list[str] = []
     for campaign in campaigns:
-        if not campaign.contains(on, member):
+        left = _runs(campaign, member, on, room)
+        if left is False or campaign.kind is CampaignKind.DOUBLE_POINTS:
             continue
         if eligible_cents < campaign.min_spend_cents:
             continue
+        cents_left = left.cents if isinstance(left, Room) else None
         if campaign.kind is CampaignKind.GIFT:
+            if cents_left is not None and campaign.gift_cost_cents > cents_left:
+                continue  # a gift is handed over whole or not at all
             gifts.append(campaign.gift)
             applied.append((campaign.code, 0))
             continue
         off = _campaign_off_cents(campaign, member, eligible_cents, on)
+        if cents_left is not None:
+            off = min(off, cents_left)
         if off <= 0:
             continue
         if campaign.stackable:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from tapcard.domain.model import CardKind, DeviceKind, Payment, TxKind
 from tapcard.domain.programs import CardProgram, validate_programs
+from tapcard.domain.targeting import CampaignKind as CampaignKind  # noqa: PLC0414 (re-export)
+from tapcard.domain.targeting import Targeted, validate_targeting
 from tapcard.domain.window import Window, validate_window
 
 BP_WHOLE = 10_000  # basis points in 100 %
@@ -38,13 +40,6 @@ POINT_COST_MILLICENTS_MAX = 1_000_000  # ten yuan a point: anything more is a ty
 CARD_KINDS_STORED_VALUE = frozenset(
     {CardKind.MEMBER, CardKind.SUPPLEMENTARY, CardKind.CATEGORY, CardKind.COBRANDED}
 )
-
-
-class CampaignKind(enum.StrEnum):
-    SPEND_GET_OFF = "spend_get_off"  # spend X get Y off (optionally per each X)
-    PERCENT_OFF = "percent_off"  # percentage off the eligible subtotal
-    NEW_MEMBER = "new_member"  # percentage off for members who joined recently
-    GIFT = "gift"  # a gift handed over when the eligible subtotal reaches X
 
 
 class ExpiryScheme(enum.StrEnum):
@@ -98,8 +93,9 @@ class Fees:
 
 
 @dataclass(frozen=True, slots=True)
-class Campaign(Window):
-    """A discount or gift on the days of its window (e.g. weekends, or open-ended)."""
+class Campaign(Targeted):
+    """A discount, gift or points factor on the days of its window, for whom and where
+    it targets, within its budget (tapcard.domain.targeting)."""
 
     code: str
     kind: CampaignKind
@@ -110,6 +106,7 @@ class Campaign(Window):
     new_member_days: int = 0  # NEW_MEMBER: days since joining
     gift: str = ""  # GIFT: what is handed over
     stackable: bool = False  # False: only the best non-stackable campaign applies
+    factor_pct: int = 0  # DOUBLE_POINTS: 200 = double points
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,6 +461,9 @@ def _validate_campaigns(campaigns: tuple[Campaign, ...]) -> list[str]:
             errors.append(f"campaign {c.code}: {c.kind.value} needs percent_bp > 0")
         if c.kind is CampaignKind.GIFT and not c.gift:
             errors.append(f"campaign {c.code}: a gift campaign names its gift")
+        if (c.kind is CampaignKind.DOUBLE_POINTS) != (c.factor_pct > 0) or c.factor_pct > 1000:
+            errors.append(f"campaign {c.code}: factor_pct 101..1000 on double_points only")
+        errors += validate_targeting(c, c.kind, f"campaign {c.code}")
     return errors
 
 

@@ -102,6 +102,8 @@ def campaigns(draw: st.DrawFn, code: str) -> Campaign:
         )
     if kind is CampaignKind.GIFT:
         return dataclasses.replace(base, min_spend_cents=draw(st.integers(0, 60_000)), gift="mug")
+    if kind is CampaignKind.DOUBLE_POINTS:
+        return dataclasses.replace(base, factor_pct=draw(st.integers(101, 1_000)))
     return dataclasses.replace(
         base,
         percent_bp=draw(st.integers(1, BP_WHOLE)),
