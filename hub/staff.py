@@ -27,7 +27,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import admin, db, gates, refund_view, staff_members, till
+from hub import admin, db, gates, member_qr, refund_view, staff_members, till
 from hub import staff_sessions as sessions
 from hub.admin.joining import start_join_by_spend
 from hub.admin.vouchers import VoucherRefused
@@ -174,6 +174,8 @@ def _dispatch(
         return {"card_id": op.card_id, "expires_on": expiry, "fee_waived": True}
     if isinstance(op, sm.MemberSearch):
         return {"members": _search(conn, op.text, row.branch_id)}
+    if isinstance(op, sm.MemberCode):  # the member page's QR in place of a tap
+        return _member_code(hub, conn, op.qr)
     if isinstance(op, sm.ShowProfile | sm.EditMember):
         return staff_members.answer(hub, conn, op, row.branch_id, actor)
     if isinstance(op, sm.UseVoucher):
@@ -200,6 +202,16 @@ def _dispatch(
     if isinstance(op, sm.GateCard):
         raise StaffRefused("not_allowed", "a member's card at a gate is for gates and bays")
     return _issue(hub, conn, row, op, actor)
+
+
+def _member_code(hub: Hub, conn: Connection, text: str) -> dict[str, Any]:
+    """The card a scanned member code names, the code taken once in this request's
+    transaction; the terminal then goes on as for a tapped card."""
+    try:
+        taken = member_qr.redeem(conn, hub.secrets, text, hub.clock.now_ms())
+    except member_qr.MemberQrRefused as exc:
+        raise StaffRefused(exc.reason, str(exc)) from None
+    return {"card_id": taken.card_id, "member_id": taken.member_id}
 
 
 def _use_voucher(conn: Connection, code: str, device: str, actor: str) -> dict[str, str | int]:

@@ -12,6 +12,7 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from terminal.presenters import views as ui
+from terminal.presenters.member_code import scan_member_code
 from terminal.presenters.sale import PICK_ROWS_MAX, SALE_LINES_SHOWN_MAX
 
 # Row widgets built when the screen first shows, then reused: a sale's lines and the
@@ -65,9 +66,12 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
                 widget.sku, widget.text = key, label
 
     def scanned(self, code: str) -> None:
-        """Enter in the scan field: the scanner's code (or one typed by hand)."""
+        """Enter in the scan field: the scanner's code (or one typed by hand); a member's
+        QR code from the member page stands for a tap (presenters/member_code.py)."""
         self.ids.scan.text = ""
-        App.get_running_app().presenter.sales.scan(code)
+        presenter = App.get_running_app().presenter
+        if not scan_member_code(presenter.desk, code, presenter.on_tap):
+            presenter.sales.scan(code)
 
     def searched(self, text: str) -> None:
         """The picker's field as typed; not when it is emptied as the screen is left."""

@@ -199,6 +199,14 @@ class CloseShift(StaffOp, frozen=True, tag="close_shift"):
     takings: Annotated[dict[ShortText, TillCents], msgspec.Meta(max_length=TAKINGS_KEYS_MAX)] = {}
 
 
+class MemberCode(StaffOp, frozen=True, tag="member_qr"):
+    """The member's dynamic QR code from the member page, scanned at the counter in
+    place of a tap: the hub takes it once (hub/member_qr.py) and answers `card_id` and
+    `member_id`, or qr_used | qr_expired | invalid | card_unknown."""
+
+    qr: Annotated[str, msgspec.Meta(min_length=1, max_length=MEMBER_QR_CHARS_MAX)]
+
+
 AnyStaffOp = (
     LoginChallenge
     | StaffLogin
@@ -216,6 +224,7 @@ AnyStaffOp = (
     | ShowProfile
     | EditMember
     | CloseShift
+    | MemberCode
 )
 
 
