@@ -94,7 +94,9 @@ class _Mailbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         mail = message_from_bytes(envelope.content)
-        self.receiver.got.append((str(mail["Message-ID"]), mail.get_payload(decode=True)))
+        body = mail.get_payload(decode=True)
+        assert isinstance(body, bytes)
+        self.receiver.got.append((str(mail["Message-ID"]), body))
         while self.receiver.hold.is_set() and not self.receiver.release.is_set():
             await asyncio.sleep(0.01)
         return "250 OK"
