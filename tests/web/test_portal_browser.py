@@ -27,6 +27,7 @@ from hub.web.server import WebServer
 from tapcard.domain.model import Asset
 from tests.conftest import credit
 from tests.device.conftest import Rig, rig, wait_until
+from tests.screenshots import shots_dir
 from tests.terminal.conftest import PIN, Till, close_till, make_till
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, FAST
 from tests.web.portal_support import SmsProvider, sms_provider
@@ -36,6 +37,7 @@ __all__ = ["rig", "sms_provider"]  # fixtures, used by name
 
 LI_PHONE = "13800000001"
 PAGES = ("/m/", "/m/history", "/m/vouchers", "/m/profile", "/m/consent", "/m/close", "/m/qr")
+SHOTS = {"/m/": "portal_home_zh.png", "/m/qr": "portal_qr_zh.png"}  # docs/portal.md
 
 
 @pytest.fixture
@@ -117,6 +119,8 @@ def _member_side(rig: Rig, portal: str, phone: Any, sms_provider: SmsProvider) -
     for path in PAGES:
         phone.goto(portal + path)
         problems += _problems(phone, "zh")
+        if path in SHOTS:
+            phone.screenshot(path=str(shots_dir() / SHOTS[path]), full_page=True)
 
     phone.goto(portal + "/m/consent")
     phone.check("input[name='sms.marketing']")
