@@ -27,6 +27,7 @@ from hub.staff_sessions import PIN_LOCKOUT_S, pin_lockouts
 from hub.web import alert_thresholds
 from hub.web.alert_schema import HISTORY_TABLE, NOTE_LEN_MAX
 from hub.web.auth import User
+from hub.web.i18n import money
 from hub.web.settings import WebSettings
 from tapcard.domain.model import STAFF_CARD_PREFIX
 from tapcard.domain.rules import BUSINESS_TIME_ZONE_DEFAULT
@@ -229,22 +230,28 @@ def _exception_alerts(conn: Connection, device_branch: dict[str, str]) -> list[A
     for row in rows:
         subject = row.device_id or f"member {row.member_id}"
         branch = device_branch.get(row.device_id or "")
+        msgid, fields = _exception_text(row)
         out.append(
             _alert(
-                f"exception:{row.id}",
-                "exception",
-                branch,
-                subject,
-                row.created_ms,
-                "{kind}: {detail} ({amount} {asset}, card {card})",
-                kind=row.kind,
-                detail=row.detail or "",
-                amount=row.amount,
-                asset=row.asset,
-                card=row.card_id,
+                f"exception:{row.id}", "exception", branch, subject, row.created_ms, msgid, **fields
             )
         )
     return out
+
+
+def _exception_text(row: Any) -> tuple[str, dict[str, object]]:
+    """An exception's words: a sale the hub repriced by its product catalog (the device's
+    was older) has its own, in yuan; the others as they were recorded."""
+    if row.kind == "catalog_price" and row.asset == "cents":
+        msgid = (
+            "Repriced by the hub's product catalog (the device's was older): {amount}, card {card}"
+        )
+        return msgid, {"amount": money(row.amount), "card": row.card_id}
+    fields = {"kind": row.kind, "detail": row.detail or "", "amount": row.amount}
+    return "{kind}: {detail} ({amount} {asset}, card {card})", fields | {
+        "asset": row.asset,
+        "card": row.card_id,
+    }
 
 
 def _gap_alerts(gaps: list[dict[str, Any]], device_branch: dict[str, str]) -> list[Alert]:
