@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hub import privacy as privacy_log
 from hub.admin.cards import issue_card, renew_card, replace_card, report_lost
 from hub.admin.joining import start_join_by_spend
 from hub.admin.members import NewMember, add_member, member_history, member_view, search_members
-from hub.cli import profiles, segments, stored_value, vouchers
+from hub.cli import privacy, profiles, segments, stored_value, vouchers
 from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data
 from tapcard.domain.model import CardKind, CardState, Payment
 
@@ -45,9 +46,10 @@ def cmd_member_search(args: argparse.Namespace) -> int:
 
 def cmd_member_show(args: argparse.Namespace) -> int:
     hub = open_hub(args)
-    with hub.engine.connect() as conn:
+    with hub.transaction() as conn:
         view = member_view(conn, args.member_id)
         view["history"] = member_history(conn, args.member_id)
+        privacy_log.log_access(conn, actor_of(args), args.member_id, "show", "cli")  # PIPL
     print_data(args, view)
     return 0
 
@@ -134,6 +136,8 @@ def register(cmds: Any) -> None:
     stored_value.register_member(member)
     segments.register_member(member)  # member tag add|remove
     segments.register(cmds)  # segment ...: who the members are, beside them
+    privacy.register_member(member)  # member data-export | close | access-log
+    privacy.register(cmds)  # privacy rotate-key | seal | retention
     card = cmds.add_parser("card", help="cards").add_subparsers(dest="card_cmd", required=True)
     issue = add_command(card, "issue", cmd_card_issue, "issue a card to a member", read=True)
     issue.add_argument("member_id", type=int)
