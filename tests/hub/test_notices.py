@@ -19,17 +19,13 @@ import hashlib
 import hmac
 import http.server
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from hub import db
 from hub.notices import outbox, planner
@@ -50,6 +46,7 @@ from tapcard.wire import messages as m
 from tests.conftest import Seeded
 from tests.hub.support import Device, purchase
 from tests.hub.test_cli import Cli, add_member, hub_cli
+from tests.smtp import Mailbox, serving
 
 __all__ = ["hub_cli"]  # the fixture, used by name
 
@@ -99,36 +96,11 @@ def sink() -> Iterator[Sink]:
     thread.join()
 
 
-class _Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address in self.refuse:
-            return "550 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[_Mailbox, int]]:
-    box = _Mailbox()
-    with socket.socket() as probe:  # aiosmtpd checks it is up on the port it was given
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    with serving(box) as port:
         yield box, port
-    finally:
-        controller.stop()
 
 
 def _agree(
@@ -151,7 +123,7 @@ def _notices(seeded: Seeded) -> list[Any]:
 
 
 def test_receipts_go_on_the_agreed_channels_once_through_a_failing_provider(
-    seeded: Seeded, smtp: tuple[_Mailbox, int], sink: Sink
+    seeded: Seeded, smtp: tuple[Mailbox, int], sink: Sink
 ) -> None:
     mailbox, port = smtp
     member, other = seeded.members
@@ -207,7 +179,7 @@ def test_receipts_go_on_the_agreed_channels_once_through_a_failing_provider(
 
 
 def test_a_refused_address_is_dead_and_hq_can_replay_it(
-    seeded_sqlite: Seeded, smtp: tuple[_Mailbox, int]
+    seeded_sqlite: Seeded, smtp: tuple[Mailbox, int]
 ) -> None:
     seeded = seeded_sqlite
     mailbox, port = smtp
@@ -287,7 +259,7 @@ def test_wechat_answers_are_read_and_bad_settings_are_refused(
 
 
 def test_notices_from_the_cli(
-    hub_cli: Cli, smtp: tuple[_Mailbox, int], monkeypatch: pytest.MonkeyPatch
+    hub_cli: Cli, smtp: tuple[Mailbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mailbox, port = smtp
     member = add_member(hub_cli, "Zhou Min", "13912345678")

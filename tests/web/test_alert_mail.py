@@ -28,8 +28,8 @@ from hub.web.alert_notify import Notifiers, SmtpNotifier, notifier_from
 from hub.web.alerts import Alert
 from hub.web.settings import WebSettings
 from tapcard.errors import ValidationError
+from tests.smtp import Mailbox, serving
 from tests.web.conftest import FAST, WebHub
-from tests.web.smtp_server import Mailbox, SmtpServer
 
 Client = Callable[[str], tuple[TestClient, str]]
 ALERT = Alert(
@@ -57,9 +57,8 @@ def pki(tmp_path: Path) -> tuple[ssl.SSLContext, str]:
 
 
 def _serve(box: Mailbox) -> Iterator[tuple[Mailbox, int]]:
-    server = SmtpServer(box).start()
-    yield box, server.port
-    server.stop()
+    with serving(box) as port:
+        yield box, port
 
 
 @pytest.fixture

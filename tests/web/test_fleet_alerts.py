@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socketserver
-import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Iterator
@@ -25,6 +23,7 @@ from hub.web import alert_store, alerts
 from hub.web.alert_notify import SmtpNotifier
 from hub.web.fleet_query import PAGE_ROWS
 from tests.clock import pinned_now_ms
+from tests.smtp import Mailbox, serving
 from tests.web.conftest import PASSWORD, WebHub
 
 Client = Callable[[str], tuple[TestClient, str]]
@@ -208,57 +207,26 @@ def test_thresholds_are_set_by_hq_and_audited(big: WebHub, client_for: Client) -
     assert manager.post("/alerts/thresholds", data={**form, "csrf": mcsrf}).status_code == 403
 
 
-class _Smtp(socketserver.StreamRequestHandler):
-    """Just enough SMTP (RFC 5321) for smtplib: a real server on a real socket."""
-
-    received: list[bytes] = []
-
-    def _say(self, line: str) -> None:
-        self.wfile.write(line.encode() + b"\r\n")
-
-    def handle(self) -> None:
-        self._say("220 test ESMTP")
-        while line := self.rfile.readline():
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
-                self._say("250 test")
-            elif verb == b"DATA":
-                self._say("354 go on")
-                body = b""
-                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
-                    body += chunk
-                self.received.append(body)
-                self._say("250 queued")
-            elif verb == b"QUIT":
-                self._say("221 bye")
-                return
-            else:
-                self._say("250 ok")
-
-
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[int, list[bytes]]]:
-    _Smtp.received = []
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Smtp)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], _Smtp.received
-    server.shutdown()
-    server.server_close()
+def smtp_server() -> Iterator[tuple[int, Mailbox]]:
+    box = Mailbox()
+    with serving(box) as port:
+        yield port, box
 
 
 def test_the_smtp_notifier_mails_each_new_alert_once(
-    big: WebHub, smtp_server: tuple[int, list[bytes]]
+    big: WebHub, smtp_server: tuple[int, Mailbox]
 ) -> None:
-    port, received = smtp_server
+    port, box = smtp_server
     notifier = SmtpNotifier(SmtpRelay("127.0.0.1", port), "hub@example.com", ("ops@example.com",))
     hub, w = big.seeded.hub, big.app.state.web
     _, devices = w.watcher.snapshot()
     opened = alert_store.sweep(hub, w.cfg, devices, [], notifier)
     alert_store.sweep(hub, w.cfg, devices, [], notifier)
+    received = [bytes(mail.get_payload(decode=True)).decode() for mail in box.messages]
     assert len(received) == len(opened) >= 1
-    outage = [m for m in received if f"outage:{OUT_BRANCH}".encode() in m]
-    assert len(outage) == 1 and b"dev-03-49" in outage[0]
+    outage = [m for m in received if f"outage:{OUT_BRANCH}" in m]
+    assert len(outage) == 1 and "dev-03-49" in outage[0]
     SmtpNotifier(SmtpRelay("127.0.0.1", 1, timeout_s=0.5), "a@b", ("c@d",)).notify(
         opened[0]
     )  # no server: logged
