@@ -115,9 +115,11 @@ class RenewalScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     can_cash = BooleanProperty(False)
     can_stored_value = BooleanProperty(False)
     can_waive = BooleanProperty(False)
+    keyboard_summary = StringProperty("")  # shown on the on-screen keyboard
 
     def show(self, view: ui.RenewalView) -> None:
         self.member, self.body = view.member, "\n".join(view.lines)
+        self.keyboard_summary = next((x for x in view.lines if "¥" in x), "")
         self.can_cash, self.can_stored_value = view.can_cash, view.can_stored_value
         self.can_waive = view.can_waive
 
@@ -240,10 +242,15 @@ class CounterConfirmScreen(Screen):  # type: ignore[misc]  # kivy ships no type 
     body = StringProperty("")
     units = NumericProperty(0)
     units_max = NumericProperty(0)
+    tenders = StringProperty("")  # the tender bar's target, "" when it is not shown
+    warn = BooleanProperty(False)
+    keyboard_summary = StringProperty("")  # shown on the on-screen keyboard
 
     def show(self, view: ui.ConfirmView) -> None:
         self.title, self.member, self.body = view.title, view.member, "\n".join(view.lines)
         self.units, self.units_max = view.units, view.units_max
+        self.tenders, self.warn = view.tenders, bool(view.note)
+        self.keyboard_summary = view.lines[0] if view.lines else ""
 
 
 SCREEN_CLASSES: Final[dict[str, type[Any]]] = {
@@ -302,6 +309,7 @@ class TerminalApp(App):  # type: ignore[misc]  # kivy ships no type hints
         if self.touch_keyboard:
             use_touch_keyboard()
         load_kv("theme")
+        load_kv("tenders")  # the tender bar of the sale, the top-up and the renewal
         load_kv("home")  # the Header rule is shared by every screen after login
         self.manager = ScreenManager(transition=NoTransition())
         self.presenter = TerminalPresenter(
@@ -358,6 +366,9 @@ class TerminalApp(App):  # type: ignore[misc]  # kivy ships no type hints
                 ids = self.manager.get_screen(name).ids
                 for field in fields:
                     ids[field].text = ""
+        for screen in self.manager.screens:  # the tender bars' part and reference
+            if "tenders" in screen.ids:
+                screen.ids.tenders.ids.part.text = screen.ids.tenders.ids.ref.text = ""
 
     def t(self, msgid: str, _lang: str = "") -> str:
         if self.presenter is None:
@@ -373,7 +384,8 @@ class TerminalApp(App):  # type: ignore[misc]  # kivy ships no type hints
         self.presenter.pay(Payment(payment))
 
     def pay_renewal(self, payment: str) -> None:
-        self.presenter.renew(Payment(payment))
+        """Pay cash / Pay stored value on the renewal screen: its confirmation."""
+        self.presenter.confirms.renew(Payment(payment))
 
     def replace_card(self, old_card_id: str, waive_fee: bool = False) -> None:
         self.presenter.replace(old_card_id, waive_fee=waive_fee)

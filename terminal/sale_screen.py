@@ -27,6 +27,7 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     can_pay = BooleanProperty(False)
     picking = BooleanProperty(False)
     free_amounts = BooleanProperty(False)
+    keyboard_summary = StringProperty("")  # the amount to pay, on the on-screen keyboard
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -36,6 +37,7 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
         self.lines = "\n".join(view.lines)
         self.totals = "\n".join(view.totals)
         self.can_pay, self.note = view.can_pay, view.note
+        self.keyboard_summary = view.due
         self.picking, self.free_amounts = bool(view.query), view.free_amounts
         if not view.query and self.ids.search.text:
             self.ids.search.text = ""  # a product was picked: the picker closes
@@ -84,8 +86,13 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     def on_leave(self, *_args: Any) -> None:
         # Nothing typed outlives the screen: a paid sale, a lock or Back leaves no amount
         # or search for the next sale to take by mistake (the scan field empties at Enter).
-        for field in ("scan", "search", "price"):
-            self.ids[field].text = ""
+        for field in self._fields():
+            field.text = ""
+
+    def _fields(self) -> list[Any]:
+        """The screen's text fields, the tender bar's (terminal/kv/tenders.kv) too."""
+        tenders = self.ids.tenders.ids
+        return [self.ids[f] for f in ("scan", "search", "price")] + [tenders.part, tenders.ref]
 
     def _keep_scan_focus(self, _dt: float) -> None:
         """The scan field takes the keys whenever no other field is being typed in, so
@@ -96,6 +103,6 @@ class SaleScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
             return  # the on-screen keyboard would cover the totals; staff touch the field
         # Any other field being typed in keeps the keys (the search, a free amount, the
         # payment's parts and reference, which a scanner may also type).
-        others = [w for w in self.ids.values() if w is not self.ids.scan]
-        if not any(getattr(w, "focus", False) for w in others):
+        others = [w for w in self._fields() if w is not self.ids.scan]
+        if not any(w.focus for w in others):
             self.ids.scan.focus = True

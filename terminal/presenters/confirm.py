@@ -9,15 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Final
 
+from tapcard.domain.model import Payment
+from tapcard.domain.tenders import Tendered
 from tapcard.ui import fmt, refusals
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
 from terminal.presenters.cards import CardsPresenter
 from terminal.presenters.desk import Desk
+from terminal.presenters.payment import split_parts, typed_parts
+from terminal.presenters.receipts import tender_rows
+from terminal.presenters.renewal import RenewalPresenter
 from terminal.presenters.reversal import REASON_LEN_MIN, ReversalPresenter
 from terminal.presenters.transactions import Transactions
 from terminal.presenters.views import ConfirmView, Screen
+
+TOPUP: Final = "topup"  # the tender bar's target on the top-up's confirmation
 
 # The screen's lines for the units chosen (parking hours; 1 for everything else).
 Lines = Callable[[int], tuple[str, ...]]
@@ -33,6 +41,9 @@ class Pending:
     act: Callable[[int], None]
     units: int = 0
     units_max: int = 0
+    tenders: str = ""  # the tender bar's target on this screen ("topup"), "" for none
+    due_cents: int = 0  # what the tender bar's parts pay
+    note: str = ""  # why the tenders typed cannot pay it, shown below the lines
 
 
 class ConfirmPresenter:
@@ -42,8 +53,10 @@ class ConfirmPresenter:
         transactions: Transactions,
         cards: CardsPresenter,
         reversals: ReversalPresenter,
+        renewals: RenewalPresenter,
     ) -> None:
         self.desk, self.tx, self.cards, self.reversals = desk, transactions, cards, reversals
+        self.renewals = renewals
         self.pending: Pending | None = None
         desk.redraws[Screen.CONFIRM] = self.redraw
         desk.on_sign_out.append(self.forget)
@@ -55,8 +68,9 @@ class ConfirmPresenter:
         if p is None:
             d.home()
             return None
+        lines = p.lines(max(p.units, 1)) + ((p.note,) if p.note else ())
         view = ConfirmView(
-            d.header(), p.title, p.member, p.lines(max(p.units, 1)), p.units, p.units_max
+            d.header(), p.title, p.member, lines, p.units, p.units_max, p.tenders, p.note
         )
         d.show(Screen.CONFIRM, view)
         return view
@@ -88,37 +102,95 @@ class ConfirmPresenter:
     # --- what asks -----------------------------------------------------------------------
 
     def top_up(self, amount_text: str) -> ConfirmView | None:
-        return self._money(amount_text, topup=True)
+        """The top-up's confirmation, paid in cash until another tender is pressed on it."""
+        snap = self._snapshot()
+        cents = self._cents(amount_text) if snap is not None else None
+        if snap is None or cents is None:
+            return None
+        return self._top_up(snap, cents, (Tendered(Payment.CASH, cents),))
+
+    def top_up_tenders(self, payment: Payment, ref: str, cash_text: str) -> ConfirmView | None:
+        """The tender bar on the top-up's confirmation: `payment` with its reference,
+        after `cash_text` in cash when typed (stored value never pays a top-up)."""
+        p, d = self.pending, self.desk
+        snap = self._snapshot()
+        if p is None or p.tenders != TOPUP or snap is None:
+            return None
+        parts = split_parts(typed_parts(payment, ref, cash_text, Payment.CASH), p.due_cents)
+        if isinstance(parts, str):
+            return self._ask(replace(p, note=d.t(parts)))
+        return self._top_up(snap, p.due_cents, parts)
+
+    def _top_up(
+        self, snap: m.Snapshot, cents: int, parts: tuple[Tendered, ...]
+    ) -> ConfirmView | None:
+        t = self.desk.t
+        have = _balances(snap).stored_value_cents
+
+        def lines(_units: int) -> tuple[str, ...]:
+            rows = [t("Top-up") + f": {fmt.money(cents)}"]
+            rows += [f"{label}: {amount}" for label, amount in tender_rows(t, parts)]
+            rows.append(t("Stored value") + f": {fmt.money(have)} \u2192 {fmt.money(have + cents)}")
+            return tuple(rows)
+
+        act = lambda _u: self.tx.top_up_parts(cents, parts)  # noqa: E731
+        pending = Pending(
+            t("Confirm top-up"), self._member(snap), lines, act, tenders=TOPUP, due_cents=cents
+        )
+        return self._ask(pending)
 
     def spend(self, amount_text: str) -> ConfirmView | None:
-        return self._money(amount_text, topup=False)
+        t = self.desk.t
+        snap = self._snapshot()
+        cents = self._cents(amount_text) if snap is not None else None
+        if snap is None or cents is None:
+            return None
+        have = _balances(snap).stored_value_cents
+        after = have - cents
 
-    def _money(self, amount_text: str, topup: bool) -> ConfirmView | None:
+        def lines(_units: int) -> tuple[str, ...]:
+            rows = [
+                t("Spend") + f": {fmt.money(cents)}",
+                t("Stored value") + f": {fmt.money(have)} \u2192 {fmt.money(after)}",
+            ]
+            if after < 0:
+                rows.append(t("Not enough stored value"))
+            return tuple(rows)
+
+        title = t("Confirm stored-value payment")
+        act = lambda _u: self.tx.spend(amount_text)  # noqa: E731
+        return self._ask(Pending(title, self._member(snap), lines, act))
+
+    def renew(self, payment: Payment, ref: str = "", part_text: str = "") -> ConfirmView | None:
+        """The renewal's confirmation: the fee by `payment` (with its reference), after
+        `part_text` from stored value when typed (the renewal screen's tender bar)."""
         d, t = self.desk, self.desk.t
         snap = self._snapshot()
         if snap is None:
             return None
+        fee = self.renewals.fee_cents()
+        parts: tuple[Tendered, ...] | str = ()
+        if fee:
+            texts = typed_parts(payment, ref, part_text, Payment.STORED_VALUE)
+            parts = split_parts(texts, fee)
+        if isinstance(parts, str):
+            d.message(t("Please check the entries"), t(parts))
+            return None
+        paid = parts
+
+        def lines(_units: int) -> tuple[str, ...]:
+            return self.renewals.confirm_lines(paid)
+
+        act = lambda _u: self.renewals.renew_parts(paid)  # noqa: E731
+        return self._ask(Pending(t("Confirm renewal"), self._member(snap), lines, act))
+
+    def _cents(self, amount_text: str) -> int | None:
+        d, t = self.desk, self.desk.t
         cents = fmt.parse_money(amount_text)
         if cents is None or cents <= 0:
             d.message(t("Please check the entries"), t("Enter the amount in yuan"))
             return None
-        have = _balances(snap).stored_value_cents
-        after = have + cents if topup else have - cents
-
-        def lines(_units: int) -> tuple[str, ...]:
-            rows = [
-                t("Top-up" if topup else "Spend") + f": {fmt.money(cents)}",
-                t("Stored value") + f": {fmt.money(have)} \u2192 {fmt.money(after)}",
-            ]
-            if topup:
-                rows.append(t("Paid in cash"))
-            elif after < 0:
-                rows.append(t("Not enough stored value"))
-            return tuple(rows)
-
-        act = self.tx.top_up if topup else self.tx.spend
-        title = t("Confirm top-up") if topup else t("Confirm stored-value payment")
-        return self._ask(Pending(title, self._member(snap), lines, lambda _u: act(amount_text)))
+        return cents
 
     def redeem(self, item_code: str) -> ConfirmView | None:
         """A reward for points; parking by the hour lets the cashier choose the hours."""

@@ -19,7 +19,7 @@ from tapcard.domain.tenders import TENDER_REF_CHARS_MAX, Tendered, split_error
 from tapcard.ui import fmt
 from tapcard.wire import messages as m
 from terminal.presenters.desk import Desk
-from terminal.presenters.receipts import TENDER_LABELS, item_rows
+from terminal.presenters.receipts import discount_rows, item_rows, offline_rows, tender_rows
 from terminal.presenters.sale import SalePresenter
 from terminal.presenters.transactions import Kind, Printed, Transactions
 
@@ -38,11 +38,7 @@ class PaymentPresenter:
     def pay_tender(self, payment: Payment, ref: str = "", stored_text: str = "") -> None:
         """The sale by one tender with its reference; with `stored_text`, that much from
         stored value first and the rest by `payment`."""
-        parts: list[PartText] = []
-        if stored_text.strip():
-            parts.append((Payment.STORED_VALUE, stored_text, ""))
-        parts.append((payment, "", ref))
-        self.pay_split(parts)
+        self.pay_split(typed_parts(payment, ref, stored_text, Payment.STORED_VALUE))
 
     def pay_split(self, texts: Sequence[PartText]) -> None:
         d, t = self.desk, self.desk.t
@@ -51,7 +47,7 @@ class PaymentPresenter:
         card_id = d.card_id()
         if card_id is None or not d.guard() or not d.sale_lines or quote is None:
             return
-        parts = _parts(texts, quote.net_cents)
+        parts = split_parts(texts, quote.net_cents)
         if isinstance(parts, str):
             d.message(t("Please check the entries"), t(parts))
             return
@@ -73,18 +69,24 @@ class PaymentPresenter:
             booked=d.sale_lines.clear,
             printed=Printed(
                 items=item_rows(d, lines),
-                tenders=tuple(
-                    (
-                        t(TENDER_LABELS[p.payment]) + (f" {p.ref}" if p.ref else ""),
-                        fmt.money(p.cents),
-                    )
-                    for p in parts
-                ),
+                tenders=tender_rows(t, parts),
+                discounts=discount_rows(d, quote),
+                offline=offline_rows(d, quote),
             ),
         )
 
 
-def _parts(texts: Sequence[PartText], due_cents: int) -> tuple[Tendered, ...] | str:
+def typed_parts(payment: Payment, ref: str, part_text: str, part: Payment) -> list[PartText]:
+    """The tender bar's entries (terminal/kv/tenders.kv): `part_text` of tender `part`
+    (stored value; cash for a top-up) first when typed, the rest by `payment`."""
+    parts: list[PartText] = []
+    if part_text.strip():
+        parts.append((part, part_text, ""))
+    parts.append((payment, "", ref))
+    return parts
+
+
+def split_parts(texts: Sequence[PartText], due_cents: int) -> tuple[Tendered, ...] | str:
     """The tenders typed, the one without an amount taking the rest; or what is wrong
     (an English msgid)."""
     typed: list[Tendered | None] = []  # None: the part that pays the rest

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from tapcard.device.port import DevicePort
 from tapcard.domain.engine import SaleLine, SaleQuote
-from tapcard.domain.model import STAFF_CARD_PREFIX
+from tapcard.domain.model import STAFF_CARD_PREFIX, Payment
 from tapcard.receipts.printer import Printer
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
 from tapcard.ui.worker import Post, Tap
@@ -61,9 +61,11 @@ class TerminalPresenter:
         self.registrations = RegistrationPresenter(desk, self.cards, self.profiles.field_error)
         self.vouchers = VoucherPresenter(desk)
         self.reversals = ReversalPresenter(desk)
-        self.refunds = RefundPresenter(desk)
+        self.refunds = RefundPresenter(desk, self.transactions.receipts)
         self.shifts = ShiftPresenter(desk)
-        self.confirms = ConfirmPresenter(desk, self.transactions, self.cards, self.reversals)
+        self.confirms = ConfirmPresenter(
+            desk, self.transactions, self.cards, self.reversals, self.renewals
+        )
         desk.redraws.update(
             {
                 Screen.LOGIN: desk.show_login,
@@ -120,6 +122,16 @@ class TerminalPresenter:
 
     def stop(self) -> None:
         self.desk.worker.stop()
+
+    def tender(self, target: str, payment: Payment, ref: str = "", part_text: str = "") -> None:
+        """The tender bar (terminal/kv/tenders.kv) of the sale, the top-up's confirmation
+        or the renewal: `payment` with its reference, after the part typed."""
+        if target == "sale":
+            self.payments.pay_tender(payment, ref, part_text)
+        elif target == "renewal":
+            self.confirms.renew(payment, ref, part_text)
+        elif target == "topup":
+            self.confirms.top_up_tenders(payment, ref, part_text)
 
     # --- registration, as the app and its kv files call it ---------------------------------
 

@@ -19,13 +19,15 @@ from typing import Final
 
 from tapcard.device.port import LocalReceipt, Outcome, settle
 from tapcard.domain.rules import RuleSet
+from tapcard.receipts.content import Printout
 from tapcard.ui import fmt
 from tapcard.ui.i18n import Translator
-from tapcard.ui.refusals import counter_title
+from tapcard.ui.refusals import counter_detail, counter_title
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
 from tapcard.wire.codes import Reason
 from terminal.presenters.desk import Desk
+from terminal.presenters.receipts import ReceiptPrinter
 from terminal.presenters.transactions import RESULT_WAIT_S, reference
 from terminal.presenters.views import (
     ReceiptView,
@@ -119,8 +121,9 @@ def redeemed(t: Translator, sale: sm.SaleView, rules: RuleSet | None) -> str:
 
 
 class RefundPresenter:
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, receipts: ReceiptPrinter | None = None) -> None:
         self.desk = desk
+        self.receipts = receipts  # prints the refund's receipt and keeps it for a reprint
         self.draft = Draft()
         desk.on_sign_out.append(self.draft.clear)
 
@@ -339,30 +342,70 @@ class RefundPresenter:
         d, t = self.desk, self.desk.t
         self.draft.sending = False
         if isinstance(outcome, Exception):
-            d.message(t("Sorry, this cannot be done here"), str(outcome)[:200])
+            d.message(t("Sorry, this cannot be done here"))
             return
         receipt, result = outcome.receipt, outcome.result
+        # The device's and the hub's messages are English for the log, never the screen.
         if not receipt.accepted:
-            d.message(t(counter_title(receipt.reason)), receipt.message)
+            d.message(t(counter_title(receipt.reason)), t(counter_detail(receipt.reason)))
             return
         if result is not None and not result.accepted:
-            d.message(t(counter_title(Reason(result.reason))), result.message)
+            reason = Reason(result.reason)
+            d.message(t(counter_title(reason)), t(counter_detail(reason)))
             return
         given = result.net_cents if result is not None else 0
         kind = "refund_stored_value" if sale.payment == "stored_value" else "refund_cash"
         d.shift.book("refund", (kind, given) if given else None, 0)
+        items = self._printed_items(sale)
         self.draft.clear()
         d.last_receipt = receipt
         view = ReceiptView(d.header(), t("Refund"), self._receipt_lines(sale, receipt, result))
         d.show(Screen.RECEIPT, view)
+        if self.receipts is not None:
+            self.receipts.issue(self._printout(sale, receipt, result, items))
         d.refresh_card()
+
+    def _printed_items(self, sale: sm.SaleView) -> tuple[tuple[str, str], ...]:
+        t = self.desk.t
+        if sale.kind == REDEEM:
+            return ((redeemed(t, sale, self.desk.port.rules), ""),)
+        return tuple(
+            (f"{t(x.category)} \u00d7 {q}", fmt.money(x.unit_price_cents * q))
+            for x, q in self._picked_lines(sale)
+        )
+
+    def _printout(
+        self,
+        sale: sm.SaleView,
+        receipt: LocalReceipt,
+        result: m.TxResult | None,
+        items: tuple[tuple[str, str], ...],
+    ) -> Printout:
+        """The refund's receipt: what came back, the money and how, the points, the
+        balances after, the sale it refunds and its own reference."""
+        t = self.desk.t
+        assert self.receipts is not None
+        totals: list[tuple[str, str]] = []
+        if result is not None and sale.kind == REDEEM:
+            totals.append((t("Points restored"), fmt.points(result.points_earned)))
+        elif result is not None:
+            how = PAID_BACK.get(sale.payment, PAID_BACK["cash"])
+            totals += [(t("Money back"), fmt.money(result.net_cents)), (t(how), "")]
+            totals.append((t("Points taken back"), fmt.points(result.points_spent)))
+        if result is not None:
+            totals += self.receipts.balances(result)
+        before = (t("Refund of {ref}", ref=sale.tx_id),)
+        title = t("Refund")
+        return self.receipts.compose(
+            title, receipt, result, items, tuple(totals), "refund", before=before
+        )
 
     def _receipt_lines(
         self, sale: sm.SaleView, receipt: LocalReceipt, result: m.TxResult | None
     ) -> tuple[str, ...]:
         t = self.desk.t
         rows = [
-            t("Staff") + f": {self.desk.staff_id()}",
+            t("Staff") + f": {self.desk.staff_name()}",
             t("Card") + f": {sale.card_id}",
             t("Refund of {ref}", ref=sale.tx_id),
         ]

@@ -24,8 +24,9 @@ from tapcard.domain.products import Product
 from tapcard.errors import TapcardError
 from tapcard.ui import fmt
 from tapcard.ui.i18n import Translator
+from terminal.presenters.campaigns import campaign_label
 from terminal.presenters.desk import Desk
-from terminal.presenters.receipts import TENDER_LABELS, item_rows
+from terminal.presenters.receipts import TENDER_LABELS, discount_rows, item_rows, offline_rows
 from terminal.presenters.transactions import Kind, Printed, Transactions
 from terminal.presenters.views import PickRow, SaleRow, SaleView, Screen
 
@@ -180,16 +181,19 @@ class SalePresenter:
         catalog = d.port.catalog
         rows = tuple(self._row(catalog, tier, line) for line in lines)
         can_pay = bool(self.quote and card)
+        totals = self._totals()
+        due = self.desk.t("To pay") + f" {fmt.money(self.quote.net_cents)}" if self.quote else ""
         view = SaleView(
             d.header(),
             tuple(row.label for row in rows),
-            self._totals(),
+            totals,
             can_pay,
             rows=rows,
             note=self.note,
             query=self.query,
             picker=self._picker(catalog, tier),
             free_amounts=self.free_amounts(),
+            due=due or totals[0],
         )
         d.show(Screen.SALE, view)
 
@@ -223,8 +227,8 @@ class SalePresenter:
             rows.append(t("Member price") + f" -{fmt.money(q.member_price_saving_cents)}")
         if q.tier_discount_cents:
             rows.append(t("Tier discount") + f" -{fmt.money(q.tier_discount_cents)}")
-        for code, off in q.campaign_offs:
-            rows.append(t("Campaign") + f" {code} -{fmt.money(off)}")
+        for code, off in q.campaign_offs:  # by name, never the code
+            rows.append(f"{campaign_label(t, self.desk.port.rules, code)} -{fmt.money(off)}")
         rows.append(t("To pay") + f" {fmt.money(q.net_cents)}")
         rows.append(t("Points to earn") + f" {q.points}")
         if q.remainder_cents:
@@ -247,5 +251,7 @@ class SalePresenter:
             printed=Printed(
                 items=item_rows(d, lines),
                 tenders=((d.t(TENDER_LABELS[payment]), fmt.money(quote.net_cents)),),
+                discounts=discount_rows(d, quote),
+                offline=offline_rows(d, quote),
             ),
         )

@@ -10,11 +10,13 @@ from either, is a message; a booking is a receipt and goes into the shift's tall
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from tapcard.device.port import LocalReceipt, Outcome, Seen, settle
+from tapcard.domain.model import Payment
+from tapcard.domain.tenders import Tendered
 from tapcard.receipts.content import Row
 from tapcard.receipts.printer import Printer
 from tapcard.ui import fmt
@@ -22,7 +24,7 @@ from tapcard.ui.refusals import counter_detail, counter_title
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 from terminal.presenters.desk import Desk
-from terminal.presenters.receipts import ReceiptPrinter, reference
+from terminal.presenters.receipts import ReceiptPrinter, reference, tender_rows
 from terminal.presenters.shift import Takings
 from terminal.presenters.views import ReceiptView, Screen
 
@@ -43,6 +45,11 @@ class Kind(enum.StrEnum):
     BACKFILL = "backfill"
 
 
+def tender_parts(parts: Sequence[Tendered]) -> list[m.TenderPart]:
+    """The tenders as an intent carries them."""
+    return [m.TenderPart(payment=p.payment, amount_cents=p.cents, ref=p.ref) for p in parts]
+
+
 # One transaction, given the (snapshot, online) the terminal saw at the tap.
 Booking = Callable[[Seen], LocalReceipt]
 
@@ -55,6 +62,8 @@ class Printed:
     items: tuple[Row, ...] = ()
     tenders: tuple[Row, ...] = ()
     notes: tuple[Row, ...] = ()
+    discounts: tuple[Row, ...] = ()  # member price, tier discount, each campaign by name
+    offline: tuple[Row, ...] = ()  # offline only: the quote's total and points to earn
 
 
 class Transactions:
@@ -110,8 +119,9 @@ class Transactions:
         d.show(Screen.RECEIPT, view)
         p = printed
         title = t(kind.capitalize())
+        notes = p.notes + (p.offline if result is None else ())
         out = self.receipts.printout(
-            title, receipt, result, p.items, p.tenders, p.notes, kind.value
+            title, receipt, result, p.items, p.tenders, notes, kind.value, p.discounts
         )
         self.receipts.issue(out)
         d.refresh_card()
@@ -144,29 +154,57 @@ class Transactions:
     # --- stored value and redemption -----------------------------------------------------
 
     def top_up(self, amount_text: str) -> None:
-        self._money_op(Kind.TOPUP, amount_text)
+        """A top-up in cash."""
+        cents = self._cents(amount_text)
+        if cents is not None:
+            self.top_up_parts(cents, (Tendered(Payment.CASH, cents),))
 
-    def spend(self, amount_text: str) -> None:
-        self._money_op(Kind.SPEND, amount_text)
-
-    def _money_op(self, kind: Kind, amount_text: str) -> None:
-        d = self.desk
-        cents = fmt.parse_money(amount_text)
+    def top_up_parts(self, cents: int, parts: Sequence[Tendered]) -> None:
+        """A top-up paid by `parts` (cash, bank card, WeChat Pay, Alipay; never stored
+        value), each recorded with its reference; all cash is the top-up as before."""
+        d, t = self.desk, self.desk.t
         card_id = d.card_id()
         if card_id is None or not d.guard():
             return
+        printed = Printed(items=((t("Top-up"), fmt.money(cents)),), tenders=tender_rows(t, parts))
+        if all(p.payment is Payment.CASH for p in parts):
+            self.submit(
+                Kind.TOPUP,
+                lambda seen: d.port.top_up(card_id, cents, staff=d.staff_id(), seen=seen),
+                takings=(Kind.TOPUP.value, cents),
+                printed=printed,
+            )
+            return
+        op = m.TopUp(amount_cents=cents, tenders=tender_parts(parts))
+        self.submit(
+            Kind.TOPUP,
+            lambda seen: d.port.submit(card_id, op, staff=d.staff_id(), seen=seen),
+            takings=tuple((f"topup_{p.payment.value}", p.cents) for p in parts),
+            printed=printed,
+        )
+
+    def spend(self, amount_text: str) -> None:
+        d = self.desk
+        card_id, cents = d.card_id(), self._cents(amount_text)
+        if card_id is None or cents is None:
+            return
+        self.submit(
+            Kind.SPEND,
+            lambda seen: d.port.spend(card_id, cents, staff=d.staff_id(), seen=seen),
+            takings=(Kind.SPEND.value, cents),
+            printed=Printed(items=((d.t("Spend"), fmt.money(cents)),)),
+        )
+
+    def _cents(self, amount_text: str) -> int | None:
+        """The amount typed, or None (and why, on screen) with no card or no amount."""
+        d = self.desk
+        if d.card_id() is None or not d.guard():
+            return None
+        cents = fmt.parse_money(amount_text)
         if cents is None or cents <= 0:
             d.message(d.t("Please check the entries"))
-            return
-        call = d.port.top_up if kind == Kind.TOPUP else d.port.spend
-        label = d.t(kind.capitalize())
-        tenders = ((d.t("Cash"), fmt.money(cents)),) if kind == Kind.TOPUP else ()
-        self.submit(
-            kind,
-            lambda seen: call(card_id, cents, staff=d.staff_id(), seen=seen),
-            takings=(kind.value, cents),
-            printed=Printed(items=((label, fmt.money(cents)),), tenders=tenders),
-        )
+            return None
+        return cents
 
     def redeem(self, item: str, units: int = 1) -> None:
         d = self.desk
@@ -178,8 +216,8 @@ class Transactions:
         self.submit(
             Kind.REDEEM,
             lambda seen: d.port.redeem(card_id, item, units, staff=d.staff_id(), seen=seen),
-            printed=Printed(items=((f"{names.get(item, item)} \u00d7 {units}", ""),)),
+            printed=Printed(items=((f"{d.t(names.get(item, item))} \u00d7 {units}", ""),)),
         )
 
 
-__all__ = ["RESULT_WAIT_S", "Kind", "Printed", "Transactions", "reference"]
+__all__ = ["RESULT_WAIT_S", "Kind", "Printed", "Transactions", "reference", "tender_parts"]

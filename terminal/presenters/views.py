@@ -91,6 +91,7 @@ class SaleView:
     query: str = ""  # the picker's search text ("": closed)
     picker: tuple[PickRow, ...] = ()
     free_amounts: bool = False  # the category + amount entry is offered
+    due: str = ""  # "To pay ¥X" (or the total before a card), kept in sight while typing
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,8 @@ class ConfirmView:
     lines: tuple[str, ...]  # the amount, the balance now and after
     units: int = 0  # the hours of parking chosen (0: nothing to choose)
     units_max: int = 0
+    tenders: str = ""  # the tender bar's target when the tenders are chosen here (top-up)
+    note: str = ""  # why the tenders typed cannot pay it (also the last line)
 
 
 TerminalView = (

@@ -132,7 +132,11 @@ def test_backfill_and_renewal_windows(window_app: Any) -> None:
     renewal = app.screen("renewal")
     assert not renewal.ids.stored_value.disabled and "¥50.00" in renewal.body
     _both(app, "renewal")
-    _press(renewal.ids.stored_value)
+    _press(renewal.ids.stored_value)  # the confirmation first: the fee and the balance after
+    kivy_env.pump(lambda: p.screen == "confirm")
+    confirm = app.screen("confirm")
+    assert "¥50.00" in confirm.body and "¥60.00 \u2192 ¥10.00" in confirm.body
+    _press(confirm.ids.go)
     kivy_env.pump(lambda: p.screen == "receipt")
     wait_until(lambda: rig.balances(0)["cents"] == 1_000, what="fee booked")
 

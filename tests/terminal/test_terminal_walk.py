@@ -2,14 +2,15 @@
 offscreen window against a real hub and mosquitto.
 
 Scenario: the walk logs in by touch, taps a tag that is no membership card, then a
-member's card, tops up through the confirmation, is refused a spend above the stored
-value, chooses the hours of parking, looks at the car wash, rings up a sale, searches,
-opens the profile, the registration, renewal, backfill, reversal (to its confirmation),
-refund (to its confirmation), the shift, reports a card lost (whose card it is shown
-first) and is refused a top-up on it, then locks. On every screen every visible text is
-read, and the walk fails on an untranslated catalog text or English in Chinese mode, a
-raw code (snake_case, a campaign or item code, a lowercase enum value), money not in ¥
-yuan form, or the staff id where the name belongs. Each screen is also measured: every
+member's card, tops up through the confirmation (split over cash and WeChat Pay on it),
+is refused a spend above the stored value, chooses the hours of parking, looks at the
+car wash, rings up a sale (its campaign by name), searches, opens the profile, the
+registration, renewal (to its confirmation), backfill, reversal (to its confirmation),
+refund (to its receipt), the shift, reports a card lost (whose card it is shown first)
+and is refused a top-up on it, then locks. On every screen every visible text is read,
+and the walk fails on an untranslated catalog text or English in Chinese mode, a raw
+code (snake_case, a campaign or item code, a lowercase enum value), money not in ¥ yuan
+form, or the staff id where the name belongs. Each screen is also measured: every
 button and field at least 48 px at 800x480. Then the screenshots are saved.
 """
 
@@ -41,9 +42,8 @@ LATIN_OK |= {"Lee"}
 RAW_VALUES = {s.value for s in CardState} | {p.value for p in Payment}
 RAW_VALUES |= {r.name.lower() for r in Reason}
 TYPED = ("typed twice", "returned")  # the reasons the walk types
-# Screens of other owners (the sale's lines: helper C): what the walk finds there is
-# reported to them and expected to fail until fixed.
-OTHERS = ("sale",)
+# Screens whose findings are reported apart (none now: the sale names its campaigns).
+OTHERS: tuple[str, ...] = ()
 
 
 def _press(widget: Any) -> None:
@@ -193,6 +193,11 @@ def _money_and_points(w: Walk) -> None:
     confirm = w.app.screen("confirm")
     assert "¥500.00" in confirm.body and confirm.member.endswith(w.rig.seeded.cards[0])
     w.look("confirm_topup")
+    bar = confirm.ids.tenders.ids  # the top-up's tenders: ¥200 cash, the rest by WeChat
+    bar.part.text, bar.ref.text = "200", "4200009876"
+    _press(_button(confirm, t("WeChat Pay")))
+    assert t("WeChat Pay") + " 4200009876: ¥300.00" in confirm.body, confirm.body
+    w.look("confirm_topup_split")
     _press(confirm.ids.go)
     w.until("receipt")
     w.look("")
@@ -251,6 +256,10 @@ def _sale_and_forms(w: Walk) -> None:
     p.renewal()
     w.until("renewal")
     w.look("")
+    _press(w.app.screen("renewal").ids.cash)
+    w.until("confirm")
+    w.look("confirm_renewal")
+    p.confirms.cancel()
     p.backfill_form()
     w.until("backfill")
     w.look("")
@@ -269,6 +278,9 @@ def _sale_and_forms(w: Walk) -> None:
     p.review("returned")
     w.until("refund_confirm")
     w.look("")
+    p.confirm_refund()
+    w.until("receipt")
+    w.look("receipt_refund")
     p.shift_summary()
     w.until("shift")
     w.look("")
@@ -326,8 +338,7 @@ def _walk_both(window_app: Any) -> dict[str, Walk]:
 
 def test_every_screen_in_both_languages(window_app: Any) -> None:
     walks = _walk_both(window_app)
-    sale = walks["zh"].others + walks["en"].others
-    assert sale == [s for s in sale if "WELCOME-10PCT" in s], "\n".join(sale)
+    assert not walks["zh"].others + walks["en"].others
     failures = walks["zh"].failures + walks["en"].failures
     assert not failures, "\n".join(failures)
     screens = {name.split(":")[0] for w in walks.values() for name in w.seen}
