@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub import admin, db, member_qr, products
+from hub import admin, db, member_qr, privacy, products
 from hub.app import Hub
 from hub.config import BrokerAddress
 from hub.router import Outgoing
@@ -276,6 +276,8 @@ class DailyMaintenance:
             segments = refresh_all(conn, today)
             # A member QR past its 60 s is refused on its time alone: its nonce can go.
             member_qr.prune(conn, self.hub.clock.now_ms())
+            # Gate passes past the retention (PIPL; the ledger is kept): hub/privacy.py.
+            privacy.prune_location(conn, self.hub.clock.now_ms())
         log.info("segments: %d refreshed, %d memberships", len(segments), sum(segments.values()))
         self._done_on = today
         log.info("expiry: %d points of %d members", expired.points, expired.members)
