@@ -212,6 +212,10 @@ class SmtpRelay:
             raise ValueError("an SMTP login needs starttls or tls: a password is never sent plain")
 
     def _connect(self) -> smtplib.SMTP:
+        # A TLS context only for TLS: loading the CA store took longer than the mail
+        # itself (bench/notices.py).
+        if self.security == "none":
+            return smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
         context = ssl.create_default_context(cafile=self.ca_file or None)
         if self.security == "tls":
             return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=context)
