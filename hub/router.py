@@ -14,7 +14,7 @@ from typing import Any, Final, TypeAlias
 
 import msgspec
 
-from hub import staff
+from hub import bays, staff
 from hub.admin.snapshot import answer_query
 from hub.app import Hub
 from hub.dead_letters import Aside, set_aside
@@ -130,7 +130,12 @@ class Router:
         if gathered.statuses or gathered.heartbeats:
             outgoing += self._record_presence(gathered.statuses, gathered.heartbeats)
         if gathered.intents:
-            outgoing += results_messages(self.hub.ledger.apply_batch(gathered.intents))
+            results = self.hub.ledger.apply_batch(gathered.intents)
+            outgoing += results_messages(results)
+            # A paired kiosk's wash: the hub starts the bay itself (hub/bays.py).
+            outgoing += [
+                Outgoing(t, b) for t, b in bays.starts(self.hub, gathered.intents, results)
+            ]
         return outgoing
 
     def route(self, event: Event[Checked], gathered: Gathered) -> list[Outgoing]:

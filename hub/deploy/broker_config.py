@@ -65,7 +65,13 @@ BRANCH_INFLIGHT_MAX: Final = 1_000
 # cleansession false keeps that session for good.
 REQUEST_FAMILIES: Final = frozenset({Family.QUERY, Family.REPLY, Family.STAFF, Family.STAFF_REPLY})
 DEVICE_WRITES: Final = (Family.TX, Family.STATUS, Family.HEALTH, Family.QUERY, Family.STAFF)
-DEVICE_READS: Final = (Family.RESULT, Family.REPLY, Family.STAFF_REPLY, Family.CONTROL)
+DEVICE_READS: Final = (
+    Family.RESULT,
+    Family.REPLY,
+    Family.STAFF_REPLY,
+    Family.CONTROL,
+    Family.BAY,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,11 +40,12 @@ from tapcard.device.gate import (
 from tapcard.device.launch import reader_config
 from tapcard.device.link import RECONNECT_DELAY_S_MAX, SESSION_EXPIRY_S, device_client
 from tapcard.domain.model import DeviceKind
-from tapcard.mqtt import MqttClient, Session
+from tapcard.mqtt import EventKind, MqttClient, Session
 from tapcard.readers import CardReader, ReaderError, authenticate_tap, open_reader
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
-from tapcard.wire.envelope import WireError
+from tapcard.wire.bay_messages import BayStart
+from tapcard.wire.envelope import WireError, signed_by_hub, unseal
 from tapcard.wire.topics import Family, device_topic
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 HEALTH_S: Final = 30.0
 CARD_WAIT_MS: Final = 1000  # each reader wait: how soon a stop is noticed
 CARD_REFUSED: Final = "card_refused"  # forged, copied or cloned: refused here
+STOP_CHECK_S: Final = 1.0
+START_REFUSED: Final = "start_refused"  # not signed by the hub for this topic
+START_NOT_THIS_BAY: Final = "start_not_this_bay"
 ALARM_TEXT: Final = {
     ALARM_BAY_FAULT: "wash bay fault (relay or sensor)",
     ALARM_BAY_INTERRUPTED: "a wash start was cut off by a power cut: check the bay",
@@ -60,23 +64,29 @@ SOFTWARE_VERSION: Final = "gate-1"
 
 
 class VoucherLink:
-    """The staff channel of a device with no staff: UseVoucher, and its Health."""
+    """The staff channel of a device with no staff (UseVoucher, GateCard), its Health,
+    and for a bay the hub's starts."""
 
     def __init__(self, bundle: Bundle, clock: Clock) -> None:
         self.bundle, self.clock = bundle, clock
         self.kind = DeviceKind(bundle.kind)
         reply_topic = device_topic(bundle.device_id, Family.STAFF_REPLY)
+        # A bay also takes the starts the hub issues for it (a paired kiosk's wash); its
+        # persistent session keeps those sent while it was away.
+        self.bay_topic = device_topic(bundle.device_id, Family.BAY)
+        bay = self.kind is DeviceKind.WASH_BAY
         session = Session(
             client_id=f"tapcard-dev-{bundle.device_id}",
             host=bundle.broker_host,
             port=bundle.broker_port,
             session_expiry_s=SESSION_EXPIRY_S,
-            subscriptions=((reply_topic, 1),),
-            queued=frozenset(),
+            subscriptions=((reply_topic, 1), *(((self.bay_topic, 1),) if bay else ())),
+            queued=frozenset({EventKind.MESSAGE} if bay else ()),
             reconnect_delay_s_max=RECONNECT_DELAY_S_MAX,
             requests_pending_max=4,
         )
         self.client: MqttClient[None] = device_client(bundle, session)
+        self.hub_key_for = signed_by_hub(bundle.hub_key)
 
     def ask(self, shown: Shown) -> Answer:
         op: sm.UseVoucher | sm.GateCard
@@ -94,6 +104,23 @@ class VoucherLink:
         if reply.error:
             return Answer(False, reply.error)
         return Answer(True, "", reply.item, reply.units, reply.voucher, reply.repeat)
+
+    def next_start(self, timeout_s: float) -> BayStart | str | None:
+        """The next start the hub sent this bay; the refusal's word for one that is not
+        the hub's or not for this bay; None when none came."""
+        for event in self.client.take(timeout_s, 1):
+            if event.kind is not EventKind.MESSAGE or event.topic != self.bay_topic:
+                continue
+            try:
+                _, start = unseal(event.payload, event.topic, self.hub_key_for, BayStart)
+            except WireError as exc:
+                log.warning("refused a bay start: %s", exc)
+                return START_REFUSED
+            if start.bay != self.bundle.device_id:
+                log.warning("refused a start for %s sent to %s", start.bay, self.bay_topic)
+                return START_NOT_THIS_BAY
+            return start
+        return None
 
     def health(self, alarms: list[str]) -> None:
         # A bay's fault rides on the reader fields too: the dashboard raises a device
@@ -126,6 +153,15 @@ class Console:
             answer = self.program.handle(what)
             self.emit({"code": label, **dataclasses.asdict(answer)})
 
+    def started(self, start: BayStart | str) -> None:
+        with self.lock:
+            if isinstance(start, str):
+                self.emit({"start": "", **dataclasses.asdict(Answer(False, start))})
+                return
+            assert isinstance(self.program, Bay)
+            answer = self.program.start(start.voucher, start.item, start.units)
+            self.emit({"start": start.voucher, **dataclasses.asdict(answer)})
+
     def refused_card(self, uid: str, why: str) -> None:
         with self.lock:
             self.emit({"code": f"card:{uid}", **dataclasses.asdict(Answer(False, why))})
@@ -152,6 +188,14 @@ def watch_cards(
                 pass  # one ask per tap: a card left on the reader is not asked again
         except ReaderError as exc:
             log.info("reader: %s", exc)
+
+
+def watch_starts(link: VoucherLink, console: Console, stop: threading.Event) -> None:
+    """The hub's starts for this bay, each through the bay's journal (once per voucher)."""
+    while not stop.is_set():
+        start = link.next_start(STOP_CHECK_S)
+        if start is not None:
+            console.started(start)
 
 
 def _program(link: VoucherLink, data_dir: Path, relay: Relay, fault_pin: int | None) -> Gate | Bay:
@@ -185,6 +229,8 @@ def run_gate(data_dir: Path, relay_pin: int, fault_pin: int | None, lines: TextI
     threading.Thread(target=beat, daemon=True).start()
     cards = threading.Thread(target=watch_cards, args=(reader, bundle, console, stop))
     cards.start()
+    if isinstance(program, Bay):
+        threading.Thread(target=watch_starts, args=(link, console, stop), daemon=True).start()
     console.emit({"ready": bundle.device_id, "alarms": program.alarms()})
     try:
         for line in lines:

@@ -31,15 +31,9 @@ import paho.mqtt.client as mqtt
 from tapcard.clock import Clock
 from tapcard.device.bundle import Bundle
 from tapcard.device.store import PENDING_FETCH_MAX, DeviceStore
-from tapcard.mqtt import (
-    Event,
-    EventKind,
-    Identity,
-    MqttClient,
-    Session,
-    catch_log_exception,
-)
+from tapcard.mqtt import Event, EventKind, Identity, MqttClient, Session, catch_log_exception
 from tapcard.wire import messages as m
+from tapcard.wire.bay_messages import BayStart
 from tapcard.wire.codes import FORM_REASONS, Reason
 from tapcard.wire.envelope import WireError, signed_by_hub, unseal
 from tapcard.wire.topics import (
@@ -108,6 +102,7 @@ class LinkHandlers:
     # sells nothing may leave both out and ignores the catalog.
     on_products: Callable[[m.ProductCatalog], None] | None = None
     products_version: Callable[[], int] = lambda: 0
+    on_bay: Callable[[BayStart], None] | None = None  # a kiosk: the hub started its wash bay
 
 
 class Link:
@@ -158,6 +153,7 @@ class Link:
                 *((topic, 1) for topic in self._scoped_rules),
                 (DENYLIST_TOPIC, 1),
                 *(((PRODUCTS_TOPIC, 1),) if self.handlers.on_products else ()),
+                *(((self._topic[Family.BAY], 1),) if self.handlers.on_bay else ()),
             ),
             queued=frozenset(EventKind),
             reconnect_delay_s_max=RECONNECT_DELAY_S_MAX,
@@ -330,6 +326,8 @@ class Link:
                 self._on_denylist(event)
             elif event.topic == PRODUCTS_TOPIC:
                 self._on_products(event)
+            elif event.topic == self._topic[Family.BAY]:
+                self._on_bay(event)
         except WireError as exc:
             self._refused(event.topic, exc)
 
@@ -444,19 +442,19 @@ class Link:
         on_products = self.handlers.on_products
         if on_products is None:
             return
-        _, doc = unseal(
-            event.payload,
-            event.topic,
-            self._hub_key_for,
-            m.ProductCatalog,
-            m.PRODUCTS_PAYLOAD_BYTES_MAX,
-        )
+        key_for, size_max = self._hub_key_for, m.PRODUCTS_PAYLOAD_BYTES_MAX
+        _, doc = unseal(event.payload, event.topic, key_for, m.ProductCatalog, size_max)
         held = self.handlers.products_version()
         if doc.version > held:
             on_products(doc)
             self.last_sync_ms = self.clock.now_ms()
         elif doc.version < held:
             self._stale(event.topic, doc.version, held)
+
+    def _on_bay(self, event: Event[None]) -> None:
+        _, start = unseal(event.payload, event.topic, self._hub_key_for, BayStart)
+        if self.handlers.on_bay is not None and start.kiosk == self.device_id:
+            self.handlers.on_bay(start)
 
     # --- snapshots (any thread) ----------------------------------------------------------
 
@@ -466,7 +464,7 @@ class Link:
         """The hub's snapshot of a card, or None when offline or no reply came in time."""
         if not self._connected.is_set():
             return None
-        query = m.SnapshotQuery(device=self.device_id, card_id=card_id, uid=uid)
+        query = m.SnapshotQuery(device=self.device_id, card_id=card_id, uid=uid, segments=True)
         try:
             snapshot = self.client.request(Family.QUERY, query, m.Snapshot, timeout_s)
         except WireError as exc:

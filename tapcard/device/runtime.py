@@ -51,6 +51,7 @@ from tapcard.domain.rules import RuleSet, unchecked_tag_allowed
 from tapcard.errors import ValidationError
 from tapcard.readers import CardReader, CardTap, HealthState, authenticate_tap
 from tapcard.wire import messages as m
+from tapcard.wire.bay_messages import BayStart
 from tapcard.wire.codes import Reason
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ IDENTIFY_TIMEOUT_MS: Final = 1_000  # reading a tap's credential and signature
 STATUS_DOC: Final = "status"
 RULES_DOC: Final = "rules"
 DENYLIST_DOC: Final = "denylist"
+BAY_START_DOC: Final = "bay_start"  # a kiosk: the hub's latest start of its paired bay
 ALARM_STORE_ERROR: Final = "store_error"
 ALARM_NO_RULES: Final = "no_rules"
 ALARM_SUSPECTED_CLONE: Final = "suspected_clone"  # latched: HQ should see every one
@@ -109,6 +111,7 @@ class DeviceRuntime(TransactionCalls):
             versions=lambda: (self.rules_version, self._deny_version),
             on_products=self._products.take,
             products_version=self._products.version,
+            on_bay=self._on_bay if bundle.kind == DeviceKind.KIOSK.value else None,
         )
         self.link = Link(bundle, self.store, handlers, self.clock)
 
@@ -383,6 +386,11 @@ class DeviceRuntime(TransactionCalls):
         self._rules = doc
         self._alarms.discard(ALARM_NO_RULES)
         log.info("device %s took rule set %d", self.bundle.device_id, doc.version)
+
+    def _on_bay(self, start: BayStart) -> None:
+        """Kept for the kiosk's screen, which tells the member which bay starts."""
+        self.docs.put(BAY_START_DOC, msgspec.to_builtins(start))
+        log.info("hub started bay %s for voucher %s", start.bay, start.voucher)
 
     def _on_denylist(self, doc: m.DenyList) -> None:
         self.docs.put(DENYLIST_DOC, msgspec.to_builtins(doc))

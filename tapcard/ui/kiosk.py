@@ -27,6 +27,7 @@ from tapcard.readers import ReaderError
 from tapcard.ui import fmt
 from tapcard.ui.expiry import points_expiry_text
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
+from tapcard.ui.kiosk_bay import bay_started
 from tapcard.ui.refusals import Refusal, refusal_of
 from tapcard.ui.refusals import detail as refusal_detail
 from tapcard.ui.refusals import title as refusal_title
@@ -132,6 +133,7 @@ class _Session:
     refusal: dict[str, str] = field(default_factory=dict)  # the refusal's {need}, {have}
     note: Refusal | None = None  # shown on the member screen, rewards off
     outcome: Outcome | None = None  # of the redemption, for the result screen
+    bay: str = ""  # the wash bay the hub started for it (tapcard/ui/kiosk_bay.py)
 
 
 # The busy screen's view is its text.
@@ -439,6 +441,19 @@ class KioskPresenter:
             return
         session.outcome = outcome
         self._show(RESULT, self._result_view(session))
+        item = session.item
+        if result is not None and result.voucher and item and item.kind is CatalogKind.CAR_WASH:
+            voucher = result.voucher
+            self.worker.submit(
+                lambda: bay_started(self.runtime, voucher), lambda b: self._bay(token, b)
+            )
+
+    def _bay(self, token: int, bay: str | Exception) -> None:
+        session = self.session
+        if token == self._token and session is not None and isinstance(bay, str) and bay:
+            session.bay = bay
+            if self.screen == RESULT:
+                self._show(RESULT, self._result_view(session))
 
     def _result_view(self, session: _Session) -> ResultView:
         t, item, outcome = self.t, session.item, session.outcome
@@ -451,6 +466,8 @@ class KioskPresenter:
         ]
         if result is not None and result.balances is not None:
             lines.append(t("Points left: {points}", points=fmt.points(result.balances.points)))
+        if session.bay:
+            lines.append(t("Bay {bay} is starting", bay=session.bay))
         if not voucher:
             lines.append(t("Saved offline: your voucher is issued when the kiosk reconnects."))
             lines.append(t("Reference: {ref}", ref=str(receipt.tx_id)[:8]))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from tapcard.wire.bay_messages import BayStart
 from tapcard.wire.messages import (
     Body,
     DenyList,
@@ -31,4 +32,5 @@ MESSAGE_TYPES: dict[str, type[Body]] = {
     "ProductCatalog": ProductCatalog,
     "StaffRequest": StaffRequest,
     "StaffReply": StaffReply,
+    "BayStart": BayStart,
 }

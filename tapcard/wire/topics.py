@@ -30,6 +30,7 @@ class Family(enum.StrEnum):
     STAFF = "staff"  # terminal -> hub: staff requests (MQTT 5 request/response)
     STAFF_REPLY = "staff-reply"  # hub -> terminal: answers to staff requests
     CONTROL = "control"  # hub -> device: requests to the device (resend from a sequence)
+    BAY = "bay"  # hub -> wash bay: a start the hub issued; hub -> its paired kiosk: the same
 
 
 def device_topic(device_id: str, family: Family) -> str:

@@ -33,6 +33,9 @@ from tests.hub.support import Device
 __all__ = ["till"]  # the fixture, used by name
 
 MASTER = b"\x44" * 32
+# The gate's reader thread must see the field empty before the next card: a tap at once
+# after a removal could land before it looks, and it would wait for a removal forever.
+REMOVED_S = 0.3
 UID_LI = bytes.fromhex("04a1b2c3d4e5f6")
 UID_OTHER = bytes.fromhex("04a1b2c3d4e5f7")
 UID_ANA = bytes.fromhex("04a1b2c3d4e5f8")
@@ -53,6 +56,7 @@ class CardGate(Proc):
                 time.sleep(0.1)
         answer = self.line()
         send_sim_command(socket, None)
+        time.sleep(REMOVED_S)
         return answer
 
 

@@ -242,6 +242,13 @@ DEVICE_CHANNELS: dict[Family, tuple[str, str, str, bool, str]] = {
         False,
         "requests to the device: resend from a sequence (after a hub restore)",
     ),
+    Family.BAY: (
+        "deviceBay",
+        "BayStart",
+        "hub",
+        False,
+        "a wash bay's start issued by the hub (to the bay and its paired kiosk)",
+    ),
 }
 CONFIG_CHANNELS: dict[str, tuple[str, str, str]] = {
     "rules": ("rules", "RulesDoc", "the active rule set, versioned"),

@@ -33,6 +33,7 @@ from tapcard.domain.rules import (
 )
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
+from tapcard.wire.bay_messages import BayStart
 from tapcard.wire.codes import Reason
 from tapcard.wire.envelope import HUB_SIGNER, WireError, seal, unseal
 from tapcard.wire.topics import DENYLIST_TOPIC, PRODUCTS_TOPIC, RULES_TOPIC, Family, device_topic
@@ -175,6 +176,17 @@ SAMPLES: dict[str, Sample] = {
     "Resend": _hub(
         device_topic(DEVICE_ID, Family.CONTROL),
         m.Resend(device=DEVICE_ID, from_seq=31, reason="the hub holds intents up to 30"),
+    ),
+    "BayStart": _hub(
+        device_topic("bay-2", Family.BAY),
+        BayStart(
+            bay="bay-2",
+            kiosk=DEVICE_ID,
+            voucher="V-7KQ2M9XD",
+            item="WASH-STANDARD",
+            label="2",
+            issued_ms=AT_MS + 150,
+        ),
     ),
     "TxResults": _hub(
         device_topic(DEVICE_ID, Family.RESULT),

@@ -122,6 +122,7 @@ def test_operations_are_from_the_hubs_point_of_view(doc: dict[str, Any]) -> None
         "deviceQuery": ("receive", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
         "deviceReply": ("send", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
         "deviceControl": ("send", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
+        "deviceBay": ("send", {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}),
         "rules": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
         "denylist": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
         "products": ("send", {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}),
