@@ -55,6 +55,13 @@ class CounterKeyboard(VKeyboard):  # type: ignore[misc]  # kivy ships no type hi
         self.add_widget(self.summary_label)
         self.bind(size=self._place_summary, scale=self._place_summary)
 
+    def refresh(self, force: bool) -> None:
+        """Kivy's refresh drops every child to draw the keys' labels again: the strip
+        goes back on top of them."""
+        super().refresh(force)
+        if self.summary_label.parent is None:
+            self.add_widget(self.summary_label)
+
     def on_target(self, _keyboard: Any, field: Any) -> None:
         numeric = getattr(field, "input_filter", None) in NUMERIC_FILTERS
         wanted = NUMPAD_LAYOUT if numeric else FULL_LAYOUT

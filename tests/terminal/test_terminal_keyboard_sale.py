@@ -67,6 +67,7 @@ def _total_in_sight(app: Any) -> str:
     strip = keyboard.summary_label  # in the keyboard's own units: a scaled Scatter
     bottom = keyboard.to_parent(strip.x, strip.y)[1]
     top = keyboard.to_parent(strip.x, strip.top)[1]
+    assert strip.parent is keyboard, "the strip is not on the keyboard"  # so it is drawn
     assert strip.opacity == 1 and strip.text, "no total on the keyboard"
     assert bottom >= _keys_top(keyboard) - 1, (bottom, _keys_top(keyboard))
     assert top <= keyboard.get_root_window().height + 1, top
@@ -90,7 +91,6 @@ def test_keys_are_48_px_and_the_total_stays_above_the_number_pad(touch_sale: Any
     assert "¥0.00" in _total_in_sight(app)
     _type("30")
     assert sale.ids.price.text == "30"
-    kivy_env.shoot_window("terminal_keyboard_sale_en")
 
     _touch_widget(sale.ids.add_free)  # the first touch adds the line
     kivy_env.pump(lambda: len(app.presenter.lines) == 1, timeout_s=3)
@@ -101,3 +101,4 @@ def test_keys_are_48_px_and_the_total_stays_above_the_number_pad(touch_sale: Any
     assert "¥30.00" in _total_in_sight(app)
     field = sale.ids.tenders.ids.part
     assert field.to_window(field.x, field.y)[1] >= _keys_top(_keyboard())
+    kivy_env.shoot_window("terminal_keyboard_sale_en")
