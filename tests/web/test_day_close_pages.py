@@ -13,16 +13,19 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from hub import db, till
+from hub.web.server import WebServer
 from tapcard.domain.model import Payment
 from tapcard.wire import messages as m
 from tapcard.wire import staff_messages as sm
 from tests.hub.support import Device, staff_on_duty
-from tests.web.conftest import WebHub
+from tests.screenshots import shots_dir
+from tests.web.conftest import PASSWORD, WebHub
 
 Client = Callable[[str], tuple[TestClient, str]]
 
@@ -106,3 +109,24 @@ def test_a_manager_closes_the_day_through_its_confirmation(
     assert "该营业日已日结" in again.text and _closes(web_hub) == 1
     assert "该营业日已日结" in client.get("/day/close?branch=shop-1").text
     assert client.get("/day?branch=shop-1&date=2026-13-01").status_code == 400
+
+
+def test_browser_shows_the_tills_cash_against_the_hub_in_both_languages(
+    web_hub: WebHub, live_server: WebServer, browser_page: object
+) -> None:
+    page: Any = browser_page
+    _book(web_hub)
+    _report_shift(web_hub, 5_000 + 3_000)
+    page.goto(live_server.url + "/day?branch=shop-1")
+    page.fill("input[name=username]", "mgr1")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(live_server.url + "/lang/zh?next=/day%3Fbranch%3Dshop-1")
+    mismatch = page.locator("#day-mismatch").inner_text()
+    assert "收银机现金与总部账之差合计" in mismatch and "¥30.00" in mismatch
+    assert "¥80.00 / ¥0.00" in page.locator("#day-shifts").inner_text()  # the till's
+    page.screenshot(path=str(shots_dir() / "dashboard_day_zh.png"), full_page=True)
+    page.goto(live_server.url + "/lang/en?next=/day%3Fbranch%3Dshop-1")
+    shifts = page.locator("#day-shifts").inner_text()
+    assert "Till vs hub" in shifts and "¥50.00 / ¥0.00" in shifts  # the hub's
+    page.screenshot(path=str(shots_dir() / "dashboard_day_en.png"), full_page=True)
