@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub import admin, db, member_qr, privacy, products
+from hub import admin, db, member_qr, portal_login, privacy, products
 from hub.app import Hub
 from hub.config import BrokerAddress
 from hub.router import Outgoing
@@ -274,8 +274,10 @@ class DailyMaintenance:
         # After both: a segment reads tiers, states and cards as they stand today.
         with self.hub.writer.begin() as conn:
             segments = refresh_all(conn, today)
-            # A member QR past its 60 s is refused on its time alone: its nonce can go.
+            # A member QR past its 60 s is refused on its time alone: its nonce can go;
+            # so can login codes older than the hour their limits count.
             member_qr.prune(conn, self.hub.clock.now_ms())
+            portal_login.prune_codes(conn, self.hub.clock.now_ms())
             # Gate passes past the retention (PIPL; the ledger is kept): hub/privacy.py.
             privacy.prune_location(conn, self.hub.clock.now_ms())
         log.info("segments: %d refreshed, %d memberships", len(segments), sum(segments.values()))

@@ -148,6 +148,8 @@ def test_limits_per_phone_per_address_and_tries(web_hub: WebHub) -> None:
         )
         assert not member.sent  # no member has it: recorded, counted, not sent
         assert portal_login.session_member(hub.secrets, "1.9999999999999.bad", now) is None
+        gone = portal_login.prune_codes(conn, later + portal_login.WINDOW_MS + 1)
+        assert gone == portal_login.ADDRESS_CODES_MAX + 1  # every code of the hour above
         session = portal_login.open_session(hub.secrets, 7, now)
         assert portal_login.session_member(hub.secrets, session, now) == 7
         assert (
