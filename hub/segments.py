@@ -266,7 +266,13 @@ def query(rules: SegmentRules, today: dt.date) -> sa.Select[int]:
         w = _window(rules, today)
         where += _bounded(w.c.spend, rules.spend_min_cents, rules.spend_max_cents)
         where += _bounded(w.c.visits, rules.visits_min, rules.visits_max)
-        joined = joined.outerjoin(w, w.c.member_id == m.c.id)
+        # A lower bound above 0 excludes members without rows (COALESCE 0): an inner
+        # join then, which lets the database start from the window's few members.
+        lows = (rules.spend_min_cents, rules.visits_min)
+        if any(v is not None and v > 0 for v in lows):
+            joined = joined.join(w, w.c.member_id == m.c.id)
+        else:
+            joined = joined.outerjoin(w, w.c.member_id == m.c.id)
     if rules.uses_rfm():  # an inner join: members without scores match no RFM bound
         rfm = _rfm(rules, today)
         where += _rfm_bounds(rules, rfm)
