@@ -27,6 +27,7 @@ from hub.web import (
     pages_leave,
     pages_members,
     pages_portal,
+    pages_privacy,
     pages_profiles,
     pages_refunds,
     pages_reports,
@@ -158,6 +159,7 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
     app.include_router(pages_reports.router)
     app.include_router(pages_day.router)
     app.include_router(pages_audit.router)
+    app.include_router(pages_privacy.router)
     pages_portal.include(app)  # the member page, under /m, with its own login
     app.include_router(api.router)
     app.include_router(api.metrics_router)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import db, privacy
 from hub.admin.booking import member_credits, reverse_points
 from hub.admin.card_accounts import person_cards
 from hub.admin.cards import renew_card, replace_card, report_lost
@@ -75,9 +75,10 @@ def members_page(
 
 @router.get("/members/{member_id}", response_class=HTMLResponse)
 def member_page(request: Request, member_id: MemberId, user: User) -> Response:
-    with web(request).hub.engine.connect() as conn:
+    with web(request).hub.transaction() as conn:
         view = member_view(conn, member_id)
         require_branch(user, view["branch_id"])
+        privacy.log_access(conn, user.actor, member_id, "view", "web")  # PIPL: who read it
         rows = history.member_history(conn, member_id)
         accounts = person_cards(conn, member_id)  # each card with its own account's balance
     return render(
