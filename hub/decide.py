@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from hub import tenders
+from hub import campaign_book, tenders
 from hub.authority import (
     Sender,
     Spent,
@@ -107,6 +107,7 @@ class Decision:
     new_expiry: dt.date | None = None
     lines: tuple[engine.SaleLine, ...] = ()  # a sale's lines, for sales by category
     campaign_offs: tuple[tuple[str, int], ...] = ()  # (code, discount it gave)
+    campaign_costs: campaign_book.Costs = ()  # what each cost, counted in its budget
     # (kind, asset, amount, detail): applied although the offline decision was wrong
     exceptions: list[tuple[str, Asset, int, str]] = field(default_factory=list)
 
@@ -130,6 +131,7 @@ def decide(
     sender: Sender,
     refunds: RefundBook | None = None,
     catalog: products.Catalog | None = None,
+    campaigns: campaign_book.CampaignBook | None = None,
 ) -> Decision:
     """Accept (with legs) or refuse (with a reason) one intent. `catalog`: the hub's
     products the batch's sales name and who may sell free amounts (None: no catalog)."""
@@ -148,7 +150,7 @@ def decide(
         return refused
     ctx = _Ctx(intent, rules, member, today, exceptions, stock, receipts, voucher_secret, card)
     ctx.refunds, ctx.device, ctx.branch = refunds, sender.device, sender.branch
-    ctx.catalog = catalog
+    ctx.catalog, ctx.campaigns = catalog, campaigns
     decision = _decide_op(ctx)
     if decision.reason is not Reason.OK:
         return decision
@@ -230,6 +232,7 @@ class _Ctx:
     device: DeviceKind | None = None
     branch: str = ""  # the sending device's: where a co-branded card's partners are
     catalog: products.Catalog | None = None
+    campaigns: campaign_book.CampaignBook | None = None  # the batch's targeting and budgets
     # Made once per intent: a purchase asks for it three times, and the member's tier
     # does not change while its intent is decided (the new tier is applied after).
     _context: MemberContext | None = None
@@ -349,7 +352,7 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
     if isinstance(priced, Decision):
         return priced
     sale_lines, pricing, extra = priced
-    quote = engine.quote_sale(ctx.rules, ctx.context(), sale_lines, ctx.today, pricing)
+    quote, costs = campaign_book.quote(ctx, sale_lines, pricing)  # and offline differences
     split = tenders.refusal(op, quote.net_cents)  # a split pays exactly the net, or nothing
     if split:
         return ctx.refuse(Reason.INVALID_REQUEST, split)
@@ -379,6 +382,7 @@ def _purchase(ctx: _Ctx, op: Purchase) -> Decision:
         new_tier=_earned_tier(ctx, quote.growth),
         lines=sale_lines,
         campaign_offs=quote.campaign_offs,
+        campaign_costs=costs,
     )
 
 

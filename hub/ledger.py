@@ -23,6 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from hub import db
 from hub import ledger_store as store
 from hub.authority import staff_refusal
+from hub.campaign_book import CampaignBook
 from hub.decide import CardInfo, Decision, decide, refuse
 from hub.ledger_time import hub_time, sender_of
 from hub.member_state import MemberState, load_members
@@ -89,6 +90,7 @@ class _Batch:
     exceptions: list[dict[str, object]] = field(default_factory=list)
     sale_lines: list[dict[str, object]] = field(default_factory=list)
     campaign_rows: list[dict[str, object]] = field(default_factory=list)
+    campaigns: CampaignBook = field(default_factory=CampaignBook)  # targeting and budgets
     seq_max: dict[str, int] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
     devices: dict[str, store.DeviceInfo] = field(default_factory=dict)
@@ -222,6 +224,7 @@ class Ledger:
             sender=sender_of(incoming, device, today, rules, state.usage),
             refunds=state.refunds,
             catalog=state.catalogs.get(incoming.tx),
+            campaigns=state.campaigns,
         )
         refused = staff_refusal(decision, intent.offline, state.staff.get(incoming.tx))
         if refused is not None:
@@ -340,6 +343,7 @@ class Ledger:
         state.usage = self._load_usage(conn, batch, state)
         state.staff = {i.tx: intent_staff(conn, i.device_id, i.intent, now_ms) for i in batch}
         state.catalogs = batch_catalogs(conn, [(i.tx, i.intent) for i in batch], state.staff)
+        state.campaigns = CampaignBook.load(conn, batch, self.rules.for_device, member_ids)
         return state
 
     def _load_usage(
@@ -382,6 +386,7 @@ class Ledger:
             db.bulk_insert(conn, table, rows)
         store.write_cards(conn, state.cards.values())
         store.write_stock(conn, state.stock)
+        state.campaigns.write(conn)
         if state.refunds is not None:  # after the stock: a reward given back adds to it
             state.refunds.write(conn, state.journal.transfers, self.clock.now_ms())
         state.journal.settle(conn, state.members.values())
@@ -472,17 +477,8 @@ def _side_effects(
                 "branch_id": branch_id or None,
             }
         )
-    for code, off_cents in decision.campaign_offs:
-        state.campaign_rows.append(
-            {
-                "tx_id": tx,
-                "code": code,
-                "member_id": member.id,
-                "net_cents": decision.net_cents,
-                "campaign_discount_cents": off_cents,
-                "created_ms": at_ms,
-            }
-        )
+    costs, net = decision.campaign_costs, decision.net_cents  # counted in their budgets
+    state.campaign_rows += state.campaigns.booked(tx, member.id, costs, net, at_ms)
     for kind, asset, amount, detail in decision.exceptions:
         state.exceptions.append(
             {

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hub import db
+from hub.campaign_rules import unknown_campaign_fields
 from tapcard.domain.overrides import effective_rules, validate_overrides
 from tapcard.domain.rules import RuleSet, validate_rules
 from tapcard.errors import NotFoundError, ValidationError
@@ -33,7 +34,7 @@ def parse_rules(data: bytes) -> RuleSet:
         rules = _rules_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise ValidationError(f"rule set is not valid: {exc}") from None
-    errors = validate_rules(rules) + validate_overrides(rules)
+    errors = unknown_campaign_fields(data) + validate_rules(rules) + validate_overrides(rules)
     if errors:
         raise ValidationError("rule set is not valid: " + "; ".join(errors))
     return rules

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hub import clones, db
+from hub import campaign_book, clones, db
 from hub.point_buckets import member_buckets
 from tapcard.domain import engine as rules_engine
 from tapcard.domain import expiry
@@ -27,6 +27,8 @@ def answer_query(
     with reader.connect() as conn:
         snapshot = card_snapshot(conn, query.card_id, rules)
         issued = ""
+        if snapshot.found and query.segments:  # a device that reads them (older ones refuse)
+            snapshot = campaign_book.with_targeting(conn, snapshot, rules)
         if snapshot.found and query.uid:
             found = conn.execute(sa.select(db.cards.c.uid).where(db.cards.c.id == query.card_id))
             issued = found.scalar_one() or ""

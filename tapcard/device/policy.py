@@ -76,6 +76,10 @@ def member_context(rules: RuleSet, snapshot: m.Snapshot, branch: str = "") -> Me
         birthday=birthday,
         program=snapshot.program,  # a category card earns on its program only, as at the hub
         branch=branch,
+        # Targeted campaigns as the hub published them with the snapshot; the hub books
+        # its own decision and records a difference (hub/campaign_book.py).
+        segments=frozenset(snapshot.segments),
+        held_out=frozenset(snapshot.held_out),
     )
 
 

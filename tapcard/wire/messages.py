@@ -250,9 +250,16 @@ class SnapshotQuery(Body, frozen=True, kw_only=True):
     # The hub compares it with the card's issued UID: two UIDs for one card id is a
     # suspected clone (hub/clones.py).
     uid: SeenUidHex = ""
+    # The device reads the member's segments in the snapshot (older devices refuse a
+    # snapshot with fields they do not know, so the hub sends them only when asked).
+    segments: bool = False
 
 
-class Snapshot(Body, frozen=True, kw_only=True):
+SNAPSHOT_SEGMENTS_MAX: Final = 200  # as RULES_CAMPAIGNS_MAX: one control group a campaign
+Codes = Annotated[list[ShortText], msgspec.Meta(max_length=SNAPSHOT_SEGMENTS_MAX)]
+
+
+class Snapshot(Body, frozen=True, kw_only=True, omit_defaults=True):
     card_id: str
     found: bool
     reason: int = 0
@@ -272,6 +279,10 @@ class Snapshot(Body, frozen=True, kw_only=True):
     real_name: bool = False  # ID number checked: the stored-value policy's higher limits
     points_expiring: Count = 0  # the next points to expire (hub/point_buckets.py)
     points_expire_on: dt.date | None = None  # their last day; None: none will expire
+    # Targeted campaigns offline (tapcard/domain/targeting.py): the member's segment codes
+    # and the campaigns whose control group holds them; only to a device that asked.
+    segments: Codes = []
+    held_out: Codes = []
 
 
 # --- retained configuration (hub -> devices) ----------------------------------------
