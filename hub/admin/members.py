@@ -17,7 +17,7 @@ from hub.privacy_keys import indexes, name_index, phone_index
 from tapcard.domain import profile
 from tapcard.domain.expiry import next_expiry
 from tapcard.domain.ledger import member_account
-from tapcard.domain.model import Asset, MemberStatus, mask_id_number
+from tapcard.domain.model import Asset, MemberStatus, mask_id_number, mask_phone
 from tapcard.domain.rules import RuleSet
 from tapcard.errors import NotFoundError, ValidationError
 
@@ -97,7 +97,7 @@ def add_member(
         )
     for tag in sorted(set(member.tags)):
         conn.execute(db.member_tags.insert().values(member_id=member_id, tag=tag))
-    audit(conn, actor, "member.add", str(member_id), {"phone": member.phone})
+    audit(conn, actor, "member.add", str(member_id), {"phone": mask_phone(member.phone)})
     return int(member_id)
 
 

@@ -21,7 +21,7 @@ from hub.admin.duplicates import existing_member, keys_of
 from hub.admin.members import require_member
 from hub.privacy_keys import name_index, phone_index
 from tapcard.domain import profile
-from tapcard.domain.model import MemberStatus, mask_id_number
+from tapcard.domain.model import MemberStatus, mask_id_number, mask_name, mask_phone
 from tapcard.errors import ConflictError, NotFoundError, ValidationError
 
 FIELDS = ("name", "phone", "address", "birthday", "id_number")
@@ -108,8 +108,26 @@ def edit_member(
     if "id_number_hash" in values:
         values["id_number_key"] = id_number_key
     conn.execute(db.members.update().where(db.members.c.id == member_id).values(**values))
-    audit(conn, actor, "member.edit", str(member_id), {"changes": shown})
+    audit(conn, actor, "member.edit", str(member_id), {"changes": audited(shown)})
     return shown
+
+
+def audited(shown: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The change as the audit trail keeps it: name and phone masked, an address only as
+    "***" (the person's data is sealed in the members row, not copied in clear here)."""
+    masks: dict[str, Callable[[str], str]] = {
+        "name": mask_name,
+        "phone": mask_phone,
+        "address": _mask_address,
+    }
+    return {
+        field: {k: masks[field](v) for k, v in change.items()} if field in masks else change
+        for field, change in shown.items()
+    }
+
+
+def _mask_address(text: str) -> str:
+    return "***" if text else ""
 
 
 def _day(day: dt.date | None) -> str:

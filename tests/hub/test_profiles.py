@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub import admin, db
+from hub.admin.profiles import audited
 from hub.privacy_keys import phone_index
 from tapcard.domain.profile import phone_key
 from tapcard.errors import ValidationError
@@ -71,7 +72,9 @@ def test_edit_is_audited_with_old_and_new_and_the_id_masked(seeded: Seeded) -> N
         "1101**********1234",
     )
     [detail] = _audits(seeded, "member.edit")
-    assert detail == {"changes": shown}
+    assert detail == {"changes": audited(shown)}  # name, phone masked
+    assert audited(shown)["name"] == {"old": "L****i", "new": "L*******r"}
+    assert "Long Road" not in json.dumps(detail)
     assert ID_NUMBER not in json.dumps(_audits(seeded, "member.edit"))
     assert _edit(seeded, member, name="Li Wei Jr") == {}  # unchanged: no audit row
     assert len(_audits(seeded, "member.edit")) == 1
