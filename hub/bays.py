@@ -1,7 +1,7 @@
 """Kiosks paired with wash bays: the hub starts the bay when the kiosk sells a wash.
 
 The pairing is registry data at the hub (the settings row `bay.pair.<kiosk>`, set with
-`tapcard hub devices pair-bay KIOSK BAY --label 2`): a kiosk drives at most one bay, of
+`tapcard hub device pair-bay KIOSK BAY --label 2`): a kiosk drives at most one bay, of
 its own branch. The kiosk never tells the bay anything. When the hub books a kiosk's
 car wash redemption (an intent accepted with a voucher), `starts` consumes the voucher
 for the paired bay through the gates' own function (hub/gates.py: the bay's kind,
@@ -55,13 +55,12 @@ def pair(conn: Connection, kiosk: str, bay: str, label: str, actor: str) -> Pair
     from hub.admin.audit import audit
     from hub.admin.settings import set_setting
 
-    found = {d: device_kind_and_branch(conn, d) for d in (kiosk, bay)}
-    if found[kiosk] is None or found[bay] is None:
-        raise NotFoundError(f"no device {kiosk if found[kiosk] is None else bay}")
-    (kiosk_kind, kiosk_branch), (bay_kind, bay_branch) = found[kiosk], found[bay]  # type: ignore[misc]
-    if kiosk_kind != DeviceKind.KIOSK.value or bay_kind != DeviceKind.WASH_BAY.value:
+    of_kiosk, of_bay = device_kind_and_branch(conn, kiosk), device_kind_and_branch(conn, bay)
+    if of_kiosk is None or of_bay is None:
+        raise NotFoundError(f"no device {kiosk if of_kiosk is None else bay}")
+    if of_kiosk[0] != DeviceKind.KIOSK.value or of_bay[0] != DeviceKind.WASH_BAY.value:
         raise ValidationError(f"{kiosk} must be a kiosk and {bay} a wash bay")
-    if kiosk_branch != bay_branch:
+    if of_kiosk[1] != of_bay[1]:
         raise ValidationError(f"{kiosk} and {bay} are in different branches")
     label = label.strip() or bay
     if len(label) > LABEL_CHARS_MAX:

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub import db
+from hub import bays, db
 from hub.admin.devices import DEVICE_KINDS, add_branch, add_device, revoke_device
 from hub.cli.common import actor_of, add_command, open_hub, print_data
 from hub.config import BrokerAddress
@@ -134,6 +134,30 @@ def cmd_device_http_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device_pair_bay(args: argparse.Namespace) -> int:
+    """Pair a kiosk with a wash bay (hub/bays.py): the hub starts the bay when the kiosk
+    sells a wash; with --off, the pairing ends."""
+    hub = open_hub(args)
+    with hub.transaction() as conn:
+        if args.off:
+            gone = bays.unpair(conn, args.kiosk, actor_of(args))
+            print(f"kiosk {args.kiosk} {'unpaired' if gone else 'was not paired'}")
+            return 0
+        if not args.bay:
+            raise ValidationError("name the wash bay (or --off)")
+        done = bays.pair(conn, args.kiosk, args.bay, args.label, actor_of(args))
+    print(f"kiosk {done.kiosk} starts wash bay {done.bay} (shown as bay {done.label})")
+    return 0
+
+
+def cmd_device_bays(args: argparse.Namespace) -> int:
+    hub = open_hub(args)
+    with hub.engine.connect() as conn:
+        rows = [{"kiosk": p.kiosk, "bay": p.bay, "label": p.label} for p in bays.pairings(conn)]
+    print_data(args, rows, ["kiosk", "bay", "label"])
+    return 0
+
+
 def register(cmds: Any) -> None:
     branch = cmds.add_parser("branch", help="branches").add_subparsers(
         dest="branch_cmd", required=True
@@ -173,3 +197,11 @@ def register(cmds: Any) -> None:
     )
     http_key.add_argument("id")
     http_key.add_argument("--revoke", action="store_true", help="revoke it, make no new one")
+    pair = add_command(
+        device, "pair-bay", cmd_device_pair_bay, "pair a kiosk with the wash bay it starts"
+    )
+    pair.add_argument("kiosk")
+    pair.add_argument("bay", nargs="?", default="")
+    pair.add_argument("--label", default="", help="what the member is told: 2 for Bay 2")
+    pair.add_argument("--off", action="store_true", help="end the kiosk's pairing")
+    add_command(device, "bays", cmd_device_bays, "list the kiosks paired with wash bays", read=True)
