@@ -415,6 +415,7 @@ class RefundPresenter:
             rows.append(t("Points restored") + f": {fmt.points(result.points_earned)}")
         else:
             rows.append(t("Money back") + f": {fmt.money(result.net_cents)}")
+            rows.append(t(PAID_BACK.get(sale.payment, PAID_BACK["cash"])))
             rows.append(t("Points taken back") + f": {fmt.points(result.points_spent)}")
         if result is not None and result.balances is not None:
             b = result.balances

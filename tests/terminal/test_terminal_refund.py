@@ -135,6 +135,7 @@ def test_refund_one_line_through_lookup_pick_confirm(till: Till) -> None:
     assert done.title == "Refund"
     ref = next(x for x in done.lines if x.startswith("Reference: ")).split(": ", 1)[1]
     assert ref != sale_ref
+    assert "To the card's stored value" in done.lines  # how the money came back
     money = next(x for x in done.lines if x.startswith("Money back: "))
     back_cents = int(money.split("¥", 1)[1].replace(".", "").replace(",", ""))
     assert money == quoted  # what the confirmation showed is what was booked
