@@ -32,6 +32,8 @@ def campaign_name(t: Translator, campaign: Campaign) -> str:
         return t(msgid, spend=yuan(c.min_spend_cents), off=yuan(c.off_cents))
     if kind is CampaignKind.GIFT:
         return t("Spend {spend}: {gift} free", spend=yuan(c.min_spend_cents), gift=t(c.gift))
+    if kind is CampaignKind.DOUBLE_POINTS:  # no discount: a factor on the points
+        return t("{factor} times the points", factor=f"{c.factor_pct / 100:g}")
     off = discount(t, c.percent_bp)
     if kind is CampaignKind.NEW_MEMBER:
         return t("New members: {discount}", discount=off)

@@ -9,7 +9,7 @@ import pytest
 
 from hub.rulestore import parse_rules
 from tapcard.ui.i18n import Translator
-from terminal.presenters.campaigns import campaign_label, yuan
+from terminal.presenters.campaigns import campaign_label, campaign_name, yuan
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tapcard" / "sample_rules.json"
 
@@ -34,6 +34,14 @@ def test_an_unknown_code_is_never_shown() -> None:
     rules = parse_rules(SAMPLE.read_bytes())
     assert campaign_label(Translator("zh"), rules, "GONE-50PCT") == "活动"
     assert campaign_label(Translator("en"), None, "GONE-50PCT") == "Campaign"
+
+
+def test_a_points_factor_is_named_by_its_factor() -> None:
+    from tapcard.domain.rules import Campaign, CampaignKind
+
+    double = Campaign(code="DOUBLE-DEC", kind=CampaignKind.DOUBLE_POINTS, factor_pct=200)
+    assert campaign_name(Translator("zh"), double) == "2倍积分"
+    assert campaign_name(Translator("en"), double) == "2 times the points"
 
 
 def test_amounts_in_whole_yuan_stay_short() -> None:
