@@ -122,20 +122,19 @@ def search_condition(text: str) -> sa.ColumnElement[bool]:
     text = text.strip()
     if not text:
         raise ValidationError("give a phone, name, card number or tag to search for")
-    m, holder = db.members, db.members.alias("holder")
+    m, holder, found = db.members, db.members.alias("holder"), db.members.alias("found")
     by_card = sa.select(db.cards.c.member_id).where(db.cards.c.id == text)
     card_person = sa.select(holder.c.person_id).where(holder.c.id.in_(by_card))
     by_tag = sa.select(db.member_tags.c.member_id).where(db.member_tags.c.tag == text)
-    return sa.and_(
-        m.c.person_id.is_(None),
-        sa.or_(
-            m.c.phone_index == phone_index(text),
-            m.c.name_index == name_index(text),
-            m.c.id.in_(by_card),
-            m.c.id.in_(card_person),
-            m.c.id.in_(by_tag),
-        ),
+    # One UNION of ids, each part on its own index: an OR of them scanned the table.
+    ids = sa.union(
+        sa.select(found.c.id).where(found.c.phone_index == phone_index(text)),
+        sa.select(found.c.id).where(found.c.name_index == name_index(text)),
+        by_card,
+        card_person,
+        by_tag,
     )
+    return sa.and_(m.c.person_id.is_(None), m.c.id.in_(ids))
 
 
 def require_member(conn: Connection, member_id: int) -> Row[Any]:
