@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from hub import reports, sales_reports
+from hub import campaign_report, reports, sales_reports
 from hub.refund_report import refunds_by
 
 REPORTS: Final[dict[str, Callable[..., list[dict[str, Any]]]]] = {
@@ -24,6 +24,7 @@ REPORTS: Final[dict[str, Callable[..., list[dict[str, Any]]]]] = {
     "new-members": reports.new_members,
     "member-sources": sales_reports.new_members_by_source,
     "campaigns": sales_reports.campaign_effect,
+    "campaign-effect": campaign_report.targeted_effect,  # targeted: cost, return, uplift
     "staff": reports.staff_performance,
     "stored-value": reports.stored_value_by_branch,
     "gaps": reports.sequence_gaps,
@@ -34,7 +35,7 @@ REPORTS: Final[dict[str, Callable[..., list[dict[str, Any]]]]] = {
 # The reports that take a period (--from, --to) and a branch (--branch).
 DATED: Final = frozenset(
     {"turnover", "compare", "points", "categories", "products", "top-members", "new-members"}
-    | {"member-sources", "campaigns", "staff", "refunds"}
+    | {"member-sources", "campaigns", "campaign-effect", "staff", "refunds"}
 )
 BRANCHED: Final = DATED | {"cards", "stored-value"}
 # Money in these reports' rows is in cents under *_cents names and printed in yuan by

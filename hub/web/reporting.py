@@ -17,6 +17,7 @@ from typing import Any, Final
 from sqlalchemy.engine import Connection
 
 from hub import reports, sales_reports
+from hub.campaign_report import targeted_effect
 from hub.refund_report import refunds_by
 
 Rows = list[dict[str, Any]]
@@ -68,6 +69,7 @@ REPORTS: dict[str, tuple[str, Report]] = {
     "new_members": ("New members", reports.new_members),
     "member_sources": ("New members by source", sales_reports.new_members_by_source),
     "campaigns": ("Campaign effect", sales_reports.campaign_effect),
+    "campaign_effect": ("Targeted campaigns against their control group", targeted_effect),
     "points": ("Points issued vs redeemed", reports.points_flow),
     "stored_value": ("Stored value outstanding", _stored_value),
     "stored_value_branches": ("Stored value by branch (settlement)", _stored_value_branches),
@@ -87,6 +89,7 @@ CHARTS: dict[str, tuple[str, str, list[str], str | None]] = {
     "new_members": ("line", "day", ["members"], None),
     "member_sources": ("bar", "branch", ["by_fee_or_registration", "by_spend"], None),
     "campaigns": ("bar", "campaign", ["net_cents", "cost_cents"], None),
+    "campaign_effect": ("bar", "campaign", ["treated_spend_cents", "control_spend_cents"], None),
     "points": ("line", "day", ["issued", "redeemed"], None),
     "stored_value": ("bar", "branch", ["outstanding_cents"], None),
     "stored_value_branches": ("bar", "branch", ["topped_up_cents", "spent_cents"], None),
@@ -143,6 +146,20 @@ COLUMNS: Final = {
     "refunds": "Refunds",
     "refunded_cents": "Refunded (¥)",
     "points_shortfall": "Points not recovered",
+    "segment": "Segment",
+    "participants": "Participants",
+    "discount_cents": "Discount (¥)",
+    "budget_cents": "Budget (¥)",
+    "budget_used_cents": "Budget used (¥)",
+    "budget_points": "Points budget",
+    "budget_used_points": "Points budget used",
+    "treated": "Treated members",
+    "held_out": "Held-out members",
+    "treated_spend_cents": "Spend per treated member (¥)",
+    "control_spend_cents": "Spend per held-out member (¥)",
+    "spend_uplift_pct": "Spend uplift (%)",
+    "treated_visit_pct": "Treated who visited (%)",
+    "control_visit_pct": "Held-out who visited (%)",
 }
 
 # CSV headers carry their unit: money as `*_yuan` (reports.in_yuan), points as `*_points`.

@@ -21,11 +21,12 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from hub import db
+from hub import campaign_report, db, report_list
 from hub.admin.snapshot import answer_query
 from hub.config import HubConfig
 from hub.rulestore import parse_rules, store_rules
 from hub.segments import held_out
+from hub.web import reporting
 from tapcard.samples import sample_rules_bytes
 from tapcard.wire import messages as m
 from tapcard.wire.messages import TxResult
@@ -182,3 +183,45 @@ def test_two_workers_racing_for_a_budget_never_overspend_it(pg_url: str, tmp_pat
         assert budget(seeded, "P20") == (31_000, 0, 6)
     finally:
         seeded.hub.close()
+
+
+def test_the_report_measures_cost_and_uplift_against_the_control_group(seeded: Seeded) -> None:
+    li, ana = seeded.members
+    code = next(
+        c
+        for c in (f"HOLD{i}" for i in range(200))
+        if not held_out(li, c, 50) and held_out(ana, c, 50)
+    )
+    campaign = {**P20, "code": code, "segment": "vip", "control_percent": 50}
+    device = load_campaigns(seeded, {**campaign, "budget_cents": 50_000})
+    in_segment(seeded, "vip", li, ana)
+    assert [buy(seeded, device, 0).net_cents for _ in range(2)] == [24_000, 24_000]
+    assert buy(seeded, device, 1).net_cents == SALE  # held out: full price
+    with seeded.hub.engine.connect() as conn:
+        [row] = campaign_report.targeted_effect(conn)
+        assert [r["campaign"] for r in report_list.REPORTS["campaign-effect"](conn)] == [code]
+    assert row == {
+        "campaign": code,
+        "segment": "vip",
+        "participants": 1,
+        "orders": 2,
+        "net_cents": 48_000,
+        "points": 0,
+        "discount_cents": 12_000,
+        "cost_cents": 12_000,
+        "new_members": 1,  # Li joined today
+        "budget_cents": 50_000,
+        "budget_used_cents": 12_000,
+        "budget_points": 0,
+        "budget_used_points": 0,
+        "treated": 1,
+        "held_out": 1,
+        "treated_spend_cents": 48_000,
+        "control_spend_cents": 30_000,
+        "spend_uplift_pct": 60.0,
+        "treated_visit_pct": 100.0,
+        "control_visit_pct": 100.0,
+    }
+    chart = reporting.chart_data("campaign_effect", [row])
+    assert chart["labels"] == [code]
+    assert [d["data"] for d in chart["datasets"]] == [[480.0], [300.0]]  # ¥ per member

@@ -295,6 +295,7 @@ def test_every_report_is_covered() -> None:
     tested |= {"compare", "products", "member-sources"}  # tests/hub/test_sales_reports.py
     tested.add("new-members")  # tests/hub/test_card_account_counts.py
     tested.add("staff")  # only its page: tests/web/test_pages.py, test_live.py
+    tested.add("campaign-effect")  # tests/hub/test_campaigns.py
     assert set(report_list.REPORTS) == tested
 
 
