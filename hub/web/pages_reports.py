@@ -46,6 +46,19 @@ def _branches(conn: Connection, user: auth.User) -> list[str]:
     return list(conn.execute(query).scalars())
 
 
+def _branch_names(conn: Connection) -> dict[str, str]:
+    """Branch id -> what an operator calls it: the name, with the id when two share it."""
+    rows = conn.execute(sa.select(db.branches.c.id, db.branches.c.name)).all()
+    names = [name for _id, name in rows]
+    return {i: n if n and names.count(n) == 1 else f"{n or i} ({i})" for i, n in rows}
+
+
+def _named(rows: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """The page's rows with branches by name (the CSV keeps the ids, for scripts)."""
+    keys = ("branch", "home_branch")
+    return [{k: names.get(v, v) if k in keys else v for k, v in r.items()} for r in rows]
+
+
 @router.get("/reports", response_class=HTMLResponse)
 def reports_page(
     request: Request,
@@ -60,7 +73,9 @@ def reports_page(
     with web(request).hub.engine.connect() as conn:
         rows = reporting.run(conn, name, parse_date(start), parse_date(end), scope(user, branch))
         branches = _branches(conn, user)
+        names = _branch_names(conn)
         today = db.today_at(conn)
+    rows = _named(rows, names)
     translate = i18n.translator(i18n.request_lang(request))
     columns = list(rows[0]) if rows else []
     return render(
@@ -78,7 +93,7 @@ def reports_page(
         start=start,
         end=end,
         branch=scope(user, branch) or "",
-        branches=branches,
+        branches=[(b, names.get(b, b)) for b in branches],
         query=str(request.url.query),
     )
 

@@ -69,13 +69,17 @@ def test_the_drawn_chart_is_the_turnover_report_in_yuan(
         ]
         for branch in {r["branch"] for r in rows}
     }
-    assert {s["label"]: s["data"] for s in drawn["sets"]} == expected
+    names = {"shop-1": "Shop one", "shop-2": "Shop two"}  # branches by name, not by id
+    assert {s["label"]: s["data"] for s in drawn["sets"]} == {
+        names[b]: data for b, data in expected.items()
+    }
     assert sorted(expected) == ["shop-1", "shop-2"] and drawn["stacked"] is True
     assert len({s["color"] for s in drawn["sets"]}) == len(drawn["sets"])
     assert drawn["ticks"] and all(t.startswith("¥") for t in drawn["ticks"])
     table = page.inner_text("table")  # type: ignore[attr-defined]
     shop_1 = sum(r["net_cents"] for r in rows if r["branch"] == "shop-1")
     assert money(shop_1) in table and "net_cents" not in table
+    assert "Shop one" in table and "shop-1" not in table
 
 
 def test_many_branches_show_nine_and_other_with_distinct_colours() -> None:
