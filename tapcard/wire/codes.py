@@ -55,6 +55,10 @@ class Reason(enum.IntEnum):
     VOUCHER_EXPIRED = 70  # past its expiry, hub time
     VOUCHER_WRONG_BRANCH = 71  # the rules let it count at other branches only
     VOUCHER_WRONG_DEVICE = 72  # the rules let it count at other kinds of device only
+    # The member's dynamic QR code in place of a card (hub/member_qr.py, SnapshotQuery.qr)
+    MEMBER_QR_USED = 80
+    MEMBER_QR_EXPIRED = 81
+    MEMBER_QR_INVALID = 82  # not made by this hub (forged, another chain's) or card unknown
     # The hub
     # A signed intent the hub could not handle (a poison message, or a body its schema
     # refuses): its seq is consumed, never booked; the device moves it to its

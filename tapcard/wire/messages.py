@@ -241,6 +241,7 @@ class Resend(Body, frozen=True, kw_only=True):
 
 
 # The chip UID a device read the card from, hex; "" from devices that predate it.
+MEMBER_QR_CHARS_MAX: Final = 96  # hub/member_qr.py CODE_CHARS_MAX
 SeenUidHex = Annotated[str, msgspec.Meta(pattern=r"^(([0-9a-f]{2}){4,10})?(?!\n)$")]
 
 
@@ -253,6 +254,10 @@ class SnapshotQuery(Body, frozen=True, kw_only=True):
     # The device reads the member's segments in the snapshot (older devices refuse a
     # snapshot with fields they do not know, so the hub sends them only when asked).
     segments: bool = False
+    # The member's dynamic QR code scanned in place of a tap (hub/member_qr.py), card_id
+    # then the card its text names: the hub takes the code once and answers that card's
+    # snapshot, or found=False with a MEMBER_QR_* reason. Older devices never send it.
+    qr: Annotated[str, msgspec.Meta(max_length=MEMBER_QR_CHARS_MAX)] = ""
 
 
 SNAPSHOT_SEGMENTS_MAX: Final = 200  # as RULES_CAMPAIGNS_MAX: one control group a campaign

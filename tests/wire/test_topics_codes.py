@@ -67,6 +67,9 @@ REASON_VALUES = {
     "VOUCHER_EXPIRED": 70,
     "VOUCHER_WRONG_BRANCH": 71,
     "VOUCHER_WRONG_DEVICE": 72,
+    "MEMBER_QR_USED": 80,
+    "MEMBER_QR_EXPIRED": 81,
+    "MEMBER_QR_INVALID": 82,
     "SET_ASIDE": 98,
     "INTERNAL_ERROR": 99,
 }
@@ -94,6 +97,7 @@ def test_topic_families_and_names() -> None:
         "staff",
         "staff-reply",
         "control",
+        "bay",
     ]
     assert RULES_TOPIC == "tapcard/v1/rules"
     assert DENYLIST_TOPIC == "tapcard/v1/denylist"
