@@ -244,7 +244,7 @@ def _sale_and_forms(w: Walk) -> None:
     w.app.pay("cash")
     w.until("receipt")
     w.look("receipt_sale")
-    p.search("Ana")
+    p.search("Ana Silva")  # the full name: names match whole (sealed)
     w.until("members")
     w.look("")
     p.open_profile(w.rig.seeded.members[0])

@@ -65,7 +65,7 @@ def test_terminal_screens_in_both_languages(window_app: Any) -> None:
     app.pay("cash")
     kivy_env.pump(lambda: p.screen == "receipt")
     _both(app, "receipt")
-    p.search("Ana")
+    p.search("Ana Silva")  # the full name: names match whole (sealed)
     kivy_env.pump(lambda: p.screen == "members")
     _both(app, "members")
     p.shift_summary()

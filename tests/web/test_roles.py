@@ -32,7 +32,7 @@ def test_branch_manager_sees_and_changes_only_their_branch(
     assert "kiosk-2" not in client.get("/fleet").text
     assert client.get("/devices/kiosk-2").status_code == 403
     assert client.get(f"/members/{web_hub.other_member}").status_code == 403
-    assert client.get("/api/members", params={"q": "Bo"}).json() == []
+    assert client.get("/api/members", params={"q": "Bo Chen"}).json() == []
     refused = client.post(f"/cards/{web_hub.other_card}/lost", data={"csrf": csrf})
     assert refused.status_code == 403
     assert _card_state(web_hub, web_hub.other_card) == "active"
