@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import db
-from hub.admin.audit import audit
 from tapcard.domain.model import CardKind
 from tapcard.errors import ValidationError
 
@@ -298,6 +297,10 @@ def _segment(conn: Connection, code: str) -> SegmentRules:
 
 def add(conn: Connection, code: str, name: str, rules: SegmentRules, actor: str) -> None:
     """A new segment (audited); its members come with the next refresh."""
+    # Here, not at the top: hub.admin's snapshot reads campaign_book, which imports
+    # held_out from this module, so a top-level import of hub.admin would be a cycle.
+    from hub.admin.audit import audit
+
     if not CODE_RE.match(code):
         raise ValidationError(
             "a segment code is 1-48 of a-z, 0-9, _ and -, first a letter or digit"
