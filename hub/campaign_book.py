@@ -21,7 +21,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
@@ -243,3 +243,22 @@ def with_targeting(conn: Connection, snapshot: Snapshot, rules: RuleSet | None) 
         if c.control_percent and held_out(member_id, c.code, c.control_percent)
     )
     return msgspec.structs.replace(snapshot, segments=segments, held_out=out)
+
+
+def as_sold(rules: RuleSet | None, detail: dict[str, Any]) -> RuleSet | None:
+    """The rules as a sale's refund prices it again (hub/refunds.py): the targeted
+    campaigns the sale got apply to it without their limits, the ones it did not get do
+    not, whoever the member is now and whatever is left of the budgets."""
+    if rules is None:
+        return None
+    applied = set(detail.get("campaigns") or ())
+    kept = []
+    for c in rules.campaigns:
+        if not (c.segment or c.branches or c.control_percent or c.capped):
+            kept.append(c)
+        elif c.code in applied:
+            unlimited = dataclasses.replace(c, segment="", branches=(), control_percent=0)
+            kept.append(
+                dataclasses.replace(unlimited, budget_cents=0, budget_points=0, member_uses_max=0)
+            )
+    return dataclasses.replace(rules, campaigns=tuple(kept))

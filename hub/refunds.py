@@ -20,7 +20,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import campaign_book, db
 from hub.tenders import of_detail
 from tapcard.domain import authority
 from tapcard.domain import ledger as legs_of
@@ -280,7 +280,7 @@ def decide_refund(
         return ctx.refuse(Reason.NOT_REFUNDABLE, f"card {ctx.intent.card_id} is not the sale's")
     if sale.kind is TxKind.REDEEM:
         return _refund_redemption(ctx, op, book, sale)
-    rules = sale_rules(book.rules, sale)
+    rules = campaign_book.as_sold(sale_rules(book.rules, sale), sale.detail)  # targeting
     if rules is None or sale.payment is None:
         return ctx.refuse(Reason.NOT_REFUNDABLE, f"sale {sale.tx_id} cannot be priced again")
     member = sale_context(sale, rules, ctx.context())

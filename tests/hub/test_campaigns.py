@@ -31,7 +31,7 @@ from tapcard.samples import sample_rules_bytes
 from tapcard.wire import messages as m
 from tapcard.wire.messages import TxResult
 from tests.conftest import Seeded, seed_hub
-from tests.hub.support import Device, purchase
+from tests.hub.support import Device, purchase, staff_on_duty
 
 SALE = 30_000  # ¥300: 20 % off is ¥60
 P20: dict[str, Any] = {"code": "P20", "kind": "percent_off", "percent_bp": 2_000}
@@ -225,3 +225,25 @@ def test_the_report_measures_cost_and_uplift_against_the_control_group(seeded: S
     chart = reporting.chart_data("campaign_effect", [row])
     assert chart["labels"] == [code]
     assert [d["data"] for d in chart["datasets"]] == [[480.0], [300.0]]  # ¥ per member
+
+
+def test_a_targeted_sale_is_refunded_as_it_was_sold(seeded: Seeded) -> None:
+    """The refund prices the sale again with the campaigns it got, whatever the member's
+    segments or the budget are now: one of two ¥150 lines back is half of the ¥240."""
+    li = seeded.members[0]
+    device = load_campaigns(seeded, {**P20, "segment": "vip", "budget_cents": 6_000})
+    in_segment(seeded, "vip", li)
+    badge = staff_on_duty(seeded.hub, seeded.device_id, "ann")
+    sale = device.incoming(seeded.cards[0], purchase(15_000, 15_000), staff=badge)
+    [sold] = seeded.hub.ledger.apply_batch([sale])
+    assert (sold.net_cents, sold.discount_cents) == (24_000, 6_000)
+    with seeded.hub.transaction() as conn:  # out of the segment; the budget is spent
+        conn.execute(db.segment_members.delete())
+    back = m.Refund(
+        ref=str(sale.intent.tx_id), lines=[m.RefundLine(line_no=0, quantity=1)], reason="damaged"
+    )
+    [refunded] = seeded.hub.ledger.apply_batch(
+        [device.incoming(seeded.cards[0], back, staff=badge)]
+    )
+    assert refunded.accepted, refunded.message
+    assert refunded.net_cents == 12_000
