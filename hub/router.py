@@ -19,6 +19,7 @@ from hub.admin.snapshot import answer_query
 from hub.app import Hub
 from hub.dead_letters import Aside, set_aside
 from hub.ledger import Incoming, body_digest
+from hub.member_qr_query import answer_qr_query
 from hub.metrics import Metrics, rejected_counter
 from hub.registry import DeviceRegistry, record_presence
 from tapcard.mqtt import REPLY_FAMILY, Event
@@ -280,7 +281,10 @@ class Router:
         reply_topic = _reply_topic(query.device, Family.QUERY, event)
         rules_version = self.hub.rules.latest_version()
         rules = self.hub.rules.get(rules_version) if rules_version else None
-        snapshot = answer_query(self.hub.engine, self.hub.writer, query, rules)
+        if query.qr:  # a kiosk's scanned member code in place of a tap
+            snapshot = answer_qr_query(self.hub, query, rules)
+        else:
+            snapshot = answer_query(self.hub.engine, self.hub.writer, query, rules)
         return [Outgoing(reply_topic, snapshot, correlation=event.correlation)]
 
     def _on_staff(self, request: sm.StaffRequest, event: Event[Checked]) -> list[Outgoing]:

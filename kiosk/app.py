@@ -10,6 +10,7 @@ check every STATUS_CHECK_S, so the Pi's GPU and CPU rest.
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ from tapcard.readers import CardReader
 from tapcard.ui import kiosk as ui
 from tapcard.ui import kivyapp
 from tapcard.ui.i18n import LANGUAGE_DEFAULT
+from tapcard.ui.kiosk_qr import ENTER_KEYS, ScanBuffer, qr_matrix
 from tapcard.ui.worker import AppLiveness, CardWatcher
 
 KV_DIR: Final = Path(__file__).parent / "kv"
@@ -141,7 +143,7 @@ class ResultScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
     def show(self, view: ui.ResultView) -> None:
         self.title, self.voucher = view.title, view.voucher
         self.summary = "\n".join(view.lines)
-        self.matrix = ui.qr_matrix(view.qr_data)
+        self.matrix = qr_matrix(view.qr_data)
 
 
 class RefusalScreen(Screen):  # type: ignore[misc]  # kivy ships no type hints
@@ -189,6 +191,7 @@ class KioskApp(App):  # type: ignore[misc]  # kivy ships no type hints
         self._idle_gc: Any = None
         self._frozen = False
         self._extra_on_view = on_view
+        self.scans = ScanBuffer()
 
     # --- building ----------------------------------------------------------------------
 
@@ -203,6 +206,7 @@ class KioskApp(App):  # type: ignore[misc]  # kivy ships no type hints
         self.watcher = kivyapp.card_watcher(self.runtime, self.reader, self.presenter)
         self._status = Clock.schedule_interval(self._on_status_tick, STATUS_CHECK_S)
         self._idle_gc = Clock.schedule_once(self._collect, 0)  # after the first frame
+        self._scanner(bind=True)
         return self.manager
 
     def screen(self, name: str) -> Any:
@@ -217,6 +221,7 @@ class KioskApp(App):  # type: ignore[misc]  # kivy ships no type hints
 
     def on_stop(self) -> None:
         self.liveness.stopping()
+        self._scanner(bind=False)
         for event in (self._timeout, self._status, self._idle_gc):
             if event is not None:
                 event.cancel()
@@ -229,6 +234,25 @@ class KioskApp(App):  # type: ignore[misc]  # kivy ships no type hints
     # --- presenter glue -------------------------------------------------------------------
 
     post = staticmethod(kivyapp.post)
+
+    # A USB scanner types into the focused window: there is no text field to focus (and
+    # none for a touch to pop an on-screen keyboard over), so the window's keys are read.
+    def _scanner(self, bind: bool) -> None:
+        from kivy.core.window import Window  # made on import: only once the app runs
+
+        handlers = {"on_textinput": self._on_scan_text, "on_key_down": self._on_scan_key}
+        (Window.bind if bind else Window.unbind)(**handlers)
+
+    def _on_scan_text(self, _window: Any, text: str) -> None:
+        self.scans.typed(text, time.monotonic())
+
+    def _on_scan_key(self, _window: Any, key: int, *_args: Any) -> bool:
+        if key not in ENTER_KEYS or self.presenter is None:
+            return False
+        line = self.scans.enter()
+        if line:
+            self.presenter.on_scan(line)
+        return True
 
     def _on_view(self, name: str, view: ui.KioskView) -> None:
         self.lang = self.presenter.t.lang if self.presenter is not None else self.lang

@@ -459,12 +459,15 @@ class Link:
     # --- snapshots (any thread) ----------------------------------------------------------
 
     def query_snapshot(
-        self, card_id: str, timeout_s: float = SNAPSHOT_TIMEOUT_S, uid: str = ""
+        self, card_id: str, timeout_s: float = SNAPSHOT_TIMEOUT_S, uid: str = "", qr: str = ""
     ) -> m.Snapshot | None:
-        """The hub's snapshot of a card, or None when offline or no reply came in time."""
+        """The hub's snapshot of a card, or None when offline or no reply came in time.
+        With `qr` (a member code naming the card) the hub takes the code once first."""
         if not self._connected.is_set():
             return None
-        query = m.SnapshotQuery(device=self.device_id, card_id=card_id, uid=uid, segments=True)
+        query = m.SnapshotQuery(
+            device=self.device_id, card_id=card_id, uid=uid, segments=True, qr=qr
+        )
         try:
             snapshot = self.client.request(Family.QUERY, query, m.Snapshot, timeout_s)
         except WireError as exc:

@@ -223,6 +223,16 @@ class DeviceRuntime(TransactionCalls):
             return fresh, True
         return self.store.snapshot(card_id), False
 
+    def member_code_snapshot(self, card_id: str, qr: str) -> m.Snapshot | None:
+        """The hub's snapshot of the card a scanned member code names, the code taken
+        once there (found=False with a MEMBER_QR_* reason when refused). None offline or
+        without a reply in time: only the hub can check and use up a code."""
+        _check_card_id(card_id)
+        fresh = self.link.query_snapshot(card_id, SNAPSHOT_TIMEOUT_S, qr=qr)
+        if fresh is not None and fresh.found:
+            self._guard(lambda: self.store.put_snapshot(fresh))
+        return fresh
+
     def quote_sale(
         self, snapshot: m.Snapshot, lines: Sequence[SaleLine], on: dt.date | None = None
     ) -> SaleQuote:

@@ -22,12 +22,12 @@ from tapcard.device.policy import Verdict
 from tapcard.device.port import DevicePort, Outcome, Seen, settle
 from tapcard.domain import engine
 from tapcard.domain.rules import CatalogItem, CatalogKind, RuleSet
-from tapcard.errors import TapcardError
 from tapcard.readers import ReaderError
 from tapcard.ui import fmt
 from tapcard.ui.expiry import points_expiry_text
 from tapcard.ui.i18n import LANGUAGE_DEFAULT, Translator
 from tapcard.ui.kiosk_bay import bay_started
+from tapcard.ui.kiosk_qr import LookedUp, card_of_code, is_member_code, look_up_code
 from tapcard.ui.refusals import Refusal, refusal_of
 from tapcard.ui.refusals import detail as refusal_detail
 from tapcard.ui.refusals import title as refusal_title
@@ -232,20 +232,29 @@ class KioskPresenter:
             self.session = _Session("")
             self._refuse(Refusal.UNKNOWN)
             return
-        self.session = _Session(tap.card_id)
+        self._begin(tap.card_id, lambda: self._look_up(tap.card_id))
+
+    def on_scan(self, text: str) -> None:
+        """A line the scanner typed: a member's QR code goes on as a tap (kiosk_qr.py)."""
+        if self.screen != BUSY and is_member_code(text):
+            self._token += 1
+            self._begin(card_of_code(text), lambda: look_up_code(self.runtime, text))
+
+    def _begin(self, card_id: str, look_up: Callable[[], LookedUp]) -> None:
+        self.session = _Session(card_id)
         self._show(BUSY, self.t("One moment…"))
         token = self._token
-        self.worker.submit(lambda: self._look_up(tap.card_id), lambda r: self._looked_up(token, r))
+        self.worker.submit(look_up, lambda r: self._looked_up(token, r))
 
     def _look_up(self, card_id: str) -> tuple[Seen, Verdict]:
         seen = self.runtime.snapshot(card_id)
         return seen, self.runtime.check(card_id, m.TopUp(amount_cents=1), seen)
 
-    def _looked_up(self, token: int, result: tuple[Seen, Verdict] | Exception) -> None:
+    def _looked_up(self, token: int, result: LookedUp | Exception) -> None:
         if token != self._token or self.session is None:
             return
-        if isinstance(result, Exception):
-            self._refuse(Refusal.OTHER)
+        if isinstance(result, Exception | Refusal):  # a code refused: by the hub or offline
+            self._refuse(result if isinstance(result, Refusal) else Refusal.OTHER)
             return
         (snapshot, online), verdict = result
         self.online = online
@@ -477,17 +486,3 @@ class KioskPresenter:
             qr_data=voucher or str(receipt.tx_id),
             lines=tuple(lines),
         )
-
-
-def qr_matrix(data: str) -> list[list[bool]]:
-    """The QR code of a voucher as rows of dark (True) modules, quiet zone included."""
-    import qrcode
-
-    code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    code.add_data(data)
-    code.make(fit=True)
-    return [list(map(bool, row)) for row in code.get_matrix()]
-
-
-def is_tapcard_error(value: object) -> bool:
-    return isinstance(value, TapcardError)

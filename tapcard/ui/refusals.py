@@ -31,6 +31,11 @@ class Refusal(enum.StrEnum):
     STOCK = "stock"
     READER = "reader"
     OTHER = "other"
+    # The member's dynamic QR scanned at a kiosk (tapcard/ui/kiosk_qr.py)
+    QR_USED = "qr_used"
+    QR_EXPIRED = "qr_expired"
+    QR_INVALID = "qr_invalid"
+    QR_OFFLINE = "qr_offline"
 
 
 # (title, what to do); the detail of POINTS takes {need} and {have}.
@@ -56,6 +61,23 @@ REFUSALS: Final[Mapping[Refusal, tuple[str, str]]] = {
     Refusal.STOCK: ("Out of stock", "Please choose another reward."),
     Refusal.READER: ("The card reader is not working", "Please ask staff for help."),
     Refusal.OTHER: ("Sorry, this cannot be done here", "Please ask at the counter."),
+    # The counter's words for these (terminal/presenters/member_code.py), one catalog.
+    Refusal.QR_USED: (
+        "This member code was used already: refresh it on the phone",
+        "Or tap your membership card.",
+    ),
+    Refusal.QR_EXPIRED: (
+        "This member code has expired: refresh it on the phone",
+        "Or tap your membership card.",
+    ),
+    Refusal.QR_INVALID: (
+        "This is not a member code of this chain",
+        "Please tap your membership card.",
+    ),
+    Refusal.QR_OFFLINE: (
+        "A member code needs the hub: tap the card instead",
+        "The kiosk cannot reach HQ now; your card works offline too.",
+    ),
 }
 assert set(REFUSALS) == set(Refusal)
 
