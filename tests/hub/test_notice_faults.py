@@ -175,7 +175,8 @@ def test_a_round_killed_between_send_and_mark_sends_again_with_the_same_key(
         hub.close()
     receiver.hold.set()
     doomed = _round(hub_cli.data, receiver)
-    _wait(lambda: len(receiver.got) == 1, "the receiver to be handed the notice")
+    _wait(lambda: len(receiver.got) == 1 or doomed.poll() is not None, "the notice handed over")
+    assert doomed.poll() is None, doomed.communicate()[1]  # the round failed: say why
     doomed.send_signal(signal.SIGKILL)  # sent, not yet marked: the sender waits for the answer
     doomed.communicate(timeout=ROUND_TIMEOUT_S)
     assert doomed.returncode == -signal.SIGKILL
