@@ -324,7 +324,9 @@ class KioskPresenter:
         target = nxt.growth_points_min if nxt else balances.growth + snap.growth_to_next
         pct = 100 * balances.growth // target if target else 100
         name = self.t(snap.next_tier.capitalize())
-        text = self.t("{points} growth points to {tier}", points=snap.growth_to_next, tier=name)
+        text = self.t(
+            "{points} growth points to {tier}", points=fmt.points(snap.growth_to_next), tier=name
+        )
         return text, max(0, min(100, pct))
 
     def _rewards(self, rules: RuleSet | None, have: int, enabled: bool) -> tuple[RewardRow, ...]:
@@ -332,13 +334,15 @@ class KioskPresenter:
             return ()
         rows = []
         for item in rules.catalog:
-            unit = self.t("per hour") if item.kind == CatalogKind.PARKING else ""
+            cost = self.t("{points} points", points=fmt.points(item.points))
+            if item.kind == CatalogKind.PARKING:
+                cost = self.t("{cost} per hour", cost=cost)
             rows.append(
                 RewardRow(
                     code=item.code,
                     kind=item.kind.value,
                     title=self.t(item.name),
-                    cost=self.t("{points} points", points=fmt.points(item.points)) + unit,
+                    cost=cost,
                     affordable=enabled and have >= item.points,
                     stock=self.t("Limited stock") if item.stock is not None else "",
                 )
