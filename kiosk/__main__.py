@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tapcard.cli_parser import OneLineParser
 from tapcard.ui.environment import set_kivy_environment
 
 if TYPE_CHECKING:  # Kivy is imported only after its environment is set
@@ -38,7 +38,7 @@ def open_kiosk(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kiosk", description=__doc__)
+    parser = OneLineParser(prog="tapcard kiosk", description=__doc__)
     parser.add_argument("--data", default=os.environ.get("TAPCARD_DEVICE_DATA", "data/device"))
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
     args = parser.parse_args(argv)

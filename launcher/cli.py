@@ -6,17 +6,11 @@ import argparse
 import logging
 import os
 import sys
-from typing import NoReturn
 
 from tapcard import __version__
+from tapcard.cli_parser import OneLineParser
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """A wrong invocation gets one line (what is wrong and where to look) and exit 2,
-    not the usage block; every subcommand's parser is of this class too."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+__all__ = ["OneLineParser", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +88,15 @@ def _main(argv: list[str] | None) -> int:
         from launcher.demo import run_demo
 
         # The windowed demo provisions its devices through this same command.
-        return run_demo(args.data, main, headless=args.headless, windows=args.windows)
+        try:
+            return run_demo(args.data, main, headless=args.headless, windows=args.windows)
+        except OSError as exc:  # a --data folder that cannot be made or written
+            print(
+                f"error: cannot use {exc.filename or args.data}: {exc.strerror or exc}; give "
+                "--data a folder you can write",
+                file=sys.stderr,
+            )
+            return 2
     return 2
 
 
@@ -104,13 +106,24 @@ def _run_app(program: str, argv: list[str]) -> int:
     if (missing := kivy_missing(f"tapcard {program}")) is not None:
         print(f"error: {missing}", file=sys.stderr)
         return 2
-    if program == "kiosk":
-        from kiosk.__main__ import main as kiosk_main
+    from tapcard.errors import TapcardError
 
-        return kiosk_main(argv)
-    from terminal.__main__ import main as terminal_main
+    try:
+        if program == "kiosk":
+            from kiosk.__main__ import main as kiosk_main
 
-    return terminal_main(argv)
+            return kiosk_main(argv)
+        from terminal.__main__ import main as terminal_main
+
+        return terminal_main(argv)
+    except TapcardError as exc:
+        from tapcard.device.bundle import BundleError
+
+        hint = ""
+        if isinstance(exc, BundleError):  # the folder was never provisioned
+            hint = "; give --data a provisioned folder (`tapcard device provision BUNDLE`)"
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

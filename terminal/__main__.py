@@ -6,12 +6,12 @@ touchscreen."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tapcard.cli_parser import OneLineParser
 from tapcard.ui.environment import set_kivy_environment
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="terminal", description=__doc__)
+    parser = OneLineParser(prog="tapcard terminal", description=__doc__)
     parser.add_argument("--data", default=os.environ.get("TAPCARD_DEVICE_DATA", "data/device"))
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
     parser.add_argument(

@@ -28,6 +28,7 @@ from hub.cli import (
     till,
 )
 from hub.cli.common import Handler, add_command, config_of
+from hub.cli.hints import with_next_step
 from tapcard.errors import TapcardError
 
 
@@ -66,7 +67,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except TapcardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {with_next_step(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file named on the command line that cannot be opened
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"error: cannot open{where}: {exc.strerror or exc}; check the path (and that its "
+            "folder exists), then run the command again",
+            file=sys.stderr,
+        )
         return 2
     except DBAPIError as exc:  # the database went away or refused, after it was reached
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import getpass
 import json
+import sys
 import zoneinfo
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
@@ -22,7 +23,7 @@ from hub.app import Hub
 from hub.config import HubConfig
 from hub.progress import Progress
 from tapcard.domain.rules import BUSINESS_TIME_ZONE_DEFAULT
-from tapcard.errors import TapcardError
+from tapcard.errors import TapcardError, ValidationError
 
 Handler = Callable[[argparse.Namespace], int]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -43,6 +44,21 @@ def open_hub(args: argparse.Namespace) -> Hub:
     hub = Hub.open(config_of(args))
     args.opened_hubs.append(hub)
     return hub
+
+
+def secret(from_stdin: bool, prompt: str, flag: str) -> str:
+    """A password or PIN: one line of stdin when asked, else typed at the terminal. With
+    no terminal (a script, a pipe) getpass would print warnings and read the pipe, so
+    the command refuses and names the flag instead."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    try:
+        at_terminal = sys.stdin.isatty()
+    except (AttributeError, OSError, ValueError):  # a closed or replaced stdin
+        at_terminal = False
+    if not at_terminal:
+        raise ValidationError(f"no terminal to type the {prompt} at: give it on stdin with {flag}")
+    return getpass.getpass(f"{prompt}: ")
 
 
 def actor_of(args: argparse.Namespace) -> str:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from hub import db, report_list, reports
 from hub.admin.audit import audit
 from hub.admin.booking import reverse_points
@@ -19,9 +21,10 @@ from hub.cli.common import (
     progress_bar,
 )
 from hub.rulestore import parse_rules, store_rules
-from tapcard.errors import ValidationError
+from tapcard.errors import NotFoundError, ValidationError
 
 RULES_LOAD_STEPS = 3  # parse and validate, the fleet's check, store
+BRANCHES_SHOWN_MAX = 5  # branch ids named when --branch names none of them
 VERIFY_SHOWN_MAX = 20  # problems printed without --json (the summary counts them all)
 
 
@@ -139,6 +142,21 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_report_args(conn: Any, args: argparse.Namespace) -> None:
+    """A period that ends before it starts, or a branch that is not there, would print
+    "(nothing)" as if the report were empty: say what is wrong instead."""
+    if args.start and args.end and args.start > args.end:
+        raise ValidationError(
+            f"--from {args.start} is after --to {args.end}: give the earlier day first"
+        )
+    if args.branch:
+        ids = list(conn.execute(sa.select(db.branches.c.id).order_by(db.branches.c.id)).scalars())
+        if args.branch not in ids:
+            more = ", ..." if len(ids) > BRANCHES_SHOWN_MAX else ""
+            known = ", ".join(ids[:BRANCHES_SHOWN_MAX]) + more
+            raise NotFoundError(f"--branch {args.branch} is none of the branches ({known})")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     hub = open_hub(args)
     func = report_list.REPORTS[args.name]
@@ -148,6 +166,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.name in report_list.BRANCHED:
         kwargs["branch"] = args.branch
     with hub.engine.connect() as conn:
+        _check_report_args(conn, args)
         rows = func(conn, **kwargs)
     if args.name in report_list.IN_YUAN:  # money: shown in yuan
         rows = reports.in_yuan(rows)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import os
 import signal
@@ -12,7 +11,7 @@ import threading
 from typing import Any
 
 from hub.app import Hub, migrate
-from hub.cli.common import actor_of, add_command, config_of, open_hub, print_data
+from hub.cli.common import actor_of, add_command, config_of, open_hub, print_data, secret
 from hub.web.auth import Role
 from tapcard.errors import TapcardError
 
@@ -108,10 +107,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from hub.web.auth import add_user
 
     hub = open_hub(args)
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"password for {args.username}: ")
+    password = secret(args.password_stdin, f"password for {args.username}", "--password-stdin")
     with hub.transaction() as conn:
         add_user(conn, args.username, password, args.role, args.branch, actor_of(args))
     print(f"user {args.username} ({args.role}) added")

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import getpass
-import sys
 from pathlib import Path
 from typing import Any
 
-from hub.cli.common import actor_of, add_command, open_hub, print_data
+from hub.cli.common import actor_of, add_command, open_hub, print_data, secret
 from tapcard.domain.model import StaffRole
 
 
 def cmd_staff_add(args: argparse.Namespace) -> int:
     from hub.staff import add_staff
 
-    pin = sys.stdin.readline().strip() if args.pin_stdin else getpass.getpass("PIN: ")
+    pin = secret(args.pin_stdin, "PIN", "--pin-stdin").strip()
     hub = open_hub(args)
     with hub.transaction() as conn:
         add_staff(conn, args.id, args.name, args.branch, args.role, pin, actor_of(args))

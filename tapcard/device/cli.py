@@ -76,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except TapcardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from tapcard.device.bundle import BundleError
+
+        hint = ""
+        if isinstance(exc, BundleError) and args.device_cmd != "provision":
+            hint = "; give --data a provisioned folder (`tapcard device provision BUNDLE`)"
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return 2
 
 
@@ -88,8 +93,16 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     from tapcard.device.dead_letters import dead_letters_command
+    from tapcard.device.store import STORE_FILE
 
-    return dead_letters_command(_data_dir(args), args)
+    data_dir = _data_dir(args)
+    if not (data_dir / STORE_FILE).exists():  # opening the store would create an empty one
+        print(
+            f"error: no device data in {data_dir}: give --data the folder the device runs from",
+            file=sys.stderr,
+        )
+        return 2
+    return dead_letters_command(data_dir, args)
 
 
 def cmd_provision(args: argparse.Namespace) -> int:

@@ -298,6 +298,7 @@ def test_reverse_points_of_a_sale_then_verify_and_reports(hub_cli: Cli, tmp_path
     assert hub_cli.json("report", "categories", "--branch", "shop-1") == [
         {"category": "grocery", "quantity": 1, "gross_cents": 19_999}
     ]
+    hub_cli.ok("branch", "add", "shop-2", "--name", "Shop two")  # a branch with no sales
     assert hub_cli.json("report", "categories", "--branch", "shop-2") == []
     campaigns = hub_cli.json("report", "campaigns", "--from", TODAY.isoformat())
     assert sum(c["cost_cents"] for c in campaigns) == result.discount_cents
@@ -324,7 +325,9 @@ def test_voucher_is_accepted_once_from_the_cli(hub_cli: Cli, tmp_path: Path) -> 
     again = hub_cli.error("voucher", "use", result.voucher)
     assert again.startswith(f"error: voucher {result.voucher} was already used at ")
     assert hub_cli.error("voucher", "use", "0000-0000-0000") == "error: no voucher 0000-0000-0000"
-    assert hub_cli.error("voucher", "use", "nope") == "error: 'nope' is not a voucher code"
+    assert hub_cli.error("voucher", "use", "nope").startswith(
+        "error: 'nope' is not a voucher code: "
+    )
     hub = open_hub(hub_cli)
     try:
         with hub.engine.connect() as conn:
@@ -342,19 +345,21 @@ def test_voucher_is_accepted_once_from_the_cli(hub_cli: Cli, tmp_path: Path) -> 
 
 
 def test_unknown_member_and_card(hub_cli: Cli) -> None:
-    assert hub_cli.error("member", "show", "99") == "error: member 99 does not exist"
-    assert hub_cli.error("card", "issue", "99") == "error: member 99 does not exist"
-    assert hub_cli.error("card", "lost", "C999") == "error: card C999 does not exist"
-    assert hub_cli.error("card", "renew", "C999") == "error: card C999 does not exist"
+    assert hub_cli.error("member", "show", "99").startswith("error: member 99 does not exist: ")
+    assert hub_cli.error("card", "issue", "99").startswith("error: member 99 does not exist: ")
+    assert hub_cli.error("card", "lost", "C999").startswith("error: card C999 does not exist: ")
+    assert hub_cli.error("card", "renew", "C999").startswith("error: card C999 does not exist: ")
     huge = str(2**64)  # no column holds it: unknown, not an overflow traceback
-    assert hub_cli.error("member", "show", huge) == f"error: member {huge} does not exist"
-    assert hub_cli.error("card", "issue", huge) == f"error: member {huge} does not exist"
-    assert hub_cli.error("member", "show", "-1") == "error: member -1 does not exist"
+    assert hub_cli.error("member", "show", huge).startswith(
+        f"error: member {huge} does not exist: "
+    )
+    assert hub_cli.error("card", "issue", huge).startswith(f"error: member {huge} does not exist: ")
+    assert hub_cli.error("member", "show", "-1").startswith("error: member -1 does not exist: ")
 
 
 def test_duplicate_branch_and_device(hub_cli: Cli, tmp_path: Path) -> None:
-    assert hub_cli.error("branch", "add", "shop-1", "--name", "again") == (
-        "error: branch shop-1 exists"
+    assert hub_cli.error("branch", "add", "shop-1", "--name", "again").startswith(
+        "error: branch shop-1 exists: "
     )
     assert "error: a branch id" in hub_cli.error("branch", "add", "Shop 1", "--name", "x")
     hub_cli.ok("device", "add", "kiosk-1", "--branch", "shop-1", "--kind", "kiosk",
@@ -365,8 +370,7 @@ def test_duplicate_branch_and_device(hub_cli: Cli, tmp_path: Path) -> None:
     )
     assert (
         hub_cli.error("device", "add", "kiosk-2", "--branch", "nowhere", "--kind", "kiosk")
-        == "error: branch nowhere does not exist"
-    )
+    ).startswith("error: branch nowhere does not exist: add it with `tapcard hub branch add")
 
 
 def test_invalid_member_and_card_operations(hub_cli: Cli) -> None:

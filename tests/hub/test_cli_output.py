@@ -5,14 +5,19 @@ money in yuan with ¥ and thousands separators, never raw cents; times as the bu
 time zone's wall clock (the rules' time_zone), never epoch milliseconds; the same
 commands with --json print the raw figures for scripts. A damaged journal makes
 `verify` print its counts, the problems by kind and the first few, with the full list
-in --json. Then every kind of wrong invocation (bad --db URLs, a PostgreSQL that is not
-listening, a SQLite file in a missing folder, unknown commands and arguments, an old
-rule set version) gets one line on stderr, a non-zero exit and no traceback, and only
-a database that is really damaged is told to restore a backup.
+in --json. Each long command (verify, backup, restore, import, export, the points and
+voucher expiry, loading rules) draws a rich bar on stderr while --json stays clean.
+Then every kind of wrong invocation (bad --db URLs, a PostgreSQL that is not listening,
+a SQLite file in a missing folder, unknown commands, members, cards, devices, branches,
+bad dates and amounts, an old rule set version), at least two for every command group
+of `tapcard`, gets one line on stderr that says what to do next, a non-zero exit and no
+traceback, and only a database that is really damaged is told to restore a backup.
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
 import datetime as dt
 import io
 import json
@@ -150,45 +155,202 @@ def test_progress_only_when_asked_or_on_a_terminal(hub_cli: Cli) -> None:
     assert "verifying the journal" in err and f"{steps}/{steps}" in err
 
 
+LONG_COMMANDS = [  # (argv after `tapcard hub --data D --progress`, the bar's label, --json?)
+    (["verify", "--json"], "verifying the journal", True),
+    (["backup", "--dest", "{tmp}/backups"], "backup", False),
+    (["restore", "{backup}"], "restore", False),
+    (["import", "{tmp}/members.csv", "--dry-run", "--json"], "members", True),
+    (["export", "members", "{tmp}/out.csv"], "members", False),
+    (["expire-points", "--yes", "--json"], "expiring points", True),
+    (["voucher", "expire", "--json"], "expiring vouchers", True),
+    (["rules", "load", "{tmp}/rules.json"], "rules", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "label", "as_json"), LONG_COMMANDS, ids=[" ".join(a[:2]) for a, _, _ in LONG_COMMANDS]
+)
+def test_each_long_command_draws_its_bar_and_keeps_json_clean(
+    hub_cli: Cli, tmp_path: Path, argv: list[str], label: str, as_json: bool
+) -> None:
+    (tmp_path / "members.csv").write_text("姓名,手机\nAnn,13800000001\n", encoding="utf-8")
+    rules = json.loads(sample_rules_bytes()) | {"version": 2}
+    (tmp_path / "rules.json").write_text(json.dumps(rules))
+    data = str(hub_cli.data)
+    if argv[0] == "restore":  # into a fresh database: a backup of this hub
+        assert cli.main(["hub", "--data", data, "backup", "--dest", str(tmp_path / "b")]) == 0
+        [backup] = (tmp_path / "b").iterdir()
+        data, argv = str(tmp_path / "fresh"), [argv[0], str(backup)]
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    capsys = hub_cli.capsys
+    capsys.readouterr()
+    code = cli.main(["hub", "--data", data, "--progress", *argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert label in err and "━" in err, err  # rich's bar, on stderr
+    assert "━" not in out and "\x1b[" not in out  # stdout carries the result only
+    if as_json:
+        json.loads(out)  # still clean JSON
+
+
 # --- wrong invocations ---------------------------------------------------------------
 
 NOT_LISTENING = "postgresql://tapcard@127.0.0.1:1/hub"  # port 1: nothing listens there
-BAD_INVOCATIONS = [  # (argv after `tapcard`, what the one line must say)
+NO_FOLDER = "/no/such/folder"
+NO_DEVICE = "/no/such/device"
+SEE_HELP = "(see `tapcard"  # argparse's refusal, with where to read the usage
+SEARCH_MEMBER = "`tapcard hub member search TEXT`"
+ADD_BRANCH = "`tapcard hub branch add ID --name NAME`"
+PROVISIONED = "give --data a provisioned folder"
+REASON = "give --reason of at least 3 characters"
+BAD_INVOCATIONS = [  # (argv after `tapcard`, what the one line must say); {tmp}: a scratch folder
+    # the database URL, on any command
     (["hub", "--db", "nosuchdb://", "user", "list"], "runs on SQLite or PostgreSQL"),
     (["hub", "--db", "mysql://root@db/hub", "user", "list"], "not mysql"),
     (["hub", "--db", "::::", "user", "list"], "is not a database URL"),
     (["hub", "--db", "postgres://tapcard@127.0.0.1:1/hub", "user", "list"],
      "cannot reach the database postgresql"),
     (["hub", "--db", NOT_LISTENING, "user", "list"], "check that the server runs"),
-    (["hub", "--db", NOT_LISTENING, "migrate"], "cannot reach the database"),
-    (["hub", "--db", NOT_LISTENING, "verify"], "cannot reach the database"),
-    (["hub", "--db", "sqlite:////no/such/folder/hub.sqlite3", "verify"],
-     "the folder /no/such/folder does not exist: create it"),
+    (["hub", "--db", f"sqlite:///{NO_FOLDER}/hub.sqlite3", "verify"],
+     f"the folder {NO_FOLDER} does not exist: create it"),
+    # the parser itself
     (["hub", "no-such-command"], "invalid choice: 'no-such-command'"),
     (["hub"], "the following arguments are required"),
+    (["no-such-program"], "invalid choice"),
+    ([], "the following arguments are required"),
+    # one group at a time, at least two each
+    (["hub", "--db", "nosuchdb://", "init"], "runs on SQLite or PostgreSQL"),
+    (["hub", "--db", f"sqlite:///{NO_FOLDER}/hub.sqlite3", "init"], f"mkdir -p {NO_FOLDER}"),
+    (["hub", "--db", NOT_LISTENING, "migrate"], "cannot reach the database"),
+    (["hub", "--db", "mysql://root@db/hub", "migrate"], "not mysql"),
+    (["hub", "serve", "--broker-port", "abc"], "invalid int value: 'abc'"),
+    (["hub", "--db", "::::", "serve"], "is not a database URL"),
+    (["hub", "user", "add", "ann"], "required: --role"),
+    (["hub", "user", "add", "ann", "--role", "king"], "invalid choice: 'king'"),
+    (["hub", "user", "add", "ann", "--role", "admin"],
+     "no terminal to type the password for ann at: give it on stdin with --password-stdin"),
+    (["hub", "branch", "add", "shop-2"], "required: --name"),
+    (["hub", "branch", "add", "shop-1", "--name", "Again"], "branch shop-1 exists: give another"),
+    (["hub", "device", "add", "k1", "--branch", "nosuch", "--kind", "kiosk"], ADD_BRANCH),
+    (["hub", "device", "add", "k1", "--branch", "shop-1", "--kind", "toaster"],
+     "invalid choice: 'toaster'"),
+    (["hub", "device", "revoke", "nosuch"], "`tapcard hub device list`"),
+    (["hub", "device", "http-key", "nosuch"], "`tapcard hub device list`"),
     (["hub", "member", "show", "seven"], "invalid int value: 'seven'"),
-    (["hub", "report", "turnover", "--from", "yesterday"], "'yesterday' is not a date"),
-    (["hub", "report", "no-such-report"], "invalid choice"),
-    (["hub", "verify", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["hub", "member", "show", "99"], "member 99 does not exist"),
+    (["hub", "member", "show", "99"],
+     f"member 99 does not exist: find the member's id with {SEARCH_MEMBER}"),
+    (["hub", "member", "add", "--name", "A", "--phone", "13800000000", "--birthday", "31/02/2020"],
+     "'31/02/2020' is not a date (YYYY-MM-DD)"),
+    (["hub", "member", "edit", "99", "--name", "X"], SEARCH_MEMBER),
+    (["hub", "member", "merge", "98", "99", "--reason", "x", "--yes"], REASON),
+    (["hub", "card", "issue", "99"], SEARCH_MEMBER),
+    (["hub", "card", "lost", "nosuch-card"], "`tapcard hub member show ID`"),
+    (["hub", "card", "issue", "1", "--daily-cents-max", "lots"], "invalid int value: 'lots'"),
+    (["hub", "voucher", "use", "NOSUCH"], "give the code as printed on the voucher"),
+    (["hub", "voucher", "use"], "required: code"),
+    (["hub", "staff", "add", "s1", "--name", "A", "--branch", "shop-1", "--role", "chef"],
+     "invalid choice: 'chef'"),
+    (["hub", "staff", "add", "s1", "--name", "A", "--branch", "shop-1", "--role", "cashier"],
+     "give it on stdin with --pin-stdin"),
+    (["hub", "staff", "card", "nosuch", "--uid", "0102"], "`tapcard hub staff list`"),
     (["hub", "rules", "load", "/no/such/rules.json"], "cannot read /no/such/rules.json"),
     (["hub", "rules", "load", "--sample"], 'set "version": 2 in the file'),
-    (["hub", "restore", "/no/such/backup.sqlite3"], "does not exist"),
+    (["hub", "rules", "show", "--version", "99"], "`tapcard hub rules show` prints the latest"),
+    (["hub", "verify", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["hub", "--db", NOT_LISTENING, "verify"], "cannot reach the database"),
+    (["hub", "reverse", "abc"], "required: --reason"),
+    (["hub", "reverse", "nosuch-tx", "--reason", "x"], REASON),
+    (["hub", "maintain", "--today", "2026-13-01"], "'2026-13-01' is not a date"),
+    (["hub", "maintain", "--today", "tomorrow"], "'tomorrow' is not a date"),
+    (["hub", "report", "turnover", "--from", "yesterday"], "'yesterday' is not a date"),
+    (["hub", "report", "no-such-report"], "invalid choice"),
+    (["hub", "report", "turnover", "--from", "2026-06-10", "--to", "2026-06-01"],
+     "--from 2026-06-10 is after --to 2026-06-01: give the earlier day first"),
+    (["hub", "report", "turnover", "--branch", "nosuch"],
+     "--branch nosuch is none of the branches (shop-1)"),
+    (["hub", "expire-points", "--date", "31-12-2026"], "'31-12-2026' is not a date"),
+    (["hub", "expire-points", "--date", "2026-02-30", "--yes"], "'2026-02-30' is not a date"),
+    (["hub", "stored-value", "settle", "1", "--pay", "gold", "--reason", "gone"],
+     "invalid choice: 'gold'"),
+    (["hub", "stored-value", "settle", "99", "--pay", "cash", "--reason", "x", "--yes"], REASON),
+    (["hub", "refund"], "required: ref, --reason"),
+    (["hub", "refund", "nosuch", "--reason", "wrong item", "--line", "two", "--yes"],
+     "give LINE:QUANTITY"),
+    (["hub", "product", "add", "sku1", "--category", "food", "--retail", "ten"],
+     "'ten' is not an amount in yuan"),
+    (["hub", "product", "remove", "nosuch"], "`tapcard hub product list --search TEXT`"),
+    (["hub", "product", "import", "/no/such/products.csv"],
+     "cannot open /no/such/products.csv: No such file or directory; check the path"),
+    (["hub", "import", "/no/such/members.csv"], "no file /no/such/members.csv"),
+    (["hub", "import", "{tmp}/members.csv", "--tier", "nosuch"], "is not LEGACY=TIER"),
+    (["hub", "export", "nothing", "{tmp}/out.csv"], "invalid choice: 'nothing'"),
+    (["hub", "export", "members", f"{NO_FOLDER}/out.csv"], "check the path"),
+    (["hub", "export", "transactions", "{tmp}/out.csv"], "needs --from and --to"),
+    (["hub", "notice", "consent", "99", "--channel", "sms", "--purpose", "marketing",
+      "--terms", "v1", "--grant"], SEARCH_MEMBER),
+    (["hub", "notice", "replay", "abc"], "invalid int value: 'abc'"),
+    (["hub", "notice", "holiday", "2026-02-30", "--zh", "a", "--en", "b"], "is not a date"),
+    (["hub", "day"], "required: --branch"),
+    (["hub", "day", "--branch", "nosuch"], ADD_BRANCH),
+    (["hub", "day", "--branch", "shop-1", "--date", "x"], "'x' is not a date"),
+    (["hub", "close-day", "--branch", "shop-1", "--manager", "nosuch", "--yes"],
+     "`tapcard hub staff list`"),
+    (["hub", "close-day", "--branch", "shop-1"], "required: --manager"),
+    (["hub", "broker-config", "--listen", "0.0.0.0:99999"], "is not host:port"),
+    (["hub", "broker-config", "--branch", "nosuch"], "--branch needs --hq HOST:PORT"),
     (["hub", "backup", "--keep", "0"], "--keep must be"),
-    (["no-such-program"], "invalid choice"),
-    (["device", "status", "--data", "/no/such/device"], "error"),
+    (["hub", "backup", "--keep", "many"], "invalid int value: 'many'"),
+    (["hub", "restore", "/no/such/backup.sqlite3"], "does not exist"),
+    (["hub", "restore", "{tmp}/members.csv"], "is not a readable hub database"),
+    (["hub", "segment", "add", "vip"], "required: --name"),
+    (["hub", "segment", "add", "vip", "--name", "VIP", "--rules", "not json"], "are not JSON"),
+    (["hub", "segment", "show", "nosuch"], "see `tapcard hub segment list`"),
+    (["hub", "privacy"], "required: privacy_cmd"),
+    (["hub", "privacy", "no-such"], "invalid choice: 'no-such'"),
+    (["device"], "required: device_cmd"),
+    (["device", "provision", "/no/such/bundle"], "cannot be read"),
+    (["device", "status", "--data", NO_DEVICE], PROVISIONED),
+    (["device", "run", "--data", NO_DEVICE], PROVISIONED),
+    (["device", "gate", "--relay-pin", "abc"], "invalid int value: 'abc'"),
+    (["device", "dead-letters", "--data", NO_DEVICE], f"no device data in {NO_DEVICE}"),
+    (["deploy"], "required: deploy_cmd"),
+    (["deploy", "units", "--bogus"], "unrecognized arguments: --bogus"),
+    (["deploy", "units", "--out", "{tmp}/members.csv/units"], "cannot write the units"),
+    (["kiosk", "--no-such-flag"], "tapcard kiosk: error: unrecognized arguments"),
+    (["kiosk", "--data", NO_DEVICE], PROVISIONED),
+    (["terminal", "--lang", "fr"], "invalid choice: 'fr'"),
+    (["terminal", "--data", NO_DEVICE], PROVISIONED),
+    (["demo", "--bogus"], "unrecognized arguments: --bogus"),
+    (["demo", "--headless", "--data", "{tmp}/members.csv/demo"],
+     "give --data a folder you can write"),
 ]  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def refusing_hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One hub for the whole table (sample rules, branch shop-1): every invocation in it
+    is refused before it changes anything, so they can share it."""
+    folder = tmp_path_factory.mktemp("refusing")
+    (folder / "members.csv").write_text("name\nAnn\n")  # a file, not a database or folder
+    data = folder / "data"
+    for argv in (
+        ["init"],
+        ["rules", "load", "--sample"],
+        ["branch", "add", "shop-1", "--name", "S"],
+    ):
+        assert cli.main(["hub", "--data", str(data), *argv]) == 0
+    return data
+
+
 @pytest.mark.parametrize(
-    ("argv", "says"), BAD_INVOCATIONS, ids=[" ".join(a[:4]) for a, _ in BAD_INVOCATIONS]
+    ("argv", "says"), BAD_INVOCATIONS, ids=[" ".join(a) or "(nothing)" for a, _ in BAD_INVOCATIONS]
 )
 def test_a_wrong_invocation_gets_one_line_and_a_non_zero_exit(
-    hub_cli: Cli, argv: list[str], says: str
+    refusing_hub: Path, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
 ) -> None:
-    if argv[0] == "hub":
-        argv = ["hub", "--data", str(hub_cli.data), *argv[1:]]
-    capsys = hub_cli.capsys
+    argv = [a.replace("{tmp}", str(refusing_hub.parent)) for a in argv]
+    if argv[:1] == ["hub"]:
+        argv = ["hub", "--data", str(refusing_hub), *argv[1:]]
     capsys.readouterr()
     try:
         code = cli.main(argv)
@@ -199,7 +361,27 @@ def test_a_wrong_invocation_gets_one_line_and_a_non_zero_exit(
     assert "Traceback" not in err and out == ""
     [line] = err.strip().splitlines()
     assert says in line, line
-    assert "hub restore" not in line  # nothing here is damaged: no advice to restore
+    if "restore" not in argv:  # nothing here is damaged: no advice to restore
+        assert "hub restore" not in line
+    assert not Path(NO_DEVICE).exists() and not Path(NO_FOLDER).exists()  # nothing made
+
+
+def _group(argv: list[str]) -> str:
+    """The command group an invocation names: `hub report`, `device`, ..."""
+    words = [a for i, a in enumerate(argv) if not a.startswith("-") and not (
+        i > 0 and argv[i - 1] in ("--db", "--data"))]  # fmt: skip
+    return " ".join(words[:2]) if words[:1] == ["hub"] else " ".join(words[:1])
+
+
+def test_every_command_group_has_two_wrong_invocations_in_the_table() -> None:
+    parser = cli.build_parser()
+    [top] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    [hub_sub] = [
+        a for a in top.choices["hub"]._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    groups = [g for g in top.choices if g != "hub"] + [f"hub {g}" for g in hub_sub.choices]
+    counts = collections.Counter(_group(argv) for argv, _ in BAD_INVOCATIONS)
+    assert {g: counts[g] for g in groups if counts[g] < 2} == {}
 
 
 def test_a_damaged_database_is_told_to_restore(hub_cli: Cli, tmp_path: Path) -> None:
