@@ -279,6 +279,7 @@ BAD_INVOCATIONS = [  # (argv after `tapcard`, what the one line must say); {tmp}
     (["hub", "product", "add", "sku1", "--category", "food", "--retail", "ten"],
      "'ten' is not an amount in yuan"),
     (["hub", "product", "remove", "nosuch"], "`tapcard hub product list --search TEXT`"),
+    (["hub", "product", "list", "--limit", "many"], "invalid int value: 'many'"),
     (["hub", "product", "import", "/no/such/products.csv"],
      "cannot open /no/such/products.csv: No such file or directory; check the path"),
     (["hub", "import", "/no/such/members.csv"], "no file /no/such/members.csv"),
