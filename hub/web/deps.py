@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 from fastapi.templating import Jinja2Templates
 
 from hub.app import Hub
@@ -34,6 +34,22 @@ class LoginRequired(Exception):
 def web(request: Request) -> Web:
     context: Web = request.app.state.web
     return context
+
+
+def set_cookie(
+    response: Response, request: Request, name: str, value: str, max_age_s: int, path: str = "/"
+) -> None:
+    """Every cookie of the hub's pages: script cannot read it, it goes only to this site
+    (strict), and only over TLS when the hub is served over TLS (`cookie_secure`)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age_s,
+        httponly=True,
+        secure=web(request).cfg.cookie_secure,
+        samesite="strict",
+        path=path,
+    )
 
 
 def _user(request: Request) -> auth.User | None:

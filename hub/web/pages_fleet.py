@@ -21,6 +21,7 @@ from hub.web.deps import (
     page_user,
     require_admin,
     require_branch,
+    set_cookie,
     web,
 )
 from hub.web.fleet import fleet, health_history
@@ -73,18 +74,6 @@ def current_alerts(request: Request, user: auth.User) -> list[alerts.Alert]:
     return alerts.for_user(web(request).watcher.current_alerts(), user)
 
 
-def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        httponly=True,
-        secure=web(request).cfg.cookie_secure,
-        samesite="strict",
-        path="/",
-    )
-
-
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/fleet") -> Response:
     token = secrets.token_urlsafe(24)
@@ -97,7 +86,7 @@ def login_page(request: Request, next: str = "/fleet") -> Response:
         tries_max=throttle.LOGIN_TRIES_MAX,
         lockout_min=throttle.LOGIN_LOCKOUT_S // 60,
     )
-    _cookie(response, request, LOGIN_COOKIE, token, 600)
+    set_cookie(response, request, LOGIN_COOKIE, token, 600)
     return response
 
 
@@ -128,9 +117,9 @@ def login(
     if session is None:
         return done("/login", error=throttle.WRONG_TEXT)
     response = done(_safe_next(next))
-    _cookie(response, request, SESSION_COOKIE, session[0], int(w.cfg.session_ttl_s))
+    set_cookie(response, request, SESSION_COOKIE, session[0], int(w.cfg.session_ttl_s))
     # This browser is known for this account now: exempt from the account-wide slowdown.
-    _cookie(response, request, throttle.KNOWN_COOKIE, outcome.known, throttle.KNOWN_LOGIN_S)
+    set_cookie(response, request, throttle.KNOWN_COOKIE, outcome.known, throttle.KNOWN_LOGIN_S)
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response
 

@@ -32,7 +32,7 @@ from hub.portal_login import (
     session_member,
 )
 from hub.web import i18n
-from hub.web.deps import web
+from hub.web.deps import set_cookie, web
 from tapcard.ui.i18n import parse_po
 
 PREFIX: Final = "/m"
@@ -106,16 +106,9 @@ def to(path: str, word: str = "") -> RedirectResponse:
     return RedirectResponse(PREFIX + path + (f"?msg={quote(word)}" if word else ""), 303)
 
 
-def cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        httponly=True,
-        secure=web(request).cfg.cookie_secure,
-        samesite="strict",
-        path=PREFIX,
-    )
+def cookie(response: Response, request: Request, name: str, value: str, max_age_s: int) -> None:
+    """The member page's cookies go only to its own path."""
+    set_cookie(response, request, name, value, max_age_s, path=PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
