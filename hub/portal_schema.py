@@ -6,7 +6,8 @@
 - `member_qr_nonces`: the nonce of each dynamic member QR code the hub accepted, so a
   scanned code is taken once; rows past their expiry can be pruned (a code that old is
   refused on its time alone).
-- `close_requests`: a member's request to close the account, for HQ to act on.
+- `close_requests`: a member's request to close the account, for HQ to act on; 0033
+  adds HQ's answer (done or declined, by whom, when, the reason for declining).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         sa.Column("member_id", sa.Integer, sa.ForeignKey("members.id"), nullable=False),
         sa.Column("reason", sa.String(500), nullable=False),
         sa.Column("at_ms", sa.BigInteger, nullable=False),
-        sa.Column("state", sa.String(16), nullable=False),  # open, then HQ's word
+        sa.Column("state", sa.String(16), nullable=False),  # open, then done or declined
+        # 0033: HQ's answer (hub/portal_close.py): who, when, and why it was declined
+        sa.Column("decided_by", sa.String(64), nullable=False, server_default=""),
+        sa.Column("decided_ms", sa.BigInteger, nullable=True),
+        sa.Column("answer", sa.String(500), nullable=False, server_default=""),
+        sa.Index("close_requests_member", "member_id", "id"),
     )
     return codes, nonces, closes
