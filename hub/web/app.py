@@ -31,6 +31,8 @@ from hub.web import (
     pages_profiles,
     pages_refunds,
     pages_reports,
+    pages_segments,
+    pages_tags,
 )
 from hub.web.bodylimit import BodyLimit
 from hub.web.deps import LoginRequired, Web
@@ -160,6 +162,8 @@ def create_app(hub: Hub, cfg: WebSettings | None = None) -> FastAPI:
     app.include_router(pages_day.router)
     app.include_router(pages_audit.router)
     app.include_router(pages_privacy.router)
+    app.include_router(pages_segments.router)
+    app.include_router(pages_tags.router)
     pages_portal.include(app)  # the member page, under /m, with its own login
     app.include_router(api.router)
     app.include_router(api.metrics_router)
