@@ -1,5 +1,5 @@
 """A confirmation before every counter action that moves money, points or card state:
-top-up, stored-value spend, a redemption (parking by the hour, with the hours chosen
+a sale, top-up, stored-value spend, a redemption (parking by the hour, with the hours chosen
 here; a car wash), reporting a card lost (whose card it is, asked of the hub first) and
 a points reversal. The screen names the member and shows the amounts in yuan and points,
 now and after; only its Confirm button does the action, through the presenter that
@@ -7,10 +7,11 @@ always did it. Nothing is pending after a lock or a sign-out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
+from tapcard.domain.engine import SaleLine, SaleQuote
 from tapcard.domain.model import Payment
 from tapcard.domain.tenders import Tendered
 from tapcard.ui import fmt, refusals
@@ -22,6 +23,7 @@ from terminal.presenters.payment import split_parts, typed_parts
 from terminal.presenters.receipts import tender_rows
 from terminal.presenters.renewal import RenewalPresenter
 from terminal.presenters.reversal import REASON_LEN_MIN, ReversalPresenter
+from terminal.presenters.sale_confirm import sale_lines
 from terminal.presenters.transactions import Transactions
 from terminal.presenters.views import ConfirmView, Screen
 
@@ -44,6 +46,7 @@ class Pending:
     tenders: str = ""  # the tender bar's target on this screen ("topup"), "" for none
     due_cents: int = 0  # what the tender bar's parts pay
     note: str = ""  # why the tenders typed cannot pay it, shown below the lines
+    back: Callable[[], None] | None = None  # where Cancel goes (the sale: its basket)
 
 
 class ConfirmPresenter:
@@ -89,8 +92,8 @@ class ConfirmPresenter:
             p.act(max(p.units, 1))
 
     def cancel(self) -> None:
-        self.pending = None
-        self.desk.home()
+        p, self.pending = self.pending, None
+        (p.back if p is not None and p.back is not None else self.desk.home)()
 
     def forget(self) -> None:
         self.pending = None
@@ -183,6 +186,25 @@ class ConfirmPresenter:
 
         act = lambda _u: self.renewals.renew_parts(paid)  # noqa: E731
         return self._ask(Pending(t("Confirm renewal"), self._member(snap), lines, act))
+
+    def sale(
+        self,
+        lines: Sequence[SaleLine],
+        quote: SaleQuote,
+        parts: Sequence[Tendered],
+        book: Callable[[], None],
+        back: Callable[[], None],
+    ) -> ConfirmView | None:
+        """The sale's confirmation: `book` books it as typed; Cancel goes `back` to the
+        basket, which stays as it was."""
+        snap = self._snapshot()
+        if snap is None:
+            return None
+        have = _balances(snap).stored_value_cents
+        shown = sale_lines(self.desk, lines, quote, parts, have)
+        title = self.desk.t("Confirm sale")
+        pending = Pending(title, self._member(snap), lambda _u: shown, lambda _u: book(), back=back)
+        return self._ask(pending)
 
     def _cents(self, amount_text: str) -> int | None:
         d, t = self.desk, self.desk.t

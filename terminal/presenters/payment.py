@@ -1,7 +1,8 @@
 """Paying a sale by the other tenders, or split over several (the sale screen's
 payment part): bank card, WeChat Pay or Alipay with the reference the cashier types or
 scans from the provider's slip or app, and a split such as ¥50 from stored value and
-the rest by WeChat Pay. No payment integration: the terminal records the tenders.
+the rest by WeChat Pay. Every sale shows its confirmation (the member, the amounts,
+each tender) before it books. No payment integration: the terminal records the tenders.
 
 The split is checked here as the hub checks it (tapcard.domain.tenders.split_error)
 against the quote on screen, so a wrong split is a message before anything is queued;
@@ -11,9 +12,10 @@ it charges, and books nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
+from tapcard.domain.engine import SaleLine, SaleQuote
 from tapcard.domain.model import EXTERNAL_TENDERS, Payment
 from tapcard.domain.tenders import TENDER_REF_CHARS_MAX, Tendered, split_error
 from tapcard.ui import fmt
@@ -29,11 +31,22 @@ SPLIT_WRONG: Final = "The tenders do not add up to the amount due"
 
 # (tender, amount typed, reference): "" as the amount of one part pays the rest.
 PartText = tuple[Payment, str, str]
+# The sale's confirmation (ConfirmPresenter.sale): lines, quote, tenders, book, back.
+AskSale = Callable[
+    [Sequence[SaleLine], SaleQuote, Sequence[Tendered], Callable[[], None], Callable[[], None]],
+    object,
+]
 
 
 class PaymentPresenter:
-    def __init__(self, desk: Desk, sale: SalePresenter, transactions: Transactions) -> None:
-        self.desk, self.sale, self.transactions = desk, sale, transactions
+    def __init__(
+        self, desk: Desk, sale: SalePresenter, transactions: Transactions, ask: AskSale
+    ) -> None:
+        self.desk, self.sale, self.transactions, self.ask = desk, sale, transactions, ask
+
+    def pay(self, payment: Payment) -> None:
+        """Pay cash / Pay stored value: the whole sale by that tender, once confirmed."""
+        self.pay_split(((payment, "", ""),))
 
     def pay_tender(self, payment: Payment, ref: str = "", stored_text: str = "") -> None:
         """The sale by one tender with its reference; with `stored_text`, that much from
@@ -41,6 +54,8 @@ class PaymentPresenter:
         self.pay_split(typed_parts(payment, ref, stored_text, Payment.STORED_VALUE))
 
     def pay_split(self, texts: Sequence[PartText]) -> None:
+        """The tenders checked, then the sale's confirmation; nothing is booked before
+        its Confirm, and its Cancel goes back to the basket as it was."""
         d, t = self.desk, self.desk.t
         d.touch()
         quote = self.sale.quote
@@ -51,10 +66,18 @@ class PaymentPresenter:
         if isinstance(parts, str):
             d.message(t("Please check the entries"), t(parts))
             return
+        # The card, basket and quote as shown: another card tapped meanwhile changes nothing.
+        lines, paid = list(d.sale_lines), parts
+        book = lambda: self._book(card_id, lines, quote, paid)  # noqa: E731
+        self.ask(lines, quote, parts, book, self.sale.requote)
+
+    def _book(
+        self, card_id: str, lines: list[SaleLine], quote: SaleQuote, parts: tuple[Tendered, ...]
+    ) -> None:
+        d, t = self.desk, self.desk.t
         if len(parts) == 1 and not parts[0].ref and parts[0].payment not in EXTERNAL_TENDERS:
-            self.sale.pay(parts[0].payment)  # one tender without a reference: as before
+            self.sale.book(card_id, lines, quote, parts[0].payment)  # one tender: as before
             return
-        lines = list(d.sale_lines)
         op = m.Purchase(
             lines=lines,
             payment=parts[0].payment,

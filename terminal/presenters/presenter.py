@@ -53,7 +53,6 @@ class TerminalPresenter:
         self.transactions = Transactions(desk, printer)
         self.reprint = self.transactions.receipts.reprint
         self.sales = SalePresenter(desk, self.transactions)
-        self.payments = PaymentPresenter(desk, self.sales, self.transactions)
         self.renewals = RenewalPresenter(desk, self.transactions)
         self.backfills = BackfillPresenter(desk, self.transactions)
         self.profiles = ProfilePresenter(desk)
@@ -66,6 +65,7 @@ class TerminalPresenter:
         self.confirms = ConfirmPresenter(
             desk, self.transactions, self.cards, self.reversals, self.renewals
         )
+        self.payments = PaymentPresenter(desk, self.sales, self.transactions, self.confirms.sale)
         desk.redraws.update(
             {
                 Screen.LOGIN: desk.show_login,
@@ -88,12 +88,8 @@ class TerminalPresenter:
         self.login, self.card_login = self.session.login, self.session.card_login
         self.lock = self.session.lock
         s = self.sales
-        self.sale, self.add_line, self.clear_sale, self.pay = (
-            s.sale,
-            s.add_line,
-            s.clear_sale,
-            s.pay,
-        )
+        self.sale, self.add_line, self.clear_sale = s.sale, s.add_line, s.clear_sale
+        self.pay = self.payments.pay  # the sale's confirmation; its Confirm books
         self.requote, self.category_labels = s.requote, s.category_labels
         self.category_code = s.category_code
         tx = self.transactions

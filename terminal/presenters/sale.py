@@ -1,7 +1,8 @@
 """Ringing up a sale: lines from the hub's product catalog (a scanned barcode, or a
 product picked by name or SKU), free "category + amount" lines for staff who may sell
 them, the engine's quote for the member on the reader (member price, tier discount,
-campaigns, points), and payment in cash or stored value.
+campaigns, points), and payment (terminal/presenters/payment.py), each sale confirmed
+first on the confirmation screen and booked from there (`book`).
 
 A USB barcode scanner types the code and Enter into the focused scan field like a
 keyboard (terminal/kv/sale.kv); `scan` adds the product's line or says the code is
@@ -237,12 +238,9 @@ class SalePresenter:
             rows.append(t("Excluded from points") + f" {fmt.money(q.excluded_cents)}")
         return tuple(rows)
 
-    def pay(self, payment: Payment) -> None:
+    def book(self, card_id: str, lines: list[SaleLine], quote: SaleQuote, payment: Payment) -> None:
+        """The sale as confirmed, by one tender without a reference."""
         d = self.desk
-        card_id = d.card_id()
-        if card_id is None or not d.guard() or not d.sale_lines or self.quote is None:
-            return
-        lines, quote = list(d.sale_lines), self.quote
         self.transactions.submit(
             Kind.SALE,
             lambda seen: d.port.purchase(card_id, lines, payment, staff=d.staff_id(), seen=seen),

@@ -56,6 +56,12 @@ class Till:
         wait_until(lambda: self.presenter.screen == screen, what=what or screen)
         return self.presenter.view
 
+    def confirm(self) -> Any:
+        """The confirmation on screen (a sale's, asked by pay): its Confirm pressed."""
+        view = self.wait("confirm")
+        self.presenter.confirms.confirm()
+        return view
+
     def card_ready(self) -> None:
         wait_until(
             lambda: (

@@ -54,6 +54,11 @@ def test_login_sale_with_tier_discount_and_campaign(till: Till) -> None:
     quote = till.presenter.quote
     assert quote is not None and quote.net_cents == 23_124
     till.presenter.pay(Payment.CASH)
+    confirm = till.confirm()
+    assert confirm.title == "Confirm sale" and confirm.member.endswith(till.rig.seeded.cards[0])
+    assert confirm.lines[0] == "Items: 3 · Retail ¥260.50"
+    assert "Tier discount -¥6.91" in confirm.lines and "To pay ¥231.24" in confirm.lines
+    assert "Cash: ¥231.24" in confirm.lines and f"Points to earn {quote.points}" in confirm.lines
     receipt = till.wait("receipt")
     assert f"Points earned: {quote.points}" in receipt.lines
     with till.rig.seeded.hub.engine.connect() as conn:

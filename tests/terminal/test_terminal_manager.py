@@ -71,6 +71,7 @@ def test_manager_reverses_a_sales_points_and_a_cashier_may_not(till: Till) -> No
     p.sale()
     p.add_line("grocery", "120")
     p.pay(Payment.CASH)
+    till.confirm()
     receipt = till.wait("receipt")
     earned = till.rig.balances(0)["points"] - before
     assert earned > 0 and f"Points earned: {earned}" in receipt.lines

@@ -132,6 +132,9 @@ def test_a_cashier_scans_picks_and_the_hub_prices_by_sku(window_app: Any) -> Non
     assert quote is not None and screen.can_pay
     screen.ids.price.text = "500"  # left typed in a field
     app.pay("cash")
+    kivy_env.pump(lambda: p.screen == "confirm")
+    kivy_env.pump()  # a screen just switched to takes touches from its next frame
+    _press(app.screen("confirm").ids.go)
     kivy_env.pump(lambda: p.screen == "receipt", timeout_s=20)
     assert (screen.ids.price.text, screen.ids.search.text, screen.ids.scan.text) == ("", "", "")
     with rig.seeded.hub.engine.connect() as conn:

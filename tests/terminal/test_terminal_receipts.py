@@ -27,6 +27,7 @@ def _sell(till: Till, printer: EscposPrinter) -> Any:
     till.presenter.sale()
     till.presenter.add_line("grocery", "12.50", 2)
     till.presenter.pay(Payment.CASH)
+    till.confirm()
     return till.wait("receipt")
 
 

@@ -82,6 +82,7 @@ def _sell(till: Till) -> Any:
     p.add_line("grocery", "40", 3)
     p.add_line("fuel", "100")
     p.pay(Payment.STORED_VALUE)
+    till.confirm()
     return till.wait("receipt", "sale")
 
 
@@ -210,6 +211,9 @@ def test_refund_screen_by_touch_on_the_window(window_app: Any) -> None:
     p.add_line("grocery", "40", 2)
     p.add_line("car_wash", "30")
     app.pay("cash")
+    kivy_env.pump(lambda: p.screen == "confirm")
+    kivy_env.pump()  # a screen just switched to takes touches from its next frame
+    _press(app.screen("confirm").ids.go)
     kivy_env.pump(lambda: p.screen == "receipt")
     p.home()
     kivy_env.pump()

@@ -36,6 +36,7 @@ def _sell(till: Till, amount: str = "50") -> None:
     till.presenter.sale()
     till.presenter.add_line("fuel", amount)
     till.presenter.pay(Payment.CASH)
+    till.confirm()
     till.wait("receipt")
 
 

@@ -48,7 +48,8 @@ def _sell(till: Till, amount: str) -> None:
     p = till.presenter
     p.sale()
     p.add_line("fuel", amount)
-    _booked(till, "Sale", lambda: p.pay(Payment.CASH))
+    p.pay(Payment.CASH)
+    _booked(till, "Sale", p.confirms.confirm)
 
 
 def _booked(till: Till, title: str, book: Callable[[], None]) -> None:

@@ -51,6 +51,9 @@ def test_the_shift_screen_opens_survives_a_lock_and_closes(window_app: Any) -> N
     p.add_line("fuel", "50")
     kivy_env.pump()
     app.pay("cash")
+    kivy_env.pump(lambda: p.screen == "confirm")
+    kivy_env.pump()  # a screen just switched to takes touches from its next frame
+    _press(app.screen("confirm").ids.go)
     kivy_env.pump(lambda: p.screen == "receipt" and p.shift.counts["sale"] == 1)
 
     p.lock()

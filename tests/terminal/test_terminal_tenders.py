@@ -67,6 +67,9 @@ def test_a_sale_split_over_stored_value_and_wechat(till: Till) -> None:
     p.sale()
     before = p.view
     p.pay_tender(Payment.WECHAT, WX_REF, "10")
+    lines = till.confirm().lines
+    assert "Stored value: ¥10.00" in lines and f"WeChat Pay {WX_REF}: " in "\n".join(lines)
+    assert "Stored value: ¥50.00 \u2192 ¥40.00" in lines
     wait_until(lambda: p.view is not before and p.screen == "receipt", what="split booked")
     (detail,) = _sales(till)
     assert detail["tenders"] == [
@@ -84,6 +87,7 @@ def test_a_sale_split_over_stored_value_and_wechat(till: Till) -> None:
     _ring_up(till, "20")
     before = p.view
     p.pay_tender(Payment.BANK_CARD, "POS-000123")
+    till.confirm()
     wait_until(lambda: p.view is not before and p.screen == "receipt", what="card sale")
     assert [d.get("tenders") for d in _sales(till)][-1] == [
         ["bank_card", p.shift.cents["sale_bank_card"], "POS-000123"]

@@ -63,6 +63,9 @@ def test_terminal_screens_in_both_languages(window_app: Any) -> None:
     assert app.screen("sale").can_pay
     _both(app, "sale")
     app.pay("cash")
+    kivy_env.pump(lambda: p.screen == "confirm")
+    kivy_env.pump()  # a screen just switched to takes touches from its next frame
+    _press(app.screen("confirm").ids.go)
     kivy_env.pump(lambda: p.screen == "receipt")
     _both(app, "receipt")
     p.search("Ana Silva")  # the full name: names match whole (sealed)
@@ -85,6 +88,7 @@ def test_offline_sale_is_queued_then_drained(rig: Rig) -> None:
         till.presenter.sale()
         till.presenter.add_line("fuel", "50")
         till.presenter.pay(Payment.CASH)
+        till.confirm()
         receipt = till.wait("receipt")
         assert "Queued offline: sent when the hub is back" in receipt.lines
         till.presenter.tick()
