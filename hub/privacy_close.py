@@ -7,6 +7,8 @@ Stored value is refused: a member who still holds money is refunded first (`tapc
 hub member leave --refund cash`, hub/stored_value.py), so no yuan belong to a person
 nobody can name. Points and growth are forfeited with the membership. Card accounts
 of the person (members.person_id) go the same way. Audited, with no personal data.
+The member's open request to close (hub/portal_close.py) is marked done and the member
+told, to the address captured before the wipe.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import db, portal_close
 from hub.admin.audit import audit
 from hub.admin.members import require_member
 from hub.stored_value import end_membership, member_cents, unclaimed_of
@@ -62,6 +64,7 @@ def close_account(
     conn: Connection, member_id: int, rules: RuleSet, actor: str, reason: str
 ) -> Closed:
     ids = closable(conn, member_id)
+    told = portal_close.before_close(conn, member_id)  # the addresses, before they go
     cards: list[str] = []
     m = db.members
     for one in ids:
@@ -85,6 +88,7 @@ def close_account(
             )
         )
     notices = _wipe_related(conn, ids)
+    portal_close.after_close(conn, member_id, actor, told)  # the member's request: done
     audit(
         conn,
         actor,

@@ -27,6 +27,7 @@ class NoticeKind(enum.StrEnum):
     LOW_BALANCE = "low_balance"
     TRANSFER_BOOKED = "transfer.booked"  # to the chain's systems, by webhook
     LOGIN_CODE = "login_code"  # the member page's one-time code: sent at once, never queued
+    CLOSE_REQUEST = "close_request"  # HQ's answer to a request to close the account
 
 
 MARKETING_KINDS: Final = frozenset({NoticeKind.BIRTHDAY, NoticeKind.HOLIDAY, NoticeKind.CAMPAIGN})
@@ -106,6 +107,14 @@ TEMPLATES: Final[Mapping[NoticeKind, Mapping[str, tuple[str, str]]]] = {
             "Your member login code",
             "Your member page login code is {code}. It is good for {minutes} minutes; "
             "tell it to nobody.",
+        ),
+    },
+    # No name: when the account is closed the person has none left (hub/portal_close.py).
+    NoticeKind.CLOSE_REQUEST: {
+        "zh": ("会员账户注销申请", "您好，您的会员账户注销申请{outcome}{answer}"),
+        "en": (
+            "Your request to close your account",
+            "Your request to close your member account {outcome}{answer}",
         ),
     },
     NoticeKind.TRANSFER_BOOKED: {

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.engine import Connection
 
-from hub import member_qr, portal
+from hub import db, member_qr, portal, portal_close
 from hub.notices.channels import ChannelName, Purpose
-from hub.web import history, portal_web
-from hub.web.deps import page_user, web
+from hub.web import auth, history, portal_web
+from hub.web.deps import form_for_change, page_user, require_write, web
+from hub.web.pages_fleet import done
+from hub.web.pages_fleet import render as dashboard_render
 from hub.web.portal_web import Member, form_ok, member, render, to
-from tapcard.errors import ConflictError, NotFoundError, ValidationError
+from tapcard.domain.model import MemberStatus
+from tapcard.errors import ConflictError, NotFoundError, TapcardError, ValidationError
 
 # The page loads itself again this long before a code's 60 s are up, so the code on
 # screen is always good for at least a quarter of a minute at the scanner.
@@ -24,8 +29,27 @@ HISTORY_SHOWN: Final = 50
 assert QR_REFRESH_S * 1000 < member_qr.LIFETIME_MS - 10_000
 
 router = APIRouter(prefix="/m")
-hq_router = APIRouter()
-Who = Annotated[Member, Depends(member)]
+hq_router = APIRouter(include_in_schema=False)
+
+
+def live_member(request: Request) -> Member:
+    """The session's member while the account is open: the session is a signed cookie
+    with nothing stored, so a closed account ends it here, at its next page."""
+    who = member(request)
+    with web(request).hub.engine.connect() as conn:
+        state = conn.execute(
+            sa.select(db.members.c.state).where(db.members.c.id == who.member_id)
+        ).scalar()
+    if state != MemberStatus.ACTIVE.value:
+        raise HTTPException(
+            303,
+            "this account is closed",
+            headers={"Location": portal_web.PREFIX + "/login?msg=closed"},
+        )
+    return who
+
+
+Who = Annotated[Member, Depends(live_member)]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -33,7 +57,8 @@ def home(request: Request, who: Who) -> Response:
     hub = web(request).hub
     with hub.engine.connect() as conn:
         view = portal.overview(conn, who.member_id)
-    return render(request, "home.html", who=who, view=view)
+        asked = portal_close.latest_request(conn, who.member_id)
+    return render(request, "home.html", who=who, view=view, asked=asked)
 
 
 @router.get("/qr", response_class=HTMLResponse)
@@ -137,8 +162,9 @@ async def consent_change(request: Request, who: Who) -> Response:
 def close_page(request: Request, who: Who) -> Response:
     with web(request).hub.engine.connect() as conn:
         pending = portal.open_close_request(conn, who.member_id)
+        asked = portal_close.latest_request(conn, who.member_id)
         view = portal.overview(conn, who.member_id)
-    return render(request, "close.html", who=who, pending=pending, view=view)
+    return render(request, "close.html", who=who, pending=pending, asked=asked, view=view)
 
 
 @router.post("/close")
@@ -165,14 +191,62 @@ def close_request(
 # --- HQ: the requests to close ----------------------------------------------------------------
 
 
-@hq_router.get("/portal/close-requests", response_class=HTMLResponse)
-def close_requests_page(request: Request) -> Response:
+def _hq(request: Request, write: bool = False) -> auth.User:
     user = page_user(request)
     if user.branch_scope is not None:  # a member of any branch may ask: HQ acts
         raise HTTPException(403, "only HQ sees the requests to close an account")
+    if write:
+        require_write(user)
+    return user
+
+
+@hq_router.get("/portal/close-requests", response_class=HTMLResponse)
+def close_requests_page(request: Request, show: str = "open") -> Response:
+    """Open requests with what stands in the way; `show=history`: the answered ones."""
+    user = _hq(request)
+    history_shown = show == "history"
     with web(request).hub.engine.connect() as conn:
-        rows = portal.close_requests(conn)
-    return render(request, "close_requests.html", user=user, rows=rows)
+        rows = portal_close.requests(conn, history_shown)
+        for row in rows:
+            row.update(_standing(conn, int(row["member_id"])))
+    return dashboard_render(
+        request, "portal/close_requests.html", user, rows=rows, history=history_shown
+    )
+
+
+def _standing(conn: Connection, member_id: int) -> dict[str, object]:
+    """The member's name and balances, and why the account cannot be closed yet."""
+    from hub.admin.members import member_view
+    from hub.privacy_close import closable
+
+    view = member_view(conn, member_id)
+    cents = int(view["balances"].get("cents", 0))
+    blocked = ""
+    try:
+        closable(conn, member_id)
+    except TapcardError as exc:
+        blocked = "" if cents else str(exc)  # stored value has its own words on the page
+    return {
+        "name": view["name"],
+        "member_state": view["state"],
+        "cents": cents,
+        "points": int(view["balances"].get("points", 0)),
+        "blocked": blocked,
+    }
+
+
+@hq_router.post("/portal/close-requests/{request_id}/decline")
+async def decline_close(request: Request, request_id: int) -> Response:
+    user = _hq(request, write=True)
+    form = await form_for_change(request, user)
+    try:
+        with web(request).hub.transaction() as conn:
+            member_id = portal_close.decline(
+                conn, request_id, user.actor, str(form.get("answer", ""))
+            )
+    except TapcardError as exc:
+        return done("/portal/close-requests", error=str(exc))
+    return done("/portal/close-requests", msg="Request of member #{id} declined", id=member_id)
 
 
 def include(app: FastAPI) -> None:

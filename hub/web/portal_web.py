@@ -58,6 +58,7 @@ WORDS: Final = {
     "confirm": "Please tick the box to confirm",
     "invalid": "Please check the entries",
     "logged_out": "You are logged out",
+    "closed": "This account is closed: this phone no longer logs in",
 }
 router = APIRouter(prefix=PREFIX)
 
