@@ -3,8 +3,8 @@
 Scenario: an HQ admin whose browser asks for Chinese, and one whose browser asks for
 English, open each page an operator uses: fleet, alerts, members, a member, reports,
 rules, users, audit, a device, a refund and its confirmation, a points reversal, a
-member leaving, a merge, the login page and an error page, at 1280 px and at 390 px (a
-phone). The walk fails on
+member leaving, a merge, segments, a segment and a tag's confirmation, the login page
+and an error page, at 1280 px and at 390 px (a phone). The walk fails on
 - a Chinese page with a visible English word that is not a name or code of the data
   (an untranslated text),
 - money without ¥ or yuan decimals where a money column or fact is (a raw cents figure),
@@ -23,13 +23,23 @@ from typing import Any, Final
 
 import pytest
 
+from hub import portal
+from hub.db import now_ms as db_now
 from hub.web.server import WebServer
 from tests.screenshots import shots_dir
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, WebHub
 
 WIDTHS_PX: Final = (1280, 390)
 HEIGHT_PX: Final = 800
-PHONE_SHOTS: Final = ("fleet", "alerts", "members", "member", "reports", "audit")  # also at 390 px
+PHONE_SHOTS: Final = (
+    "fleet",
+    "alerts",
+    "members",
+    "member",
+    "reports",
+    "audit",
+    "segments",
+)  # also at 390 px
 WAIT_MS: Final = 15_000
 LOCALES: Final = {"zh": "zh-CN", "en": "en-US"}
 # Latin words a Chinese page may show: the product's name and units, and the seeded
@@ -121,6 +131,19 @@ def _sale(web_hub: WebHub) -> str:
     return str(result.tx_id)
 
 
+def _segment(web_hub: WebHub) -> str:
+    """A segment with members, its rules in words with no data word of Latin letters."""
+    from hub import segments, tags
+
+    hub, li = web_hub.seeded.hub, web_hub.seeded.members[0]
+    rules = segments.parse('{"window_days": 30, "spend_min_cents": 10000, "visits_min": 1}')
+    with hub.transaction() as conn:
+        tags.add_tags(conn, li, ["常客"], "test")
+        segments.add(conn, "regulars", "常客", rules, "test")
+        segments.refresh(conn, "regulars")
+    return "regulars"
+
+
 def _stops(web_hub: WebHub, tx_id: str) -> list[Stop]:
     li, ana = web_hub.seeded.members
     return [
@@ -139,6 +162,10 @@ def _stops(web_hub: WebHub, tx_id: str) -> list[Stop]:
         Stop("reverse", f"/transfers/{tx_id}/reverse"),
         Stop("leave", f"/members/{ana}/leave?refund=cash"),
         Stop("merge", f"/members/{ana}/merge?into={li}"),
+        Stop("segments", "/segments"),
+        Stop("segment", "/segments/regulars"),
+        Stop("tag", f"/members/{li}/tags/confirm?change=add&tag=%E5%B8%B8%E5%AE%A2"),
+        Stop("close_requests", "/portal/close-requests"),
         Stop("error", "/members/999999", status=404),
         Stop("login", "/login", logged_in=False),
     ]
@@ -236,6 +263,9 @@ def test_every_page_in_both_languages_and_widths(
     web_hub: WebHub, live_server: WebServer, browser: Any
 ) -> None:
     tx_id = _sale(web_hub)
+    with web_hub.seeded.hub.transaction() as conn:  # a row for the close-requests list
+        portal.request_close(conn, web_hub.seeded.members[1], "", db_now(conn))
+    _segment(web_hub)
     stops = _stops(web_hub, tx_id)
     problems: list[str] = []
     for lang in LOCALES:
