@@ -166,7 +166,8 @@ def test_hq_declines_then_closes_and_the_member_is_told(
     short = hq.post(f"{LIST}/{li_request}/decline", data={"csrf": hq_csrf, "answer": "x"})
     assert "error=" in str(short.url) and _state(web_hub, li)[0][0] == "open"
     answer = "please collect your car first"
-    hq.post(f"{LIST}/{li_request}/decline", data={"csrf": hq_csrf, "answer": answer})
+    declined = hq.post(f"{LIST}/{li_request}/decline", data={"csrf": hq_csrf, "answer": answer})
+    assert f"Request of member #{li} declined" in declined.text  # in English since the switch
     assert _state(web_hub, li) == [("declined", "web:hq", answer)]
     assert _audited(web_hub, "member.close_declined") == [("web:hq", str(li))]
     _deliver(web_hub)
