@@ -10,8 +10,8 @@ in with a PIN sealed to the hub's key under a one-time challenge, or a staff car
 (hub/staff_login.py); the hub answers with a session, and every other request must
 carry it: bound to that device and staff id, unexpired (hub/staff_sessions.py). The
 staff id must still be active at the terminal's branch, and the operation's role is
-checked against both the session's and the staff record's (replacement, reversal and
-waived fees are for managers).
+checked against both the session's and the staff record's (replacement, reversal,
+waived fees and a member's tags are for managers).
 
 Credentials for new cards are signed here, because only the hub holds the issuer key:
 the terminal sends the blank chip's UID (and its public key, for smart cards) and
@@ -44,7 +44,8 @@ from tapcard.wire import staff_messages as sm
 log = logging.getLogger(__name__)
 
 ROLES: Final = tuple(StaffRole)
-MANAGER_ONLY: Final = frozenset({"replace", "reverse", "renew_waived"})
+# A member's tags choose whom campaigns reach and what they cost: a manager's call.
+MANAGER_ONLY: Final = frozenset({"replace", "reverse", "renew_waived", "member_tag"})
 
 
 # --- staff accounts (CLI) ----------------------------------------------------------------
@@ -176,6 +177,8 @@ def _dispatch(
         return {"members": _search(conn, op.text, row.branch_id)}
     if isinstance(op, sm.MemberCode):  # the member page's QR in place of a tap
         return _member_code(hub, conn, op.qr)
+    if isinstance(op, sm.MemberTag):
+        return staff_members.member_tag(conn, op, row.branch_id, actor)
     if isinstance(op, sm.ShowProfile | sm.EditMember):
         return staff_members.answer(hub, conn, op, row.branch_id, actor)
     if isinstance(op, sm.UseVoucher):

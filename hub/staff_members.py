@@ -1,6 +1,7 @@
 """The counter's member requests beside hub/staff.py: a member's profile for the edit
 form, the change itself (through `hub.admin.edit_member`, as the dashboard and the CLI
-do), and the answer when a phone or ID number is already a member's.
+do), a member's tags (MemberTag), and the answer when a phone or ID number is already a
+member's.
 
 A terminal reaches the members of its own branch only, as its search does.
 """
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from hub import admin
+from hub import admin, tags
 from hub.app import Hub
 from tapcard.errors import NotFoundError
 from tapcard.wire import staff_messages as sm
@@ -37,6 +38,17 @@ def answer(
         return {"profile": profile(conn, op.member_id, branch), "changed": sorted(shown)}
     assert isinstance(op, sm.ShowProfile)
     return {"profile": profile(conn, op.member_id, branch)}
+
+
+def member_tag(conn: Connection, op: sm.MemberTag, branch: str, actor: str) -> dict[str, Any]:
+    """A tag added or taken off a member of the branch (audited by hub/tags.py); the
+    member's tags after it. Adding a tag the member has, or removing one they lack,
+    changes nothing and is answered the same."""
+    member_id = int(admin.require_card(conn, op.card_id).member_id)
+    profile(conn, member_id, branch)  # a member of this branch, else not_found
+    change = tags.remove_tags if op.remove else tags.add_tags
+    change(conn, member_id, [op.tag], actor)
+    return {"member_id": member_id, "tags": tags.tags_of(conn, member_id)}
 
 
 def profile(conn: Connection, member_id: int, branch: str) -> sm.MemberProfile:

@@ -207,6 +207,25 @@ class MemberCode(StaffOp, frozen=True, tag="member_qr"):
     qr: Annotated[str, msgspec.Meta(min_length=1, max_length=MEMBER_QR_CHARS_MAX)]
 
 
+# A member's tag at the counter: 1-24 characters, no space at either end.
+MEMBER_TAG_CHARS_MAX: Final = 24
+MemberTagText = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MEMBER_TAG_CHARS_MAX, pattern=r"^\S(.*\S)?(?!\n)$")
+]
+MEMBER_TAGS_SHOWN_MAX: Final = 64  # hub/tags.py TAGS_PER_MEMBER_MAX
+
+
+class MemberTag(StaffOp, frozen=True, omit_defaults=True, tag="member_tag"):
+    """Add (or, with `remove`, take off) one tag of the member whose card is on the
+    reader, a member of the terminal's branch (hub/tags.py, audited as member.tag.add /
+    member.tag.remove); a manager's request. Answered with `member_id` and the member's
+    `tags` after the change."""
+
+    card_id: CardId
+    tag: MemberTagText
+    remove: bool = False
+
+
 AnyStaffOp = (
     LoginChallenge
     | StaffLogin
@@ -225,6 +244,7 @@ AnyStaffOp = (
     | EditMember
     | CloseShift
     | MemberCode
+    | MemberTag
 )
 
 
@@ -336,3 +356,5 @@ class StaffReply(Body, frozen=True, kw_only=True, omit_defaults=True):
     profile: MemberProfile | None = None
     changed: Annotated[list[ShortText], msgspec.Meta(max_length=8)] = []
     shift_id: ShortText = ""  # close_shift: the shift the hub recorded
+    # member_tag: the member's tags after the change
+    tags: Annotated[list[ShortText], msgspec.Meta(max_length=MEMBER_TAGS_SHOWN_MAX)] = []

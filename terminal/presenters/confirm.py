@@ -37,7 +37,7 @@ Lines = Callable[[int], tuple[str, ...]]
 class Pending:
     """The action the Confirm button does, with what the screen shows of it."""
 
-    title: str
+    title: str  # a msgid: translated at each redraw, as the lines are
     member: str
     lines: Lines
     act: Callable[[int], None]
@@ -73,7 +73,7 @@ class ConfirmPresenter:
             return None
         lines = p.lines(max(p.units, 1)) + ((p.note,) if p.note else ())
         view = ConfirmView(
-            d.header(), p.title, p.member, lines, p.units, p.units_max, p.tenders, p.note
+            d.header(), d.t(p.title), p.member, lines, p.units, p.units_max, p.tenders, p.note
         )
         d.show(Screen.CONFIRM, view)
         return view
@@ -138,7 +138,7 @@ class ConfirmPresenter:
 
         act = lambda _u: self.tx.top_up_parts(cents, parts)  # noqa: E731
         pending = Pending(
-            t("Confirm top-up"), self._member(snap), lines, act, tenders=TOPUP, due_cents=cents
+            "Confirm top-up", self._member(snap), lines, act, tenders=TOPUP, due_cents=cents
         )
         return self._ask(pending)
 
@@ -160,7 +160,7 @@ class ConfirmPresenter:
                 rows.append(t("Not enough stored value"))
             return tuple(rows)
 
-        title = t("Confirm stored-value payment")
+        title = "Confirm stored-value payment"
         act = lambda _u: self.tx.spend(amount_text)  # noqa: E731
         return self._ask(Pending(title, self._member(snap), lines, act))
 
@@ -185,7 +185,7 @@ class ConfirmPresenter:
             return self.renewals.confirm_lines(paid)
 
         act = lambda _u: self.renewals.renew_parts(paid)  # noqa: E731
-        return self._ask(Pending(t("Confirm renewal"), self._member(snap), lines, act))
+        return self._ask(Pending("Confirm renewal", self._member(snap), lines, act))
 
     def sale(
         self,
@@ -201,10 +201,27 @@ class ConfirmPresenter:
         if snap is None:
             return None
         have = _balances(snap).stored_value_cents
-        shown = sale_lines(self.desk, lines, quote, parts, have)
-        title = self.desk.t("Confirm sale")
-        pending = Pending(title, self._member(snap), lambda _u: shown, lambda _u: book(), back=back)
+
+        def shown(_units: int) -> tuple[str, ...]:  # in the language of each redraw
+            return sale_lines(self.desk, lines, quote, parts, have)
+
+        member = self._member(snap)
+        pending = Pending("Confirm sale", member, shown, lambda _u: book(), back=back)
         return self._ask(pending)
+
+    def tag(self, tag: str, remove: bool, send: Callable[[], None]) -> ConfirmView | None:
+        """A tag added to (or taken off) the member on the reader: `send` asks the hub."""
+        snap = self._snapshot()
+        if snap is None:
+            return None
+        title = "Remove this tag?" if remove else "Add this tag?"
+        what = "The tag is taken off the member." if remove else "The tag is added to the member."
+
+        def shown(_units: int) -> tuple[str, ...]:
+            t = self.desk.t
+            return (t("Tag") + f": {tag}", t(what))
+
+        return self._ask(Pending(title, self._member(snap), shown, lambda _u: send()))
 
     def _cents(self, amount_text: str) -> int | None:
         d, t = self.desk, self.desk.t
@@ -239,7 +256,7 @@ class ConfirmPresenter:
 
         hourly = item.units_max > 1
         pending = Pending(
-            t("Confirm redemption"),
+            "Confirm redemption",
             self._member(snap),
             lines,
             lambda units: self.tx.redeem(item_code, units),
@@ -278,7 +295,7 @@ class ConfirmPresenter:
             )
 
         pending = Pending(
-            t("Report this card lost?"), member, lines, lambda _u: self.cards.report_lost(card_id)
+            "Report this card lost?", member, lines, lambda _u: self.cards.report_lost(card_id)
         )
         self._ask(pending)
 
@@ -299,7 +316,7 @@ class ConfirmPresenter:
             )
 
         act = lambda _u: self.reversals.reverse(ref, reason)  # noqa: E731
-        return self._ask(Pending(t("Reverse points?"), "", lines, act))
+        return self._ask(Pending("Reverse points?", "", lines, act))
 
     # --- the member on the reader ------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The counter terminal's presenter, without Kivy: one object the app talks to, made of
 the small presenters beside it (session, sale, transactions, renewal, backfill, cards,
-vouchers, reversal, refund, shift) that share one `Desk`.
+vouchers, reversal, refund, shift, tags) that share one `Desk`.
 
 Manager-only work (points reversal, fee waivers, card replacement) is checked by the
 hub. Every transaction and staff request carries the staff id (audit). Money and points
@@ -32,6 +32,7 @@ from terminal.presenters.reversal import ReversalPresenter
 from terminal.presenters.sale import SalePresenter
 from terminal.presenters.session import SessionPresenter
 from terminal.presenters.shift import Shift, ShiftPresenter
+from terminal.presenters.tags import TagsPresenter
 from terminal.presenters.transactions import Transactions
 from terminal.presenters.views import RegisterView, Screen, Staff, TerminalView
 from terminal.presenters.vouchers import VoucherPresenter
@@ -66,6 +67,7 @@ class TerminalPresenter:
             desk, self.transactions, self.cards, self.reversals, self.renewals
         )
         self.payments = PaymentPresenter(desk, self.sales, self.transactions, self.confirms.sale)
+        self.tags = TagsPresenter(desk, self.confirms)
         desk.redraws.update(
             {
                 Screen.LOGIN: desk.show_login,
