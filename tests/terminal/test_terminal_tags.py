@@ -88,7 +88,8 @@ def test_a_tag_out_of_bounds_is_refused_at_the_counter(till: Till) -> None:
     p.tags.add_tag("x" * 24)
     assert till.wait("confirm").lines[0] == "Tag: " + "x" * 24
     p.set_language("zh")
-    assert p.view.title == "添加此标签\uff1f" and p.view.lines[1] == "将为该会员添加此标签。"
+    zh = till.wait("confirm")  # the same confirmation, redrawn in Chinese
+    assert zh.title == "添加此标签\uff1f" and zh.lines[1] == "将为该会员添加此标签。"
     p.confirms.cancel()
     assert _tags(till) == [] and _audit(till) == []
 
