@@ -224,6 +224,15 @@ def _money_and_points(w: Walk) -> None:
     w.look("confirm_wash")
     _press(confirm.ids.back)
     assert w.p.screen == "home"
+    home.ids.other.text = "洗车常客"  # a tag for the member on the reader
+    _press(home.ids.add_tag)
+    assert w.p.screen == "confirm" and t("Tag") + ": 洗车常客" in confirm.body, confirm.body
+    w.look("confirm_tag")
+    _press(confirm.ids.go)
+    w.until("receipt")
+    w.look("receipt_tag")
+    assert home.ids.other.text == "", "the tag stays typed after it was added"
+    w.p.home()
 
 
 def _button(screen: Any, text: str) -> Any:
