@@ -22,7 +22,7 @@ from hub.segments_schema import SEGMENT_CODE_CHARS
 from hub.web import auth, i18n, member_list
 from hub.web.deps import form_for_change, page_user, web
 from hub.web.pages_fleet import done, render
-from hub.web.segment_words import rule_lines
+from hub.web.segment_words import error_line, rule_lines
 from tapcard.errors import TapcardError
 
 router = APIRouter(include_in_schema=False)
@@ -72,7 +72,9 @@ async def segments_preview(request: Request, user: User) -> Response:
         with web(request).hub.engine.connect() as conn:
             count = segments.preview(conn, rules)
     except TapcardError as exc:
-        return _list_page(request, user, form=typed, preview_error=str(exc))
+        msgid, values = error_line(str(exc), _)
+        shown = _(msgid, **values) if values else _(msgid)
+        return _list_page(request, user, form=typed, preview_error=shown)
     return _list_page(request, user, form=typed, preview=count, lines=rule_lines(rules, _))
 
 
@@ -80,6 +82,7 @@ async def segments_preview(request: Request, user: User) -> Response:
 async def segment_save(request: Request, user: User) -> Response:
     _hq(user)
     form = await form_for_change(request, user)
+    _ = i18n.translator(i18n.request_lang(request))
     code = _text(form, "code", SEGMENT_CODE_CHARS + 1)
     name = _text(form, "name", 201)
     try:
@@ -88,7 +91,10 @@ async def segment_save(request: Request, user: User) -> Response:
             segments.add(conn, code, name, rules, user.actor)
             count = segments.refresh(conn, code)
     except TapcardError as exc:
-        return done("/segments", error="The segment was not saved: {why}", why=str(exc))
+        msgid, values = error_line(str(exc), _)
+        if msgid == str(exc):  # not one of the common mistakes: as the hub said it
+            msgid, values = "The segment was not saved: {why}", {"why": str(exc)}
+        return done("/segments", error=msgid, **values)
     return done(f"/segments/{code}", msg="segment {code} saved: {n} members", code=code, n=count)
 
 

@@ -3,6 +3,7 @@ rule in the page's language, money in ¥: what HQ reads instead of the JSON it t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Final
 
@@ -109,3 +110,45 @@ def rule_lines(rules: SegmentRules, _: Translate) -> list[str]:
         out.append(_("Home branch one of: {branches}", branches=_joined(rules.branches)))
     out += _spend_and_visits(rules, _) + _person(rules, _) + _rfm(rules, _)
     return out or [_("Every active member")]
+
+
+# What hub.segments says about wrong rules, as (pattern, msgid): the common mistakes get
+# one line in the page's language; anything else shows as the hub said it (English).
+ERRORS: Final = (
+    (
+        re.compile(r"^segment rules are not JSON"),
+        "The rules are not JSON: check the brackets and quotes.",
+    ),
+    (
+        re.compile(r"^segment rules: Object contains unknown field `(?P<name>[^`]+)`"),
+        "There is no rule called {name}.",
+    ),
+    (
+        re.compile(
+            r"^segment rules: Expected `(?P<kind>\w+)`, got `\w+` - at `\$\.(?P<name>[^`]+)`"
+        ),
+        "The rule {name} takes a {kind}.",
+    ),
+    (re.compile(r"^segment rules: Expected `object`"), "The rules are one JSON object: {…}."),
+    (
+        re.compile(r"^a segment code is"),
+        "A segment code is 1-48 of a-z, 0-9, _ and -, first a letter or digit.",
+    ),
+    (re.compile(r"^give the segment a name"), "Give the segment a name of 1-200 characters."),
+    (re.compile(r"^segment '(?P<code>.+)' exists already"), "Segment {code} exists already."),
+    (re.compile(r"^(?P<name>[a-z_]+( score)?) must be"), "The rule {name} is out of its range."),
+)
+KINDS: Final = {"array": "list [ ]", "int": "whole number", "str": "text", "object": "object { }"}
+
+
+def error_line(text: str, _: Translate) -> tuple[str, dict[str, str]]:
+    """The msgid and values of a wrong-rules message (a kind of value in the page's
+    language), or the message as it is."""
+    for pattern, msgid in ERRORS:
+        found = pattern.match(text)
+        if found:
+            values = {k: v for k, v in found.groupdict().items() if v is not None}
+            if "kind" in values:
+                values["kind"] = _(KINDS.get(values["kind"], values["kind"]))
+            return msgid, {k: values[k] for k in ("name", "kind", "code") if k in values}
+    return text, {}
