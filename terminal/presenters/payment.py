@@ -62,7 +62,7 @@ class PaymentPresenter:
         card_id = d.card_id()
         if card_id is None or not d.guard() or not d.sale_lines or quote is None:
             return
-        parts = split_parts(texts, quote.net_cents)
+        parts = split_parts(texts, quote.net_cents) if quote.net_cents else _nothing_due(texts)
         if isinstance(parts, str):
             d.message(t("Please check the entries"), t(parts))
             return
@@ -97,6 +97,13 @@ class PaymentPresenter:
                 offline=offline_rows(d, quote),
             ),
         )
+
+
+def _nothing_due(texts: Sequence[PartText]) -> tuple[Tendered, ...]:
+    """A sale discounted to nothing pays ¥0 by the tender pressed (cash for a provider's,
+    which has no transaction to name), booked as one tender, as before tenders."""
+    payment = texts[-1][0] if texts else Payment.CASH
+    return (Tendered(Payment.CASH if payment in EXTERNAL_TENDERS else payment, 0),)
 
 
 def typed_parts(payment: Payment, ref: str, part_text: str, part: Payment) -> list[PartText]:
