@@ -1,5 +1,5 @@
-"""`tapcard hub notice run | list | replay | consent | contact | holiday`: notices to
-members and the chain's systems (hub/notices/)."""
+"""`tapcard hub notice run | list | replay | consent | contact | holiday | offer`: notices
+to members and the chain's systems (hub/notices/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from hub import db
+from hub import db, segments
 from hub.admin.settings import get_setting, set_setting
 from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data
 from hub.notices import outbox, planner
@@ -125,6 +125,40 @@ def cmd_holiday(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_offer(args: argparse.Namespace) -> int:
+    """A campaign's offer to its segment's members, its control group left out so that
+    the campaign's uplift is measured against members who were not told."""
+    hub = open_hub(args)
+    found = [c for c in hub.rules.latest().campaigns if c.code == args.campaign]
+    if not found:
+        print(f"error: no campaign {args.campaign} in the rules: see `tapcard hub rules show`",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    campaign = found[0]
+    segment = args.segment or campaign.segment
+    if not segment:
+        print(f"error: {campaign.code} is for every member: name the audience with --segment",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    title = {"zh": args.title_zh, "en": args.title_en}
+    text = {"zh": args.text_zh, "en": args.text_en}
+    with hub.transaction() as conn:
+        audience = segments.members_of(conn, segment)
+        told = [
+            m for m in audience if not segments.held_out(m, campaign.code, campaign.control_percent)
+        ]
+        made = planner.enqueue_campaign(conn, campaign.code, told, title, text, hub.clock.now_ms())
+    data = {
+        "campaign": campaign.code,
+        "segment": segment,
+        "members in the segment": len(audience),
+        "held out (control group)": len(audience) - len(told),
+        "notices recorded": made,
+    }
+    print_data(args, data)
+    return 0
+
+
 def register(cmds: Any) -> None:
     notice = cmds.add_parser("notice", help="notices to members: run, list, replay, consent")
     sub = notice.add_subparsers(dest="notice_cmd", required=True)
@@ -157,3 +191,16 @@ def register(cmds: Any) -> None:
     holiday.add_argument("day", type=parse_date)
     holiday.add_argument("--zh", required=True, help="the holiday's name in Chinese")
     holiday.add_argument("--en", required=True, help="and in English")
+    offer = add_command(
+        sub,
+        "offer",
+        cmd_offer,
+        "a campaign's offer to its segment (marketing, who agreed)",
+        read=True,
+    )
+    offer.add_argument("campaign", help="the campaign's code in the rules")
+    offer.add_argument("--segment", help="default: the campaign's own segment")
+    offer.add_argument("--title-zh", required=True)
+    offer.add_argument("--title-en", required=True)
+    offer.add_argument("--text-zh", required=True)
+    offer.add_argument("--text-en", required=True)
