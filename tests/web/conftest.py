@@ -80,6 +80,18 @@ def make_web_hub(config: HubConfig, cfg: WebSettings = FAST) -> WebHub:
     return WebHub(seeded, create_app(seeded.hub, cfg), member, card)
 
 
+BOTH_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def web_hub_on(request: pytest.FixtureRequest, tmp_path: Path) -> WebHub:
+    """The dashboard's hub on the database a fixture parametrised by BOTH_DATABASES names."""
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("pg_url"))
+    else:
+        url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    return make_web_hub(HubConfig(tmp_path / "hub", url, None))
+
+
 @pytest.fixture
 def web_hub(tmp_path: Path) -> Iterator[WebHub]:
     config = HubConfig(tmp_path / "hub", f"sqlite:///{tmp_path / 'hub.sqlite3'}", None)

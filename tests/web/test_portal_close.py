@@ -19,14 +19,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from hub import db, portal, portal_login
-from hub.config import HubConfig
 from hub.notices.channels import ChannelName
 from hub.notices.outbox import deliver_due
 from hub.notices.run import channels_from
 from hub.web import i18n
 from tapcard.domain.model import Asset
 from tests.conftest import credit
-from tests.web.conftest import WebHub, log_in, make_web_hub
+from tests.web.conftest import BOTH_DATABASES, WebHub, log_in, web_hub_on
 from tests.web.portal_support import SMS_TEMPLATES, SmsProvider, sms_provider
 
 __all__ = ["sms_provider"]  # the fixture, used by name
@@ -38,7 +37,7 @@ _MSGID = re.compile(r"""_\(\s*(?:"([^"]+)"|'([^']+)')""")
 Clients = Callable[[str], TestClient]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BOTH_DATABASES)
 def web_hub(
     request: pytest.FixtureRequest,
     tmp_path: Path,
@@ -49,11 +48,7 @@ def web_hub(
     the answer to a close request."""
     templates = {**SMS_TEMPLATES, "close_request": "SMS_CLOSE_1"}
     monkeypatch.setenv("TAPCARD_NOTICE_SMS_TEMPLATES", json.dumps(templates))
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("pg_url"))
-    else:
-        url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
-    instance = make_web_hub(HubConfig(tmp_path / "hub", url, None))
+    instance = web_hub_on(request, tmp_path)
     yield instance
     instance.seeded.hub.close()
 

@@ -18,23 +18,18 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from hub import db, segments, tags
-from hub.config import HubConfig
 from hub.web import segment_words
 from hub.web.i18n import catalog
-from tests.web.conftest import WebHub, make_web_hub
+from tests.web.conftest import BOTH_DATABASES, WebHub, web_hub_on
 
 Client = Callable[[str], tuple[TestClient, str]]
 VIP = '{"tags_any": ["vip"]}'
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BOTH_DATABASES)
 def web_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebHub]:
     """The dashboard's hub (tests/web/conftest.py) on each database."""
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("pg_url"))
-    else:
-        url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
-    instance = make_web_hub(HubConfig(tmp_path / "hub", url, None))
+    instance = web_hub_on(request, tmp_path)
     yield instance
     instance.seeded.hub.close()
 
