@@ -53,6 +53,18 @@ class Sealed(sa.types.TypeDecorator[str]):
         return None if value is None else privacy_keys.open_value(value, self.column)
 
 
+class SealedText(Sealed):
+    """A longer text sealed the same way (a notice's body and its template fields):
+    TEXT on both databases."""
+
+    cache_ok = True
+
+    def __init__(self, column: str) -> None:
+        sa.types.TypeDecorator.__init__(self)
+        self.impl = sa.Text()  # type: ignore[assignment]
+        self.column = column
+
+
 def privacy_columns(members: sa.Table) -> None:
     """Migration 0031: the blind indexes that find a member by phone or full name, and
     the log of who read whose data."""

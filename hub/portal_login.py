@@ -6,7 +6,8 @@ dead after CODE_TRIES_MAX wrong tries. Sending is limited per phone (one a minut
 PHONE_CODES_MAX an hour) and per client address (ADDRESS_CODES_MAX an hour), counted
 in `portal_codes` so the limits hold across restarts and workers. A phone that is no
 member's gets the same answer and a row (so it counts against the address) but no SMS:
-the page tells nobody whose phone is a member's.
+the page tells nobody whose phone is a member's. A row holds the phone's blind index
+(hub/privacy_keys.py, migration 0034), not the phone: the limits only compare it.
 
 The code goes out at once through the SMS channel (hub/notices/channels.py), not the
 outbox: it is needed within seconds, and the outbox would keep the code in clear.
@@ -27,7 +28,7 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import db
+from hub import db, privacy_keys
 from hub.admin.audit import audit
 from hub.admin.duplicates import keys_of
 from hub.notices.channels import Channel, DeliveryError, Outgoing
@@ -58,7 +59,7 @@ class PortalRefused(TapcardError):
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    phone: str  # as stored (the phone's normal form)
+    phone: str  # the phone's normal form
     sent: bool  # False: no member has this phone (the page does not say so)
 
 
@@ -97,7 +98,7 @@ def _check_limits(conn: Connection, phone: str, address: str, now_ms: int) -> No
     since = now_ms - WINDOW_MS
     count, last = conn.execute(
         sa.select(sa.func.count(), sa.func.max(c.c.sent_ms)).where(
-            c.c.phone == phone, c.c.sent_ms > since
+            c.c.phone == privacy_keys.phone_index(phone), c.c.sent_ms > since
         )
     ).one()
     if last is not None and now_ms - int(last) < PHONE_GAP_MS:
@@ -130,7 +131,7 @@ def send_code(
     member_id = member_of_phone(conn, phone)
     row_id = conn.execute(
         db.portal_codes.insert().values(
-            phone=phone,
+            phone=privacy_keys.phone_index(phone),
             code_hash=_code_hash(keys, phone, code),
             expires_ms=now_ms + CODE_LIFETIME_MS,
             used_ms=None,
@@ -158,7 +159,7 @@ def check_code(conn: Connection, keys: HubSecrets, phone_text: str, code: str, n
     c = db.portal_codes
     row = conn.execute(
         sa.select(c.c.id, c.c.code_hash, c.c.expires_ms, c.c.used_ms, c.c.tries)
-        .where(c.c.phone == phone)
+        .where(c.c.phone == privacy_keys.phone_index(phone))
         .order_by(c.c.id.desc())
         .limit(1)
     ).first()

@@ -2,7 +2,8 @@
 
 - `portal_codes`: the one-time login codes sent by SMS, kept as a keyed hash only; a
   code is used once (`used_ms`) and lives five minutes (`expires_ms`); 0029 adds the
-  address that asked, when it was sent and the wrong tries made against it.
+  address that asked, when it was sent and the wrong tries made against it; since 0034
+  `phone` holds the phone's blind index (hub/privacy_keys.py), never the phone.
 - `member_qr_nonces`: the nonce of each dynamic member QR code the hub accepted, so a
   scanned code is taken once; rows past their expiry can be pruned (a code that old is
   refused on its time alone).
@@ -20,7 +21,7 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         "portal_codes",
         metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("phone", sa.String(32), nullable=False),
+        sa.Column("phone", sa.String(32), nullable=False),  # the phone's blind index (0034)
         sa.Column("code_hash", sa.String(64), nullable=False),
         sa.Column("expires_ms", sa.BigInteger, nullable=False),
         sa.Column("used_ms", sa.BigInteger, nullable=True),

@@ -22,14 +22,22 @@ from tapcard.errors import ValidationError
 
 
 def rotate_key(conn: Connection, data_dir: Path, secret: bytes) -> privacy_seal.SealCount:
-    """A new member key seals from now on; every row is re-sealed under it in `conn`'s
+    """A new member key seals from now on; every value is re-sealed under it in `conn`'s
     transaction. The caller drops the old keys (`drop_old_keys`) only after it commits:
     until then a crash leaves both keys in the file and every row opens."""
     path = privacy_keys.key_path(data_dir)
     keys = privacy_keys.load(data_dir, secret)
     privacy_keys.write_keys(path, (*keys.keys, privacy_keys.new_key_line()))
     privacy_keys.install(privacy_keys.load(data_dir, secret))
-    return privacy_seal.seal_rows(conn, rotate=True)
+    return seal_all(conn, rotate=True)
+
+
+def seal_all(conn: Connection, rotate: bool = False) -> privacy_seal.SealCount:
+    """Every sealed column: the members' (name, phone, address), then the contacts' and
+    the notices' addresses."""
+    members = privacy_seal.seal_rows(conn, rotate=rotate)
+    elsewhere = privacy_seal.seal_elsewhere(conn, rotate=rotate)
+    return privacy_seal.SealCount(members.rows, members.left_plain, elsewhere)
 
 
 def drop_old_keys(data_dir: Path, secret: bytes) -> int:

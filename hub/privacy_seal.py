@@ -2,11 +2,17 @@
 a key rotation (every value re-sealed under the newest key), and the way back
 (downgrade). Raw SQL over id ranges, so a million members go in batches and the
 column type (hub/member_schema.py `Sealed`) does not seal twice.
+
+The same for the other sealed columns (migration 0034, `ELSEWHERE`): a member's
+e-mail address and WeChat openid (member_contacts.address), and each notice's address,
+body and template fields (notices.address, body, data: they hold the member's name).
+Their batches are ranges of an integer key, not LIMITs, because a member's contacts
+share the member's id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +28,30 @@ COLUMNS = ("name", "phone", "address")
 
 @dataclass(frozen=True, slots=True)
 class SealCount:
-    rows: int  # rows rewritten
-    left_plain: int  # rows not sealed: no key loaded
+    rows: int  # members rewritten
+    left_plain: int  # members not sealed: no key loaded
+    elsewhere: int = 0  # contacts and notices rewritten (`seal_elsewhere`)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedColumn:
+    """A sealed column outside the members table (its `Sealed` type names `context`)."""
+
+    table: str
+    range_key: str  # an integer column: the batches are ranges of it
+    row_keys: tuple[str, ...]  # what names one row
+    column: str
+    context: str  # the seal's associated data, as the column type gives it
+
+
+ELSEWHERE: tuple[SealedColumn, ...] = (
+    SealedColumn(
+        "member_contacts", "member_id", ("member_id", "channel"), "address", "contact_address"
+    ),
+    SealedColumn("notices", "id", ("id",), "address", "notice_address"),
+    SealedColumn("notices", "id", ("id",), "body", "notice_body"),
+    SealedColumn("notices", "id", ("id",), "data", "notice_data"),
+)
 
 
 def _batches(conn: Connection) -> Iterator[list[Any]]:
@@ -108,4 +136,71 @@ def open_rows(conn: Connection) -> int:
         if values:
             conn.execute(update, values)
             written += len(values)
+    return written
+
+
+def _table(spec: SealedColumn) -> sa.TableClause:
+    """The table without its column types, so the values pass as stored (the `Sealed`
+    type would seal them again)."""
+    return sa.table(spec.table, *(sa.column(n) for n in (*spec.row_keys, spec.column)))
+
+
+def _ranges(conn: Connection, spec: SealedColumn) -> Iterator[list[Any]]:
+    """The table's rows in ranges of BATCH_ROWS key values: (row keys..., value)."""
+    t = _table(spec)
+    key = t.c[spec.range_key]
+    top = conn.execute(sa.select(sa.func.max(key))).scalar()
+    low = 0
+    while top is not None and low < int(top):
+        where = sa.and_(key > low, key <= low + BATCH_ROWS)
+        yield list(conn.execute(sa.select(*t.c).where(where)))
+        low += BATCH_ROWS
+
+
+def _rewrite(conn: Connection, spec: SealedColumn, change: Callable[[str], str | None]) -> int:
+    """Each row's value through `change` (None: leave the row as it is)."""
+    t = _table(spec)
+    match = sa.and_(*(t.c[k] == sa.bindparam(f"k_{k}") for k in spec.row_keys))
+    update = t.update().where(match).values({spec.column: sa.bindparam("value")})
+    written = 0
+    for batch in _ranges(conn, spec):
+        values = []
+        for row in batch:
+            new = change(str(row[-1]))
+            if new is not None:
+                named = {f"k_{k}": v for k, v in zip(spec.row_keys, row[:-1], strict=True)}
+                values.append({**named, "value": new})
+        if values:
+            conn.execute(update, values)
+            written += len(values)
+    return written
+
+
+def seal_elsewhere(conn: Connection, rotate: bool = False) -> int:
+    """Seal the plain values of every `ELSEWHERE` column (with `rotate`, re-seal those
+    under an older key too); without the keys loaded nothing is touched."""
+    if not keys.installed():
+        return 0
+    current = keys.sealed_kid(keys.seal("x", "probe"))
+    written = 0
+    for spec in ELSEWHERE:
+
+        def change(value: str, context: str = spec.context) -> str | None:
+            if not value or (keys.is_sealed(value) and not (rotate and _stale(value, current))):
+                return None
+            return keys.seal(keys.open_value(value, context), context)
+
+        written += _rewrite(conn, spec, change)
+    return written
+
+
+def open_elsewhere(conn: Connection) -> int:
+    """Back to plain text (downgrade below 0034): needs the keys of sealed rows."""
+    written = 0
+    for spec in ELSEWHERE:
+
+        def change(value: str, context: str = spec.context) -> str | None:
+            return keys.open_value(value, context) if keys.is_sealed(value) else None
+
+        written += _rewrite(conn, spec, change)
     return written

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub import privacy, privacy_seal
+from hub import privacy
 from hub.admin.members import member_view, require_member
 from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data
 from hub.privacy_close import closable, close_account
@@ -75,15 +75,16 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     with hub.transaction() as conn:
         count = privacy.rotate_key(conn, hub.config.data_dir, hub.secrets.secret)
     dropped = privacy.drop_old_keys(hub.config.data_dir, hub.secrets.secret)
-    print_data(args, {"resealed": count.rows, "old keys dropped": dropped})
+    resealed = {"resealed": count.rows, "contacts and notices resealed": count.elsewhere}
+    print_data(args, {**resealed, "old keys dropped": dropped})
     return 0
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
     hub = open_hub(args)
     with hub.transaction() as conn:
-        count = privacy_seal.seal_rows(conn)
-    print_data(args, {"sealed": count.rows})
+        count = privacy.seal_all(conn)
+    print_data(args, {"sealed": count.rows, "contacts and notices sealed": count.elsewhere})
     return 0
 
 

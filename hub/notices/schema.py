@@ -9,11 +9,17 @@ the day's greeting, the campaign and member), so planning the same event twice r
 one notice: the intent to send is recorded exactly once. Delivery claims a row before it
 sends and marks it after; a row left claimed by a process that died is tried again with
 the same key, which every channel passes on as its idempotency key.
+
+A contact's e-mail or openid, and a notice's address, body and template fields (which
+hold the member's name) are sealed at rest as the member's name and phone are
+(`Sealed`, migration 0034).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+from hub.member_schema import Sealed, SealedText
 
 NOTICE_KEY_CHARS = 128
 CHANNEL_CHARS = 16
@@ -27,7 +33,7 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         metadata,
         sa.Column("member_id", sa.Integer, sa.ForeignKey("members.id"), primary_key=True),
         sa.Column("channel", sa.String(CHANNEL_CHARS), primary_key=True),  # email | wechat
-        sa.Column("address", sa.String(ADDRESS_CHARS_MAX), nullable=False),
+        sa.Column("address", Sealed(ADDRESS_CHARS_MAX, "contact_address"), nullable=False),
         sa.Column("lang", sa.String(8), nullable=False, default="zh"),
         sa.Column("updated_ms", sa.BigInteger, nullable=False),
     )
@@ -53,11 +59,11 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         sa.Column("channel", sa.String(CHANNEL_CHARS), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("purpose", sa.String(16), nullable=False),
-        sa.Column("address", sa.String(ADDRESS_CHARS_MAX), nullable=False),
+        sa.Column("address", Sealed(ADDRESS_CHARS_MAX, "notice_address"), nullable=False),
         sa.Column("lang", sa.String(8), nullable=False),
         sa.Column("subject", sa.String(200), nullable=False),
-        sa.Column("body", sa.Text, nullable=False),
-        sa.Column("data", sa.Text, nullable=False),  # JSON: the template's fields
+        sa.Column("body", SealedText("notice_body"), nullable=False),
+        sa.Column("data", SealedText("notice_data"), nullable=False),  # JSON: the template's fields
         # pending | sending | sent | dead (gave up after NOTICE_TRIES_MAX; HQ may replay)
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("tries", sa.Integer, nullable=False, default=0),

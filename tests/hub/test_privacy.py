@@ -1,14 +1,20 @@
 """Members' name, phone and address sealed at rest (PIPL): what the database holds,
 what the readers get, the blind-index search, the seal of rows from before it, and a
-key rotation; on SQLite and PostgreSQL."""
+key rotation; the same for a contact's e-mail or openid and a notice's address, and
+the login codes' phone kept as its blind index only; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from hub import admin, db, privacy, privacy_keys, privacy_seal
+from hub.notices.channels import ChannelName
+from hub.notices.consent import addresses, set_contact
+from tapcard.errors import TapcardError
 from tests.conftest import Seeded
 
 RAW = sa.text("SELECT name, phone, address, phone_key, phone_index FROM members WHERE id = :id")
@@ -101,3 +107,74 @@ def test_a_key_rotation_reseals_every_row_and_drops_the_old_key(seeded: Seeded) 
     with hub.engine.connect() as conn:
         assert admin.member_view(conn, member_id)["address"] == "Road 2"
         assert [r["id"] for r in admin.search_members(conn, "13912340004")] == [member_id]
+
+
+CONTACT_RAW = sa.text("SELECT address FROM member_contacts WHERE member_id = :id")
+NOTICE_RAW = sa.text("SELECT address, body, data FROM notices WHERE member_id = :id")
+
+
+def _contact_and_notice(seeded: Seeded, member_id: int, email: str, name: str) -> None:
+    with seeded.hub.transaction() as conn:
+        set_contact(conn, member_id, ChannelName.EMAIL, email, "en", "test")
+        conn.execute(
+            db.notices.insert().values(
+                key=f"test:{member_id}", member_id=member_id, channel="email", kind="receipt",
+                purpose="service", address=email, lang="en", subject="Receipt",
+                body=f"Dear {name}, ...", data=json.dumps({"name": name}),
+                state="pending", tries=0, due_ms=0, claimed_ms=0, created_ms=0,
+            )
+        )  # fmt: skip
+
+
+def _raw_addresses(seeded: Seeded, member_id: int) -> list[str]:
+    """The contact's address, then the notice's address, body and fields, as stored."""
+    with seeded.hub.engine.connect() as conn:
+        contact = conn.execute(CONTACT_RAW, {"id": member_id}).scalar_one()
+        notice = conn.execute(NOTICE_RAW, {"id": member_id}).one()
+    return [str(contact), *(str(v) for v in notice)]
+
+
+def test_a_contact_and_a_notice_hold_no_address_in_clear(seeded: Seeded) -> None:
+    member_id = _add(seeded, "Sun Li", "13912340005")
+    _contact_and_notice(seeded, member_id, "sun.li@example.cn", "Sun Li")
+    for raw in _raw_addresses(seeded, member_id):
+        assert raw.startswith("enc1:") and "sun.li" not in raw and "Sun Li" not in raw
+    n = db.notices
+    with seeded.hub.engine.connect() as conn:
+        found = addresses(conn, [member_id], ChannelName.EMAIL)
+        notice = conn.execute(sa.select(n.c.address, n.c.body, n.c.data)).one()
+    assert found == {member_id: ("sun.li@example.cn", "en")}
+    assert tuple(notice) == ("sun.li@example.cn", "Dear Sun Li, ...", '{"name": "Sun Li"}')
+    contact = _raw_addresses(seeded, member_id)[0]
+    with seeded.hub.transaction() as conn:  # a contact's seal does not open as a notice's
+        conn.execute(sa.text("UPDATE notices SET address = :a"), {"a": contact})
+    with seeded.hub.engine.connect() as conn, pytest.raises(TapcardError, match="does not open"):
+        conn.execute(sa.select(db.notices.c.address)).scalars().all()
+
+
+def test_plain_addresses_from_an_older_hub_are_sealed_then_resealed(seeded: Seeded) -> None:
+    member_id = _add(seeded, "Qian Yu", "13912340006")
+    _contact_and_notice(seeded, member_id, "qian.yu@example.cn", "Qian Yu")
+    with seeded.hub.transaction() as conn:  # as a hub before migration 0034 wrote them
+        for table in ("member_contacts", "notices"):
+            conn.execute(sa.text(f"UPDATE {table} SET address = 'qian.yu@example.cn'"))
+        conn.execute(sa.text("UPDATE notices SET body = 'Dear Qian Yu', data = '{}'"))
+    with seeded.hub.engine.connect() as conn:  # read as plain until sealed
+        assert addresses(conn, [member_id], ChannelName.EMAIL)[member_id][0] == "qian.yu@example.cn"
+    with seeded.hub.transaction() as conn:
+        assert privacy.seal_all(conn).elsewhere == 4  # contact; notice address, body, data
+        assert privacy.seal_all(conn).elsewhere == 0  # sealed once
+    before = _raw_addresses(seeded, member_id)
+    assert all(privacy_keys.is_sealed(raw) for raw in before)
+    hub = seeded.hub
+    with hub.transaction() as conn:
+        count = privacy.rotate_key(conn, hub.config.data_dir, hub.secrets.secret)
+    assert count.elsewhere == 4
+    privacy.drop_old_keys(hub.config.data_dir, hub.secrets.secret)
+    after = _raw_addresses(seeded, member_id)
+    current = privacy_keys.load(hub.config.data_dir, hub.secrets.secret).current
+    assert [privacy_keys.sealed_kid(raw) for raw in after] == [current] * 4
+    assert privacy_keys.sealed_kid(before[0]) != current
+    with hub.engine.connect() as conn:
+        assert addresses(conn, [member_id], ChannelName.EMAIL)[member_id][0] == "qian.yu@example.cn"
+        assert conn.execute(sa.select(db.notices.c.body)).scalar_one() == "Dear Qian Yu"

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from hub import db, portal, portal_login
+from hub import db, portal, portal_login, privacy_keys
 from hub.notices.channels import ChannelName, Purpose
 from hub.notices.consent import consenting
 from hub.web import portal_web
@@ -79,7 +79,9 @@ def test_login_by_sms_code_then_the_pages(
     assert "验证码" in sent["text"]  # the member's language: zh unless they chose en
     with web_hub.seeded.hub.engine.connect() as conn:
         stored = conn.execute(sa.select(db.portal_codes.c.code_hash)).scalars().all()
+        phones = conn.execute(sa.select(db.portal_codes.c.phone)).scalars().all()
     assert stored and sms_provider.last_code(LI_PHONE) not in stored[0]  # only its HMAC
+    assert phones == [privacy_keys.phone_index(LI_PHONE)]  # the phone's blind index only
     home = client.get("/m/")
     assert "¥0.00" in home.text and "Li Wei" in home.text
     for path in ("/m/qr", "/m/history", "/m/vouchers", "/m/profile", "/m/consent", "/m/close"):
