@@ -13,6 +13,8 @@ PostgreSQL.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from hub import card_account_schema, privacy_keys
@@ -63,6 +65,17 @@ class SealedText(Sealed):
         sa.types.TypeDecorator.__init__(self)
         self.impl = sa.Text()  # type: ignore[assignment]
         self.column = column
+
+
+def sealed_row(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its `Sealed` columns sealed, for writers that skip the column type
+    (`hub.db.bulk_insert`, the driver's executemany)."""
+    out = dict(row)
+    for name, value in row.items():
+        kind = table.c[name].type
+        if isinstance(kind, Sealed) and isinstance(value, str):
+            out[name] = privacy_keys.seal(value, kind.column)
+    return out
 
 
 def privacy_columns(members: sa.Table) -> None:

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from hub import db
+from hub.member_schema import sealed_row
 from hub.notices.channels import Channel, ChannelName, DeliveryError, Outgoing, Purpose
 from tapcard.clock import Clock
 
@@ -92,7 +93,9 @@ def enqueue(conn: Connection, notices: Sequence[NewNotice], now_ms: int) -> int:
                 "last_error": "",
             }
         )
-    db.bulk_insert(conn, t, rows)
+    # The driver's executemany skips the column types: the address, body and fields are
+    # sealed here (hub/notices/schema.py).
+    db.bulk_insert(conn, t, [sealed_row(t, row) for row in rows])
     return len(rows)
 
 

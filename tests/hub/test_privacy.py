@@ -5,14 +5,14 @@ the login codes' phone kept as its blind index only; on SQLite and PostgreSQL.""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from hub import admin, db, privacy, privacy_keys, privacy_seal
-from hub.notices.channels import ChannelName
+from hub.notices import outbox
+from hub.notices.channels import ChannelName, Purpose
 from hub.notices.consent import addresses, set_contact
 from tapcard.errors import TapcardError
 from tests.conftest import Seeded
@@ -114,16 +114,15 @@ NOTICE_RAW = sa.text("SELECT address, body, data FROM notices WHERE member_id = 
 
 
 def _contact_and_notice(seeded: Seeded, member_id: int, email: str, name: str) -> None:
+    """A contact, and a notice recorded as the planner records one."""
+    notice = outbox.NewNotice(
+        key=f"test:{member_id}", channel=ChannelName.EMAIL, kind="receipt",
+        purpose=Purpose.SERVICE, address=email, lang="en", subject="Receipt",
+        body=f"Dear {name}, ...", data={"name": name}, member_id=member_id,
+    )  # fmt: skip
     with seeded.hub.transaction() as conn:
         set_contact(conn, member_id, ChannelName.EMAIL, email, "en", "test")
-        conn.execute(
-            db.notices.insert().values(
-                key=f"test:{member_id}", member_id=member_id, channel="email", kind="receipt",
-                purpose="service", address=email, lang="en", subject="Receipt",
-                body=f"Dear {name}, ...", data=json.dumps({"name": name}),
-                state="pending", tries=0, due_ms=0, claimed_ms=0, created_ms=0,
-            )
-        )  # fmt: skip
+        assert outbox.enqueue(conn, [notice], 0) == 1
 
 
 def _raw_addresses(seeded: Seeded, member_id: int) -> list[str]:
@@ -144,7 +143,7 @@ def test_a_contact_and_a_notice_hold_no_address_in_clear(seeded: Seeded) -> None
         found = addresses(conn, [member_id], ChannelName.EMAIL)
         notice = conn.execute(sa.select(n.c.address, n.c.body, n.c.data)).one()
     assert found == {member_id: ("sun.li@example.cn", "en")}
-    assert tuple(notice) == ("sun.li@example.cn", "Dear Sun Li, ...", '{"name": "Sun Li"}')
+    assert tuple(notice) == ("sun.li@example.cn", "Dear Sun Li, ...", '{"name":"Sun Li"}')
     contact = _raw_addresses(seeded, member_id)[0]
     with seeded.hub.transaction() as conn:  # a contact's seal does not open as a notice's
         conn.execute(sa.text("UPDATE notices SET address = :a"), {"a": contact})
