@@ -13,7 +13,6 @@ never lost, and each copy recognisable: the contract in docs/operations.md."""
 from __future__ import annotations
 
 import asyncio
-import http.server
 import os
 import signal
 import socket
@@ -36,6 +35,7 @@ from hub.notices import outbox
 from hub.notices.channels import ChannelName, Purpose
 from tapcard.clock import CLOCK_SHIFT_ENV
 from tests.clock import TEST_CLOCK
+from tests.http_sink import Posted, http_serving
 from tests.hub.test_cli import Cli, hub_cli, open_hub
 
 __all__ = ["hub_cli"]  # the fixture, used by name
@@ -60,32 +60,20 @@ class Receiver:
 def webhook() -> Iterator[Receiver]:
     box: list[Receiver] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            box[0].got.append((self.headers.get("Idempotency-Key", ""), body))
-            if box[0].hold.is_set():
-                box[0].release.wait(WAIT_S)
-            try:
-                self.send_response(200)
-                self.end_headers()
-            except OSError:  # the sender was killed while it waited
-                pass
+    def answer(posted: Posted) -> tuple[int, bytes]:
+        box[0].got.append((posted.headers.get("Idempotency-Key", ""), posted.body))
+        if box[0].hold.is_set():
+            box[0].release.wait(WAIT_S)
+        return 200, b""
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    url = f"http://127.0.0.1:{server.server_port}/hook"
-    env = {"TAPCARD_NOTICE_WEBHOOK_URL": url, "TAPCARD_NOTICE_WEBHOOK_SECRET": "s3cret"}
-    box.append(Receiver(env))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield box[0]
-    box[0].release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with http_serving(answer) as base:
+        url = f"{base}/hook"
+        env = {"TAPCARD_NOTICE_WEBHOOK_URL": url, "TAPCARD_NOTICE_WEBHOOK_SECRET": "s3cret"}
+        box.append(Receiver(env))
+        try:
+            yield box[0]
+        finally:
+            box[0].release.set()  # a held reply goes, so the server can stop
 
 
 class _Mailbox:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +42,7 @@ from hub.notices.run import channels_from, run_round
 from tapcard.clock import ManualClock
 from tapcard.wire import messages as m
 from tests.conftest import Seeded
+from tests.http_sink import Posted, http_serving
 from tests.hub.support import Device, purchase
 from tests.hub.test_cli import Cli, add_member, hub_cli
 from tests.smtp import Mailbox, serving
@@ -73,27 +72,15 @@ class Sink:
 def sink() -> Iterator[Sink]:
     box: list[Sink] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            recorder = box[0]
-            if recorder.status == 200:  # only what was accepted counts as delivered
-                recorder.requests.append((self.path, dict(self.headers), body))
-            self.send_response(recorder.status)
-            self.end_headers()
-            self.wfile.write(recorder.answer)
+    def answer(posted: Posted) -> tuple[int, bytes]:
+        recorder = box[0]
+        if recorder.status == 200:  # only what was accepted counts as delivered
+            recorder.requests.append((posted.path, posted.headers, posted.body))
+        return recorder.status, recorder.answer
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.append(Sink(f"http://127.0.0.1:{server.server_port}"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield box[0]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with http_serving(answer) as url:
+        box.append(Sink(url))
+        yield box[0]
 
 
 @pytest.fixture

@@ -4,15 +4,15 @@ read back from the recorded SMS."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
+from tests.http_sink import Posted, http_serving
 
 SMS_TEMPLATES = {"login_code": "SMS_LOGIN_1"}
 
@@ -36,25 +36,13 @@ def sms_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmsProvider]:
     /etc/tapcard/hub.env would (hub/notices/run.py)."""
     box: list[SmsProvider] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            box[0].sent.append(json.loads(body))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b'{"ok": true}')
+    def answer(posted: Posted) -> tuple[int, bytes]:
+        box[0].sent.append(json.loads(posted.body))
+        return 200, b'{"ok": true}'
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.append(SmsProvider(f"http://127.0.0.1:{server.server_port}/send"))
-    monkeypatch.setenv("TAPCARD_NOTICE_SMS_URL", box[0].url)
-    monkeypatch.setenv("TAPCARD_NOTICE_SMS_KEY", "test-key")
-    monkeypatch.setenv("TAPCARD_NOTICE_SMS_TEMPLATES", json.dumps(SMS_TEMPLATES))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield box[0]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with http_serving(answer) as url:
+        box.append(SmsProvider(f"{url}/send"))
+        monkeypatch.setenv("TAPCARD_NOTICE_SMS_URL", box[0].url)
+        monkeypatch.setenv("TAPCARD_NOTICE_SMS_KEY", "test-key")
+        monkeypatch.setenv("TAPCARD_NOTICE_SMS_TEMPLATES", json.dumps(SMS_TEMPLATES))
+        yield box[0]
