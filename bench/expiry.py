@@ -27,7 +27,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._child import measured, peak_rss_mib
 from hub import db
 from hub.app import Hub
 from hub.config import HubConfig
@@ -157,26 +157,6 @@ def seed(data: Path, n: int, due_pct: int, url: str) -> str:
     return url
 
 
-def measured(what: str, url: str) -> dict[str, Any]:
-    """Run `what` (job | peer) in a fresh process; its seconds and peak memory."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", what, "--url", url],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
-    )
-    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return figures
-
-
-def _peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def child(what: str, url: str) -> None:
     engine = db.make_engine(url)
     started, cpu = time.perf_counter(), time.process_time()
@@ -197,7 +177,7 @@ def child(what: str, url: str) -> None:
                 count += len(rows)
                 points += sum(int(r[1]) for r in rows)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    figures = {"s": seconds, "cpu_s": cpu, "peak_mb": _peak_mb(), "members": count}
+    figures = {"s": seconds, "cpu_s": cpu, "peak_mb": peak_rss_mib(), "members": count}
     print(json.dumps(figures | {"points": points}))
 
 
@@ -226,9 +206,10 @@ def main() -> None:
         started = time.perf_counter()
         url = seed(Path(tmp), n, args.due_pct, url)
         print(f"seeded {n} members in {time.perf_counter() - started:.1f} s", flush=True)
-        peer = measured("peer", url)
-        job = measured("job", url)
-        again = measured("job", url)  # the same day again: finds nothing to book
+        peer = measured(__file__, "peer", url, RUN_TIMEOUT_S)
+        job = measured(__file__, "job", url, RUN_TIMEOUT_S)
+        # The same day again: finds nothing to book.
+        again = measured(__file__, "job", url, RUN_TIMEOUT_S)
     due_n = sum(1 for i in range(1, n + 1) if i % 100 < args.due_pct)
     assert job["members"] == due_n and job["points"] == 70 * due_n, job
     assert again["points"] == 0, again

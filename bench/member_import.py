@@ -25,6 +25,7 @@ from typing import Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._child import peak_rss_mib
 from hub import admin, member_import
 from hub.app import Hub
 from hub.config import HubConfig
@@ -48,13 +49,6 @@ def write_file(path: Path, n: int) -> None:
             out.writerow(
                 [f"会员{i}", f"139{i:08d}", f"L{i:07d}", TIERS[i % 3], i % 5000, balance, "shop-1"]
             )
-
-
-def peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def peer_s(path: Path, folder: Path) -> float:

@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._child import measured, peak_rss_mib
 from bench.expiry import _defaults, postgres_url
 from hub import db, segments
 from hub.app import Hub
@@ -139,13 +139,6 @@ def _member(i: int) -> tuple[Any, ...]:
     return (i, tier, dt.date(1960 + i % 45, 1 + i % 12, 1 + i % 28))
 
 
-def _peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def child(what: str, url: str) -> None:
     """One of peer | preview | refresh; seconds per segment (or per peer COUNT)."""
     engine = db.make_engine(url, clock=ManualClock(NOW_MS))
@@ -170,19 +163,7 @@ def child(what: str, url: str) -> None:
                 counts[name] = segments.refresh(conn, name, TODAY)
         times[name] = time.perf_counter() - started
         cpu[name] = time.process_time() - cpu_started
-    print(json.dumps({"s": times, "cpu_s": cpu, "counts": counts, "peak_mb": _peak_mb()}))
-
-
-def measured(what: str, url: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", what, "--url", url],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
-    )
-    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return figures
+    print(json.dumps({"s": times, "cpu_s": cpu, "counts": counts, "peak_mb": peak_rss_mib()}))
 
 
 def _add_segments(url: str) -> None:
@@ -213,9 +194,9 @@ def main() -> None:
         seed(Path(tmp), n, url)
         _add_segments(url)
         print(f"seeded {n:,} members in {time.perf_counter() - started:.1f} s", flush=True)
-        peer = measured("peer", url)
-        preview = measured("preview", url)
-        refresh = measured("refresh", url)
+        peer = measured(__file__, "peer", url, RUN_TIMEOUT_S)
+        preview = measured(__file__, "preview", url, RUN_TIMEOUT_S)
+        refresh = measured(__file__, "refresh", url, RUN_TIMEOUT_S)
     assert preview["counts"] == refresh["counts"], (preview, refresh)
     _report(n, args.postgres, peer, preview, refresh)
 
