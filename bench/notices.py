@@ -19,7 +19,6 @@ The last line of output is one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import smtplib
 import socket
@@ -51,6 +50,7 @@ from hub.notices.channels import (
 )
 from hub.rulestore import parse_rules, store_rules
 from tapcard.samples import sample_rules_bytes
+from tests.http_sink import Posted, http_serving
 
 N_FULL: Final = 10_000
 N_QUICK: Final = 500
@@ -75,27 +75,12 @@ class Recorder:
 def http_sink() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"
+    def answer(posted: Posted) -> tuple[int, bytes]:
+        recorder.got(posted.headers.get("Idempotency-Key", ""))
+        return 200, b""
 
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            recorder.got(self.headers.get("Idempotency-Key", ""))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", recorder
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_serving(answer) as url:
+        yield f"{url}/hook", recorder
 
 
 class _Mailbox:

@@ -34,6 +34,7 @@ def http_serving(answer: Answer) -> Iterator[str]:
             status, reply = answer(Posted(self.path, dict(self.headers), body))
             try:
                 self.send_response(status)
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
             except OSError:  # the sender was killed while the reply was held back
