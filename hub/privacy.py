@@ -17,11 +17,14 @@ from sqlalchemy.engine import Connection
 from hub import db, privacy_keys, privacy_seal
 from hub.admin.audit import audit
 from hub.admin.settings import get_setting, set_setting
+from hub.progress import Progress, no_progress
 from tapcard.domain.model import DeviceKind
 from tapcard.errors import ValidationError
 
 
-def rotate_key(conn: Connection, data_dir: Path, secret: bytes) -> privacy_seal.SealCount:
+def rotate_key(
+    conn: Connection, data_dir: Path, secret: bytes, progress: Progress = no_progress
+) -> privacy_seal.SealCount:
     """A new member key seals from now on; every value is re-sealed under it in `conn`'s
     transaction. The caller drops the old keys (`drop_old_keys`) only after it commits:
     until then a crash leaves both keys in the file and every row opens."""
@@ -29,14 +32,16 @@ def rotate_key(conn: Connection, data_dir: Path, secret: bytes) -> privacy_seal.
     keys = privacy_keys.load(data_dir, secret)
     privacy_keys.write_keys(path, (*keys.keys, privacy_keys.new_key_line()))
     privacy_keys.install(privacy_keys.load(data_dir, secret))
-    return seal_all(conn, rotate=True)
+    return seal_all(conn, rotate=True, progress=progress)
 
 
-def seal_all(conn: Connection, rotate: bool = False) -> privacy_seal.SealCount:
+def seal_all(
+    conn: Connection, rotate: bool = False, progress: Progress = no_progress
+) -> privacy_seal.SealCount:
     """Every sealed column: the members' (name, phone, address), then the contacts' and
     the notices' addresses."""
-    members = privacy_seal.seal_rows(conn, rotate=rotate)
-    elsewhere = privacy_seal.seal_elsewhere(conn, rotate=rotate)
+    members = privacy_seal.seal_rows(conn, rotate, progress)
+    elsewhere = privacy_seal.seal_elsewhere(conn, rotate, progress)
     return privacy_seal.SealCount(members.rows, members.left_plain, elsewhere)
 
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub import privacy_keys as keys
+from hub.progress import Progress, no_progress
 from tapcard.domain.profile import phone_key as plain_key
 
 BATCH_ROWS = 1000
@@ -73,21 +74,25 @@ def _stale(value: str, current: str) -> bool:
     return bool(value) and keys.sealed_kid(value) != current
 
 
-def seal_rows(conn: Connection, rotate: bool = False) -> SealCount:
+def seal_rows(
+    conn: Connection, rotate: bool = False, progress: Progress = no_progress
+) -> SealCount:
     """Seal every plain value (and with `rotate`, re-seal every value under an older
     key), with the blind indexes; phone_key, where a row holds it, becomes the phone's
     blind index. Without the keys loaded nothing is touched."""
+    total = int(conn.execute(sa.text("SELECT COUNT(*) FROM members")).scalar_one())
     if not keys.installed():
-        count = conn.execute(sa.text("SELECT COUNT(*) FROM members")).scalar_one()
-        return SealCount(0, int(count))
+        return SealCount(0, total)
     current = keys.sealed_kid(keys.seal("x", "probe"))
     update = sa.text(
         "UPDATE members SET name = :name, phone = :phone, address = :address, "
         "phone_index = :phone_index, name_index = :name_index, phone_key = :phone_key "
         "WHERE id = :id"
     )
-    written = 0
+    written = read = 0
     for batch in _batches(conn):
+        read += len(batch)
+        progress("members", read, total)
         values = []
         for member_id, name, phone, address, phone_key in batch:
             texts = (name, phone, address)
@@ -145,25 +150,31 @@ def _table(spec: SealedColumn) -> sa.TableClause:
     return sa.table(spec.table, *(sa.column(n) for n in (*spec.row_keys, spec.column)))
 
 
-def _ranges(conn: Connection, spec: SealedColumn) -> Iterator[list[Any]]:
+def _ranges(conn: Connection, spec: SealedColumn, progress: Progress) -> Iterator[list[Any]]:
     """The table's rows in ranges of BATCH_ROWS key values: (row keys..., value)."""
     t = _table(spec)
     key = t.c[spec.range_key]
-    top = conn.execute(sa.select(sa.func.max(key))).scalar()
+    top = int(conn.execute(sa.select(sa.func.max(key))).scalar() or 0)
     low = 0
-    while top is not None and low < int(top):
+    while low < top:
         where = sa.and_(key > low, key <= low + BATCH_ROWS)
         yield list(conn.execute(sa.select(*t.c).where(where)))
         low += BATCH_ROWS
+        progress(f"{spec.table}.{spec.column}", min(low, top), top)
 
 
-def _rewrite(conn: Connection, spec: SealedColumn, change: Callable[[str], str | None]) -> int:
+def _rewrite(
+    conn: Connection,
+    spec: SealedColumn,
+    change: Callable[[str], str | None],
+    progress: Progress = no_progress,
+) -> int:
     """Each row's value through `change` (None: leave the row as it is)."""
     t = _table(spec)
     match = sa.and_(*(t.c[k] == sa.bindparam(f"k_{k}") for k in spec.row_keys))
     update = t.update().where(match).values({spec.column: sa.bindparam("value")})
     written = 0
-    for batch in _ranges(conn, spec):
+    for batch in _ranges(conn, spec, progress):
         values = []
         for row in batch:
             new = change(str(row[-1]))
@@ -176,7 +187,7 @@ def _rewrite(conn: Connection, spec: SealedColumn, change: Callable[[str], str |
     return written
 
 
-def seal_elsewhere(conn: Connection, rotate: bool = False) -> int:
+def seal_elsewhere(conn: Connection, rotate: bool = False, progress: Progress = no_progress) -> int:
     """Seal the plain values of every `ELSEWHERE` column (with `rotate`, re-seal those
     under an older key too); without the keys loaded nothing is touched."""
     if not keys.installed():
@@ -190,7 +201,7 @@ def seal_elsewhere(conn: Connection, rotate: bool = False) -> int:
                 return None
             return keys.seal(keys.open_value(value, context), context)
 
-        written += _rewrite(conn, spec, change)
+        written += _rewrite(conn, spec, change, progress)
     return written
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from hub import privacy
 from hub.admin.members import member_view, require_member
-from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data
+from hub.cli.common import actor_of, add_command, open_hub, parse_date, print_data, progress_bar
 from hub.privacy_close import closable, close_account
 from hub.privacy_export import member_data, write_member_data
 
@@ -72,8 +72,8 @@ def cmd_access_log(args: argparse.Namespace) -> int:
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     hub = open_hub(args)
-    with hub.transaction() as conn:
-        count = privacy.rotate_key(conn, hub.config.data_dir, hub.secrets.secret)
+    with progress_bar(args, "re-sealing") as shown, hub.transaction() as conn:
+        count = privacy.rotate_key(conn, hub.config.data_dir, hub.secrets.secret, shown)
     dropped = privacy.drop_old_keys(hub.config.data_dir, hub.secrets.secret)
     resealed = {"resealed": count.rows, "contacts and notices resealed": count.elsewhere}
     print_data(args, {**resealed, "old keys dropped": dropped})
@@ -82,8 +82,8 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
 
 def cmd_seal(args: argparse.Namespace) -> int:
     hub = open_hub(args)
-    with hub.transaction() as conn:
-        count = privacy.seal_all(conn)
+    with progress_bar(args, "sealing") as shown, hub.transaction() as conn:
+        count = privacy.seal_all(conn, progress=shown)
     print_data(args, {"sealed": count.rows, "contacts and notices sealed": count.elsewhere})
     return 0
 
@@ -121,7 +121,9 @@ def register(cmds: Any) -> None:
     sub = cmds.add_parser("privacy", help="the member key and retention").add_subparsers(
         dest="privacy_cmd", required=True
     )
-    add_command(sub, "rotate-key", cmd_rotate_key, "a new member key, every row re-sealed", True)
-    add_command(sub, "seal", cmd_seal, "seal members still held as plain text", True)
+    add_command(
+        sub, "rotate-key", cmd_rotate_key, "a new member key, all sealed data re-sealed", True
+    )
+    add_command(sub, "seal", cmd_seal, "seal personal data still held as plain text", True)
     keep = add_command(sub, "retention", cmd_retention, "how long location data is kept", True)
     keep.add_argument("--location-days", type=int)

@@ -164,6 +164,8 @@ LONG_COMMANDS = [  # (argv after `tapcard hub --data D --progress`, the bar's la
     (["expire-points", "--yes", "--json"], "expiring points", True),
     (["voucher", "expire", "--json"], "expiring vouchers", True),
     (["rules", "load", "{tmp}/rules.json"], "rules", False),
+    (["privacy", "seal", "--json"], "sealing", True),
+    (["privacy", "rotate-key", "--json"], "re-sealing", True),
 ]
 
 
