@@ -29,7 +29,9 @@ def measured(script: str, what: str, url: str, timeout_s: float) -> dict[str, An
         capture_output=True,
         text=True,
         timeout=timeout_s,
-        check=True,
+        check=False,
     )
+    if out.returncode != 0:  # the child's own error, not only its exit status
+        raise RuntimeError(f"{script} --child {what} failed:\n{out.stderr[-4000:]}")
     figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return figures

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._child import measured, peak_rss_mib
 from bench.expiry import _defaults, postgres_url
-from hub import db, segments
+from hub import campaign_report, db, segments
 from hub.app import Hub
 from hub.config import HubConfig
 from hub.rulestore import parse_rules, store_rules
@@ -57,6 +57,13 @@ SEGMENTS: Final = {
     "spenders": SegmentRules(window_days=90, spend_min_cents=50_000, visited_within_days=30),
     "champions": SegmentRules(window_days=90, r_min=4, f_min=4),
 }
+# The campaign report's uplift (hub/campaign_report.py) splits a campaign's audience by
+# the hold-out hash: one campaign held out of every member, one of a segment.
+REPORTED: Final = {
+    "ALL-HOLDOUT-10": {"control_percent": 10},
+    "SPENDERS-HOLDOUT-10": {"segment": "spenders", "control_percent": 10},
+}
+REPORT_DAYS: Final = 30
 
 
 def _insert(
@@ -120,9 +127,15 @@ def seed(data: Path, n: int, url: str) -> None:
 
 
 def _sample_rules() -> bytes:
+    """The sample rules with the report's two targeted campaigns (`REPORTED`)."""
     from tapcard.samples import sample_rules_bytes
 
-    return sample_rules_bytes()
+    rules = json.loads(sample_rules_bytes())
+    rules["campaigns"] += [
+        {"code": code, "kind": "percent_off", "percent_bp": 500, "stackable": True, **target}
+        for code, target in REPORTED.items()
+    ]
+    return json.dumps(rules).encode()
 
 
 def _plain(table: str, width: int, conn: sa.Connection) -> str:
@@ -150,6 +163,9 @@ def child(what: str, url: str) -> None:
         "members": "SELECT COUNT(*) FROM members",
         "window_days": f"SELECT COUNT(*) FROM member_days WHERE day >= {first}",
     }
+    if what == "report":
+        _report_child(engine)
+        return
     for name in peers if what == "peer" else SEGMENTS:
         started, cpu_started = time.perf_counter(), time.process_time()
         if what == "peer":
@@ -166,6 +182,22 @@ def child(what: str, url: str) -> None:
     print(json.dumps({"s": times, "cpu_s": cpu, "counts": counts, "peak_mb": peak_rss_mib()}))
 
 
+def _report_child(engine: sa.Engine) -> None:
+    """`tapcard hub report campaign-effect` over the last REPORT_DAYS: its seconds,
+    CPU and peak memory, and each reported campaign's audience as split."""
+    start = TODAY - dt.timedelta(days=REPORT_DAYS - 1)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    with engine.connect() as conn:
+        rows = campaign_report.targeted_effect(conn, start, TODAY)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    split = {
+        r["campaign"]: [r["treated"], r["held_out"]] for r in rows if r["campaign"] in REPORTED
+    }
+    assert set(split) == set(REPORTED), rows
+    figures = {"s": seconds, "cpu_s": cpu, "split": split, "peak_mb": peak_rss_mib()}
+    print(json.dumps(figures))
+
+
 def _add_segments(url: str) -> None:
     engine = db.make_engine(url, clock=ManualClock(NOW_MS))
     with db.writer(engine).begin() as conn:
@@ -179,7 +211,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{N_QUICK} members (< 1 min)")
     parser.add_argument("--n", type=int)
     parser.add_argument("--postgres", action="store_true", help="on PostgreSQL, not SQLite")
-    parser.add_argument("--child", choices=["peer", "preview", "refresh"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["peer", "preview", "refresh", "report"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -197,12 +231,18 @@ def main() -> None:
         peer = measured(__file__, "peer", url, RUN_TIMEOUT_S)
         preview = measured(__file__, "preview", url, RUN_TIMEOUT_S)
         refresh = measured(__file__, "refresh", url, RUN_TIMEOUT_S)
+        report = measured(__file__, "report", url, RUN_TIMEOUT_S)  # after refresh: segments
     assert preview["counts"] == refresh["counts"], (preview, refresh)
-    _report(n, args.postgres, peer, preview, refresh)
+    _report(n, args.postgres, peer, preview, refresh, report)
 
 
 def _report(
-    n: int, pg: bool, peer: dict[str, Any], preview: dict[str, Any], refresh: dict[str, Any]
+    n: int,
+    pg: bool,
+    peer: dict[str, Any],
+    preview: dict[str, Any],
+    refresh: dict[str, Any],
+    report: dict[str, Any],
 ) -> None:
     print(f"{'':28}{'members':>10}{'preview s':>11}{'CPU s':>8}{'refresh s':>11}{'CPU s':>8}")
     for code in SEGMENTS:
@@ -211,6 +251,10 @@ def _report(
         print(f"{code:28}{count:>10,}{p:>11.2f}{pc:>8.2f}{r:>11.2f}{rc:>8.2f}")
     for name, s in peer["s"].items():
         print(f"{'peer: COUNT(*) ' + name:28}{peer['counts'][name]:>10,}{s:>11.2f}")
+    audience = sum(sum(split) for split in report["split"].values())
+    sides = ", ".join(f"{c}: {t:,} + {h:,} held out" for c, (t, h) in report["split"].items())
+    line = f"{'report campaign-effect':28}{audience:>10,}{report['s']:>11.2f}"
+    print(f"{line}{report['cpu_s']:>8.2f}  ({sides})")
     figures = {
         "bench": "segments",
         "database": "postgresql" if pg else "sqlite",
@@ -222,9 +266,17 @@ def _report(
         "refresh_cpu_s": {k: round(v, 2) for k, v in refresh["cpu_s"].items()},
         "counts": preview["counts"],
         "peer_count_s": {k: round(v, 3) for k, v in peer["s"].items()},
+        "report_s": round(report["s"], 2),
+        "report_cpu_s": round(report["cpu_s"], 2),
+        "report_split": report["split"],
         "peak_mb": {
             w: round(f["peak_mb"])
-            for w, f in (("peer", peer), ("preview", preview), ("refresh", refresh))
+            for w, f in (
+                ("peer", peer),
+                ("preview", preview),
+                ("refresh", refresh),
+                ("report", report),
+            )
         },
     }
     print(json.dumps(figures))
