@@ -38,6 +38,10 @@ from typing import Any
 
 import httpx
 
+# The project's root first: a dependency (python-barcode) installs a top-level `tests`
+# package of its own, which would hide ours.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from hub import db, member_days
 from hub.admin.devices import add_branch
 from hub.app import Hub

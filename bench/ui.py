@@ -40,9 +40,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
 
-from tests.clock import pinned_today
-
+# The project's root first: a dependency (python-barcode) installs a top-level `tests`
+# package of its own, which would hide ours. Then this folder, for ui_scan.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.clock import pinned_today
 
 TAPS_FULL: Final = 100
 TAPS_QUICK: Final = 30
