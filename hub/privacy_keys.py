@@ -115,6 +115,13 @@ def installed() -> bool:
     return _RING.seal is not None
 
 
+def current_kid() -> str:
+    """The id of the key that seals now (a rotation re-seals what another key sealed)."""
+    if _RING.seal is None:
+        raise TapcardError("the member data key is not loaded: open the hub first")
+    return _RING.seal[0]
+
+
 def seal(text: str, column: str) -> str:
     """The value as stored. An empty value stays empty: "no address" is no secret,
     and the readers that test for it keep working."""

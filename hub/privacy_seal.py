@@ -83,7 +83,7 @@ def seal_rows(
     total = int(conn.execute(sa.text("SELECT COUNT(*) FROM members")).scalar_one())
     if not keys.installed():
         return SealCount(0, total)
-    current = keys.sealed_kid(keys.seal("x", "probe"))
+    current = keys.current_kid()
     update = sa.text(
         "UPDATE members SET name = :name, phone = :phone, address = :address, "
         "phone_index = :phone_index, name_index = :name_index, phone_key = :phone_key "
@@ -192,7 +192,7 @@ def seal_elsewhere(conn: Connection, rotate: bool = False, progress: Progress = 
     under an older key too); without the keys loaded nothing is touched."""
     if not keys.installed():
         return 0
-    current = keys.sealed_kid(keys.seal("x", "probe"))
+    current = keys.current_kid()
     written = 0
     for spec in ELSEWHERE:
 
