@@ -82,7 +82,13 @@ class Hub:
         # Members' name, phone and address open with this key (hub/privacy_keys.py).
         privacy_keys.install(privacy_keys.load(config.data_dir, self.secrets.secret))
         self.rules = RulesCache(self.engine)
-        self.ledger = Ledger(self.writer, self.rules, self.secrets.voucher_secret, self.clock)
+        self.ledger = Ledger(
+            self.writer,
+            self.rules,
+            self.secrets.voucher_secret,
+            self.clock,
+            self.secrets.issuer_key.verify_key,
+        )
 
     @classmethod
     def open(cls, config: HubConfig, clock: Clock | None = None) -> Hub:

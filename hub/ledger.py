@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
+from nacl.signing import VerifyKey
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -26,10 +27,11 @@ from hub.authority import staff_refusal
 from hub.campaign_book import CampaignBook
 from hub.decide import CardInfo, Decision, decide, refuse
 from hub.ledger_time import hub_time, sender_of
+from hub.member_qr_offline import OfflineCodes
 from hub.member_state import MemberState, load_members
 from hub.posting import IN_CLAUSE_ITEMS_MAX, Journal, Transfer, insert_rows
 from hub.products import Catalog, batch_catalogs
-from hub.refunds import RefundBook
+from hub.refunds import RefundBook, sale_refunded_at
 from hub.registry import CONTACT_GAP_MS, note_contact
 from hub.rulestore import RulesCache
 from hub.staff_sessions import StaffCheck, intent_staff
@@ -98,6 +100,7 @@ class _Batch:
     staff: dict[str, StaffCheck] = field(default_factory=dict)  # tx -> whom to book it under
     refunds: RefundBook | None = None  # the sales the batch's refunds name
     catalogs: dict[str, Catalog] = field(default_factory=dict)  # tx -> its sale's products
+    codes: OfflineCodes = field(default_factory=OfflineCodes)  # member codes taken offline
     contact: tuple[list[str], int] = ([], 0)  # the devices heard from, and when
 
 
@@ -108,10 +111,12 @@ class Ledger:
         rules: RulesCache,
         voucher_secret: bytes,
         clock: Clock,
+        issuer_key: VerifyKey,
     ) -> None:
         self.engine = engine
         self.rules = rules
         self.voucher_secret = voucher_secret
+        self.issuer_key = issuer_key  # checks the member codes devices took offline
         self.clock = clock
         self.counters: Counter[str] = Counter()  # since start, for /metrics and logs
 
@@ -120,7 +125,7 @@ class Ledger:
         assert len(batch) <= BATCH_INTENTS_MAX
         if not batch:
             return []
-        split = _sale_refunded_at(batch)
+        split = sale_refunded_at([(i.tx, i.intent) for i in batch])
         if split:  # the sale commits first, so that its refund finds it
             return self.apply_batch(batch[:split]) + self.apply_batch(batch[split:])
         try:
@@ -232,6 +237,7 @@ class Ledger:
         if when.moved and decision.reason is Reason.OK:
             detail = f"device dated it {intent.created_ms} ms, the hub booked it at {when.at_ms}"
             decision.exceptions.append(("offline_date", Asset.CENTS, 0, detail))
+        decision.exceptions += state.codes.check(intent, now_ms)
         result = self._record(incoming, decision, member, state, now_ms, when.at_ms)
         state.used_seqs[key] = incoming.tx
         return result
@@ -344,6 +350,7 @@ class Ledger:
         state.staff = {i.tx: intent_staff(conn, i.device_id, i.intent, now_ms) for i in batch}
         state.catalogs = batch_catalogs(conn, [(i.tx, i.intent) for i in batch], state.staff)
         state.campaigns = CampaignBook.load(conn, batch, self.rules.for_device, member_ids)
+        state.codes = OfflineCodes.load(conn, [i.intent for i in batch], self.issuer_key)
         return state
 
     def _load_usage(
@@ -387,27 +394,12 @@ class Ledger:
         store.write_cards(conn, state.cards.values())
         store.write_stock(conn, state.stock)
         state.campaigns.write(conn)
+        state.codes.write(conn)
         if state.refunds is not None:  # after the stock: a reward given back adds to it
             state.refunds.write(conn, state.journal.transfers, self.clock.now_ms())
         state.journal.settle(conn, state.members.values())
         note_contact(conn, *state.contact)  # last: the devices' rows, which every batch updates
         store.write_seq_max(conn, state.seq_max)
-
-
-def _sale_refunded_at(batch: Sequence[Incoming]) -> int:
-    """The first refund naming a sale earlier in the batch (by transfer id or receipt
-    number), or 0: an offline counter that sold and refunded flushes both together, and
-    a refund is decided against the sales already booked (hub/refunds.py)."""
-    sold: set[str] = set()
-    for index, incoming in enumerate(batch):
-        op = incoming.intent.op
-        if isinstance(op, Refund) and op.ref.strip() in sold:
-            return index
-        if isinstance(op, Purchase | Redeem):
-            sold.add(incoming.tx)
-        if isinstance(op, Purchase) and op.receipt_no:
-            sold.add(op.receipt_no)
-    return 0
 
 
 def rejection(intent: TxIntent, reason: Reason, message: str) -> TxResult:

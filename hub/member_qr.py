@@ -1,21 +1,24 @@
 """The dynamic member QR code: the member's page shows it instead of a card.
 
 A code names the card, when it stops being good (60 s after it is made) and a random
-nonce, and carries an HMAC-SHA256 over them with a key derived from the hub's secret
-(hub/secrets.py), so only the hub can make one and nothing in it can be changed. The
-hub takes a code once: `redeem` records the nonce in `member_qr_nonces`, and a second
+nonce, signed with the issuer's key (hub/secrets.py; its form and signature are
+tapcard/cards/member_code.py), so only the hub can make one, nothing in it can be
+changed, and a device can check it offline with the issuer's public key. Codes of the
+first form (TCM1, an HMAC under a key derived from the hub's secret) are still taken:
+a page loaded before the upgrade shows one for up to a minute. The hub takes a code
+once: `redeem` records the nonce in `member_qr_nonces`, and a second
 scan of the same code is refused as used; a code past its time is refused as expired
 whether or not it was used. The gates' HTTP endpoint (hub/gates_http.py) and the
 terminal's staff channel call `redeem` to turn a scanned code into the card, then go on
 as they would for a tapped card (its state is checked there, as a card's is).
 
-Text form: `TCM1.<card>.<expires_s>.<nonce>.<mac>` (base64url without padding), short
-enough for a QR of version 4 and a gate's code field.
+A code a device took offline reaches the hub on the intents it booked
+(`TxIntent.member_code`, hub/member_qr_offline.py); its nonce is then recorded here
+too, so the same code is not taken online afterwards.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -28,13 +31,16 @@ from sqlalchemy.exc import IntegrityError
 
 from hub import db
 from hub.secrets import HubSecrets
+from tapcard.cards import member_code as code
+from tapcard.cards.member_code import CodeParts
 from tapcard.errors import TapcardError
 
-PREFIX: Final = "TCM1"
-LIFETIME_MS: Final = 60_000
-NONCE_BYTES: Final = 8
-MAC_BYTES: Final = 12  # 96 bits: a forgery needs 2**96 tries, each a scan at a gate
-CODE_CHARS_MAX: Final = 96
+LIFETIME_MS: Final = code.LIFETIME_MS
+CODE_CHARS_MAX: Final = code.CODE_CHARS_MAX
+MAC_BYTES: Final = 12  # TCM1's 96 bits: a forgery needs 2**96 tries, each a scan at a gate
+# A nonce is kept this long past its code's end: a code a device took offline arrives
+# with its intents when the link is back, and is checked against the ones taken here.
+NONCE_KEPT_MS: Final = 30 * 86_400_000
 
 
 class MemberQrRefused(TapcardError):
@@ -58,45 +64,41 @@ class Redeemed:
     member_id: int
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _key(keys: HubSecrets) -> bytes:
     return hmac.new(keys.secret, b"member-qr", hashlib.sha256).digest()
 
 
 def _mac(keys: HubSecrets, body: str) -> str:
-    return _b64(hmac.new(_key(keys), body.encode(), hashlib.sha256).digest()[:MAC_BYTES])
+    return code.b64(hmac.new(_key(keys), body.encode(), hashlib.sha256).digest()[:MAC_BYTES])
 
 
 def is_member_qr(text: str) -> bool:
-    return text.strip().startswith(PREFIX + ".")
+    return code.is_member_code(text)
 
 
 def make(keys: HubSecrets, card_id: str, now_ms: int) -> MemberQr:
     """A fresh code for the card, good for LIFETIME_MS from now."""
-    expires_ms = now_ms + LIFETIME_MS
-    # Whole seconds in the text; rounded down so the code never lives past 60 s.
-    body = f"{PREFIX}.{card_id}.{expires_ms // 1000}.{_b64(secrets.token_bytes(NONCE_BYTES))}"
-    return MemberQr(f"{body}.{_mac(keys, body)}", card_id, expires_ms // 1000 * 1000)
+    text = code.sign(keys.issuer_key, card_id, now_ms, secrets.token_bytes(code.NONCE_BYTES))
+    return MemberQr(text, card_id, (now_ms + LIFETIME_MS) // 1000 * 1000)
 
 
-def _parse(keys: HubSecrets, text: str) -> tuple[str, int, str]:
-    parts = text.strip().split(".")
-    if len(text) > CODE_CHARS_MAX or len(parts) != 5 or parts[0] != PREFIX:
-        raise MemberQrRefused("invalid", "this is not a member code of this hub")
-    body = ".".join(parts[:4])
-    if not hmac.compare_digest(_mac(keys, body), parts[4]) or not parts[2].isdigit():
-        raise MemberQrRefused("invalid", "this is not a member code of this hub")
-    return parts[1], int(parts[2]) * 1000, parts[3]
+def genuine(keys: HubSecrets, text: str) -> CodeParts | None:
+    """The code's fields when the hub made it (either form), else None."""
+    parts = code.parse(text)
+    if parts is None:
+        return None
+    if parts.signed:
+        return parts if code.signature_holds(parts, [keys.issuer_key.verify_key]) else None
+    return parts if hmac.compare_digest(_mac(keys, parts.body), parts.tag) else None
 
 
 def _good(keys: HubSecrets, text: str, now_ms: int) -> tuple[str, int, str]:
-    card_id, expires_ms, nonce = _parse(keys, text)
-    if now_ms >= expires_ms:
+    parts = genuine(keys, text)
+    if parts is None:
+        raise MemberQrRefused("invalid", "this is not a member code of this hub")
+    if now_ms >= parts.expires_ms:
         raise MemberQrRefused("qr_expired", "this member code has expired: refresh the page")
-    return card_id, expires_ms, nonce
+    return parts.card_id, parts.expires_ms, parts.nonce
 
 
 def peek(keys: HubSecrets, text: str, now_ms: int) -> str:
@@ -128,9 +130,10 @@ def redeem(conn: Connection, keys: HubSecrets, text: str, now_ms: int) -> Redeem
 
 
 def prune(conn: Connection, now_ms: int) -> int:
-    """Forget the nonces of codes that expired: they are refused on their time alone."""
+    """Forget the nonces of codes that ended NONCE_KEPT_MS ago: such a code is refused on
+    its time alone, and a device's offline use of it has long reached the hub."""
     n = db.member_qr_nonces
-    return conn.execute(n.delete().where(n.c.expires_ms < now_ms)).rowcount or 0
+    return conn.execute(n.delete().where(n.c.expires_ms < now_ms - NONCE_KEPT_MS)).rowcount or 0
 
 
 def card_of_member(conn: Connection, member_id: int) -> str | None:

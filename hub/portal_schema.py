@@ -6,7 +6,8 @@
   `phone` holds the phone's blind index (hub/privacy_keys.py), never the phone.
 - `member_qr_nonces`: the nonce of each dynamic member QR code the hub accepted, so a
   scanned code is taken once; rows past their expiry can be pruned (a code that old is
-  refused on its time alone).
+  refused on its time alone). 0035 adds `device_id`: the device that took the code
+  offline (hub/member_qr_offline.py), "" when the hub took it.
 - `close_requests`: a member's request to close the account, for HQ to act on; 0033
   adds HQ's answer (done or declined, by whom, when, the reason for declining).
 """
@@ -39,6 +40,7 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
         sa.Column("card_id", sa.String(32), nullable=False),
         sa.Column("expires_ms", sa.BigInteger, nullable=False),
         sa.Column("used_ms", sa.BigInteger, nullable=False),
+        sa.Column("device_id", sa.String(64), nullable=False, server_default=""),
     )
     closes = sa.Table(
         "close_requests",

@@ -31,7 +31,7 @@ from tapcard.domain.refund import RefundError, refund_quote, tier_at_sale
 from tapcard.domain.rules import RuleSet
 from tapcard.domain.tenders import Tendered, encode_parts, refund_parts
 from tapcard.wire.codes import Reason
-from tapcard.wire.messages import Refund
+from tapcard.wire.messages import Purchase, Redeem, Refund, TxIntent
 
 if TYPE_CHECKING:  # the decision's context lives in hub.decide, which calls this
     from hub.decide import Decision, _Ctx
@@ -413,3 +413,19 @@ def _detail(
     if back:  # the tenders of a split sale it went back to
         detail["tenders"] = encode_parts(back)
     return msgspec.json.encode(detail).decode()
+
+
+def sale_refunded_at(batch: Sequence[tuple[str, TxIntent]]) -> int:
+    """The first refund naming a sale earlier in the batch (by transfer id or receipt
+    number), or 0: an offline counter that sold and refunded flushes both together, and
+    a refund is decided against the sales already booked (RefundBook)."""
+    sold: set[str] = set()
+    for index, (tx, intent) in enumerate(batch):
+        op = intent.op
+        if isinstance(op, Refund) and op.ref.strip() in sold:
+            return index
+        if isinstance(op, Purchase | Redeem):
+            sold.add(tx)
+        if isinstance(op, Purchase) and op.receipt_no:
+            sold.add(op.receipt_no)
+    return 0

@@ -5,7 +5,7 @@ is one code. The program asks the hub on its staff channel (`UseVoucher`, no sta
 hub/gates.py decides by the voucher's item kind, place and expiry, never by this
 device's word) and, on a yes, drives its relay through gpiozero. A member's card on the
 reader is verified here as a kiosk verifies it (issuer signature, chip, challenge) and
-sent with its chip's UID; a member's dynamic QR (`TCM1.`) goes the same way
+sent with its chip's UID; a member's dynamic QR (tapcard/cards/member_code.py) goes the same way
 (`GateCard`): the hub consumes the member's oldest voucher that counts here.
 
 - a gate holds the barrier open for `GATE_OPEN_S`, once per voucher: the hub answers a
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
+from tapcard.cards import member_code
 from tapcard.domain.model import DeviceKind
 from tapcard.files import private_file
 
@@ -45,8 +46,6 @@ BAY_PULSE_S: Final = 0.5  # the wash controller's start input wants a short puls
 ASK_TIMEOUT_S: Final = 5.0
 JOURNAL_FILE: Final = "bay-journal.jsonl"
 CODE_CHARS_MAX: Final = 32
-MEMBER_QR_PREFIX: Final = "TCM1."  # hub/member_qr.py
-MEMBER_QR_CHARS_MAX: Final = 96
 ALARM_BAY_FAULT: Final = "bay_fault"
 ALARM_BAY_INTERRUPTED: Final = "bay_interrupted"  # a start cut off by a power cut
 
@@ -208,14 +207,14 @@ class Bay:
 def clean_code(line: str) -> str:
     """A scanned line as a code: the scanner's Enter and stray spaces dropped."""
     text = line.strip()
-    if text.startswith(MEMBER_QR_PREFIX):
-        return text[:MEMBER_QR_CHARS_MAX]
+    if member_code.is_member_code(text):
+        return text[: member_code.CODE_CHARS_MAX]
     return text[:CODE_CHARS_MAX]
 
 
 def shown_of(code: str) -> Shown:
     """A cleaned line as what was shown: the member's QR stands for the card."""
-    return CardShown(qr=code) if code.startswith(MEMBER_QR_PREFIX) else code
+    return CardShown(qr=code) if member_code.is_member_code(code) else code
 
 
 def staff_name(kind: DeviceKind) -> str:

@@ -56,6 +56,7 @@ def seal_intent(
     staff: str | StaffBadge = "",
     created_ms: int | None = None,
     tx_id: uuid.UUID | None = None,
+    member_code: str = "",
 ) -> SealedIntent:
     assert seq >= 1
     badge = staff if isinstance(staff, StaffBadge) else StaffBadge(staff)
@@ -71,6 +72,7 @@ def seal_intent(
         staff=badge.staff_id,
         staff_session=badge.session,
         staff_offline=badge.offline,
+        member_code=member_code,
         op=op,
     )
     topic = device_topic(device_id, Family.TX)

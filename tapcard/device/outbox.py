@@ -68,6 +68,7 @@ class Outbox:
         *,
         offline: bool,
         staff: str | StaffBadge = "",
+        member_code: str = "",
         spent: Spent | None = None,
         len_max: int = OUTBOX_LEN_MAX,
     ) -> Queued:
@@ -87,6 +88,7 @@ class Outbox:
                 offline=offline,
                 staff=staff,
                 created_ms=created_ms,
+                member_code=member_code,
             )
 
         def full(depth: int) -> Exception:

@@ -41,6 +41,7 @@ from tapcard.device.link import (
     LinkHandlers,
     catch_log_exception,
 )
+from tapcard.device.member_codes import REFUSED, MemberCodes, Taken
 from tapcard.device.outbox import ALARM_OUTBOX_FULL, OUTBOX_LEN_MAX, Outbox, Queued
 from tapcard.device.port import DeviceStatus, LocalReceipt, Seen
 from tapcard.device.store import DeviceStore, Spent, StoreError
@@ -103,6 +104,7 @@ class DeviceRuntime(TransactionCalls):
         self._alarms: set[str] = set()
         self._staff: StaffBadge | None = None  # the terminal's login (set_staff)
         self._tap_uid = ("", "")  # (card id, chip UID hex) of the last verified tap
+        self.codes = MemberCodes([bundle.issuer_key], self.docs.get, self.docs.put)
         handlers = LinkHandlers(
             on_results=self._on_results,
             on_rules=self._on_rules,
@@ -203,6 +205,7 @@ class DeviceRuntime(TransactionCalls):
             log.warning("refused a card from %s", tap.reader_name)
             raise
         self._tap_uid = (card.card_id, tap.uid.hex())
+        self.codes.tapped()
         return card.card_id
 
     def _allows_unchecked(self, card_id: str) -> bool:
@@ -223,15 +226,25 @@ class DeviceRuntime(TransactionCalls):
             return fresh, True
         return self.store.snapshot(card_id), False
 
-    def member_code_snapshot(self, card_id: str, qr: str) -> m.Snapshot | None:
-        """The hub's snapshot of the card a scanned member code names, the code taken
-        once there (found=False with a MEMBER_QR_* reason when refused). None offline or
-        without a reply in time: only the hub can check and use up a code."""
+    def member_code_snapshot(self, card_id: str, qr: str) -> Seen | None:
+        """As `snapshot`, for the card a scanned member code names: online the hub takes
+        the code once, offline this device does (tapcard/device/member_codes.py). A
+        refused code is a snapshot with found=False and a MEMBER_QR_* reason. None: no
+        reply in time (the hub may have taken it), or offline a code only the hub checks."""
         _check_card_id(card_id)
+        if not self.link.connected:
+            now_ms = self.clock.now_ms()
+            taken = self._guard(lambda: self.codes.take(card_id, qr, now_ms))
+            if taken is Taken.NEEDS_HUB:
+                return None
+            if taken is not Taken.OK:
+                refused = m.Snapshot(card_id=card_id, found=False, reason=REFUSED[taken])
+                return refused, False
+            return self.store.snapshot(card_id), False
         fresh = self.link.query_snapshot(card_id, SNAPSHOT_TIMEOUT_S, qr=qr)
         if fresh is not None and fresh.found:
             self._guard(lambda: self.store.put_snapshot(fresh))
-        return fresh
+        return None if fresh is None else (fresh, True)
 
     def quote_sale(
         self, snapshot: m.Snapshot, lines: Sequence[SaleLine], on: dt.date | None = None
@@ -335,6 +348,7 @@ class DeviceRuntime(TransactionCalls):
                 rules.version,
                 offline=verdict.offline,
                 staff=badge_for(self._staff, staff),
+                member_code=self.codes.code_for(card_id) if verdict.offline else "",
                 spent=spent,
                 len_max=len_max,
             )

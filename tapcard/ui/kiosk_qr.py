@@ -3,13 +3,14 @@ voucher's code drawn on the result screen.
 
 A USB scanner types what it reads, then Enter, into the focused window; the app feeds
 those keys to a `ScanBuffer` and hands each finished line to the presenter. A line in
-the member code's form (hub/member_qr.py: `TCM1.<card>.<expires>.<nonce>.<mac>`) names
-its card: the kiosk asks the hub for that card's snapshot with the code beside it, the
-hub takes the code once, and the kiosk goes on exactly as after a tap of that card.
+the member code's form (tapcard/cards/member_code.py) names its card: the kiosk asks
+the hub for that card's snapshot with the code beside it, the hub takes the code once,
+and the kiosk goes on exactly as after a tap of that card.
 
-Offline the code is refused, as at the counter: only the hub holds the key that checks
-it and only the hub can record that it was used, so a kiosk that took it offline could
-be shown the same screenshot again and again. The member taps the card instead.
+Offline the kiosk checks the code's signature itself and takes it once
+(tapcard/device/member_codes.py), then goes on as after an offline tap: the cached
+snapshot, the offline policy's caps. Only a code of the first form (TCM1, which only
+the hub can check) or a query without a reply in time is refused as needing the hub.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from tapcard.cards import member_code
 from tapcard.device.policy import Verdict
 from tapcard.device.port import DevicePort, Seen
-from tapcard.domain.model import CARD_ID_RE
 from tapcard.ui.refusals import Refusal, refusal_of
 from tapcard.wire import messages as m
 from tapcard.wire.codes import Reason
 
-PREFIX: Final = "TCM1."  # hub/member_qr.py PREFIX
 SCAN_CHARS_MAX: Final = m.MEMBER_QR_CHARS_MAX
 # A scanner types a whole code in well under this; keys further apart start a new line,
 # so a stray key long before a scan does not spoil it.
@@ -66,35 +66,26 @@ class ScanBuffer:
         return line.strip()
 
 
-def is_member_code(text: str) -> bool:
-    return text.strip().startswith(PREFIX)
-
-
-def card_of_code(text: str) -> str:
-    """The card a member code's text names, "" when the text is not in the code's form."""
-    parts = text.strip().split(".")
-    if len(parts) != 5 or parts[0] + "." != PREFIX or not CARD_ID_RE.match(parts[1]):
-        return ""
-    return parts[1]
+is_member_code = member_code.is_member_code
+card_of_code = member_code.card_of_code
 
 
 def look_up_code(port: DevicePort, text: str) -> LookedUp:
-    """As a tap's look-up (the hub's snapshot and the runtime's verdict on it), or why
-    the code is refused. Runs on the presenter's worker: at most the snapshot timeout."""
+    """As a tap's look-up (the snapshot, the hub's or offline the cached one, and the
+    runtime's verdict on it), or why the code is refused. Runs on the presenter's
+    worker: at most the snapshot timeout."""
     card_id = card_of_code(text)
     if not card_id:
         return Refusal.QR_INVALID
-    if not port.is_online():
+    seen = port.member_code_snapshot(card_id, text.strip())
+    if seen is None:  # no reply in time (the hub may have taken it), or a TCM1 offline
         return Refusal.QR_OFFLINE
-    snapshot = port.member_code_snapshot(card_id, text.strip())
-    if snapshot is None:  # no reply in time: the hub may have taken it, so it is gone
-        return Refusal.QR_OFFLINE
-    if not snapshot.found:
+    snapshot = seen[0]
+    if snapshot is not None and not snapshot.found:
         reason = snapshot.reason
         if reason in CODE_REFUSALS:
             return CODE_REFUSALS[reason]
         return refusal_of(Reason(reason)) if reason in set(Reason) else Refusal.OTHER
-    seen = (snapshot, True)
     # The probe a tap makes too: the card's state and the deny list, decided on device.
     return seen, port.check(card_id, m.TopUp(amount_cents=1), seen)
 

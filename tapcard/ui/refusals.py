@@ -75,8 +75,8 @@ REFUSALS: Final[Mapping[Refusal, tuple[str, str]]] = {
         "Please tap your membership card.",
     ),
     Refusal.QR_OFFLINE: (
-        "A member code needs the hub: tap the card instead",
-        "The kiosk cannot reach HQ now; your card works offline too.",
+        "This member code needs HQ: refresh it on the phone, or tap the card",
+        "The kiosk could not reach HQ in time; your card works offline too.",
     ),
 }
 assert set(REFUSALS) == set(Refusal)

@@ -12,6 +12,7 @@ from typing import Annotated, Final
 
 import msgspec
 
+from tapcard.cards.member_code import CODE_CHARS_MAX
 from tapcard.domain.engine import SALE_LINE_QUANTITY_MAX, SALE_LINES_MAX, SaleLine
 from tapcard.domain.model import FeeKind, Payment
 from tapcard.domain.products import PRODUCTS_MAX, Product
@@ -139,6 +140,9 @@ class Refund(Op, frozen=True, kw_only=True, tag="refund"):
 
 AnyOp = Purchase | TopUp | Spend | Redeem | Backfill | Fee | Renewal | Refund
 
+MEMBER_QR_CHARS_MAX: Final = CODE_CHARS_MAX
+MemberCodeText = Annotated[str, msgspec.Meta(max_length=MEMBER_QR_CHARS_MAX)]
+
 
 class TxIntent(Body, frozen=True, kw_only=True):
     tx_id: uuid.UUID  # made on the device; the idempotency key
@@ -153,6 +157,10 @@ class TxIntent(Body, frozen=True, kw_only=True):
     # "" with staff_offline when the terminal's cache let them in (hub/staff_sessions.py).
     staff_session: SessionToken = ""
     staff_offline: bool = False
+    # The member's QR code the device took offline in place of a tap of this card
+    # (tapcard/device/member_codes.py), "" for a tap or a code the hub took: the hub
+    # records its nonce and books a code taken at two places as an exception.
+    member_code: MemberCodeText = ""
     op: AnyOp
 
 
@@ -241,7 +249,6 @@ class Resend(Body, frozen=True, kw_only=True):
 
 
 # The chip UID a device read the card from, hex; "" from devices that predate it.
-MEMBER_QR_CHARS_MAX: Final = 96  # hub/member_qr.py CODE_CHARS_MAX
 SeenUidHex = Annotated[str, msgspec.Meta(pattern=r"^(([0-9a-f]{2}){4,10})?(?!\n)$")]
 
 
@@ -257,7 +264,7 @@ class SnapshotQuery(Body, frozen=True, kw_only=True):
     # The member's dynamic QR code scanned in place of a tap (hub/member_qr.py), card_id
     # then the card its text names: the hub takes the code once and answers that card's
     # snapshot, or found=False with a MEMBER_QR_* reason. Older devices never send it.
-    qr: Annotated[str, msgspec.Meta(max_length=MEMBER_QR_CHARS_MAX)] = ""
+    qr: MemberCodeText = ""
 
 
 SNAPSHOT_SEGMENTS_MAX: Final = 200  # as RULES_CAMPAIGNS_MAX: one control group a campaign

@@ -16,9 +16,11 @@ from tapcard.domain.engine import SALE_LINES_MAX
 from tapcard.domain.model import Payment
 from tapcard.wire.messages import (
     AMOUNT_CENTS_MAX,
+    MEMBER_QR_CHARS_MAX,
     Body,
     CardId,
     DeviceId,
+    MemberCodeText,
     RefundLine,
     SaleRef,
     SessionToken,
@@ -36,7 +38,6 @@ UidHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{2}){4,10}(?!\n)$")]
 CardKeyHex = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?(?!\n)$")]
 CREDENTIAL_HEX_CHARS_MAX: Final = 2 * 256
 STAFF_SEARCH_ROWS_MAX: Final = 20
-MEMBER_QR_CHARS_MAX: Final = 96  # hub/member_qr.py CODE_CHARS_MAX
 
 
 class StaffOp(
@@ -137,7 +138,7 @@ class GateCard(StaffOp, frozen=True, omit_defaults=True, tag="gate_card"):
 
     card_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[A-Za-z0-9-]*(?!\n)$")] = ""
     uid: Annotated[str, msgspec.Meta(pattern=r"^(([0-9a-f]{2}){4,10})?(?!\n)$")] = ""
-    qr: Annotated[str, msgspec.Meta(max_length=MEMBER_QR_CHARS_MAX)] = ""
+    qr: MemberCodeText = ""
 
 
 class SaleLookup(StaffOp, frozen=True, tag="sale"):

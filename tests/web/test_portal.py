@@ -86,7 +86,7 @@ def test_login_by_sms_code_then_the_pages(
     assert "¥0.00" in home.text and "Li Wei" in home.text
     for path in ("/m/qr", "/m/history", "/m/vouchers", "/m/profile", "/m/consent", "/m/close"):
         assert client.get(path).status_code == 200, path
-    assert "TCM1." in client.get("/m/qr").text and "<svg" in client.get("/m/qr").text
+    assert "TCM2." in client.get("/m/qr").text and "<svg" in client.get("/m/qr").text
     # The code was used: the same code again is refused.
     again = client.post(
         "/m/login",

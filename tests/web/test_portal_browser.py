@@ -105,7 +105,7 @@ def test_member_page_login_consent_qr_and_a_scan_at_the_counter(
         till.wait("home", "login")
         _member_side(rig, portal, phone, sms_provider)
         code = phone.get_attribute("#member-qr", "data-code")
-        assert code and code.startswith("TCM1.")
+        assert code and code.startswith("TCM2.")
         _counter_side(rig, till, code)
     finally:
         close_till(till)
