@@ -35,24 +35,30 @@ class SealCount:
 
 
 @dataclass(frozen=True, slots=True)
-class SealedColumn:
-    """A sealed column outside the members table (its `Sealed` type names `context`)."""
+class SealedTable:
+    """A table outside members with sealed columns (each `Sealed` type names its context),
+    read and rewritten in one pass whatever the number of its sealed columns."""
 
     table: str
     range_key: str  # an integer column: the batches are ranges of it
     row_keys: tuple[str, ...]  # what names one row
-    column: str
-    context: str  # the seal's associated data, as the column type gives it
+    columns: tuple[tuple[str, str], ...]  # (column, the seal's context as its type gives it)
 
 
-ELSEWHERE: tuple[SealedColumn, ...] = (
-    SealedColumn(
-        "member_contacts", "member_id", ("member_id", "channel"), "address", "contact_address"
+ELSEWHERE: tuple[SealedTable, ...] = (
+    SealedTable(
+        "member_contacts", "member_id", ("member_id", "channel"), (("address", "contact_address"),)
     ),
-    SealedColumn("notices", "id", ("id",), "address", "notice_address"),
-    SealedColumn("notices", "id", ("id",), "body", "notice_body"),
-    SealedColumn("notices", "id", ("id",), "data", "notice_data"),
+    SealedTable(
+        "notices",
+        "id",
+        ("id",),
+        (("address", "notice_address"), ("body", "notice_body"), ("data", "notice_data")),
+    ),
 )
+
+# A value's new text (None: leave it), given the value and its column's seal context.
+Change = Callable[[str, str], str | None]
 
 
 def _batches(conn: Connection) -> Iterator[list[Any]]:
@@ -144,14 +150,15 @@ def open_rows(conn: Connection) -> int:
     return written
 
 
-def _table(spec: SealedColumn) -> sa.TableClause:
+def _table(spec: SealedTable) -> sa.TableClause:
     """The table without its column types, so the values pass as stored (the `Sealed`
     type would seal them again)."""
-    return sa.table(spec.table, *(sa.column(n) for n in (*spec.row_keys, spec.column)))
+    names = (*spec.row_keys, *(c for c, _ in spec.columns))
+    return sa.table(spec.table, *(sa.column(n) for n in names))
 
 
-def _ranges(conn: Connection, spec: SealedColumn, progress: Progress) -> Iterator[list[Any]]:
-    """The table's rows in ranges of BATCH_ROWS key values: (row keys..., value)."""
+def _ranges(conn: Connection, spec: SealedTable, progress: Progress) -> Iterator[list[Any]]:
+    """The table's rows in ranges of BATCH_ROWS key values: (row keys..., values...)."""
     t = _table(spec)
     key = t.c[spec.range_key]
     top = int(conn.execute(sa.select(sa.func.max(key))).scalar() or 0)
@@ -160,30 +167,34 @@ def _ranges(conn: Connection, spec: SealedColumn, progress: Progress) -> Iterato
         where = sa.and_(key > low, key <= low + BATCH_ROWS)
         yield list(conn.execute(sa.select(*t.c).where(where)))
         low += BATCH_ROWS
-        progress(f"{spec.table}.{spec.column}", min(low, top), top)
+        progress(spec.table, min(low, top), top)
 
 
 def _rewrite(
-    conn: Connection,
-    spec: SealedColumn,
-    change: Callable[[str], str | None],
-    progress: Progress = no_progress,
+    conn: Connection, spec: SealedTable, change: Change, progress: Progress = no_progress
 ) -> int:
-    """Each row's value through `change` (None: leave the row as it is)."""
+    """Each row's sealed values through `change`; a row is updated once, however many of
+    its values change. The count is of values changed."""
     t = _table(spec)
     match = sa.and_(*(t.c[k] == sa.bindparam(f"k_{k}") for k in spec.row_keys))
-    update = t.update().where(match).values({spec.column: sa.bindparam("value")})
-    written = 0
+    update = t.update().where(match).values({c: sa.bindparam(f"v_{c}") for c, _ in spec.columns})
+    keys_n, written = len(spec.row_keys), 0
     for batch in _ranges(conn, spec, progress):
         values = []
         for row in batch:
-            new = change(str(row[-1]))
-            if new is not None:
-                named = {f"k_{k}": v for k, v in zip(spec.row_keys, row[:-1], strict=True)}
-                values.append({**named, "value": new})
+            old = [str(v) for v in row[keys_n:]]
+            new = [change(v, ctx) for v, (_, ctx) in zip(old, spec.columns, strict=True)]
+            if all(n is None for n in new):
+                continue
+            written += sum(n is not None for n in new)
+            named = {f"k_{k}": v for k, v in zip(spec.row_keys, row[:keys_n], strict=True)}
+            kept = {
+                f"v_{c}": n if n is not None else o
+                for (c, _), o, n in zip(spec.columns, old, new, strict=True)
+            }
+            values.append({**named, **kept})
         if values:
             conn.execute(update, values)
-            written += len(values)
     return written
 
 
@@ -193,25 +204,19 @@ def seal_elsewhere(conn: Connection, rotate: bool = False, progress: Progress = 
     if not keys.installed():
         return 0
     current = keys.current_kid()
-    written = 0
-    for spec in ELSEWHERE:
 
-        def change(value: str, context: str = spec.context) -> str | None:
-            if not value or (keys.is_sealed(value) and not (rotate and _stale(value, current))):
-                return None
-            return keys.seal(keys.open_value(value, context), context)
+    def change(value: str, context: str) -> str | None:
+        if not value or (keys.is_sealed(value) and not (rotate and _stale(value, current))):
+            return None
+        return keys.seal(keys.open_value(value, context), context)
 
-        written += _rewrite(conn, spec, change, progress)
-    return written
+    return sum(_rewrite(conn, spec, change, progress) for spec in ELSEWHERE)
 
 
 def open_elsewhere(conn: Connection) -> int:
     """Back to plain text (downgrade below 0034): needs the keys of sealed rows."""
-    written = 0
-    for spec in ELSEWHERE:
 
-        def change(value: str, context: str = spec.context) -> str | None:
-            return keys.open_value(value, context) if keys.is_sealed(value) else None
+    def change(value: str, context: str) -> str | None:
+        return keys.open_value(value, context) if keys.is_sealed(value) else None
 
-        written += _rewrite(conn, spec, change)
-    return written
+    return sum(_rewrite(conn, spec, change) for spec in ELSEWHERE)

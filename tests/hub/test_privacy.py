@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub import admin, db, privacy, privacy_keys, privacy_seal
+from hub.member_schema import Sealed
 from hub.notices import outbox
 from hub.notices.channels import ChannelName, Purpose
 from hub.notices.consent import addresses, set_contact
@@ -177,3 +178,21 @@ def test_plain_addresses_from_an_older_hub_are_sealed_then_resealed(seeded: Seed
     with hub.engine.connect() as conn:
         assert addresses(conn, [member_id], ChannelName.EMAIL)[member_id][0] == "qian.yu@example.cn"
         assert conn.execute(sa.select(db.notices.c.body)).scalar_one() == "Dear Qian Yu"
+
+
+def test_every_sealed_column_outside_members_is_in_the_seal_pass() -> None:
+    """privacy_seal.ELSEWHERE names each sealed column's context again: it must say what
+    the column's `Sealed` type says, and miss none, or a rotation would leave it behind."""
+    typed = {
+        (table.name, column.name, column.type.column)
+        for table in db.metadata.tables.values()
+        if table.name != "members"
+        for column in table.columns
+        if isinstance(column.type, Sealed)
+    }
+    listed = {(s.table, c, ctx) for s in privacy_seal.ELSEWHERE for c, ctx in s.columns}
+    assert typed == listed and len(typed) >= 4
+    for spec in privacy_seal.ELSEWHERE:
+        table = db.metadata.tables[spec.table]
+        assert isinstance(table.c[spec.range_key].type, sa.Integer)
+        assert {c.name for c in table.primary_key} == set(spec.row_keys)
