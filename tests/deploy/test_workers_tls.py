@@ -73,9 +73,9 @@ def test_two_workers_on_postgres_through_the_tls_broker(
             report = verify_ledger(conn)
         assert booked == TOPUPS_N and results == TOPUPS_N
         assert report.errors == []
-        logs = [w.log() for w in workers]
     finally:
         runtime.stop()
         codes = [w.stop() for w in workers]
+    logs = [w.log() for w in workers]  # read after the stop: what a worker said on its way out
     assert codes == [0, 0], logs
     assert all("refused the hub" not in log for log in logs)
