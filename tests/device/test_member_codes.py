@@ -6,7 +6,7 @@ end is expired; one signed by another key, one whose text names another card, a
 non-canonical signature and a code that ends too far ahead of the device's clock are
 invalid; a code of the first form needs the hub. A save that fails (the disk full)
 raises StoreError and takes nothing, so the same code works once the disk has room.
-Nonces are dropped a day after their code ends, and never beyond USED_MAX.
+Nonces are dropped USED_KEPT_MS after their code ends, and never beyond USED_MAX.
 """
 
 from __future__ import annotations
@@ -93,14 +93,14 @@ def test_old_nonces_are_dropped_and_the_record_is_bounded(
     docs = DocStore(tmp_path)
     book = codes(docs)
     assert book.take(CARD, code(1), NOW_MS) is Taken.OK
-    day_later = NOW_MS + member_code.LIFETIME_MS + member_codes.USED_KEPT_MS + 1_000
-    assert book.take(CARD, code(2, made_ms=day_later), day_later) is Taken.OK
+    later = NOW_MS + member_code.LIFETIME_MS + member_codes.USED_KEPT_MS + 1_000
+    assert book.take(CARD, code(2, made_ms=later), later) is Taken.OK
     kept = docs.get(member_codes.USED_DOC)
     assert isinstance(kept, dict) and len(kept) == 1  # the first code's nonce is gone
     monkeypatch.setattr(member_codes, "USED_MAX", 3)
     for nonce in range(3, 8):
-        assert book.take(CARD, code(nonce, made_ms=day_later), day_later) is Taken.OK
+        assert book.take(CARD, code(nonce, made_ms=later), later) is Taken.OK
     kept = docs.get(member_codes.USED_DOC)
     assert isinstance(kept, dict) and len(kept) == 3
-    assert book.take(CARD, code(7, made_ms=day_later), day_later) is Taken.USED  # the newest kept
+    assert book.take(CARD, code(7, made_ms=later), later) is Taken.USED  # the newest kept
     docs.close()
