@@ -149,7 +149,7 @@ def test_offline_the_kiosk_takes_a_signed_code_once(kiosk: Kiosk) -> None:
         refusal = kiosk.wait_screen("refusal")
         kiosk.app.toggle_language()
         kivy_env.pump()
-        assert refusal.title == Translator("zh")(OFFLINE) and "会员码需要联网验证" in refusal.title
+        assert refusal.title == Translator("zh")(OFFLINE) and "会员码需联网验证" in refusal.title
         assert refusal.detail.startswith("本机未能及时连接总部")
         kiosk.shoot("kiosk_refusal_qr_offline_zh")
         kiosk.app.toggle_language()
